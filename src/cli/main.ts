@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // vipkeeper's command line: one binary for every role, a subcommand each, loaded only when used.
 import { readFileSync } from "node:fs";
 

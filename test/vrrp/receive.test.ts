@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import { encodeAdvert, type Advert } from "../../src/vrrp/packet.ts";
+import { checkReceived, type ReceivePolicy, type ReceivedPacket } from "../../src/vrrp/receive.ts";
+
+const policy3: ReceivePolicy = {
+  version: 3,
+  family: 4,
+  vrid: 51,
+  priority: 100,
+  intervalCs: 100,
+  addresses: ["198.18.0.50"],
+  primaryAddress: "198.18.0.12",
+  requireMaxTtl: true,
+};
+const policy2: ReceivePolicy = { ...policy3, version: 2, auth: { type: "pass", password: "secret" } };
+const advert3: Advert = { version: 3, vrid: 51, priority: 150, intervalCs: 100, addresses: ["198.18.0.50"] };
+const advert2: Advert = { ...advert3, version: 2, auth: { type: "pass", password: "secret" } };
+
+function packet(advert: Advert, patch: Partial<ReceivedPacket> = {}): ReceivedPacket {
+  const source = patch.source ?? "198.18.0.11";
+  const destination = patch.destination ?? "224.0.0.18";
+  const payload = encodeAdvert(advert, { family: 4, source, destination });
+  return { payload, source, destination, ttl: 255, ...patch };
+}
+
+describe("receive checks", () => {
+  it("accepts a matching v3 advert and a matching v2 advert", () => {
+    expect(checkReceived(packet(advert3), policy3)).toMatchObject({ ok: true, addressMismatch: false });
+    expect(checkReceived(packet(advert2), policy2)).toMatchObject({ ok: true, addressMismatch: false });
+  });
+
+  it("drops a TTL below 255 (RFC 9568 7.1), and cannot check what the transport does not deliver", () => {
+    expect(checkReceived(packet(advert3, { ttl: 254 }), policy3)).toMatchObject({
+      ok: false,
+      reason: "bad-ttl",
+    });
+    expect(checkReceived(packet(advert3, { ttl: undefined }), policy3).ok).toBe(true);
+    expect(checkReceived(packet(advert3, { ttl: 64 }), { ...policy3, requireMaxTtl: false }).ok).toBe(true);
+  });
+
+  it.each([
+    ["a VRID not ours", packet({ ...advert3, vrid: 52 }), policy3, "wrong-vrid"],
+    ["a v2 advert to a v3 instance", packet(advert2), policy3, "version-mismatch"],
+    ["a v3 advert to a v2 instance", packet(advert3), policy2, "version-mismatch"],
+    ["our own advert looped back", packet(advert3, { source: "198.18.0.12" }), policy3, "own-advert"],
+    [
+      "a wrong password",
+      packet({ ...advert2, auth: { type: "pass", password: "wrong" } }),
+      policy2,
+      "auth-mismatch",
+    ],
+    [
+      "no password where one is set",
+      packet({ ...advert2, auth: { type: "none" } }),
+      policy2,
+      "auth-mismatch",
+    ],
+    [
+      "a v2 interval that differs (RFC 3768 7.1)",
+      packet({ ...advert2, intervalCs: 200 }),
+      policy2,
+      "interval-mismatch",
+    ],
+    [
+      "a v2 address list that differs from a non-owner (RFC 3768 7.1)",
+      packet({ ...advert2, addresses: ["198.18.0.51"] }),
+      policy2,
+      "address-mismatch",
+    ],
+    [
+      "any advert when we are the address owner",
+      packet(advert3),
+      { ...policy3, priority: 255 },
+      "we-are-owner",
+    ],
+    ["a corrupted advert", { ...packet(advert3), source: "198.18.0.13" }, policy3, "bad-checksum"],
+  ])("drops %s", (_name, pkt, policy, reason) => {
+    const result = checkReceived(pkt, policy);
+    expect(result).toMatchObject({ ok: false, reason });
+  });
+
+  it("only obeys allowed sources when a peer list is set", () => {
+    const peers = { ...policy3, allowedSources: new Set(["198.18.0.13"]) };
+    expect(checkReceived(packet(advert3), peers)).toMatchObject({ ok: false, reason: "source-not-allowed" });
+    expect(checkReceived(packet(advert3, { source: "198.18.0.13" }), peers).ok).toBe(true);
+  });
+
+  it("accepts a v3 advert with other addresses but flags it (RFC 9568: log, do not drop)", () => {
+    const result = checkReceived(packet({ ...advert3, addresses: ["198.18.0.51"] }), policy3);
+    expect(result).toMatchObject({ ok: true, addressMismatch: true });
+  });
+
+  it("accepts a v2 address-owner advert with other addresses (RFC 3768 7.1)", () => {
+    const result = checkReceived(packet({ ...advert2, priority: 255, addresses: ["198.18.0.51"] }), policy2);
+    expect(result).toMatchObject({ ok: true, addressMismatch: true });
+  });
+
+  it("accepts a v3 advert with another interval: v3 learns it instead", () => {
+    expect(checkReceived(packet({ ...advert3, intervalCs: 10 }), policy3).ok).toBe(true);
+  });
+
+  it("compares v2 passwords as keepalived does: the 8 bytes on the wire", () => {
+    const long = { ...policy2, auth: { type: "pass" as const, password: "12345678-and-more" } };
+    expect(checkReceived(packet({ ...advert2, auth: { type: "pass", password: "12345678" } }), long).ok).toBe(
+      true,
+    );
+  });
+});
