@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point. vipkeeper's source is TypeScript that Node runs directly (type stripping, Node >= 22.18);
 // say so plainly on an older Node instead of failing on the first type annotation.
-const [major, minor] = process.versions.node.split(".").map(Number);
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
     `vipkeeper needs Node >= 22.18 (24 LTS recommended); this is ${process.version}.\n` +
