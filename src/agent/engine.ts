@@ -1,0 +1,336 @@
+// The VRRP engine of one node: runs an instance per plan on real timers, routes received packets
+// to their instance through the receive checks, and carries out the instances' effects through
+// ports (raw socket, addresses, announcements) so that it is tested with fakes as well as for real.
+import type { Logger } from "pino";
+import { VrrpInstance, type Effect, type VrrpState } from "../vrrp/instance.ts";
+import { encodeAdvert, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6 } from "../vrrp/packet.ts";
+import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
+import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
+import type { IpFamily } from "../vrrp/address.ts";
+import { Counters } from "./counters.ts";
+import type { InstancePlan, PlannedAddress } from "./plan.ts";
+
+export interface Clock {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  setTimeout(fn: () => void, delayMs: number): { cancel(): void };
+}
+
+/** Sends VRRP messages on one interface for one family. */
+export interface VrrpPort {
+  /** The source of our adverts: the interface's primary IPv4 address, or its IPv6 link-local address. */
+  readonly sourceAddress: string;
+  send(payload: Buffer, destination: string): void;
+}
+
+export interface AddressPort {
+  /** Binds the addresses; an address already there is fine. */
+  bind(addresses: readonly PlannedAddress[]): Promise<void>;
+  /** Removes the addresses; an address already gone is fine. */
+  release(addresses: readonly PlannedAddress[]): Promise<void>;
+}
+
+export interface AnnouncePort {
+  /** One gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) for the address. */
+  announce(address: PlannedAddress): void;
+}
+
+export interface TransitionEvent {
+  plan: InstancePlan;
+  from: VrrpState;
+  to: VrrpState;
+  reason: string;
+  at: number;
+}
+
+export interface EngineOptions {
+  plans: readonly InstancePlan[];
+  port(plan: InstancePlan): VrrpPort;
+  addresses: AddressPort;
+  announcer: AnnouncePort;
+  clock: Clock;
+  log: Logger;
+  onTransition?(event: TransitionEvent): void;
+  /** Require TTL / hop limit 255 on received adverts (see the agent for keepalived's IPv6 unicast). */
+  requireMaxTtl?(plan: InstancePlan): boolean;
+}
+
+export interface InstanceStatus {
+  key: string;
+  state: VrrpState;
+  priority: number;
+  effectivePriority: number;
+  interfaceName: string;
+  since: number;
+  lastAdvertHeardAt?: number;
+  lastAnnounceAt?: number;
+  holdsAddresses: boolean;
+}
+
+interface Running {
+  plan: InstancePlan;
+  instance: VrrpInstance;
+  port: VrrpPort;
+  policy: ReceivePolicy;
+  tracked: TrackedState[];
+  timer?: { cancel(): void };
+  announceTimers: { cancel(): void }[];
+  /** Address changes in order: a release never overtakes the bind before it. */
+  addressQueue: Promise<void>;
+  holds: boolean;
+  since: number;
+  lastAdvertHeardAt?: number;
+  lastAnnounceAt?: number;
+}
+
+export class VrrpEngine {
+  readonly counters = new Counters();
+  private readonly running: Running[] = [];
+  private readonly opts: EngineOptions;
+  private stopped = false;
+
+  constructor(opts: EngineOptions) {
+    this.opts = opts;
+    for (const plan of opts.plans) {
+      const port = opts.port(plan);
+      const instance = new VrrpInstance({
+        version: plan.version,
+        vrid: plan.vrid,
+        priority: plan.priority,
+        advertIntervalMs: plan.advertIntervalMs,
+        preempt: plan.preempt,
+        preemptDelayMs: plan.preemptDelayMs,
+        primaryAddress: port.sourceAddress,
+        addresses: plan.addresses.map((a) => a.address),
+        ...(plan.auth ? { auth: plan.auth } : {}),
+        advertOnLowerPriority: true,
+      });
+      const policy: ReceivePolicy = {
+        version: plan.version,
+        family: plan.family,
+        vrid: plan.vrid,
+        priority: plan.priority,
+        intervalCs: Math.round(plan.advertIntervalMs / 10),
+        addresses: plan.addresses.map((a) => a.address),
+        primaryAddress: port.sourceAddress,
+        requireMaxTtl: opts.requireMaxTtl?.(plan) ?? true,
+        ...(plan.auth ? { auth: plan.auth } : {}),
+        ...(plan.unicastPeers.length > 0 ? { allowedSources: new Set(plan.unicastPeers) } : {}),
+      };
+      // keepalived puts an instance in Fault while its own interface is down.
+      const tracked: TrackedState[] = [
+        { name: `interface ${plan.interfaceName}`, weight: 0, healthy: true },
+        ...plan.track.interfaces.map((t) => ({
+          name: `interface ${t.name}`,
+          weight: t.weight,
+          healthy: true,
+        })),
+        ...plan.track.files.map((t) => ({ name: `file ${t.path}`, weight: t.weight, healthy: true })),
+      ];
+      this.running.push({
+        plan,
+        instance,
+        port,
+        policy,
+        tracked,
+        announceTimers: [],
+        addressQueue: Promise.resolve(),
+        holds: false,
+        since: opts.clock.now(),
+      });
+    }
+  }
+
+  /** Removes addresses a crashed run may have left, then starts every instance. */
+  async start(): Promise<void> {
+    await Promise.all(this.running.map((r) => this.opts.addresses.release(r.plan.addresses)));
+    for (const r of this.running) this.apply(r, r.instance.start(this.opts.clock.now()));
+  }
+
+  /** Resigns every master (priority 0), releases every address, and stops all timers. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const r of this.running) {
+      this.apply(r, r.instance.stop(this.opts.clock.now()));
+      r.timer?.cancel();
+    }
+    await Promise.all(this.running.map((r) => r.addressQueue));
+  }
+
+  /** A VRRP message that arrived on `interfaceName`. Never throws: bad input is counted and dropped. */
+  receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
+    const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;
+    const r = this.running.find(
+      (x) => x.plan.interfaceName === interfaceName && x.plan.family === family && x.plan.vrid === vrid,
+    );
+    if (!r) {
+      this.counters.add("drops", { reason: vrid === undefined ? "too-short" : "unknown-vrid" });
+      return;
+    }
+    const result = checkReceived(packet, r.policy);
+    if (!result.ok) {
+      this.counters.add("drops", { instance: r.plan.key, reason: result.reason });
+      this.opts.log.debug(
+        { instance: r.plan.key, reason: result.reason, detail: result.detail, source: packet.source },
+        "advert dropped",
+      );
+      return;
+    }
+    if (result.addressMismatch) this.counters.add("address_mismatch", { instance: r.plan.key });
+    this.counters.add("adverts_received", { instance: r.plan.key });
+    r.lastAdvertHeardAt = this.opts.clock.now();
+    this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+  }
+
+  /** Link state of an interface, from kernel events. */
+  setLink(interfaceName: string, up: boolean): void {
+    this.setTracked(`interface ${interfaceName}`, up);
+  }
+
+  /** A tracked file exists (a failure, like keepalived's maintenance-file check) or not. */
+  setFile(path: string, present: boolean): void {
+    this.setTracked(`file ${path}`, !present);
+  }
+
+  status(): InstanceStatus[] {
+    return this.running.map((r) => ({
+      key: r.plan.key,
+      state: r.instance.state,
+      priority: r.plan.priority,
+      effectivePriority: r.instance.priority,
+      interfaceName: r.plan.interfaceName,
+      since: r.since,
+      holdsAddresses: r.holds,
+      ...(r.lastAdvertHeardAt !== undefined ? { lastAdvertHeardAt: r.lastAdvertHeardAt } : {}),
+      ...(r.lastAnnounceAt !== undefined ? { lastAnnounceAt: r.lastAnnounceAt } : {}),
+    }));
+  }
+
+  /** The instances that are master now (the supervisor resigns for them if this process dies). */
+  masters(): InstancePlan[] {
+    return this.running.filter((r) => r.instance.state === "master").map((r) => r.plan);
+  }
+
+  private setTracked(name: string, healthy: boolean): void {
+    for (const r of this.running) {
+      let changed = false;
+      r.tracked = r.tracked.map((t) => {
+        if (t.name !== name || t.healthy === healthy) return t;
+        changed = true;
+        return { ...t, healthy };
+      });
+      if (!changed) continue;
+      const status = effectivePriority(r.plan.priority, r.tracked);
+      this.opts.log.info(
+        { instance: r.plan.key, tracked: name, healthy, priority: status.priority, fault: status.fault },
+        `tracked ${name} is ${healthy ? "up" : "down"}`,
+      );
+      this.apply(r, r.instance.updateTracking(status, this.opts.clock.now()));
+    }
+  }
+
+  private apply(r: Running, effects: Effect[]): void {
+    for (const e of effects) this.carryOut(r, e);
+    r.timer?.cancel();
+    r.timer = undefined;
+    const due = r.instance.nextDeadline();
+    if (due !== undefined && !this.stopped) {
+      const { clock } = this.opts;
+      r.timer = clock.setTimeout(
+        () => this.apply(r, r.instance.tick(clock.now())),
+        Math.max(0, due - clock.now()),
+      );
+    }
+  }
+
+  private carryOut(r: Running, e: Effect): void {
+    const { log, clock } = this.opts;
+    switch (e.type) {
+      case "transition": {
+        r.since = clock.now();
+        this.counters.add("transitions", { instance: r.plan.key, to: e.to });
+        log.info(
+          { instance: r.plan.key, vrid: r.plan.vrid, from: e.from, to: e.to, reason: e.reason },
+          `${r.plan.key}: ${e.from} -> ${e.to} (${e.reason})`,
+        );
+        this.opts.onTransition?.({ plan: r.plan, from: e.from, to: e.to, reason: e.reason, at: r.since });
+        return;
+      }
+      case "send-advert": {
+        const destinations =
+          r.plan.unicastPeers.length > 0
+            ? r.plan.unicastPeers
+            : [r.plan.family === 4 ? VRRP_MULTICAST_V4 : VRRP_MULTICAST_V6];
+        for (const destination of destinations) {
+          try {
+            const path = { family: r.plan.family, source: r.port.sourceAddress, destination };
+            r.port.send(encodeAdvert(e.advert, path, r.plan.checksumForm), destination);
+            this.counters.add("adverts_sent", { instance: r.plan.key });
+          } catch (err) {
+            this.counters.add("send_errors", { instance: r.plan.key });
+            log.warn({ instance: r.plan.key, destination, err: (err as Error).message }, "advert not sent");
+          }
+        }
+        return;
+      }
+      case "bind-addresses":
+        r.holds = true;
+        this.queueAddresses(r, "bind");
+        return;
+      case "release-addresses":
+        r.holds = false;
+        for (const t of r.announceTimers.splice(0)) t.cancel();
+        this.queueAddresses(r, "release");
+        return;
+      case "announce":
+        // Announce once the addresses are bound, so that the traffic drawn in finds them.
+        void r.addressQueue.then(() => this.startAnnouncing(r));
+        return;
+    }
+  }
+
+  private queueAddresses(r: Running, op: "bind" | "release"): void {
+    const { addresses, log } = this.opts;
+    r.addressQueue = r.addressQueue.then(async () => {
+      try {
+        await (op === "bind" ? addresses.bind(r.plan.addresses) : addresses.release(r.plan.addresses));
+        log.info(
+          { instance: r.plan.key, addresses: r.plan.addresses.map((a) => `${a.address}/${a.prefixLength}`) },
+          op === "bind" ? "addresses bound" : "addresses released",
+        );
+      } catch (err) {
+        this.counters.add("address_errors", { instance: r.plan.key, op });
+        log.error({ instance: r.plan.key, op, err: (err as Error).message }, `could not ${op} addresses`);
+      }
+    });
+  }
+
+  /** keepalived's garp_master_*: a burst now, another after `delay`, then one every `refresh`. */
+  private startAnnouncing(r: Running): void {
+    if (!r.holds) return;
+    const { garp } = r.plan;
+    const { clock } = this.opts;
+    const burst = (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const send = () => {
+          if (!r.holds) return;
+          for (const a of r.plan.addresses) this.opts.announcer.announce(a);
+          r.lastAnnounceAt = clock.now();
+          this.counters.add("announcements", { instance: r.plan.key });
+        };
+        if (i === 0 || garp.intervalMs === 0) send();
+        else r.announceTimers.push(clock.setTimeout(send, i * garp.intervalMs));
+      }
+    };
+    burst(garp.repeat);
+    if (garp.delayMs > 0) r.announceTimers.push(clock.setTimeout(() => burst(garp.repeat), garp.delayMs));
+    if (garp.refreshMs > 0) {
+      const refresh = () => {
+        if (!r.holds) return;
+        burst(garp.refreshRepeat);
+        r.announceTimers.push(clock.setTimeout(refresh, garp.refreshMs));
+      };
+      r.announceTimers.push(clock.setTimeout(refresh, garp.refreshMs));
+    }
+  }
+}

@@ -1,0 +1,137 @@
+// From VirtualRouter objects to the VRRP instances one node runs: pure, so the same plan comes
+// from a file or from the API server.
+import { parseCidr } from "../api/cidr.ts";
+import { parseDuration } from "../api/duration.ts";
+import type { VirtualRouter } from "../api/virtual-router.ts";
+import { familyOf, type IpFamily } from "../vrrp/address.ts";
+import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
+
+export interface PlannedAddress {
+  address: string;
+  prefixLength: number;
+  family: IpFamily;
+  dev: string;
+  label?: string;
+}
+
+export interface TrackPlan {
+  interfaces: { name: string; weight: number }[];
+  files: { path: string; weight: number }[];
+}
+
+export interface GarpPlan {
+  delayMs: number;
+  repeat: number;
+  intervalMs: number;
+  refreshMs: number;
+  refreshRepeat: number;
+}
+
+export interface InstancePlan {
+  /** router/ipv4 or router/ipv6: one VRRP instance per family of the router's addresses. */
+  key: string;
+  router: string;
+  family: IpFamily;
+  version: VrrpVersion;
+  vrid: number;
+  priority: number;
+  interfaceName: string;
+  advertIntervalMs: number;
+  preempt: boolean;
+  preemptDelayMs: number;
+  accept: boolean;
+  addresses: PlannedAddress[];
+  /** Empty: multicast. */
+  unicastPeers: string[];
+  auth?: V2Auth;
+  checksumForm: ChecksumForm;
+  track: TrackPlan;
+  garp: GarpPlan;
+}
+
+export interface NodePlan {
+  instances: InstancePlan[];
+  /** Routers this node does not run, and why (for the log). */
+  skipped: { router: string; reason: string }[];
+}
+
+/** File mode's default when a router lists no priorities at all: every node takes part at 100. */
+export const DEFAULT_PRIORITY = 100;
+
+const ms = (text: string | undefined, fallback: string) => parseDuration(text ?? fallback) ?? 0;
+
+/** Plans the instances `node` runs. Routers must have passed validateVirtualRouter. */
+export function planForNode(routers: readonly VirtualRouter[], node: string): NodePlan {
+  const plan: NodePlan = { instances: [], skipped: [] };
+  for (const router of routers) {
+    const name = router.metadata.name;
+    const { spec } = router;
+    const listed = spec.priorities?.find((p) => p.node === node);
+    const priority = listed?.priority ?? (spec.priorities?.length ? undefined : DEFAULT_PRIORITY);
+    if (priority === undefined) {
+      plan.skipped.push({ router: name, reason: `node ${node} is not in spec.priorities` });
+      continue;
+    }
+    if (spec.vrid === undefined) {
+      plan.skipped.push({
+        router: name,
+        reason: "spec.vrid is not set (the controller allocates it in a cluster)",
+      });
+      continue;
+    }
+    if (spec.interface === undefined) {
+      plan.skipped.push({ router: name, reason: "spec.interface is not set" });
+      continue;
+    }
+    const iface = spec.interface;
+    const addresses = spec.addresses.map((a): PlannedAddress => {
+      const cidr = parseCidr(a.address)!;
+      const planned: PlannedAddress = {
+        address: cidr.address,
+        prefixLength: cidr.prefixLength,
+        family: cidr.family,
+        dev: a.dev ?? iface,
+      };
+      if (a.label !== undefined) planned.label = a.label;
+      return planned;
+    });
+    const version = spec.version ?? 3;
+    for (const family of [4, 6] as const) {
+      const own = addresses.filter((a) => a.family === family);
+      if (own.length === 0) continue;
+      const instance: InstancePlan = {
+        key: `${name}/ipv${family}`,
+        router: name,
+        family,
+        version,
+        vrid: spec.vrid,
+        priority,
+        interfaceName: iface,
+        advertIntervalMs: ms(spec.advertInterval, "1s"),
+        preempt: spec.preempt ?? true,
+        preemptDelayMs: ms(spec.preemptDelay, "0s"),
+        accept: spec.accept ?? true,
+        addresses: own,
+        unicastPeers: (spec.unicast?.peers ?? []).filter((p) => familyOf(p) === family),
+        checksumForm: spec.v3Ipv4Checksum === "Plain" ? "plain" : "pseudo-header",
+        track: {
+          interfaces: (spec.track?.interfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? 0 })),
+          files: (spec.track?.files ?? []).map((t) => ({ path: t.path, weight: t.weight ?? 0 })),
+        },
+        garp: {
+          delayMs: ms(spec.garp?.delay, "5s"),
+          repeat: spec.garp?.repeat ?? 5,
+          intervalMs: ms(spec.garp?.interval, "0s"),
+          refreshMs: ms(spec.garp?.refresh, "0s"),
+          refreshRepeat: spec.garp?.refreshRepeat ?? 1,
+        },
+      };
+      if (version === 2)
+        instance.auth = spec.authentication?.password
+          ? { type: "pass", password: spec.authentication.password }
+          : { type: "none" };
+      plan.instances.push(instance);
+    }
+  }
+  return plan;
+}

@@ -1,0 +1,262 @@
+// The VirtualRouter object (vipkeeper.io/v1alpha1): one TypeScript source for its type, its
+// defaults, its structural schema (the CRD's openAPIV3Schema) and its semantic validation.
+import Type from "typebox";
+import { familyOf, type IpFamily } from "../vrrp/address.ts";
+import { parseDuration } from "./duration.ts";
+import { schemaErrors, type FieldError } from "./field-errors.ts";
+import { parseCidr } from "./cidr.ts";
+
+export const GROUP = "vipkeeper.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+const Duration = (description: string, def: string) =>
+  Type.Optional(Type.String({ description, default: def, pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$" }));
+
+const Weight = Type.Optional(
+  Type.Integer({
+    minimum: -254,
+    maximum: 254,
+    description:
+      "How the object moves the priority: a positive weight is added while it is healthy, a negative one subtracted while it has failed; 0 puts the router in Fault while it has failed.",
+  }),
+);
+
+export const VirtualAddress = Type.Object(
+  {
+    address: Type.String({
+      description:
+        "IPv4 or IPv6 address with an optional prefix length, e.g. 198.18.0.50/24 or 2001:db8::50/64.",
+    }),
+    dev: Type.Optional(
+      Type.String({ description: "Interface to bind the address on; defaults to spec.interface." }),
+    ),
+    label: Type.Optional(
+      Type.String({
+        description: "IPv4 address label (like keepalived's), starting with the interface name.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const VirtualRouterSpec = Type.Object(
+  {
+    vrid: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 255,
+        description: "Virtual Router ID, unique per segment. Allocated by the controller when left out.",
+      }),
+    ),
+    version: Type.Optional(
+      Type.Union([Type.Literal(2), Type.Literal(3)], {
+        default: 3,
+        description: "VRRP version: 3 (RFC 9568) or 2 (RFC 3768, IPv4 only).",
+      }),
+    ),
+    addresses: Type.Array(VirtualAddress, {
+      minItems: 1,
+      maxItems: 255,
+      description:
+        "The virtual addresses. IPv4 and IPv6 addresses each run their own VRRP instance with the same VRID.",
+    }),
+    interface: Type.Optional(
+      Type.String({ description: "Interface that speaks VRRP and holds the addresses (e.g. eth0)." }),
+    ),
+    nodeSelector: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: "Nodes that take part (label selector); all when empty.",
+      }),
+    ),
+    priorities: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            node: Type.String({ description: "Node name." }),
+            priority: Type.Integer({
+              minimum: 1,
+              maximum: 255,
+              description: "1..254, or 255 for the node that owns the addresses.",
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        { description: "Per-node priorities; the highest priority alive is master." },
+      ),
+    ),
+    advertInterval: Duration(
+      "Advertisement interval: v3 from 10ms to 40.95s in 10ms steps, v2 whole seconds.",
+      "1s",
+    ),
+    preempt: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description: "A higher priority takes mastership back from a lower one.",
+      }),
+    ),
+    preemptDelay: Duration(
+      "How long to wait after seeing a lower-priority master before preempting it.",
+      "0s",
+    ),
+    accept: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description:
+          "The master accepts traffic to the addresses (keepalived's behaviour unless vrrp_strict; RFC 9568 Accept_Mode).",
+      }),
+    ),
+    unicast: Type.Optional(
+      Type.Object(
+        {
+          peers: Type.Optional(
+            Type.Array(Type.String(), {
+              description: "Peer addresses to send adverts to instead of multicast.",
+            }),
+          ),
+        },
+        { additionalProperties: false, description: "Unicast adverts, for networks that block multicast." },
+      ),
+    ),
+    authentication: Type.Optional(
+      Type.Object(
+        {
+          type: Type.Literal("PASS", {
+            description: "VRRPv2 simple password (keepalived's auth_type PASS).",
+          }),
+          password: Type.Optional(
+            Type.String({ maxLength: 8, description: "Up to 8 characters (file mode)." }),
+          ),
+          secretRef: Type.Optional(
+            Type.Object(
+              { name: Type.String(), key: Type.String() },
+              { additionalProperties: false, description: "Secret holding the password (cluster mode)." },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    track: Type.Optional(
+      Type.Object(
+        {
+          interfaces: Type.Optional(
+            Type.Array(
+              Type.Object({ name: Type.String(), weight: Weight }, { additionalProperties: false }),
+              {
+                description:
+                  "Interfaces whose link state moves the priority (weight) or puts the router in Fault (weight 0).",
+              },
+            ),
+          ),
+          files: Type.Optional(
+            Type.Array(
+              Type.Object({ path: Type.String(), weight: Weight }, { additionalProperties: false }),
+              {
+                description: "Files whose presence means failure (keepalived's maintenance-file check).",
+              },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    garp: Type.Optional(
+      Type.Object(
+        {
+          delay: Duration("When to send the second burst of announcements after becoming master.", "5s"),
+          repeat: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 100, default: 5, description: "Announcements per burst." }),
+          ),
+          interval: Duration("Pause between the announcements of a burst.", "0s"),
+          refresh: Duration("Repeat a burst this often while master (0: never).", "0s"),
+          refreshRepeat: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 100, default: 1, description: "Announcements per refresh." }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description: "Gratuitous ARP / unsolicited neighbour advertisements.",
+        },
+      ),
+    ),
+    v3Ipv4Checksum: Type.Optional(
+      Type.Union([Type.Literal("PseudoHeader"), Type.Literal("Plain")], {
+        default: "PseudoHeader",
+        description:
+          "VRRPv3 over IPv4: include the IPv4 pseudo-header in the checksum (keepalived's default) or not (RFC 9568, keepalived's v3_checksum_as_v2). Both are accepted on receipt.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const VirtualRouter = Type.Object({
+  apiVersion: Type.Literal(API_VERSION),
+  kind: Type.Literal("VirtualRouter"),
+  metadata: Type.Object({ name: Type.String({ minLength: 1 }) }),
+  spec: VirtualRouterSpec,
+});
+
+export type VirtualAddress = Type.Static<typeof VirtualAddress>;
+export type VirtualRouterSpec = Type.Static<typeof VirtualRouterSpec>;
+export type VirtualRouter = Type.Static<typeof VirtualRouter>;
+
+/** Structure (schema) and meaning (addresses, families, units) of one VirtualRouter; [] when valid. */
+export function validateVirtualRouter(obj: unknown): FieldError[] {
+  const structural = schemaErrors(VirtualRouter, obj);
+  if (structural.length > 0) return structural;
+  const { spec } = obj as VirtualRouter;
+  const errors: FieldError[] = [];
+  const err = (field: string, message: string) => errors.push({ field: `spec.${field}`, message });
+  const version = spec.version ?? 3;
+  const families = new Set<IpFamily>();
+  const seen = new Map<string, number>();
+  spec.addresses.forEach((a, i) => {
+    const cidr = parseCidr(a.address);
+    if (!cidr)
+      return err(
+        `addresses[${i}].address`,
+        `'${a.address}' is not an IPv4 or IPv6 address with an optional /prefix`,
+      );
+    families.add(cidr.family);
+    const first = seen.get(cidr.address);
+    if (first !== undefined)
+      err(`addresses[${i}].address`, `${cidr.address} is already listed at spec.addresses[${first}]`);
+    else seen.set(cidr.address, i);
+    if (version === 2 && cidr.family === 6)
+      err("version", `VRRPv2 is IPv4 only, but spec.addresses[${i}] is ${a.address}`);
+    const dev = a.dev ?? spec.interface;
+    if (a.label !== undefined) {
+      if (cidr.family === 6) err(`addresses[${i}].label`, "labels exist for IPv4 addresses only");
+      else if (dev !== undefined && !a.label.startsWith(dev))
+        err(`addresses[${i}].label`, `'${a.label}' must start with the interface name '${dev}'`);
+      if (a.label.length > 15) err(`addresses[${i}].label`, `'${a.label}' is longer than 15 characters`);
+    }
+  });
+  const interval = parseDuration(spec.advertInterval ?? "1s");
+  if (interval !== undefined) {
+    if (version === 2 && (interval % 1000 !== 0 || interval < 1000 || interval > 255_000))
+      err("advertInterval", `VRRPv2 needs whole seconds from 1s to 255s, got ${spec.advertInterval}`);
+    if (version === 3 && (interval % 10 !== 0 || interval < 10 || interval > 40_950))
+      err("advertInterval", `VRRPv3 needs 10ms to 40.95s in steps of 10ms, got ${spec.advertInterval}`);
+  }
+  if (spec.authentication && version !== 2)
+    err("authentication", "PASS authentication exists in VRRPv2 only (set spec.version: 2)");
+  if (spec.authentication && !spec.authentication.password && !spec.authentication.secretRef)
+    err("authentication", "needs a password or a secretRef");
+  const nodes = new Map<string, number>();
+  spec.priorities?.forEach((p, i) => {
+    const first = nodes.get(p.node);
+    if (first !== undefined)
+      err(`priorities[${i}].node`, `node ${p.node} is already listed at spec.priorities[${first}]`);
+    else nodes.set(p.node, i);
+  });
+  spec.unicast?.peers?.forEach((peer, i) => {
+    const family = familyOf(peer);
+    if (family === undefined) err(`unicast.peers[${i}]`, `'${peer}' is not an IP address`);
+    else if (!families.has(family))
+      err(`unicast.peers[${i}]`, `${peer} is IPv${family}, but no address of that family is virtual`);
+  });
+  return errors;
+}

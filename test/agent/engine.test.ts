@@ -1,0 +1,196 @@
+// The engine with fake ports on a virtual clock: scheduling, ordering and bookkeeping around the
+// state machine. The same engine runs on real sockets in the network tests.
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { VrrpEngine, type AddressPort, type AnnouncePort, type VrrpPort } from "../../src/agent/engine.ts";
+import { parseConfig } from "../../src/agent/config-file.ts";
+import { planForNode, type PlannedAddress } from "../../src/agent/plan.ts";
+import { skewTimeMs, masterDownIntervalMs } from "../../src/vrrp/timers.ts";
+import { FakeClock } from "../support/fake-clock.ts";
+
+const CONFIG = (extra = "") => `apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: web}
+spec:
+  vrid: 51
+  interface: eth0
+  addresses: [{address: 198.18.0.50/24}]
+  priorities: [{node: n1, priority: 150}, {node: n2, priority: 100}]
+  garp: {delay: 5s, repeat: 3, interval: 100ms}
+${extra}`;
+
+interface Node {
+  name: string;
+  engine: VrrpEngine;
+  log: string[];
+  announced: number[];
+  sent: { destination: string; priority: number; at: number }[];
+  failBind: boolean;
+}
+
+function lan(clock: FakeClock, config = CONFIG()) {
+  const { routers } = parseConfig(config);
+  const nodes: Node[] = [];
+  const make = (name: string, source: string) => {
+    const node: Node = { name, log: [], announced: [], sent: [], failBind: false } as unknown as Node;
+    const port: VrrpPort = {
+      sourceAddress: source,
+      send(payload, destination) {
+        node.sent.push({ destination, priority: payload[2]!, at: clock.now() });
+        for (const other of nodes)
+          if (other !== node) other.engine.receive("eth0", 4, { payload, source, destination, ttl: 255 });
+      },
+    };
+    const addresses: AddressPort = {
+      bind: async (a: readonly PlannedAddress[]) => {
+        if (node.failBind) throw new Error("EPERM");
+        node.log.push(`bind ${a.map((x) => x.address).join()}`);
+        return Promise.resolve();
+      },
+      release: async (a: readonly PlannedAddress[]) => {
+        node.log.push(`release ${a.map((x) => x.address).join()}`);
+        return Promise.resolve();
+      },
+    };
+    const announcer: AnnouncePort = { announce: () => void node.announced.push(clock.now()) };
+    node.engine = new VrrpEngine({
+      plans: planForNode(routers, name).instances,
+      port: () => port,
+      addresses,
+      announcer,
+      clock,
+      log: pino({ level: "silent" }),
+    });
+    nodes.push(node);
+    return node;
+  };
+  return { nodes, make };
+}
+
+describe("VRRP engine", () => {
+  it("removes stale addresses first, elects the higher priority, binds, then announces in bursts", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock);
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    expect(n1.log).toEqual(["release 198.18.0.50"]);
+    await clock.advance(10_000);
+    expect(n1.engine.status()[0]).toMatchObject({ state: "master", holdsAddresses: true });
+    expect(n2.engine.status()[0]).toMatchObject({ state: "backup", holdsAddresses: false });
+    expect(n1.log).toEqual(["release 198.18.0.50", "bind 198.18.0.50"]);
+    const masterAt = masterDownIntervalMs(3, 150, 1000);
+    // 3 at 100 ms spacing, then 3 more 5 s later
+    expect(n1.announced).toEqual([0, 100, 200, 5000, 5100, 5200].map((d) => masterAt + d));
+    expect(n2.announced).toEqual([]);
+    expect(n1.engine.counters.total("adverts_sent")).toBeGreaterThan(5);
+    expect(n2.engine.counters.total("adverts_received")).toBe(n1.engine.counters.total("adverts_sent"));
+  });
+
+  it("stop resigns with priority 0 and releases; the backup takes over after Skew_Time", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock);
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    await clock.advance(10_000);
+    const stopAt = clock.now();
+    await n1.engine.stop();
+    expect(n1.sent.at(-1)).toMatchObject({ priority: 0, destination: "224.0.0.18" });
+    expect(n1.log.at(-1)).toBe("release 198.18.0.50");
+    await clock.advance(5000);
+    expect(n2.engine.status()[0]?.state).toBe("master");
+    const took = n2.engine.status()[0]!.since - stopAt;
+    expect(took).toBeCloseTo(skewTimeMs(3, 100, 1000), 6);
+  });
+
+  it("own interface down: Fault, priority 0, release, and no more announcements", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock);
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    await clock.advance(3500); // n1 master, first burst sent, second burst pending
+    const announced = n1.announced.length;
+    n1.engine.setLink("eth0", false);
+    expect(n1.engine.status()[0]?.state).toBe("fault");
+    expect(n1.sent.at(-1)?.priority).toBe(0);
+    await clock.advance(10_000);
+    expect(n1.announced.length).toBe(announced);
+    expect(n1.log.at(-1)).toBe("release 198.18.0.50");
+    expect(n2.engine.status()[0]?.state).toBe("master");
+    n1.engine.setLink("eth0", true);
+    await clock.advance(10_000);
+    expect(n1.engine.status()[0]?.state).toBe("master");
+  });
+
+  it("a tracked interface with a negative weight moves mastership", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock, CONFIG("  track: {interfaces: [{name: eth1, weight: -60}]}\n"));
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    await clock.advance(10_000);
+    n1.engine.setLink("eth1", false);
+    expect(n1.engine.status()[0]?.effectivePriority).toBe(90);
+    await clock.advance(10_000);
+    expect(n2.engine.status()[0]?.state).toBe("master");
+    expect(n1.engine.status()[0]?.state).toBe("backup");
+  });
+
+  it("a maintenance file puts a weight-0 instance in Fault", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock, CONFIG("  track: {files: [{path: /etc/vipkeeper/down}]}\n"));
+    const n1 = make("n1", "198.18.0.11");
+    await n1.engine.start();
+    await clock.advance(10_000);
+    n1.engine.setFile("/etc/vipkeeper/down", true);
+    expect(n1.engine.status()[0]?.state).toBe("fault");
+  });
+
+  it("sends to each unicast peer instead of the group, and obeys only them", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock, CONFIG("  unicast: {peers: [198.18.0.12, 198.18.0.13]}\n"));
+    const n1 = make("n1", "198.18.0.11");
+    await n1.engine.start();
+    await clock.advance(10_000);
+    expect(new Set(n1.sent.map((s) => s.destination))).toEqual(new Set(["198.18.0.12", "198.18.0.13"]));
+  });
+
+  it("counts and drops malformed and foreign packets without throwing", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock);
+    const n1 = make("n1", "198.18.0.11");
+    await n1.engine.start();
+    const junk = { source: "198.18.0.99", destination: "224.0.0.18", ttl: 255 };
+    n1.engine.receive("eth0", 4, { ...junk, payload: Buffer.from([0x31]) });
+    n1.engine.receive("eth0", 4, {
+      ...junk,
+      payload: Buffer.from([0x31, 99, 100, 1, 0, 100, 0, 0, 1, 2, 3, 4]),
+    });
+    n1.engine.receive("eth0", 4, {
+      ...junk,
+      payload: Buffer.from([0x31, 51, 100, 1, 0, 100, 0, 0, 1, 2, 3, 4]),
+    });
+    n1.engine.receive("eth0", 4, { ...junk, ttl: 1, payload: Buffer.from([0x31, 51]) });
+    expect(n1.engine.counters.get("drops", { reason: "too-short" })).toBe(1);
+    expect(n1.engine.counters.get("drops", { reason: "unknown-vrid" })).toBe(1);
+    expect(n1.engine.counters.get("drops", { instance: "web/ipv4", reason: "bad-checksum" })).toBe(1);
+    expect(n1.engine.counters.get("drops", { instance: "web/ipv4", reason: "bad-ttl" })).toBe(1);
+  });
+
+  it("a failed bind is counted and logged; the instance goes on", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock);
+    const n1 = make("n1", "198.18.0.11");
+    n1.failBind = true;
+    await n1.engine.start();
+    await clock.advance(10_000);
+    expect(n1.engine.counters.get("address_errors", { instance: "web/ipv4", op: "bind" })).toBe(1);
+    expect(n1.engine.status()[0]?.state).toBe("master");
+  });
+});

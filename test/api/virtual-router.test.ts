@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import { parseDuration } from "../../src/api/duration.ts";
+import { fieldPath } from "../../src/api/field-errors.ts";
+import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
+
+const valid = () => ({
+  apiVersion: "vipkeeper.io/v1alpha1",
+  kind: "VirtualRouter",
+  metadata: { name: "web" },
+  spec: {
+    vrid: 51,
+    interface: "eth0",
+    addresses: [{ address: "198.18.0.50/24" }, { address: "2001:db8::50/64" }],
+    priorities: [
+      { node: "n1", priority: 150 },
+      { node: "n2", priority: 100 },
+    ],
+  },
+});
+
+type Obj = ReturnType<typeof valid> & { spec: Record<string, unknown> };
+const withSpec = (patch: Record<string, unknown>): Obj => {
+  const o = valid() as Obj;
+  o.spec = { ...o.spec, ...patch };
+  return o;
+};
+const fields = (o: unknown) => validateVirtualRouter(o).map((e) => `${e.field}: ${e.message}`);
+
+describe("VirtualRouter validation", () => {
+  it("accepts a valid router", () => {
+    expect(fields(valid())).toEqual([]);
+  });
+
+  it.each([
+    ["vrid 0", { vrid: 0 }, "spec.vrid"],
+    ["vrid 256", { vrid: 256 }, "spec.vrid"],
+    ["version 4", { version: 4 }, "spec.version"],
+    ["no addresses", { addresses: [] }, "spec.addresses"],
+    ["a bad address", { addresses: [{ address: "198.18.0.500/24" }] }, "spec.addresses[0].address"],
+    ["a prefix too long", { addresses: [{ address: "198.18.0.50/33" }] }, "spec.addresses[0].address"],
+    [
+      "a duplicate address",
+      { addresses: [{ address: "198.18.0.50/24" }, { address: "198.18.0.50/32" }] },
+      "spec.addresses[1].address",
+    ],
+    ["v2 with IPv6", { version: 2, addresses: [{ address: "2001:db8::50/64" }] }, "spec.version"],
+    ["PASS with v3", { authentication: { type: "PASS", password: "x" } }, "spec.authentication"],
+    [
+      "a password over 8",
+      {
+        version: 2,
+        addresses: [{ address: "198.18.0.50" }],
+        authentication: { type: "PASS", password: "123456789" },
+      },
+      "spec.authentication.password",
+    ],
+    ["priority 0", { priorities: [{ node: "n1", priority: 0 }] }, "spec.priorities[0].priority"],
+    [
+      "a node twice",
+      {
+        priorities: [
+          { node: "n1", priority: 1 },
+          { node: "n1", priority: 2 },
+        ],
+      },
+      "spec.priorities[1].node",
+    ],
+    [
+      "v2 with 1.5s",
+      { version: 2, addresses: [{ address: "198.18.0.50" }], advertInterval: "1500ms" },
+      "spec.advertInterval",
+    ],
+    ["v3 with 5ms", { advertInterval: "5ms" }, "spec.advertInterval"],
+    ["a malformed duration", { advertInterval: "fast" }, "spec.advertInterval"],
+    ["an unknown field", { vird: 5 }, "spec.vird"],
+    [
+      "a label on IPv6",
+      { addresses: [{ address: "2001:db8::50", label: "eth0:x" }] },
+      "spec.addresses[0].label",
+    ],
+    [
+      "a label not starting with the interface",
+      { addresses: [{ address: "198.18.0.50", label: "eth1:x" }] },
+      "spec.addresses[0].label",
+    ],
+    ["a bad unicast peer", { unicast: { peers: ["nope"] } }, "spec.unicast.peers[0]"],
+    [
+      "a peer of a family with no address",
+      { addresses: [{ address: "198.18.0.50" }], unicast: { peers: ["2001:db8::12"] } },
+      "spec.unicast.peers[0]",
+    ],
+  ])("rejects %s, naming the field", (_name, patch, field) => {
+    const errors = fields(withSpec(patch));
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.some((e) => e.startsWith(`${field}: `))).toBe(true);
+  });
+
+  it("names missing required fields", () => {
+    const o = valid() as { spec: Record<string, unknown> };
+    delete o.spec.addresses;
+    expect(fields(o)).toContain("spec.addresses: is required");
+  });
+});
+
+describe("helpers", () => {
+  it("parses durations as Kubernetes writes them", () => {
+    expect(parseDuration("1s")).toBe(1000);
+    expect(parseDuration("100ms")).toBe(100);
+    expect(parseDuration("1m30s")).toBe(90_000);
+    expect(parseDuration("0")).toBe(0);
+    expect(parseDuration("1.5s")).toBe(1500);
+    expect(parseDuration("")).toBeUndefined();
+    expect(parseDuration("1x")).toBeUndefined();
+    expect(parseDuration("s")).toBeUndefined();
+  });
+
+  it("turns JSON pointers into field paths", () => {
+    expect(fieldPath("/spec/addresses/1/address")).toBe("spec.addresses[1].address");
+    expect(fieldPath("")).toBe("");
+  });
+});
