@@ -1,0 +1,111 @@
+// The agent's parent process. It runs the VRRP engine as a child and outlives it: when the engine
+// dies while the node lives (a bug, an out-of-memory kill, SIGKILL), keepalived's peers would wait a
+// full Master_Down_Interval while the dead master's kernel still holds the addresses. The supervisor
+// instead resigns (priority 0) for every instance the engine held as master and releases their
+// addresses at once, so a crash hands over as fast as a graceful stop; then it restarts the engine.
+import type { ChildProcess } from "node:child_process";
+import type { Logger } from "pino";
+
+/** What the engine process tells its supervisor over IPC. */
+export type EngineMessage = { type: "state"; masters: string[] } | { type: "ready" };
+
+export interface SupervisorOptions {
+  spawn(): ChildProcess;
+  /** Sends priority 0 for these instances and releases their addresses. */
+  resign(instanceKeys: string[]): Promise<void>;
+  log: Logger;
+  /** First restart delay; doubles on each crash within a minute of the last, up to 30 s. */
+  restartDelayMs?: number;
+  /** How long a graceful stop may take before the engine is killed and resigned for. */
+  stopGraceMs?: number;
+}
+
+export class Supervisor {
+  private child: ChildProcess | undefined;
+  private masters: string[] = [];
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartDelay: number;
+  private lastCrashAt = 0;
+  private readonly opts: SupervisorOptions;
+  private exited: Promise<void> = Promise.resolve();
+  /** Crashes handled so far (for tests and status). */
+  crashes = 0;
+
+  constructor(opts: SupervisorOptions) {
+    this.opts = opts;
+    this.restartDelay = opts.restartDelayMs ?? 500;
+  }
+
+  /** The instances the engine last reported as master. */
+  heldMasters(): readonly string[] {
+    return this.masters;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    const child = this.opts.spawn();
+    this.child = child;
+    this.masters = [];
+    child.on("message", (msg: EngineMessage) => {
+      if (msg.type === "state") this.masters = msg.masters;
+    });
+    this.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        void this.onExit(code, signal).finally(resolve);
+      });
+    });
+  }
+
+  /** Graceful stop: the engine resigns by itself on SIGTERM; if it does not exit in time, it is killed and resigned for. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const grace = this.opts.stopGraceMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.exited.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), grace))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.opts.log.error({ graceMs: grace }, "engine did not stop in time; killing it");
+      child.kill("SIGKILL");
+      await this.exited;
+      await this.resignHeld("engine killed after the stop grace period");
+    }
+  }
+
+  private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.stopping && code === 0) return;
+    this.crashes++;
+    await this.resignHeld(`engine exited (${signal ? `signal ${signal}` : `code ${code}`})`);
+    if (this.stopping) return;
+    const now = Date.now();
+    this.restartDelay =
+      now - this.lastCrashAt < 60_000
+        ? Math.min(this.restartDelay * 2, 30_000)
+        : (this.opts.restartDelayMs ?? 500);
+    this.lastCrashAt = now;
+    this.opts.log.warn({ delayMs: this.restartDelay }, "restarting the engine");
+    this.restartTimer = setTimeout(() => this.start(), this.restartDelay);
+  }
+
+  private async resignHeld(why: string): Promise<void> {
+    const held = this.masters;
+    this.masters = [];
+    this.opts.log.error({ instances: held }, `${why}; resigning for the instances it held as master`);
+    if (held.length === 0) return;
+    try {
+      await this.opts.resign(held);
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, "resigning failed");
+    }
+  }
+}
