@@ -42,12 +42,12 @@ function lan(clock: FakeClock, config = CONFIG()) {
       },
     };
     const addresses: AddressPort = {
-      bind: async (a: readonly PlannedAddress[]) => {
-        if (node.failBind) throw new Error("EPERM");
+      bind: (a: readonly PlannedAddress[]) => {
+        if (node.failBind) return Promise.reject(new Error("EPERM"));
         node.log.push(`bind ${a.map((x) => x.address).join()}`);
         return Promise.resolve();
       },
-      release: async (a: readonly PlannedAddress[]) => {
+      release: (a: readonly PlannedAddress[]) => {
         node.log.push(`release ${a.map((x) => x.address).join()}`);
         return Promise.resolve();
       },

@@ -32,7 +32,7 @@ describe("supervisor", () => {
     const resigned: { keys: string[]; at: number }[] = [];
     const sup = new Supervisor({
       spawn: () => fork(ENGINE, [], { stdio: "ignore" }),
-      resign: async (keys) => void resigned.push({ keys, at: Date.now() }),
+      resign: (keys) => Promise.resolve(void resigned.push({ keys, at: Date.now() })),
       log,
       restartDelayMs: 50,
     });
@@ -54,7 +54,7 @@ describe("supervisor", () => {
     const resigned: string[][] = [];
     const sup = new Supervisor({
       spawn: () => fork(ENGINE, ["hang"], { stdio: "ignore" }),
-      resign: async (keys) => void resigned.push(keys),
+      resign: (keys) => Promise.resolve(void resigned.push(keys)),
       log,
       stopGraceMs: 200,
     });
