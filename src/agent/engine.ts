@@ -3,10 +3,10 @@
 // ports (raw socket, addresses, announcements) so that it is tested with fakes as well as for real.
 import type { Logger } from "pino";
 import { VrrpInstance, type Effect, type VrrpState } from "../vrrp/instance.ts";
-import { encodeAdvert, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6 } from "../vrrp/packet.ts";
 import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
+import { sendAdvert } from "./adverts.ts";
 import { Counters } from "./counters.ts";
 import type { InstancePlan, PlannedAddress } from "./plan.ts";
 
@@ -257,19 +257,11 @@ export class VrrpEngine {
         return;
       }
       case "send-advert": {
-        const destinations =
-          r.plan.unicastPeers.length > 0
-            ? r.plan.unicastPeers
-            : [r.plan.family === 4 ? VRRP_MULTICAST_V4 : VRRP_MULTICAST_V6];
-        for (const destination of destinations) {
-          try {
-            const path = { family: r.plan.family, source: r.port.sourceAddress, destination };
-            r.port.send(encodeAdvert(e.advert, path, r.plan.checksumForm), destination);
-            this.counters.add("adverts_sent", { instance: r.plan.key });
-          } catch (err) {
-            this.counters.add("send_errors", { instance: r.plan.key });
-            log.warn({ instance: r.plan.key, destination, err: (err as Error).message }, "advert not sent");
-          }
+        const { sent, errors } = sendAdvert(r.port, r.plan, e.advert);
+        this.counters.add("adverts_sent", { instance: r.plan.key }, sent);
+        for (const { destination, error } of errors) {
+          this.counters.add("send_errors", { instance: r.plan.key });
+          log.warn({ instance: r.plan.key, destination, err: error.message }, "advert not sent");
         }
         return;
       }

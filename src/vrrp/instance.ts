@@ -243,15 +243,23 @@ export class VrrpInstance {
   }
 
   private advert(priority: number): Effect {
-    const { version, vrid, advertIntervalMs, addresses, auth } = this.config;
-    const advert: Advert = {
-      version,
-      vrid,
-      priority,
-      intervalCs: Math.round(advertIntervalMs / 10),
-      addresses,
-    };
-    if (version === 2) advert.auth = auth ?? { type: "none" };
-    return { type: "send-advert", advert };
+    return { type: "send-advert", advert: buildAdvert(this.config, priority) };
   }
+}
+
+/** The advert an instance with this configuration sends at `priority`. */
+export function buildAdvert(
+  config: Pick<InstanceConfig, "version" | "vrid" | "advertIntervalMs" | "addresses" | "auth">,
+  priority: number,
+): Advert {
+  const { version, vrid, advertIntervalMs, addresses, auth } = config;
+  const advert: Advert = {
+    version,
+    vrid,
+    priority,
+    intervalCs: Math.round(advertIntervalMs / 10),
+    addresses,
+  };
+  if (version === 2) advert.auth = auth ?? { type: "none" };
+  return advert;
 }
