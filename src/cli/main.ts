@@ -7,6 +7,10 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  agent: {
+    summary: "Run this node's VRRP instances from a file of VirtualRouter objects",
+    run: async (args) => (await import("./agent.ts")).runAgent(args),
+  },
   sim: {
     summary: "Simulate a VRRP group on a virtual clock and print a failover timeline",
     run: async (args) => (await import("./sim.ts")).runSim(args),

@@ -1,0 +1,94 @@
+// The engine process: opens this node's VRRP sockets, runs the VRRP engine on real timers, follows
+// link and file tracking, reports its masters to the supervisor, and on SIGTERM/SIGINT resigns and
+// releases everything before exiting 0.
+import { existsSync, watch, type FSWatcher } from "node:fs";
+import { dirname } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { AgentArgs } from "../cli/agent.ts";
+import { createLogger } from "../observe/log.ts";
+import { VrrpEngine, type Clock } from "./engine.ts";
+import { openHostNetwork } from "./host.ts";
+import type { NodePlan } from "./plan.ts";
+import { serveStatus } from "./status-server.ts";
+import type { EngineMessage } from "./supervisor.ts";
+
+export const realClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, delayMs) => {
+    const t = setTimeout(fn, delayMs);
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+export async function runEngineProcess(plan: NodePlan, args: AgentArgs): Promise<number> {
+  const log = createLogger("engine", { node: args.node });
+  const tell = (msg: EngineMessage) => process.send?.(msg);
+  // Packets may arrive before the engine exists; they are dropped until it does.
+  const deliver: { to?: VrrpEngine } = {};
+  const host = await openHostNetwork(plan.instances, log, (ifname, family, packet) =>
+    deliver.to?.receive(ifname, family, packet),
+  );
+  const engine = new VrrpEngine({
+    plans: plan.instances,
+    port: (p) => host.vrrpPort(p),
+    addresses: host.addresses,
+    announcer: host.announcer,
+    clock: realClock,
+    log,
+    // keepalived sends IPv6 unicast adverts with hop limit 64: for unicast IPv6 the peer list
+    // (sources are checked against it) and the interface binding stand in for the 255 check.
+    requireMaxTtl: (p) => !(p.family === 6 && p.unicastPeers.length > 0),
+    onTransition: () => tell({ type: "state", masters: engine.masters().map((p) => p.key) }),
+  });
+  deliver.to = engine;
+  const running = engine;
+  await host.watchLinks((name, up) => running.setLink(name, up));
+  const watchers = watchFiles(plan, (path, present) => running.setFile(path, present));
+  await running.start();
+  const status = args.statusSocket
+    ? await serveStatus(args.statusSocket, () => ({
+        node: args.node,
+        instances: running.status(),
+        counters: running.counters.snapshot(),
+      }))
+    : undefined;
+  tell({ type: "ready" });
+  const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
+  process.on("disconnect", orphaned);
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  log.info("resigning and releasing addresses");
+  await running.stop();
+  tell({ type: "state", masters: [] });
+  for (const w of watchers) w.close();
+  status?.close();
+  host.close();
+  process.off("disconnect", orphaned);
+  process.disconnect?.(); // the IPC channel would keep this process alive
+  return 0;
+}
+
+/** Tracked files, from filesystem events on their directories (keepalived polls a script instead). */
+function watchFiles(plan: NodePlan, onChange: (path: string, present: boolean) => void): FSWatcher[] {
+  const paths = [...new Set(plan.instances.flatMap((i) => i.track.files.map((f) => f.path)))];
+  const watchers: FSWatcher[] = [];
+  for (const path of paths) {
+    let present = existsSync(path);
+    onChange(path, present);
+    try {
+      watchers.push(
+        watch(dirname(path), () => {
+          const now = existsSync(path);
+          if (now !== present) onChange(path, (present = now));
+        }),
+      );
+    } catch {
+      // The directory does not exist yet: the file cannot either. Not watched until a restart.
+    }
+  }
+  return watchers;
+}

@@ -1,0 +1,172 @@
+// The real network of this host for the engine: VRRP sockets per interface and family, addresses
+// through rtnetlink, announcements, and link state from kernel events.
+import type { Logger } from "pino";
+import type { IpFamily } from "../vrrp/address.ts";
+import type { ReceivedPacket } from "../vrrp/receive.ts";
+import { Announcer } from "../net/announce.ts";
+import { RtNetlink } from "../net/rtnetlink.ts";
+import { RTMGRP_LINK, parseLink, type AddressInfo, type LinkInfo } from "../net/netlink.ts";
+import { VrrpSocket } from "../net/vrrp-socket.ts";
+import { errnoCode } from "../net/native.ts";
+import type { AddressPort, AnnouncePort, VrrpPort } from "./engine.ts";
+import type { InstancePlan, PlannedAddress } from "./plan.ts";
+
+export interface HostNetwork {
+  vrrpPort(plan: InstancePlan): VrrpPort;
+  addresses: AddressPort;
+  announcer: AnnouncePort;
+  /** Calls back with the state of every interface the plans use, then on each change. */
+  watchLinks(onLink: (name: string, up: boolean) => void): Promise<void>;
+  close(): void;
+}
+
+export type PacketHandler = (interfaceName: string, family: IpFamily, packet: ReceivedPacket) => void;
+
+export class HostNetworkError extends Error {}
+
+/** The address VRRP speaks from: the first IPv4 address of the interface, or its IPv6 link-local. */
+export function pickSourceAddress(
+  addresses: readonly AddressInfo[],
+  ifindex: number,
+  family: IpFamily,
+  virtual: ReadonlySet<string>,
+): string | undefined {
+  const own = addresses.filter(
+    (a) => a.ifindex === ifindex && a.family === family && !virtual.has(a.address),
+  );
+  if (family === 6) return own.find((a) => a.address.startsWith("fe80:"))?.address;
+  return own.find((a) => a.scope === 0)?.address;
+}
+
+export async function openHostNetwork(
+  plans: readonly InstancePlan[],
+  log: Logger,
+  onPacket: PacketHandler | undefined,
+): Promise<HostNetwork> {
+  const nl = new RtNetlink();
+  const closers: (() => void)[] = [() => nl.close()];
+  const close = () => {
+    for (const c of closers.splice(0).reverse()) c();
+  };
+  try {
+    const links = new Map((await nl.links()).map((l) => [l.name, l]));
+    const addresses = await nl.addresses();
+    const virtual = new Set(plans.flatMap((p) => p.addresses.map((a) => a.address)));
+    const linkOf = (name: string): LinkInfo => {
+      const link = links.get(name);
+      if (!link) throw new HostNetworkError(`interface ${name} does not exist`);
+      return link;
+    };
+
+    const sockets = new Map<string, VrrpSocket>();
+    for (const plan of plans) {
+      const key = `${plan.interfaceName}/${plan.family}`;
+      if (sockets.has(key)) continue;
+      const link = linkOf(plan.interfaceName);
+      const source = pickSourceAddress(addresses, link.ifindex, plan.family, virtual);
+      if (!source)
+        throw new HostNetworkError(
+          `interface ${plan.interfaceName} has no ${plan.family === 4 ? "IPv4 address" : "IPv6 link-local address"} to send VRRP from`,
+        );
+      const sameSocket = plans.filter(
+        (p) => p.interfaceName === plan.interfaceName && p.family === plan.family,
+      );
+      const socket = new VrrpSocket({
+        family: plan.family,
+        interfaceName: plan.interfaceName,
+        sourceAddress: source,
+        multicast: onPacket !== undefined && sameSocket.some((p) => p.unicastPeers.length === 0),
+        onPacket: (packet) => onPacket?.(plan.interfaceName, plan.family, packet),
+        onDrop: (reason, detail) =>
+          log.debug({ interface: plan.interfaceName, reason, detail }, "packet dropped"),
+      });
+      sockets.set(key, socket);
+      closers.push(() => socket.close());
+    }
+
+    const announcers = new Map<string, Announcer>();
+    const announcerFor = (dev: string) => {
+      let a = announcers.get(dev);
+      if (!a) {
+        const mac = linkOf(dev).mac;
+        if (!mac) throw new HostNetworkError(`interface ${dev} has no link-layer address`);
+        a = new Announcer(dev, mac);
+        announcers.set(dev, a);
+        closers.push(() => a?.close());
+      }
+      return a;
+    };
+
+    const request = (a: PlannedAddress) => ({
+      ifindex: linkOf(a.dev).ifindex,
+      family: a.family,
+      address: a.address,
+      prefixLength: a.prefixLength,
+      nodad: true,
+      ...(a.label !== undefined ? { label: a.label } : {}),
+    });
+
+    const addressPort: AddressPort = {
+      async bind(list) {
+        for (const a of list) {
+          try {
+            await nl.addAddress(request(a));
+          } catch (err) {
+            if (errnoCode(err) !== "EEXIST") throw err;
+          }
+        }
+      },
+      async release(list) {
+        for (const a of list) {
+          try {
+            await nl.removeAddress(request(a));
+          } catch (err) {
+            if (errnoCode(err) !== "EADDRNOTAVAIL") throw err;
+          }
+        }
+      },
+    };
+
+    const announcer: AnnouncePort = {
+      announce(a) {
+        try {
+          announcerFor(a.dev).announce(a.address);
+        } catch (err) {
+          log.warn({ address: a.address, dev: a.dev, err: (err as Error).message }, "announcement not sent");
+        }
+      },
+    };
+
+    return {
+      vrrpPort(plan) {
+        const socket = sockets.get(`${plan.interfaceName}/${plan.family}`)!;
+        return { sourceAddress: socket.sourceAddress, send: (payload, dst) => socket.send(payload, dst) };
+      },
+      addresses: addressPort,
+      announcer,
+      async watchLinks(onLink) {
+        const names = new Set(
+          plans.flatMap((p) => [p.interfaceName, ...p.track.interfaces.map((t) => t.name)]),
+        );
+        const state = new Map<string, boolean>();
+        const events = new RtNetlink(RTMGRP_LINK);
+        closers.push(() => events.close());
+        const report = (name: string, up: boolean) => {
+          if (!names.has(name) || state.get(name) === up) return;
+          state.set(name, up);
+          onLink(name, up);
+        };
+        events.onEvent = (msg) => {
+          const link = parseLink(msg);
+          if (link) report(link.name, link.up);
+        };
+        const now = new Map((await events.links()).map((l) => [l.name, l.up]));
+        for (const name of names) report(name, now.get(name) ?? false);
+      },
+      close,
+    };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}

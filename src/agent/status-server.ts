@@ -1,0 +1,14 @@
+// The --status-socket: a UNIX socket that answers every connection with one JSON document of the
+// engine's state and counters, then closes (`vipkeeper status` or `socat - UNIX:PATH` read it).
+import { rmSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+
+export async function serveStatus(path: string, snapshot: () => unknown): Promise<Server> {
+  rmSync(path, { force: true });
+  const server = createServer((conn) => conn.end(`${JSON.stringify(snapshot())}\n`));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, resolve);
+  });
+  return server;
+}

@@ -1,0 +1,192 @@
+// rtnetlink messages (NETLINK_ROUTE): the address and link requests and replies vipkeeper uses.
+// Pure encode/decode in host byte order (little-endian here); decoding never throws.
+import { addressToBytes, bytesToAddress, type IpFamily } from "../vrrp/address.ts";
+import { AF_INET, AF_INET6 } from "./linux.ts";
+
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
+export const RTM_GETLINK = 18;
+export const RTM_NEWADDR = 20;
+export const RTM_DELADDR = 21;
+export const RTM_GETADDR = 22;
+
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_MULTI = 0x2;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_DUMP = 0x300;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+
+export const RTMGRP_LINK = 0x1;
+
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_LABEL = 3;
+export const IFA_F_NODAD = 0x02;
+
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_OPERSTATE = 16;
+export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
+export const IFF_LOWER_UP = 0x10000;
+
+const HEADER = 16;
+const align4 = (n: number) => (n + 3) & ~3;
+
+export interface NetlinkMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  pid: number;
+  payload: Buffer;
+}
+
+export function encodeMessage(type: number, flags: number, seq: number, payload: Buffer): Buffer {
+  const b = Buffer.alloc(HEADER + payload.length);
+  b.writeUInt32LE(b.length, 0);
+  b.writeUInt16LE(type, 4);
+  b.writeUInt16LE(flags, 6);
+  b.writeUInt32LE(seq, 8);
+  payload.copy(b, HEADER);
+  return b;
+}
+
+/** Splits a datagram into messages; a malformed tail is reported, not thrown. */
+export function decodeMessages(b: Buffer): { messages: NetlinkMessage[]; malformed: boolean } {
+  const messages: NetlinkMessage[] = [];
+  let off = 0;
+  while (off + HEADER <= b.length) {
+    const len = b.readUInt32LE(off);
+    if (len < HEADER || off + len > b.length) return { messages, malformed: true };
+    messages.push({
+      type: b.readUInt16LE(off + 4),
+      flags: b.readUInt16LE(off + 6),
+      seq: b.readUInt32LE(off + 8),
+      pid: b.readUInt32LE(off + 12),
+      payload: b.subarray(off + HEADER, off + len),
+    });
+    off += align4(len);
+  }
+  return { messages, malformed: off < b.length && b.length - off >= HEADER };
+}
+
+/** NLMSG_ERROR: 0 is an acknowledgement, a negative number an errno. */
+export function errorCode(msg: NetlinkMessage): number | undefined {
+  return msg.payload.length >= 4 ? msg.payload.readInt32LE(0) : undefined;
+}
+
+export function attr(type: number, data: Buffer): Buffer {
+  const b = Buffer.alloc(align4(4 + data.length));
+  b.writeUInt16LE(4 + data.length, 0);
+  b.writeUInt16LE(type, 2);
+  data.copy(b, 4);
+  return b;
+}
+
+export function parseAttrs(b: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let off = 0; off + 4 <= b.length;) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > b.length) break;
+    out.set(b.readUInt16LE(off + 2) & 0x3fff, b.subarray(off + 4, off + len)); // strip NLA_F_NESTED / BYTEORDER
+    off += align4(len);
+  }
+  return out;
+}
+
+const cString = (s: string) => Buffer.from(`${s}\0`, "utf8");
+const readCString = (b: Buffer | undefined) =>
+  b ? b.subarray(0, b.indexOf(0) === -1 ? b.length : b.indexOf(0)).toString() : undefined;
+
+export interface AddressRequest {
+  ifindex: number;
+  family: IpFamily;
+  address: string;
+  prefixLength: number;
+  label?: string;
+  /** IPv6: usable at once, no duplicate address detection. */
+  nodad?: boolean;
+}
+
+/** The body of RTM_NEWADDR / RTM_DELADDR (struct ifaddrmsg + attributes). */
+export function addressBody(req: AddressRequest): Buffer {
+  const head = Buffer.alloc(8);
+  head[0] = req.family === 4 ? AF_INET : AF_INET6;
+  head[1] = req.prefixLength;
+  head[2] = req.family === 6 && req.nodad ? IFA_F_NODAD : 0;
+  head[3] = 0; // RT_SCOPE_UNIVERSE
+  head.writeUInt32LE(req.ifindex, 4);
+  const bytes = Buffer.from(addressToBytes(req.address));
+  const attrs = [attr(IFA_LOCAL, bytes), attr(IFA_ADDRESS, bytes)];
+  if (req.label !== undefined && req.family === 4) attrs.push(attr(IFA_LABEL, cString(req.label)));
+  return Buffer.concat([head, ...attrs]);
+}
+
+export interface AddressInfo {
+  ifindex: number;
+  family: IpFamily;
+  address: string;
+  prefixLength: number;
+  scope: number;
+  label?: string;
+}
+
+export function parseAddress(msg: NetlinkMessage): AddressInfo | undefined {
+  const p = msg.payload;
+  if (p.length < 8) return undefined;
+  const family = p[0] === AF_INET ? 4 : p[0] === AF_INET6 ? 6 : undefined;
+  if (!family) return undefined;
+  const attrs = parseAttrs(p.subarray(8));
+  const raw = attrs.get(IFA_LOCAL) ?? attrs.get(IFA_ADDRESS);
+  if (!raw || raw.length !== (family === 4 ? 4 : 16)) return undefined;
+  const info: AddressInfo = {
+    ifindex: p.readUInt32LE(4),
+    family,
+    address: bytesToAddress(raw),
+    prefixLength: p[1]!,
+    scope: p[3]!,
+  };
+  const label = readCString(attrs.get(IFA_LABEL));
+  if (label !== undefined) info.label = label;
+  return info;
+}
+
+export interface LinkInfo {
+  ifindex: number;
+  name: string;
+  flags: number;
+  /** IF_OPER_* (6 = up). */
+  operState: number;
+  mac?: Buffer;
+  /** Administratively up and with carrier: keepalived's test of a usable interface. */
+  up: boolean;
+}
+
+export function parseLink(msg: NetlinkMessage): LinkInfo | undefined {
+  const p = msg.payload;
+  if (p.length < 16) return undefined;
+  const attrs = parseAttrs(p.subarray(16));
+  const name = readCString(attrs.get(IFLA_IFNAME));
+  if (name === undefined) return undefined;
+  const flags = p.readUInt32LE(8);
+  const info: LinkInfo = {
+    ifindex: p.readInt32LE(4),
+    name,
+    flags,
+    operState: attrs.get(IFLA_OPERSTATE)?.[0] ?? 0,
+    up: msg.type !== RTM_DELLINK && (flags & IFF_UP) !== 0 && (flags & IFF_RUNNING) !== 0,
+  };
+  const mac = attrs.get(IFLA_ADDRESS);
+  if (mac) info.mac = Buffer.from(mac);
+  return info;
+}
+
+/** An empty ifinfomsg / ifaddrmsg of the given family, for dump requests. */
+export function dumpBody(kind: "link" | "address", family = 0): Buffer {
+  const b = Buffer.alloc(kind === "link" ? 16 : 8);
+  b[0] = family;
+  return b;
+}

@@ -1,0 +1,170 @@
+// The VRRP socket of one interface and family: raw IP protocol 112, TTL / hop limit 255 on send,
+// the group joined on this interface only, bound to the device. Received packets come out with
+// source, destination and TTL / hop limit, so the receive checks can enforce 255; nothing the
+// network sends can make it throw.
+import type { IpFamily } from "../vrrp/address.ts";
+import { parseIpv4Packet } from "../vrrp/ip-header.ts";
+import { VRRP_MULTICAST_V4, VRRP_MULTICAST_V6, VRRP_PROTOCOL } from "../vrrp/packet.ts";
+import type { ReceivedPacket } from "../vrrp/receive.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  int32,
+  IP_ADD_MEMBERSHIP,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
+  IP_TTL,
+  IP_TOS,
+  IP_MTU_DISCOVER,
+  IP_PMTUDISC_DONT,
+  IPV6_TCLASS,
+  ipMreqn,
+  ipPktinfo,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_ADD_MEMBERSHIP,
+  IPV6_HOPLIMIT,
+  IPV6_MULTICAST_HOPS,
+  IPV6_MULTICAST_IF,
+  IPV6_MULTICAST_LOOP,
+  IPV6_PKTINFO,
+  IPV6_RECVHOPLIMIT,
+  IPV6_RECVPKTINFO,
+  IPV6_UNICAST_HOPS,
+  ipv6Mreq,
+  ipv6Pktinfo,
+  parseCmsgs,
+  parseSockaddr,
+  SO_BINDTODEVICE,
+  SOCK_RAW,
+  SOL_SOCKET,
+  sockaddrIn,
+  sockaddrIn6,
+} from "./linux.ts";
+import { nativeNet } from "./native.ts";
+import { bytesToAddress } from "../vrrp/address.ts";
+
+const NETWORK_CONTROL = 0xc0;
+
+export interface VrrpSocketOptions {
+  family: IpFamily;
+  interfaceName: string;
+  /** Our source address: the interface's primary IPv4 address, or its IPv6 link-local address. */
+  sourceAddress: string;
+  /** Join the VRRP multicast group (not needed when every instance on it is unicast). */
+  multicast: boolean;
+  onPacket(packet: ReceivedPacket): void;
+  /** A packet that never reached VRRP decoding (bad IP header, fragment, ...), for counting. */
+  onDrop?(reason: string, detail: string): void;
+  /** Hop limit for sent packets (255 by the RFC; tests use others). */
+  hopLimit?: number;
+}
+
+export class VrrpSocket {
+  readonly family: IpFamily;
+  readonly interfaceName: string;
+  readonly sourceAddress: string;
+  readonly ifindex: number;
+  private readonly fd: number;
+  private closed = false;
+
+  constructor(opts: VrrpSocketOptions) {
+    const net = nativeNet();
+    this.family = opts.family;
+    this.interfaceName = opts.interfaceName;
+    this.sourceAddress = opts.sourceAddress;
+    this.ifindex = net.ifNameToIndex(opts.interfaceName);
+    const hops = int32(opts.hopLimit ?? 255);
+    this.fd = net.socket(opts.family === 4 ? AF_INET : AF_INET6, SOCK_RAW, VRRP_PROTOCOL);
+    try {
+      net.setsockopt(this.fd, SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(`${opts.interfaceName}\0`));
+      if (opts.family === 4) {
+        net.setsockopt(this.fd, IPPROTO_IP, IP_TTL, hops);
+        // As keepalived: DSCP CS6 (network control), and no DF bit on the adverts.
+        net.setsockopt(this.fd, IPPROTO_IP, IP_TOS, int32(NETWORK_CONTROL));
+        net.setsockopt(this.fd, IPPROTO_IP, IP_MTU_DISCOVER, int32(IP_PMTUDISC_DONT));
+        net.setsockopt(this.fd, IPPROTO_IP, IP_MULTICAST_TTL, hops);
+        net.setsockopt(this.fd, IPPROTO_IP, IP_MULTICAST_LOOP, int32(0));
+        net.setsockopt(
+          this.fd,
+          IPPROTO_IP,
+          IP_MULTICAST_IF,
+          ipMreqn("0.0.0.0", this.ifindex, opts.sourceAddress),
+        );
+        if (opts.multicast)
+          net.setsockopt(this.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, ipMreqn(VRRP_MULTICAST_V4, this.ifindex));
+      } else {
+        net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, hops);
+        net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_TCLASS, int32(NETWORK_CONTROL));
+        net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, hops);
+        net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, int32(0));
+        net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, int32(this.ifindex));
+        net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, int32(1));
+        net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, int32(1));
+        if (opts.multicast)
+          net.setsockopt(
+            this.fd,
+            IPPROTO_IPV6,
+            IPV6_ADD_MEMBERSHIP,
+            ipv6Mreq(VRRP_MULTICAST_V6, this.ifindex),
+          );
+      }
+      const onError = (err: Error) => opts.onDrop?.("socket-error", err.message);
+      net.startReading(
+        this.fd,
+        (data, from, control) => this.receive(opts, data, from, control),
+        65536,
+        256,
+        onError,
+      );
+    } catch (err) {
+      net.close(this.fd);
+      throw err;
+    }
+  }
+
+  /** Sends one VRRP message (already encoded, checksum included) to a group or unicast peer. */
+  send(payload: Buffer, destination: string): void {
+    const net = nativeNet();
+    if (this.family === 4) {
+      // No bind(): a raw socket bound to an address only receives packets sent to that address,
+      // which would cut off the multicast group. The source is set per packet instead.
+      net.sendmsg(this.fd, payload, sockaddrIn(destination), ipPktinfo(this.sourceAddress));
+    } else {
+      const linkScoped = destination.startsWith("ff02:") || destination.startsWith("fe80:");
+      net.sendmsg(
+        this.fd,
+        payload,
+        sockaddrIn6(destination, linkScoped ? this.ifindex : 0),
+        ipv6Pktinfo(this.sourceAddress, this.ifindex),
+      );
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    nativeNet().close(this.fd);
+  }
+
+  private receive(opts: VrrpSocketOptions, data: Buffer, from: Buffer, control: Buffer): void {
+    if (this.family === 4) {
+      const ip = parseIpv4Packet(data);
+      if (!ip.ok) return opts.onDrop?.(ip.reason, ip.detail);
+      const { payload, source, destination, ttl } = ip.packet;
+      return opts.onPacket({ payload: Buffer.from(payload), source, destination, ttl });
+    }
+    const src = parseSockaddr(from);
+    if (!src) return opts.onDrop?.("bad-source", "no IPv6 source address");
+    let ttl: number | undefined;
+    let destination = "::";
+    for (const c of parseCmsgs(control)) {
+      if (c.level !== IPPROTO_IPV6) continue;
+      if (c.type === IPV6_HOPLIMIT && c.data.length >= 4) ttl = c.data.readInt32LE(0);
+      if (c.type === IPV6_PKTINFO && c.data.length >= 16)
+        destination = bytesToAddress(c.data.subarray(0, 16));
+    }
+    opts.onPacket({ payload: data, source: src.address, destination, ttl });
+  }
+}
