@@ -93,7 +93,7 @@ export class RtNetlink {
         nativeNet().sendmsg(this.fd, encodeMessage(type, flags | NLM_F_REQUEST, seq, body), null, null);
       } catch (err) {
         this.pending.delete(seq);
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   }
