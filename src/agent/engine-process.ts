@@ -22,7 +22,9 @@ export const realClock: Clock = {
 
 export async function runEngineProcess(plan: NodePlan, args: AgentArgs): Promise<number> {
   const log = createLogger("engine", { node: args.node });
-  const tell = (msg: EngineMessage) => process.send?.(msg);
+  const tell = (msg: EngineMessage) => {
+    if (process.connected) process.send?.(msg);
+  };
   // Packets may arrive before the engine exists; they are dropped until it does.
   const deliver: { to?: VrrpEngine } = {};
   const host = await openHostNetwork(plan.instances, log, (ifname, family, packet) =>
