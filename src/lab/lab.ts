@@ -175,12 +175,21 @@ export class Lab {
     return this.nodes.filter((n) => this.holds(n.name, address)).map((n) => n.name);
   }
 
+  /** The processes running in a host's namespace. */
+  pids(host: string): number[] {
+    const out = spawnSync("ip", ["netns", "pids", this.node(host).ns], { encoding: "utf8" }).stdout;
+    return out.split("\n").filter(Boolean).map(Number);
+  }
+
   /** Kills every process in a host's namespace at once, as a power cut would. */
   killAll(host: string): void {
-    const pids = spawnSync("ip", ["netns", "pids", this.node(host).ns], { encoding: "utf8" })
-      .stdout.split("\n")
-      .filter(Boolean);
-    if (pids.length) spawnSync("kill", ["-9", ...pids]);
+    for (const pid of this.pids(host)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
   }
 
   /** Takes a host's cable out: its bridge port goes down, so its eth0 loses carrier. */

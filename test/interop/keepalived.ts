@@ -39,7 +39,8 @@ export function keepalivedConfig(instances: KeepalivedInstance[], routerId = "la
       `  advert_int ${i.advertIntervalS}`,
     );
     if (i.preempt === false) lines.push("  nopreempt");
-    if (i.password) lines.push("  authentication {", "    auth_type PASS", `    auth_pass ${i.password}`, "  }");
+    if (i.password)
+      lines.push("  authentication {", "    auth_type PASS", `    auth_pass ${i.password}`, "  }");
     if (i.unicastPeers?.length) {
       if (i.unicastSource) lines.push(`  unicast_src_ip ${i.unicastSource}`);
       lines.push("  unicast_peer {", ...i.unicastPeers.map((p) => `    ${p}`), "  }");

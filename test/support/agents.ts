@@ -1,0 +1,101 @@
+// Running real agents in lab nodes, and reading their status sockets.
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Lab } from "../../src/lab/lab.ts";
+import type { InstanceStatus } from "../../src/agent/engine.ts";
+
+const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
+
+export interface RunningAgent {
+  node: string;
+  child: ChildProcess;
+  socket: string;
+  log: string[];
+  exited: Promise<number | null>;
+}
+
+export function writeConfig(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "vk-cfg-"));
+  const file = join(dir, "routers.yaml");
+  writeFileSync(file, yaml);
+  return file;
+}
+
+export function startAgent(lab: Lab, node: string, config: string): RunningAgent {
+  const socket = join(mkdtempSync(join(tmpdir(), "vk-sock-")), `${node}.sock`);
+  const child = lab.spawn(node, [
+    process.execPath,
+    BIN,
+    "agent",
+    "--config",
+    config,
+    "--node",
+    node,
+    "--status-socket",
+    socket,
+  ]);
+  const log: string[] = [];
+  let buf = "";
+  const collect = (chunk: Buffer) => {
+    buf += chunk.toString();
+    const lines = buf.split("\n");
+    buf = lines.pop() ?? "";
+    log.push(...lines);
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { node, child, socket, log, exited };
+}
+
+export interface AgentStatus {
+  node: string;
+  instances: InstanceStatus[];
+  counters: Record<string, number>;
+}
+
+export function readStatus(socket: string): Promise<AgentStatus> {
+  return new Promise((resolve, reject) => {
+    const conn = connect(socket);
+    let data = "";
+    conn.on("data", (d) => (data += d.toString()));
+    conn.on("end", () => {
+      try {
+        resolve(JSON.parse(data) as AgentStatus);
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    conn.on("error", reject);
+  });
+}
+
+/** Polls until `cond` holds; resolves with the elapsed milliseconds, rejects after `timeoutMs`. */
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await cond()) return Date.now() - start;
+    if (Date.now() - start > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The PID of the engine process (the supervisor's child) in a node's namespace. */
+export function enginePid(lab: Lab, node: string): number | undefined {
+  for (const pid of lab.pids(node)) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("--engine")) return pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
