@@ -8,7 +8,7 @@ import type { AgentArgs } from "../cli/agent.ts";
 import { createLogger } from "../observe/log.ts";
 import { VrrpEngine, type Clock } from "./engine.ts";
 import { openHostNetwork } from "./host.ts";
-import type { NodePlan } from "./plan.ts";
+import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
 import { serveStatus } from "./status-server.ts";
 import type { EngineMessage } from "./supervisor.ts";
 
@@ -31,7 +31,7 @@ export async function runEngineProcess(plan: NodePlan, args: AgentArgs): Promise
     deliver.to?.receive(ifname, family, packet),
   );
   const engine = new VrrpEngine({
-    plans: plan.instances,
+    plans: withoutOwnAddresses(plan.instances, host.localAddresses),
     port: (p) => host.vrrpPort(p),
     addresses: host.addresses,
     announcer: host.announcer,

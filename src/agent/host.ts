@@ -15,6 +15,8 @@ export interface HostNetwork {
   vrrpPort(plan: InstancePlan): VrrpPort;
   addresses: AddressPort;
   announcer: AnnouncePort;
+  /** This host's own addresses (not the virtual ones), canonical. */
+  localAddresses: ReadonlySet<string>;
   /** Calls back with the state of every interface the plans use, then on each change. */
   watchLinks(onLink: (name: string, up: boolean) => void): Promise<void>;
   close(): void;
@@ -24,17 +26,22 @@ export type PacketHandler = (interfaceName: string, family: IpFamily, packet: Re
 
 export class HostNetworkError extends Error {}
 
-/** The address VRRP speaks from: the first IPv4 address of the interface, or its IPv6 link-local. */
+/**
+ * The address VRRP speaks from: the first IPv4 address of the interface; for IPv6 its link-local
+ * (RFC 9568 5.1.2.1), except for unicast, where peers know each other by global address (as
+ * keepalived's unicast_src_ip / unicast_peer lists do).
+ */
 export function pickSourceAddress(
   addresses: readonly AddressInfo[],
   ifindex: number,
   family: IpFamily,
   virtual: ReadonlySet<string>,
+  unicast = false,
 ): string | undefined {
   const own = addresses.filter(
     (a) => a.ifindex === ifindex && a.family === family && !virtual.has(a.address),
   );
-  if (family === 6) return own.find((a) => a.address.startsWith("fe80:"))?.address;
+  if (family === 6 && !unicast) return own.find((a) => a.address.startsWith("fe80:"))?.address;
   return own.find((a) => a.scope === 0)?.address;
 }
 
@@ -63,19 +70,22 @@ export async function openHostNetwork(
       const key = `${plan.interfaceName}/${plan.family}`;
       if (sockets.has(key)) continue;
       const link = linkOf(plan.interfaceName);
-      const source = pickSourceAddress(addresses, link.ifindex, plan.family, virtual);
-      if (!source)
-        throw new HostNetworkError(
-          `interface ${plan.interfaceName} has no ${plan.family === 4 ? "IPv4 address" : "IPv6 link-local address"} to send VRRP from`,
-        );
       const sameSocket = plans.filter(
         (p) => p.interfaceName === plan.interfaceName && p.family === plan.family,
       );
+      // One socket, one source: a mix of multicast and unicast IPv6 instances on one interface
+      // speaks from the link-local address.
+      const unicastOnly = sameSocket.every((p) => p.unicastPeers.length > 0);
+      const source = pickSourceAddress(addresses, link.ifindex, plan.family, virtual, unicastOnly);
+      if (!source)
+        throw new HostNetworkError(
+          `interface ${plan.interfaceName} has no ${plan.family === 4 ? "IPv4 address" : unicastOnly ? "global IPv6 address" : "IPv6 link-local address"} to send VRRP from`,
+        );
       const socket = new VrrpSocket({
         family: plan.family,
         interfaceName: plan.interfaceName,
         sourceAddress: source,
-        multicast: onPacket !== undefined && sameSocket.some((p) => p.unicastPeers.length === 0),
+        multicast: onPacket !== undefined && !unicastOnly,
         onPacket: (packet) => onPacket?.(plan.interfaceName, plan.family, packet),
         onDrop: (reason, detail) =>
           log.debug({ interface: plan.interfaceName, reason, detail }, "packet dropped"),
@@ -144,6 +154,7 @@ export async function openHostNetwork(
       },
       addresses: addressPort,
       announcer,
+      localAddresses: new Set(addresses.filter((a) => !virtual.has(a.address)).map((a) => a.address)),
       async watchLinks(onLink) {
         const names = new Set(
           plans.flatMap((p) => [p.interfaceName, ...p.track.interfaces.map((t) => t.name)]),

@@ -3,7 +3,7 @@
 import { parseCidr } from "../api/cidr.ts";
 import { parseDuration } from "../api/duration.ts";
 import type { VirtualRouter } from "../api/virtual-router.ts";
-import { familyOf, type IpFamily } from "../vrrp/address.ts";
+import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
 
 export interface PlannedAddress {
@@ -112,7 +112,9 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         preemptDelayMs: ms(spec.preemptDelay, "0s"),
         accept: spec.accept ?? true,
         addresses: own,
-        unicastPeers: (spec.unicast?.peers ?? []).filter((p) => familyOf(p) === family),
+        unicastPeers: (spec.unicast?.peers ?? [])
+          .filter((p) => familyOf(p) === family)
+          .map(canonicalAddress),
         checksumForm: spec.v3Ipv4Checksum === "Plain" ? "plain" : "pseudo-header",
         track: {
           interfaces: (spec.track?.interfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? 0 })),
@@ -134,4 +136,12 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
     }
   }
   return plan;
+}
+
+/**
+ * One file lists every node's address as a peer; a node does not send to itself. `local` holds
+ * this host's addresses in canonical form.
+ */
+export function withoutOwnAddresses(plans: readonly InstancePlan[], local: ReadonlySet<string>): InstancePlan[] {
+  return plans.map((p) => ({ ...p, unicastPeers: p.unicastPeers.filter((peer) => !local.has(peer)) }));
 }
