@@ -112,9 +112,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         preemptDelayMs: ms(spec.preemptDelay, "0s"),
         accept: spec.accept ?? true,
         addresses: own,
-        unicastPeers: (spec.unicast?.peers ?? [])
-          .filter((p) => familyOf(p) === family)
-          .map(canonicalAddress),
+        unicastPeers: (spec.unicast?.peers ?? []).filter((p) => familyOf(p) === family).map(canonicalAddress),
         checksumForm: spec.v3Ipv4Checksum === "Plain" ? "plain" : "pseudo-header",
         track: {
           interfaces: (spec.track?.interfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? 0 })),
@@ -142,6 +140,9 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
  * One file lists every node's address as a peer; a node does not send to itself. `local` holds
  * this host's addresses in canonical form.
  */
-export function withoutOwnAddresses(plans: readonly InstancePlan[], local: ReadonlySet<string>): InstancePlan[] {
+export function withoutOwnAddresses(
+  plans: readonly InstancePlan[],
+  local: ReadonlySet<string>,
+): InstancePlan[] {
   return plans.map((p) => ({ ...p, unicastPeers: p.unicastPeers.filter((peer) => !local.has(peer)) }));
 }
