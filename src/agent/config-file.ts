@@ -1,10 +1,13 @@
-// Reads the agent's --config file: YAML documents of the same shape as the cluster's objects.
+// Reads the agent's --config file: YAML documents of the same shape as the cluster's objects, or a
+// keepalived.conf converted to them.
 // Every problem is reported with the document and the field, and nothing is half-loaded.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { parseCidr } from "../api/cidr.ts";
 import { type FieldError } from "../api/field-errors.ts";
 import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
+import { convertKeepalived } from "../keepalived/convert.ts";
+import { KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -16,50 +19,86 @@ export class ConfigError extends Error {
 
 export interface AgentConfig {
   routers: VirtualRouter[];
+  /** What a keepalived.conf could not carry over, for the log. */
+  notes: string[];
+}
+
+interface Candidate {
+  /** Where the object came from, for messages: "document 2 (VirtualRouter web)". */
+  label: string;
+  obj: unknown;
 }
 
 export function parseConfig(text: string, file = "config"): AgentConfig {
   const problems: string[] = [];
+  const candidates: Candidate[] = [];
+  const docs = parseAllDocuments(text);
+  if (Array.isArray(docs))
+    docs.forEach((doc, i) => {
+      const where = `document ${i + 1}`;
+      if (doc.errors.length > 0) {
+        for (const e of doc.errors) problems.push(`${where}: YAML: ${e.message.split("\n")[0]}`);
+        return;
+      }
+      const obj: unknown = doc.toJS();
+      if (obj === null || obj === undefined) return; // an empty document, e.g. after a trailing ---
+      if (typeof obj !== "object" || Array.isArray(obj)) {
+        problems.push(`${where}: expected an object with apiVersion and kind`);
+        return;
+      }
+      const { kind, metadata } = obj as { kind?: unknown; metadata?: { name?: unknown } };
+      const name = typeof metadata?.name === "string" ? metadata.name : "?";
+      candidates.push({ label: `${where} (${String(kind)} ${name})`, obj });
+    });
+  return { routers: checkRouters(file, candidates, problems), notes: [] };
+}
+
+/** keepalived's own format: anything that is not YAML objects of ours. */
+export function isKeepalivedConfig(file: string, text: string): boolean {
+  if (/\.ya?ml$/i.test(file)) return false;
+  return !/^\s*apiVersion\s*:/m.test(text);
+}
+
+/** A keepalived.conf for node `node`: converted, then checked like any file of ours. */
+export function parseKeepalivedConfig(file: string, node: string): AgentConfig {
+  let conversion;
+  try {
+    conversion = convertKeepalived(parseKeepalivedFile(file), node);
+  } catch (err) {
+    if (err instanceof KeepalivedSyntaxError) throw new ConfigError(file, [err.message]);
+    throw err;
+  }
+  const candidates = conversion.routers.map((r) => ({
+    label: `vrrp_instance for VirtualRouter ${r.metadata.name}`,
+    obj: r,
+  }));
+  const routers = checkRouters(file, candidates, []);
+  const notes = conversion.findings.map((f) => `${f.file}:${f.line}: ${f.keyword}: ${f.message}`);
+  return { routers, notes };
+}
+
+function checkRouters(file: string, candidates: Candidate[], problems: string[]): VirtualRouter[] {
   const routers: VirtualRouter[] = [];
   const names = new Set<string>();
-  const docs = parseAllDocuments(text);
-  if (!Array.isArray(docs)) return { routers }; // an empty stream
-  docs.forEach((doc, i) => {
-    const where = `document ${i + 1}`;
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) problems.push(`${where}: YAML: ${e.message.split("\n")[0]}`);
-      return;
-    }
-    const obj: unknown = doc.toJS();
-    if (obj === null || obj === undefined) return; // an empty document, e.g. after a trailing ---
-    if (typeof obj !== "object" || Array.isArray(obj)) {
-      problems.push(`${where}: expected an object with apiVersion and kind`);
-      return;
-    }
-    const { kind, apiVersion, metadata } = obj as {
-      kind?: unknown;
-      apiVersion?: unknown;
-      metadata?: { name?: unknown };
-    };
-    const name = typeof metadata?.name === "string" ? metadata.name : "?";
-    const label = `${where} (${String(kind)} ${name})`;
+  for (const { label, obj } of candidates) {
+    const { kind, apiVersion } = obj as { kind?: unknown; apiVersion?: unknown };
     if (apiVersion !== API_VERSION) {
       problems.push(`${label}: apiVersion: must be ${API_VERSION}, got ${String(apiVersion)}`);
-      return;
+      continue;
     }
     if (kind !== "VirtualRouter") {
       problems.push(`${label}: kind: '${String(kind)}' is not supported here (VirtualRouter)`);
-      return;
+      continue;
     }
     const errors: FieldError[] = validateVirtualRouter(obj);
     for (const e of errors) problems.push(`${label}: ${e.field}: ${e.message}`);
-    if (errors.length > 0) return;
+    if (errors.length > 0) continue;
     const router = obj as VirtualRouter;
     if (names.has(router.metadata.name))
       problems.push(`${label}: metadata.name: another VirtualRouter has this name`);
     names.add(router.metadata.name);
     routers.push(router);
-  });
+  }
   // Two routers on one interface with one VRID and family would fight over the same packets.
   const seen = new Map<string, string>();
   for (const r of routers) {
@@ -76,15 +115,16 @@ export function parseConfig(text: string, file = "config"): AgentConfig {
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return { routers };
+  return routers;
 }
 
-export function loadConfig(file: string): AgentConfig {
+/** Reads the agent's file: VirtualRouter YAML, or a keepalived.conf (then `node` names this node). */
+export function loadConfig(file: string, node = "local"): AgentConfig {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     throw new ConfigError(file, [(err as Error).message]);
   }
-  return parseConfig(text, file);
+  return isKeepalivedConfig(file, text) ? parseKeepalivedConfig(file, node) : parseConfig(text, file);
 }

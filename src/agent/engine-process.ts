@@ -4,11 +4,12 @@
 import { existsSync, watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { AgentArgs } from "../cli/agent.ts";
 import { createLogger } from "../observe/log.ts";
 import { VrrpEngine, type Clock } from "./engine.ts";
 import { openHostNetwork } from "./host.ts";
 import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
+import { runNotifyScripts } from "../observe/notify-scripts.ts";
+import { startScriptTrackers } from "./script-tracker.ts";
 import { serveStatus } from "./status-server.ts";
 import type { EngineMessage } from "./supervisor.ts";
 
@@ -20,7 +21,12 @@ export const realClock: Clock = {
   },
 };
 
-export async function runEngineProcess(plan: NodePlan, args: AgentArgs): Promise<number> {
+export interface EngineArgs {
+  node: string;
+  statusSocket?: string;
+}
+
+export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promise<number> {
   const log = createLogger("engine", { node: args.node });
   const tell = (msg: EngineMessage) => {
     if (process.connected) process.send?.(msg);
@@ -40,13 +46,21 @@ export async function runEngineProcess(plan: NodePlan, args: AgentArgs): Promise
     // keepalived sends IPv6 unicast adverts with hop limit 64: for unicast IPv6 the peer list
     // (sources are checked against it) and the interface binding stand in for the 255 check.
     requireMaxTtl: (p) => !(p.family === 6 && p.unicastPeers.length > 0),
-    onTransition: () => tell({ type: "state", masters: engine.masters().map((p) => p.key) }),
+    onTransition: (event) => {
+      tell({ type: "state", masters: engine.masters().map((p) => p.key) });
+      runNotifyScripts(event, log);
+    },
   });
   deliver.to = engine;
   const running = engine;
   await host.watchLinks((name, up) => running.setLink(name, up));
   const watchers = watchFiles(plan, (path, present) => running.setFile(path, present));
   await running.start();
+  const scripts = startScriptTrackers(
+    plan.instances,
+    (router, name, ok) => running.setScript(router, name, ok),
+    log,
+  );
   const status = args.statusSocket
     ? await serveStatus(args.statusSocket, () => ({
         node: args.node,
@@ -64,6 +78,7 @@ export async function runEngineProcess(plan: NodePlan, args: AgentArgs): Promise
     process.once("SIGINT", stop);
   });
   log.info("resigning and releasing addresses");
+  scripts.stop();
   await running.stop();
   tell({ type: "state", masters: [] });
   for (const w of watchers) w.close();

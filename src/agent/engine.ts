@@ -41,6 +41,8 @@ export interface TransitionEvent {
   to: VrrpState;
   reason: string;
   at: number;
+  /** The effective priority at the transition. */
+  priority: number;
 }
 
 export interface EngineOptions {
@@ -126,6 +128,12 @@ export class VrrpEngine {
           healthy: true,
         })),
         ...plan.track.files.map((t) => ({ name: `file ${t.path}`, weight: t.weight, healthy: true })),
+        // Healthy until the first runs say otherwise, as keepalived assumes (unless init_fail).
+        ...plan.track.scripts.map((t) => ({
+          name: scriptKey(plan.router, t.name),
+          weight: t.weight,
+          healthy: true,
+        })),
       ];
       this.running.push({
         plan,
@@ -144,7 +152,12 @@ export class VrrpEngine {
   /** Removes addresses a crashed run may have left, then starts every instance. */
   async start(): Promise<void> {
     await Promise.all(this.running.map((r) => this.opts.addresses.release(r.plan.addresses)));
-    for (const r of this.running) this.apply(r, r.instance.start(this.opts.clock.now()));
+    const now = this.opts.clock.now();
+    for (const r of this.running) {
+      // Healthy objects with positive weights count from the start, as keepalived's do.
+      this.apply(r, r.instance.updateTracking(effectivePriority(r.plan.priority, r.tracked), now));
+      this.apply(r, r.instance.start(now));
+    }
   }
 
   /** Resigns every master (priority 0), releases every address, and stops all timers. */
@@ -190,6 +203,11 @@ export class VrrpEngine {
   /** A tracked file exists (a failure, like keepalived's maintenance-file check) or not. */
   setFile(path: string, present: boolean): void {
     this.setTracked(`file ${path}`, !present);
+  }
+
+  /** A tracked script's health changed (after its rise / fall counts). */
+  setScript(router: string, name: string, healthy: boolean): void {
+    this.setTracked(scriptKey(router, name), healthy);
   }
 
   status(): InstanceStatus[] {
@@ -253,7 +271,14 @@ export class VrrpEngine {
           { instance: r.plan.key, vrid: r.plan.vrid, from: e.from, to: e.to, reason: e.reason },
           `${r.plan.key}: ${e.from} -> ${e.to} (${e.reason})`,
         );
-        this.opts.onTransition?.({ plan: r.plan, from: e.from, to: e.to, reason: e.reason, at: r.since });
+        this.opts.onTransition?.({
+          plan: r.plan,
+          from: e.from,
+          to: e.to,
+          reason: e.reason,
+          at: r.since,
+          priority: r.instance.priority,
+        });
         return;
       }
       case "send-advert": {
@@ -325,4 +350,9 @@ export class VrrpEngine {
       r.announceTimers.push(clock.setTimeout(refresh, garp.refreshMs));
     }
   }
+}
+
+/** The tracked-object name of a router's script (names are per router, as in the API). */
+export function scriptKey(router: string, name: string): string {
+  return `script ${router}/${name}`;
 }

@@ -14,9 +14,29 @@ export interface PlannedAddress {
   label?: string;
 }
 
+export interface ScriptPlan {
+  name: string;
+  command: string;
+  intervalMs: number;
+  /** 0: no limit but the interval. */
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+  weight: number;
+}
+
 export interface TrackPlan {
   interfaces: { name: string; weight: number }[];
   files: { path: string; weight: number }[];
+  scripts: ScriptPlan[];
+}
+
+export interface NotifyPlan {
+  master?: string;
+  backup?: string;
+  fault?: string;
+  stop?: string;
+  any?: string;
 }
 
 export interface GarpPlan {
@@ -46,6 +66,7 @@ export interface InstancePlan {
   auth?: V2Auth;
   checksumForm: ChecksumForm;
   track: TrackPlan;
+  notify: NotifyPlan;
   garp: GarpPlan;
 }
 
@@ -117,7 +138,17 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         track: {
           interfaces: (spec.track?.interfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? 0 })),
           files: (spec.track?.files ?? []).map((t) => ({ path: t.path, weight: t.weight ?? 0 })),
+          scripts: (spec.track?.scripts ?? []).map((t) => ({
+            name: t.name,
+            command: t.command,
+            intervalMs: ms(t.interval, "1s"),
+            timeoutMs: ms(t.timeout, "0s"),
+            rise: t.rise ?? 1,
+            fall: t.fall ?? 1,
+            weight: t.weight ?? 0,
+          })),
         },
+        notify: { ...spec.notify?.scripts },
         garp: {
           delayMs: ms(spec.garp?.delay, "5s"),
           repeat: spec.garp?.repeat ?? 5,

@@ -53,6 +53,16 @@ export class Supervisor {
     child.on("message", (msg: EngineMessage) => {
       if (msg.type === "state") this.masters = msg.masters;
     });
+    // The IPC channel closes as the dying engine's files are released, which is before the kernel
+    // has finished tearing the process down (closing a packet socket waits for an RCU grace
+    // period) and reports its exit: resign on the first sign. A clean engine reports no masters
+    // before it disconnects; one that disconnects while holding masters cannot be watched any
+    // more, so it is killed before it is resigned for.
+    child.once("disconnect", () => {
+      if (this.masters.length === 0) return;
+      child.kill("SIGKILL");
+      void this.resignHeld("engine's channel closed");
+    });
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         void this.onExit(code, signal).finally(resolve);

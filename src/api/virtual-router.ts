@@ -157,8 +157,71 @@ export const VirtualRouterSpec = Type.Object(
               },
             ),
           ),
+          scripts: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  name: Type.String({ minLength: 1, description: "A name for logs and status." }),
+                  command: Type.String({
+                    minLength: 1,
+                    description:
+                      "Shell command (bash -c); exit status 0 is healthy. Runs only where the agent's own configuration allows scripts.",
+                  }),
+                  interval: Duration("Time between runs.", "1s"),
+                  timeout: Duration("A run that takes longer has failed (and is killed).", "0s"),
+                  rise: Type.Optional(
+                    Type.Integer({
+                      minimum: 1,
+                      maximum: 1000,
+                      default: 1,
+                      description: "Successes in a row that make it healthy.",
+                    }),
+                  ),
+                  fall: Type.Optional(
+                    Type.Integer({
+                      minimum: 1,
+                      maximum: 1000,
+                      default: 1,
+                      description: "Failures in a row that make it failed.",
+                    }),
+                  ),
+                  weight: Weight,
+                },
+                { additionalProperties: false },
+              ),
+              { description: "Commands run periodically (keepalived's vrrp_script / track_script)." },
+            ),
+          ),
         },
         { additionalProperties: false },
+      ),
+    ),
+    notify: Type.Optional(
+      Type.Object(
+        {
+          scripts: Type.Optional(
+            Type.Object(
+              {
+                master: Type.Optional(Type.String({ description: "Run on becoming master." })),
+                backup: Type.Optional(Type.String({ description: "Run on becoming backup." })),
+                fault: Type.Optional(Type.String({ description: "Run on entering Fault." })),
+                stop: Type.Optional(Type.String({ description: "Run when the instance stops." })),
+                any: Type.Optional(
+                  Type.String({
+                    description:
+                      "Run on every transition with keepalived's arguments appended: INSTANCE <name> MASTER|BACKUP|FAULT|STOP <priority>.",
+                  }),
+                ),
+              },
+              {
+                additionalProperties: false,
+                description:
+                  "Shell commands (bash -c) run on transitions, as keepalived's notify_* do; never waited for by VRRP. Run only where the agent's own configuration allows scripts.",
+              },
+            ),
+          ),
+        },
+        { additionalProperties: false, description: "What to tell, and whom, on each transition." },
       ),
     ),
     garp: Type.Optional(
@@ -251,6 +314,13 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
     if (first !== undefined)
       err(`priorities[${i}].node`, `node ${p.node} is already listed at spec.priorities[${first}]`);
     else nodes.set(p.node, i);
+  });
+  const scriptNames = new Map<string, number>();
+  spec.track?.scripts?.forEach((t, i) => {
+    const first = scriptNames.get(t.name);
+    if (first !== undefined)
+      err(`track.scripts[${i}].name`, `${t.name} is already used by spec.track.scripts[${first}]`);
+    else scriptNames.set(t.name, i);
   });
   spec.unicast?.peers?.forEach((peer, i) => {
     const family = familyOf(peer);

@@ -1,16 +1,22 @@
 // `vipkeeper agent`: runs this node's VRRP instances from a file. The process the user starts is
-// the supervisor; it forks the engine (the same command with --engine) and outlives it.
+// the supervisor; it forks the engine (src/agent/engine-main.ts, given the plan over IPC) and
+// outlives it.
 import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../agent/config-file.ts";
 import { planForNode } from "../agent/plan.ts";
+import type { EngineStart } from "../agent/engine-main.ts";
+import type { EngineArgs } from "../agent/engine-process.ts";
 import { Supervisor } from "../agent/supervisor.ts";
 import { createLogger } from "../observe/log.ts";
+
+const ENGINE_MAIN = fileURLToPath(new URL("../agent/engine-main.ts", import.meta.url));
 
 const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
 
 Runs the VRRP instances of node NAME from FILE: YAML documents of VirtualRouter objects, the
-same shape as the cluster's (see examples/). Logs JSON lines. SIGTERM or SIGINT resigns
+same shape as the cluster's (see examples/), or a keepalived.conf (its priorities are NAME's). Logs JSON lines. SIGTERM or SIGINT resigns
 (priority 0), releases the addresses and exits 0.
 
 Options:
@@ -24,7 +30,6 @@ export interface AgentArgs {
   config: string;
   node: string;
   statusSocket?: string;
-  engine: boolean;
 }
 
 export function parseAgentArgs(argv: string[]): AgentArgs | string {
@@ -36,7 +41,6 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
         config: { type: "string" },
         node: { type: "string" },
         "status-socket": { type: "string" },
-        engine: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -46,7 +50,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
   if (values.help) return "help";
   if (!values.config) return "--config FILE is required";
   if (!values.node) return "--node NAME is required";
-  const args: AgentArgs = { config: values.config, node: values.node, engine: values.engine ?? false };
+  const args: AgentArgs = { config: values.config, node: values.node };
   if (values["status-socket"]) args.statusSocket = values["status-socket"];
   return args;
 }
@@ -61,33 +65,34 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.stderr.write(`vipkeeper agent: ${args}\n\n${HELP}`);
     return 2;
   }
-  let routers;
+  let routers, notes;
   try {
-    ({ routers } = loadConfig(args.config));
+    ({ routers, notes } = loadConfig(args.config, args.node));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`vipkeeper agent: ${err.message}\n`);
     return 1;
   }
   const plan = planForNode(routers, args.node);
-  if (args.engine) return (await import("../agent/engine-process.ts")).runEngineProcess(plan, args);
-
   const log = createLogger("agent", { node: args.node });
   for (const s of plan.skipped) log.info(s, `not running ${s.router}: ${s.reason}`);
+  for (const n of notes) log.warn(`keepalived.conf: ${n}`);
   if (plan.instances.length === 0) {
     process.stderr.write(`vipkeeper agent: no VirtualRouter in ${args.config} runs on node ${args.node}\n`);
     return 1;
   }
-  const { resignInstances } = await import("../agent/resign.ts");
-  const entry = process.argv[1]!;
+  const { prepareResign } = await import("../agent/resign.ts");
+  const resign = await prepareResign(plan.instances, log);
+  const engineArgs: EngineArgs = { node: args.node };
+  if (args.statusSocket) engineArgs.statusSocket = args.statusSocket;
   const supervisor = new Supervisor({
-    spawn: () =>
-      fork(entry, ["agent", ...argv, "--engine"], { stdio: ["ignore", "inherit", "inherit", "ipc"] }),
-    resign: (keys) =>
-      resignInstances(
-        plan.instances.filter((i) => keys.includes(i.key)),
-        log,
-      ),
+    spawn: () => {
+      const child = fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      const start: EngineStart = { type: "run", plan, args: engineArgs };
+      child.send(start);
+      return child;
+    },
+    resign,
     log,
   });
   supervisor.start();

@@ -11,6 +11,10 @@ const commands: Record<string, Command> = {
     summary: "Run this node's VRRP instances from a file of VirtualRouter objects",
     run: async (args) => (await import("./agent.ts")).runAgent(args),
   },
+  import: {
+    summary: "Print the VirtualRouter objects equivalent to keepalived.conf files",
+    run: async (args) => (await import("./import.ts")).runImport(args),
+  },
   lab: {
     summary: "Run a 3-node lab in network namespaces and show a failover (root)",
     run: async (args) => (await import("./lab.ts")).runLab(args),

@@ -197,6 +197,17 @@ export class Lab {
     run(["ip", "-n", this.switchNs, "link", "set", this.node(host).port, "down"]);
   }
 
+  /**
+   * Prepares a link-down that happens the moment it is called (an `ip` already running in the
+   * switch namespace, reading commands): for measurements that start their clock at the fault.
+   */
+  armLinkDown(host: string): () => void {
+    const ip = spawn("ip", ["-n", this.switchNs, "-batch", "-"], { stdio: ["pipe", "ignore", "inherit"] });
+    this.children.add(ip);
+    ip.once("exit", () => this.children.delete(ip));
+    return () => ip.stdin?.end(`link set ${this.node(host).port} down\n`);
+  }
+
   linkUp(host: string): void {
     run(["ip", "-n", this.switchNs, "link", "set", this.node(host).port, "up"]);
   }

@@ -142,6 +142,27 @@ describe("VRRP engine", () => {
     expect(n1.engine.status()[0]?.state).toBe("backup");
   });
 
+  it("healthy scripts with positive weights count from the start; a failed one moves mastership", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(
+      clock,
+      CONFIG("  track: {scripts: [{name: chk, command: 'true', weight: 60}]}\n").replace(
+        "priority: 100",
+        "priority: 140",
+      ),
+    );
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    expect(n1.engine.status()[0]?.effectivePriority).toBe(210);
+    await clock.advance(10_000);
+    expect(n1.engine.status()[0]?.state).toBe("master");
+    n1.engine.setScript("web", "chk", false); // 150 < 200
+    await clock.advance(10_000);
+    expect(n2.engine.status()[0]?.state).toBe("master");
+  });
+
   it("a maintenance file puts a weight-0 instance in Fault", async () => {
     const clock = new FakeClock();
     const { make } = lan(clock, CONFIG("  track: {files: [{path: /etc/vipkeeper/down}]}\n"));

@@ -92,7 +92,12 @@ export async function waitUntil(
 export function enginePid(lab: Lab, node: string): number | undefined {
   for (const pid of lab.pids(node)) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("--engine")) return pid;
+      if (
+        readFileSync(`/proc/${pid}/cmdline`, "utf8")
+          .split("\0")
+          .some((a) => a.endsWith("engine-main.ts"))
+      )
+        return pid;
     } catch {
       // gone meanwhile
     }

@@ -1,0 +1,300 @@
+// Failover, vipkeeper against keepalived, in one lab and one run: a pair of nodes (priorities 150
+// and 100) keeps 198.18.0.50; a client pings it every millisecond; the master suffers a fault.
+//   node-failure  SIGKILL of everything on the master and its link down: the client's outage.
+//   graceful      SIGTERM of the master's agent: the client's outage.
+//   crash         SIGKILL of the VRRP process alone, the node lives on: the time until the old
+//                 master no longer holds the address AND, after that, a master answers the client.
+// Faults land just after one of the master's adverts (see oneRun).
+// Run (root): . scripts/env.sh && node bench/failover.ts [--runs 5] [--intervals 1s,100ms]
+//   [--faults node-failure,graceful,crash]
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Lab } from "../src/lab/lab.ts";
+import { Probe } from "../src/lab/probe.ts";
+import { enginePid, startAgent, writeConfig } from "../test/support/agents.ts";
+import { keepalivedCommand, keepalivedConfig } from "../test/interop/keepalived.ts";
+
+type Impl = "vipkeeper" | "keepalived";
+type Fault = "node-failure" | "graceful" | "crash";
+
+const VIP = "198.18.0.50";
+const IN_FLIGHT_MS = 5;
+const PRIORITIES: Record<string, number> = { n1: 150, n2: 100 };
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "5" },
+    intervals: { type: "string", default: "1s,100ms" },
+    faults: { type: "string", default: "node-failure,graceful,crash" },
+  },
+});
+const RUNS = Number(values.runs);
+const INTERVALS_MS = values.intervals
+  .split(",")
+  .map((s) => (s.endsWith("ms") ? Number(s.slice(0, -2)) : Number(s.slice(0, -1)) * 1000));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** A running member of the pair: how to stop it gracefully and how to kill its VRRP process alone. */
+interface Member {
+  node: string;
+  process: ChildProcess;
+  vrrpPid(): number | undefined;
+}
+
+function startMember(lab: Lab, impl: Impl, node: string, intervalMs: number): Member {
+  if (impl === "vipkeeper") {
+    const file = writeConfig(`apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: bench}
+spec:
+  vrid: 51
+  interface: eth0
+  advertInterval: ${intervalMs}ms
+  addresses: [{address: ${VIP}/24}]
+  priorities: [{node: ${node}, priority: ${PRIORITIES[node]}}]
+  garp: {delay: 1s, repeat: 5}
+`);
+    const agent = startAgent(lab, node, file);
+    return { node, process: agent.child, vrrpPid: () => enginePid(lab, node) };
+  }
+  const { argv, dir } = keepalivedCommand(
+    keepalivedConfig(
+      [
+        {
+          name: "bench",
+          version: 3,
+          vrid: 51,
+          priority: PRIORITIES[node]!,
+          interfaceName: "eth0",
+          advertIntervalS: intervalMs / 1000,
+          addresses: [`${VIP}/24`],
+        },
+      ],
+      node,
+    ),
+  );
+  const child = lab.spawn(node, argv);
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return {
+    node,
+    process: child,
+    vrrpPid: () => {
+      try {
+        return Number(readFileSync(join(dir, "vrrp.pid"), "utf8").trim());
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
+/** Resolves just after the client sees the next advert from `mac`: faults land at one phase. */
+function nextAdvertFrom(lab: Lab, mac: string): Promise<void> {
+  const child = spawn("ip", [
+    "netns",
+    "exec",
+    lab.node("client").ns,
+    "tcpdump",
+    "-l",
+    "-n",
+    "-e",
+    "-i",
+    "eth0",
+    "vrrp",
+  ]);
+  child.stderr?.resume();
+  return new Promise((resolve) => {
+    child.stdout?.on("data", (d: Buffer) => {
+      if (!d.toString().includes(mac)) return;
+      child.kill();
+      resolve();
+    });
+  });
+}
+
+/** Echo replies seen by the client, with the MAC that sent each (tcpdump's own timestamps). */
+class ReplyWatch {
+  readonly replies: { at: number; mac: string }[] = [];
+  private readonly child: ChildProcess;
+  private buf = "";
+  constructor(lab: Lab) {
+    this.child = spawn("ip", [
+      "netns",
+      "exec",
+      lab.node("client").ns,
+      "tcpdump",
+      "-l",
+      "-n",
+      "-e",
+      "-tt",
+      "-i",
+      "eth0",
+      "icmp[icmptype] == icmp-echoreply",
+    ]);
+    this.child.stderr?.resume();
+    this.child.stdout?.on("data", (d: Buffer) => {
+      this.buf += d.toString();
+      const lines = this.buf.split("\n");
+      this.buf = lines.pop() ?? "";
+      for (const l of lines) {
+        const m = /^(\d+\.\d+) ([0-9a-f:]{17}) >/.exec(l);
+        if (m) this.replies.push({ at: Number(m[1]) * 1000, mac: m[2]! });
+      }
+    });
+  }
+  stop(): void {
+    this.child.kill();
+  }
+}
+
+/** When the address leaves a node, from the kernel's address events in its namespace. */
+class ReleaseWatch {
+  releasedAt: number | undefined;
+  /** Deletions before this moment (epoch ms) are not the fault's doing. */
+  after = Number.POSITIVE_INFINITY;
+  private readonly child: ChildProcess;
+  constructor(lab: Lab, node: string) {
+    this.child = spawn("ip", ["-n", lab.node(node).ns, "monitor", "address"]);
+    this.child.stdout?.on("data", (d: Buffer) => {
+      const now = Date.now();
+      if (
+        this.releasedAt === undefined &&
+        now >= this.after &&
+        d.toString().includes("Deleted") &&
+        d.toString().includes(VIP)
+      )
+        this.releasedAt = now;
+    });
+  }
+  stop(): void {
+    this.child.kill();
+  }
+}
+
+function reset(lab: Lab): void {
+  for (const n of lab.nodes) {
+    lab.killAll(n.name);
+    lab.linkUp(n.name);
+    spawnSync("ip", ["-n", n.ns, "addr", "del", `${VIP}/24`, "dev", "eth0"]);
+  }
+  spawnSync("ip", ["-n", lab.node("client").ns, "neigh", "flush", "dev", "eth0"]);
+}
+
+async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): Promise<number> {
+  reset(lab);
+  await sleep(200);
+  const members = ["n1", "n2"].map((n) => startMember(lab, impl, n, intervalMs));
+  const masterDownMs = 3 * intervalMs + ((256 - 100) / 256) * intervalMs;
+  await waitFor(() => lab.holders(VIP).join() === "n1", 15_000 + 4 * masterDownMs, "n1 to hold the VIP");
+  await sleep(Math.max(1500, 3 * intervalMs)); // n2 settled as backup; n1's announcements done
+  if (lab.holders(VIP).join() !== "n1") throw new Error(`not settled: ${lab.holders(VIP).join()}`);
+
+  const probe = new Probe(lab, "client", VIP, 1);
+  const replies = new ReplyWatch(lab);
+  const release = new ReleaseWatch(lab, "n1");
+  await sleep(500);
+  const m1 = members[0]!;
+  const vrrpPid = m1.vrrpPid(); // looked up before the clock starts
+  const pullCable = lab.armLinkDown("n1");
+  // The worst phase for the client: the master fails just after its advert, so the backup waits
+  // its whole Master_Down_Interval. (At a random phase the outage is shorter by up to one interval,
+  // and five runs of each would compare noise.)
+  await nextAdvertFrom(lab, lab.node("n1").mac);
+  const t0 = Date.now();
+  release.after = t0;
+  if (fault === "node-failure") {
+    pullCable(); // off the network first: what runs there after this no longer matters
+    lab.killAll("n1");
+  } else if (fault === "graceful") {
+    m1.process.kill("SIGTERM");
+  } else {
+    if (!vrrpPid) throw new Error("no VRRP process found on n1");
+    process.kill(vrrpPid, "SIGKILL");
+  }
+  let figure: number;
+  const n2mac = lab.node("n2").mac;
+  const windowMs = 4 * masterDownMs + 3000;
+  if (fault === "crash") {
+    // Done when the stale address is gone from n1 and, after that, a master answers the client:
+    // n2, or a VRRP process restarted on n1 that won mastership back (keepalived's parent respawns
+    // its VRRP child, which removes the address at start-up and later takes it again).
+    const answer = () =>
+      release.releasedAt === undefined
+        ? undefined
+        : replies.replies.find((r) => r.at > release.releasedAt!)?.at;
+    await waitFor(
+      () => answer() !== undefined,
+      windowMs,
+      "the stale address gone and a master answering",
+    ).catch(() => undefined);
+    figure = (answer() ?? Number.POSITIVE_INFINITY) - t0;
+    if (process.env.VK_BENCH_DEBUG) {
+      const first = replies.replies.find((r) => r.at > (release.releasedAt ?? Infinity) + IN_FLIGHT_MS);
+      console.error(
+        `  released +${(release.releasedAt ?? NaN) - t0} ms; first answer after: +${((first?.at ?? NaN) - t0).toFixed(1)} ms from ${first?.mac}; last before release from ${replies.replies.filter((r) => r.at <= (release.releasedAt ?? 0)).at(-1)?.mac}`,
+      );
+    }
+    await probe.stop();
+  } else {
+    await waitFor(() => replies.replies.some((r) => r.at > t0 && r.mac === n2mac), windowMs, "n2 to answer");
+    await sleep(300);
+    const result = await probe.stop();
+    figure = result.longestGapMs;
+  }
+  replies.stop();
+  release.stop();
+  pullCable(); // (unused ones must end too)
+  reset(lab);
+  return figure;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (ms: number) =>
+  !Number.isFinite(ms) ? "never" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+
+const lab = Lab.create({ prefix: "vkb-", nodes: 2 });
+lab.destroyOnExit();
+const rows: string[] = [];
+try {
+  for (const intervalMs of INTERVALS_MS) {
+    for (const fault of values.faults.split(",") as Fault[]) {
+      const figures: Record<Impl, number[]> = { vipkeeper: [], keepalived: [] };
+      for (let r = 0; r < RUNS; r++) {
+        // Interleaved, so that a slow moment of the machine falls on both.
+        for (const impl of ["vipkeeper", "keepalived"] as Impl[]) {
+          const f = await oneRun(lab, impl, fault, intervalMs);
+          figures[impl].push(f);
+          console.error(`${fmt(intervalMs)} ${fault} ${impl} run ${r + 1}: ${fmt(f)}`);
+        }
+      }
+      const cell = (xs: number[]) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+      const ratio = median(figures.vipkeeper) / median(figures.keepalived);
+      rows.push(
+        `| ${fault} | ${fmt(intervalMs)} | ${cell(figures.vipkeeper)} | ${cell(figures.keepalived)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : "0 (keepalived never)"} |`,
+      );
+    }
+  }
+} finally {
+  reset(lab);
+  lab.destroy();
+}
+console.log(`${RUNS} runs each, median (min–max), ${new Date().toISOString()}`);
+console.log("| fault | advert interval | vipkeeper | keepalived 2.2.7 | ratio |");
+console.log("|---|---|---|---|---|");
+for (const r of rows) console.log(r);
+process.exit(0);

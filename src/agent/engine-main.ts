@@ -1,0 +1,25 @@
+// Entry of the engine process the supervisor forks. It takes its plan over IPC instead of reading
+// the file again, so it loads neither the YAML parser nor the schema validator: a smaller process
+// starts faster and, killed, is torn down sooner (its supervisor hears of the death sooner).
+import { runEngineProcess, type EngineArgs } from "./engine-process.ts";
+import type { NodePlan } from "./plan.ts";
+
+/** The supervisor's first message to a new engine. */
+export interface EngineStart {
+  type: "run";
+  plan: NodePlan;
+  args: EngineArgs;
+}
+
+process.once("message", (msg: EngineStart) => {
+  if (msg.type !== "run") return;
+  runEngineProcess(msg.plan, msg.args).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      process.stderr.write(
+        `vipkeeper engine: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+});

@@ -1,0 +1,83 @@
+// `vipkeeper import`: keepalived.conf files to VirtualRouter YAML on stdout; what could not be
+// carried over goes to stderr, so the YAML stays clean to pipe into kubectl.
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { validateVirtualRouter } from "../api/virtual-router.ts";
+import { convertKeepalived, mergeRouters, type Finding } from "../keepalived/convert.ts";
+import { KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
+
+const HELP = `Usage: vipkeeper import [--node NAME] FILE | NODE=FILE ...
+
+Prints the VirtualRouter objects equivalent to keepalived.conf files, as YAML, and reports on
+stderr every keyword it could not carry over and why.
+
+A keepalived.conf describes one node. Give each node's file as NODE=FILE to merge them into
+one set of routers with every node's priority; a bare FILE is for node --node NAME, else the
+file's router_id, else this host's name.
+
+Options:
+  --node NAME   node name for a bare FILE
+  -h, --help    show this help
+`;
+
+export function runImport(argv: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { node: { type: "string" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (err) {
+    process.stderr.write(`vipkeeper import: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (parsed.positionals.length === 0) {
+    process.stderr.write(`vipkeeper import: give at least one FILE\n\n${HELP}`);
+    return 2;
+  }
+  const perNode = [];
+  const findings: Finding[] = [];
+  for (const arg of parsed.positionals) {
+    const eq = arg.indexOf("=");
+    const file = eq > 0 ? arg.slice(eq + 1) : arg;
+    let conversion;
+    try {
+      const statements = parseKeepalivedFile(file);
+      const node0 = eq > 0 ? arg.slice(0, eq) : parsed.values.node;
+      conversion = convertKeepalived(statements, node0 ?? "");
+      const node = node0 ?? conversion.routerId ?? hostname();
+      if (!node0) for (const r of conversion.routers) for (const p of r.spec.priorities ?? []) p.node = node;
+    } catch (err) {
+      if (!(err instanceof KeepalivedSyntaxError) && !(err as NodeJS.ErrnoException).code) throw err;
+      process.stderr.write(`vipkeeper import: ${(err as Error).message}\n`);
+      return 1;
+    }
+    findings.push(...conversion.findings);
+    perNode.push({ file, routers: conversion.routers });
+  }
+  const { routers, conflicts } = mergeRouters(perNode);
+  if (routers.length === 0) {
+    for (const f of findings)
+      process.stderr.write(`${f.file}:${f.line}: ${f.keyword}: ${f.kind}: ${f.message}\n`);
+    process.stderr.write("vipkeeper import: no vrrp_instance found: is this a keepalived.conf?\n");
+    return 1;
+  }
+  let invalid = false;
+  for (const r of routers) {
+    for (const e of validateVirtualRouter(r)) {
+      invalid = true;
+      process.stderr.write(`vipkeeper import: VirtualRouter ${r.metadata.name}: ${e.field}: ${e.message}\n`);
+    }
+  }
+  for (const f of findings)
+    process.stderr.write(`${f.file}:${f.line}: ${f.keyword}: ${f.kind}: ${f.message}\n`);
+  for (const c of conflicts) process.stderr.write(`conflict: ${c}\n`);
+  process.stdout.write(routers.map((r) => stringify(r)).join("---\n"));
+  return invalid ? 1 : 0;
+}

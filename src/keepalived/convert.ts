@@ -1,0 +1,390 @@
+// keepalived.conf (one node's file, parsed by syntax.ts) to VirtualRouter objects. A keepalived
+// file describes one node, so each router carries that node's priority only; several nodes' files
+// merge into one set of routers (mergeRouters). Every keyword that cannot be carried over is
+// reported with file, line and why, never dropped in silence.
+import { API_VERSION, type VirtualRouter, type VirtualRouterSpec } from "../api/virtual-router.ts";
+import { parseCidr } from "../api/cidr.ts";
+import { familyOf } from "../vrrp/address.ts";
+import type { Statement } from "./syntax.ts";
+
+export interface Finding {
+  file: string;
+  line: number;
+  keyword: string;
+  /** unmapped: left out of the result; changed: carried over with a different behaviour. */
+  kind: "unmapped" | "changed";
+  message: string;
+}
+
+export interface Conversion {
+  routers: VirtualRouter[];
+  findings: Finding[];
+  /** global_defs router_id, when set: the node name a caller may default to. */
+  routerId?: string;
+}
+
+type Script = {
+  command: string;
+  interval?: number;
+  timeout?: number;
+  rise?: number;
+  fall?: number;
+  weight?: number;
+};
+
+/** Seconds as keepalived writes them (1, 0.1, 2.5) to an API duration ("1s", "100ms", "2500ms"). */
+export function secondsToDuration(text: string): string | undefined {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) return undefined;
+  const ms = Math.round(n * 1000);
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** A Kubernetes object name from a keepalived instance name: VI_1 -> vi-1. */
+export function objectName(instance: string): string {
+  const name = instance
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  return name.slice(0, 63) || "router";
+}
+
+const GLOBAL_NOTES: Record<string, string> = {
+  router_id: "used as the node name when none is given",
+  notification_email: "mail notifications are not supported yet",
+  notification_email_from: "mail notifications are not supported yet",
+  smtp_server: "mail notifications are not supported yet",
+  smtp_connect_timeout: "mail notifications are not supported yet",
+  enable_script_security: "vipkeeper runs scripts only from the agent's own configuration",
+  script_user: "scripts run as the agent's user",
+  max_auto_priority: "not needed: the VRRP engine is a process of its own",
+};
+
+export function convertKeepalived(statements: readonly Statement[], node: string): Conversion {
+  const findings: Finding[] = [];
+  const note = (s: Statement, kind: Finding["kind"], message: string) =>
+    findings.push({ file: s.file, line: s.line, keyword: s.keyword, kind, message });
+  const scripts = new Map<string, Script>();
+  const garpDefaults: NonNullable<VirtualRouterSpec["garp"]> = {};
+  let defaultVersion: 2 | 3 = 2; // keepalived's default
+  let routerId: string | undefined;
+
+  // Pass 1: global_defs and vrrp_script, which instances refer to.
+  for (const s of statements) {
+    if (s.keyword === "global_defs") {
+      for (const g of s.children ?? []) {
+        if (g.keyword === "router_id") routerId = g.args[0];
+        else if (g.keyword === "vrrp_version" && (g.args[0] === "2" || g.args[0] === "3"))
+          defaultVersion = Number(g.args[0]) as 2 | 3;
+        else if (g.keyword === "vrrp_garp_master_delay") setDuration(garpDefaults, "delay", g, note);
+        else if (g.keyword === "vrrp_garp_master_repeat") garpDefaults.repeat = Number(g.args[0]);
+        else if (g.keyword === "vrrp_garp_master_refresh") setDuration(garpDefaults, "refresh", g, note);
+        else if (g.keyword === "vrrp_garp_master_refresh_repeat")
+          garpDefaults.refreshRepeat = Number(g.args[0]);
+        else if (g.keyword === "vrrp_garp_interval") setDuration(garpDefaults, "interval", g, note);
+        if (GLOBAL_NOTES[g.keyword] && g.keyword !== "router_id")
+          note(g, "unmapped", GLOBAL_NOTES[g.keyword]!);
+        else if (!["router_id", "vrrp_version"].includes(g.keyword) && !g.keyword.startsWith("vrrp_garp_"))
+          note(g, "unmapped", "global setting without an equivalent");
+      }
+    } else if (s.keyword === "vrrp_script") {
+      const name = s.args[0];
+      if (!name) {
+        note(s, "unmapped", "vrrp_script without a name");
+        continue;
+      }
+      const script: Script = { command: "" };
+      for (const k of s.children ?? []) {
+        const v = k.args[0];
+        if (k.keyword === "script" && v !== undefined) script.command = k.args.join(" ");
+        else if (k.keyword === "interval" && v !== undefined) script.interval = Number(v);
+        else if (k.keyword === "timeout" && v !== undefined) script.timeout = Number(v);
+        else if (k.keyword === "rise" && v !== undefined) script.rise = Number(v);
+        else if (k.keyword === "fall" && v !== undefined) script.fall = Number(v);
+        else if (k.keyword === "weight" && v !== undefined) {
+          script.weight = Number(v);
+          if (k.args[1] === "reverse")
+            note(k, "unmapped", "reverse weights are not supported; the sign is kept");
+        } else if (k.keyword === "user") note(k, "unmapped", "scripts run as the agent's user");
+        else if (k.keyword === "init_fail") note(k, "unmapped", "scripts start healthy");
+        else note(k, "unmapped", "unknown vrrp_script keyword");
+      }
+      if (!script.command) note(s, "unmapped", `vrrp_script ${name} has no script line`);
+      else {
+        if (/\[\[|\]\]|&&|\|\||[;|<>$`]/.test(script.command))
+          note(
+            s,
+            "changed",
+            `${name}: keepalived runs scripts without a shell (so it disables this one); vipkeeper runs it with bash -c`,
+          );
+        scripts.set(name, script);
+      }
+    }
+  }
+
+  // Pass 2: the instances.
+  const routers: VirtualRouter[] = [];
+  for (const s of statements) {
+    if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
+    if (s.keyword === "vrrp_instance") {
+      const r = convertInstance(s, node, scripts, garpDefaults, defaultVersion, note);
+      if (r) routers.push(r);
+    } else if (s.keyword === "virtual_server" || s.keyword === "virtual_server_group")
+      note(
+        s,
+        "unmapped",
+        "virtual servers are imported once VirtualServer exists (load balancing is not built yet)",
+      );
+    else if (s.keyword === "vrrp_sync_group")
+      note(s, "unmapped", "sync groups (instances that change state together) are not supported yet");
+    else note(s, "unmapped", "unknown top-level keyword");
+  }
+  const result: Conversion = { routers, findings };
+  if (routerId !== undefined) result.routerId = routerId;
+  return result;
+}
+
+function setDuration(
+  target: Record<string, unknown>,
+  field: string,
+  s: Statement,
+  note: (s: Statement, kind: Finding["kind"], message: string) => void,
+): void {
+  const d = secondsToDuration(s.args[0] ?? "");
+  if (d === undefined) note(s, "unmapped", `'${s.args[0] ?? ""}' is not a number of seconds`);
+  else target[field] = d;
+}
+
+function convertInstance(
+  s: Statement,
+  node: string,
+  scripts: ReadonlyMap<string, Script>,
+  garpDefaults: NonNullable<VirtualRouterSpec["garp"]>,
+  defaultVersion: 2 | 3,
+  note: (s: Statement, kind: Finding["kind"], message: string) => void,
+): VirtualRouter | undefined {
+  const name = s.args[0] ?? "router";
+  const spec: Partial<VirtualRouterSpec> & { addresses: VirtualRouterSpec["addresses"] } = { addresses: [] };
+  const garp: NonNullable<VirtualRouterSpec["garp"]> = { ...garpDefaults };
+  const track: NonNullable<VirtualRouterSpec["track"]> = {};
+  const notify: Record<string, string> = {};
+  const peers: string[] = [];
+  let version: 2 | 3 | undefined;
+  let priority = 100; // keepalived's default
+  let sourceIp: string | undefined;
+  let trackInterfaces: Statement | undefined;
+  for (const k of s.children ?? []) {
+    const v = k.args[0];
+    switch (k.keyword) {
+      case "interface":
+        if (v) spec.interface = v;
+        break;
+      case "state":
+        note(k, "changed", "vipkeeper starts every instance as Backup and lets priorities elect (RFC 9568)");
+        break;
+      case "priority":
+        priority = Number(v);
+        break;
+      case "virtual_router_id":
+        spec.vrid = Number(v);
+        break;
+      case "version":
+        if (v === "2" || v === "3") version = Number(v) as 2 | 3;
+        break;
+      case "advert_int": {
+        const d = secondsToDuration(v ?? "");
+        if (d) spec.advertInterval = d;
+        else note(k, "unmapped", `'${v ?? ""}' is not a number of seconds`);
+        break;
+      }
+      case "nopreempt":
+        spec.preempt = false;
+        break;
+      case "preempt":
+        spec.preempt = true;
+        break;
+      case "preempt_delay": {
+        const d = secondsToDuration(v ?? "");
+        if (d) spec.preemptDelay = d;
+        break;
+      }
+      case "accept":
+        spec.accept = true;
+        break;
+      case "no_accept":
+        spec.accept = false;
+        break;
+      case "garp_master_delay":
+        setDuration(garp, "delay", k, note);
+        break;
+      case "garp_master_repeat":
+        garp.repeat = Number(v);
+        break;
+      case "garp_master_refresh":
+        setDuration(garp, "refresh", k, note);
+        break;
+      case "garp_master_refresh_repeat":
+        garp.refreshRepeat = Number(v);
+        break;
+      case "garp_interval":
+      case "gna_interval":
+        setDuration(garp, "interval", k, note);
+        break;
+      case "authentication": {
+        const type = k.children?.find((c) => c.keyword === "auth_type")?.args[0];
+        const pass = k.children?.find((c) => c.keyword === "auth_pass")?.args[0];
+        if (type !== "PASS")
+          note(k, "unmapped", `auth_type ${type ?? "(none)"}: only PASS exists in vipkeeper`);
+        else if (pass !== undefined) {
+          // keepalived uses the first 8 characters of a longer password.
+          if (pass.length > 8)
+            note(k, "changed", "the password is cut to its first 8 characters, as keepalived does");
+          spec.authentication = { type: "PASS", password: pass.slice(0, 8) };
+        }
+        break;
+      }
+      case "track_interface":
+        trackInterfaces = k;
+        break;
+      case "track_script":
+        for (const t of k.children ?? []) {
+          const script = scripts.get(t.keyword);
+          if (!script) {
+            note(t, "unmapped", `no vrrp_script named ${t.keyword} (or it could not be used)`);
+            continue;
+          }
+          const weight = t.args[0] === "weight" ? Number(t.args[1]) : script.weight;
+          (track.scripts ??= []).push({
+            name: t.keyword,
+            command: script.command,
+            ...(script.interval !== undefined
+              ? { interval: secondsToDuration(String(script.interval))! }
+              : {}),
+            ...(script.timeout !== undefined ? { timeout: secondsToDuration(String(script.timeout))! } : {}),
+            ...(script.rise !== undefined ? { rise: script.rise } : {}),
+            ...(script.fall !== undefined ? { fall: script.fall } : {}),
+            ...(weight !== undefined && weight !== 0 ? { weight } : {}),
+          });
+        }
+        break;
+      case "virtual_ipaddress":
+        for (const a of k.children ?? []) {
+          const address = convertAddress(a, note);
+          if (address) spec.addresses.push(address);
+        }
+        break;
+      case "unicast_src_ip":
+        if (v) sourceIp = v;
+        break;
+      case "unicast_peer":
+        for (const p of k.children ?? []) peers.push(p.keyword);
+        break;
+      case "notify_master":
+      case "notify_backup":
+      case "notify_fault":
+      case "notify_stop":
+        notify[k.keyword.slice("notify_".length)] = k.args.join(" ");
+        break;
+      case "notify":
+        notify.any = k.args.join(" ");
+        break;
+      case "smtp_alert":
+        note(k, "unmapped", "mail notifications are not supported yet");
+        break;
+      case "virtual_ipaddress_excluded":
+        note(k, "unmapped", "addresses left out of adverts are not supported; list them in another router");
+        break;
+      default:
+        note(k, "unmapped", "no equivalent in VirtualRouter");
+    }
+  }
+  if (trackInterfaces) {
+    for (const t of trackInterfaces.children ?? []) {
+      if (t.keyword === spec.interface) {
+        note(
+          t,
+          "changed",
+          "the instance's own interface is always tracked (Fault while down); keepalived ignores this line too",
+        );
+        continue;
+      }
+      const weight = t.args[0] === "weight" ? Number(t.args[1]) : 0;
+      (track.interfaces ??= []).push({ name: t.keyword, ...(weight ? { weight } : {}) });
+    }
+  }
+  const hasIpv6 = spec.addresses.some((a) => familyOf(parseCidr(a.address)?.address ?? "") === 6);
+  spec.version = version ?? (hasIpv6 ? 3 : defaultVersion);
+  if (version === undefined && hasIpv6 && defaultVersion === 2)
+    note(s, "changed", "IPv6 addresses: VRRPv3, as keepalived uses for IPv6");
+  spec.priorities = [{ node, priority }];
+  if (peers.length > 0) {
+    // One file for every node: the peer list holds them all and each node leaves out its own.
+    spec.unicast = { peers: [...new Set([...(sourceIp ? [sourceIp] : []), ...peers])] };
+  }
+  if (Object.keys(garp).length > 0) spec.garp = garp;
+  if (Object.keys(track).length > 0) spec.track = track;
+  if (Object.keys(notify).length > 0) spec.notify = { scripts: notify };
+  if (spec.vrid === undefined) note(s, "unmapped", `${name} has no virtual_router_id`);
+  return {
+    apiVersion: API_VERSION,
+    kind: "VirtualRouter",
+    metadata: { name: objectName(name) },
+    spec,
+  };
+}
+
+/** `ADDR[/LEN] [dev D] [label L] [brd B] [scope S] ...` */
+function convertAddress(
+  a: Statement,
+  note: (s: Statement, kind: Finding["kind"], message: string) => void,
+): VirtualRouterSpec["addresses"][number] | undefined {
+  const cidr = parseCidr(a.keyword);
+  if (!cidr) {
+    note(a, "unmapped", `'${a.keyword}' is not an address`);
+    return undefined;
+  }
+  // keepalived's default prefix is a host route.
+  const address = a.keyword.includes("/") ? a.keyword : `${a.keyword}/${cidr.family === 4 ? 32 : 128}`;
+  const out: VirtualRouterSpec["addresses"][number] = { address };
+  for (let i = 0; i < a.args.length; i += 2) {
+    const key = a.args[i]!;
+    const value = a.args[i + 1];
+    if (key === "dev" && value) out.dev = value;
+    else if (key === "label" && value) out.label = value;
+    else note(a, "unmapped", `address option '${key}' is not supported`);
+  }
+  return out;
+}
+
+/**
+ * Several nodes' routers into one set: priorities and unicast peers add up; every other field
+ * must agree, and a disagreement is reported (the first file's value is kept).
+ */
+export function mergeRouters(perNode: { file: string; routers: VirtualRouter[] }[]): {
+  routers: VirtualRouter[];
+  conflicts: string[];
+} {
+  const merged = new Map<string, VirtualRouter>();
+  const conflicts: string[] = [];
+  const comparable = (r: VirtualRouter) => {
+    const { priorities: _p, unicast: _u, ...rest } = r.spec;
+    return JSON.stringify(rest);
+  };
+  for (const { file, routers } of perNode) {
+    for (const r of routers) {
+      const have = merged.get(r.metadata.name);
+      if (!have) {
+        merged.set(r.metadata.name, structuredClone(r));
+        continue;
+      }
+      if (comparable(have) !== comparable(r))
+        conflicts.push(
+          `${r.metadata.name}: ${file} differs from the first file in more than priority and peers; the first is kept`,
+        );
+      have.spec.priorities = [...(have.spec.priorities ?? []), ...(r.spec.priorities ?? [])];
+      const peers = [...(have.spec.unicast?.peers ?? []), ...(r.spec.unicast?.peers ?? [])];
+      if (peers.length > 0) have.spec.unicast = { peers: [...new Set(peers)] };
+    }
+  }
+  return { routers: [...merged.values()], conflicts };
+}

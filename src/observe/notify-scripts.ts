@@ -1,0 +1,40 @@
+// keepalived's notify scripts: notify_master / _backup / _fault / _stop run as given, and `notify`
+// with INSTANCE <name> <STATE> <priority> appended. Fire and forget: VRRP never waits on them;
+// a failure or an overrun is logged.
+import type { Logger } from "pino";
+import type { TransitionEvent } from "../agent/engine.ts";
+import { runShell } from "../agent/shell.ts";
+
+const TIMEOUT_MS = 60_000;
+
+/** keepalived's state word for a transition's target. */
+function stateWord(to: string): "MASTER" | "BACKUP" | "FAULT" | "STOP" {
+  if (to === "master") return "MASTER";
+  if (to === "fault") return "FAULT";
+  if (to === "initialize") return "STOP";
+  return "BACKUP";
+}
+
+/** The commands a transition runs, with their arguments (pure). */
+export function notifyCommands(event: TransitionEvent): { command: string; args: string[] }[] {
+  const n = event.plan.notify;
+  const word = stateWord(event.to);
+  const out: { command: string; args: string[] }[] = [];
+  const specific = { MASTER: n.master, BACKUP: n.backup, FAULT: n.fault, STOP: n.stop }[word];
+  if (specific) out.push({ command: specific, args: [] });
+  if (n.any)
+    out.push({ command: n.any, args: ["INSTANCE", event.plan.router, word, String(event.priority)] });
+  return out;
+}
+
+export function runNotifyScripts(event: TransitionEvent, log: Logger): void {
+  for (const { command, args } of notifyCommands(event)) {
+    void runShell(command, { timeoutMs: TIMEOUT_MS, args }).then((r) => {
+      if (r.code !== 0)
+        log.warn(
+          { instance: event.plan.key, command, code: r.code, timedOut: r.timedOut, err: r.error },
+          "notify script failed",
+        );
+    });
+  }
+}

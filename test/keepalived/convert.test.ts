@@ -1,0 +1,224 @@
+// keepalived.conf to VirtualRouter: the tutorial's configurations as users bring them, each keyword's
+// mapping, the report of what cannot be carried over, and the merge of several nodes' files.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
+import { loadConfig } from "../../src/agent/config-file.ts";
+import { planForNode } from "../../src/agent/plan.ts";
+import {
+  convertKeepalived,
+  mergeRouters,
+  objectName,
+  secondsToDuration,
+} from "../../src/keepalived/convert.ts";
+import { parseKeepalived, parseKeepalivedFile } from "../../src/keepalived/syntax.ts";
+
+const FIXTURES = join(import.meta.dirname, "../fixtures/keepalived");
+const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
+const convertText = (text: string, node = "n1") => convertKeepalived(parseKeepalived(text, "k.conf"), node);
+
+describe("the tutorial's configurations", () => {
+  it("haproxy pair: a VRRPv2 router with PASS, weighted scripts, label, garp delay and notify scripts", () => {
+    const { routers, findings } = convertKeepalived(
+      parseKeepalivedFile(join(FIXTURES, "haproxy-pair-master.conf")),
+      "lb1",
+    );
+    expect(routers).toHaveLength(1);
+    const r = routers[0]!;
+    expect(validateVirtualRouter(r)).toEqual([]);
+    expect(r.metadata.name).toBe("vi-1");
+    expect(r.spec).toMatchObject({
+      vrid: 51,
+      version: 2,
+      interface: "eth0",
+      priorities: [{ node: "lb1", priority: 101 }],
+      authentication: { type: "PASS", password: "password" },
+      addresses: [{ address: "172.16.100.1/16", dev: "eth0", label: "eth0:0" }],
+      garp: { delay: "1s" },
+      notify: {
+        scripts: { master: "/etc/keepalived/notify.sh master", fault: "/etc/keepalived/notify.sh fault" },
+      },
+    });
+    expect(r.spec.track?.scripts).toEqual([
+      { name: "chk_haproxy", command: "killall -0 haproxy", interval: "1s", weight: 2 },
+      {
+        name: "chk_mantaince_down",
+        command: "[[ -f /etc/keepalived/down ]] && exit 1 || exit 0",
+        interval: "1s",
+        weight: 2,
+      },
+    ]);
+    // The own interface in track_interface is not tracked twice.
+    expect(r.spec.track?.interfaces).toBeUndefined();
+    const said = findings.map((f) => `${f.line} ${f.keyword} ${f.kind}`);
+    expect(said).toContain("18 vrrp_script changed"); // the bash-only script, run with bash
+    expect(said).toContain("3 notification_email unmapped");
+    expect(said).toContain("26 state changed");
+  });
+
+  it("dual master: the two nodes' files merge into two routers whose masters sit on different nodes", () => {
+    const lb1 = convertKeepalived(parseKeepalivedFile(join(FIXTURES, "haproxy-dual-master.conf")), "lb1");
+    // The peer's file swaps MASTER/BACKUP and the priorities on each instance.
+    const peerText = spawnSync("sed", [
+      "-e",
+      "s/priority 101/priority 9101/; s/priority 100/priority 101/; s/priority 9101/priority 100/",
+      join(FIXTURES, "haproxy-dual-master.conf"),
+    ]).stdout.toString();
+    const lb2 = convertText(peerText, "lb2");
+    const { routers, conflicts } = mergeRouters([
+      { file: "lb1.conf", routers: lb1.routers },
+      { file: "lb2.conf", routers: lb2.routers },
+    ]);
+    expect(conflicts).toEqual([]);
+    expect(routers.map((r) => [r.metadata.name, r.spec.priorities])).toEqual([
+      [
+        "vi-1",
+        [
+          { node: "lb1", priority: 101 },
+          { node: "lb2", priority: 100 },
+        ],
+      ],
+      [
+        "vi-2",
+        [
+          { node: "lb1", priority: 100 },
+          { node: "lb2", priority: 101 },
+        ],
+      ],
+    ]);
+    const masterOf = (name: string) =>
+      ["lb1", "lb2"].find((n) =>
+        planForNode(routers, n).instances.some((i) => i.router === name && i.priority === 101),
+      );
+    expect([masterOf("vi-1"), masterOf("vi-2")]).toEqual(["lb1", "lb2"]);
+  });
+
+  it.each(["lvs-dr-http.conf", "lvs-dr-tcp.conf"])(
+    "%s: the VRRP part converts and virtual_server is reported as not yet imported",
+    (file) => {
+      const { routers, findings } = convertKeepalived(parseKeepalivedFile(join(FIXTURES, file)), "lb1");
+      for (const r of routers) expect(validateVirtualRouter(r)).toEqual([]);
+      expect(findings.some((f) => f.keyword === "virtual_server" && f.kind === "unmapped")).toBe(true);
+    },
+  );
+});
+
+describe("keyword mapping", () => {
+  it("v3 with fractional advert_int, nopreempt, preempt_delay, unicast, and a host-route default prefix", () => {
+    const { routers, findings } = convertText(`
+      vrrp_instance web {
+        version 3
+        interface eth1
+        virtual_router_id 7
+        priority 150
+        advert_int 0.1
+        nopreempt
+        preempt_delay 2.5
+        unicast_src_ip 198.18.0.11
+        unicast_peer {
+          198.18.0.12
+        }
+        virtual_ipaddress {
+          198.18.0.50
+        }
+        use_vmac
+      }`);
+    expect(routers[0]!.spec).toMatchObject({
+      version: 3,
+      interface: "eth1",
+      advertInterval: "100ms",
+      preempt: false,
+      preemptDelay: "2500ms",
+      unicast: { peers: ["198.18.0.11", "198.18.0.12"] },
+      addresses: [{ address: "198.18.0.50/32" }],
+    });
+    expect(validateVirtualRouter(routers[0])).toEqual([]);
+    expect(findings).toEqual([expect.objectContaining({ keyword: "use_vmac", kind: "unmapped", line: 17 })]);
+  });
+
+  it("IPv6 addresses without a version get VRRPv3; track_interface weights are kept; notify takes keepalived's arguments", () => {
+    const { routers } = convertText(`
+      vrrp_instance V6 {
+        interface eth0
+        virtual_router_id 9
+        track_interface {
+          eth1 weight -20
+          eth2
+        }
+        virtual_ipaddress {
+          2001:db8::50/64
+        }
+        notify "/usr/local/bin/tell"
+      }`);
+    const spec = routers[0]!.spec;
+    expect(spec.version).toBe(3);
+    expect(spec.priorities).toEqual([{ node: "n1", priority: 100 }]);
+    expect(spec.track?.interfaces).toEqual([{ name: "eth1", weight: -20 }, { name: "eth2" }]);
+    expect(spec.notify?.scripts?.any).toBe("/usr/local/bin/tell");
+    expect(validateVirtualRouter(routers[0])).toEqual([]);
+  });
+
+  it("a track_script naming no vrrp_script, and AH authentication, are reported with their lines", () => {
+    const { findings } = convertText(`vrrp_instance X {
+  virtual_router_id 3
+  authentication {
+    auth_type AH
+  }
+  track_script {
+    nothing_here
+  }
+  virtual_ipaddress {
+    198.18.0.9/24
+  }
+}`);
+    expect(findings.map((f) => [f.line, f.keyword, f.kind])).toEqual([
+      [3, "authentication", "unmapped"],
+      [7, "nothing_here", "unmapped"],
+    ]);
+  });
+
+  it("units and names", () => {
+    expect(secondsToDuration("1")).toBe("1s");
+    expect(secondsToDuration("0.05")).toBe("50ms");
+    expect(secondsToDuration("x")).toBeUndefined();
+    expect(objectName("VI_1")).toBe("vi-1");
+    expect(objectName("__")).toBe("router");
+  });
+});
+
+describe("the agent and the import command read keepalived.conf", () => {
+  it("the agent's loader converts a keepalived.conf for the node it is given and keeps the notes", () => {
+    const { routers, notes } = loadConfig(join(FIXTURES, "haproxy-pair-master.conf"), "lb1");
+    expect(routers.map((r) => r.metadata.name)).toEqual(["vi-1"]);
+    expect(planForNode(routers, "lb1").instances[0]).toMatchObject({ priority: 101, version: 2 });
+    expect(notes.some((n) => n.includes("notification_email"))).toBe(true);
+  });
+
+  it("`vipkeeper import n1=FILE n2=FILE` prints valid YAML on stdout and its report on stderr", () => {
+    const file = join(FIXTURES, "haproxy-pair-master.conf");
+    const r = spawnSync(process.execPath, [BIN, "import", `lb1=${file}`, `lb2=${file}`], {
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("kind: VirtualRouter");
+    expect(r.stdout).not.toContain("unmapped");
+    expect(r.stdout).toMatch(/node: lb1\n\s+priority: 101\n\s+- node: lb2/);
+    expect(r.stderr).toContain("haproxy-pair-master.conf:3: notification_email: unmapped");
+  });
+
+  it("a syntax error names file and line, and exits 1; a file without vrrp_instance exits 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vk-import-"));
+    writeFileSync(join(dir, "bad.conf"), "vrrp_instance X {\n  interface eth0\n");
+    const r = spawnSync(process.execPath, [BIN, "import", join(dir, "bad.conf")], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/bad\.conf:\d+: /);
+    const none = spawnSync(process.execPath, [BIN, "import", join(FIXTURES, "README.md")], {
+      encoding: "utf8",
+    });
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain("no vrrp_instance");
+  });
+});

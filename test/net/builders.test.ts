@@ -1,0 +1,153 @@
+// The byte layouts the agent puts on the wire or hands the kernel: announcements byte-for-byte
+// against keepalived's captures, netlink and ancillary-data codecs against their C layouts, and
+// decoders that never throw on what the kernel (or a bug) hands them.
+import fc from "fast-check";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { garpFrame, unsolicitedNa } from "../../src/net/announce.ts";
+import {
+  cmsg,
+  IP_PKTINFO,
+  IPPROTO_IP,
+  ipMreqn,
+  ipPktinfo,
+  ipv6Mreq,
+  parseCmsgs,
+  sockaddrIn6,
+} from "../../src/net/linux.ts";
+import {
+  addressBody,
+  decodeMessages,
+  encodeMessage,
+  parseAddress,
+  parseAttrs,
+  parseLink,
+  RTM_NEWADDR,
+} from "../../src/net/netlink.ts";
+import { parseEthernet, parseIpv6, readPcap } from "../support/pcap.ts";
+
+const VECTORS = join(import.meta.dirname, "../vectors");
+const MAC_N2 = Uint8Array.from([2, 0, 0, 0, 0, 0x12]);
+
+describe("announcements match keepalived's", () => {
+  it("gratuitous ARP: the frame keepalived sent, byte for byte", () => {
+    const [captured] = readPcap(join(VECTORS, "golden-v3dual-ipv4-garp.pcap"));
+    // Captured frames may carry Ethernet padding past the 42 bytes of an ARP frame.
+    expect(garpFrame(MAC_N2, "198.18.0.50").toString("hex")).toBe(
+      captured!.data.subarray(0, 42).toString("hex"),
+    );
+  });
+
+  it("unsolicited neighbour advertisement: keepalived's ICMPv6 message, the kernel's checksum aside", () => {
+    const [captured] = readPcap(join(VECTORS, "golden-v3dual-ipv6-unsol-na.pcap"));
+    const ip = parseIpv6(parseEthernet(captured!.data).payload);
+    expect(ip.hopLimit).toBe(255); // what the Announcer sets on its socket
+    const expected = Buffer.from(ip.payload);
+    expected.writeUInt16BE(0, 2); // the checksum: filled by the kernel on send
+    expect(unsolicitedNa(MAC_N2, "2001:db8::50").toString("hex")).toBe(expected.toString("hex"));
+  });
+});
+
+describe("rtnetlink messages", () => {
+  it("an address request is struct ifaddrmsg then IFA_LOCAL, IFA_ADDRESS and IFA_LABEL, 4-byte aligned", () => {
+    const body = addressBody({
+      ifindex: 7,
+      family: 4,
+      address: "198.18.0.50",
+      prefixLength: 24,
+      label: "eth0:vip",
+    });
+    expect([...body.subarray(0, 8)]).toEqual([2, 24, 0, 0, 7, 0, 0, 0]);
+    const attrs = parseAttrs(body.subarray(8));
+    expect([...attrs.get(2)!]).toEqual([198, 18, 0, 50]); // IFA_LOCAL
+    expect([...attrs.get(1)!]).toEqual([198, 18, 0, 50]); // IFA_ADDRESS
+    expect(attrs.get(3)!.toString()).toBe("eth0:vip\0"); // IFA_LABEL
+    expect(body.length % 4).toBe(0);
+  });
+
+  it("IPv6: no DAD flag asked for, and no label (the kernel would drop it silently)", () => {
+    const body = addressBody({
+      ifindex: 3,
+      family: 6,
+      address: "2001:db8::50",
+      prefixLength: 64,
+      nodad: true,
+      label: "x",
+    });
+    expect(body[0]).toBe(10);
+    expect(body[2]).toBe(0x02);
+    expect(parseAttrs(body.subarray(8)).has(3)).toBe(false);
+  });
+
+  it("messages round-trip through encode and decode, and parse back as the address they carry", () => {
+    const body = addressBody({ ifindex: 2, family: 6, address: "2001:db8::50", prefixLength: 64 });
+    const two = Buffer.concat([
+      encodeMessage(RTM_NEWADDR, 0, 1, body),
+      encodeMessage(RTM_NEWADDR, 0, 2, body),
+    ]);
+    const { messages, malformed } = decodeMessages(two);
+    expect(malformed).toBe(false);
+    expect(messages.map((m) => m.seq)).toEqual([1, 2]);
+    expect(parseAddress(messages[0]!)).toMatchObject({
+      ifindex: 2,
+      family: 6,
+      address: "2001:db8::50",
+      prefixLength: 64,
+    });
+  });
+
+  it("a truncated datagram is reported as malformed, with the whole messages before it kept", () => {
+    const m = encodeMessage(
+      RTM_NEWADDR,
+      0,
+      9,
+      addressBody({ ifindex: 2, family: 4, address: "198.18.0.1", prefixLength: 24 }),
+    );
+    const { messages, malformed } = decodeMessages(Buffer.concat([m, m.subarray(0, 20)]));
+    expect(messages).toHaveLength(1);
+    expect(malformed).toBe(true);
+  });
+
+  it("decoders never throw on arbitrary bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const b = Buffer.from(bytes);
+        for (const msg of decodeMessages(b).messages) {
+          parseAddress(msg);
+          parseLink(msg);
+        }
+        parseAttrs(b);
+        parseCmsgs(b);
+      }),
+    );
+  });
+});
+
+describe("socket structures", () => {
+  it("ancillary data: struct cmsghdr (64-bit length, level, type), 8-byte aligned, and back", () => {
+    const c = ipPktinfo("198.18.0.11", 4);
+    expect(c.readBigUInt64LE(0)).toBe(16n + 12n);
+    expect(c.readInt32LE(8)).toBe(IPPROTO_IP);
+    expect(c.readInt32LE(12)).toBe(IP_PKTINFO);
+    expect(c.length).toBe(32);
+    const parsed = parseCmsgs(Buffer.concat([c, cmsg(41, 52, Buffer.from([255, 0, 0, 0]))]));
+    expect(parsed.map((p) => [p.level, p.type, p.data.length])).toEqual([
+      [0, 8, 12],
+      [41, 52, 4],
+    ]);
+    expect(parsed[1]!.data.readInt32LE(0)).toBe(255);
+  });
+
+  it("multicast membership requests: ip_mreqn and ipv6_mreq", () => {
+    expect([...ipMreqn("224.0.0.18", 5)]).toEqual([224, 0, 0, 18, 0, 0, 0, 0, 5, 0, 0, 0]);
+    const m6 = ipv6Mreq("ff02::12", 5);
+    expect(m6.subarray(0, 16).toString("hex")).toBe("ff020000000000000000000000000012");
+    expect(m6.readUInt32LE(16)).toBe(5);
+  });
+
+  it("sockaddr_in6 carries the scope of a link-local destination", () => {
+    const s = sockaddrIn6("fe80::ff:fe00:12", 3);
+    expect(s.readUInt16LE(0)).toBe(10);
+    expect(s.readUInt32LE(24)).toBe(3);
+  });
+});

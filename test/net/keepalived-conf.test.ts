@@ -1,0 +1,100 @@
+// The tutorial's haproxy pair, run by vipkeeper agents straight from keepalived.conf in the lab:
+// weighted vrrp_scripts move mastership, notify scripts report each transition.
+import { spawnSync, type ChildProcess } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lab } from "../../src/lab/lab.ts";
+import { readStatus, startAgent, waitUntil, type RunningAgent } from "../support/agents.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.warn("test/net/keepalived-conf.test.ts skipped: needs root for network namespaces");
+
+const FIXTURE = join(import.meta.dirname, "../fixtures/keepalived/haproxy-pair-master.conf");
+const VIP = "198.18.0.60";
+
+describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () => {
+  let lab: Lab;
+  const agents: RunningAgent[] = [];
+  const haproxies = new Map<string, ChildProcess>();
+  const dir = mkdtempSync(join(tmpdir(), "vk-kconf-"));
+
+  beforeAll(() => {
+    lab = Lab.create({ prefix: "vkk-", nodes: 2 });
+  });
+  afterAll(async () => {
+    for (const n of lab.nodes) lab.killAll(n.name);
+    await Promise.all(agents.map((a) => a.exited));
+    lab.destroy();
+  });
+
+  /**
+   * The file as the tutorial wrote it, with what a lab must change: addresses into 198.18.0.0/15,
+   * and node-local names, since lab nodes share one process table and one filesystem (killall
+   * would see the other node's haproxy).
+   */
+  const nodeFile = (node: string, priority: number) => {
+    const text = readFileSync(FIXTURE, "utf8")
+      .replace("172.16.100.1/16", `${VIP}/24`)
+      .replace("priority 101", `priority ${priority}`)
+      .replace("killall -0 haproxy", `killall -0 haproxy-${node}`)
+      .replace("/etc/keepalived/down", join(dir, `${node}-down`))
+      .replaceAll("/etc/keepalived/notify.sh", join(dir, `notify-${node}.sh`));
+    const file = join(dir, `${node}.conf`);
+    writeFileSync(file, text);
+    writeFileSync(
+      join(dir, `notify-${node}.sh`),
+      `#!/bin/sh\necho "$1" >> ${join(dir, `${node}.notified`)}\n`,
+    );
+    chmodSync(join(dir, `notify-${node}.sh`), 0o755);
+    return file;
+  };
+  const notified = (node: string) => {
+    const f = join(dir, `${node}.notified`);
+    return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n") : [];
+  };
+  const priorityOf = async (a: RunningAgent) => (await readStatus(a.socket)).instances[0]?.effectivePriority;
+
+  it("elects by priority plus script weights; a dead haproxy and a maintenance file move the VIP; notify scripts run", async () => {
+    // A process called haproxy-nX on each node, for the tutorial's `killall -0 haproxy` check.
+    for (const n of ["n1", "n2"]) {
+      const bin = join(dir, `haproxy-${n}`);
+      copyFileSync("/bin/sleep", bin);
+      chmodSync(bin, 0o755);
+      haproxies.set(n, lab.spawn(n, [bin, "600"]));
+    }
+    agents.push(startAgent(lab, "n1", nodeFile("n1", 101)), startAgent(lab, "n2", nodeFile("n2", 100)));
+    const [a1, a2] = agents as [RunningAgent, RunningAgent];
+    await waitUntil(() => lab.holders(VIP).join() === "n1", 15_000, "n1 to hold the VIP");
+    await waitUntil(
+      async () => (await priorityOf(a1)) === 105 && (await priorityOf(a2)) === 104,
+      5000,
+      "both scripts healthy",
+    );
+    expect(a1.log.join("\n")).toContain("keepalived.conf:");
+    await waitUntil(
+      () => notified("n1").includes("master") && notified("n2").includes("backup"),
+      3000,
+      "notify",
+    );
+
+    // haproxy dies on n1: 101 + 2 (maintenance check) = 103 < 104.
+    haproxies.get("n1")!.kill("SIGKILL");
+    await waitUntil(async () => (await priorityOf(a1)) === 103, 5000, "n1's priority to drop by the weight");
+    await waitUntil(() => lab.holders(VIP).join() === "n2", 10_000, "n2 to take over");
+    await waitUntil(
+      () => notified("n2").includes("master") && notified("n1").at(-1) === "backup",
+      3000,
+      "notify",
+    );
+
+    // Maintenance on n2: its second check fails, 100 + 2 = 102 < 103; n1 preempts.
+    writeFileSync(join(dir, "n2-down"), "");
+    await waitUntil(() => lab.holders(VIP).join() === "n1", 10_000, "n1 to take the VIP back");
+    expect(await priorityOf(a2)).toBe(102);
+    expect(
+      spawnSync("ip", ["-n", lab.node("n1").ns, "-4", "addr", "show", "dev", "eth0"]).stdout.toString(),
+    ).toContain("eth0:0");
+  });
+});
