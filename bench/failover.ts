@@ -239,9 +239,11 @@ async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): P
       windowMs,
       "the stale address gone and a master answering",
     ).catch(() => undefined);
-    figure = (answer() ?? Number.POSITIVE_INFINITY) - t0;
+    const releasedAt = release.releasedAt;
+    const first =
+      releasedAt === undefined ? undefined : replies.replies.find((r) => r.at > releasedAt + IN_FLIGHT_MS);
+    figure = first === undefined ? Number.POSITIVE_INFINITY : first.at - t0;
     if (process.env.VK_BENCH_DEBUG) {
-      const first = replies.replies.find((r) => r.at > (release.releasedAt ?? Infinity) + IN_FLIGHT_MS);
       console.error(
         `  released +${(release.releasedAt ?? NaN) - t0} ms; first answer after: +${((first?.at ?? NaN) - t0).toFixed(1)} ms from ${first?.mac}; last before release from ${replies.replies.filter((r) => r.at <= (release.releasedAt ?? 0)).at(-1)?.mac}`,
       );

@@ -3,8 +3,8 @@
 // 20 instances on one node, under three loads:
 //   idle      nothing else runs;
 //   cpu       two busy processes keep both cores full (the node is busy with other pods);
-//   status    a client asks the agent's status socket for its state 500 times a second (work on
-//             the engine's own event loop; keepalived is given the same CPU load instead).
+//   status    the cpu load, and for vipkeeper also a client asking its status socket 500 times a
+//             second (work on the engine's own event loop, which keepalived has no equivalent of).
 // Run (root): . scripts/env.sh && node bench/jitter.ts [--seconds 10]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { connect } from "node:net";

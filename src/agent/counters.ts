@@ -31,6 +31,11 @@ export class Counters {
     return sum;
   }
 
+  /** Every counter with its labels, for export. */
+  entries(): { name: string; labels: Labels; value: number }[] {
+    return [...this.values.values()].map((e) => ({ ...e, labels: { ...e.labels } }));
+  }
+
   snapshot(): Record<string, number> {
     return Object.fromEntries([...this.values].map(([k, e]) => [k, e.value]));
   }

@@ -8,6 +8,8 @@ import { createLogger } from "../observe/log.ts";
 import { VrrpEngine, type Clock } from "./engine.ts";
 import { openHostNetwork } from "./host.ts";
 import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
+import { VrrpMetrics } from "../observe/metrics.ts";
+import { Notifier } from "../observe/notifier.ts";
 import { runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers } from "./script-tracker.ts";
 import { serveStatus } from "./status-server.ts";
@@ -24,6 +26,8 @@ export const realClock: Clock = {
 export interface EngineArgs {
   node: string;
   statusSocket?: string;
+  /** host:port to serve Prometheus metrics on. */
+  metricsAddress?: string;
 }
 
 export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promise<number> {
@@ -48,10 +52,14 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     requireMaxTtl: (p) => !(p.family === 6 && p.unicastPeers.length > 0),
     onTransition: (event) => {
       tell({ type: "state", masters: engine.masters().map((p) => p.key) });
+      metrics?.observe(event);
       runNotifyScripts(event, log);
+      notifier.notify(event);
     },
   });
   deliver.to = engine;
+  const notifier = new Notifier(args.node, log, engine.counters);
+  const metrics = args.metricsAddress ? new VrrpMetrics(engine, { node: args.node }) : undefined;
   const running = engine;
   await host.watchLinks((name, up) => running.setLink(name, up));
   const watchers = watchFiles(plan, (path, present) => running.setFile(path, present));
@@ -68,6 +76,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
         counters: running.counters.snapshot(),
       }))
     : undefined;
+  const metricsServer = args.metricsAddress ? await metrics?.serve(args.metricsAddress) : undefined;
   tell({ type: "ready" });
   const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
   process.on("disconnect", orphaned);
@@ -83,6 +92,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   tell({ type: "state", masters: [] });
   for (const w of watchers) w.close();
   status?.close();
+  metricsServer?.close();
   host.close();
   process.off("disconnect", orphaned);
   process.disconnect?.(); // the IPC channel would keep this process alive

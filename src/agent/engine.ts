@@ -43,6 +43,8 @@ export interface TransitionEvent {
   at: number;
   /** The effective priority at the transition. */
   priority: number;
+  /** On becoming master after hearing a master: ms since its last advert (the failover time). */
+  sinceLastAdvertMs?: number;
 }
 
 export interface EngineOptions {
@@ -63,6 +65,8 @@ export interface InstanceStatus {
   priority: number;
   effectivePriority: number;
   interfaceName: string;
+  /** The virtual addresses (CIDR), held or not. */
+  addresses: string[];
   since: number;
   lastAdvertHeardAt?: number;
   lastAnnounceAt?: number;
@@ -217,6 +221,7 @@ export class VrrpEngine {
       priority: r.plan.priority,
       effectivePriority: r.instance.priority,
       interfaceName: r.plan.interfaceName,
+      addresses: r.plan.addresses.map((a) => `${a.address}/${a.prefixLength}`),
       since: r.since,
       holdsAddresses: r.holds,
       ...(r.lastAdvertHeardAt !== undefined ? { lastAdvertHeardAt: r.lastAdvertHeardAt } : {}),
@@ -278,6 +283,9 @@ export class VrrpEngine {
           reason: e.reason,
           at: r.since,
           priority: r.instance.priority,
+          ...(e.to === "master" && r.lastAdvertHeardAt !== undefined
+            ? { sinceLastAdvertMs: r.since - r.lastAdvertHeardAt }
+            : {}),
         });
         return;
       }

@@ -37,6 +37,15 @@ export interface NotifyPlan {
   fault?: string;
   stop?: string;
   any?: string;
+  webhooks?: { url: string; timeoutMs: number; retries: number }[];
+  mail?: {
+    to: string[];
+    from: string;
+    host: string;
+    port: number;
+    connectTimeoutMs: number;
+    routerId?: string;
+  };
 }
 
 export interface GarpPlan {
@@ -148,7 +157,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
             weight: t.weight ?? 0,
           })),
         },
-        notify: { ...spec.notify?.scripts },
+        notify: notifyPlan(spec.notify),
         garp: {
           delayMs: ms(spec.garp?.delay, "5s"),
           repeat: spec.garp?.repeat ?? 5,
@@ -176,4 +185,26 @@ export function withoutOwnAddresses(
   local: ReadonlySet<string>,
 ): InstancePlan[] {
   return plans.map((p) => ({ ...p, unicastPeers: p.unicastPeers.filter((peer) => !local.has(peer)) }));
+}
+
+function notifyPlan(n: VirtualRouter["spec"]["notify"]): NotifyPlan {
+  const plan: NotifyPlan = { ...n?.scripts };
+  if (n?.webhooks?.length)
+    plan.webhooks = n.webhooks.map((w) => ({
+      url: w.url,
+      timeoutMs: ms(w.timeout, "5s"),
+      retries: w.retries ?? 3,
+    }));
+  if (n?.mail) {
+    const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(n.mail.server);
+    plan.mail = {
+      to: n.mail.to,
+      from: n.mail.from,
+      host: (m?.[1] ?? n.mail.server).replace(/^\[|\]$/g, ""),
+      port: m?.[2] ? Number(m[2]) : 25,
+      connectTimeoutMs: ms(n.mail.connectTimeout, "30s"),
+      ...(n.mail.routerId !== undefined ? { routerId: n.mail.routerId } : {}),
+    };
+  }
+  return plan;
 }

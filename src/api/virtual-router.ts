@@ -220,6 +220,45 @@ export const VirtualRouterSpec = Type.Object(
               },
             ),
           ),
+          webhooks: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  url: Type.String({
+                    pattern: "^https?://",
+                    description: "Receives a JSON POST per transition.",
+                  }),
+                  timeout: Duration("Per attempt.", "5s"),
+                  retries: Type.Optional(
+                    Type.Integer({
+                      minimum: 0,
+                      maximum: 10,
+                      default: 3,
+                      description: "Attempts after the first.",
+                    }),
+                  ),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+          ),
+          mail: Type.Optional(
+            Type.Object(
+              {
+                to: Type.Array(Type.String({ minLength: 3 }), { minItems: 1 }),
+                from: Type.String({ minLength: 3 }),
+                server: Type.String({ description: "SMTP server, HOST or HOST:PORT (port 25 by default)." }),
+                connectTimeout: Duration("keepalived's smtp_connect_timeout.", "30s"),
+                routerId: Type.Optional(
+                  Type.String({ description: "Names this node in subjects (keepalived's router_id)." }),
+                ),
+              },
+              {
+                additionalProperties: false,
+                description: "Mail on each transition, as keepalived's smtp_alert.",
+              },
+            ),
+          ),
         },
         { additionalProperties: false, description: "What to tell, and whom, on each transition." },
       ),

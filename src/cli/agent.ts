@@ -23,6 +23,7 @@ Options:
   --config FILE          the objects to run (required)
   --node NAME            this node's name in spec.priorities (required)
   --status-socket PATH   serve state and counters as JSON on this UNIX socket
+  --metrics ADDR         serve Prometheus metrics on HOST:PORT (e.g. :9650) at /metrics
   -h, --help             show this help
 `;
 
@@ -30,6 +31,7 @@ export interface AgentArgs {
   config: string;
   node: string;
   statusSocket?: string;
+  metricsAddress?: string;
 }
 
 export function parseAgentArgs(argv: string[]): AgentArgs | string {
@@ -41,6 +43,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
         config: { type: "string" },
         node: { type: "string" },
         "status-socket": { type: "string" },
+        metrics: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -52,6 +55,11 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
   if (!values.node) return "--node NAME is required";
   const args: AgentArgs = { config: values.config, node: values.node };
   if (values["status-socket"]) args.statusSocket = values["status-socket"];
+  if (values.metrics) {
+    if (!/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/.test(values.metrics))
+      return `--metrics: '${values.metrics}' is not HOST:PORT`;
+    args.metricsAddress = values.metrics;
+  }
   return args;
 }
 
@@ -85,6 +93,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   const resign = await prepareResign(plan.instances, log);
   const engineArgs: EngineArgs = { node: args.node };
   if (args.statusSocket) engineArgs.statusSocket = args.statusSocket;
+  if (args.metricsAddress) engineArgs.metricsAddress = args.metricsAddress;
   const supervisor = new Supervisor({
     spawn: () => {
       const child = fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });

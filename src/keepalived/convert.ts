@@ -50,11 +50,6 @@ export function objectName(instance: string): string {
 }
 
 const GLOBAL_NOTES: Record<string, string> = {
-  router_id: "used as the node name when none is given",
-  notification_email: "mail notifications are not supported yet",
-  notification_email_from: "mail notifications are not supported yet",
-  smtp_server: "mail notifications are not supported yet",
-  smtp_connect_timeout: "mail notifications are not supported yet",
   enable_script_security: "vipkeeper runs scripts only from the agent's own configuration",
   script_user: "scripts run as the agent's user",
   max_auto_priority: "not needed: the VRRP engine is a process of its own",
@@ -68,6 +63,17 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   const garpDefaults: NonNullable<VirtualRouterSpec["garp"]> = {};
   let defaultVersion: 2 | 3 = 2; // keepalived's default
   let routerId: string | undefined;
+  const mail: {
+    to: string[];
+    from?: string;
+    server?: string;
+    timeout?: string;
+    alert: boolean;
+    at?: Statement;
+  } = {
+    to: [],
+    alert: false,
+  };
 
   // Pass 1: global_defs and vrrp_script, which instances refer to.
   for (const s of statements) {
@@ -82,9 +88,16 @@ export function convertKeepalived(statements: readonly Statement[], node: string
         else if (g.keyword === "vrrp_garp_master_refresh_repeat")
           garpDefaults.refreshRepeat = Number(g.args[0]);
         else if (g.keyword === "vrrp_garp_interval") setDuration(garpDefaults, "interval", g, note);
-        if (GLOBAL_NOTES[g.keyword] && g.keyword !== "router_id")
-          note(g, "unmapped", GLOBAL_NOTES[g.keyword]!);
-        else if (!["router_id", "vrrp_version"].includes(g.keyword) && !g.keyword.startsWith("vrrp_garp_"))
+        else if (g.keyword === "notification_email") {
+          mail.to.push(...(g.children ?? []).map((c) => c.keyword));
+          mail.at = g;
+        } else if (g.keyword === "notification_email_from") mail.from = g.args[0];
+        else if (g.keyword === "smtp_server")
+          mail.server = g.args[1] ? `${g.args[0] ?? ""}:${g.args[1]}` : g.args[0];
+        else if (g.keyword === "smtp_connect_timeout") mail.timeout = secondsToDuration(g.args[0] ?? "");
+        else if (g.keyword === "smtp_alert") mail.alert = true;
+        else if (GLOBAL_NOTES[g.keyword]) note(g, "unmapped", GLOBAL_NOTES[g.keyword]!);
+        else if (!g.keyword.startsWith("vrrp_garp_"))
           note(g, "unmapped", "global setting without an equivalent");
       }
     } else if (s.keyword === "vrrp_script") {
@@ -122,12 +135,27 @@ export function convertKeepalived(statements: readonly Statement[], node: string
     }
   }
 
+  // keepalived mails only with smtp_alert (global, or per instance below).
+  const mailSettings =
+    mail.to.length > 0 && mail.server
+      ? {
+          global: mail.alert,
+          spec: {
+            to: mail.to,
+            from: mail.from ?? `keepalived@${routerId ?? "localhost"}`,
+            server: mail.server,
+            ...(mail.timeout ? { connectTimeout: mail.timeout } : {}),
+            ...(routerId ? { routerId } : {}),
+          },
+        }
+      : undefined;
+  let mailed = mailSettings?.global ?? false;
   // Pass 2: the instances.
   const routers: VirtualRouter[] = [];
   for (const s of statements) {
     if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
     if (s.keyword === "vrrp_instance") {
-      const r = convertInstance(s, node, scripts, garpDefaults, defaultVersion, note);
+      const r = convertInstance(s, node, scripts, garpDefaults, defaultVersion, note, mailSettings);
       if (r) routers.push(r);
     } else if (s.keyword === "virtual_server" || s.keyword === "virtual_server_group")
       note(
@@ -139,6 +167,13 @@ export function convertKeepalived(statements: readonly Statement[], node: string
       note(s, "unmapped", "sync groups (instances that change state together) are not supported yet");
     else note(s, "unmapped", "unknown top-level keyword");
   }
+  mailed ||= routers.some((r) => r.spec.notify?.mail);
+  if (mailSettings && !mailed && mail.at)
+    note(
+      mail.at,
+      "changed",
+      "no smtp_alert (global or in an instance): keepalived sends no mail, and neither does vipkeeper; add smtp_alert for mail",
+    );
   const result: Conversion = { routers, findings };
   if (routerId !== undefined) result.routerId = routerId;
   return result;
@@ -162,6 +197,7 @@ function convertInstance(
   garpDefaults: NonNullable<VirtualRouterSpec["garp"]>,
   defaultVersion: 2 | 3,
   note: (s: Statement, kind: Finding["kind"], message: string) => void,
+  mail: { global: boolean; spec: NonNullable<NonNullable<VirtualRouterSpec["notify"]>["mail"]> } | undefined,
 ): VirtualRouter | undefined {
   const name = s.args[0] ?? "router";
   const spec: Partial<VirtualRouterSpec> & { addresses: VirtualRouterSpec["addresses"] } = { addresses: [] };
@@ -173,6 +209,7 @@ function convertInstance(
   let priority = 100; // keepalived's default
   let sourceIp: string | undefined;
   let trackInterfaces: Statement | undefined;
+  let smtpAlert = mail?.global ?? false;
   for (const k of s.children ?? []) {
     const v = k.args[0];
     switch (k.keyword) {
@@ -289,7 +326,9 @@ function convertInstance(
         notify.any = k.args.join(" ");
         break;
       case "smtp_alert":
-        note(k, "unmapped", "mail notifications are not supported yet");
+        if (k.args[0] === "false" || k.args[0] === "no") smtpAlert = false;
+        else if (mail) smtpAlert = true;
+        else note(k, "unmapped", "smtp_alert without notification_email and smtp_server in global_defs");
         break;
       case "virtual_ipaddress_excluded":
         note(k, "unmapped", "addresses left out of adverts are not supported; list them in another router");
@@ -323,7 +362,11 @@ function convertInstance(
   }
   if (Object.keys(garp).length > 0) spec.garp = garp;
   if (Object.keys(track).length > 0) spec.track = track;
-  if (Object.keys(notify).length > 0) spec.notify = { scripts: notify };
+  if (Object.keys(notify).length > 0 || (smtpAlert && mail))
+    spec.notify = {
+      ...(Object.keys(notify).length > 0 ? { scripts: notify } : {}),
+      ...(smtpAlert && mail ? { mail: mail.spec } : {}),
+    };
   if (spec.vrid === undefined) note(s, "unmapped", `${name} has no virtual_router_id`);
   return {
     apiVersion: API_VERSION,

@@ -55,7 +55,7 @@ describe("the tutorial's configurations", () => {
     expect(r.spec.track?.interfaces).toBeUndefined();
     const said = findings.map((f) => `${f.line} ${f.keyword} ${f.kind}`);
     expect(said).toContain("18 vrrp_script changed"); // the bash-only script, run with bash
-    expect(said).toContain("3 notification_email unmapped");
+    expect(said).toContain("3 notification_email changed"); // no smtp_alert: no mail, as in keepalived
     expect(said).toContain("26 state changed");
   });
 
@@ -180,6 +180,36 @@ describe("keyword mapping", () => {
     ]);
   });
 
+  it("smtp_alert with global mail settings becomes mail notification; router_id names the sender", () => {
+    const { routers, findings } = convertText(`global_defs {
+  notification_email {
+    ops@example.org
+    oncall@example.org
+  }
+  notification_email_from vk@example.org
+  smtp_server 198.18.0.25 2525
+  smtp_connect_timeout 3
+  router_id LB_A
+}
+vrrp_instance A {
+  interface eth0
+  virtual_router_id 1
+  smtp_alert
+  virtual_ipaddress {
+    198.18.0.9/24
+  }
+}`);
+    expect(findings).toEqual([]);
+    expect(routers[0]!.spec.notify?.mail).toEqual({
+      to: ["ops@example.org", "oncall@example.org"],
+      from: "vk@example.org",
+      server: "198.18.0.25:2525",
+      connectTimeout: "3s",
+      routerId: "LB_A",
+    });
+    expect(validateVirtualRouter(routers[0])).toEqual([]);
+  });
+
   it("units and names", () => {
     expect(secondsToDuration("1")).toBe("1s");
     expect(secondsToDuration("0.05")).toBe("50ms");
@@ -194,7 +224,7 @@ describe("the agent and the import command read keepalived.conf", () => {
     const { routers, notes } = loadConfig(join(FIXTURES, "haproxy-pair-master.conf"), "lb1");
     expect(routers.map((r) => r.metadata.name)).toEqual(["vi-1"]);
     expect(planForNode(routers, "lb1").instances[0]).toMatchObject({ priority: 101, version: 2 });
-    expect(notes.some((n) => n.includes("notification_email"))).toBe(true);
+    expect(notes.some((n) => n.includes("smtp_alert"))).toBe(true);
   });
 
   it("`vipkeeper import n1=FILE n2=FILE` prints valid YAML on stdout and its report on stderr", () => {
@@ -206,7 +236,7 @@ describe("the agent and the import command read keepalived.conf", () => {
     expect(r.stdout).toContain("kind: VirtualRouter");
     expect(r.stdout).not.toContain("unmapped");
     expect(r.stdout).toMatch(/node: lb1\n\s+priority: 101\n\s+- node: lb2/);
-    expect(r.stderr).toContain("haproxy-pair-master.conf:3: notification_email: unmapped");
+    expect(r.stderr).toContain("haproxy-pair-master.conf:3: notification_email: changed");
   });
 
   it("a syntax error names file and line, and exits 1; a file without vrrp_instance exits 1", () => {

@@ -64,7 +64,10 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
       chmodSync(bin, 0o755);
       haproxies.set(n, lab.spawn(n, [bin, "600"]));
     }
-    agents.push(startAgent(lab, "n1", nodeFile("n1", 101)), startAgent(lab, "n2", nodeFile("n2", 100)));
+    agents.push(
+      startAgent(lab, "n1", nodeFile("n1", 101)),
+      startAgent(lab, "n2", nodeFile("n2", 100), ["--metrics", ":9650"]),
+    );
     const [a1, a2] = agents as [RunningAgent, RunningAgent];
     await waitUntil(() => lab.holders(VIP).join() === "n1", 15_000, "n1 to hold the VIP");
     await waitUntil(

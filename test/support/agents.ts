@@ -24,7 +24,7 @@ export function writeConfig(yaml: string): string {
   return file;
 }
 
-export function startAgent(lab: Lab, node: string, config: string): RunningAgent {
+export function startAgent(lab: Lab, node: string, config: string, extra: string[] = []): RunningAgent {
   const socket = join(mkdtempSync(join(tmpdir(), "vk-sock-")), `${node}.sock`);
   const child = lab.spawn(node, [
     process.execPath,
@@ -36,6 +36,7 @@ export function startAgent(lab: Lab, node: string, config: string): RunningAgent
     node,
     "--status-socket",
     socket,
+    ...extra,
   ]);
   const log: string[] = [];
   let buf = "";

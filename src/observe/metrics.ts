@@ -1,0 +1,122 @@
+// Prometheus metrics of the agent's VRRP engine (prom-client): read from the engine at scrape time,
+// so the VRRP path only bumps its own counters and never waits on an exporter.
+import { createServer, type Server } from "node:http";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
+import type { Counters } from "../agent/counters.ts";
+
+const STATES = ["initialize", "backup", "master", "fault"] as const;
+
+/** What the metrics read from the engine. */
+export interface MetricsSource {
+  counters: Counters;
+  status(): InstanceStatus[];
+}
+
+const HELP: Record<string, string> = {
+  adverts_sent: "VRRP adverts sent.",
+  adverts_received: "VRRP adverts received and accepted.",
+  drops: "VRRP packets dropped, by reason.",
+  transitions: "State transitions, by target state.",
+  announcements: "Gratuitous ARP / unsolicited NA bursts sent.",
+  send_errors: "Adverts the kernel refused to send.",
+  address_errors: "Address binds or releases that failed.",
+  address_mismatch: "v3 adverts whose address list differs from ours (logged, not dropped).",
+  notifications: "Webhooks and mails about transitions, by channel and result.",
+};
+
+const LABELS: Record<string, string[]> = {
+  drops: ["instance", "reason"],
+  transitions: ["instance", "to"],
+  address_errors: ["instance", "op"],
+  notifications: ["instance", "channel", "result"],
+};
+
+export class VrrpMetrics {
+  readonly registry = new Registry();
+  private readonly failover: Histogram;
+
+  constructor(source: MetricsSource, labels: Record<string, string> = {}) {
+    this.registry.setDefaultLabels(labels);
+    collectDefaultMetrics({ register: this.registry, prefix: "vipkeeper_" });
+    for (const [name, help] of Object.entries(HELP)) {
+      const metric = `vipkeeper_vrrp_${name}_total`;
+      new Counter({
+        name: metric,
+        help,
+        labelNames: LABELS[name] ?? ["instance"],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const e of source.counters.entries()) if (e.name === name) this.inc(e.labels, e.value);
+        },
+      });
+    }
+    new Gauge({
+      name: "vipkeeper_vrrp_instance_state",
+      help: "1 for the instance's current state, 0 for the others.",
+      labelNames: ["instance", "state"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const i of source.status())
+          for (const s of STATES) this.set({ instance: i.key, state: s }, i.state === s ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "vipkeeper_vrrp_effective_priority",
+      help: "Priority after tracking weights (what the instance advertises).",
+      labelNames: ["instance"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const i of source.status()) this.set({ instance: i.key }, i.effectivePriority);
+      },
+    });
+    new Gauge({
+      name: "vipkeeper_vrrp_addresses_bound",
+      help: "Virtual addresses the instance holds on this node now.",
+      labelNames: ["instance"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const i of source.status())
+          this.set({ instance: i.key }, i.holdsAddresses ? i.addresses.length : 0);
+      },
+    });
+    this.failover = new Histogram({
+      name: "vipkeeper_vrrp_failover_seconds",
+      help: "Observed failovers: from the old master's last advert to this node becoming master.",
+      labelNames: ["instance"],
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2, 3, 4, 5, 10],
+      registers: [this.registry],
+    });
+  }
+
+  /** Feed every transition here: failovers are observed from it. */
+  observe(event: TransitionEvent): void {
+    if (event.to === "master" && event.sinceLastAdvertMs !== undefined)
+      this.failover.observe({ instance: event.plan.key }, event.sinceLastAdvertMs / 1000);
+  }
+
+  /** Serves /metrics on host:port; resolves once listening. */
+  serve(address: string): Promise<Server> {
+    const i = address.lastIndexOf(":");
+    const host = address.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0";
+    const port = Number(address.slice(i + 1));
+    const server = createServer((req, res) => {
+      if (req.url !== "/metrics") {
+        res.writeHead(404).end("see /metrics\n");
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+}

@@ -1,0 +1,152 @@
+// Transition notifications beyond scripts: webhooks (JSON POST, timeout, retries with backoff) and
+// mail through an SMTP server as keepalived's smtp_alert sends it (nodemailer). Fire and forget:
+// the VRRP engine hands the event over and never waits; failures are logged and counted.
+import nodemailer from "nodemailer";
+import type { Logger } from "pino";
+import type { TransitionEvent } from "../agent/engine.ts";
+import type { Counters } from "../agent/counters.ts";
+
+/** The JSON body of a webhook, one per transition. */
+export interface TransitionNotice {
+  node: string;
+  router: string;
+  instance: string;
+  vrid: number;
+  from: string;
+  to: string;
+  reason: string;
+  priority: number;
+  addresses: string[];
+  /** When this node saw the transition (ISO 8601). */
+  time: string;
+}
+
+export function transitionNotice(node: string, event: TransitionEvent, now = new Date()): TransitionNotice {
+  return {
+    node,
+    router: event.plan.router,
+    instance: event.plan.key,
+    vrid: event.plan.vrid,
+    from: event.from,
+    to: event.to,
+    reason: event.reason,
+    priority: event.priority,
+    addresses: event.plan.addresses.map((a) => `${a.address}/${a.prefixLength}`),
+    time: now.toISOString(),
+  };
+}
+
+/** keepalived's words: "Entering MASTER state". */
+const STATE_WORD: Record<string, string> = {
+  master: "MASTER",
+  backup: "BACKUP",
+  fault: "FAULT",
+  initialize: "STOP",
+};
+
+export function mailText(n: TransitionNotice, routerId: string): { subject: string; text: string } {
+  const state = STATE_WORD[n.to] ?? n.to.toUpperCase();
+  return {
+    subject: `[${routerId}] VRRP Instance ${n.router} (${n.instance}) - Entering ${state} state`,
+    text: [
+      `=> VRRP Instance ${n.instance} is now ${state} on ${n.node} <=`,
+      `from ${n.from}, because: ${n.reason}; priority ${n.priority}; VRID ${n.vrid}`,
+      `addresses: ${n.addresses.join(", ")}`,
+      `at ${n.time}`,
+      "",
+    ].join("\n"),
+  };
+}
+
+export class Notifier {
+  private readonly node: string;
+  private readonly log: Logger;
+  private readonly counters: Counters | undefined;
+  /** For tests: resolves when every send started so far has finished. */
+  private pending = new Set<Promise<void>>();
+
+  constructor(node: string, log: Logger, counters?: Counters) {
+    this.node = node;
+    this.log = log;
+    this.counters = counters;
+  }
+
+  notify(event: TransitionEvent): void {
+    const n = event.plan.notify;
+    if (!n.webhooks?.length && !n.mail) return;
+    const notice = transitionNotice(this.node, event);
+    for (const hook of n.webhooks ?? []) this.track(this.postWebhook(hook, notice, event.plan.key));
+    if (n.mail) this.track(this.sendMail(n.mail, notice, event.plan.key));
+  }
+
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending);
+  }
+
+  private track(p: Promise<void>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  private count(channel: string, instance: string, ok: boolean): void {
+    this.counters?.add("notifications", { instance, channel, result: ok ? "sent" : "failed" });
+  }
+
+  private async postWebhook(
+    hook: { url: string; timeoutMs: number; retries: number },
+    notice: TransitionNotice,
+    instance: string,
+  ): Promise<void> {
+    let lastError = "";
+    for (let attempt = 0; attempt <= hook.retries; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 10_000)));
+      try {
+        const res = await fetch(hook.url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(notice),
+          signal: AbortSignal.timeout(hook.timeoutMs),
+        });
+        await res.body?.cancel();
+        if (res.ok) {
+          this.count("webhook", instance, true);
+          return;
+        }
+        lastError = `HTTP ${res.status}`;
+        if (res.status >= 400 && res.status < 500 && res.status !== 429) break; // the receiver refuses it
+      } catch (err) {
+        lastError = (err as Error).message;
+      }
+    }
+    this.count("webhook", instance, false);
+    this.log.warn({ instance, url: hook.url, err: lastError }, "webhook not delivered");
+  }
+
+  private async sendMail(
+    mail: NonNullable<TransitionEvent["plan"]["notify"]["mail"]>,
+    notice: TransitionNotice,
+    instance: string,
+  ): Promise<void> {
+    const transport = nodemailer.createTransport({
+      host: mail.host,
+      port: mail.port,
+      secure: false,
+      connectionTimeout: mail.connectTimeoutMs,
+      greetingTimeout: mail.connectTimeoutMs,
+      socketTimeout: mail.connectTimeoutMs,
+    });
+    const { subject, text } = mailText(notice, mail.routerId ?? this.node);
+    try {
+      await transport.sendMail({ from: mail.from, to: mail.to, subject, text });
+      this.count("mail", instance, true);
+    } catch (err) {
+      this.count("mail", instance, false);
+      this.log.warn(
+        { instance, server: `${mail.host}:${mail.port}`, err: (err as Error).message },
+        "mail not sent",
+      );
+    } finally {
+      transport.close();
+    }
+  }
+}
