@@ -7,19 +7,23 @@ import { sendAdvert } from "./adverts.ts";
 import { openHostNetwork, type HostNetwork } from "./host.ts";
 import { withoutOwnAddresses, type InstancePlan } from "./plan.ts";
 
-export type Resign = (instanceKeys: string[]) => Promise<void>;
+export interface Resigner {
+  resign(instanceKeys: string[]): Promise<void>;
+  /** Closes the prepared sockets (they would keep the process alive). */
+  close(): void;
+}
 
 /**
  * Opens the sockets a resignation needs ahead of time, so that a crash costs no set-up: the
  * priority-0 adverts leave within a millisecond of the engine's death. If the prepared sockets
  * fail (an interface re-created since), it opens them afresh and tries once more.
  */
-export async function prepareResign(plans: readonly InstancePlan[], log: Logger): Promise<Resign> {
+export async function prepareResign(plans: readonly InstancePlan[], log: Logger): Promise<Resigner> {
   let host: HostNetwork | undefined = await openHostNetwork(plans, log, undefined).catch((err: unknown) => {
     log.warn({ err: (err as Error).message }, "resign sockets not prepared; they will be opened on need");
     return undefined;
   });
-  return async (keys) => {
+  const resign = async (keys: string[]) => {
     if (!plans.some((p) => keys.includes(p.key))) return;
     host ??= await openHostNetwork(plans, log, undefined);
     const chosen = withoutOwnAddresses(
@@ -33,6 +37,13 @@ export async function prepareResign(plans: readonly InstancePlan[], log: Logger)
     }
     await host.addresses.release(chosen.flatMap((p) => p.addresses));
     log.warn({ instances: keys }, "resigned and released addresses for the dead engine");
+  };
+  return {
+    resign,
+    close: () => {
+      host?.close();
+      host = undefined;
+    },
   };
 }
 

@@ -59,7 +59,10 @@ export class Supervisor {
     // before it disconnects; one that disconnects while holding masters cannot be watched any
     // more, so it is killed before it is resigned for.
     child.once("disconnect", () => {
-      if (this.masters.length === 0) return;
+      // Only for the engine that runs now, and only while it has not been reported dead.
+      if (this.child !== child || child.exitCode !== null || child.signalCode !== null) return;
+      // In a graceful stop the engine resigns by itself (and stop() covers one that hangs).
+      if (this.stopping || this.masters.length === 0) return;
       child.kill("SIGKILL");
       void this.resignHeld("engine's channel closed");
     });

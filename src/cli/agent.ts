@@ -16,7 +16,8 @@ const ENGINE_MAIN = fileURLToPath(new URL("../agent/engine-main.ts", import.meta
 const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
 
 Runs the VRRP instances of node NAME from FILE: YAML documents of VirtualRouter objects, the
-same shape as the cluster's (see examples/), or a keepalived.conf (its priorities are NAME's). Logs JSON lines. SIGTERM or SIGINT resigns
+same shape as the cluster's (see examples/), or a keepalived.conf (its priorities become
+NAME's). Logs JSON lines. SIGTERM or SIGINT resigns
 (priority 0), releases the addresses and exits 0.
 
 Options:
@@ -90,7 +91,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     return 1;
   }
   const { prepareResign } = await import("../agent/resign.ts");
-  const resign = await prepareResign(plan.instances, log);
+  const resigner = await prepareResign(plan.instances, log);
   const engineArgs: EngineArgs = { node: args.node };
   if (args.statusSocket) engineArgs.statusSocket = args.statusSocket;
   if (args.metricsAddress) engineArgs.metricsAddress = args.metricsAddress;
@@ -101,7 +102,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       child.send(start);
       return child;
     },
-    resign,
+    resign: (keys) => resigner.resign(keys),
     log,
   });
   supervisor.start();
@@ -114,6 +115,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  resigner.close();
   log.info("agent stopped");
   return 0;
 }

@@ -1,5 +1,5 @@
 // The tutorial's haproxy pair, run by vipkeeper agents straight from keepalived.conf in the lab:
-// weighted vrrp_scripts move mastership, notify scripts report each transition.
+// weighted vrrp_scripts move mastership; notify scripts, mail and metrics report each transition.
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +13,7 @@ if (!ROOT) console.warn("test/net/keepalived-conf.test.ts skipped: needs root fo
 
 const FIXTURE = join(import.meta.dirname, "../fixtures/keepalived/haproxy-pair-master.conf");
 const VIP = "198.18.0.60";
+const SINK = join(import.meta.dirname, "../support/smtp-sink.ts");
 
 describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () => {
   let lab: Lab;
@@ -40,7 +41,9 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
       .replace("priority 101", `priority ${priority}`)
       .replace("killall -0 haproxy", `killall -0 haproxy-${node}`)
       .replace("/etc/keepalived/down", join(dir, `${node}-down`))
-      .replaceAll("/etc/keepalived/notify.sh", join(dir, `notify-${node}.sh`));
+      .replaceAll("/etc/keepalived/notify.sh", join(dir, `notify-${node}.sh`))
+      // The tutorial's mail settings, with keepalived's switch that turns them on.
+      .replace("router_id LVS_DEVEL", "router_id LVS_DEVEL\n   smtp_alert");
     const file = join(dir, `${node}.conf`);
     writeFileSync(file, text);
     writeFileSync(
@@ -54,6 +57,10 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
     const f = join(dir, `${node}.notified`);
     return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n") : [];
   };
+  const mails = (node: string) => {
+    const f = join(dir, `${node}.mail`);
+    return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n") : [];
+  };
   const priorityOf = async (a: RunningAgent) => (await readStatus(a.socket)).instances[0]?.effectivePriority;
 
   it("elects by priority plus script weights; a dead haproxy and a maintenance file move the VIP; notify scripts run", async () => {
@@ -64,6 +71,12 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
       chmodSync(bin, 0o755);
       haproxies.set(n, lab.spawn(n, [bin, "600"]));
     }
+    // The tutorial's smtp_server is 127.0.0.1: a mail sink on each node.
+    const sinks = ["n1", "n2"].map((n) => {
+      const sink = lab.spawn(n, [process.execPath, SINK, "25", join(dir, `${n}.mail`)]);
+      return new Promise((resolve) => sink.stdout?.once("data", resolve));
+    });
+    await Promise.all(sinks);
     agents.push(
       startAgent(lab, "n1", nodeFile("n1", 101)),
       startAgent(lab, "n2", nodeFile("n2", 100), ["--metrics", ":9650"]),
@@ -91,6 +104,11 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
       3000,
       "notify",
     );
+    await waitUntil(() => mails("n2").some((m) => m.includes("Entering MASTER state")), 5000, "n2's mail");
+    const mail = mails("n2").find((m) => m.includes("Entering MASTER state"))!;
+    expect(mail).toContain("Subject: [LVS_DEVEL] VRRP Instance vi-1 (vi-1/ipv4) - Entering MASTER state");
+    expect(mail).toContain('"to":["root@localhost"]');
+    expect(mail).toContain('"from":"keepalived@localhost"');
 
     // Maintenance on n2: its second check fails, 100 + 2 = 102 < 103; n1 preempts.
     writeFileSync(join(dir, "n2-down"), "");
