@@ -1,0 +1,132 @@
+// The virtual-service model and its nftables rendering, without a kernel.
+import { describe, expect, it } from "vitest";
+import { desiredDestinations, serverKey, type VirtualService } from "../../src/lb/model.ts";
+import { chainName, NftablesPlan, renderTable, serviceRule } from "../../src/lb/nftables.ts";
+import { MAX_SLOTS, weightedSlots } from "../../src/lb/slots.ts";
+
+const svc = (over: Partial<VirtualService> = {}): VirtualService => ({
+  key: "default/web",
+  family: 4,
+  address: "198.18.0.50",
+  port: 80,
+  protocol: "tcp",
+  scheduler: "wrr",
+  forwarding: "nat",
+  realServers: [
+    { address: "198.18.0.12", port: 8080, weight: 1 },
+    { address: "198.18.0.13", port: 8080, weight: 2 },
+    { address: "198.18.0.14", port: 8080, weight: 3 },
+  ],
+  inhibitOnFailure: false,
+  quorum: 1,
+  hysteresis: 0,
+  ...over,
+});
+const down = (...servers: string[]) => new Map(servers.map((s) => [s, false]));
+
+describe("desired destinations", () => {
+  it("a failed server is removed, or kept at weight 0 with inhibit-on-failure", () => {
+    expect(desiredDestinations(svc(), down("198.18.0.13:8080")).destinations.map((d) => d.address)).toEqual([
+      "198.18.0.12",
+      "198.18.0.14",
+    ]);
+    const inhibited = desiredDestinations(
+      svc({ inhibitOnFailure: true }),
+      down("198.18.0.13:8080"),
+    ).destinations;
+    expect(inhibited.map((d) => [d.address, d.weight])).toEqual([
+      ["198.18.0.12", 1],
+      ["198.18.0.13", 0],
+      ["198.18.0.14", 3],
+    ]);
+  });
+
+  it("all down: the sorry server alone; none: nothing", () => {
+    const all = down("198.18.0.12:8080", "198.18.0.13:8080", "198.18.0.14:8080");
+    const sorry = { address: "198.18.0.15", port: 8080, weight: 1 };
+    expect(desiredDestinations(svc({ sorryServer: sorry }), all).destinations).toEqual([
+      { ...sorry, sorry: true },
+    ]);
+    expect(desiredDestinations(svc(), all).destinations).toEqual([]);
+  });
+
+  it("quorum with hysteresis: down below quorum - hysteresis, up again only at quorum + hysteresis", () => {
+    const s = svc({ quorum: 4, hysteresis: 1, sorryServer: { address: "198.18.0.15", port: 80, weight: 1 } });
+    // alive weight 3 (= quorum - 1): still up
+    let r = desiredDestinations(s, down("198.18.0.12:8080", "198.18.0.13:8080"), true);
+    expect(r.quorumUp).toBe(true);
+    // alive weight 2: down, the sorry server serves
+    r = desiredDestinations(s, down("198.18.0.14:8080"), true);
+    expect([r.quorumUp, r.destinations[0]?.sorry]).toEqual([true, undefined]); // 1+2 = 3: up
+    r = desiredDestinations(s, down("198.18.0.12:8080", "198.18.0.14:8080"), true);
+    expect([r.quorumUp, r.destinations.map((d) => d.address)]).toEqual([false, ["198.18.0.15"]]);
+    // back to 4 (< quorum + hysteresis = 5): stays down; at 6: up
+    r = desiredDestinations(s, down("198.18.0.13:8080"), false);
+    expect(r.quorumUp).toBe(false);
+    r = desiredDestinations(s, new Map(), false);
+    expect(r.quorumUp).toBe(true);
+  });
+
+  it("server keys bracket IPv6", () => {
+    expect(serverKey({ address: "2001:db8::1", port: 80 })).toBe("[2001:db8::1]:80");
+  });
+});
+
+describe("weighted slots", () => {
+  it("each destination appears in proportion to its weight, interleaved", () => {
+    const slots = weightedSlots(svc().realServers).map((d) => d.address.slice(-2));
+    expect(slots).toHaveLength(6);
+    expect(slots.filter((a) => a === "14")).toHaveLength(3);
+    expect(slots.filter((a) => a === "13")).toHaveLength(2);
+    // smooth: the heaviest never takes three in a row
+    expect(slots.join(",")).not.toContain("14,14,14");
+  });
+
+  it("large weights are scaled to at most MAX_SLOTS, keeping every live server", () => {
+    const slots = weightedSlots([
+      { address: "a", port: 1, weight: 10_000 },
+      { address: "b", port: 1, weight: 1 },
+    ]);
+    expect(slots.length).toBeLessThanOrEqual(MAX_SLOTS + 1);
+    expect(slots.some((d) => d.address === "b")).toBe(true);
+  });
+});
+
+describe("nftables rendering", () => {
+  it("wrr picks by numgen over the slots; sh by a hash of the client; IPv6 in brackets; nothing: drop", () => {
+    const d = svc().realServers;
+    expect(serviceRule(svc(), d)).toMatch(
+      /^meta l4proto tcp dnat ip to numgen inc mod 6 map \{ 0 : 198\.18\.0\.14 \. 8080, /,
+    );
+    expect(serviceRule(svc({ scheduler: "sh" }), d)).toContain("jhash ip saddr mod 6");
+    const v6 = svc({
+      family: 6,
+      address: "2001:db8::50",
+      realServers: [{ address: "2001:db8::12", port: 80, weight: 1 }],
+    });
+    expect(serviceRule(v6, v6.realServers)).toBe(
+      "meta l4proto tcp dnat ip6 to numgen inc mod 1 map { 0 : [2001:db8::12] . 80 }",
+    );
+    expect(serviceRule(svc(), [])).toBe("drop");
+  });
+
+  it("the table is replaced as a whole in one transaction and touches no other table", () => {
+    const text = renderTable([svc()], (s) => s.realServers);
+    expect(text.startsWith("add table inet vipkeeper_lb\ndelete table inet vipkeeper_lb\n")).toBe(true);
+    expect(text).toContain(
+      `add element inet vipkeeper_lb services4 { 198.18.0.50 . tcp . 80 : jump ${chainName(svc())} }`,
+    );
+    expect(text.match(/ table inet (\S+)/g)?.every((m) => m.endsWith("vipkeeper_lb"))).toBe(true);
+  });
+
+  it("a health change rewrites only that service's chain, and nothing when it changes nothing", () => {
+    const other = svc({ key: "default/api", port: 81 });
+    const plan = new NftablesPlan([svc(), other]);
+    plan.initial();
+    const change = plan.setHealth("default/web", "198.18.0.13:8080", false);
+    expect(change).toContain(`flush chain inet vipkeeper_lb ${chainName(svc())}`);
+    expect(change).not.toContain(chainName(other));
+    expect(change.trim().split("\n")).toHaveLength(2);
+    expect(plan.setHealth("default/web", "198.18.0.13:8080", false)).toBe("");
+  });
+});

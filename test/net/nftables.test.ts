@@ -1,0 +1,102 @@
+// The nftables dataplane for real: a load-balancer node with the VIP, three HTTP backends and a
+// client in the lab. The distribution follows the weights, a failed server's share moves to the
+// others, the sorry server answers when none is left, a restart's replacement of the table loses
+// no request, and a table that is not vipkeeper's stays as it was.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lab } from "../../src/lab/lab.ts";
+import type { VirtualService } from "../../src/lb/model.ts";
+import { applyNft } from "../../src/lb/nft-apply.ts";
+import { NftablesPlan } from "../../src/lb/nftables.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.warn("test/net/nftables.test.ts skipped: needs root for network namespaces");
+
+const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
+const LOAD = join(import.meta.dirname, "../support/http-load.ts");
+const VIP = "198.18.0.50";
+
+describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 }, () => {
+  let lab: Lab;
+  const service: VirtualService = {
+    key: "default/web",
+    family: 4,
+    address: VIP,
+    port: 80,
+    protocol: "tcp",
+    scheduler: "wrr",
+    forwarding: "nat",
+    realServers: [
+      { address: "198.18.0.12", port: 8080, weight: 1 },
+      { address: "198.18.0.13", port: 8080, weight: 2 },
+      { address: "198.18.0.14", port: 8080, weight: 3 },
+    ],
+    sorryServer: { address: "198.18.0.15", port: 8080, weight: 1 },
+    inhibitOnFailure: false,
+    quorum: 1,
+    hysteresis: 0,
+  };
+  const load = (n: number) =>
+    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n)])) as Record<
+      string,
+      number
+    >;
+  const lb = () => lab.node("n1").ns;
+  const foreign = () =>
+    spawnSync("ip", ["netns", "exec", lb(), "nft", "list", "table", "inet", "other"]).stdout.toString();
+
+  beforeAll(async () => {
+    lab = Lab.create({ prefix: "vkn-", nodes: 5 });
+    // n1 balances; n2..n4 serve; n5 is the sorry server. Backends answer the client through n1,
+    // as NAT mode needs (keepalived's director is the real servers' gateway).
+    lab.exec("n1", ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    lab.exec("n1", ["ip", "addr", "add", `${VIP}/24`, "dev", "eth0"]);
+    for (const n of ["n2", "n3", "n4", "n5"]) {
+      lab.exec(n, ["ip", "route", "add", `${lab.client.ipv4}/32`, "via", lab.node("n1").ipv4]);
+      const server = lab.spawn(n, [process.execPath, BACKEND, "8080", n]);
+      await new Promise((r) => server.stdout?.once("data", r));
+    }
+    // Someone else's table on the same node (kube-proxy's, say): it must stay untouched.
+    lab.exec("n1", [
+      "nft",
+      "add table inet other; add chain inet other c { type filter hook input priority 0; }; add rule inet other c counter",
+    ]);
+  });
+  afterAll(() => lab?.destroy());
+
+  it("follows the weights, moves a failed server's share, falls back to the sorry server, and keeps others' tables", async () => {
+    const before = foreign().replace(/packets \d+ bytes \d+/, "");
+    const plan = new NftablesPlan([service]);
+    await applyNft(plan.initial(), lb());
+    // numgen inc over smooth weighted slots: exact shares for a multiple of the slot count.
+    expect(load(600)).toEqual({ n2: 100, n3: 200, n4: 300 });
+
+    await applyNft(plan.setHealth("default/web", "198.18.0.13:8080", false), lb());
+    expect(load(400)).toEqual({ n2: 100, n4: 300 });
+
+    await applyNft(plan.setHealth("default/web", "198.18.0.12:8080", false), lb());
+    await applyNft(plan.setHealth("default/web", "198.18.0.14:8080", false), lb());
+    expect(load(20)).toEqual({ n5: 20 });
+
+    await applyNft(plan.setHealth("default/web", "198.18.0.13:8080", true), lb());
+    expect(load(20)).toEqual({ n3: 20 });
+    expect(foreign().replace(/packets \d+ bytes \d+/, "")).toBe(before);
+  });
+
+  it("a restart replaces the table atomically: no request fails while it happens", async () => {
+    const plan = new NftablesPlan([service]);
+    await applyNft(plan.initial(), lb());
+    const client = lab.spawn("client", [process.execPath, LOAD, `http://${VIP}/`, "1500"]);
+    let out = "";
+    client.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 10; i++) {
+      await applyNft(new NftablesPlan([service]).initial(), lb());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => client.once("exit", r));
+    const counts = JSON.parse(out) as Record<string, number>;
+    expect(counts.error ?? 0).toBe(0);
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1500);
+  });
+});

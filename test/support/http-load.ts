@@ -1,0 +1,21 @@
+// A client for lab tests: N HTTP GETs, each on a new connection, printing how many answers came
+// from each server name (and failures) as JSON. Run: node http-load.ts URL N
+import { get } from "node:http";
+
+const [url, n] = process.argv.slice(2);
+const counts: Record<string, number> = {};
+const one = () =>
+  new Promise<string>((resolve) => {
+    const req = get(url!, { agent: false, timeout: 1000 }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve("error"));
+  });
+for (let i = 0; i < Number(n); i++) {
+  const who = await one();
+  counts[who] = (counts[who] ?? 0) + 1;
+}
+process.stdout.write(`${JSON.stringify(counts)}\n`);
