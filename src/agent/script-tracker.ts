@@ -2,31 +2,8 @@
 // against rise / fall, and only a change of health after those counts reaches the engine.
 import type { Logger } from "pino";
 import type { InstancePlan, ScriptPlan } from "./plan.ts";
+import { RiseFall } from "../health/rise-fall.ts";
 import { runShell } from "./shell.ts";
-
-/** Rise / fall counting (pure): `record` returns the new health when it changes. */
-export class RiseFall {
-  healthy: boolean;
-  private streak = 0;
-  private readonly rise: number;
-  private readonly fall: number;
-  constructor(rise: number, fall: number, healthy = true) {
-    this.rise = rise;
-    this.fall = fall;
-    this.healthy = healthy;
-  }
-  record(ok: boolean): boolean | undefined {
-    if (ok === this.healthy) {
-      this.streak = 0;
-      return undefined;
-    }
-    this.streak++;
-    if (this.streak < (ok ? this.rise : this.fall)) return undefined;
-    this.streak = 0;
-    this.healthy = ok;
-    return ok;
-  }
-}
 
 export interface ScriptTrackers {
   stop(): void;

@@ -20,15 +20,11 @@ export function runShell(
   opts: { timeoutMs?: number; args?: string[] } = {},
 ): Promise<ShellResult> {
   return new Promise((resolve) => {
-    // `$0` is the command's name; extra arguments become $1.. as keepalived passes them.
-    const child = spawn(
-      SHELL,
-      ["-c", opts.args?.length ? `${command} "$@"` : command, "vipkeeper", ...(opts.args ?? [])],
-      {
-        stdio: "ignore",
-        detached: true, // its own process group, so a timeout kills what it started too
-      },
-    );
+    // Extra arguments become $1.. of the command line (`$0` is a name for error messages).
+    const child = spawn(SHELL, ["-c", command, "vipkeeper", ...(opts.args ?? [])], {
+      stdio: "ignore",
+      detached: true, // its own process group, so a timeout kills what it started too
+    });
     let timedOut = false;
     const timer =
       opts.timeoutMs && opts.timeoutMs > 0

@@ -29,7 +29,9 @@ export function notifyCommands(event: TransitionEvent): { command: string; args:
 
 export function runNotifyScripts(event: TransitionEvent, log: Logger): void {
   for (const { command, args } of notifyCommands(event)) {
-    void runShell(command, { timeoutMs: TIMEOUT_MS, args }).then((r) => {
+    // keepalived appends its arguments to the command line: `notify.sh` gets INSTANCE name ...
+    const line = args.length ? `${command} "$@"` : command;
+    void runShell(line, { timeoutMs: TIMEOUT_MS, args }).then((r) => {
       if (r.code !== 0)
         log.warn(
           { instance: event.plan.key, command, code: r.code, timedOut: r.timedOut, err: r.error },

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { RiseFall } from "../../src/agent/script-tracker.ts";
+import { RiseFall } from "../../src/health/rise-fall.ts";
 import { runShell } from "../../src/agent/shell.ts";
 import type { TransitionEvent } from "../../src/agent/engine.ts";
 import type { InstancePlan } from "../../src/agent/plan.ts";
@@ -42,9 +42,9 @@ describe("running shell commands", () => {
     expect((await runShell(check)).code).toBe(1);
   });
 
-  it("passes arguments as $1.. after the command's own", async () => {
+  it("passes arguments as $1.., which a notify line appends after the command's own", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vk-sh-"));
-    await runShell(`printf '%s,' >${dir}/out own`, { args: ["INSTANCE", "web", "MASTER", "150"] });
+    await runShell(`printf '%s,' >${dir}/out own "$@"`, { args: ["INSTANCE", "web", "MASTER", "150"] });
     expect(readFileSync(join(dir, "out"), "utf8")).toBe("own,INSTANCE,web,MASTER,150,");
   });
 

@@ -1,0 +1,187 @@
+// Health checks against real servers on this host's loopback: HTTP status and digest, TCP, UDP,
+// DNS (a small responder), exec; and the scheduler's retries, rise / fall and concurrency.
+import { createHash } from "node:crypto";
+import { createSocket } from "node:dgram";
+import { createServer as createHttpServer } from "node:http";
+import { rmSync } from "node:fs";
+import { createServer as createTcpServer, type AddressInfo } from "node:net";
+import pino from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { Counters } from "../../src/agent/counters.ts";
+import { runCheck } from "../../src/health/checkers.ts";
+import { HealthScheduler, type CheckJob } from "../../src/health/scheduler.ts";
+
+const closers: (() => void)[] = [];
+afterAll(() => closers.forEach((c) => c()));
+const LO = "127.0.0.1";
+
+let status = 200;
+let inFlight = 0;
+let maxInFlight = 0;
+const http = createHttpServer((req, res) => {
+  inFlight++;
+  maxInFlight = Math.max(maxInFlight, inFlight);
+  setTimeout(() => {
+    inFlight--;
+    res.writeHead(req.url === "/missing" ? 404 : status).end("hello");
+  }, 20);
+});
+const port = await new Promise<number>((r) =>
+  http.listen(0, LO, () => r((http.address() as AddressInfo).port)),
+);
+closers.push(() => http.close());
+
+/** A port nothing listens on: bound, then closed. */
+const closedPort = async () => {
+  const s = createTcpServer();
+  const p = await new Promise<number>((r) => s.listen(0, LO, () => r((s.address() as AddressInfo).port)));
+  await new Promise((r) => s.close(r));
+  return p;
+};
+
+describe("checkers", () => {
+  it("HTTP: expected status codes, and keepalived's MD5 digest of the body", async () => {
+    const md5 = createHash("md5").update("hello").digest("hex");
+    const t = { address: LO, port };
+    expect((await runCheck({ type: "http", path: "/", statusCodes: [200], digest: md5 }, t, 1000)).ok).toBe(
+      true,
+    );
+    expect(
+      await runCheck({ type: "http", path: "/", statusCodes: [200], digest: "00" }, t, 1000),
+    ).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining("digest") as string,
+    });
+    expect(await runCheck({ type: "http", path: "/missing", statusCodes: [200] }, t, 1000)).toMatchObject({
+      ok: false,
+      detail: "status 404",
+    });
+  });
+
+  it("HTTP and TCP fail on a closed port, and on a server that does not answer in time", async () => {
+    const closed = { address: LO, port: await closedPort() };
+    expect((await runCheck({ type: "tcp" }, closed, 500)).ok).toBe(false);
+    expect((await runCheck({ type: "http", path: "/", statusCodes: [200] }, closed, 500)).ok).toBe(false);
+    expect((await runCheck({ type: "tcp" }, { address: LO, port }, 500)).ok).toBe(true);
+    const slow = await runCheck({ type: "http", path: "/", statusCodes: [200] }, { address: LO, port }, 5);
+    expect(slow.ok).toBe(false);
+  });
+
+  it("UDP: a refused port fails; a reply to a payload succeeds", async () => {
+    const echo = createSocket("udp4");
+    echo.on("message", (m, r) => echo.send(m, r.port, r.address));
+    const p = await new Promise<number>((r) => echo.bind(0, LO, () => r(echo.address().port)));
+    closers.push(() => echo.close());
+    expect((await runCheck({ type: "udp", payload: "ping" }, { address: LO, port: p }, 500)).ok).toBe(true);
+    const refused = createSocket("udp4");
+    const rp = await new Promise<number>((r) => refused.bind(0, LO, () => r(refused.address().port)));
+    refused.close();
+    expect((await runCheck({ type: "udp" }, { address: LO, port: rp }, 500)).ok).toBe(false);
+  });
+
+  it("DNS: an answer for the name succeeds; NXDOMAIN fails", async () => {
+    // A minimal responder: one A record for web.test, NXDOMAIN otherwise.
+    const dns = createSocket("udp4");
+    dns.on("message", (q, r) => {
+      let o = 12;
+      const labels: string[] = [];
+      while (q[o]! > 0) {
+        labels.push(q.subarray(o + 1, o + 1 + q[o]!).toString());
+        o += q[o]! + 1;
+      }
+      const question = q.subarray(12, o + 5);
+      const found = labels.join(".") === "web.test";
+      const head = Buffer.from([q[0]!, q[1]!, 0x81, found ? 0x80 : 0x83, 0, 1, 0, found ? 1 : 0, 0, 0, 0, 0]);
+      const answer = found
+        ? Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 1])
+        : Buffer.alloc(0);
+      dns.send(Buffer.concat([head, question, answer]), r.port, r.address);
+    });
+    const p = await new Promise<number>((r) => dns.bind(0, LO, () => r(dns.address().port)));
+    closers.push(() => dns.close());
+    const t = { address: LO, port: p };
+    expect((await runCheck({ type: "dns", name: "web.test", recordType: "A" }, t, 1000)).ok).toBe(true);
+    expect((await runCheck({ type: "dns", name: "nothing.test", recordType: "A" }, t, 1000)).ok).toBe(false);
+  });
+
+  it("exec: the exit status decides, with the server as $1 and $2", async () => {
+    const t = { address: "198.18.0.12", port: 8080 };
+    expect((await runCheck({ type: "exec", command: '[ "$1:$2" = 198.18.0.12:8080 ]' }, t, 1000)).ok).toBe(
+      true,
+    );
+    expect((await runCheck({ type: "exec", command: "exit 1" }, t, 1000)).ok).toBe(false);
+  });
+});
+
+describe("the scheduler", () => {
+  const job = (over: Partial<CheckJob> = {}): CheckJob => ({
+    service: "web",
+    server: `${LO}:${port}`,
+    target: { address: LO, port },
+    spec: { type: "http", path: "/", statusCodes: [200] },
+    intervalMs: 40,
+    timeoutMs: 500,
+    retries: 0,
+    delayBeforeRetryMs: 10,
+    rise: 2,
+    fall: 2,
+    ...over,
+  });
+
+  it("reports down after `fall` failed rounds and up after `rise` good ones, each once", async () => {
+    const changes: boolean[] = [];
+    const counters = new Counters();
+    const s = new HealthScheduler({
+      log: pino({ level: "silent" }),
+      counters,
+      onChange: (_j, h) => changes.push(h),
+    });
+    status = 200;
+    s.start([job()]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(changes).toEqual([]); // healthy from the start: no news
+    status = 500;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(changes).toEqual([false]);
+    status = 200;
+    await new Promise((r) => setTimeout(r, 300));
+    s.stop();
+    expect(changes).toEqual([false, true]);
+    expect(counters.get("real_server_transitions", { service: "web", to: "down" })).toBe(1);
+  });
+
+  it("retries inside a round: a single failed attempt followed by a good one is no failure", async () => {
+    const changes: boolean[] = [];
+    const s = new HealthScheduler({ log: pino({ level: "silent" }), onChange: (_j, h) => changes.push(h) });
+    // exec fails every other call: each round's retry succeeds
+    const flip = `/tmp/vk-flip-${process.pid}`;
+    s.start([
+      job({
+        spec: {
+          type: "exec",
+          command: `if [ -e ${flip} ]; then rm ${flip}; exit 0; else touch ${flip}; exit 1; fi`,
+        },
+        retries: 1,
+        fall: 1,
+      }),
+    ]);
+    await new Promise((r) => setTimeout(r, 400));
+    s.stop();
+    rmSync(flip, { force: true });
+    expect(changes).toEqual([]);
+  });
+
+  it("never runs more than `concurrency` checks at once", async () => {
+    maxInFlight = 0;
+    const s = new HealthScheduler({
+      concurrency: 3,
+      log: pino({ level: "silent" }),
+      onChange: () => undefined,
+    });
+    s.start(Array.from({ length: 20 }, (_, i) => job({ server: `s${i}`, intervalMs: 10 })));
+    await new Promise((r) => setTimeout(r, 300));
+    s.stop();
+    expect(maxInFlight).toBeGreaterThan(0);
+    expect(maxInFlight).toBeLessThanOrEqual(3);
+  });
+});
