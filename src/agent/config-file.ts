@@ -6,6 +6,7 @@ import { parseAllDocuments } from "yaml";
 import { parseCidr } from "../api/cidr.ts";
 import { type FieldError } from "../api/field-errors.ts";
 import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
+import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived } from "../keepalived/convert.ts";
 import { KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
 
@@ -19,6 +20,7 @@ export class ConfigError extends Error {
 
 export interface AgentConfig {
   routers: VirtualRouter[];
+  virtualServers: VirtualServer[];
   /** What a keepalived.conf could not carry over, for the log. */
   notes: string[];
 }
@@ -50,7 +52,7 @@ export function parseConfig(text: string, file = "config"): AgentConfig {
       const name = typeof metadata?.name === "string" ? metadata.name : "?";
       candidates.push({ label: `${where} (${String(kind)} ${name})`, obj });
     });
-  return { routers: checkRouters(file, candidates, problems), notes: [] };
+  return { ...checkObjects(file, candidates, problems), notes: [] };
 }
 
 /** keepalived's own format: anything that is not YAML objects of ours. */
@@ -72,13 +74,18 @@ export function parseKeepalivedConfig(file: string, node: string): AgentConfig {
     label: `vrrp_instance for VirtualRouter ${r.metadata.name}`,
     obj: r,
   }));
-  const routers = checkRouters(file, candidates, []);
+  const objects = checkObjects(file, candidates, []);
   const notes = conversion.findings.map((f) => `${f.file}:${f.line}: ${f.keyword}: ${f.message}`);
-  return { routers, notes };
+  return { ...objects, notes };
 }
 
-function checkRouters(file: string, candidates: Candidate[], problems: string[]): VirtualRouter[] {
+function checkObjects(
+  file: string,
+  candidates: Candidate[],
+  problems: string[],
+): { routers: VirtualRouter[]; virtualServers: VirtualServer[] } {
   const routers: VirtualRouter[] = [];
+  const virtualServers: VirtualServer[] = [];
   const names = new Set<string>();
   for (const { label, obj } of candidates) {
     const { kind, apiVersion } = obj as { kind?: unknown; apiVersion?: unknown };
@@ -86,8 +93,14 @@ function checkRouters(file: string, candidates: Candidate[], problems: string[])
       problems.push(`${label}: apiVersion: must be ${API_VERSION}, got ${String(apiVersion)}`);
       continue;
     }
+    if (kind === "VirtualServer") {
+      const errors = validateVirtualServer(obj);
+      for (const e of errors) problems.push(`${label}: ${e.field}: ${e.message}`);
+      if (errors.length === 0) virtualServers.push(obj as VirtualServer);
+      continue;
+    }
     if (kind !== "VirtualRouter") {
-      problems.push(`${label}: kind: '${String(kind)}' is not supported here (VirtualRouter)`);
+      problems.push(`${label}: kind: '${String(kind)}' is not supported here (VirtualRouter, VirtualServer)`);
       continue;
     }
     const errors: FieldError[] = validateVirtualRouter(obj);
@@ -114,8 +127,15 @@ function checkRouters(file: string, candidates: Candidate[], problems: string[])
       else seen.set(key, r.metadata.name);
     }
   }
+  virtualServers.forEach((vs) => {
+    const ref = vs.spec.routerRef;
+    if (ref !== undefined && !routers.some((r) => r.metadata.name === ref))
+      problems.push(
+        `VirtualServer ${vs.metadata.name}: spec.routerRef: no VirtualRouter named ${ref} in this file`,
+      );
+  });
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return routers;
+  return { routers, virtualServers };
 }
 
 /** Reads the agent's file: VirtualRouter YAML, or a keepalived.conf (then `node` names this node). */

@@ -10,7 +10,8 @@ export const GROUP = "vipkeeper.io";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-const Duration = (description: string, def: string) =>
+/** An optional duration field ("1s", "100ms"), with its default. */
+export const Duration = (description: string, def: string) =>
   Type.Optional(Type.String({ description, default: def, pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$" }));
 
 const Weight = Type.Optional(

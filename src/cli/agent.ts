@@ -74,9 +74,9 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.stderr.write(`vipkeeper agent: ${args}\n\n${HELP}`);
     return 2;
   }
-  let routers, notes;
+  let routers, notes, virtualServers;
   try {
-    ({ routers, notes } = loadConfig(args.config, args.node));
+    ({ routers, notes, virtualServers } = loadConfig(args.config, args.node));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`vipkeeper agent: ${err.message}\n`);
@@ -86,7 +86,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   const log = createLogger("agent", { node: args.node });
   for (const s of plan.skipped) log.info(s, `not running ${s.router}: ${s.reason}`);
   for (const n of notes) log.warn(`keepalived.conf: ${n}`);
-  if (plan.instances.length === 0) {
+  if (plan.instances.length === 0 && virtualServers.length === 0) {
     process.stderr.write(`vipkeeper agent: no VirtualRouter in ${args.config} runs on node ${args.node}\n`);
     return 1;
   }
@@ -106,6 +106,19 @@ export async function runAgent(argv: string[]): Promise<number> {
     log,
   });
   supervisor.start();
+  let lb: { stop(): void } | undefined;
+  if (virtualServers.length > 0) {
+    const { startLoadBalancer, LoadBalancerError } = await import("../agent/load-balancer.ts");
+    try {
+      lb = await startLoadBalancer(virtualServers, log);
+    } catch (err) {
+      if (!(err instanceof LoadBalancerError)) throw err;
+      process.stderr.write(`vipkeeper agent: ${err.message}\n`);
+      await supervisor.stop();
+      resigner.close();
+      return 1;
+    }
+  }
   log.info({ instances: plan.instances.map((i) => i.key) }, "agent started");
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -115,6 +128,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
   resigner.close();
   log.info("agent stopped");
   return 0;

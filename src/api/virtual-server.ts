@@ -1,0 +1,169 @@
+// The VirtualServer object (vipkeeper.io/v1alpha1, namespaced): keepalived's virtual_server, one
+// TypeScript source for type, defaults, schema and validation, like VirtualRouter.
+import Type from "typebox";
+import { familyOf } from "../vrrp/address.ts";
+import { API_VERSION, Duration } from "./virtual-router.ts";
+import { schemaErrors, type FieldError } from "./field-errors.ts";
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+const Server = Type.Object(
+  {
+    address: Type.String({ description: "IPv4 or IPv6 address of the real server." }),
+    port: Port,
+    weight: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 65535,
+        default: 1,
+        description: "Share of new connections (0: none).",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const HttpGet = Type.Object(
+  {
+    path: Type.Optional(Type.String({ default: "/" })),
+    port: Type.Optional(Port),
+    host: Type.Optional(Type.String({ description: "Host header (and TLS server name)." })),
+    statusCodes: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { default: [200], minItems: 1 }),
+    ),
+    digest: Type.Optional(
+      Type.String({ pattern: "^[0-9a-fA-F]{32}$", description: "MD5 of the body, as keepalived's digest." }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const VirtualServerSpec = Type.Object(
+  {
+    address: Type.String({ description: "The virtual address (normally one of a VirtualRouter's)." }),
+    port: Port,
+    protocol: Type.Optional(
+      Type.Union([Type.Literal("TCP"), Type.Literal("UDP"), Type.Literal("SCTP")], { default: "TCP" }),
+    ),
+    routerRef: Type.Optional(Type.String({ description: "The VirtualRouter that keeps the address alive." })),
+    scheduler: Type.Optional(
+      Type.Union(
+        ["rr", "wrr", "lc", "wlc", "sh", "mh"].map((s) => Type.Literal(s)),
+        {
+          default: "wrr",
+          description: "rr, wrr, lc, wlc, sh (source hash), mh (Maglev hash). nftables runs lc/wlc as wrr.",
+        },
+      ),
+    ),
+    forwarding: Type.Optional(
+      Type.Union([Type.Literal("NAT"), Type.Literal("DR"), Type.Literal("TUN")], { default: "NAT" }),
+    ),
+    realServers: Type.Array(Server, { minItems: 1, maxItems: 10_000 }),
+    sorryServer: Type.Optional(
+      Type.Object(
+        { address: Type.String(), port: Port },
+        { additionalProperties: false, description: "Serves when no real server is up." },
+      ),
+    ),
+    quorum: Type.Optional(
+      Type.Integer({ minimum: 0, default: 1, description: "Minimum total weight of healthy servers." }),
+    ),
+    hysteresis: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    inhibitOnFailure: Type.Optional(
+      Type.Boolean({ default: false, description: "Keep a failed server at weight 0." }),
+    ),
+    healthCheck: Type.Optional(
+      Type.Object(
+        {
+          httpGet: Type.Optional(HttpGet),
+          httpsGet: Type.Optional(
+            Type.Object(
+              { ...HttpGet.properties, insecureSkipVerify: Type.Optional(Type.Boolean()) },
+              { additionalProperties: false },
+            ),
+          ),
+          tcp: Type.Optional(Type.Object({ port: Type.Optional(Port) }, { additionalProperties: false })),
+          udp: Type.Optional(
+            Type.Object(
+              { port: Type.Optional(Port), payload: Type.Optional(Type.String()) },
+              { additionalProperties: false },
+            ),
+          ),
+          dns: Type.Optional(
+            Type.Object(
+              {
+                name: Type.String({ minLength: 1 }),
+                type: Type.Optional(Type.Union([Type.Literal("A"), Type.Literal("AAAA")])),
+                port: Type.Optional(Port),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          exec: Type.Optional(
+            Type.Object(
+              {
+                command: Type.String({
+                  minLength: 1,
+                  description:
+                    "Shell command; $1 $2 are the server's address and port. Runs only where the agent's own configuration allows scripts.",
+                }),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          timeout: Duration("One attempt's limit.", "3s"),
+          retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 1 })),
+          delayBeforeRetry: Duration("Pause before a retry.", "1s"),
+          interval: Duration("Time between rounds (keepalived's delay_loop).", "5s"),
+          rise: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 1 })),
+          fall: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 1 })),
+        },
+        { additionalProperties: false, description: "One check kind, run against every real server." },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const VirtualServer = Type.Object({
+  apiVersion: Type.Literal(API_VERSION),
+  kind: Type.Literal("VirtualServer"),
+  metadata: Type.Object({ name: Type.String({ minLength: 1 }), namespace: Type.Optional(Type.String()) }),
+  spec: VirtualServerSpec,
+});
+
+export type VirtualServerSpec = Type.Static<typeof VirtualServerSpec>;
+export type VirtualServer = Type.Static<typeof VirtualServer>;
+
+const CHECK_KINDS = ["httpGet", "httpsGet", "tcp", "udp", "dns", "exec"] as const;
+
+export function validateVirtualServer(obj: unknown): FieldError[] {
+  const structural = schemaErrors(VirtualServer, obj);
+  if (structural.length > 0) return structural;
+  const { spec } = obj as VirtualServer;
+  const errors: FieldError[] = [];
+  const err = (field: string, message: string) => errors.push({ field: `spec.${field}`, message });
+  const family = familyOf(spec.address);
+  if (!family) err("address", `'${spec.address}' is not an IPv4 or IPv6 address`);
+  const seen = new Map<string, number>();
+  spec.realServers.forEach((s, i) => {
+    const f = familyOf(s.address);
+    if (!f) err(`realServers[${i}].address`, `'${s.address}' is not an IP address`);
+    else if (family && f !== family)
+      err(`realServers[${i}].address`, `IPv${f}, but the virtual address is IPv${family}`);
+    const key = `${s.address}|${s.port}`;
+    const first = seen.get(key);
+    if (first !== undefined) err(`realServers[${i}]`, `the same server as spec.realServers[${first}]`);
+    else seen.set(key, i);
+  });
+  if (spec.sorryServer && familyOf(spec.sorryServer.address) !== family)
+    err(
+      "sorryServer.address",
+      `'${spec.sorryServer.address}' is not an address of the virtual address's family`,
+    );
+  const kinds = CHECK_KINDS.filter((k) => spec.healthCheck?.[k] !== undefined);
+  if (spec.healthCheck && kinds.length !== 1)
+    err(
+      "healthCheck",
+      `needs exactly one of ${CHECK_KINDS.join(", ")}; has ${kinds.length ? kinds.join(", ") : "none"}`,
+    );
+  return errors;
+}

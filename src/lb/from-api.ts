@@ -1,0 +1,85 @@
+// VirtualServer objects to the dataplane model and the health-check jobs (pure).
+import { parseDuration } from "../api/duration.ts";
+import type { VirtualServer } from "../api/virtual-server.ts";
+import { familyOf } from "../vrrp/address.ts";
+import type { CheckSpec } from "../health/checkers.ts";
+import type { CheckJob } from "../health/scheduler.ts";
+import { serverKey, type Forwarding, type Protocol, type Scheduler, type VirtualService } from "./model.ts";
+
+const ms = (text: string | undefined, fallback: string) => parseDuration(text ?? fallback) ?? 0;
+
+export function serviceKey(vs: VirtualServer): string {
+  return `${vs.metadata.namespace ?? "default"}/${vs.metadata.name}`;
+}
+
+/** What the nftables backend cannot do yet, per object, naming the field. */
+export function nftablesProblems(vs: VirtualServer): string[] {
+  const out: string[] = [];
+  const f = vs.spec.forwarding ?? "NAT";
+  if (f !== "NAT")
+    out.push(
+      `VirtualServer ${vs.metadata.name}: spec.forwarding: ${f} needs the IPVS backend; the nftables backend does NAT`,
+    );
+  return out;
+}
+
+export function toVirtualService(vs: VirtualServer): VirtualService {
+  const s = vs.spec;
+  const svc: VirtualService = {
+    key: serviceKey(vs),
+    family: familyOf(s.address) ?? 4,
+    address: s.address,
+    port: s.port,
+    protocol: (s.protocol ?? "TCP").toLowerCase() as Protocol,
+    scheduler: (s.scheduler ?? "wrr") as Scheduler,
+    forwarding: (s.forwarding ?? "NAT").toLowerCase() as Forwarding,
+    realServers: s.realServers.map((r) => ({ address: r.address, port: r.port, weight: r.weight ?? 1 })),
+    inhibitOnFailure: s.inhibitOnFailure ?? false,
+    quorum: s.quorum ?? 1,
+    hysteresis: s.hysteresis ?? 0,
+  };
+  if (s.sorryServer) svc.sorryServer = { ...s.sorryServer, weight: 1 };
+  return svc;
+}
+
+export function checkJobs(vs: VirtualServer): CheckJob[] {
+  const hc = vs.spec.healthCheck;
+  if (!hc) return [];
+  return vs.spec.realServers.map((r) => {
+    let spec: CheckSpec;
+    let port = r.port;
+    if (hc.httpGet || hc.httpsGet) {
+      const h = (hc.httpGet ?? hc.httpsGet)!;
+      port = h.port ?? r.port;
+      spec = {
+        type: hc.httpGet ? "http" : "https",
+        path: h.path ?? "/",
+        statusCodes: h.statusCodes ?? [200],
+        ...(h.digest ? { digest: h.digest } : {}),
+        ...(h.host ? { host: h.host } : {}),
+        ...(hc.httpsGet?.insecureSkipVerify ? { insecure: true } : {}),
+      };
+    } else if (hc.tcp) {
+      port = hc.tcp.port ?? r.port;
+      spec = { type: "tcp" };
+    } else if (hc.udp) {
+      port = hc.udp.port ?? r.port;
+      spec = { type: "udp", ...(hc.udp.payload !== undefined ? { payload: hc.udp.payload } : {}) };
+    } else if (hc.dns) {
+      port = hc.dns.port ?? r.port;
+      spec = { type: "dns", name: hc.dns.name, recordType: hc.dns.type ?? "A" };
+    } else spec = { type: "exec", command: hc.exec!.command };
+    return {
+      service: serviceKey(vs),
+      server: serverKey(r),
+      target: { address: r.address, port },
+      spec,
+      intervalMs: ms(hc.interval, "5s"),
+      timeoutMs: ms(hc.timeout, "3s"),
+      retries: hc.retries ?? 1,
+      delayBeforeRetryMs: ms(hc.delayBeforeRetry, "1s"),
+      rise: hc.rise ?? 1,
+      fall: hc.fall ?? 1,
+    };
+  });
+}

@@ -1,0 +1,73 @@
+// VirtualServer validation: what the schema says and what it cannot, each naming the field.
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/agent/config-file.ts";
+import { validateVirtualServer } from "../../src/api/virtual-server.ts";
+import { checkJobs, toVirtualService } from "../../src/lb/from-api.ts";
+
+const vs = (spec: Record<string, unknown>) => ({
+  apiVersion: "vipkeeper.io/v1alpha1",
+  kind: "VirtualServer",
+  metadata: { name: "web", namespace: "shop" },
+  spec: { address: "198.18.0.50", port: 80, realServers: [{ address: "198.18.0.13", port: 8080 }], ...spec },
+});
+
+describe("VirtualServer", () => {
+  it("a minimal object is valid and gets keepalived-like defaults", () => {
+    expect(validateVirtualServer(vs({}))).toEqual([]);
+    const svc = toVirtualService(vs({}) as never);
+    expect(svc).toMatchObject({
+      key: "shop/web",
+      protocol: "tcp",
+      scheduler: "wrr",
+      forwarding: "nat",
+      quorum: 1,
+    });
+    expect(svc.realServers[0]!.weight).toBe(1);
+  });
+
+  it("names the field of each mistake", () => {
+    const fields = (o: unknown) => validateVirtualServer(o).map((e) => e.field);
+    expect(fields(vs({ port: 0 }))).toEqual(["spec.port"]);
+    expect(fields(vs({ realServers: [{ address: "2001:db8::1", port: 80 }] }))).toEqual([
+      "spec.realServers[0].address",
+    ]);
+    expect(fields(vs({ healthCheck: { tcp: {}, httpGet: {} } }))).toEqual(["spec.healthCheck"]);
+    expect(fields(vs({ scheduler: "fastest" }))[0]).toMatch(/^spec\.scheduler/);
+    expect(
+      fields(
+        vs({
+          realServers: [
+            { address: "198.18.0.13", port: 8080 },
+            { address: "198.18.0.13", port: 8080 },
+          ],
+        }),
+      ),
+    ).toEqual(["spec.realServers[1]"]);
+  });
+
+  it("health-check jobs per real server, with the check's own port where given", () => {
+    const jobs = checkJobs(
+      vs({ healthCheck: { httpGet: { path: "/health", port: 9000 }, interval: "2s", fall: 3 } }) as never,
+    );
+    expect(jobs).toEqual([
+      expect.objectContaining({
+        server: "198.18.0.13:8080",
+        target: { address: "198.18.0.13", port: 9000 },
+        spec: { type: "http", path: "/health", statusCodes: [200] },
+        intervalMs: 2000,
+        fall: 3,
+        retries: 1,
+      }),
+    ]);
+  });
+
+  it("in the agent's file, a routerRef must name a VirtualRouter of the file", () => {
+    expect(() =>
+      parseConfig(`apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualServer
+metadata: {name: web}
+spec: {address: 198.18.0.50, port: 80, routerRef: nope, realServers: [{address: 198.18.0.13, port: 80}]}
+`),
+    ).toThrow("spec.routerRef: no VirtualRouter named nope");
+  });
+});
