@@ -4,7 +4,7 @@ import type { VirtualServer } from "../api/virtual-server.ts";
 import { familyOf } from "../vrrp/address.ts";
 import type { CheckSpec } from "../health/checkers.ts";
 import type { CheckJob } from "../health/scheduler.ts";
-import { serverKey, type Forwarding, type Protocol, type Scheduler, type VirtualService } from "./model.ts";
+import { serverKey, type Forwarding, type Protocol, type VirtualService } from "./model.ts";
 
 const ms = (text: string | undefined, fallback: string) => parseDuration(text ?? fallback) ?? 0;
 
@@ -31,7 +31,7 @@ export function toVirtualService(vs: VirtualServer): VirtualService {
     address: s.address,
     port: s.port,
     protocol: (s.protocol ?? "TCP").toLowerCase() as Protocol,
-    scheduler: (s.scheduler ?? "wrr") as Scheduler,
+    scheduler: s.scheduler ?? "wrr",
     forwarding: (s.forwarding ?? "NAT").toLowerCase() as Forwarding,
     realServers: s.realServers.map((r) => ({ address: r.address, port: r.port, weight: r.weight ?? 1 })),
     inhibitOnFailure: s.inhibitOnFailure ?? false,
