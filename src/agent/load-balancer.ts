@@ -8,8 +8,8 @@ import type { Logger } from "pino";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { HealthScheduler } from "../health/scheduler.ts";
 import { checkJobs, nftablesProblems, toVirtualService } from "../lb/from-api.ts";
-import { applyNft, NftError } from "../lb/nft-apply.ts";
-import { NftablesPlan } from "../lb/nftables.ts";
+import { applyNft, NftError, NftSession } from "../lb/nft-apply.ts";
+import { NftablesPlan, TABLE } from "../lb/nftables.ts";
 import type { Counters } from "./counters.ts";
 
 export interface LoadBalancer {
@@ -37,29 +37,32 @@ export async function startLoadBalancer(
   log.info({ services: services.map((s) => s.key), backend: "nftables" }, "virtual services programmed");
   if (services.some((s) => s.family === 4) && readSysctl("net/ipv4/ip_forward") === "0")
     log.warn("net.ipv4.ip_forward is 0: NAT forwarding to real servers needs it on");
-  // Changes are applied one transaction at a time, in order.
-  let queue = Promise.resolve();
+  // Changes go through one long-lived nft, a transaction each, in order.
+  const session = new NftSession(TABLE);
   const health = new HealthScheduler({
     log,
     ...(counters ? { counters } : {}),
     onChange: (job, healthy) => {
       const started = performance.now();
       const script = plan.setHealth(job.service, job.server, healthy);
-      queue = queue
-        .then(() => applyNft(script))
-        .then(
-          () =>
-            log.info(
-              { service: job.service, ms: Math.round(performance.now() - started) },
-              "dataplane updated",
-            ),
-          (err: unknown) =>
-            log.error({ service: job.service, err: (err as Error).message }, "dataplane update failed"),
-        );
+      session.apply(script).then(
+        () =>
+          log.info(
+            { service: job.service, ms: Math.round(performance.now() - started) },
+            "dataplane updated",
+          ),
+        (err: unknown) =>
+          log.error({ service: job.service, err: (err as Error).message }, "dataplane update failed"),
+      );
     },
   });
   health.start(objects.flatMap(checkJobs));
-  return { stop: () => health.stop() };
+  return {
+    stop: () => {
+      health.stop();
+      session.close();
+    },
+  };
 }
 
 function readSysctl(path: string): string | undefined {

@@ -54,6 +54,7 @@ export function renderTable(
     `  comment "vipkeeper virtual services: managed by the agent, replaced on start"`,
     "  map services4 { type ipv4_addr . inet_proto . inet_service : verdict; }",
     "  map services6 { type ipv6_addr . inet_proto . inet_service : verdict; }",
+    "  set acks { type inet_service; }",
   ];
   for (const svc of services)
     lines.push(`  chain ${chainName(svc)} {`, `    ${serviceRule(svc, destinations(svc))}`, "  }");

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import type { VirtualService } from "../../src/lb/model.ts";
-import { applyNft } from "../../src/lb/nft-apply.ts";
-import { NftablesPlan } from "../../src/lb/nftables.ts";
+import { applyNft, NftSession } from "../../src/lb/nft-apply.ts";
+import { NftablesPlan, TABLE } from "../../src/lb/nftables.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/nftables.test.ts skipped: needs root for network namespaces");
@@ -69,18 +69,27 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     const before = foreign().replace(/packets \d+ bytes \d+/, "");
     const plan = new NftablesPlan([service]);
     await applyNft(plan.initial(), lb());
+    // Changes through a long-lived nft session, as the agent makes them.
+    const session = new NftSession(TABLE, lb());
+    const change = (server: string, healthy: boolean) =>
+      session.apply(plan.setHealth("default/web", server, healthy));
     // numgen inc over smooth weighted slots: exact shares for a multiple of the slot count.
     expect(load(600)).toEqual({ n2: 100, n3: 200, n4: 300 });
 
-    await applyNft(plan.setHealth("default/web", "198.18.0.13:8080", false), lb());
+    await change("198.18.0.13:8080", false);
     expect(load(400)).toEqual({ n2: 100, n4: 300 });
 
-    await applyNft(plan.setHealth("default/web", "198.18.0.12:8080", false), lb());
-    await applyNft(plan.setHealth("default/web", "198.18.0.14:8080", false), lb());
+    await change("198.18.0.12:8080", false);
+    await change("198.18.0.14:8080", false);
     expect(load(20)).toEqual({ n5: 20 });
 
-    await applyNft(plan.setHealth("default/web", "198.18.0.13:8080", true), lb());
+    await change("198.18.0.13:8080", true);
     expect(load(20)).toEqual({ n3: 20 });
+    // A refused transaction is reported, not hung on, and the session goes on.
+    await expect(session.apply("add rule inet vipkeeper_lb nowhere drop")).rejects.toThrow("nft:");
+    await change("198.18.0.12:8080", true);
+    expect(load(21)).toEqual({ n2: 7, n3: 14 });
+    session.close();
     expect(foreign().replace(/packets \d+ bytes \d+/, "")).toBe(before);
   });
 
