@@ -100,8 +100,8 @@ spec:
   };
 }
 
-/** Resolves just after the client sees the next advert from `mac`: faults land at one phase. */
-function nextAdvertFrom(lab: Lab, mac: string): Promise<void> {
+/** tcpdump on the client's eth0, line-buffered, with link-level headers and epoch timestamps. */
+function clientTcpdump(lab: Lab, filter: string): ChildProcess {
   const child = spawn("ip", [
     "netns",
     "exec",
@@ -110,11 +110,18 @@ function nextAdvertFrom(lab: Lab, mac: string): Promise<void> {
     "-l",
     "-n",
     "-e",
+    "-tt",
     "-i",
     "eth0",
-    "vrrp",
+    filter,
   ]);
   child.stderr?.resume();
+  return child;
+}
+
+/** Resolves just after the client sees the next advert from `mac`: faults land at one phase. */
+function nextAdvertFrom(lab: Lab, mac: string): Promise<void> {
+  const child = clientTcpdump(lab, "vrrp");
   return new Promise((resolve) => {
     child.stdout?.on("data", (d: Buffer) => {
       if (!d.toString().includes(mac)) return;
@@ -130,20 +137,7 @@ class ReplyWatch {
   private readonly child: ChildProcess;
   private buf = "";
   constructor(lab: Lab) {
-    this.child = spawn("ip", [
-      "netns",
-      "exec",
-      lab.node("client").ns,
-      "tcpdump",
-      "-l",
-      "-n",
-      "-e",
-      "-tt",
-      "-i",
-      "eth0",
-      "icmp[icmptype] == icmp-echoreply",
-    ]);
-    this.child.stderr?.resume();
+    this.child = clientTcpdump(lab, "icmp[icmptype] == icmp-echoreply");
     this.child.stdout?.on("data", (d: Buffer) => {
       this.buf += d.toString();
       const lines = this.buf.split("\n");

@@ -3,12 +3,12 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import { SMTPServer } from "smtp-server";
 import { afterAll, describe, expect, it } from "vitest";
 import { Counters } from "../../src/agent/counters.ts";
 import type { TransitionEvent } from "../../src/agent/engine.ts";
 import type { InstancePlan } from "../../src/agent/plan.ts";
 import { Notifier } from "../../src/observe/notifier.ts";
+import { startSmtpSink, type ReceivedMail } from "../support/smtp-sink.ts";
 
 const silent = pino({ level: "silent" });
 const closers: (() => void)[] = [];
@@ -88,26 +88,10 @@ describe("webhooks", () => {
 
 describe("mail", () => {
   it("sends keepalived's subject to every recipient through the SMTP server", async () => {
-    const mails: { from: string; to: string[]; data: string }[] = [];
-    const smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ["STARTTLS"],
-      onData(stream, session, done) {
-        let data = "";
-        stream.on("data", (d: Buffer) => (data += d.toString()));
-        stream.on("end", () => {
-          mails.push({
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
-            to: session.envelope.rcptTo.map((r) => r.address),
-            data,
-          });
-          done();
-        });
-      },
-    });
-    await new Promise<void>((r) => smtp.listen(0, "127.0.0.1", r));
-    closers.push(() => smtp.close());
-    const port = (smtp.server.address() as AddressInfo).port;
+    const mails: ReceivedMail[] = [];
+    const sink = await startSmtpSink(0, (m) => mails.push(m));
+    closers.push(() => sink.close());
+    const port = sink.port;
     const counters = new Counters();
     const n = new Notifier("n1", silent, counters);
     n.notify(
