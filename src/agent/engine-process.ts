@@ -28,6 +28,8 @@ export interface EngineArgs {
   statusSocket?: string;
   /** host:port to serve Prometheus metrics on. */
   metricsAddress?: string;
+  /** Send status reports to the supervisor when something worth reporting changes (cluster mode). */
+  reportStatus?: boolean;
 }
 
 export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promise<number> {
@@ -52,6 +54,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     requireMaxTtl: (p) => !(p.family === 6 && p.unicastPeers.length > 0),
     onTransition: (event) => {
       tell({ type: "state", masters: engine.masters().map((p) => p.key) });
+      reporter?.report();
       metrics?.observe(event);
       runNotifyScripts(event, log);
       notifier.notify(event);
@@ -59,6 +62,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   });
   deliver.to = engine;
   const notifier = new Notifier(args.node, log, engine.counters);
+  const reporter = args.reportStatus ? statusReporter(engine, tell) : undefined;
   const metrics = args.metricsAddress ? new VrrpMetrics(engine, { node: args.node }) : undefined;
   const running = engine;
   await host.watchLinks((name, up) => running.setLink(name, up));
@@ -78,6 +82,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     : undefined;
   const metricsServer = args.metricsAddress ? await metrics?.serve(args.metricsAddress) : undefined;
   tell({ type: "ready" });
+  reporter?.report();
   const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
   process.on("disconnect", orphaned);
 
@@ -88,6 +93,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   });
   log.info("resigning and releasing addresses");
   scripts.stop();
+  reporter?.stop();
   await running.stop();
   tell({ type: "state", masters: [] });
   for (const w of watchers) w.close();
@@ -97,6 +103,48 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   process.off("disconnect", orphaned);
   process.disconnect?.(); // the IPC channel would keep this process alive
   return 0;
+}
+
+/**
+ * Status for the supervisor: at once on a transition, else when a check each second finds a change
+ * worth a status write (priority, the master heard, addresses held) — never one per advert.
+ */
+function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) {
+  let last = "";
+  const epoch = (t: number | undefined) =>
+    t === undefined ? undefined : Math.round(Date.now() - (performance.now() - t));
+  const report = (force = true) => {
+    const instances = engine.status();
+    const significant = JSON.stringify(
+      instances.map((i) => [
+        i.state,
+        i.effectivePriority,
+        i.holdsAddresses,
+        i.lastAdvertFrom,
+        i.lastAdvertPriority,
+        (i.lastAnnounceAt ?? -1) >= i.since, // announced since the last transition
+      ]),
+    );
+    if (!force && significant === last) return;
+    last = significant;
+    tell({
+      type: "status",
+      instances: instances.map((i) => {
+        const { lastAdvertHeardAt, lastAnnounceAt, ...rest } = i;
+        const heard = epoch(lastAdvertHeardAt);
+        const announced = epoch(lastAnnounceAt);
+        return {
+          ...rest,
+          since: epoch(i.since)!,
+          ...(heard !== undefined ? { lastAdvertHeardAt: heard } : {}),
+          ...(announced !== undefined ? { lastAnnounceAt: announced } : {}),
+        };
+      }),
+    });
+  };
+  const timer = setInterval(() => report(false), 1000);
+  timer.unref();
+  return { report: () => report(true), stop: () => clearInterval(timer) };
 }
 
 /** Tracked files, from filesystem events on their directories (keepalived polls a script instead). */

@@ -69,6 +69,9 @@ export interface InstanceStatus {
   addresses: string[];
   since: number;
   lastAdvertHeardAt?: number;
+  /** Source and priority of the last advert heard (who the master is, seen from here). */
+  lastAdvertFrom?: string;
+  lastAdvertPriority?: number;
   lastAnnounceAt?: number;
   holdsAddresses: boolean;
 }
@@ -86,6 +89,8 @@ interface Running {
   holds: boolean;
   since: number;
   lastAdvertHeardAt?: number;
+  lastAdvertFrom?: string;
+  lastAdvertPriority?: number;
   lastAnnounceAt?: number;
 }
 
@@ -196,6 +201,8 @@ export class VrrpEngine {
     if (result.addressMismatch) this.counters.add("address_mismatch", { instance: r.plan.key });
     this.counters.add("adverts_received", { instance: r.plan.key });
     r.lastAdvertHeardAt = this.opts.clock.now();
+    r.lastAdvertFrom = packet.source;
+    r.lastAdvertPriority = result.advert.priority;
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
   }
 
@@ -225,6 +232,8 @@ export class VrrpEngine {
       since: r.since,
       holdsAddresses: r.holds,
       ...(r.lastAdvertHeardAt !== undefined ? { lastAdvertHeardAt: r.lastAdvertHeardAt } : {}),
+      ...(r.lastAdvertFrom !== undefined ? { lastAdvertFrom: r.lastAdvertFrom } : {}),
+      ...(r.lastAdvertPriority !== undefined ? { lastAdvertPriority: r.lastAdvertPriority } : {}),
       ...(r.lastAnnounceAt !== undefined ? { lastAnnounceAt: r.lastAnnounceAt } : {}),
     }));
   }

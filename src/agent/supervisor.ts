@@ -5,9 +5,11 @@
 // addresses at once, so a crash hands over as fast as a graceful stop; then it restarts the engine.
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
+import type { InstanceStatus } from "./engine.ts";
 
-/** What the engine process tells its supervisor over IPC. */
-export type EngineMessage = { type: "state"; masters: string[] } | { type: "ready" };
+/** What the engine process tells its supervisor over IPC. Times in status are epoch milliseconds. */
+export type EngineMessage =
+  { type: "state"; masters: string[] } | { type: "ready" } | { type: "status"; instances: InstanceStatus[] };
 
 export interface SupervisorOptions {
   spawn(): ChildProcess;
@@ -18,6 +20,8 @@ export interface SupervisorOptions {
   restartDelayMs?: number;
   /** How long a graceful stop may take before the engine is killed and resigned for. */
   stopGraceMs?: number;
+  /** The engine's status reports (cluster mode asks the engine for them). */
+  onStatus?(instances: InstanceStatus[]): void;
 }
 
 export class Supervisor {
@@ -52,6 +56,7 @@ export class Supervisor {
     this.masters = [];
     child.on("message", (msg: EngineMessage) => {
       if (msg.type === "state") this.masters = msg.masters;
+      else if (msg.type === "status") this.opts.onStatus?.(msg.instances);
     });
     // The IPC channel closes as the dying engine's files are released, which is before the kernel
     // has finished tearing the process down (closing a packet socket waits for an RCU grace

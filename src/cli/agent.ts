@@ -1,17 +1,11 @@
 // `vipkeeper agent`: runs this node's VRRP instances from a file. The process the user starts is
 // the supervisor; it forks the engine (src/agent/engine-main.ts, given the plan over IPC) and
 // outlives it.
-import { fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../agent/config-file.ts";
 import { planForNode } from "../agent/plan.ts";
-import type { EngineStart } from "../agent/engine-main.ts";
 import type { EngineArgs } from "../agent/engine-process.ts";
-import { Supervisor } from "../agent/supervisor.ts";
 import { createLogger } from "../observe/log.ts";
-
-const ENGINE_MAIN = fileURLToPath(new URL("../agent/engine-main.ts", import.meta.url));
 
 const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
 
@@ -90,22 +84,11 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.stderr.write(`vipkeeper agent: no VirtualRouter in ${args.config} runs on node ${args.node}\n`);
     return 1;
   }
-  const { prepareResign } = await import("../agent/resign.ts");
-  const resigner = await prepareResign(plan.instances, log);
   const engineArgs: EngineArgs = { node: args.node };
   if (args.statusSocket) engineArgs.statusSocket = args.statusSocket;
   if (args.metricsAddress) engineArgs.metricsAddress = args.metricsAddress;
-  const supervisor = new Supervisor({
-    spawn: () => {
-      const child = fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-      const start: EngineStart = { type: "run", plan, args: engineArgs };
-      child.send(start);
-      return child;
-    },
-    resign: (keys) => resigner.resign(keys),
-    log,
-  });
-  supervisor.start();
+  const { startEngine } = await import("../agent/engines.ts");
+  const engine = await startEngine(plan, engineArgs, log);
   let lb: { stop(): void } | undefined;
   if (virtualServers.length > 0) {
     const { startLoadBalancer, LoadBalancerError } = await import("../agent/load-balancer.ts");
@@ -114,8 +97,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     } catch (err) {
       if (!(err instanceof LoadBalancerError)) throw err;
       process.stderr.write(`vipkeeper agent: ${err.message}\n`);
-      await supervisor.stop();
-      resigner.close();
+      await engine.stop();
       return 1;
     }
   }
@@ -123,13 +105,12 @@ export async function runAgent(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "stopping");
-      void supervisor.stop().then(resolve);
+      void engine.stop().then(resolve);
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
   lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
-  resigner.close();
   log.info("agent stopped");
   return 0;
 }
