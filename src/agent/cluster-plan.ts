@@ -1,0 +1,113 @@
+// Cluster mode, pure part: from the routers, the Nodes, this host's interfaces and the agent's own
+// settings to the plan of each router this node runs (or why it does not run it).
+import { parseCidr } from "../api/cidr.ts";
+import { validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
+import {
+  inMaintenance,
+  matchesSelector,
+  resolveForNode,
+  type ClusterNode,
+  type RouterObject,
+} from "../cluster/routers.ts";
+import { addressToBytes, type IpFamily } from "../vrrp/address.ts";
+import { planForNode, type NodePlan } from "./plan.ts";
+
+export interface HostAddress {
+  interfaceName: string;
+  family: IpFamily;
+  address: string;
+  prefixLength: number;
+}
+
+export interface ClusterInputs {
+  node: string;
+  routers: readonly RouterObject[];
+  nodes: readonly ClusterNode[];
+  host: readonly HostAddress[];
+  /** The admin allowed scripts in this agent's own configuration (never an object's say). */
+  allowScripts: boolean;
+  /** A Secret's key in the agent's namespace, decoded; undefined when absent. */
+  secret(name: string, key: string): string | undefined;
+}
+
+export type RouterDecision =
+  | { router: string; run: true; plan: NodePlan; notes: string[] }
+  | { router: string; run: false; reason: string };
+
+/** What this node does with every router that selects it (routers that do not select it are left out). */
+export function decideRouters(inputs: ClusterInputs): RouterDecision[] {
+  const me = inputs.nodes.find((n) => n.name === inputs.node);
+  if (!me) return [];
+  const out: RouterDecision[] = [];
+  for (const router of inputs.routers) {
+    if (!matchesSelector(me.labels, router.spec.nodeSelector)) continue;
+    out.push(decide(router, me, inputs));
+  }
+  return out;
+}
+
+function decide(router: RouterObject, me: ClusterNode, inputs: ClusterInputs): RouterDecision {
+  const name = router.metadata.name;
+  const no = (reason: string): RouterDecision => ({ router: name, run: false, reason });
+  if (router.metadata.deletionTimestamp) return no("the router is being deleted");
+  if (inMaintenance(me)) return no("the node is in maintenance (label vipkeeper.io/maintenance)");
+  const vrid = router.status?.vrid;
+  if (vrid === undefined) return no("waiting for the controller to assign a VRID (status.vrid)");
+  if (router.spec.vrid !== undefined && router.spec.vrid !== vrid)
+    return no(`waiting for the controller: spec.vrid ${router.spec.vrid}, status.vrid ${vrid}`);
+  if (router.spec.track?.scripts?.length && !inputs.allowScripts)
+    return no("spec.track.scripts: this agent does not run scripts (start it with --allow-scripts)");
+  const iface = router.spec.interface ?? interfaceFor(router, inputs.host);
+  if (!iface) return no(`no interface of this node is on the subnet of ${router.spec.addresses[0]?.address}`);
+  const notes: string[] = [];
+  let spec = router.spec;
+  if (spec.notify?.scripts && !inputs.allowScripts) {
+    notes.push("spec.notify.scripts are not run: this agent does not run scripts");
+    const { scripts: _dropped, ...rest } = spec.notify;
+    spec = { ...spec, notify: rest };
+  }
+  const auth = spec.authentication;
+  if (auth?.secretRef && !auth.password) {
+    const password = inputs.secret(auth.secretRef.name, auth.secretRef.key);
+    if (password === undefined)
+      return no(
+        `spec.authentication.secretRef: Secret ${auth.secretRef.name} has no key ${auth.secretRef.key} here`,
+      );
+    spec = { ...spec, authentication: { type: "PASS", password } };
+  }
+  const resolved: VirtualRouter = resolveForNode({ ...router, spec }, inputs.nodes, me.name, vrid, iface);
+  const errors = validateVirtualRouter(resolved);
+  if (errors.length > 0) return no(errors.map((e) => `${e.field}: ${e.message}`).join("; "));
+  const plan = planForNode([resolved], me.name);
+  if (plan.instances.length === 0) return no(plan.skipped.map((s) => s.reason).join("; "));
+  return { router: router.metadata.name, run: true, plan, notes };
+}
+
+/** The interface holding an address on the same subnet as the router's first address. */
+export function interfaceFor(router: RouterObject, host: readonly HostAddress[]): string | undefined {
+  for (const a of router.spec.addresses) {
+    const vip = parseCidr(a.address);
+    if (!vip) continue;
+    const hit = host.find(
+      (h) =>
+        h.family === vip.family &&
+        h.address !== vip.address &&
+        h.prefixLength < (vip.family === 4 ? 32 : 128) &&
+        !h.address.startsWith("fe80:") &&
+        sameNetwork(h.address, vip.address, h.prefixLength),
+    );
+    if (hit) return hit.interfaceName;
+  }
+  return undefined;
+}
+
+function sameNetwork(a: string, b: string, prefix: number): boolean {
+  const x = addressToBytes(a);
+  const y = addressToBytes(b);
+  for (let bit = 0; bit < prefix; bit++) {
+    const i = bit >> 3;
+    const m = 0x80 >> (bit & 7);
+    if ((x[i]! & m) !== (y[i]! & m)) return false;
+  }
+  return true;
+}

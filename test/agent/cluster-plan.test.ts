@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import {
+  decideRouters,
+  interfaceFor,
+  type ClusterInputs,
+  type HostAddress,
+} from "../../src/agent/cluster-plan.ts";
+import type { ClusterNode, RouterObject } from "../../src/cluster/routers.ts";
+
+const host: HostAddress[] = [
+  { interfaceName: "lo", family: 4, address: "127.0.0.1", prefixLength: 8 },
+  { interfaceName: "eth0", family: 4, address: "198.18.0.1", prefixLength: 24 },
+  { interfaceName: "eth0", family: 6, address: "fe80::1", prefixLength: 64 },
+  { interfaceName: "eth1", family: 6, address: "2001:db8:1::1", prefixLength: 64 },
+];
+const nodes: ClusterNode[] = [
+  { name: "n1", labels: { role: "lb" }, addresses: ["198.18.0.1"] },
+  { name: "n2", labels: { role: "lb" }, addresses: ["198.18.0.2"] },
+];
+
+function router(
+  spec: Partial<RouterObject["spec"]> = {},
+  status: RouterObject["status"] = { vrid: 7 },
+): RouterObject {
+  return {
+    apiVersion: "vipkeeper.io/v1alpha1",
+    kind: "VirtualRouter",
+    metadata: { name: "web" },
+    spec: { addresses: [{ address: "198.18.0.100/24" }], ...spec },
+    status,
+  };
+}
+
+function inputs(over: Partial<ClusterInputs> = {}): ClusterInputs {
+  return {
+    node: "n1",
+    routers: [router()],
+    nodes,
+    host,
+    allowScripts: false,
+    secret: () => undefined,
+    ...over,
+  };
+}
+
+describe("cluster mode: what this node runs", () => {
+  it("runs a router once the controller gave it a VRID, on the interface of the VIP's subnet", () => {
+    const [d] = decideRouters(inputs());
+    expect(d?.run).toBe(true);
+    if (!d?.run) return;
+    expect(d.plan.instances.map((i) => [i.key, i.vrid, i.interfaceName])).toEqual([["web/ipv4", 7, "eth0"]]);
+  });
+
+  it("waits for the controller's VRID", () => {
+    expect(decideRouters(inputs({ routers: [router({}, {})] }))[0]).toMatchObject({
+      run: false,
+      reason: expect.stringMatching(/status.vrid/),
+    });
+    expect(decideRouters(inputs({ routers: [router({ vrid: 9 })] }))[0]).toMatchObject({
+      run: false,
+      reason: expect.stringMatching(/spec.vrid 9, status.vrid 7/),
+    });
+  });
+
+  it("leaves out routers that do not select this node", () => {
+    expect(decideRouters(inputs({ routers: [router({ nodeSelector: { role: "db" } })] }))).toEqual([]);
+  });
+
+  it("stops for maintenance and deletion", () => {
+    const maint = nodes.map((n) =>
+      n.name === "n1" ? { ...n, labels: { ...n.labels, "vipkeeper.io/maintenance": "true" } } : n,
+    );
+    expect(decideRouters(inputs({ nodes: maint }))[0]).toMatchObject({
+      run: false,
+      reason: expect.stringMatching(/maintenance/),
+    });
+    const going = { ...router(), metadata: { name: "web", deletionTimestamp: "2026-11-25T00:00:00Z" } };
+    expect(decideRouters(inputs({ routers: [going] }))[0]).toMatchObject({
+      run: false,
+      reason: expect.stringMatching(/deleted/),
+    });
+  });
+
+  it("runs track scripts only where the agent allows scripts; drops notify scripts with a note", () => {
+    const tracked = router({ track: { scripts: [{ name: "haproxy", command: "killall -0 haproxy" }] } });
+    expect(decideRouters(inputs({ routers: [tracked] }))[0]).toMatchObject({
+      run: false,
+      reason: expect.stringMatching(/spec.track.scripts.*--allow-scripts/),
+    });
+    expect(decideRouters(inputs({ routers: [tracked], allowScripts: true }))[0]?.run).toBe(true);
+    const notifying = router({ notify: { scripts: { master: "touch /tmp/x" } } });
+    const [d] = decideRouters(inputs({ routers: [notifying] }));
+    expect(d?.run && d.notes).toEqual(["spec.notify.scripts are not run: this agent does not run scripts"]);
+    expect(d?.run && d.plan.instances[0]?.notify.master).toBeUndefined();
+  });
+
+  it("reads a VRRPv2 password from a Secret, and says which key is missing", () => {
+    const v2 = router({
+      version: 2,
+      authentication: { type: "PASS", secretRef: { name: "vrrp", key: "password" } },
+    });
+    const found = decideRouters(
+      inputs({ routers: [v2], secret: (n, k) => (n === "vrrp" && k === "password" ? "s3cret" : undefined) }),
+    )[0];
+    expect(found?.run && found.plan.instances[0]?.auth).toEqual({ type: "pass", password: "s3cret" });
+    expect(decideRouters(inputs({ routers: [v2] }))[0]).toMatchObject({
+      run: false,
+      reason: "spec.authentication.secretRef: Secret vrrp has no key password here",
+    });
+  });
+
+  it("fills unicast peers without this node's own address", () => {
+    const [d] = decideRouters(inputs({ routers: [router({ unicast: {} })] }));
+    expect(d?.run && d.plan.instances[0]?.unicastPeers).toEqual(["198.18.0.1", "198.18.0.2"]);
+  });
+
+  it("finds the interface by subnet, never a link-local or the VIP itself", () => {
+    expect(interfaceFor(router({ addresses: [{ address: "2001:db8:1::50/64" }] }), host)).toBe("eth1");
+    expect(interfaceFor(router({ addresses: [{ address: "198.19.0.50" }] }), host)).toBeUndefined();
+    expect(
+      decideRouters(inputs({ routers: [router({ addresses: [{ address: "198.19.0.50" }] })] }))[0],
+    ).toMatchObject({
+      run: false,
+      reason: expect.stringMatching(/no interface .* 198.19.0.50/),
+    });
+  });
+});
