@@ -1,0 +1,193 @@
+// VirtualRouter status: each agent's own entry of status.nodes (what it sees on the wire) and the
+// controller's summary of them (master, conditions). Pure.
+import type { InstanceStatus } from "../agent/engine.ts";
+import type { VrrpState } from "../vrrp/instance.ts";
+
+export type NodeState = "Init" | "Backup" | "Master" | "Fault" | "Stopped";
+
+export interface AdvertHeard {
+  from: string;
+  priority: number;
+  at: string;
+}
+
+export interface InstanceEntry {
+  family: "IPv4" | "IPv6";
+  state: NodeState;
+  effectivePriority: number;
+  since: string;
+  lastAdvertHeard?: AdvertHeard;
+}
+
+/** One node's entry of status.nodes, written by that node's agent only (server-side apply). */
+export interface NodeEntry {
+  name: string;
+  state: NodeState;
+  priority?: number;
+  effectivePriority?: number;
+  interface?: string;
+  since?: string;
+  lastAdvertHeard?: AdvertHeard;
+  lastGratuitousArp?: string;
+  /** Why the node does not run the router, or a note on how it runs it. */
+  message?: string;
+  /** Per family, when the router has IPv4 and IPv6 addresses (each family is its own instance). */
+  instances?: InstanceEntry[];
+}
+
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+const STATE: Record<VrrpState, NodeState> = {
+  initialize: "Init",
+  backup: "Backup",
+  master: "Master",
+  fault: "Fault",
+};
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** The entry an agent writes from its engine's report (times are epoch ms). */
+export function nodeEntry(node: string, instances: readonly InstanceStatus[], message?: string): NodeEntry {
+  if (instances.length === 0) return { name: node, state: "Stopped", ...(message ? { message } : {}) };
+  const per = instances.map((i): InstanceEntry & { raw: InstanceStatus } => ({
+    raw: i,
+    family: i.key.endsWith("/ipv6") ? "IPv6" : "IPv4",
+    state: STATE[i.state],
+    effectivePriority: i.effectivePriority,
+    since: iso(i.since),
+    ...(i.lastAdvertFrom !== undefined && i.lastAdvertHeardAt !== undefined
+      ? {
+          lastAdvertHeard: {
+            from: i.lastAdvertFrom,
+            priority: i.lastAdvertPriority ?? 0,
+            at: iso(i.lastAdvertHeardAt),
+          },
+        }
+      : {}),
+  }));
+  // The node's state is its IPv4 instance's (or the only one's); Master wins if any family is master.
+  const lead = per.find((p) => p.state === "Master") ?? per[0]!;
+  const announced = Math.max(...instances.map((i) => i.lastAnnounceAt ?? 0));
+  const entry: NodeEntry = {
+    name: node,
+    state: lead.state,
+    priority: lead.raw.priority,
+    effectivePriority: lead.effectivePriority,
+    interface: lead.raw.interfaceName,
+    since: lead.since,
+    ...(lead.lastAdvertHeard ? { lastAdvertHeard: lead.lastAdvertHeard } : {}),
+    ...(announced > 0 ? { lastGratuitousArp: iso(announced) } : {}),
+    ...(message ? { message } : {}),
+  };
+  if (per.length > 1) entry.instances = per.map(({ raw: _raw, ...rest }) => rest);
+  return entry;
+}
+
+export interface AgentLiveness {
+  /** When this node's agent last renewed its Lease (epoch ms), if it has one. */
+  renewedAt(node: string): number | undefined;
+}
+
+export interface RouterSummary {
+  master: string;
+  conditions: Omit<Condition, "lastTransitionTime">[];
+  /** Re-evaluate after this many ms (a claim too fresh to judge). */
+  recheckAfterMs?: number;
+}
+
+/** How long a second master claim may stand before it counts as split brain. */
+export const SPLIT_BRAIN_AFTER_MS = 3000;
+/** An agent whose Lease is older than this is taken as gone. */
+export const AGENT_LEASE_MS = 20_000;
+
+/**
+ * The controller's view of a router from the agents' entries. The master is the live node whose
+ * claim is newest (an older claim from an agent that stopped renewing is stale). Split brain: two
+ * live agents both claim master, and the older claimant renewed its Lease well after the newer
+ * claim, so it is alive and still says master.
+ */
+export function summarize(
+  entries: readonly NodeEntry[],
+  selected: ReadonlySet<string>,
+  liveness: AgentLiveness,
+  now: number,
+  problems: { type: string; reason: string; message: string }[] = [],
+): RouterSummary {
+  const live = (n: string) => {
+    const at = liveness.renewedAt(n);
+    return at !== undefined && now - at < AGENT_LEASE_MS;
+  };
+  const claims = entries
+    .filter((e) => selected.has(e.name) && e.state === "Master" && live(e.name))
+    .sort((a, b) => Date.parse(b.since ?? "") - Date.parse(a.since ?? ""));
+  const master = claims[0]?.name ?? "";
+  const conditions: RouterSummary["conditions"] = [];
+  let recheckAfterMs: number | undefined;
+  let split: string[] = [];
+  if (claims.length > 1) {
+    const newest = Date.parse(claims[0]!.since ?? "");
+    split = claims
+      .slice(1)
+      .filter((c) => (liveness.renewedAt(c.name) ?? 0) - newest >= SPLIT_BRAIN_AFTER_MS)
+      .map((c) => c.name);
+    if (split.length === 0) recheckAfterMs = SPLIT_BRAIN_AFTER_MS;
+  }
+  conditions.push(
+    split.length > 0
+      ? {
+          type: "SplitBrain",
+          status: "True",
+          reason: "SeveralMasters",
+          message: `nodes ${[master, ...split].join(", ")} all claim to be master`,
+        }
+      : {
+          type: "SplitBrain",
+          status: "False",
+          reason: "OneMaster",
+          message: "at most one node claims to be master",
+        },
+  );
+  for (const p of problems)
+    conditions.push({ type: p.type, status: "True", reason: p.reason, message: p.message });
+  const blocking = problems.find((p) => p.type === "VRIDConflict" || p.type === "AddressConflict");
+  conditions.unshift(
+    blocking
+      ? { type: "Ready", status: "False", reason: blocking.type, message: blocking.message }
+      : master
+        ? { type: "Ready", status: "True", reason: "MasterElected", message: `${master} holds the addresses` }
+        : {
+            type: "Ready",
+            status: "False",
+            reason: "NoMaster",
+            message:
+              claims.length === 0 && entries.length === 0
+                ? "no agent has reported yet"
+                : "no live node is master",
+          },
+  );
+  return { master, conditions, ...(recheckAfterMs !== undefined ? { recheckAfterMs } : {}) };
+}
+
+/** Conditions with lastTransitionTime kept while the status does not change (metav1.Condition rules). */
+export function withTransitionTimes(
+  next: readonly Omit<Condition, "lastTransitionTime">[],
+  previous: readonly Condition[] | undefined,
+  now: string,
+  generation: number | undefined,
+): Condition[] {
+  return next.map((c) => {
+    const old = previous?.find((p) => p.type === c.type);
+    return {
+      ...c,
+      lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    };
+  });
+}
