@@ -1,0 +1,138 @@
+// Cluster mode: keeps one engine per VirtualRouter that selects this node, in step with what the
+// API says (through the caches it is given), and reports this node's entry of each router's status.
+// When the API server is away the caches stand still and the engines run on with their last plans.
+import type { Logger } from "pino";
+import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
+import { nodeEntry } from "../cluster/status.ts";
+import { decideRouters, type HostAddress } from "./cluster-plan.ts";
+import type { InstanceStatus } from "./engine.ts";
+import type { EngineArgs } from "./engine-process.ts";
+import type { RunningEngine } from "./engines.ts";
+import type { NodePlan } from "./plan.ts";
+import type { StatusWriter } from "./status-writer.ts";
+
+/** What the agent reads from the API (informer caches). */
+export interface ClusterView {
+  routers(): readonly RouterObject[];
+  nodes(): readonly ClusterNode[];
+  secret(name: string, key: string): string | undefined;
+}
+
+export interface ClusterAgentOptions {
+  node: string;
+  log: Logger;
+  view: ClusterView;
+  status: StatusWriter;
+  allowScripts: boolean;
+  engineArgs: EngineArgs;
+  hostAddresses(): Promise<HostAddress[]>;
+  startEngine(
+    plan: NodePlan,
+    args: EngineArgs,
+    log: Logger,
+    onStatus: (i: InstanceStatus[]) => void,
+  ): Promise<RunningEngine>;
+}
+
+interface Runner {
+  digest: string;
+  engine: RunningEngine;
+  notes: string[];
+}
+
+export class ClusterAgent {
+  private readonly runners = new Map<string, Runner>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly opts: ClusterAgentOptions;
+
+  constructor(opts: ClusterAgentOptions) {
+    this.opts = opts;
+  }
+
+  /** Routers this agent runs an engine for now. */
+  routers(): string[] {
+    return [...this.runners.keys()];
+  }
+
+  /** Brings the engines in step with the view; calls made meanwhile coalesce into one more pass. */
+  sync(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.pass().catch((err: unknown) =>
+          this.opts.log.error({ err: (err as Error).message }, "cluster sync failed"),
+        );
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Stops every engine (each resigns and releases its addresses) and reports them stopped. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+    await Promise.all([...this.runners.keys()].map((r) => this.stopRunner(r, "the agent stopped")));
+    await this.opts.status.flush();
+  }
+
+  private async pass(): Promise<void> {
+    const { node, view, log } = this.opts;
+    if (this.stopped) return;
+    const decisions = decideRouters({
+      node,
+      routers: view.routers(),
+      nodes: view.nodes(),
+      host: await this.opts.hostAddresses(),
+      allowScripts: this.opts.allowScripts,
+      secret: (n, k) => view.secret(n, k),
+    });
+    const wanted = new Set(decisions.map((d) => d.router));
+    const existing = new Set(view.routers().map((r) => r.metadata.name));
+    // Routers that no longer select this node, or are gone: stop their engines.
+    for (const router of [...this.runners.keys()])
+      if (!wanted.has(router)) {
+        await this.stopRunner(router, "this node is no longer selected");
+        if (!existing.has(router)) this.opts.status.forget(router);
+      }
+    for (const d of decisions) {
+      const current = this.runners.get(d.router);
+      if (!d.run) {
+        if (current) await this.stopRunner(d.router, d.reason);
+        else this.opts.status.report(d.router, nodeEntry(node, [], d.reason));
+        continue;
+      }
+      const digest = JSON.stringify(d.plan);
+      if (current?.digest === digest) continue;
+      // A changed router restarts its own engine only: the others' elections are untouched.
+      if (current) await this.stopRunner(d.router, "restarting with a changed spec");
+      for (const note of d.notes) log.warn({ router: d.router }, note);
+      const notes = d.notes;
+      const engine = await this.opts.startEngine(
+        d.plan,
+        { ...this.opts.engineArgs, reportStatus: true },
+        log.child({ router: d.router }),
+        (instances) => {
+          if (this.runners.get(d.router)?.engine === engine)
+            this.opts.status.report(d.router, nodeEntry(node, instances, notes.join("; ") || undefined));
+        },
+      );
+      this.runners.set(d.router, { digest, engine, notes });
+      log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");
+    }
+  }
+
+  private async stopRunner(router: string, reason: string): Promise<void> {
+    const r = this.runners.get(router);
+    if (!r) return;
+    this.runners.delete(router);
+    await r.engine.stop();
+    this.opts.log.info({ router, reason }, "router stopped");
+    this.opts.status.report(router, nodeEntry(this.opts.node, [], reason));
+  }
+}
