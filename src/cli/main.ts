@@ -8,8 +8,12 @@ interface Command {
 
 const commands: Record<string, Command> = {
   agent: {
-    summary: "Run this node's VRRP instances from a file of VirtualRouter objects",
+    summary: "Run this node's VRRP instances, from a file or (--cluster) from the Kubernetes API",
     run: async (args) => (await import("./agent.ts")).runAgent(args),
+  },
+  controller: {
+    summary: "Run the cluster controller (plans VirtualRouters, keeps the agents' DaemonSet)",
+    run: async (args) => (await import("./controller.ts")).runController(args),
   },
   import: {
     summary: "Print the VirtualRouter objects equivalent to keepalived.conf files",

@@ -1,0 +1,58 @@
+// The agent's heartbeat: a coordination.k8s.io Lease per node, renewed every few seconds, as the
+// kubelet's node lease is. The controller tells a live agent's stale status entry ("Master" from an
+// agent that was killed) from a real claim by it. One small write per period, never per advert.
+import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+
+export const AGENT_LEASE_LABEL = "vipkeeper.io/agent-lease";
+export const AGENT_LEASE_SECONDS = 20;
+
+export function agentLeaseName(node: string): string {
+  // Lease names are DNS subdomains; node names are too, so the prefix keeps them valid (253 max).
+  return `vipkeeper-agent-${node}`.slice(0, 253);
+}
+
+export function agentLease(node: string, namespace: string, now: Date): V1Lease {
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { name: agentLeaseName(node), namespace, labels: { [AGENT_LEASE_LABEL]: "true" } },
+    spec: { holderIdentity: node, leaseDurationSeconds: AGENT_LEASE_SECONDS, renewTime: now },
+  };
+}
+
+export function keepAgentLease(
+  api: CoordinationV1Api,
+  namespace: string,
+  node: string,
+  log: Logger,
+  periodMs = 5000,
+): { stop(): void } {
+  const name = agentLeaseName(node);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const renew = async () => {
+    try {
+      const current = await api.readNamespacedLease({ name, namespace }).catch((err: { code?: number }) => {
+        if (err.code === 404) return undefined;
+        throw err;
+      });
+      const body = agentLease(node, namespace, new Date());
+      if (!current) await api.createNamespacedLease({ namespace, body });
+      else {
+        body.metadata!.resourceVersion = current.metadata?.resourceVersion;
+        await api.replaceNamespacedLease({ name, namespace, body });
+      }
+    } catch (err) {
+      log.warn({ lease: name, err: (err as Error).message }, "agent lease not renewed; will retry");
+    }
+    if (!stopped) timer = setTimeout(() => void renew(), periodMs);
+  };
+  void renew();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
