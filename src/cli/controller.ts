@@ -1,0 +1,82 @@
+// `vipkeeper controller`: the cluster's planner (one leader at a time, by a Lease).
+import { parseArgs } from "node:util";
+
+const HELP = `Usage: vipkeeper controller [options]
+
+Plans every VirtualRouter (nodes, priorities, VRIDs, unicast peers, conflicts), reports status
+and Events, releases addresses before a router is deleted, and keeps the agents' DaemonSet on the
+nodes that routers select. Runs in the cluster (in-cluster config) or from KUBECONFIG.
+
+Options:
+  --namespace NS          where the controller, its Lease and the agents run (default: $POD_NAMESPACE or vipkeeper)
+  --agent-config FILE     the agents' settings (image, tolerations, resources, scripts...)
+  --kubeconfig FILE       use this kubeconfig instead of the in-cluster or default one
+  --metrics ADDR          serve Prometheus metrics on HOST:PORT at /metrics
+  --health ADDR           serve /healthz and /readyz on HOST:PORT
+  --no-leader-elect       run without a Lease (a single replica only)
+  --no-agents             do not manage the agents' DaemonSet (agents installed otherwise)
+  -h, --help              show this help
+`;
+
+export interface ControllerArgs {
+  namespace: string;
+  agentConfig?: string;
+  kubeconfig?: string;
+  metricsAddress?: string;
+  healthAddress?: string;
+  leaderElect: boolean;
+  manageAgents: boolean;
+  identity: string;
+}
+
+const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/;
+
+export function parseControllerArgs(argv: string[], env = process.env): ControllerArgs | string {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        namespace: { type: "string" },
+        "agent-config": { type: "string" },
+        kubeconfig: { type: "string" },
+        metrics: { type: "string" },
+        health: { type: "string" },
+        "no-leader-elect": { type: "boolean" },
+        "no-agents": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (values.help) return "help";
+  for (const flag of ["metrics", "health"] as const)
+    if (values[flag] !== undefined && !ADDRESS.test(values[flag]))
+      return `--${flag}: '${values[flag]}' is not HOST:PORT`;
+  const args: ControllerArgs = {
+    namespace: values.namespace ?? env.POD_NAMESPACE ?? "vipkeeper",
+    leaderElect: !values["no-leader-elect"],
+    manageAgents: !values["no-agents"],
+    identity: env.POD_NAME ?? `${process.pid}@${env.HOSTNAME ?? "localhost"}`,
+  };
+  if (values["agent-config"]) args.agentConfig = values["agent-config"];
+  if (values.kubeconfig) args.kubeconfig = values.kubeconfig;
+  if (values.metrics) args.metricsAddress = values.metrics;
+  if (values.health) args.healthAddress = values.health;
+  return args;
+}
+
+export async function runController(argv: string[]): Promise<number> {
+  const args = parseControllerArgs(argv);
+  if (args === "help") {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (typeof args === "string") {
+    process.stderr.write(`vipkeeper controller: ${args}\n\n${HELP}`);
+    return 2;
+  }
+  const { runControllerProcess } = await import("../controller/main.ts");
+  return runControllerProcess(args);
+}
