@@ -109,6 +109,12 @@ export class ClusterAgent {
       }
       const digest = JSON.stringify(d.plan);
       if (current?.digest === digest) continue;
+      // New addresses only (a Service got or lost an address): no new election.
+      if (current?.engine.update(d.plan)) {
+        current.digest = digest;
+        log.info({ router: d.router }, "router addresses updated in place");
+        continue;
+      }
       // A changed router restarts its own engine only: the others' elections are untouched.
       if (current) await this.stopRunner(d.router, "restarting with a changed spec");
       for (const note of d.notes) log.warn({ router: d.router }, note);

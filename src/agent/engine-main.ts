@@ -2,13 +2,19 @@
 // the file again, so it loads neither the YAML parser nor the schema validator: a smaller process
 // starts faster and, killed, is torn down sooner (its supervisor hears of the death sooner).
 import { runEngineProcess, type EngineArgs } from "./engine-process.ts";
-import type { NodePlan } from "./plan.ts";
+import type { NodePlan, PlannedAddress } from "./plan.ts";
 
 /** The supervisor's first message to a new engine. */
 export interface EngineStart {
   type: "run";
   plan: NodePlan;
   args: EngineArgs;
+}
+
+/** Later messages: new virtual addresses for running instances (no new election). */
+export interface EngineUpdate {
+  type: "addresses";
+  instances: { key: string; addresses: PlannedAddress[] }[];
 }
 
 process.once("message", (msg: EngineStart) => {

@@ -14,6 +14,7 @@ import { runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers } from "./script-tracker.ts";
 import { serveStatus } from "./status-server.ts";
 import type { EngineMessage } from "./supervisor.ts";
+import type { EngineUpdate } from "./engine-main.ts";
 
 export const realClock: Clock = {
   now: () => performance.now(),
@@ -83,6 +84,12 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const metricsServer = args.metricsAddress ? await metrics?.serve(args.metricsAddress) : undefined;
   tell({ type: "ready" });
   reporter?.report();
+  const onUpdate = (msg: EngineUpdate) => {
+    if (msg.type !== "addresses") return;
+    for (const i of msg.instances) running.updateAddresses(i.key, i.addresses);
+    reporter?.report();
+  };
+  process.on("message", onUpdate);
   const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
   process.on("disconnect", orphaned);
 
@@ -101,6 +108,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   metricsServer?.close();
   host.close();
   process.off("disconnect", orphaned);
+  process.off("message", onUpdate);
   process.disconnect?.(); // the IPC channel would keep this process alive
   return 0;
 }

@@ -206,6 +206,41 @@ export class VrrpEngine {
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
   }
 
+  /**
+   * New virtual addresses for a running instance, without a new election: while master it binds
+   * the added ones (and announces them) and releases the removed ones; adverts carry the new list.
+   */
+  updateAddresses(key: string, addresses: readonly PlannedAddress[]): boolean {
+    const r = this.running.find((x) => x.plan.key === key);
+    if (!r) return false;
+    const text = (a: PlannedAddress) => `${a.address}/${a.prefixLength}@${a.dev}`;
+    const before = new Set(r.plan.addresses.map(text));
+    const after = new Set(addresses.map(text));
+    const added = addresses.filter((a) => !before.has(text(a)));
+    const removed = r.plan.addresses.filter((a) => !after.has(text(a)));
+    r.plan = { ...r.plan, addresses: [...addresses] };
+    r.instance.setAddresses(addresses.map((a) => a.address));
+    r.policy = { ...r.policy, addresses: addresses.map((a) => a.address) };
+    this.opts.log.info(
+      { instance: key, added: added.map(text), removed: removed.map(text) },
+      "virtual addresses changed",
+    );
+    if (r.holds) {
+      const { addresses: port, announcer, log } = this.opts;
+      r.addressQueue = r.addressQueue.then(async () => {
+        try {
+          await port.release(removed);
+          await port.bind(added);
+          if (r.holds) for (const a of added) announcer.announce(a);
+        } catch (err) {
+          this.counters.add("address_errors", { instance: key, op: "update" });
+          log.error({ instance: key, err: (err as Error).message }, "could not update addresses");
+        }
+      });
+    }
+    return true;
+  }
+
   /** Link state of an interface, from kernel events. */
   setLink(interfaceName: string, up: boolean): void {
     this.setTracked(`interface ${interfaceName}`, up);

@@ -4,7 +4,7 @@
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import type { EngineStart } from "./engine-main.ts";
+import type { EngineStart, EngineUpdate } from "./engine-main.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { InstanceStatus } from "./engine.ts";
 import type { NodePlan } from "./plan.ts";
@@ -15,6 +15,11 @@ const ENGINE_MAIN = fileURLToPath(new URL("./engine-main.ts", import.meta.url));
 
 export interface RunningEngine {
   readonly supervisor: Supervisor;
+  /**
+   * Takes a new plan in place when it differs from the running one only in virtual addresses (no
+   * new election); false when it needs a restart.
+   */
+  update(plan: NodePlan): boolean;
   /** Graceful: the engine resigns and releases its addresses (or is killed and resigned for). */
   stop(): Promise<void>;
 }
@@ -25,11 +30,12 @@ export async function startEngine(
   log: Logger,
   onStatus?: (instances: InstanceStatus[]) => void,
 ): Promise<RunningEngine> {
+  let current = plan;
   const resigner = await prepareResign(plan.instances, log);
   const supervisor = new Supervisor({
     spawn: () => {
       const child = fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-      const start: EngineStart = { type: "run", plan, args };
+      const start: EngineStart = { type: "run", plan: current, args };
       child.send(start);
       return child;
     },
@@ -40,9 +46,26 @@ export async function startEngine(
   supervisor.start();
   return {
     supervisor,
+    update(next) {
+      if (!onlyAddressesDiffer(current, next)) return false;
+      current = next;
+      resigner.setPlans(next.instances);
+      const msg: EngineUpdate = {
+        type: "addresses",
+        instances: next.instances.map((i) => ({ key: i.key, addresses: i.addresses })),
+      };
+      supervisor.send(msg);
+      return true;
+    },
     async stop() {
       await supervisor.stop();
       resigner.close();
     },
   };
+}
+
+/** Same instances with the same settings; only their virtual addresses may differ. */
+export function onlyAddressesDiffer(a: NodePlan, b: NodePlan): boolean {
+  const strip = (p: NodePlan) => JSON.stringify(p.instances.map((i) => ({ ...i, addresses: [] })));
+  return strip(a) === strip(b);
 }

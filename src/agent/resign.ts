@@ -9,6 +9,8 @@ import { withoutOwnAddresses, type InstancePlan } from "./plan.ts";
 
 export interface Resigner {
   resign(instanceKeys: string[]): Promise<void>;
+  /** The engine's plans changed in place (virtual addresses): resign for these from now on. */
+  setPlans(plans: readonly InstancePlan[]): void;
   /** Closes the prepared sockets (they would keep the process alive). */
   close(): void;
 }
@@ -18,7 +20,8 @@ export interface Resigner {
  * priority-0 adverts leave within a millisecond of the engine's death. If the prepared sockets
  * fail (an interface re-created since), it opens them afresh and tries once more.
  */
-export async function prepareResign(plans: readonly InstancePlan[], log: Logger): Promise<Resigner> {
+export async function prepareResign(initial: readonly InstancePlan[], log: Logger): Promise<Resigner> {
+  let plans = initial;
   let host: HostNetwork | undefined = await openHostNetwork(plans, log, undefined).catch((err: unknown) => {
     log.warn({ err: (err as Error).message }, "resign sockets not prepared; they will be opened on need");
     return undefined;
@@ -40,6 +43,7 @@ export async function prepareResign(plans: readonly InstancePlan[], log: Logger)
   };
   return {
     resign,
+    setPlans: (next) => (plans = next),
     close: () => {
       host?.close();
       host = undefined;

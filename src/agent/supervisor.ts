@@ -46,6 +46,11 @@ export class Supervisor {
     return this.masters;
   }
 
+  /** A message to the running engine (dropped when there is none). */
+  send(msg: unknown): void {
+    if (this.child?.connected) this.child.send(msg as object);
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }

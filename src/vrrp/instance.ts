@@ -59,7 +59,7 @@ export interface TrackingStatus {
 }
 
 export class VrrpInstance {
-  readonly config: Readonly<InstanceConfig>;
+  private cfg: InstanceConfig;
   private current: VrrpState = "initialize";
   private effective: number;
   private faulted = false;
@@ -72,9 +72,21 @@ export class VrrpInstance {
   private masterResigned = false;
 
   constructor(config: InstanceConfig) {
-    this.config = { ...config, addresses: [...config.addresses] };
+    this.cfg = { ...config, addresses: [...config.addresses] };
     this.effective = config.priority;
     this.masterAdverIntervalMs = config.advertIntervalMs;
+  }
+
+  get config(): Readonly<InstanceConfig> {
+    return this.cfg;
+  }
+
+  /**
+   * A new list of virtual addresses, taken in place: the election goes on, and the next advert
+   * carries the new list (the caller binds and releases the difference while master).
+   */
+  setAddresses(addresses: readonly string[]): void {
+    this.cfg = { ...this.cfg, addresses: [...addresses] };
   }
 
   get state(): VrrpState {

@@ -214,4 +214,32 @@ describe("VRRP engine", () => {
     expect(n1.engine.counters.get("address_errors", { instance: "web/ipv4", op: "bind" })).toBe(1);
     expect(n1.engine.status()[0]?.state).toBe("master");
   });
+
+  it("takes new virtual addresses in place: no new election, the master binds and releases the difference", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock);
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    await clock.advance(10_000);
+    const transitions = (n: Node) =>
+      Object.entries(n.engine.counters.snapshot()).filter(([k]) => k.startsWith("transitions"));
+    const before = [transitions(n1), transitions(n2)];
+    const key = n1.engine.status()[0]!.key;
+    const next: PlannedAddress[] = [{ address: "198.18.0.51", prefixLength: 32, family: 4, dev: "eth0" }];
+    n1.log.length = 0;
+    const announcedBefore = n1.announced.length;
+    expect(n1.engine.updateAddresses(key, next)).toBe(true);
+    expect(n2.engine.updateAddresses(key, next)).toBe(true);
+    await clock.advance(3000);
+    expect(n1.log).toEqual(["release 198.18.0.50", "bind 198.18.0.51"]);
+    expect(n1.announced.length).toBeGreaterThan(announcedBefore);
+    expect(n2.log.filter((l) => l.startsWith("bind"))).toEqual([]);
+    expect(n1.engine.status()[0]).toMatchObject({ state: "master", addresses: ["198.18.0.51/32"] });
+    // Still one election's worth of transitions, and adverts carry the new list (no mismatch drops).
+    expect([transitions(n1), transitions(n2)]).toEqual(before);
+    expect(Object.keys(n2.engine.counters.snapshot()).filter((k) => /drops|mismatch/.test(k))).toEqual([]);
+    expect(n1.engine.updateAddresses("nope", next)).toBe(false);
+  });
 });

@@ -1,0 +1,140 @@
+// LoadBalancer Services, pure part: which Services are ours, what each asks for, the status we
+// publish, and the VirtualRouters that keep the addresses alive (several per pool, so masters
+// spread over nodes as in keepalived's dual-master pattern).
+import type { V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
+import { API_VERSION, type VirtualRouterSpec } from "../api/virtual-router.ts";
+import type { RouterObject } from "../cluster/routers.ts";
+import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
+import type { Assignment, ServiceRequest } from "./allocator.ts";
+
+export const LB_CLASS = "vipkeeper.io/vrrp";
+export const ANNOTATION_ADDRESSES = "vipkeeper.io/addresses";
+export const ANNOTATION_POOL = "vipkeeper.io/pool";
+export const ANNOTATION_SHARING_KEY = "vipkeeper.io/sharing-key";
+/** Labels on the VirtualRouters the provider generates. */
+export const LABEL_POOL = "vipkeeper.io/pool";
+export const LABEL_MANAGED = "app.kubernetes.io/managed-by";
+export const MANAGER = "vipkeeper-lb-provider";
+
+export const serviceKey = (s: V1Service) => `${s.metadata?.namespace ?? "default"}/${s.metadata?.name ?? ""}`;
+
+/** Ours: type LoadBalancer with our class, or with no class when vipkeeper is the default provider. */
+export function isOurs(s: V1Service, isDefaultProvider: boolean): boolean {
+  if (s.spec?.type !== "LoadBalancer") return false;
+  const cls = s.spec.loadBalancerClass;
+  return cls === LB_CLASS || (cls === undefined && isDefaultProvider);
+}
+
+export interface ParsedRequest {
+  request?: ServiceRequest;
+  /** Problems worth an Event (the request may still be usable). */
+  warnings: string[];
+  error?: string;
+}
+
+export function serviceRequest(s: V1Service): ParsedRequest {
+  const warnings: string[] = [];
+  const ann = s.metadata?.annotations ?? {};
+  const families: IpFamily[] = (s.spec?.ipFamilies?.length ? s.spec.ipFamilies : ["IPv4"]).map((f) =>
+    f === "IPv6" ? 6 : 4,
+  );
+  let requested: string[] | undefined;
+  if (ann[ANNOTATION_ADDRESSES]) {
+    requested = ann[ANNOTATION_ADDRESSES].split(",")
+      .map((a) => a.trim())
+      .filter(Boolean);
+    const bad = requested.find((a) => !familyOf(a));
+    if (bad) return { warnings, error: `annotation ${ANNOTATION_ADDRESSES}: '${bad}' is not an IP address` };
+    requested = requested.map(canonicalAddress);
+    const fams = requested.map((a) => familyOf(a)!);
+    if (fams.length !== families.length || !families.every((f) => fams.includes(f)))
+      return {
+        warnings,
+        error: `annotation ${ANNOTATION_ADDRESSES}: asks for ${fams.map((f) => `IPv${f}`).join("+")}, but spec.ipFamilies is ${families.map((f) => `IPv${f}`).join("+")}`,
+      };
+  } else if (s.spec?.loadBalancerIP) {
+    warnings.push(
+      `spec.loadBalancerIP is deprecated and cannot say dual-stack; use the annotation ${ANNOTATION_ADDRESSES}`,
+    );
+    if (!familyOf(s.spec.loadBalancerIP))
+      return { warnings, error: `spec.loadBalancerIP: '${s.spec.loadBalancerIP}' is not an IP address` };
+    requested = [canonicalAddress(s.spec.loadBalancerIP)];
+  }
+  const request: ServiceRequest = {
+    key: serviceKey(s),
+    families,
+    ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? "TCP" })),
+    ...(requested ? { requested } : {}),
+    ...(ann[ANNOTATION_POOL] ? { pool: ann[ANNOTATION_POOL] } : {}),
+    ...(ann[ANNOTATION_SHARING_KEY] ? { sharingKey: ann[ANNOTATION_SHARING_KEY] } : {}),
+  };
+  return { request, warnings };
+}
+
+/** The addresses the Service publishes now (to adopt them after a restart). */
+export function publishedAddresses(s: V1Service): string[] {
+  return (s.status?.loadBalancer?.ingress ?? [])
+    .map((i) => i.ip)
+    .filter((ip): ip is string => !!ip && !!familyOf(ip))
+    .map(canonicalAddress);
+}
+
+/** ipMode VIP: traffic to the address is delivered to the node with the destination unchanged. */
+export function ingressFor(a: Assignment | undefined): V1LoadBalancerIngress[] {
+  return (a?.addresses ?? []).map((ip) => ({ ip, ipMode: "VIP" }));
+}
+
+export interface PoolAnnouncement {
+  pool: string;
+  /** How many routers the pool's Services are spread over. */
+  routers: number;
+  template: Omit<VirtualRouterSpec, "addresses" | "vrid">;
+}
+
+/** Which of the pool's routers announces a Service: stable, from the key alone. */
+export function routerIndex(key: string, routers: number): number {
+  let h = 0x811c9dc5;
+  for (const c of Buffer.from(key)) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  return h % Math.max(1, routers);
+}
+
+export const routerName = (pool: string, i: number) => `lb-${pool}-${i}`;
+
+/**
+ * The VirtualRouters that announce a pool's assigned addresses; routers with no address are left
+ * out (the caller deletes them). A shared address belongs to the router of the first Service that
+ * holds it, so one address is never announced twice.
+ */
+export function routersForPool(
+  announce: PoolAnnouncement,
+  assignments: ReadonlyMap<string, Assignment>,
+): RouterObject[] {
+  const byRouter = new Map<number, Set<string>>();
+  const placed = new Set<string>();
+  for (const key of [...assignments.keys()].sort()) {
+    const a = assignments.get(key)!;
+    if (a.pool !== announce.pool) continue;
+    const i = routerIndex(key, announce.routers);
+    for (const addr of a.addresses) {
+      if (placed.has(addr)) continue;
+      placed.add(addr);
+      byRouter.set(i, (byRouter.get(i) ?? new Set()).add(addr));
+    }
+  }
+  return [...byRouter.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([i, addrs]) => ({
+      apiVersion: API_VERSION,
+      kind: "VirtualRouter",
+      metadata: {
+        name: routerName(announce.pool, i),
+        labels: { [LABEL_POOL]: announce.pool, [LABEL_MANAGED]: MANAGER },
+      },
+      spec: {
+        // Keep neighbour caches and switch tables fresh (MetalLB #2910: 15-minute black holes).
+        garp: { refresh: "10s" },
+        ...announce.template,
+        addresses: [...addrs].sort().map((address) => ({ address })),
+      },
+    }));
+}
