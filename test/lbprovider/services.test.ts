@@ -1,0 +1,91 @@
+import type { V1Service } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import type { Assignment } from "../../src/lbprovider/allocator.ts";
+import {
+  ingressFor,
+  isOurs,
+  publishedAddresses,
+  routerIndex,
+  routersForPool,
+  serviceRequest,
+} from "../../src/lbprovider/services.ts";
+import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
+
+const service = (
+  over: Partial<V1Service["spec"]> = {},
+  annotations: Record<string, string> = {},
+): V1Service => ({
+  metadata: { name: "web", namespace: "shop", annotations },
+  spec: { type: "LoadBalancer", loadBalancerClass: "vipkeeper.io/vrrp", ports: [{ port: 443 }], ...over },
+});
+
+describe("LoadBalancer Services", () => {
+  it("takes Services of our class, and classless ones only as the default provider", () => {
+    expect(isOurs(service(), false)).toBe(true);
+    expect(isOurs(service({ loadBalancerClass: undefined }), false)).toBe(false);
+    expect(isOurs(service({ loadBalancerClass: undefined }), true)).toBe(true);
+    expect(isOurs(service({ loadBalancerClass: "metallb.io/metallb" }), true)).toBe(false);
+    expect(isOurs(service({ type: "ClusterIP" }), true)).toBe(false);
+  });
+
+  it("reads families, ports and the annotations", () => {
+    const r = serviceRequest(
+      service(
+        { ipFamilies: ["IPv6", "IPv4"] },
+        {
+          "vipkeeper.io/addresses": "2001:db8:0:0::7, 198.18.10.7",
+          "vipkeeper.io/pool": "edge",
+          "vipkeeper.io/sharing-key": "k",
+        },
+      ),
+    );
+    expect(r.request).toEqual({
+      key: "shop/web",
+      families: [6, 4],
+      ports: [{ port: 443, protocol: "TCP" }],
+      requested: ["2001:db8::7", "198.18.10.7"],
+      pool: "edge",
+      sharingKey: "k",
+    });
+  });
+
+  it("names the field when a requested address is wrong", () => {
+    expect(serviceRequest(service({}, { "vipkeeper.io/addresses": "198.18.10.300" })).error).toBe(
+      "annotation vipkeeper.io/addresses: '198.18.10.300' is not an IP address",
+    );
+    expect(serviceRequest(service({}, { "vipkeeper.io/addresses": "2001:db8::7" })).error).toMatch(
+      /asks for IPv6, but spec.ipFamilies is IPv4/,
+    );
+  });
+
+  it("accepts the deprecated spec.loadBalancerIP with a warning", () => {
+    const r = serviceRequest(service({ loadBalancerIP: "198.18.10.9" }));
+    expect(r.request?.requested).toEqual(["198.18.10.9"]);
+    expect(r.warnings[0]).toMatch(/spec.loadBalancerIP is deprecated/);
+  });
+
+  it("publishes ingress with ipMode VIP and reads it back for adoption", () => {
+    const ingress = ingressFor({ addresses: ["198.18.10.7"], pool: "p" });
+    expect(ingress).toEqual([{ ip: "198.18.10.7", ipMode: "VIP" }]);
+    expect(publishedAddresses({ ...service(), status: { loadBalancer: { ingress } } })).toEqual([
+      "198.18.10.7",
+    ]);
+  });
+
+  it("spreads a pool's Services over its routers, stably, and announces a shared address once", () => {
+    const assignments = new Map<string, Assignment>();
+    for (let i = 0; i < 20; i++)
+      assignments.set(`ns/s${i}`, { addresses: [`198.18.10.${i + 1}`], pool: "p" });
+    assignments.set("ns/shared", { addresses: ["198.18.10.1"], pool: "p" });
+    assignments.set("ns/other", { addresses: ["198.18.20.1"], pool: "q" });
+    const routers = routersForPool({ pool: "p", routers: 3, template: { interface: "eth0" } }, assignments);
+    expect(routers.map((r) => r.metadata.name)).toEqual(["lb-p-0", "lb-p-1", "lb-p-2"]);
+    const all = routers.flatMap((r) => r.spec.addresses.map((a) => a.address));
+    expect(all.sort()).toEqual([...Array.from({ length: 20 }, (_, i) => `198.18.10.${i + 1}`)].sort());
+    expect(
+      routers.every((r) => validateVirtualRouter({ ...r, metadata: { name: r.metadata.name } }).length === 0),
+    ).toBe(true);
+    expect(routers[0]!.spec.garp?.refresh).toBe("10s");
+    expect(routerIndex("ns/s1", 3)).toBe(routerIndex("ns/s1", 3));
+  });
+});
