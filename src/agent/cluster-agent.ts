@@ -3,7 +3,7 @@
 // When the API server is away the caches stand still and the engines run on with their last plans.
 import type { Logger } from "pino";
 import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
-import { nodeEntry } from "../cluster/status.ts";
+import { nodeEntry } from "./status-entry.ts";
 import { decideRouters, type HostAddress } from "./cluster-plan.ts";
 import type { InstanceStatus } from "./engine.ts";
 import type { EngineArgs } from "./engine-process.ts";

@@ -1,7 +1,5 @@
 // VirtualRouter status: each agent's own entry of status.nodes (what it sees on the wire) and the
 // controller's summary of them (master, conditions). Pure.
-import type { InstanceStatus } from "../agent/engine.ts";
-import type { VrrpState } from "../vrrp/instance.ts";
 
 export type NodeState = "Init" | "Backup" | "Master" | "Fault" | "Stopped";
 
@@ -42,52 +40,6 @@ export interface Condition {
   message: string;
   lastTransitionTime: string;
   observedGeneration?: number;
-}
-
-const STATE: Record<VrrpState, NodeState> = {
-  initialize: "Init",
-  backup: "Backup",
-  master: "Master",
-  fault: "Fault",
-};
-
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-
-/** The entry an agent writes from its engine's report (times are epoch ms). */
-export function nodeEntry(node: string, instances: readonly InstanceStatus[], message?: string): NodeEntry {
-  if (instances.length === 0) return { name: node, state: "Stopped", ...(message ? { message } : {}) };
-  const per = instances.map((i): InstanceEntry & { raw: InstanceStatus } => ({
-    raw: i,
-    family: i.key.endsWith("/ipv6") ? "IPv6" : "IPv4",
-    state: STATE[i.state],
-    effectivePriority: i.effectivePriority,
-    since: iso(i.since),
-    ...(i.lastAdvertFrom !== undefined && i.lastAdvertHeardAt !== undefined
-      ? {
-          lastAdvertHeard: {
-            from: i.lastAdvertFrom,
-            priority: i.lastAdvertPriority ?? 0,
-            at: iso(i.lastAdvertHeardAt),
-          },
-        }
-      : {}),
-  }));
-  // The node's state is its IPv4 instance's (or the only one's); Master wins if any family is master.
-  const lead = per.find((p) => p.state === "Master") ?? per[0]!;
-  const announced = Math.max(...instances.map((i) => i.lastAnnounceAt ?? 0));
-  const entry: NodeEntry = {
-    name: node,
-    state: lead.state,
-    priority: lead.raw.priority,
-    effectivePriority: lead.effectivePriority,
-    interface: lead.raw.interfaceName,
-    since: lead.since,
-    ...(lead.lastAdvertHeard ? { lastAdvertHeard: lead.lastAdvertHeard } : {}),
-    ...(announced > 0 ? { lastGratuitousArp: iso(announced) } : {}),
-    ...(message ? { message } : {}),
-  };
-  if (per.length > 1) entry.instances = per.map(({ raw: _raw, ...rest }) => rest);
-  return entry;
 }
 
 export interface AgentLiveness {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { allocateVrids, type ClusterNode } from "../../src/cluster/routers.ts";
-import { nodeEntry, summarize, type NodeEntry } from "../../src/cluster/status.ts";
+import { summarize, type NodeEntry } from "../../src/cluster/status.ts";
+import { nodeEntry } from "../../src/agent/status-entry.ts";
 import {
   FINALIZER,
   reconcileRouter,
