@@ -10,6 +10,7 @@ import type { EngineArgs } from "./engine-process.ts";
 import type { RunningEngine } from "./engines.ts";
 import type { NodePlan } from "./plan.ts";
 import type { StatusWriter } from "./status-writer.ts";
+import type { EngineMessage } from "./supervisor.ts";
 
 /** What the agent reads from the API (informer caches). */
 export interface ClusterView {
@@ -31,7 +32,10 @@ export interface ClusterAgentOptions {
     args: EngineArgs,
     log: Logger,
     onStatus: (i: InstanceStatus[]) => void,
+    onMessage: (msg: EngineMessage) => void,
   ): Promise<RunningEngine>;
+  /** Engine messages other than status (metrics snapshots, observed failovers). */
+  onEngineMessage?(router: string, msg: EngineMessage): void;
 }
 
 interface Runner {
@@ -54,6 +58,10 @@ export class ClusterAgent {
   /** Routers this agent runs an engine for now. */
   routers(): string[] {
     return [...this.runners.keys()];
+  }
+
+  engines(): Map<string, RunningEngine> {
+    return new Map([...this.runners].map(([k, r]) => [k, r.engine]));
   }
 
   /** Brings the engines in step with the view; calls made meanwhile coalesce into one more pass. */
@@ -127,6 +135,7 @@ export class ClusterAgent {
           if (this.runners.get(d.router)?.engine === engine)
             this.opts.status.report(d.router, nodeEntry(node, instances, notes.join("; ") || undefined));
         },
+        (msg) => this.opts.onEngineMessage?.(d.router, msg),
       );
       this.runners.set(d.router, { digest, engine, notes });
       log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");

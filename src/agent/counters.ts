@@ -9,6 +9,12 @@ function keyOf(name: string, labels: Labels): string {
   return parts.length ? `${name}{${parts.join(",")}}` : name;
 }
 
+export interface CounterEntry {
+  name: string;
+  labels: Labels;
+  value: number;
+}
+
 export class Counters {
   private readonly values = new Map<string, { name: string; labels: Labels; value: number }>();
 
@@ -32,7 +38,7 @@ export class Counters {
   }
 
   /** Every counter with its labels, for export. */
-  entries(): { name: string; labels: Labels; value: number }[] {
+  entries(): CounterEntry[] {
     return [...this.values.values()].map((e) => ({ ...e, labels: { ...e.labels } }));
   }
 

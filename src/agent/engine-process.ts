@@ -56,6 +56,8 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     onTransition: (event) => {
       tell({ type: "state", masters: engine.masters().map((p) => p.key) });
       reporter?.report();
+      if (args.reportStatus && event.to === "master" && event.sinceLastAdvertMs !== undefined)
+        tell({ type: "failover", instance: event.plan.key, ms: event.sinceLastAdvertMs });
       metrics?.observe(event);
       runNotifyScripts(event, log);
       notifier.notify(event);
@@ -84,7 +86,17 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const metricsServer = args.metricsAddress ? await metrics?.serve(args.metricsAddress) : undefined;
   tell({ type: "ready" });
   reporter?.report();
-  const onUpdate = (msg: EngineUpdate) => {
+  const onUpdate = (msg: EngineUpdate | { type: "snapshot"; id: number }) => {
+    // Cluster mode serves metrics from the agent's parent process, which asks each engine.
+    if (msg.type === "snapshot") {
+      tell({
+        type: "snapshot",
+        id: msg.id,
+        instances: running.status(),
+        counters: running.counters.entries(),
+      });
+      return;
+    }
     if (msg.type !== "addresses") return;
     for (const i of msg.instances) running.updateAddresses(i.key, i.addresses);
     reporter?.report();

@@ -9,7 +9,7 @@ import type { EngineArgs } from "./engine-process.ts";
 import type { InstanceStatus } from "./engine.ts";
 import type { NodePlan } from "./plan.ts";
 import { prepareResign } from "./resign.ts";
-import { Supervisor } from "./supervisor.ts";
+import { Supervisor, type EngineMessage } from "./supervisor.ts";
 
 const ENGINE_MAIN = fileURLToPath(new URL("./engine-main.ts", import.meta.url));
 
@@ -29,6 +29,7 @@ export async function startEngine(
   args: EngineArgs,
   log: Logger,
   onStatus?: (instances: InstanceStatus[]) => void,
+  onMessage?: (msg: EngineMessage) => void,
 ): Promise<RunningEngine> {
   let current = plan;
   const resigner = await prepareResign(plan.instances, log);
@@ -42,6 +43,7 @@ export async function startEngine(
     resign: (keys) => resigner.resign(keys),
     log,
     ...(onStatus ? { onStatus } : {}),
+    ...(onMessage ? { onMessage } : {}),
   });
   supervisor.start();
   return {

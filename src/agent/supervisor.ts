@@ -6,10 +6,15 @@
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { InstanceStatus } from "./engine.ts";
+import type { CounterEntry } from "./counters.ts";
 
 /** What the engine process tells its supervisor over IPC. Times in status are epoch milliseconds. */
 export type EngineMessage =
-  { type: "state"; masters: string[] } | { type: "ready" } | { type: "status"; instances: InstanceStatus[] };
+  | { type: "state"; masters: string[] }
+  | { type: "ready" }
+  | { type: "status"; instances: InstanceStatus[] }
+  | { type: "snapshot"; id: number; instances: InstanceStatus[]; counters: CounterEntry[] }
+  | { type: "failover"; instance: string; ms: number };
 
 export interface SupervisorOptions {
   spawn(): ChildProcess;
@@ -22,6 +27,8 @@ export interface SupervisorOptions {
   stopGraceMs?: number;
   /** The engine's status reports (cluster mode asks the engine for them). */
   onStatus?(instances: InstanceStatus[]): void;
+  /** Every other message of the engine (metrics snapshots, observed failovers). */
+  onMessage?(msg: EngineMessage): void;
 }
 
 export class Supervisor {
@@ -62,6 +69,7 @@ export class Supervisor {
     child.on("message", (msg: EngineMessage) => {
       if (msg.type === "state") this.masters = msg.masters;
       else if (msg.type === "status") this.opts.onStatus?.(msg.instances);
+      else this.opts.onMessage?.(msg);
     });
     // The IPC channel closes as the dying engine's files are released, which is before the kernel
     // has finished tearing the process down (closing a packet socket waits for an RCU grace

@@ -3,13 +3,13 @@
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
-import type { Counters } from "../agent/counters.ts";
+import type { CounterEntry } from "../agent/counters.ts";
 
 const STATES = ["initialize", "backup", "master", "fault"] as const;
 
 /** What the metrics read from the engine. */
 export interface MetricsSource {
-  counters: Counters;
+  counters: { entries(): CounterEntry[] };
   status(): InstanceStatus[];
 }
 
@@ -96,7 +96,11 @@ export class VrrpMetrics {
   /** Feed every transition here: failovers are observed from it. */
   observe(event: TransitionEvent): void {
     if (event.to === "master" && event.sinceLastAdvertMs !== undefined)
-      this.failover.observe({ instance: event.plan.key }, event.sinceLastAdvertMs / 1000);
+      this.observeFailover(event.plan.key, event.sinceLastAdvertMs);
+  }
+
+  observeFailover(instance: string, ms: number): void {
+    this.failover.observe({ instance }, ms / 1000);
   }
 
   /** Serves /metrics on host:port; resolves once listening. */

@@ -1,0 +1,83 @@
+// Metrics of a cluster-mode agent: one endpoint for all its engines (one per router). At each
+// scrape the parent asks every engine for a snapshot of its status and counters over IPC and
+// answers from those; observed failovers arrive as they happen.
+import { createServer, type Server } from "node:http";
+import type { RunningEngine } from "./engines.ts";
+import type { EngineMessage } from "./supervisor.ts";
+import { VrrpMetrics } from "../observe/metrics.ts";
+
+type Snapshot = Extract<EngineMessage, { type: "snapshot" }>;
+
+export class ClusterMetrics {
+  private readonly latest = new Map<string, Snapshot>();
+  private readonly waiting = new Map<number, () => void>();
+  private nextId = 1;
+  private readonly engines: () => ReadonlyMap<string, RunningEngine>;
+  readonly metrics: VrrpMetrics;
+
+  constructor(engines: () => ReadonlyMap<string, RunningEngine>, labels: Record<string, string>) {
+    this.engines = engines;
+    this.metrics = new VrrpMetrics(
+      {
+        counters: { entries: () => [...this.latest.values()].flatMap((s) => s.counters) },
+        status: () => [...this.latest.values()].flatMap((s) => s.instances),
+      },
+      labels,
+    );
+  }
+
+  /** Feed every engine message here (snapshots answer our requests; failovers are observed). */
+  onMessage(router: string, msg: EngineMessage): void {
+    if (msg.type === "snapshot") {
+      this.latest.set(router, msg);
+      this.waiting.get(msg.id)?.();
+    } else if (msg.type === "failover") this.metrics.observeFailover(msg.instance, msg.ms);
+  }
+
+  /** Asks every engine for a snapshot; engines that do not answer within `timeoutMs` keep their last. */
+  async refresh(timeoutMs = 500): Promise<void> {
+    const running = this.engines();
+    for (const router of [...this.latest.keys()]) if (!running.has(router)) this.latest.delete(router);
+    await Promise.all(
+      [...running.values()].map(
+        (engine) =>
+          new Promise<void>((resolve) => {
+            const id = this.nextId++;
+            const timer = setTimeout(done, timeoutMs);
+            function done() {
+              clearTimeout(timer);
+              resolve();
+            }
+            this.waiting.set(id, () => {
+              this.waiting.delete(id);
+              done();
+            });
+            engine.supervisor.send({ type: "snapshot", id });
+          }),
+      ),
+    );
+    this.waiting.clear();
+  }
+
+  serve(address: string): Promise<Server> {
+    const i = address.lastIndexOf(":");
+    const host = address.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0";
+    const server = createServer((req, res) => {
+      if (req.url !== "/metrics") {
+        res.writeHead(404).end("see /metrics\n");
+        return;
+      }
+      const registry = this.metrics.registry;
+      this.refresh()
+        .then(() => registry.metrics())
+        .then(
+          (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(Number(address.slice(i + 1)), host, () => resolve(server));
+    });
+  }
+}
