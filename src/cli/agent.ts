@@ -8,22 +8,33 @@ import type { EngineArgs } from "../agent/engine-process.ts";
 import { createLogger } from "../observe/log.ts";
 
 const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
+       vipkeeper agent --cluster --node NAME [options]
 
 Runs the VRRP instances of node NAME from FILE: YAML documents of VirtualRouter objects, the
 same shape as the cluster's (see examples/), or a keepalived.conf (its priorities become
 NAME's). Logs JSON lines. SIGTERM or SIGINT resigns
 (priority 0), releases the addresses and exits 0.
 
+With --cluster it runs the VirtualRouters that select node NAME, from the Kubernetes API
+(in-cluster config, or KUBECONFIG), and reports this node's part of their status.
+
 Options:
-  --config FILE          the objects to run (required)
-  --node NAME            this node's name in spec.priorities (required)
+  --config FILE          the objects to run (file mode)
+  --cluster              take the objects from the Kubernetes API instead
+  --node NAME            this node's name (required; in a DaemonSet, from spec.nodeName)
+  --namespace NS         cluster mode: the agent's namespace, for its Lease and VRRP password
+                         Secrets (default: $POD_NAMESPACE or vipkeeper)
+  --kubeconfig FILE      cluster mode: use this kubeconfig
+  --allow-scripts        cluster mode: run track and notify scripts that objects name (as root)
   --status-socket PATH   serve state and counters as JSON on this UNIX socket
   --metrics ADDR         serve Prometheus metrics on HOST:PORT (e.g. :9650) at /metrics
   -h, --help             show this help
 `;
 
 export interface AgentArgs {
-  config: string;
+  /** File mode: the file; absent in cluster mode. */
+  config?: string;
+  cluster?: { namespace: string; kubeconfig?: string; allowScripts: boolean };
   node: string;
   statusSocket?: string;
   metricsAddress?: string;
@@ -36,6 +47,10 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
       args: argv,
       options: {
         config: { type: "string" },
+        cluster: { type: "boolean" },
+        namespace: { type: "string" },
+        kubeconfig: { type: "string" },
+        "allow-scripts": { type: "boolean" },
         node: { type: "string" },
         "status-socket": { type: "string" },
         metrics: { type: "string" },
@@ -46,9 +61,17 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
     return (err as Error).message;
   }
   if (values.help) return "help";
-  if (!values.config) return "--config FILE is required";
+  if (!values.config && !values.cluster) return "--config FILE or --cluster is required";
+  if (values.config && values.cluster) return "--config and --cluster exclude each other";
   if (!values.node) return "--node NAME is required";
-  const args: AgentArgs = { config: values.config, node: values.node };
+  const args: AgentArgs = { node: values.node };
+  if (values.config) args.config = values.config;
+  else
+    args.cluster = {
+      namespace: values.namespace ?? process.env.POD_NAMESPACE ?? "vipkeeper",
+      allowScripts: values["allow-scripts"] ?? false,
+      ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+    };
   if (values["status-socket"]) args.statusSocket = values["status-socket"];
   if (values.metrics) {
     if (!/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/.test(values.metrics))
@@ -68,9 +91,16 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.stderr.write(`vipkeeper agent: ${args}\n\n${HELP}`);
     return 2;
   }
+  if (args.cluster) {
+    const { runClusterAgent } = await import("../agent/cluster-main.ts");
+    const engineArgs: EngineArgs = { node: args.node };
+    if (args.metricsAddress) engineArgs.metricsAddress = args.metricsAddress;
+    return runClusterAgent({ node: args.node, ...args.cluster, engineArgs });
+  }
+  const file = args.config!;
   let routers, notes, virtualServers;
   try {
-    ({ routers, notes, virtualServers } = loadConfig(args.config, args.node));
+    ({ routers, notes, virtualServers } = loadConfig(file, args.node));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`vipkeeper agent: ${err.message}\n`);
@@ -81,7 +111,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   for (const s of plan.skipped) log.info(s, `not running ${s.router}: ${s.reason}`);
   for (const n of notes) log.warn(`keepalived.conf: ${n}`);
   if (plan.instances.length === 0 && virtualServers.length === 0) {
-    process.stderr.write(`vipkeeper agent: no VirtualRouter in ${args.config} runs on node ${args.node}\n`);
+    process.stderr.write(`vipkeeper agent: no VirtualRouter in ${file} runs on node ${args.node}\n`);
     return 1;
   }
   const engineArgs: EngineArgs = { node: args.node };

@@ -1,0 +1,128 @@
+// `vipkeeper agent --cluster`: caches of the routers, the Nodes and the Secrets of the agent's
+// namespace feed the ClusterAgent; this node's Lease says the agent is alive; status entries go
+// out by server-side apply under this node's own field manager.
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type V1Node,
+  type V1Secret,
+} from "@kubernetes/client-node";
+import { GROUP, VERSION } from "../api/virtual-router.ts";
+import type { RouterObject } from "../cluster/routers.ts";
+import { toClusterNode } from "../controller/controller.ts";
+import { loadKubeConfig, applyStatus } from "../kube/client.ts";
+import { SupervisedInformer } from "../kube/informer.ts";
+import { RtNetlink } from "../net/rtnetlink.ts";
+import { createLogger } from "../observe/log.ts";
+import { keepAgentLease } from "./agent-lease.ts";
+import { ClusterAgent } from "./cluster-agent.ts";
+import { ClusterMetrics } from "./cluster-metrics.ts";
+import type { HostAddress } from "./cluster-plan.ts";
+import type { EngineArgs } from "./engine-process.ts";
+import { startEngine } from "./engines.ts";
+import { RouterGone, StatusWriter } from "./status-writer.ts";
+
+export interface ClusterAgentArgs {
+  node: string;
+  namespace: string;
+  kubeconfig?: string;
+  allowScripts: boolean;
+  engineArgs: EngineArgs;
+}
+
+export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
+  const log = createLogger("agent", { node: args.node });
+  const kc = loadKubeConfig(args.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const routers = new SupervisedInformer<RouterObject>(kc, {
+    path: `/apis/${GROUP}/${VERSION}/virtualrouters`,
+    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "virtualrouters" }),
+    log,
+  });
+  const nodes = new SupervisedInformer<V1Node>(kc, {
+    path: "/api/v1/nodes",
+    list: () => core.listNode(),
+    log,
+  });
+  // VRRP passwords live in the agent's own namespace: the agent reads no other Secrets.
+  const secrets = new SupervisedInformer<V1Secret>(kc, {
+    path: `/api/v1/namespaces/${args.namespace}/secrets`,
+    list: () => core.listNamespacedSecret({ namespace: args.namespace }),
+    log,
+  });
+  const manager = `vipkeeper-agent/${args.node}`;
+  const status = new StatusWriter(async (router, entry) => {
+    try {
+      await applyStatus(
+        kc,
+        { group: GROUP, version: VERSION, plural: "virtualrouters", name: router },
+        {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: "VirtualRouter",
+          metadata: { name: router },
+          status: { nodes: [entry] },
+        },
+        manager,
+        true,
+      );
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) throw new RouterGone(router);
+      throw err;
+    }
+  }, log);
+  const nl = new RtNetlink();
+  // One metrics endpoint for all the engines (they would each want the port).
+  const { metricsAddress, ...engineArgs } = args.engineArgs;
+  let metrics: ClusterMetrics | undefined;
+  const links = new Map<number, string>();
+  const agent = new ClusterAgent({
+    node: args.node,
+    log,
+    status,
+    allowScripts: args.allowScripts,
+    engineArgs,
+    startEngine,
+    onEngineMessage: (router, msg) => metrics?.onMessage(router, msg),
+    view: {
+      routers: () => routers.list(),
+      nodes: () => nodes.list().map(toClusterNode),
+      secret: (name, key) => {
+        const s = secrets.list().find((x) => x.metadata?.name === name);
+        const data = s?.data?.[key];
+        return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
+      },
+    },
+    hostAddresses: async () => {
+      for (const l of await nl.links()) links.set(l.ifindex, l.name);
+      return (await nl.addresses()).map((a): HostAddress => ({
+        interfaceName: links.get(a.ifindex) ?? "",
+        family: a.family,
+        address: a.address,
+        prefixLength: a.prefixLength,
+      }));
+    },
+  });
+  metrics = new ClusterMetrics(() => agent.engines(), { node: args.node });
+  const metricsServer = metricsAddress ? await metrics.serve(metricsAddress) : undefined;
+  const sync = () => void agent.sync();
+  for (const i of [routers, nodes, secrets]) i.on("change", sync);
+  const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);
+  await Promise.all([routers.start(), nodes.start(), secrets.start()]);
+  await agent.sync();
+  log.info("agent started (cluster mode)");
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
+  log.info("stopping: resigning every router");
+  lease.stop();
+  for (const i of [routers, nodes, secrets]) i.stop();
+  await agent.stop();
+  status.stop();
+  metricsServer?.close();
+  nl.close();
+  log.info("agent stopped");
+  return 0;
+}
