@@ -75,8 +75,10 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   const nl = new RtNetlink();
   // One metrics endpoint for all the engines (they would each want the port).
   const { metricsAddress, ...engineArgs } = args.engineArgs;
-  let metrics: ClusterMetrics | undefined;
   const links = new Map<number, string>();
+  // Engines report to the metrics as soon as they run; the metrics read the agent's engines.
+  const engines = { of: () => new Map() as ReturnType<ClusterAgent["engines"]> };
+  const metrics = new ClusterMetrics(() => engines.of(), { node: args.node });
   const agent = new ClusterAgent({
     node: args.node,
     log,
@@ -84,7 +86,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     allowScripts: args.allowScripts,
     engineArgs,
     startEngine,
-    onEngineMessage: (router, msg) => metrics?.onMessage(router, msg),
+    onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
     view: {
       routers: () => routers.list(),
       nodes: () => nodes.list().map(toClusterNode),
@@ -104,7 +106,8 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
       }));
     },
   });
-  metrics = new ClusterMetrics(() => agent.engines(), { node: args.node });
+
+  engines.of = () => agent.engines();
   const metricsServer = metricsAddress ? await metrics.serve(metricsAddress) : undefined;
   const sync = () => void agent.sync();
   for (const i of [routers, nodes, secrets]) i.on("change", sync);

@@ -54,11 +54,11 @@ describe("cluster mode: what this node runs", () => {
   it("waits for the controller's VRID", () => {
     expect(decideRouters(inputs({ routers: [router({}, {})] }))[0]).toMatchObject({
       run: false,
-      reason: expect.stringMatching(/status.vrid/),
+      reason: expect.stringMatching(/status.vrid/) as string,
     });
     expect(decideRouters(inputs({ routers: [router({ vrid: 9 })] }))[0]).toMatchObject({
       run: false,
-      reason: expect.stringMatching(/spec.vrid 9, status.vrid 7/),
+      reason: expect.stringMatching(/spec.vrid 9, status.vrid 7/) as string,
     });
   });
 
@@ -72,12 +72,12 @@ describe("cluster mode: what this node runs", () => {
     );
     expect(decideRouters(inputs({ nodes: maint }))[0]).toMatchObject({
       run: false,
-      reason: expect.stringMatching(/maintenance/),
+      reason: expect.stringMatching(/maintenance/) as string,
     });
     const going = { ...router(), metadata: { name: "web", deletionTimestamp: "2026-11-25T00:00:00Z" } };
     expect(decideRouters(inputs({ routers: [going] }))[0]).toMatchObject({
       run: false,
-      reason: expect.stringMatching(/deleted/),
+      reason: expect.stringMatching(/deleted/) as string,
     });
   });
 
@@ -85,7 +85,7 @@ describe("cluster mode: what this node runs", () => {
     const tracked = router({ track: { scripts: [{ name: "haproxy", command: "killall -0 haproxy" }] } });
     expect(decideRouters(inputs({ routers: [tracked] }))[0]).toMatchObject({
       run: false,
-      reason: expect.stringMatching(/spec.track.scripts.*--allow-scripts/),
+      reason: expect.stringMatching(/spec.track.scripts.*--allow-scripts/) as string,
     });
     expect(decideRouters(inputs({ routers: [tracked], allowScripts: true }))[0]?.run).toBe(true);
     const notifying = router({ notify: { scripts: { master: "touch /tmp/x" } } });
@@ -121,7 +121,7 @@ describe("cluster mode: what this node runs", () => {
       decideRouters(inputs({ routers: [router({ addresses: [{ address: "198.19.0.50" }] })] }))[0],
     ).toMatchObject({
       run: false,
-      reason: expect.stringMatching(/no interface .* 198.19.0.50/),
+      reason: expect.stringMatching(/no interface .* 198.19.0.50/) as string,
     });
   });
 });

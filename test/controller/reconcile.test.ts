@@ -130,7 +130,7 @@ describe("controller reconcile", () => {
       ],
     });
     const c = run(r).status?.conditions.find((x) => x.type === "ForeignSpeaker");
-    expect(c).toMatchObject({ status: "True", message: expect.stringMatching(/198.18.0.77/) });
+    expect(c).toMatchObject({ status: "True", message: expect.stringMatching(/198.18.0.77/) as string });
     const ok = router({ vrid: 1, nodes: [entry("n1", "Backup", T0, { lastAdvertHeard: heard("fe80::1") })] });
     expect(run(ok).status?.conditions.find((x) => x.type === "ForeignSpeaker")).toBeUndefined();
   });

@@ -36,9 +36,9 @@ describe("work queue", () => {
     const q = new WorkQueue<string>({ baseDelayMs: 5 });
     const at: number[] = [];
     const t0 = Date.now();
-    const done = q.run(1, async () => {
+    const done = q.run(1, () => {
       at.push(Date.now() - t0);
-      if (at.length < 4) throw new Error("not yet");
+      return at.length < 4 ? Promise.reject(new Error("not yet")) : Promise.resolve();
     });
     q.add("k");
     await new Promise((r) => setTimeout(r, 150));

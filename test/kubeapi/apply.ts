@@ -7,17 +7,14 @@
 import type { Schema } from "./schema.ts";
 import { ApiError } from "./errors.ts";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 export type ManagedFields = Obj[];
 
 const SEP = "\u0000";
 const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 function child(s: Schema | undefined, k: string): Schema | undefined {
-  return (
-    s?.properties?.[k] ??
-    (isObject(s?.additionalProperties) ? (s!.additionalProperties as Schema) : undefined)
-  );
+  return s?.properties?.[k] ?? (isObject(s?.additionalProperties) ? s.additionalProperties : undefined);
 }
 
 function mapKeys(s: Schema | undefined): string[] | undefined {

@@ -104,9 +104,7 @@ let core: CoreV1Api;
 const apply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
-async function failure(
-  p: Promise<unknown>,
-): Promise<{
+async function failure(p: Promise<unknown>): Promise<{
   code: number;
   body: { reason?: string; message?: string; details?: { causes?: { field: string }[] } };
 }> {

@@ -22,7 +22,7 @@ import { ApiError } from "./errors.ts";
 
 export { ApiError };
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 export interface Resource {
   group: string;
@@ -190,7 +190,7 @@ export class ApiServer {
         );
       const { resource, namespace, name, sub } = route;
       const q = url.searchParams;
-      switch (req.method) {
+      switch (req.method ?? "") {
         case "GET":
           if (name) return send(res, 200, this.get(resource, namespace, name));
           if (q.get("watch") === "true" || q.get("watch") === "1")
@@ -220,6 +220,8 @@ export class ApiServer {
           );
         case "DELETE":
           return send(res, 200, this.delete(resource, namespace, name!));
+        default:
+          break;
       }
       throw new ApiError(405, "MethodNotAllowed", `${req.method} is not supported`);
     } catch (err) {
@@ -535,7 +537,9 @@ export class ApiServer {
   private commit(r: Resource, cur: Obj, next: Obj, status: boolean, q: URLSearchParams): Obj {
     const merged: Obj = structuredClone(next);
     merged.metadata = {
-      ...(status ? { ...cur.metadata, managedFields: next.metadata?.managedFields ?? cur.metadata.managedFields } : merged.metadata),
+      ...(status
+        ? { ...cur.metadata, managedFields: next.metadata?.managedFields ?? cur.metadata.managedFields }
+        : merged.metadata),
       uid: cur.metadata.uid,
       creationTimestamp: cur.metadata.creationTimestamp,
       name: cur.metadata.name,
