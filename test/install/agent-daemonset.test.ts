@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import { agentDaemonSet } from "../../src/install/agent-daemonset.ts";
+import { parseAgentSettings } from "../../src/install/agent-settings.ts";
+
+describe("the agents' DaemonSet", () => {
+  it("is a valid DaemonSet on exactly the selected nodes, with NET_ADMIN and NET_RAW only", () => {
+    const ds = agentDaemonSet({
+      settings: parseAgentSettings("allowScripts: true\nmetricsPort: 9700\n"),
+      namespace: "vipkeeper",
+      image: "ghcr.io/example/vipkeeper:0.1.0",
+      nodeNames: ["n1", "n2"],
+    });
+    expect(() => new DaemonSet(ds as never).validate()).not.toThrow();
+    const pod = ds.spec!.template.spec!;
+    expect(pod.hostNetwork).toBe(true);
+    const c = pod.containers[0]!;
+    expect(c.securityContext).toMatchObject({
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+    });
+    expect(c.args).toEqual([
+      "agent",
+      "--cluster",
+      "--node",
+      "$(NODE_NAME)",
+      "--metrics",
+      "0.0.0.0:9700",
+      "--allow-scripts",
+    ]);
+    expect(
+      pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]
+        ?.matchExpressions?.[0]?.values,
+    ).toEqual(["n1", "n2"]);
+    expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
+  });
+
+  it("stays valid with no node selected (scheduled nowhere)", () => {
+    const ds = agentDaemonSet({ settings: {}, namespace: "vk", image: "img", nodeNames: [] });
+    expect(() => new DaemonSet(ds as never).validate()).not.toThrow();
+  });
+
+  it("names the field of a bad setting", () => {
+    expect(() => parseAgentSettings("metricsPort: 70000\n")).toThrow(/metricsPort/);
+    expect(() => parseAgentSettings("colour: red\n")).toThrow(/colour/);
+  });
+});
