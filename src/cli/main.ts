@@ -15,6 +15,10 @@ const commands: Record<string, Command> = {
     summary: "Run the cluster controller (plans VirtualRouters, keeps the agents' DaemonSet)",
     run: async (args) => (await import("./controller.ts")).runController(args),
   },
+  crds: {
+    summary: "Print the CustomResourceDefinitions (or write them: --write DIR)",
+    run: async (args) => (await import("./crds.ts")).runCrds(args),
+  },
   import: {
     summary: "Print the VirtualRouter objects equivalent to keepalived.conf files",
     run: async (args) => (await import("./import.ts")).runImport(args),

@@ -1,46 +1,11 @@
 // VirtualRouter status: each agent's own entry of status.nodes (what it sees on the wire) and the
 // controller's summary of them (master, conditions). Pure.
 
-export type NodeState = "Init" | "Backup" | "Master" | "Fault" | "Stopped";
+import type { Condition, InstanceEntry, NodeEntry } from "../api/status.ts";
 
-export interface AdvertHeard {
-  from: string;
-  priority: number;
-  at: string;
-}
-
-export interface InstanceEntry {
-  family: "IPv4" | "IPv6";
-  state: NodeState;
-  effectivePriority: number;
-  since: string;
-  lastAdvertHeard?: AdvertHeard;
-}
-
-/** One node's entry of status.nodes, written by that node's agent only (server-side apply). */
-export interface NodeEntry {
-  name: string;
-  state: NodeState;
-  priority?: number;
-  effectivePriority?: number;
-  interface?: string;
-  since?: string;
-  lastAdvertHeard?: AdvertHeard;
-  lastGratuitousArp?: string;
-  /** Why the node does not run the router, or a note on how it runs it. */
-  message?: string;
-  /** Per family, when the router has IPv4 and IPv6 addresses (each family is its own instance). */
-  instances?: InstanceEntry[];
-}
-
-export interface Condition {
-  type: string;
-  status: "True" | "False" | "Unknown";
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+export type { Condition, InstanceEntry, NodeEntry };
+export type NodeState = NodeEntry["state"];
+export type AdvertHeard = NonNullable<NodeEntry["lastAdvertHeard"]>;
 
 export interface AgentLiveness {
   /** When this node's agent last renewed its Lease (epoch ms), if it has one. */

@@ -2,7 +2,7 @@
 // decides who holds which address; it is rebuilt from the Services' own status at every start, so
 // a restart, a leader change or a re-list never moves an address (adopt first, allocate after).
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
-import { contains, fromBig, isBuggy, type AddressRange } from "./ranges.ts";
+import { contains, fromBig, isBuggy, type AddressRange } from "../api/ranges.ts";
 
 export interface Pool {
   name: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { Allocator, type Pool, type ServiceRequest } from "../../src/lbprovider/allocator.ts";
-import { parseRange, type AddressRange } from "../../src/lbprovider/ranges.ts";
+import { parseRange, type AddressRange } from "../../src/api/ranges.ts";
 
 const range = (t: string) => parseRange(t) as AddressRange;
 const pool = (name: string, texts: string[], over: Partial<Pool> = {}): Pool => ({

@@ -1,7 +1,7 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { LbProvider, type ProviderPool } from "../../src/lbprovider/provider.ts";
-import { parseRange, type AddressRange } from "../../src/lbprovider/ranges.ts";
+import { parseRange, type AddressRange } from "../../src/api/ranges.ts";
 
 const pools: ProviderPool[] = [
   {

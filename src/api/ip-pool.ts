@@ -1,0 +1,137 @@
+// The IPPool object (vipkeeper.io/v1alpha1, cluster-scoped): addresses for LoadBalancer Services,
+// who may use them, and how they are announced (the template of the VirtualRouters generated).
+import Type from "typebox";
+import { parseRange, overlaps, type AddressRange } from "./ranges.ts";
+import { schemaErrors, type FieldError } from "./field-errors.ts";
+import { API_VERSION, Duration } from "./virtual-router.ts";
+
+const LabelSelector = (description: string) =>
+  Type.Optional(
+    Type.Object(
+      {
+        matchLabels: Type.Optional(
+          Type.Record(Type.String(), Type.String(), { description: "Labels that must all match." }),
+        ),
+        matchExpressions: Type.Optional(
+          Type.Array(
+            Type.Object(
+              {
+                key: Type.String({ description: "Label key." }),
+                operator: Type.Union(
+                  [
+                    Type.Literal("In"),
+                    Type.Literal("NotIn"),
+                    Type.Literal("Exists"),
+                    Type.Literal("DoesNotExist"),
+                  ],
+                  {
+                    description: "In, NotIn, Exists or DoesNotExist.",
+                  },
+                ),
+                values: Type.Optional(Type.Array(Type.String(), { description: "Values for In and NotIn." })),
+              },
+              { additionalProperties: false },
+            ),
+            { description: "Requirements that must all hold." },
+          ),
+        ),
+      },
+      { additionalProperties: false, description },
+    ),
+  );
+
+export const IPPoolSpec = Type.Object(
+  {
+    addresses: Type.Array(
+      Type.String({
+        description: "A CIDR (198.18.10.0/24, 2001:db8:10::/64) or a range (198.18.10.10-198.18.10.20).",
+        "x-kubernetes-validations": [
+          {
+            rule: "isCIDR(self) || isIP(self) || self.matches('^[0-9a-fA-F:.]+ *- *[0-9a-fA-F:.]+$')",
+            message: "must be a CIDR, an address or a range a-b",
+          },
+        ],
+      }),
+      { minItems: 1, maxItems: 64, description: "The pool's addresses, IPv4 and IPv6." },
+    ),
+    autoAssign: Type.Optional(
+      Type.Boolean({ default: true, description: "Give addresses to Services that do not name a pool." }),
+    ),
+    avoidBuggyIPs: Type.Optional(
+      Type.Boolean({ default: false, description: "Skip IPv4 addresses ending in .0 and .255." }),
+    ),
+    serviceSelector: LabelSelector("Services that may use the pool (all when empty)."),
+    namespaceSelector: LabelSelector("Namespaces whose Services may use the pool (all when empty)."),
+    announce: Type.Optional(
+      Type.Object(
+        {
+          routers: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: 32,
+              default: 2,
+              description:
+                "How many VirtualRouters the pool's Services are spread over (their masters spread over nodes).",
+            }),
+          ),
+          nodeSelector: Type.Optional(
+            Type.Record(Type.String(), Type.String(), { description: "Nodes that may hold the addresses." }),
+          ),
+          interface: Type.Optional(
+            Type.String({ description: "Interface for the addresses (default: the one on their subnet)." }),
+          ),
+          advertInterval: Duration("VRRP advertisement interval of the generated routers.", "1s"),
+          unicast: Type.Optional(
+            Type.Boolean({ description: "Send adverts to the nodes' addresses instead of multicast." }),
+          ),
+          garpRefresh: Duration(
+            "Repeat gratuitous ARP / NA this often while master (keeps switch tables fresh).",
+            "10s",
+          ),
+        },
+        { additionalProperties: false, description: "How the pool's addresses are kept alive with VRRP." },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const IPPool = Type.Object({
+  apiVersion: Type.Literal(API_VERSION),
+  kind: Type.Literal("IPPool"),
+  metadata: Type.Object({ name: Type.String({ minLength: 1 }) }),
+  spec: IPPoolSpec,
+});
+
+export type IPPoolSpec = Type.Static<typeof IPPoolSpec>;
+export type IPPool = Type.Static<typeof IPPool>;
+
+/** The pool's ranges, parsed; validateIPPool has said what is wrong with the others. */
+export function poolRanges(spec: IPPoolSpec): AddressRange[] {
+  return spec.addresses.map(parseRange).filter((r): r is AddressRange => typeof r !== "string");
+}
+
+export function validateIPPool(obj: unknown): FieldError[] {
+  const structural = schemaErrors(IPPool, obj);
+  if (structural.length > 0) return structural;
+  const { spec } = obj as IPPool;
+  const errors: FieldError[] = [];
+  const ranges: (AddressRange | undefined)[] = spec.addresses.map((text, i) => {
+    const r = parseRange(text);
+    if (typeof r === "string") {
+      errors.push({ field: `spec.addresses[${i}]`, message: r });
+      return undefined;
+    }
+    return r;
+  });
+  ranges.forEach((r, i) => {
+    if (!r) return;
+    const j = ranges.findIndex((o, k) => k < i && o && overlaps(o, r));
+    if (j !== -1)
+      errors.push({
+        field: `spec.addresses[${i}]`,
+        message: `overlaps spec.addresses[${j}] (${spec.addresses[j]})`,
+      });
+  });
+  return errors;
+}

@@ -1,0 +1,135 @@
+// Status of the vipkeeper objects: one source for the CRDs' status schemas and the TypeScript
+// types the controller and agents write. Conditions have metav1.Condition's shape.
+import Type from "typebox";
+
+const Time = (description: string) => Type.String({ description: `${description} (RFC 3339).` });
+const State = Type.Union(
+  [
+    Type.Literal("Init"),
+    Type.Literal("Backup"),
+    Type.Literal("Master"),
+    Type.Literal("Fault"),
+    Type.Literal("Stopped"),
+  ],
+  {
+    description:
+      "VRRP state of the node's instance as seen on this node; Stopped when it does not run the router.",
+  },
+);
+
+export const Condition = Type.Object({
+  type: Type.String({
+    description: "Ready, SplitBrain, VRIDConflict, AddressConflict, ForeignSpeaker, NoNodes or Invalid.",
+  }),
+  status: Type.Union([Type.Literal("True"), Type.Literal("False"), Type.Literal("Unknown")], {
+    description: "True, False or Unknown.",
+  }),
+  reason: Type.String({ description: "CamelCase reason for the last transition." }),
+  message: Type.String({ description: "Human-readable detail." }),
+  lastTransitionTime: Time("When the status last changed"),
+  observedGeneration: Type.Optional(
+    Type.Integer({ description: "The generation this condition was computed for." }),
+  ),
+});
+
+const AdvertHeard = Type.Object(
+  {
+    from: Type.String({ description: "Source address of the advert." }),
+    priority: Type.Integer({ description: "Priority it carried." }),
+    at: Time("When it was heard"),
+  },
+  { description: "The last VRRP advert this node heard for the router (who the master is, seen from here)." },
+);
+
+export const InstanceEntry = Type.Object({
+  family: Type.Union([Type.Literal("IPv4"), Type.Literal("IPv6")], {
+    description: "Address family of the instance.",
+  }),
+  state: State,
+  effectivePriority: Type.Integer({ description: "Priority after tracking weights." }),
+  since: Time("When the state was entered"),
+  lastAdvertHeard: Type.Optional(AdvertHeard),
+});
+
+export const NodeEntry = Type.Object({
+  name: Type.String({ description: "Node name; each node's agent writes only its own entry." }),
+  state: State,
+  priority: Type.Optional(Type.Integer({ description: "Configured priority on this node." })),
+  effectivePriority: Type.Optional(Type.Integer({ description: "Priority after tracking weights." })),
+  interface: Type.Optional(Type.String({ description: "Interface the node speaks VRRP on." })),
+  since: Type.Optional(Time("When the state was entered")),
+  lastAdvertHeard: Type.Optional(AdvertHeard),
+  lastGratuitousArp: Type.Optional(Time("Last gratuitous ARP / unsolicited neighbour advertisement sent")),
+  message: Type.Optional(
+    Type.String({ description: "Why the node does not run the router, or a note on how it runs it." }),
+  ),
+  instances: Type.Optional(
+    Type.Array(InstanceEntry, {
+      description:
+        "Per address family, when the router has IPv4 and IPv6 addresses (each runs its own instance).",
+    }),
+  ),
+});
+
+const Conditions = Type.Array(Condition, {
+  description: "Standard conditions, one per type.",
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["type"],
+});
+
+export const VirtualRouterStatus = Type.Object({
+  vrid: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 255,
+      description: "The VRID the router runs with (spec.vrid, or allocated by the controller).",
+    }),
+  ),
+  master: Type.Optional(Type.String({ description: "The node that holds the addresses now (empty: none)." })),
+  nodes: Type.Optional(
+    Type.Array(NodeEntry, {
+      description: "Each selected node's view, written by that node's agent.",
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["name"],
+    }),
+  ),
+  conditions: Type.Optional(Conditions),
+  observedGeneration: Type.Optional(
+    Type.Integer({ description: "The generation the controller last acted on." }),
+  ),
+});
+
+export const VirtualServerStatus = Type.Object({
+  active: Type.Optional(Type.Integer({ description: "Real servers taking traffic on the master." })),
+  realServers: Type.Optional(
+    Type.Array(
+      Type.Object({
+        address: Type.String({ description: "Real server address." }),
+        port: Type.Integer({ description: "Real server port." }),
+        healthy: Type.Boolean({ description: "Passing its health check." }),
+        since: Type.Optional(Time("When it last changed")),
+      }),
+      { description: "Health of each real server, as the master director sees it." },
+    ),
+  ),
+  conditions: Type.Optional(Conditions),
+  observedGeneration: Type.Optional(Type.Integer({ description: "The generation last acted on." })),
+});
+
+export const IPPoolStatus = Type.Object({
+  allocated: Type.Optional(
+    Type.Object(
+      {
+        ipv4: Type.Optional(Type.Integer({ description: "IPv4 addresses held by Services." })),
+        ipv6: Type.Optional(Type.Integer({ description: "IPv6 addresses held by Services." })),
+      },
+      { description: "Addresses in use." },
+    ),
+  ),
+  conditions: Type.Optional(Conditions),
+});
+
+export type Condition = Type.Static<typeof Condition>;
+export type NodeEntry = Type.Static<typeof NodeEntry>;
+export type InstanceEntry = Type.Static<typeof InstanceEntry>;
+export type VirtualRouterStatus = Type.Static<typeof VirtualRouterStatus>;
