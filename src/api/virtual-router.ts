@@ -10,9 +10,11 @@ export const GROUP = "vipkeeper.io";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-/** An optional duration field ("1s", "100ms"), with its default. */
+/** Go's duration syntax as Kubernetes APIs write it ("1s", "100ms", "1m30s"). */
+export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$";
+/** An optional duration field, with its default. */
 export const Duration = (description: string, def: string) =>
-  Type.Optional(Type.String({ description, default: def, pattern: "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$" }));
+  Type.Optional(Type.String({ description, default: def, pattern: DURATION_PATTERN }));
 
 const Weight = Type.Optional(
   Type.Integer({

@@ -2,7 +2,8 @@
 // TypeScript source for type, defaults, schema and validation, like VirtualRouter.
 import Type from "typebox";
 import { familyOf } from "../vrrp/address.ts";
-import { API_VERSION, Duration } from "./virtual-router.ts";
+import { parseDuration } from "./duration.ts";
+import { API_VERSION, Duration, DURATION_PATTERN } from "./virtual-router.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
@@ -69,6 +70,39 @@ export const VirtualServerSpec = Type.Object(
     hysteresis: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
     inhibitOnFailure: Type.Optional(
       Type.Boolean({ default: false, description: "Keep a failed server at weight 0." }),
+    ),
+    persistence: Type.Optional(
+      Type.Object(
+        {
+          timeout: Type.String({
+            pattern: DURATION_PATTERN,
+            description:
+              "How long a client stays with its real server after its last packet (keepalived's persistence_timeout), e.g. 300s.",
+          }),
+          ipv4PrefixLength: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 32,
+              default: 32,
+              description:
+                "IPv4 clients that share this prefix share a real server (keepalived's persistence_granularity); 32: per address.",
+            }),
+          ),
+          ipv6PrefixLength: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 128,
+              default: 128,
+              description: "IPv6 clients that share this prefix share a real server; 128: per address.",
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Session persistence: a client's new connections go to the real server it last used, while it keeps coming back within the timeout.",
+        },
+      ),
     ),
     healthCheck: Type.Optional(
       Type.Object(
@@ -158,6 +192,12 @@ export function validateVirtualServer(obj: unknown): FieldError[] {
     err(
       "sorryServer.address",
       `'${spec.sorryServer.address}' is not an address of the virtual address's family`,
+    );
+  const persistMs = spec.persistence ? parseDuration(spec.persistence.timeout) : undefined;
+  if (persistMs !== undefined && persistMs < 1000)
+    err(
+      "persistence.timeout",
+      `'${spec.persistence!.timeout}' is under 1s (IPVS counts persistence in seconds)`,
     );
   const kinds = CHECK_KINDS.filter((k) => spec.healthCheck?.[k] !== undefined);
   if (spec.healthCheck && kinds.length !== 1)

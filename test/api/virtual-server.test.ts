@@ -45,6 +45,20 @@ describe("VirtualServer", () => {
     ).toEqual(["spec.realServers[1]"]);
   });
 
+  it("persistence: a timeout of at least 1s and prefix lengths within the family's", () => {
+    expect(validateVirtualServer(vs({ persistence: { timeout: "300s", ipv4PrefixLength: 24 } }))).toEqual([]);
+    const fields = (o: unknown) => validateVirtualServer(o).map((e) => e.field);
+    expect(fields(vs({ persistence: {} }))).toEqual(["spec.persistence.timeout"]);
+    expect(fields(vs({ persistence: { timeout: "5 minutes" } }))).toEqual(["spec.persistence.timeout"]);
+    expect(fields(vs({ persistence: { timeout: "500ms" } }))).toEqual(["spec.persistence.timeout"]);
+    expect(fields(vs({ persistence: { timeout: "60s", ipv4PrefixLength: 33 } }))).toEqual([
+      "spec.persistence.ipv4PrefixLength",
+    ]);
+    expect(fields(vs({ persistence: { timeout: "60s", ipv6PrefixLength: 129 } }))).toEqual([
+      "spec.persistence.ipv6PrefixLength",
+    ]);
+  });
+
   it("health-check jobs per real server, with the check's own port where given", () => {
     const jobs = checkJobs(
       vs({ healthCheck: { httpGet: { path: "/health", port: 9000 }, interval: "2s", fall: 3 } }) as never,
