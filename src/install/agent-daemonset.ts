@@ -46,7 +46,7 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
           dnsPolicy: "ClusterFirstWithHostNet",
           priorityClassName: settings.priorityClassName ?? "system-node-critical",
           // Node-level networking runs everywhere it is asked to, tainted or not.
-          tolerations: (settings.tolerations) ?? [{ operator: "Exists" }],
+          tolerations: settings.tolerations ?? [{ operator: "Exists" }],
           ...(settings.nodeSelector ? { nodeSelector: settings.nodeSelector } : {}),
           affinity: {
             nodeAffinity: {

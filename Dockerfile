@@ -1,0 +1,31 @@
+# One image for the controller and the agent. Node 24 runs the TypeScript sources directly (type
+# stripping): no TypeScript build, only the native addon is compiled, in the builder stage.
+#   docker build -t vipkeeper .
+#   controller: vipkeeper controller ...   agent: vipkeeper agent --cluster --node $(NODE_NAME)
+
+FROM node:24-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json binding.gyp ./
+COPY native/ native/
+# Production dependencies only; `npm ci` builds the addon (node-gyp, against this Node's headers).
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+# What the agent runs on the node: nft for the nftables dataplane, ip for diagnostics, bash for
+# the admin-approved track and notify scripts (keepalived's are bash), procps for killall -0.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nftables iproute2 bash procps psmisc \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app/node_modules node_modules/
+COPY --from=build /app/build/Release/vipkeeper_net.node build/Release/vipkeeper_net.node
+COPY package.json ./
+COPY bin/ bin/
+COPY src/ src/
+COPY crds/ crds/
+ENV NODE_ENV=production
+ENTRYPOINT ["node", "/app/bin/vipkeeper.js"]
+CMD ["--help"]

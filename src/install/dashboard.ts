@@ -1,0 +1,163 @@
+// The Grafana dashboard shipped with the chart: the state of every router over time, transitions,
+// adverts, drops, priorities and observed failover times. Built here so that a test can check
+// every metric it queries is one the agents export.
+type Json = Record<string, unknown>;
+
+/** The metrics the dashboard reads (each must exist in src/observe/metrics.ts). */
+export const DASHBOARD_METRICS = [
+  "vipkeeper_vrrp_instance_state",
+  "vipkeeper_vrrp_transitions_total",
+  "vipkeeper_vrrp_adverts_sent_total",
+  "vipkeeper_vrrp_adverts_received_total",
+  "vipkeeper_vrrp_drops_total",
+  "vipkeeper_vrrp_effective_priority",
+  "vipkeeper_vrrp_addresses_bound",
+  "vipkeeper_vrrp_failover_seconds_bucket",
+  "vipkeeper_vrrp_notifications_total",
+];
+
+function panel(
+  id: number,
+  title: string,
+  type: string,
+  exprs: [string, string][],
+  grid: [number, number, number, number],
+  extra: Json = {},
+): Json {
+  return {
+    id,
+    title,
+    type,
+    datasource: { type: "prometheus", uid: "${datasource}" },
+    gridPos: { x: grid[0], y: grid[1], w: grid[2], h: grid[3] },
+    targets: exprs.map(([expr, legendFormat], i) => ({
+      refId: String.fromCharCode(65 + i),
+      expr,
+      legendFormat,
+    })),
+    ...extra,
+  };
+}
+
+export function dashboard(): Json {
+  return {
+    title: "vipkeeper",
+    uid: "vipkeeper",
+    tags: ["vipkeeper", "vrrp"],
+    timezone: "browser",
+    schemaVersion: 39,
+    refresh: "10s",
+    time: { from: "now-6h", to: "now" },
+    templating: {
+      list: [{ name: "datasource", type: "datasource", query: "prometheus", label: "Prometheus" }],
+    },
+    panels: [
+      panel(
+        1,
+        "Master per router and node",
+        "state-timeline",
+        [
+          [
+            'max by (instance, node) (vipkeeper_vrrp_instance_state{state="master"})',
+            "{{instance}} @ {{node}}",
+          ],
+        ],
+        [0, 0, 24, 8],
+        {
+          fieldConfig: {
+            defaults: {
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": { text: "backup / other", color: "blue" },
+                    "1": { text: "MASTER", color: "green" },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      ),
+      panel(
+        2,
+        "Transitions",
+        "timeseries",
+        [
+          [
+            "sum by (instance, to) (increase(vipkeeper_vrrp_transitions_total[$__rate_interval]))",
+            "{{instance}} → {{to}}",
+          ],
+        ],
+        [0, 8, 12, 8],
+      ),
+      panel(
+        3,
+        "Failover time (old master's last advert → new master)",
+        "timeseries",
+        [
+          [
+            "histogram_quantile(0.5, sum by (le) (rate(vipkeeper_vrrp_failover_seconds_bucket[$__range])))",
+            "p50",
+          ],
+          [
+            "histogram_quantile(0.99, sum by (le) (rate(vipkeeper_vrrp_failover_seconds_bucket[$__range])))",
+            "p99",
+          ],
+        ],
+        [12, 8, 12, 8],
+        { fieldConfig: { defaults: { unit: "s" } } },
+      ),
+      panel(
+        4,
+        "Adverts",
+        "timeseries",
+        [
+          [
+            "sum by (instance, node) (rate(vipkeeper_vrrp_adverts_sent_total[$__rate_interval]))",
+            "sent {{instance}} @ {{node}}",
+          ],
+          [
+            "sum by (instance, node) (rate(vipkeeper_vrrp_adverts_received_total[$__rate_interval]))",
+            "received {{instance}} @ {{node}}",
+          ],
+        ],
+        [0, 16, 12, 8],
+        { fieldConfig: { defaults: { unit: "pps" } } },
+      ),
+      panel(
+        5,
+        "Dropped VRRP packets by reason",
+        "timeseries",
+        [["sum by (reason) (rate(vipkeeper_vrrp_drops_total[$__rate_interval]))", "{{reason}}"]],
+        [12, 16, 12, 8],
+      ),
+      panel(
+        6,
+        "Effective priority",
+        "timeseries",
+        [["vipkeeper_vrrp_effective_priority", "{{instance}} @ {{node}}"]],
+        [0, 24, 12, 8],
+      ),
+      panel(
+        7,
+        "Virtual addresses held",
+        "timeseries",
+        [["sum by (node) (vipkeeper_vrrp_addresses_bound)", "{{node}}"]],
+        [12, 24, 6, 8],
+      ),
+      panel(
+        8,
+        "Notifications",
+        "timeseries",
+        [
+          [
+            "sum by (channel, result) (increase(vipkeeper_vrrp_notifications_total[$__rate_interval]))",
+            "{{channel}} {{result}}",
+          ],
+        ],
+        [18, 24, 6, 8],
+      ),
+    ],
+  };
+}
