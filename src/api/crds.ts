@@ -164,6 +164,24 @@ function routerSchema(): Json {
   return spec;
 }
 
+function serverSchema(): Json {
+  const spec = structural(VirtualServerSpec as unknown as Json);
+  const ip = {
+    "x-kubernetes-validations": [{ rule: "isIP(self)", message: "must be an IPv4 or IPv6 address" }],
+  };
+  at(spec, ["address"], ip);
+  at(spec, ["realServers", "[]", "address"], ip);
+  at(spec, ["sorryServer", "address"], ip);
+  spec["x-kubernetes-validations"] = [
+    {
+      rule: "has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)",
+      message: "give either fwmark or address and port",
+      fieldPath: ".fwmark",
+    },
+  ];
+  return spec;
+}
+
 interface Kind {
   kind: string;
   plural: string;
@@ -213,13 +231,20 @@ const KINDS: Kind[] = [
     singular: "virtualserver",
     shortNames: ["vs"],
     scope: "Namespaced",
-    spec: structural(VirtualServerSpec as unknown as Json),
+    spec: serverSchema(),
     status: structural(VirtualServerStatus as unknown as Json),
     description:
       "A load-balanced service on a virtual address with health-checked real servers, keepalived's virtual_server.",
     columns: [
       { name: "Address", type: "string", jsonPath: ".spec.address", description: "Virtual address." },
       { name: "Port", type: "integer", jsonPath: ".spec.port", description: "Virtual port." },
+      {
+        name: "Fwmark",
+        type: "integer",
+        jsonPath: ".spec.fwmark",
+        description: "Firewall mark.",
+        priority: 1,
+      },
       {
         name: "Active",
         type: "integer",

@@ -39,8 +39,27 @@ const HttpGet = Type.Object(
 
 export const VirtualServerSpec = Type.Object(
   {
-    address: Type.String({ description: "The virtual address (normally one of a VirtualRouter's)." }),
-    port: Port,
+    address: Type.Optional(
+      Type.String({
+        description:
+          "The virtual address (normally one of a VirtualRouter's). With port, it selects the traffic; the alternative is fwmark (give one or the other).",
+      }),
+    ),
+    port: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 65535,
+        description: "Virtual port, given with address (not with fwmark).",
+      }),
+    ),
+    fwmark: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 4_294_967_295,
+        description:
+          "Firewall mark that selects the traffic instead of address and port (keepalived's virtual_server fwmark): packets that your own firewall rules mark with it are balanced, whatever their address, port and protocol. The family is the real servers'. Give fwmark or address and port, not both.",
+      }),
+    ),
     protocol: Type.Optional(
       Type.Union([Type.Literal("TCP"), Type.Literal("UDP"), Type.Literal("SCTP")], { default: "TCP" }),
     ),
@@ -175,24 +194,32 @@ export function validateVirtualServer(obj: unknown): FieldError[] {
   const { spec } = obj as VirtualServer;
   const errors: FieldError[] = [];
   const err = (field: string, message: string) => errors.push({ field: `spec.${field}`, message });
-  const family = familyOf(spec.address);
-  if (!family) err("address", `'${spec.address}' is not an IPv4 or IPv6 address`);
+  // Traffic is selected by address and port, or by fwmark; with fwmark the family is the real servers'.
+  if (spec.fwmark !== undefined) {
+    if (spec.address !== undefined || spec.port !== undefined)
+      err("fwmark", "give fwmark, or address and port, not both");
+  } else {
+    if (spec.address === undefined)
+      err("address", "is required (or spec.fwmark instead of address and port)");
+    if (spec.port === undefined) err("port", "is required with spec.address");
+  }
+  const fromAddress = spec.address !== undefined;
+  const family = fromAddress ? familyOf(spec.address!) : familyOf(spec.realServers[0]!.address);
+  if (fromAddress && !family) err("address", `'${spec.address}' is not an IPv4 or IPv6 address`);
+  const whose = fromAddress ? "the virtual address" : "spec.realServers[0]";
   const seen = new Map<string, number>();
   spec.realServers.forEach((s, i) => {
     const f = familyOf(s.address);
     if (!f) err(`realServers[${i}].address`, `'${s.address}' is not an IP address`);
     else if (family && f !== family)
-      err(`realServers[${i}].address`, `IPv${f}, but the virtual address is IPv${family}`);
+      err(`realServers[${i}].address`, `IPv${f}, but ${whose} is IPv${family}`);
     const key = `${s.address}|${s.port}`;
     const first = seen.get(key);
     if (first !== undefined) err(`realServers[${i}]`, `the same server as spec.realServers[${first}]`);
     else seen.set(key, i);
   });
   if (spec.sorryServer && familyOf(spec.sorryServer.address) !== family)
-    err(
-      "sorryServer.address",
-      `'${spec.sorryServer.address}' is not an address of the virtual address's family`,
-    );
+    err("sorryServer.address", `'${spec.sorryServer.address}' is not an address of ${whose}'s family`);
   const persistMs = spec.persistence ? parseDuration(spec.persistence.timeout) : undefined;
   if (persistMs !== undefined && persistMs < 1000)
     err(

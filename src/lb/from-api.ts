@@ -15,6 +15,10 @@ export function serviceKey(vs: VirtualServer): string {
 /** What the nftables backend cannot do yet, per object, naming the field. */
 export function nftablesProblems(vs: VirtualServer): string[] {
   const out: string[] = [];
+  if (vs.spec.fwmark !== undefined)
+    out.push(
+      `VirtualServer ${vs.metadata.name}: spec.fwmark: the nftables backend selects traffic by address and port; fwmark needs the IPVS backend`,
+    );
   const f = vs.spec.forwarding ?? "NAT";
   if (f !== "NAT")
     out.push(
@@ -25,6 +29,9 @@ export function nftablesProblems(vs: VirtualServer): string[] {
 
 export function toVirtualService(vs: VirtualServer): VirtualService {
   const s = vs.spec;
+  // fwmark services (no address, port) are refused by nftablesProblems before this runs.
+  if (s.address === undefined || s.port === undefined)
+    throw new Error(`VirtualServer ${vs.metadata.name}: spec.fwmark is not in the dataplane model yet`);
   const svc: VirtualService = {
     key: serviceKey(vs),
     family: familyOf(s.address) ?? 4,

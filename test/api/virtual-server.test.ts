@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/agent/config-file.ts";
 import { validateVirtualServer } from "../../src/api/virtual-server.ts";
-import { checkJobs, toVirtualService } from "../../src/lb/from-api.ts";
+import { checkJobs, nftablesProblems, toVirtualService } from "../../src/lb/from-api.ts";
 
 const vs = (spec: Record<string, unknown>) => ({
   apiVersion: "vipkeeper.io/v1alpha1",
@@ -57,6 +57,44 @@ describe("VirtualServer", () => {
     expect(fields(vs({ persistence: { timeout: "60s", ipv6PrefixLength: 129 } }))).toEqual([
       "spec.persistence.ipv6PrefixLength",
     ]);
+  });
+
+  it("fwmark instead of address and port: one or the other, the family taken from the real servers", () => {
+    const marked = (spec: Record<string, unknown>) => {
+      const o = vs(spec);
+      delete (o.spec as Record<string, unknown>).address;
+      delete (o.spec as Record<string, unknown>).port;
+      return o;
+    };
+    const fields = (o: unknown) => validateVirtualServer(o).map((e) => e.field);
+    expect(validateVirtualServer(marked({ fwmark: 7 }))).toEqual([]);
+    expect(validateVirtualServer(marked({ fwmark: 4294967295 }))).toEqual([]);
+    expect(fields(marked({ fwmark: 0 }))).toEqual(["spec.fwmark"]);
+    expect(fields(marked({ fwmark: 4294967296 }))).toEqual(["spec.fwmark"]);
+    expect(fields(vs({ fwmark: 7 }))).toEqual(["spec.fwmark"]);
+    expect(fields(marked({}))).toEqual(["spec.address", "spec.port"]);
+    const portOnly = vs({});
+    delete (portOnly.spec as Record<string, unknown>).address;
+    expect(fields(portOnly)).toEqual(["spec.address"]);
+    expect(
+      fields(
+        marked({
+          fwmark: 7,
+          realServers: [
+            { address: "198.18.0.13", port: 80 },
+            { address: "2001:db8::13", port: 80 },
+          ],
+        }),
+      ),
+    ).toEqual(["spec.realServers[1].address"]);
+    expect(fields(marked({ fwmark: 7, sorryServer: { address: "2001:db8::99", port: 80 } }))).toEqual([
+      "spec.sorryServer.address",
+    ]);
+    // The nftables dataplane selects by address and port: it refuses fwmark services by name.
+    expect(nftablesProblems(marked({ fwmark: 7 }) as never)).toEqual([
+      expect.stringMatching(/spec\.fwmark: .*IPVS backend/),
+    ]);
+    expect(nftablesProblems(vs({}) as never)).toEqual([]);
   });
 
   it("health-check jobs per real server, with the check's own port where given", () => {
