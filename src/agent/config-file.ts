@@ -9,6 +9,7 @@ import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/v
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived } from "../keepalived/convert.ts";
 import { KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
+import type { RealServerScripts } from "../keepalived/virtual-server.ts";
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -23,6 +24,8 @@ export interface AgentConfig {
   virtualServers: VirtualServer[];
   /** What a keepalived.conf could not carry over, for the log. */
   notes: string[];
+  /** keepalived.conf's notify_up / notify_down per real server (not in the VirtualServer API). */
+  realServerScripts?: RealServerScripts[];
 }
 
 interface Candidate {
@@ -70,13 +73,19 @@ export function parseKeepalivedConfig(file: string, node: string): AgentConfig {
     if (err instanceof KeepalivedSyntaxError) throw new ConfigError(file, [err.message]);
     throw err;
   }
-  const candidates = conversion.routers.map((r) => ({
-    label: `vrrp_instance for VirtualRouter ${r.metadata.name}`,
-    obj: r,
-  }));
+  const candidates = [
+    ...conversion.routers.map((r) => ({
+      label: `vrrp_instance for VirtualRouter ${r.metadata.name}`,
+      obj: r,
+    })),
+    ...conversion.virtualServers.map((v) => ({
+      label: `virtual_server for VirtualServer ${v.metadata.name}`,
+      obj: v,
+    })),
+  ];
   const objects = checkObjects(file, candidates, []);
   const notes = conversion.findings.map((f) => `${f.file}:${f.line}: ${f.keyword}: ${f.message}`);
-  return { ...objects, notes };
+  return { ...objects, notes, realServerScripts: conversion.realServerScripts };
 }
 
 function checkObjects(

@@ -4,13 +4,14 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { validateVirtualRouter } from "../api/virtual-router.ts";
+import type { VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived, mergeRouters, type Finding } from "../keepalived/convert.ts";
 import { KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
 
 const HELP = `Usage: vipkeeper import [--node NAME] FILE | NODE=FILE ...
 
-Prints the VirtualRouter objects equivalent to keepalived.conf files, as YAML, and reports on
-stderr every keyword it could not carry over and why.
+Prints the VirtualRouter and VirtualServer objects equivalent to keepalived.conf files, as
+YAML, and reports on stderr every keyword it could not carry over and why.
 
 A keepalived.conf describes one node. Give each node's file as NODE=FILE to merge them into
 one set of routers with every node's priority; a bare FILE is for node --node NAME, else the
@@ -43,6 +44,8 @@ export function runImport(argv: string[]): number {
   }
   const perNode = [];
   const findings: Finding[] = [];
+  // A virtual_server is the same service in every node's file: the first file's is kept.
+  const servers = new Map<string, VirtualServer>();
   for (const arg of parsed.positionals) {
     const eq = arg.indexOf("=");
     const file = eq > 0 ? arg.slice(eq + 1) : arg;
@@ -59,13 +62,17 @@ export function runImport(argv: string[]): number {
       return 1;
     }
     findings.push(...conversion.findings);
+    for (const v of conversion.virtualServers)
+      if (!servers.has(v.metadata.name)) servers.set(v.metadata.name, v);
     perNode.push({ file, routers: conversion.routers });
   }
   const { routers, conflicts } = mergeRouters(perNode);
-  if (routers.length === 0) {
+  if (routers.length === 0 && servers.size === 0) {
     for (const f of findings)
       process.stderr.write(`${f.file}:${f.line}: ${f.keyword}: ${f.kind}: ${f.message}\n`);
-    process.stderr.write("vipkeeper import: no vrrp_instance found: is this a keepalived.conf?\n");
+    process.stderr.write(
+      "vipkeeper import: no vrrp_instance or virtual_server found: is this a keepalived.conf?\n",
+    );
     return 1;
   }
   let invalid = false;
@@ -78,6 +85,6 @@ export function runImport(argv: string[]): number {
   for (const f of findings)
     process.stderr.write(`${f.file}:${f.line}: ${f.keyword}: ${f.kind}: ${f.message}\n`);
   for (const c of conflicts) process.stderr.write(`conflict: ${c}\n`);
-  process.stdout.write(routers.map((r) => stringify(r)).join("---\n"));
+  process.stdout.write([...routers, ...servers.values()].map((r) => stringify(r)).join("---\n"));
   return invalid ? 1 : 0;
 }

@@ -5,7 +5,9 @@
 import { API_VERSION, type VirtualRouter, type VirtualRouterSpec } from "../api/virtual-router.ts";
 import { parseCidr } from "../api/cidr.ts";
 import { familyOf } from "../vrrp/address.ts";
+import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
+import { convertVirtualServer, type RealServerScripts } from "./virtual-server.ts";
 
 export interface Finding {
   file: string;
@@ -18,6 +20,9 @@ export interface Finding {
 
 export interface Conversion {
   routers: VirtualRouter[];
+  virtualServers: VirtualServer[];
+  /** notify_up / notify_down per real server, which the VirtualServer API does not carry. */
+  realServerScripts: RealServerScripts[];
   findings: Finding[];
   /** global_defs router_id, when set: the node name a caller may default to. */
   routerId?: string;
@@ -152,17 +157,15 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   let mailed = mailSettings?.global ?? false;
   // Pass 2: the instances.
   const routers: VirtualRouter[] = [];
+  const virtualServerBlocks: Statement[] = [];
   for (const s of statements) {
     if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
     if (s.keyword === "vrrp_instance") {
       const r = convertInstance(s, node, scripts, garpDefaults, defaultVersion, note, mailSettings);
       if (r) routers.push(r);
-    } else if (s.keyword === "virtual_server" || s.keyword === "virtual_server_group")
-      note(
-        s,
-        "unmapped",
-        "virtual servers are imported once VirtualServer exists (load balancing is not built yet)",
-      );
+    } else if (s.keyword === "virtual_server") virtualServerBlocks.push(s);
+    else if (s.keyword === "virtual_server_group")
+      note(s, "unmapped", "virtual_server_group: write one virtual_server per address and port");
     else if (s.keyword === "vrrp_sync_group")
       note(s, "unmapped", "sync groups (instances that change state together) are not supported yet");
     else note(s, "unmapped", "unknown top-level keyword");
@@ -174,7 +177,15 @@ export function convertKeepalived(statements: readonly Statement[], node: string
       "changed",
       "no smtp_alert (global or in an instance): keepalived sends no mail, and neither does vipkeeper; add smtp_alert for mail",
     );
-  const result: Conversion = { routers, findings };
+  // Pass 3: virtual servers, which refer to the routers holding their addresses.
+  const virtualServers: VirtualServer[] = [];
+  const realServerScripts: RealServerScripts[] = [];
+  for (const s of virtualServerBlocks) {
+    const { server, scripts } = convertVirtualServer(s, routers, note);
+    if (server) virtualServers.push(server);
+    realServerScripts.push(...scripts);
+  }
+  const result: Conversion = { routers, virtualServers, realServerScripts, findings };
   if (routerId !== undefined) result.routerId = routerId;
   return result;
 }

@@ -97,11 +97,15 @@ describe("the tutorial's configurations", () => {
   });
 
   it.each(["lvs-dr-http.conf", "lvs-dr-tcp.conf"])(
-    "%s: the VRRP part converts and virtual_server is reported as not yet imported",
+    "%s: the VRRP part converts and virtual_server is imported (test/keepalived/virtual-server.test.ts)",
     (file) => {
-      const { routers, findings } = convertKeepalived(parseKeepalivedFile(join(FIXTURES, file)), "lb1");
+      const { routers, virtualServers, findings } = convertKeepalived(
+        parseKeepalivedFile(join(FIXTURES, file)),
+        "lb1",
+      );
       for (const r of routers) expect(validateVirtualRouter(r)).toEqual([]);
-      expect(findings.some((f) => f.keyword === "virtual_server" && f.kind === "unmapped")).toBe(true);
+      expect(virtualServers).toHaveLength(1);
+      expect(findings.some((f) => f.keyword === "virtual_server" && f.kind === "unmapped")).toBe(false);
     },
   );
 });
