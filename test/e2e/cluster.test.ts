@@ -7,7 +7,7 @@
 // VIPKEEPER_E2E_ADDRESS must be a free address on the nodes' subnet; VIPKEEPER_E2E_NAMESPACE is
 // where vipkeeper runs (default vipkeeper).
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const kubeconfig = process.env.KUBECONFIG;
 const address = process.env.VIPKEEPER_E2E_ADDRESS;
@@ -35,11 +35,16 @@ async function until<T>(what: string, get: () => Promise<T | undefined>, timeout
 }
 
 describe.skipIf(!!why)("vipkeeper on a real cluster", () => {
-  const kc = new KubeConfig();
-  if (!why) kc.loadFromDefault();
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const core = kc.makeApiClient(CoreV1Api);
+  let custom: CustomObjectsApi;
+  let core: CoreV1Api;
   const get = () => custom.getClusterCustomObject({ ...group, name: NAME }) as Promise<Router>;
+
+  beforeAll(() => {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    custom = kc.makeApiClient(CustomObjectsApi);
+    core = kc.makeApiClient(CoreV1Api);
+  });
 
   afterAll(async () => {
     if (why) return;

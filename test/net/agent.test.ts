@@ -134,7 +134,7 @@ describe.skipIf(!ROOT)("agents in the lab", () => {
     expect(agents[0]!.log.join("\n")).toContain("resigning for the instances it held as master");
     // The supervisor restarts the engine, which takes mastership back (highest priority).
     await waitUntil(() => lab.holders(VIP4).join() === "n1", 10_000, "n1 back after the restart");
-  });
+  }, 15_000); // its own waits add up to more than the default 5 s
 
   it("node failure: the client's outage stays near Master_Down_Interval and the client's ARP entry moves", async () => {
     await startAll(config());
