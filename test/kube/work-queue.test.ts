@@ -1,69 +1,138 @@
 import { describe, expect, it } from "vitest";
 import { WorkQueue } from "../../src/kube/work-queue.ts";
-import { decide } from "../../src/kube/leader-election.ts";
+import { FakeClock } from "../support/fake-clock.ts";
 
-const tick = () => new Promise((r) => setTimeout(r, 5));
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+/** A handler whose calls wait until the test lets them go. */
+function gatedHandler() {
+  const calls: { key: string; at: number; release(err?: Error): void }[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const clock = new FakeClock();
+  const handler = (key: string) =>
+    new Promise<void>((resolve, reject) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      calls.push({
+        key,
+        at: clock.now(),
+        release: (err) => {
+          running--;
+          if (err) reject(err);
+          else resolve();
+        },
+      });
+    });
+  return { calls, handler, clock, maxRunning: () => maxRunning };
+}
 
 describe("work queue", () => {
-  it("queues a waiting key once and never runs one key twice at once", async () => {
-    const q = new WorkQueue<string>();
-    const log: string[] = [];
-    let running = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const done = q.run(3, async (key) => {
-      running++;
-      expect(running).toBe(1);
-      log.push(`start ${key}`);
-      if (log.length === 1) await gate;
-      log.push(`end ${key}`);
-      running--;
-    });
+  it("queues a waiting key once", async () => {
+    const q = new WorkQueue<string>({ clock: new FakeClock() });
     q.add("a");
+    q.add("b");
     q.add("a");
-    await tick();
-    q.add("a"); // while a runs: once more afterwards
-    q.add("a");
-    release();
-    await tick();
-    await tick();
-    q.shutDown();
-    await done;
-    expect(log).toEqual(["start a", "end a", "start a", "end a"]);
+    expect(q.length).toBe(2);
+    expect(await q.get()).toBe("a");
+    expect(await q.get()).toBe("b");
   });
 
-  it("retries a failing key with growing backoff, and forgets it on success", async () => {
-    const q = new WorkQueue<string>({ baseDelayMs: 5 });
-    const at: number[] = [];
-    const t0 = Date.now();
-    const done = q.run(1, () => {
-      at.push(Date.now() - t0);
-      return at.length < 4 ? Promise.reject(new Error("not yet")) : Promise.resolve();
-    });
+  it("never processes one key twice at once; a key added meanwhile runs once more after done", async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue<string>({ clock: g.clock });
+    const done = q.run(3, g.handler);
+    q.add("a");
+    await settle();
+    expect(g.calls.map((c) => c.key)).toEqual(["a"]);
+    q.add("a");
+    q.add("a");
+    q.add("b");
+    await settle();
+    // b runs beside a; the second a waits for the first to finish.
+    expect(g.calls.map((c) => c.key)).toEqual(["a", "b"]);
+    g.calls[0]!.release();
+    await settle();
+    expect(g.calls.map((c) => c.key)).toEqual(["a", "b", "a"]);
+    g.calls[1]!.release();
+    g.calls[2]!.release();
+    await settle();
+    expect(g.calls).toHaveLength(3);
+    q.shutDown();
+    await done;
+  });
+
+  it("retries failures after 5, 10, 20 ms and so on; success forgets the count", async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue<string>({ clock: g.clock });
+    const done = q.run(1, g.handler);
     q.add("k");
-    await new Promise((r) => setTimeout(r, 150));
+    await settle();
+    for (let i = 0; i < 4; i++) {
+      g.calls.at(-1)!.release(new Error("not yet"));
+      await g.clock.advance(0);
+      const delay = 5 * 2 ** i;
+      await g.clock.advance(delay - 1);
+      expect(g.calls).toHaveLength(i + 1); // not before its backoff
+      await g.clock.advance(1);
+      expect(g.calls).toHaveLength(i + 2);
+    }
+    expect(q.numRequeues("k")).toBe(4);
+    g.calls.at(-1)!.release();
+    await settle();
+    expect(q.numRequeues("k")).toBe(0);
+    expect(q.backoffOf("k")).toBe(5);
+    expect(q.failed).toBe(4);
     q.shutDown();
     await done;
-    expect(at).toHaveLength(4);
-    // Gaps double: 5, 10, 20 ms (at least).
-    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(9);
-    expect(at[3]! - at[2]!).toBeGreaterThanOrEqual(19);
   });
-});
 
-describe("leader election rules", () => {
-  const lease = (holder: string, seconds = 15) => ({
-    spec: { holderIdentity: holder, leaseDurationSeconds: seconds },
+  it("caps the backoff (client-go's 1000 s by default, or as configured)", () => {
+    const q = new WorkQueue<string>({ clock: new FakeClock() });
+    for (let i = 0; i < 40; i++) q.addRateLimited("x");
+    expect(q.backoffOf("x")).toBe(1_000_000);
+    const small = new WorkQueue<string>({ clock: new FakeClock(), baseDelayMs: 100, maxDelayMs: 250 });
+    small.addRateLimited("y");
+    expect(small.backoffOf("y")).toBe(200);
+    small.addRateLimited("y");
+    expect(small.backoffOf("y")).toBe(250);
+    expect(() => new WorkQueue({ baseDelayMs: 0 })).toThrow(/baseDelayMs/);
+    expect(() => new WorkQueue({ baseDelayMs: 10, maxDelayMs: 5 })).toThrow(/maxDelayMs/);
   });
-  it("creates an absent lease, renews its own, takes an empty one", () => {
-    expect(decide(undefined, "me", undefined, 0, 15_000)).toBe("create");
-    expect(decide(lease("me"), "me", 0, 0, 15_000)).toBe("renew");
-    expect(decide(lease(""), "me", 0, 0, 15_000)).toBe("take");
+
+  it("addAfter adds once when due; of two delays for one key the earlier wins", async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ clock });
+    q.addAfter("a", 100);
+    q.addAfter("a", 50);
+    q.addAfter("a", 80);
+    await clock.advance(49);
+    expect(q.length).toBe(0);
+    await clock.advance(1);
+    expect(q.length).toBe(1);
+    await clock.advance(100);
+    expect(q.length).toBe(1); // the 100 ms timer was replaced, not added twice
   });
-  it("judges another holder by when we saw its record change, not by its renewTime", () => {
-    expect(decide(lease("other"), "me", 1000, 15_999, 15_000)).toBe("wait");
-    expect(decide(lease("other"), "me", 1000, 16_000, 15_000)).toBe("take");
-    // Never observed yet: wait (we cannot know how old it is).
-    expect(decide(lease("other"), "me", undefined, 1e12, 15_000)).toBe("wait");
+
+  it("shutDown drains: queued and in-flight keys finish, delayed ones are dropped, new ones refused", async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue<string>({ clock: g.clock });
+    q.add("a");
+    q.add("b");
+    q.addAfter("later", 10);
+    const done = q.run(1, g.handler);
+    await settle();
+    q.shutDown();
+    q.add("c");
+    let finished = false;
+    void done.then(() => (finished = true));
+    g.calls[0]!.release();
+    await settle();
+    expect(g.calls.map((c) => c.key)).toEqual(["a", "b"]);
+    expect(finished).toBe(false);
+    g.calls[1]!.release();
+    await g.clock.advance(20);
+    await done;
+    expect(g.calls.map((c) => c.key)).toEqual(["a", "b"]);
   });
 });
