@@ -2,27 +2,17 @@
 // controller as a process (leader-elected), and real agents in the lab's node namespaces reaching
 // the API server through a UNIX socket (no packet leaves the namespaces). The same scenarios run on
 // a real cluster in test/e2e when KUBECONFIG is set.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crds } from "../../src/api/crds.ts";
-import { Lab } from "../../src/lab/lab.ts";
-import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
-import { unixToTcp } from "../support/unix-forward.ts";
+import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
-import type { Server } from "node:net";
+import { ClusterLab } from "../support/cluster-lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/cluster.test.ts skipped: needs root for network namespaces");
 
-const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
-const FORWARD = join(import.meta.dirname, "../support/unix-forward.ts");
 const VIP = "198.18.0.50";
 const VR = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
-const NS = "vipkeeper";
 
 type Router = {
   metadata: { finalizers?: string[] };
@@ -35,97 +25,21 @@ type Router = {
 };
 
 describe.skipIf(!ROOT)("cluster mode in the lab", () => {
+  let c: ClusterLab;
   let lab: Lab;
-  let api: ApiServer;
-  let bridge: Server;
   let custom: CustomObjectsApi;
-  let controller: ChildProcess;
-  const agents = new Map<string, ChildProcess>();
-  const logs: string[] = [];
-  let dir: string;
-
-  const collect = (name: string, child: ChildProcess) => {
-    const push = (d: Buffer) =>
-      logs.push(
-        ...d
-          .toString()
-          .split("\n")
-          .filter(Boolean)
-          .map((l) => `${name}: ${l}`),
-      );
-    child.stdout?.on("data", push);
-    child.stderr?.on("data", push);
-  };
-
-  const startAgent = (node: string) => {
-    const child = lab.spawn(node, [
-      process.execPath,
-      BIN,
-      "agent",
-      "--cluster",
-      "--node",
-      node,
-      "--namespace",
-      NS,
-      "--kubeconfig",
-      join(dir, "agent.kubeconfig"),
-    ]);
-    collect(node, child);
-    agents.set(node, child);
-  };
-
   const get = async () => (await custom.getClusterCustomObject({ ...VR, name: "web" })) as Router;
+  const dump = () => c.dump();
 
   beforeAll(async () => {
-    lab = Lab.create({ prefix: "vkcl", nodes: 2 });
-    api = await startApiServer({ crds: crds() });
-    custom = api.kubeConfig().makeApiClient(CustomObjectsApi);
-    dir = mkdtempSync(join(tmpdir(), "vk-cluster-"));
-    const sock = join(dir, "api.sock");
-    bridge = await unixToTcp(sock, api.port);
-    writeFileSync(join(dir, "agent.kubeconfig"), api.kubeConfigYaml("http://127.0.0.1:16443"));
-    writeFileSync(join(dir, "controller.kubeconfig"), api.kubeConfigYaml());
-    const core = api.kubeConfig().makeApiClient(CoreV1Api);
-    for (const n of lab.nodes)
-      await core.createNode({
-        body: {
-          metadata: { name: n.name, labels: { "kubernetes.io/hostname": n.name } },
-          status: { addresses: [{ type: "InternalIP", address: n.ipv4 }] },
-        },
-      });
-    // Each node reaches the API server at 127.0.0.1:16443 inside its own namespace.
-    for (const n of lab.nodes) {
-      const fwd = lab.spawn(n.name, [process.execPath, FORWARD, "16443", sock]);
-      collect(`${n.name}-fwd`, fwd);
-      await new Promise<void>((resolve) => fwd.stdout?.once("data", () => resolve()));
-    }
-    controller = spawn(
-      process.execPath,
-      [
-        BIN,
-        "controller",
-        "--kubeconfig",
-        join(dir, "controller.kubeconfig"),
-        "--namespace",
-        NS,
-        "--no-agents",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POD_NAME: "controller-0" } },
-    );
-    collect("controller", controller);
-    for (const n of lab.nodes) startAgent(n.name);
+    c = await ClusterLab.create("vkcl", 2);
+    lab = c.lab;
+    custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
+    c.startController();
+    for (const n of lab.nodes) c.startAgent(n.name);
   }, 60_000);
 
-  afterAll(async () => {
-    if (process.env.VK_CLUSTER_LOG) writeFileSync(process.env.VK_CLUSTER_LOG, logs.join("\n"));
-    controller?.kill("SIGKILL");
-    for (const a of agents.values()) a.kill("SIGKILL");
-    lab?.destroy();
-    bridge?.close();
-    await api?.close();
-  });
-
-  const dump = () => logs.slice(-60).join("\n");
+  afterAll(() => c?.destroy());
 
   it("applying a VirtualRouter makes a node hold the VIP, and the status says which", async () => {
     await custom.createClusterCustomObject({
@@ -174,10 +88,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     const before = (await get()).status!.master!;
     const other = lab.nodes.find((n) => n.name !== before)!.name;
     // The whole agent dies (supervisor and engine), as when its pod is killed.
-    for (const pid of lab.pids(before)) {
-      const cmd = cmdline(pid);
-      if (cmd.includes("agent") || cmd.includes("engine-main")) process.kill(pid, "SIGKILL");
-    }
+    c.killAgent(before);
     await waitUntil(() => lab.holders(VIP).includes(other), 10_000, `${other} to take ${VIP}\n${dump()}`);
     await waitUntil(
       async () => (await get()).status?.master === other,
@@ -185,7 +96,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
       `status.master to follow\n${dump()}`,
     );
     // The kubelet would restart it: the restarted agent clears the stale address and rejoins.
-    startAgent(before);
+    c.startAgent(before);
     await waitUntil(() => lab.holders(VIP).length === 1, 15_000, `a single holder again\n${dump()}`);
     await waitUntil(
       async () =>
@@ -213,11 +124,3 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     expect(lab.holders(VIP)).toEqual([]);
   }, 60_000);
 });
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-  } catch {
-    return "";
-  }
-}

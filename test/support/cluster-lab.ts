@@ -1,0 +1,132 @@
+// A cluster in the lab: the in-process API server with vipkeeper's CRDs, Node objects for the lab's
+// nodes, the controller as a process, and real agents in the node namespaces that reach the API
+// server at 127.0.0.1:16443 through a UNIX socket (no packet leaves the namespaces).
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import type { Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { crds } from "../../src/api/crds.ts";
+import { Lab } from "../../src/lab/lab.ts";
+import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
+import { unixToTcp } from "./unix-forward.ts";
+
+const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
+const FORWARD = join(import.meta.dirname, "unix-forward.ts");
+export const AGENT_NAMESPACE = "vipkeeper";
+
+export class ClusterLab {
+  readonly lab: Lab;
+  readonly api: ApiServer;
+  readonly logs: string[] = [];
+  private readonly dir: string;
+  private readonly bridge: Server;
+  private controller: ChildProcess | undefined;
+  private readonly agents = new Map<string, ChildProcess>();
+
+  private constructor(lab: Lab, api: ApiServer, dir: string, bridge: Server) {
+    this.lab = lab;
+    this.api = api;
+    this.dir = dir;
+    this.bridge = bridge;
+  }
+
+  static async create(prefix: string, nodes: number): Promise<ClusterLab> {
+    const lab = Lab.create({ prefix, nodes });
+    const api = await startApiServer({ crds: crds() });
+    const dir = mkdtempSync(join(tmpdir(), "vk-cluster-"));
+    const sock = join(dir, "api.sock");
+    const bridge = await unixToTcp(sock, api.port);
+    const c = new ClusterLab(lab, api, dir, bridge);
+    writeFileSync(join(dir, "agent.kubeconfig"), api.kubeConfigYaml("http://127.0.0.1:16443"));
+    writeFileSync(join(dir, "controller.kubeconfig"), api.kubeConfigYaml());
+    const core = api.kubeConfig().makeApiClient(CoreV1Api);
+    for (const n of lab.nodes) {
+      await core.createNode({
+        body: {
+          metadata: { name: n.name, labels: { "kubernetes.io/hostname": n.name } },
+          status: { addresses: [{ type: "InternalIP", address: n.ipv4 }] },
+        },
+      });
+      const fwd = lab.spawn(n.name, [process.execPath, FORWARD, "16443", sock]);
+      c.collect(`${n.name}-fwd`, fwd);
+      await new Promise<void>((resolve) => fwd.stdout?.once("data", () => resolve()));
+    }
+    return c;
+  }
+
+  collect(name: string, child: ChildProcess): void {
+    const push = (d: Buffer) =>
+      this.logs.push(
+        ...d
+          .toString()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => `${name}: ${l}`),
+      );
+    child.stdout?.on("data", push);
+    child.stderr?.on("data", push);
+  }
+
+  startController(extra: string[] = []): void {
+    this.controller = spawn(
+      process.execPath,
+      [
+        BIN,
+        "controller",
+        "--kubeconfig",
+        join(this.dir, "controller.kubeconfig"),
+        "--namespace",
+        AGENT_NAMESPACE,
+        "--no-agents",
+        ...extra,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POD_NAME: "controller-0" } },
+    );
+    this.collect("controller", this.controller);
+  }
+
+  startAgent(node: string): void {
+    const child = this.lab.spawn(node, [
+      process.execPath,
+      BIN,
+      "agent",
+      "--cluster",
+      "--node",
+      node,
+      "--namespace",
+      AGENT_NAMESPACE,
+      "--kubeconfig",
+      join(this.dir, "agent.kubeconfig"),
+    ]);
+    this.collect(node, child);
+    this.agents.set(node, child);
+  }
+
+  /** SIGKILL of the node's agent processes (supervisor and engines), as when its pod is killed. */
+  killAgent(node: string): void {
+    for (const pid of this.lab.pids(node)) {
+      let cmd = "";
+      try {
+        cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        continue;
+      }
+      if (cmd.includes("agent\0--cluster") || cmd.includes("engine-main")) process.kill(pid, "SIGKILL");
+    }
+  }
+
+  dump(lines = 60): string {
+    return this.logs.slice(-lines).join("\n");
+  }
+
+  async destroy(): Promise<void> {
+    if (process.env.VK_CLUSTER_LOG) writeFileSync(process.env.VK_CLUSTER_LOG, this.logs.join("\n"));
+    this.controller?.kill("SIGKILL");
+    for (const a of this.agents.values()) a.kill("SIGKILL");
+    this.lab.destroy();
+    this.bridge.close();
+    await this.api.close();
+  }
+}
