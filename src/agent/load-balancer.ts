@@ -10,6 +10,7 @@ import { HealthScheduler } from "../health/scheduler.ts";
 import { checkJobs, nftablesProblems, toVirtualService } from "../lb/from-api.ts";
 import { applyNft, NftError, NftSession } from "../lb/nft-apply.ts";
 import { NftablesPlan, TABLE } from "../lb/nftables.ts";
+import type { LoadBalancerHooks } from "../observe/lb-observer.ts";
 import type { Counters } from "./counters.ts";
 
 export interface LoadBalancer {
@@ -23,6 +24,7 @@ export async function startLoadBalancer(
   objects: readonly VirtualServer[],
   log: Logger,
   counters?: Counters,
+  hooks: LoadBalancerHooks = {},
 ): Promise<LoadBalancer> {
   const problems = objects.flatMap(nftablesProblems);
   if (problems.length > 0) throw new LoadBalancerError(problems.join("\n"));
@@ -42,21 +44,29 @@ export async function startLoadBalancer(
   const health = new HealthScheduler({
     log,
     ...(counters ? { counters } : {}),
-    onChange: (job, healthy) => {
+    onResult: (job, result) => hooks.checked?.(job, result),
+    onChange: (job, healthy, last) => {
+      hooks.changed?.(job, healthy, last);
       const started = performance.now();
       const script = plan.setHealth(job.service, job.server, healthy);
       session.apply(script).then(
-        () =>
+        () => {
+          hooks.dataplaneUpdated?.("nftables", true, (performance.now() - started) / 1000);
           log.info(
             { service: job.service, ms: Math.round(performance.now() - started) },
             "dataplane updated",
-          ),
-        (err: unknown) =>
-          log.error({ service: job.service, err: (err as Error).message }, "dataplane update failed"),
+          );
+        },
+        (err: unknown) => {
+          hooks.dataplaneUpdated?.("nftables", false, (performance.now() - started) / 1000);
+          log.error({ service: job.service, err: (err as Error).message }, "dataplane update failed");
+        },
       );
     },
   });
-  health.start(objects.flatMap(checkJobs));
+  const jobs = objects.flatMap(checkJobs);
+  hooks.started?.(jobs);
+  health.start(jobs);
   return {
     stop: () => {
       health.stop();

@@ -22,15 +22,29 @@ export interface CheckJob {
 }
 
 export type HealthChange = (job: CheckJob, healthy: boolean, last: CheckResult) => void;
+/** Every attempt's result (retries included), for latency metrics. */
+export type CheckObserver = (job: CheckJob, result: CheckResult) => void;
 
 export class HealthScheduler {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly waiting: (() => void)[] = [];
   private inFlight = 0;
   private stopped = false;
-  private readonly opts: { concurrency: number; log: Logger; counters?: Counters; onChange: HealthChange };
+  private readonly opts: {
+    concurrency: number;
+    log: Logger;
+    counters?: Counters;
+    onChange: HealthChange;
+    onResult?: CheckObserver;
+  };
 
-  constructor(opts: { concurrency?: number; log: Logger; counters?: Counters; onChange: HealthChange }) {
+  constructor(opts: {
+    concurrency?: number;
+    log: Logger;
+    counters?: Counters;
+    onChange: HealthChange;
+    onResult?: CheckObserver;
+  }) {
     this.opts = { concurrency: opts.concurrency ?? 256, ...opts };
   }
 
@@ -75,6 +89,7 @@ export class HealthScheduler {
     for (let a = 0; a <= job.retries && !this.stopped; a++) {
       if (a > 0) await new Promise<void>((r) => this.later(r, job.delayBeforeRetryMs));
       result = await this.limited(() => runCheck(job.spec, job.target, job.timeoutMs));
+      this.opts.onResult?.(job, result);
       if (result.ok) break;
     }
     return result;

@@ -97,56 +97,64 @@ export class Notifier {
     notice: TransitionNotice,
     instance: string,
   ): Promise<void> {
-    let lastError = "";
-    for (let attempt = 0; attempt <= hook.retries; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 10_000)));
-      try {
-        const res = await fetch(hook.url, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(notice),
-          signal: AbortSignal.timeout(hook.timeoutMs),
-        });
-        await res.body?.cancel();
-        if (res.ok) {
-          this.count("webhook", instance, true);
-          return;
-        }
-        lastError = `HTTP ${res.status}`;
-        if (res.status >= 400 && res.status < 500 && res.status !== 429) break; // the receiver refuses it
-      } catch (err) {
-        lastError = (err as Error).message;
-      }
-    }
-    this.count("webhook", instance, false);
-    this.log.warn({ instance, url: hook.url, err: lastError }, "webhook not delivered");
+    const error = await deliverWebhook(hook, notice);
+    this.count("webhook", instance, error === undefined);
+    if (error !== undefined) this.log.warn({ instance, url: hook.url, err: error }, "webhook not delivered");
   }
 
-  private async sendMail(
-    mail: NonNullable<TransitionEvent["plan"]["notify"]["mail"]>,
-    notice: TransitionNotice,
-    instance: string,
-  ): Promise<void> {
-    const transport = nodemailer.createTransport({
-      host: mail.host,
-      port: mail.port,
-      secure: false,
-      connectionTimeout: mail.connectTimeoutMs,
-      greetingTimeout: mail.connectTimeoutMs,
-      socketTimeout: mail.connectTimeoutMs,
-    });
-    const { subject, text } = mailText(notice, mail.routerId ?? this.node);
+  private async sendMail(mail: MailPlan, notice: TransitionNotice, instance: string): Promise<void> {
+    const error = await deliverMail(mail, mailText(notice, mail.routerId ?? this.node));
+    this.count("mail", instance, error === undefined);
+    if (error !== undefined)
+      this.log.warn({ instance, server: `${mail.host}:${mail.port}`, err: error }, "mail not sent");
+  }
+}
+
+export type MailPlan = NonNullable<TransitionEvent["plan"]["notify"]["mail"]>;
+export type WebhookPlan = NonNullable<TransitionEvent["plan"]["notify"]["webhooks"]>[number];
+
+/** POSTs `body` as JSON with retries and backoff; resolves with the last error, or undefined once delivered. */
+export async function deliverWebhook(hook: WebhookPlan, body: unknown): Promise<string | undefined> {
+  let lastError = "";
+  for (let attempt = 0; attempt <= hook.retries; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 10_000)));
     try {
-      await transport.sendMail({ from: mail.from, to: mail.to, subject, text });
-      this.count("mail", instance, true);
+      const res = await fetch(hook.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(hook.timeoutMs),
+      });
+      await res.body?.cancel();
+      if (res.ok) return undefined;
+      lastError = `HTTP ${res.status}`;
+      if (res.status >= 400 && res.status < 500 && res.status !== 429) break; // the receiver refuses it
     } catch (err) {
-      this.count("mail", instance, false);
-      this.log.warn(
-        { instance, server: `${mail.host}:${mail.port}`, err: (err as Error).message },
-        "mail not sent",
-      );
-    } finally {
-      transport.close();
+      lastError = (err as Error).message;
     }
+  }
+  return lastError;
+}
+
+/** Sends one mail as keepalived's smtp_alert does; resolves with the error, or undefined once sent. */
+export async function deliverMail(
+  mail: MailPlan,
+  message: { subject: string; text: string },
+): Promise<string | undefined> {
+  const transport = nodemailer.createTransport({
+    host: mail.host,
+    port: mail.port,
+    secure: false,
+    connectionTimeout: mail.connectTimeoutMs,
+    greetingTimeout: mail.connectTimeoutMs,
+    socketTimeout: mail.connectTimeoutMs,
+  });
+  try {
+    await transport.sendMail({ from: mail.from, to: mail.to, ...message });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    transport.close();
   }
 }
