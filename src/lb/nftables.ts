@@ -1,9 +1,10 @@
-// The nftables dataplane, as text for `nft -f`: one table of vipkeeper's own (inet vipkeeper_lb),
-// never another. A verdict map sends each virtual service (address . protocol . port) to a chain
-// of its own, whose single rule picks a destination by numgen (rr, wrr) or jhash of the client
-// address (sh, mh) over weighted slots. Start-up replaces the table atomically; afterwards a change
-// rewrites only the chains of the services it touches, so its cost follows the change, not the
-// table. Pure: this module renders; nft-apply.ts runs nft.
+// The nftables dataplane, as text for nft: one table of vipkeeper's own (inet vipkeeper_lb), never
+// another. A verdict map sends each virtual service (address . protocol . port) to a chain of its
+// own, whose rule picks one of a fixed number of slots by numgen (rr, wrr) or jhash of the client
+// address (sh, mh) and looks the destination up in the service's *named* map of slots. A health
+// change replaces only the slots that change (delete + add elements, one transaction, so the flip
+// is atomic): nft then loads no rules, and the update's cost follows the change, not the table.
+// Start-up replaces the table atomically. Pure: this module renders; nft-apply.ts runs nft.
 import { createHash } from "node:crypto";
 import {
   desiredDestinations,
@@ -12,28 +13,50 @@ import {
   type Health,
   type VirtualService,
 } from "./model.ts";
-import { weightedSlots } from "./slots.ts";
+import { slotCount, stableSlots } from "./slots.ts";
 
 export const TABLE = "vipkeeper_lb";
 
+const hash = (key: string) => createHash("sha256").update(key).digest("hex").slice(0, 12);
+
 /** The service's chain name: stable for its key, within nftables' name rules. */
 export function chainName(svc: Pick<VirtualService, "key">): string {
-  return `svc_${createHash("sha256").update(svc.key).digest("hex").slice(0, 12)}`;
+  return `svc_${hash(svc.key)}`;
+}
+
+/** The service's named map of slots (slot number : destination address . port). */
+export function slotMapName(svc: Pick<VirtualService, "key">): string {
+  return `slots_${hash(svc.key)}`;
 }
 
 const addr = (family: 4 | 6, a: string) => (family === 6 ? `[${a}]` : a);
+const ipf = (svc: VirtualService) => (svc.family === 6 ? "ip6" : "ip");
 
-/** The one rule of a service's chain, for the destinations it has now. */
-export function serviceRule(svc: VirtualService, destinations: readonly Destination[]): string {
-  const slots = weightedSlots(destinations);
-  if (slots.length === 0) return "drop"; // nothing to send to: refuse rather than leak to the node
-  const ipf = svc.family === 6 ? "ip6" : "ip";
+/** The service's slots: a fixed count from its configured servers (and sorry server). */
+export const slotsOf = (svc: VirtualService): number => slotCount(svc.realServers);
+
+/**
+ * The rules of a service's chain: the slot lookup, then drop, which a packet reaches only when its
+ * slot is empty (no server to send to: refuse rather than leak to the node).
+ */
+export function serviceRules(svc: VirtualService): string[] {
+  const n = slotsOf(svc);
   const pick =
     svc.scheduler === "sh" || svc.scheduler === "mh"
-      ? `jhash ${ipf} saddr mod ${slots.length}`
-      : `numgen inc mod ${slots.length}`;
-  const map = slots.map((d, i) => `${i} : ${addr(svc.family, d.address)} . ${d.port}`).join(", ");
-  return `meta l4proto ${svc.protocol} dnat ${ipf} to ${pick} map { ${map} }`;
+      ? `jhash ${ipf(svc)} saddr mod ${n}`
+      : `numgen inc mod ${n}`;
+  return [`meta l4proto ${svc.protocol} dnat ${ipf(svc)} to ${pick} map @${slotMapName(svc)}`, "drop"];
+}
+
+function mapDefinition(svc: VirtualService): string {
+  return `map ${slotMapName(svc)} { typeof numgen inc mod 2 : ${ipf(svc)} daddr . th dport; }`;
+}
+
+const slotElement = (svc: VirtualService, i: number, d: Destination) =>
+  `${i} : ${addr(svc.family, d.address)} . ${d.port}`;
+
+function slotElements(svc: VirtualService, slots: readonly (Destination | undefined)[]): string[] {
+  return slots.flatMap((d, i) => (d ? [slotElement(svc, i, d)] : []));
 }
 
 function element(svc: VirtualService): string {
@@ -45,7 +68,7 @@ const mapOf = (svc: VirtualService) => (svc.family === 6 ? "services6" : "servic
 /** The whole table, replacing any earlier one of ours in the same transaction. */
 export function renderTable(
   services: readonly VirtualService[],
-  destinations: (svc: VirtualService) => Destination[],
+  slots: (svc: VirtualService) => readonly (Destination | undefined)[],
 ): string {
   const lines = [
     `add table inet ${TABLE}`,
@@ -54,10 +77,14 @@ export function renderTable(
     `  comment "vipkeeper virtual services: managed by the agent, replaced on start"`,
     "  map services4 { type ipv4_addr . inet_proto . inet_service : verdict; }",
     "  map services6 { type ipv6_addr . inet_proto . inet_service : verdict; }",
-    "  set acks { type inet_service; }",
   ];
   for (const svc of services)
-    lines.push(`  chain ${chainName(svc)} {`, `    ${serviceRule(svc, destinations(svc))}`, "  }");
+    lines.push(
+      `  ${mapDefinition(svc)}`,
+      `  chain ${chainName(svc)} {`,
+      ...serviceRules(svc).map((r) => `    ${r}`),
+      "  }",
+    );
   lines.push(
     "  chain prerouting {",
     "    type nat hook prerouting priority dstnat; policy accept;",
@@ -71,44 +98,79 @@ export function renderTable(
     "  }",
     "}",
   );
-  for (const svc of services) lines.push(`add element inet ${TABLE} ${mapOf(svc)} { ${element(svc)} }`);
+  for (const svc of services) {
+    lines.push(`add element inet ${TABLE} ${mapOf(svc)} { ${element(svc)} }`);
+    const elements = slotElements(svc, slots(svc));
+    if (elements.length)
+      lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${elements.join(", ")} }`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
-/** A change as one transaction: added, changed (new destinations) and removed services only. */
-export function renderChanges(change: {
-  added?: { svc: VirtualService; destinations: Destination[] }[];
-  changed?: { svc: VirtualService; destinations: Destination[] }[];
+/**
+ * One service's slots from `before` to `after` as one transaction: the changed slots deleted and
+ * added again (the kernel commits both at once, so no packet sees a slot empty), nothing else.
+ */
+export function renderSlotChange(
+  svc: VirtualService,
+  before: readonly (Destination | undefined)[],
+  after: readonly (Destination | undefined)[],
+): string {
+  const same = (a?: Destination, b?: Destination) =>
+    a === b || (!!a && !!b && a.address === b.address && a.port === b.port);
+  const removed: number[] = [];
+  const added: string[] = [];
+  for (let i = 0; i < Math.max(before.length, after.length); i++) {
+    if (same(before[i], after[i])) continue;
+    if (before[i]) removed.push(i);
+    if (after[i]) added.push(slotElement(svc, i, after[i]!));
+  }
+  const lines: string[] = [];
+  if (removed.length)
+    lines.push(`delete element inet ${TABLE} ${slotMapName(svc)} { ${removed.join(", ")} }`);
+  if (added.length) lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${added.join(", ")} }`);
+  return lines.length ? `${lines.join("\n")}\n` : "";
+}
+
+/** Services added or removed while running, as one transaction. */
+export function renderServiceChanges(change: {
+  added?: { svc: VirtualService; slots: readonly (Destination | undefined)[] }[];
   removed?: VirtualService[];
 }): string {
   const lines: string[] = [];
-  for (const { svc, destinations } of change.added ?? [])
+  for (const { svc, slots } of change.added ?? []) {
     lines.push(
+      `add ${mapDefinition(svc).replace(/^map /, `map inet ${TABLE} `)}`,
       `add chain inet ${TABLE} ${chainName(svc)}`,
-      `add rule inet ${TABLE} ${chainName(svc)} ${serviceRule(svc, destinations)}`,
-      `add element inet ${TABLE} ${mapOf(svc)} { ${element(svc)} }`,
+      ...serviceRules(svc).map((r) => `add rule inet ${TABLE} ${chainName(svc)} ${r}`),
     );
-  for (const { svc, destinations } of change.changed ?? [])
-    lines.push(
-      `flush chain inet ${TABLE} ${chainName(svc)}`,
-      `add rule inet ${TABLE} ${chainName(svc)} ${serviceRule(svc, destinations)}`,
-    );
+    const elements = slotElements(svc, slots);
+    if (elements.length)
+      lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${elements.join(", ")} }`);
+    lines.push(`add element inet ${TABLE} ${mapOf(svc)} { ${element(svc)} }`);
+  }
   for (const svc of change.removed ?? [])
     lines.push(
       `delete element inet ${TABLE} ${mapOf(svc)} { ${svc.address} . ${svc.protocol} . ${svc.port} }`,
-      `flush chain inet ${TABLE} ${chainName(svc)}`,
       `delete chain inet ${TABLE} ${chainName(svc)}`,
+      `delete map inet ${TABLE} ${slotMapName(svc)}`,
     );
   return lines.length ? `${lines.join("\n")}\n` : "";
 }
 
+interface ServiceState {
+  destinations: Destination[];
+  quorumUp: boolean;
+  slots: (Destination | undefined)[];
+}
+
 /**
  * The services' dataplane state, kept in step with health: the first apply renders the table, each
- * health change re-renders the one service it touches (when its destinations really changed).
+ * health change re-renders the slots of the one service it touches that really changed.
  */
 export class NftablesPlan {
   private readonly services = new Map<string, VirtualService>();
-  private readonly current = new Map<string, { destinations: Destination[]; quorumUp: boolean }>();
+  private readonly current = new Map<string, ServiceState>();
   private readonly health = new Map<string, boolean>();
 
   constructor(services: readonly VirtualService[]) {
@@ -118,8 +180,11 @@ export class NftablesPlan {
   /** The whole table for start-up. */
   initial(): string {
     const list = [...this.services.values()];
-    for (const s of list) this.current.set(s.key, desiredDestinations(s, this.health));
-    return renderTable(list, (s) => this.current.get(s.key)!.destinations);
+    for (const s of list) {
+      const d = desiredDestinations(s, this.health);
+      this.current.set(s.key, { ...d, slots: stableSlots(slotsOf(s), d.destinations) });
+    }
+    return renderTable(list, (s) => this.current.get(s.key)!.slots);
   }
 
   /** One real server's health (server as serverKey gives it): the transaction to apply, or "". */
@@ -132,12 +197,17 @@ export class NftablesPlan {
       svc.realServers.map((r) => [serverKey(r), this.health.get(`${serviceKey}|${serverKey(r)}`) !== false]),
     );
     const next = desiredDestinations(svc, perService, before.quorumUp);
-    this.current.set(serviceKey, next);
-    if (JSON.stringify(next.destinations) === JSON.stringify(before.destinations)) return "";
-    return renderChanges({ changed: [{ svc, destinations: next.destinations }] });
+    const slots = stableSlots(slotsOf(svc), next.destinations, before.slots);
+    this.current.set(serviceKey, { ...next, slots });
+    return renderSlotChange(svc, before.slots, slots);
   }
 
   destinations(serviceKey: string): Destination[] {
     return this.current.get(serviceKey)?.destinations ?? [];
+  }
+
+  /** The service's slots now (undefined: an empty slot, whose packets are dropped). */
+  slots(serviceKey: string): readonly (Destination | undefined)[] {
+    return this.current.get(serviceKey)?.slots ?? [];
   }
 }

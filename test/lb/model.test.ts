@@ -1,7 +1,7 @@
 // The virtual-service model and its nftables rendering, without a kernel.
 import { describe, expect, it } from "vitest";
 import { desiredDestinations, serverKey, type VirtualService } from "../../src/lb/model.ts";
-import { chainName, NftablesPlan, renderTable, serviceRule } from "../../src/lb/nftables.ts";
+import { chainName, NftablesPlan, renderTable, serviceRules, slotMapName } from "../../src/lb/nftables.ts";
 import { MAX_SLOTS, weightedSlots } from "../../src/lb/slots.ts";
 
 const svc = (over: Partial<VirtualService> = {}): VirtualService => ({
@@ -93,21 +93,24 @@ describe("weighted slots", () => {
 });
 
 describe("nftables rendering", () => {
-  it("wrr picks by numgen over the slots; sh by a hash of the client; IPv6 in brackets; nothing: drop", () => {
-    const d = svc().realServers;
-    expect(serviceRule(svc(), d)).toMatch(
-      /^meta l4proto tcp dnat ip to numgen inc mod 6 map \{ 0 : 198\.18\.0\.14 \. 8080, /,
-    );
-    expect(serviceRule(svc({ scheduler: "sh" }), d)).toContain("jhash ip saddr mod 6");
+  it("wrr picks by numgen over a fixed count of slots in a named map; sh by a hash of the client; IPv6 in brackets; then drop", () => {
+    expect(serviceRules(svc())).toEqual([
+      `meta l4proto tcp dnat ip to numgen inc mod 120 map @${slotMapName(svc())}`,
+      "drop",
+    ]);
+    expect(serviceRules(svc({ scheduler: "sh" }))[0]).toContain("jhash ip saddr mod 120");
     const v6 = svc({
       family: 6,
       address: "2001:db8::50",
       realServers: [{ address: "2001:db8::12", port: 80, weight: 1 }],
     });
-    expect(serviceRule(v6, v6.realServers)).toBe(
-      "meta l4proto tcp dnat ip6 to numgen inc mod 1 map { 0 : [2001:db8::12] . 80 }",
+    expect(serviceRules(v6)[0]).toBe(
+      `meta l4proto tcp dnat ip6 to numgen inc mod 120 map @${slotMapName(v6)}`,
     );
-    expect(serviceRule(svc(), [])).toBe("drop");
+    const plan = new NftablesPlan([v6]);
+    expect(plan.initial()).toContain(
+      `add element inet vipkeeper_lb ${slotMapName(v6)} { 0 : [2001:db8::12] . 80, 1 : `,
+    );
   });
 
   it("the table is replaced as a whole in one transaction and touches no other table", () => {
@@ -119,14 +122,27 @@ describe("nftables rendering", () => {
     expect(text.match(/ table inet (\S+)/g)?.every((m) => m.endsWith("vipkeeper_lb"))).toBe(true);
   });
 
-  it("a health change rewrites only that service's chain, and nothing when it changes nothing", () => {
+  it("a health change replaces only the failed server's slots of that service, and nothing when it changes nothing", () => {
     const other = svc({ key: "default/api", port: 81 });
     const plan = new NftablesPlan([svc(), other]);
     plan.initial();
+    const before = plan.slots("default/web");
     const change = plan.setHealth("default/web", "198.18.0.13:8080", false);
-    expect(change).toContain(`flush chain inet vipkeeper_lb ${chainName(svc())}`);
-    expect(change).not.toContain(chainName(other));
-    expect(change.trim().split("\n")).toHaveLength(2);
+    const lines = change.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^delete element inet vipkeeper_lb ${slotMapName(svc())} \\{ `));
+    expect(lines[1]).toMatch(new RegExp(`^add element inet vipkeeper_lb ${slotMapName(svc())} \\{ `));
+    expect(change).not.toContain(slotMapName(other));
+    // Exactly the 40 slots n3 held: deleted and added again with the others, 1:3 by weight.
+    const freed = before.flatMap((d, i) => (d?.address === "198.18.0.13" ? [i] : []));
+    expect(lines[0]).toBe(`delete element inet vipkeeper_lb ${slotMapName(svc())} { ${freed.join(", ")} }`);
+    const after = plan.slots("default/web");
+    expect(freed.filter((i) => after[i]!.address === "198.18.0.12")).toHaveLength(10);
+    expect(freed.filter((i) => after[i]!.address === "198.18.0.14")).toHaveLength(30);
     expect(plan.setHealth("default/web", "198.18.0.13:8080", false)).toBe("");
+    // All down, no sorry server: every slot emptied (the chain's drop answers).
+    plan.setHealth("default/web", "198.18.0.12:8080", false);
+    expect(plan.setHealth("default/web", "198.18.0.14:8080", false)).toMatch(/^delete element [^\n]*\n$/);
+    expect(plan.slots("default/web").every((d) => d === undefined)).toBe(true);
   });
 });

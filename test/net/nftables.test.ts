@@ -73,11 +73,16 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     const session = new NftSession(TABLE, lb());
     const change = (server: string, healthy: boolean) =>
       session.apply(plan.setHealth("default/web", server, healthy));
-    // numgen inc over smooth weighted slots: exact shares for a multiple of the slot count.
+    // numgen inc over 120 weighted slots: exact shares for a multiple of the slot count.
+    expect(plan.slots("default/web")).toHaveLength(120);
     expect(load(600)).toEqual({ n2: 100, n3: 200, n4: 300 });
 
-    await change("198.18.0.13:8080", false);
-    expect(load(400)).toEqual({ n2: 100, n4: 300 });
+    // The change names only n3's 40 slots, which go to n2 and n4 by weight (1:3).
+    const down = plan.setHealth("default/web", "198.18.0.13:8080", false);
+    expect(down.match(/ : 198\.18\.0\.1[24] \. 8080/g)).toHaveLength(40);
+    expect(down).not.toContain("nft");
+    await session.apply(down);
+    expect(load(480)).toEqual({ n2: 120, n4: 360 });
 
     await change("198.18.0.12:8080", false);
     await change("198.18.0.14:8080", false);
@@ -86,11 +91,39 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     await change("198.18.0.13:8080", true);
     expect(load(20)).toEqual({ n3: 20 });
     // A refused transaction is reported, not hung on, and the session goes on.
-    await expect(session.apply("add rule inet vipkeeper_lb nowhere drop")).rejects.toThrow("nft:");
+    await expect(session.apply("add rule inet vipkeeper_lb nowhere drop")).rejects.toThrow(
+      "No such file or directory",
+    );
     await change("198.18.0.12:8080", true);
-    expect(load(21)).toEqual({ n2: 7, n3: 14 });
+    expect(load(120)).toEqual({ n2: 40, n3: 80 });
     session.close();
     expect(foreign().replace(/packets \d+ bytes \d+/, "")).toBe(before);
+  });
+
+  it("health flips under load lose no request and send none to a removed server", async () => {
+    const plan = new NftablesPlan([service]);
+    await applyNft(plan.initial(), lb());
+    const session = new NftSession(TABLE, lb());
+    const client = lab.spawn("client", [process.execPath, LOAD, `http://${VIP}/`, "1500"]);
+    let out = "";
+    client.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((r) => client.once("exit", r));
+    let flips = 0;
+    for (let done = false; !done; flips++) {
+      await session.apply(plan.setHealth("default/web", "198.18.0.14:8080", flips % 2 === 1));
+      done = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(r, 20, false)),
+      ]);
+    }
+    const counts = JSON.parse(out) as Record<string, number>;
+    expect(flips).toBeGreaterThan(4);
+    expect(counts.error ?? 0).toBe(0);
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1500);
+    // Down for good: n4 (198.18.0.14) gets nothing from the moment its change is acknowledged.
+    await session.apply(plan.setHealth("default/web", "198.18.0.14:8080", false));
+    expect(load(120)).toEqual({ n2: 40, n3: 80 });
+    session.close();
   });
 
   it("a restart replaces the table atomically: no request fails while it happens", async () => {
