@@ -1,8 +1,9 @@
-// Leader election on a coordination.k8s.io Lease, by client-go's rules: another holder's lease is
-// judged expired by the time *we* last saw its record change (never by comparing its renewTime
-// with our clock); every write carries the resourceVersion read, so a 409 Conflict means someone
-// else won the round; a leader that cannot renew within renewDeadline stops leading; on stop it
-// releases the lease (empty holder, 1 s duration) so a successor takes over at once.
+// Leader election on a coordination.k8s.io/v1 Lease, by client-go's rules: another holder's lease
+// is judged expired by the time *we* last saw its record change (never by comparing its renewTime
+// with our clock, as clocks differ between nodes); every write carries the resourceVersion read, so
+// a 409 Conflict means someone else won the round; a leader that cannot renew within renewDeadline
+// stops leading (and the process should exit); on stop it releases the lease (empty holder, 1 s
+// duration) so a successor takes over at its next try.
 import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 
@@ -11,23 +12,31 @@ export interface LeaderElectionOptions {
   name: string;
   identity: string;
   log: Logger;
+  /** How long followers wait, from when they saw the lease last change, before taking it (15 s). */
   leaseDurationMs?: number;
+  /** How long a leader keeps leading without a successful renewal (10 s). */
   renewDeadlineMs?: number;
+  /** Time between tries, for leader and followers alike (2 s). */
   retryPeriodMs?: number;
   onStartedLeading(): void;
+  /** Called once when leadership ends, by lost renewals or by stop(). */
   onStoppedLeading(): void;
+  /** Called whenever the observed holder changes (our own identity included). */
   onNewLeader?(identity: string): void;
+  /** A monotonic clock in milliseconds. */
   now?: () => number;
 }
 
-/** What to do with the lease as read, by the rules above (pure). */
+export type Action = "create" | "take" | "renew" | "wait";
+
+/** What to do with the lease as read (pure): `observedAt` is when we saw its record last change. */
 export function decide(
   lease: V1Lease | undefined,
   identity: string,
   observedAt: number | undefined,
   now: number,
   leaseDurationMs: number,
-): "create" | "take" | "renew" | "wait" {
+): Action {
   if (!lease) return "create";
   const holder = lease.spec?.holderIdentity ?? "";
   if (holder === identity) return "renew";
@@ -37,16 +46,52 @@ export function decide(
   return "wait";
 }
 
+/** The lease's spec after `action` (pure): transitions count changes of holder, as client-go does. */
+export function nextSpec(
+  lease: V1Lease | undefined,
+  action: Exclude<Action, "wait">,
+  identity: string,
+  now: Date,
+  leaseDurationMs: number,
+): NonNullable<V1Lease["spec"]> {
+  const prior = lease?.spec;
+  return {
+    holderIdentity: identity,
+    leaseDurationSeconds: Math.max(1, Math.round(leaseDurationMs / 1000)),
+    renewTime: now,
+    acquireTime: action === "renew" ? (prior?.acquireTime ?? now) : now,
+    leaseTransitions: (prior?.leaseTransitions ?? 0) + (action === "take" ? 1 : 0),
+  };
+}
+
+/** The fingerprint of a lease record: any change of it restarts the follower's expiry count. */
+function recordKey(lease: V1Lease): string {
+  const s = lease.spec ?? {};
+  return JSON.stringify([
+    s.holderIdentity ?? "",
+    s.leaseDurationSeconds,
+    s.renewTime ? new Date(s.renewTime).toISOString() : "",
+    s.leaseTransitions,
+    lease.metadata?.resourceVersion,
+  ]);
+}
+
 export class LeaderElector {
   private leading = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
   private observed: { key: string; at: number } | undefined;
-  private lastRenew = 0;
   private lastLeader = "";
+  private inflight: Promise<void> | undefined;
+  private started = false;
+  private finished!: () => void;
+  private readonly ended: Promise<void>;
   private readonly api: CoordinationV1Api;
   private readonly o: Required<Omit<LeaderElectionOptions, "onNewLeader">> &
     Pick<LeaderElectionOptions, "onNewLeader">;
+  /** Tries so far (each reads the lease once), and failed requests among them. */
+  readonly stats = { rounds: 0, errors: 0, conflicts: 0 };
 
   constructor(api: CoordinationV1Api, opts: LeaderElectionOptions) {
     this.api = api;
@@ -54,68 +99,92 @@ export class LeaderElector {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
-      now: () => Date.now(),
+      now: () => performance.now(),
       ...opts,
     };
+    const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = this.o;
+    // client-go's constraints: a leader must give up before followers may take over.
+    if (!(leaseDurationMs > renewDeadlineMs))
+      throw new Error("leader election: leaseDurationMs must be greater than renewDeadlineMs");
+    if (!(renewDeadlineMs > retryPeriodMs))
+      throw new Error("leader election: renewDeadlineMs must be greater than retryPeriodMs");
+    if (!(retryPeriodMs > 0)) throw new Error("leader election: retryPeriodMs must be > 0");
+    this.ended = new Promise((resolve) => (this.finished = resolve));
   }
 
   get isLeader(): boolean {
     return this.leading;
   }
 
-  /** Tries every retry period until stopped; leads while it holds the lease. */
-  async run(): Promise<void> {
-    await this.round();
+  /** The holder last seen on the lease ("" when none). */
+  get leader(): string {
+    return this.lastLeader;
   }
 
-  /** Stops trying; a leader releases the lease. */
+  /** Tries every retry period; resolves when stopped or when leadership was lost. */
+  run(): Promise<void> {
+    if (!this.started && !this.stopped) {
+      this.started = true;
+      this.tick();
+    }
+    return this.ended;
+  }
+
+  /** Stops trying; a leader releases the lease (client-go's ReleaseOnCancel). */
   async stop(): Promise<void> {
+    if (this.stopped) return this.ended;
     this.stopped = true;
     clearTimeout(this.timer);
-    if (!this.leading) return;
-    this.leading = false;
-    try {
-      const lease = await this.read();
-      if (lease?.spec?.holderIdentity === this.o.identity) {
-        lease.spec.holderIdentity = "";
-        lease.spec.leaseDurationSeconds = 1;
-        lease.spec.renewTime = new Date(this.o.now());
-        await this.api.replaceNamespacedLease({
-          name: this.o.name,
-          namespace: this.o.namespace,
-          body: lease,
-        });
-        this.o.log.info({ lease: this.o.name }, "leader lease released");
-      }
-    } catch (err) {
-      this.o.log.warn({ err: (err as Error).message }, "leader lease not released");
+    await this.inflight;
+    clearTimeout(this.deadline);
+    if (this.leading) {
+      await this.release();
+      this.leading = false;
+      this.o.onStoppedLeading();
     }
+    this.finished();
+  }
+
+  private tick(): void {
+    this.inflight = this.round().finally(() => (this.inflight = undefined));
   }
 
   private async round(): Promise<void> {
     if (this.stopped) return;
-    const ok = await this.tryAcquireOrRenew().catch((err: unknown) => {
-      this.o.log.warn({ err: (err as Error).message }, "leader election round failed");
-      return false;
-    });
-    const now = this.o.now();
+    this.stats.rounds++;
+    let ok = false;
+    try {
+      ok = await this.tryAcquireOrRenew();
+    } catch (err) {
+      this.stats.errors++;
+      this.o.log.warn({ lease: this.o.name, err: (err as Error).message }, "leader election round failed");
+    }
+    if (this.stopped) return;
     if (ok) {
-      this.lastRenew = now;
-      if (!this.leading && !this.stopped) {
+      // Each success moves the deadline by which the next one must come.
+      clearTimeout(this.deadline);
+      this.deadline = setTimeout(() => this.lose(), this.o.renewDeadlineMs);
+      if (!this.leading) {
         this.leading = true;
-        this.o.log.info({ identity: this.o.identity }, "became leader");
+        this.o.log.info({ identity: this.o.identity, lease: this.o.name }, "became leader");
         this.o.onStartedLeading();
       }
-    } else if (this.leading && now - this.lastRenew >= this.o.renewDeadlineMs) {
-      this.leading = false;
-      this.o.log.error(
-        { renewDeadlineMs: this.o.renewDeadlineMs },
-        "could not renew the leader lease in time",
-      );
-      this.o.onStoppedLeading();
-      return;
     }
-    if (!this.stopped) this.timer = setTimeout(() => void this.round(), this.o.retryPeriodMs);
+    if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.o.retryPeriodMs);
+  }
+
+  /** No renewal within renewDeadline (a hung request counts too): leading ends for good. */
+  private lose(): void {
+    if (!this.leading || this.stopped) return;
+    this.stopped = true;
+    this.leading = false;
+    clearTimeout(this.timer);
+    this.o.log.error(
+      { lease: this.o.name, renewDeadlineMs: this.o.renewDeadlineMs },
+      "could not renew the leader lease in time; stopped leading",
+    );
+    this.o.onStoppedLeading();
+    this.finished();
   }
 
   private async read(): Promise<V1Lease | undefined> {
@@ -127,42 +196,68 @@ export class LeaderElector {
     }
   }
 
+  private observe(holder: string): void {
+    if (holder === this.lastLeader) return;
+    this.lastLeader = holder;
+    if (holder) this.o.onNewLeader?.(holder);
+  }
+
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { name, namespace, identity } = this.o;
-    const now = this.o.now();
     const lease = await this.read();
+    const now = this.o.now();
     if (lease) {
-      const key = `${lease.spec?.holderIdentity ?? ""}/${String(lease.spec?.renewTime ?? "")}/${lease.metadata?.resourceVersion}`;
+      const key = recordKey(lease);
       if (this.observed?.key !== key) this.observed = { key, at: now };
-      const holder = lease.spec?.holderIdentity ?? "";
-      if (holder && holder !== this.lastLeader) {
-        this.lastLeader = holder;
-        this.o.onNewLeader?.(holder);
-      }
+      this.observe(lease.spec?.holderIdentity ?? "");
     }
     const action = decide(lease, identity, this.observed?.at, now, this.o.leaseDurationMs);
     if (action === "wait") return false;
-    const spec = {
-      holderIdentity: identity,
-      leaseDurationSeconds: Math.round(this.o.leaseDurationMs / 1000),
-      renewTime: new Date(now),
-      acquireTime: action === "renew" ? (lease?.spec?.acquireTime ?? new Date(now)) : new Date(now),
-      leaseTransitions: (lease?.spec?.leaseTransitions ?? 0) + (action === "take" ? 1 : 0),
-    };
+    // A stop() during the read must not take the lease afterwards.
+    if (this.stopped) return false;
+    const spec = nextSpec(lease, action, identity, new Date(), this.o.leaseDurationMs);
     try {
-      if (action === "create")
-        await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } });
-      else
-        await this.api.replaceNamespacedLease({
-          name,
-          namespace,
-          body: { metadata: { ...lease!.metadata, name, namespace }, spec },
-        });
+      const written =
+        action === "create"
+          ? await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } })
+          : await this.api.replaceNamespacedLease({
+              name,
+              namespace,
+              // The resourceVersion read makes this conditional: a 409 if anyone wrote in between.
+              body: { metadata: { ...lease!.metadata, name, namespace }, spec },
+            });
+      this.observed = { key: recordKey(written), at: this.o.now() };
+      this.observe(identity);
       return true;
     } catch (err) {
-      // 409: the lease changed under us (someone else renewed or took it); this round is lost.
-      if ((err as { code?: number }).code === 409) return false;
+      // 409 (a stale update) or, on create, 409 AlreadyExists: someone else won this round.
+      if ((err as { code?: number }).code === 409) {
+        this.stats.conflicts++;
+        return false;
+      }
       throw err;
+    }
+  }
+
+  private async release(): Promise<void> {
+    try {
+      const lease = await this.read();
+      if (lease?.spec?.holderIdentity !== this.o.identity) return;
+      const spec = {
+        ...lease.spec,
+        holderIdentity: "",
+        leaseDurationSeconds: 1,
+        renewTime: new Date(),
+        acquireTime: new Date(),
+      };
+      await this.api.replaceNamespacedLease({
+        name: this.o.name,
+        namespace: this.o.namespace,
+        body: { ...lease, spec },
+      });
+      this.o.log.info({ lease: this.o.name }, "leader lease released");
+    } catch (err) {
+      this.o.log.warn({ lease: this.o.name, err: (err as Error).message }, "leader lease not released");
     }
   }
 }

@@ -1,0 +1,226 @@
+// Leader election: the rules as pure functions, then electors through client-node's real
+// CoordinationV1Api against the in-process API server (test/kubeapi).
+import { CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  decide,
+  LeaderElector,
+  nextSpec,
+  type LeaderElectionOptions,
+} from "../../src/kube/leader-election.ts";
+import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
+
+const log = pino({ level: "silent" });
+
+describe("leader election rules (pure)", () => {
+  const lease = (holder: string, seconds = 15): V1Lease => ({
+    spec: { holderIdentity: holder, leaseDurationSeconds: seconds },
+  });
+  it("creates an absent lease, renews its own, takes an empty (released) one", () => {
+    expect(decide(undefined, "me", undefined, 0, 15_000)).toBe("create");
+    expect(decide(lease("me"), "me", 0, 0, 15_000)).toBe("renew");
+    expect(decide(lease(""), "me", 0, 0, 15_000)).toBe("take");
+  });
+  it("judges another holder by when we saw its record change, with the lease's own duration", () => {
+    expect(decide(lease("other"), "me", 1000, 15_999, 15_000)).toBe("wait");
+    expect(decide(lease("other"), "me", 1000, 16_000, 15_000)).toBe("take");
+    expect(decide(lease("other", 3), "me", 1000, 4_000, 15_000)).toBe("take");
+    // Never observed yet: wait, whatever its renewTime says (clocks differ between nodes).
+    const old = lease("other", 1);
+    old.spec!.renewTime = new Date(0);
+    expect(decide(old, "me", undefined, 1e12, 15_000)).toBe("wait");
+  });
+  it("counts transitions on takeover only, keeps acquireTime on renewal", () => {
+    const t0 = new Date(1000);
+    const t1 = new Date(2000);
+    const held: V1Lease = { spec: { holderIdentity: "me", acquireTime: t0, leaseTransitions: 4 } };
+    expect(nextSpec(undefined, "create", "me", t1, 15_000)).toMatchObject({
+      holderIdentity: "me",
+      leaseDurationSeconds: 15,
+      leaseTransitions: 0,
+      acquireTime: t1,
+    });
+    expect(nextSpec(held, "renew", "me", t1, 15_000)).toMatchObject({ leaseTransitions: 4, acquireTime: t0 });
+    expect(nextSpec(held, "take", "you", t1, 15_000)).toMatchObject({
+      holderIdentity: "you",
+      leaseTransitions: 5,
+      acquireTime: t1,
+      renewTime: t1,
+    });
+  });
+  it("refuses timings where a leader could outlive its lease", () => {
+    const base = {
+      namespace: "n",
+      name: "l",
+      identity: "a",
+      log,
+      onStartedLeading() {},
+      onStoppedLeading() {},
+    };
+    const api = {} as CoordinationV1Api;
+    expect(() => new LeaderElector(api, { ...base, leaseDurationMs: 10_000 })).toThrow(/leaseDurationMs/);
+    expect(() => new LeaderElector(api, { ...base, retryPeriodMs: 10_000 })).toThrow(/renewDeadlineMs/);
+  });
+});
+
+const until = async (cond: () => boolean, what: string, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe("leader election against an API server", () => {
+  let api: ApiServer;
+  let coordination: CoordinationV1Api;
+  const electors: LeaderElector[] = [];
+  const NS = "vkku-le";
+  let n = 0;
+
+  beforeAll(async () => {
+    api = await startApiServer();
+    coordination = api.kubeConfig().makeApiClient(CoordinationV1Api);
+  });
+  afterAll(() => api.close());
+  afterEach(async () => {
+    api.setUnavailable(false);
+    await Promise.all(electors.splice(0).map((e) => e.stop()));
+  });
+
+  function elector(identity: string, name: string, extra: Partial<LeaderElectionOptions> = {}) {
+    const seen = { started: 0, stopped: 0, leaders: [] as string[] };
+    const e = new LeaderElector(coordination, {
+      namespace: NS,
+      name,
+      identity,
+      log,
+      leaseDurationMs: 3_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 200,
+      onStartedLeading: () => seen.started++,
+      onStoppedLeading: () => seen.stopped++,
+      onNewLeader: (id) => seen.leaders.push(id),
+      ...extra,
+    });
+    electors.push(e);
+    return { e, seen };
+  }
+  const read = (name: string) => coordination.readNamespacedLease({ name, namespace: NS });
+
+  it("two electors: exactly one leads; its stop releases and the other takes over at its next try", async () => {
+    const name = `le-${n++}`;
+    const a = elector("a", name);
+    const b = elector("b", name);
+    void a.e.run();
+    void b.e.run();
+    await until(() => a.e.isLeader || b.e.isLeader, "a leader");
+    // Several rounds each: never both, and the follower keeps following.
+    const r0 = a.e.stats.rounds + b.e.stats.rounds;
+    await until(() => a.e.stats.rounds + b.e.stats.rounds >= r0 + 10, "ten more rounds");
+    expect([a.e.isLeader, b.e.isLeader].filter(Boolean)).toHaveLength(1);
+    const [leader, follower] = a.e.isLeader ? [a, b] : [b, a];
+    expect(leader.seen.started).toBe(1);
+    expect(follower.seen.started).toBe(0);
+    const held = await read(name);
+    expect(held.spec?.holderIdentity).toBe(leader === a ? "a" : "b");
+    expect(held.spec?.leaseTransitions).toBe(0);
+    expect(follower.seen.leaders).toEqual([held.spec?.holderIdentity]);
+
+    await leader.e.stop();
+    expect(leader.seen.stopped).toBe(1);
+    const released = await read(name);
+    expect(released.spec?.holderIdentity).toBe("");
+    expect(released.spec?.leaseDurationSeconds).toBe(1);
+    const roundsAtRelease = follower.e.stats.rounds;
+    await until(() => follower.e.isLeader, "the follower to take over");
+    // At its next try (one round may have been in flight when the lease was released).
+    expect(follower.e.stats.rounds - roundsAtRelease).toBeLessThanOrEqual(2);
+    const taken = await read(name);
+    expect(taken.spec?.holderIdentity).toBe(follower === a ? "a" : "b");
+    expect(taken.spec?.leaseTransitions).toBe(1);
+    expect(follower.seen.started).toBe(1);
+  });
+
+  it("waits out another holder by its own observation, whatever the lease's renewTime says", async () => {
+    const name = `le-${n++}`;
+    // A holder that wrote long ago by its clock: expired only once we have watched it unchanged.
+    await coordination.createNamespacedLease({
+      namespace: NS,
+      body: {
+        metadata: { name, namespace: NS },
+        spec: { holderIdentity: "ghost", leaseDurationSeconds: 2, renewTime: new Date(0) },
+      },
+    });
+    const c = elector("c", name);
+    void c.e.run();
+    await until(() => c.e.isLeader, "c to take the ghost's lease");
+    // 2 s observed at 200 ms per round: at least ten rounds of waiting.
+    expect(c.e.stats.rounds).toBeGreaterThanOrEqual(10);
+    expect((await read(name)).spec).toMatchObject({ holderIdentity: "c", leaseTransitions: 1 });
+  });
+
+  it("a take based on a stale read gets 409 Conflict and does not lead", async () => {
+    const name = `le-${n++}`;
+    await coordination.createNamespacedLease({
+      namespace: NS,
+      body: { metadata: { name, namespace: NS }, spec: { holderIdentity: "", leaseDurationSeconds: 1 } },
+    });
+    // Between d's read and d's write, another elector takes the lease (a real race, replayed).
+    const racing = new Proxy(coordination, {
+      get(target, prop, receiver) {
+        if (prop !== "readNamespacedLease") return Reflect.get(target, prop, receiver) as unknown;
+        return async (req: { name: string; namespace: string }) => {
+          const seenByD = await target.readNamespacedLease(req);
+          const current = await target.readNamespacedLease(req);
+          if (current.spec?.holderIdentity === "")
+            await target.replaceNamespacedLease({
+              ...req,
+              body: { ...current, spec: { ...current.spec, holderIdentity: "e", leaseDurationSeconds: 60 } },
+            });
+          return seenByD;
+        };
+      },
+    });
+    const seen = { started: 0 };
+    const d = new LeaderElector(racing, {
+      namespace: NS,
+      name,
+      identity: "d",
+      log,
+      leaseDurationMs: 3_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 200,
+      onStartedLeading: () => seen.started++,
+      onStoppedLeading: () => {},
+    });
+    electors.push(d);
+    void d.run();
+    await until(() => d.stats.rounds >= 3, "three rounds");
+    expect(d.stats.conflicts).toBe(1);
+    expect(d.isLeader).toBe(false);
+    expect(seen.started).toBe(0);
+    expect((await read(name)).spec?.holderIdentity).toBe("e");
+  });
+
+  it("a leader that cannot renew within renewDeadline stops leading (API server unavailable)", async () => {
+    const name = `le-${n++}`;
+    const a = elector("a", name);
+    const ended = a.e.run();
+    await until(() => a.e.isLeader, "a to lead");
+    const errorsBefore = a.e.stats.errors;
+    api.setUnavailable(true);
+    await until(() => a.seen.stopped === 1, "a to stop leading");
+    await ended;
+    expect(a.e.isLeader).toBe(false);
+    // It kept trying (every retry period) before giving up.
+    expect(a.e.stats.errors - errorsBefore).toBeGreaterThanOrEqual(2);
+    // Lost leadership does not try again: the process is meant to exit.
+    const rounds = a.e.stats.rounds;
+    api.setUnavailable(false);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(a.e.stats.rounds).toBe(rounds);
+    expect(a.e.isLeader).toBe(false);
+  });
+});
