@@ -110,11 +110,23 @@ const DESCRIBE: Record<string, string> = {
   "IPPool.spec": "The pool's addresses, who may use them, and how they are announced.",
 };
 
+/** Fields that reuse another kind's schema piece take its descriptions too. */
+const SAME_AS: [string, string][] = [["IPPool.spec.announce.track", "VirtualRouter.spec.track"]];
+
+function describedAs(path: string): string | undefined {
+  if (DESCRIBE[path]) return DESCRIBE[path];
+  const alias = SAME_AS.find(
+    ([from]) => path === from || path.startsWith(`${from}.`) || path.startsWith(`${from}[`),
+  );
+  return alias ? DESCRIBE[alias[1] + path.slice(alias[0].length)] : undefined;
+}
+
 function describe(node: Json, path: string): void {
   const props = node.properties as Record<string, Json> | undefined;
   for (const [k, v] of Object.entries(props ?? {})) {
     const p = `${path}.${k}`;
-    if (!v.description && DESCRIBE[p]) v.description = DESCRIBE[p];
+    const described = v.description ?? describedAs(p);
+    if (described) v.description = described;
     describe(v, p);
   }
   if (node.items) describe(node.items as Json, `${path}[]`);

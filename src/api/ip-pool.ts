@@ -3,7 +3,7 @@
 import Type from "typebox";
 import { parseRange, overlaps, type AddressRange } from "./ranges.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
-import { API_VERSION, Duration } from "./virtual-router.ts";
+import { ADDRESS_MAX, API_VERSION, Duration, VirtualRouterSpec } from "./virtual-router.ts";
 
 const LabelSelector = (description: string) =>
   Type.Optional(
@@ -44,6 +44,7 @@ export const IPPoolSpec = Type.Object(
   {
     addresses: Type.Array(
       Type.String({
+        maxLength: 2 * ADDRESS_MAX + 3,
         description: "A CIDR (198.18.10.0/24, 2001:db8:10::/64) or a range (198.18.10.10-198.18.10.20).",
         "x-kubernetes-validations": [
           {
@@ -80,7 +81,12 @@ export const IPPoolSpec = Type.Object(
           interface: Type.Optional(
             Type.String({ description: "Interface for the addresses (default: the one on their subnet)." }),
           ),
+          // The VRRP settings of the generated routers, the same fields as a VirtualRouter's.
+          version: VirtualRouterSpec.properties.version,
           advertInterval: Duration("VRRP advertisement interval of the generated routers.", "1s"),
+          preempt: VirtualRouterSpec.properties.preempt,
+          preemptDelay: VirtualRouterSpec.properties.preemptDelay,
+          track: VirtualRouterSpec.properties.track,
           unicast: Type.Optional(
             Type.Boolean({ description: "Send adverts to the nodes' addresses instead of multicast." }),
           ),
@@ -124,8 +130,14 @@ export function validateIPPool(obj: unknown): FieldError[] {
     }
     return r;
   });
+  const version = spec.announce?.version;
   ranges.forEach((r, i) => {
     if (!r) return;
+    if (version === 2 && r.family === 6)
+      errors.push({
+        field: "spec.announce.version",
+        message: `VRRPv2 is IPv4 only, and spec.addresses[${i}] is IPv6 (use version 3)`,
+      });
     const j = ranges.findIndex((o, k) => k < i && o && overlaps(o, r));
     if (j !== -1)
       errors.push({

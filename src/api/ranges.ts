@@ -45,9 +45,10 @@ export function parseRange(text: string): AddressRange | string {
   const family = familyOf(addr);
   if (!family) return `'${text}' is not an IP address, CIDR or range`;
   const bits = family === 4 ? 32 : 128;
-  const prefix = slash === -1 ? bits : Number(text.slice(slash + 1));
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits || !/^\d+$/.test(text.slice(slash + 1) || "0"))
-    return `'${text}' has an invalid prefix length`;
+  // A bare address is a range of one.
+  const prefixText = slash === -1 ? String(bits) : text.slice(slash + 1);
+  const prefix = Number(prefixText);
+  if (!/^\d+$/.test(prefixText) || prefix > bits) return `'${text}' has an invalid prefix length`;
   const size = 1n << BigInt(bits - prefix);
   const first = (toBig(addr) / size) * size;
   return { family, first, last: first + size - 1n, text };

@@ -126,7 +126,22 @@ export const IPPoolStatus = Type.Object({
       { description: "Addresses in use." },
     ),
   ),
+  available: Type.Optional(
+    Type.Object(
+      {
+        ipv4: Type.Optional(Type.Integer({ minimum: 0, description: "IPv4 addresses left to allocate." })),
+        ipv6: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            description: `IPv6 addresses left to allocate, capped at ${Number.MAX_SAFE_INTEGER} (a /64 holds more).`,
+          }),
+        ),
+      },
+      { description: "Addresses left, after avoidBuggyIPs." },
+    ),
+  ),
   conditions: Type.Optional(Conditions),
+  observedGeneration: Type.Optional(Type.Integer({ description: "The generation last acted on." })),
 });
 
 export type Condition = Type.Static<typeof Condition>;

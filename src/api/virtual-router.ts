@@ -10,6 +10,12 @@ export const GROUP = "vipkeeper.io";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/**
+ * Longest address text (an IPv6 address with an embedded IPv4 and a prefix is 49); a bound lets
+ * Kubernetes estimate the CEL rules' cost, which it refuses to do for unbounded strings.
+ */
+export const ADDRESS_MAX = 64;
+
 /** Go's duration syntax as Kubernetes APIs write it ("1s", "100ms", "1m30s"). */
 export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$";
 /** An optional duration field, with its default. */
@@ -28,6 +34,7 @@ const Weight = Type.Optional(
 export const VirtualAddress = Type.Object(
   {
     address: Type.String({
+      maxLength: ADDRESS_MAX,
       description:
         "IPv4 or IPv6 address with an optional prefix length, e.g. 198.18.0.50/24 or 2001:db8::50/64.",
     }),
@@ -113,7 +120,8 @@ export const VirtualRouterSpec = Type.Object(
       Type.Object(
         {
           peers: Type.Optional(
-            Type.Array(Type.String(), {
+            Type.Array(Type.String({ maxLength: ADDRESS_MAX }), {
+              maxItems: 64,
               description: "Peer addresses to send adverts to instead of multicast.",
             }),
           ),

@@ -3,13 +3,13 @@
 import Type from "typebox";
 import { familyOf } from "../vrrp/address.ts";
 import { parseDuration } from "./duration.ts";
-import { API_VERSION, Duration, DURATION_PATTERN } from "./virtual-router.ts";
+import { ADDRESS_MAX, API_VERSION, Duration, DURATION_PATTERN } from "./virtual-router.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 const Server = Type.Object(
   {
-    address: Type.String({ description: "IPv4 or IPv6 address of the real server." }),
+    address: Type.String({ maxLength: ADDRESS_MAX, description: "IPv4 or IPv6 address of the real server." }),
     port: Port,
     weight: Type.Optional(
       Type.Integer({
@@ -41,6 +41,7 @@ export const VirtualServerSpec = Type.Object(
   {
     address: Type.Optional(
       Type.String({
+        maxLength: ADDRESS_MAX,
         description:
           "The virtual address (normally one of a VirtualRouter's). With port, it selects the traffic; the alternative is fwmark (give one or the other).",
       }),
@@ -79,7 +80,7 @@ export const VirtualServerSpec = Type.Object(
     realServers: Type.Array(Server, { minItems: 1, maxItems: 10_000 }),
     sorryServer: Type.Optional(
       Type.Object(
-        { address: Type.String(), port: Port },
+        { address: Type.String({ maxLength: ADDRESS_MAX }), port: Port },
         { additionalProperties: false, description: "Serves when no real server is up." },
       ),
     ),
