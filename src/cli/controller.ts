@@ -15,6 +15,8 @@ Options:
   --health ADDR           serve /healthz and /readyz on HOST:PORT
   --no-leader-elect       run without a Lease (a single replica only)
   --no-agents             do not manage the agents' DaemonSet (agents installed otherwise)
+  --no-lb-provider        do not give LoadBalancer Services addresses from IPPools
+  --default-lb-class      also serve LoadBalancer Services without a loadBalancerClass
   -h, --help              show this help
 `;
 
@@ -26,6 +28,9 @@ export interface ControllerArgs {
   healthAddress?: string;
   leaderElect: boolean;
   manageAgents: boolean;
+  lbProvider: boolean;
+  /** Serve LoadBalancer Services with no class too (vipkeeper as the cluster's default provider). */
+  defaultLbClass: boolean;
   identity: string;
 }
 
@@ -44,6 +49,8 @@ export function parseControllerArgs(argv: string[], env = process.env): Controll
         health: { type: "string" },
         "no-leader-elect": { type: "boolean" },
         "no-agents": { type: "boolean" },
+        "no-lb-provider": { type: "boolean" },
+        "default-lb-class": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -58,6 +65,8 @@ export function parseControllerArgs(argv: string[], env = process.env): Controll
     namespace: values.namespace ?? env.POD_NAMESPACE ?? "vipkeeper",
     leaderElect: !values["no-leader-elect"],
     manageAgents: !values["no-agents"],
+    lbProvider: !values["no-lb-provider"],
+    defaultLbClass: values["default-lb-class"] ?? false,
     identity: env.POD_NAME ?? `${process.pid}@${env.HOSTNAME ?? "localhost"}`,
   };
   if (values["agent-config"]) args.agentConfig = values["agent-config"];

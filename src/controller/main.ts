@@ -11,7 +11,9 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1Lease,
+  type V1Namespace,
   type V1Node,
+  type V1Service,
 } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
 import { AGENT_LEASE_LABEL } from "../agent/agent-lease.ts";
@@ -19,7 +21,10 @@ import type { ControllerArgs } from "../cli/controller.ts";
 import { createLogger } from "../observe/log.ts";
 import { RouterController, type ControllerPorts } from "./controller.ts";
 import type { RouterWithStatus } from "./reconcile.ts";
-import { loadKubeConfig, applyStatus, mergePatch, EventRecorder } from "../kube/client.ts";
+import { loadKubeConfig, applyObject, applyStatus, mergePatch, EventRecorder } from "../kube/client.ts";
+import type { PoolObject } from "../lbprovider/pools.ts";
+import { LbProviderLoop } from "./lb-loop.ts";
+import { ControllerMetrics } from "./metrics.ts";
 import { SupervisedInformer } from "../kube/informer.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
@@ -27,6 +32,9 @@ import { parseAgentSettings, type AgentSettings } from "../install/agent-setting
 import { agentDaemonSet } from "../install/agent-daemonset.ts";
 
 export const FIELD_MANAGER = "vipkeeper-controller";
+const LB_FIELD_MANAGER = "vipkeeper-lb-provider";
+/** The queue key of the LoadBalancer provider's pass (one pass covers every Service). */
+const LB_KEY = "\0lb";
 const ROUTERS = { group: GROUP, version: VERSION, plural: "virtualrouters" };
 
 export async function runControllerProcess(args: ControllerArgs): Promise<number> {
@@ -120,19 +128,95 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
   };
   const controller = new RouterController(ports, log);
   const queue = new WorkQueue<string>({ log });
-  routers.on("change", (r) => controller.invalidate(queue, r?.metadata.name));
+  routers.on("change", (r) => {
+    controller.invalidate(queue, r?.metadata.name);
+    queue.add(LB_KEY);
+  });
   nodes.on("change", () => controller.invalidate(queue));
   leases.on("change", (l) => l && controller.leaseChanged(queue, l));
+  const informers: { start(): Promise<void>; stop(): void }[] = [routers, nodes, leases];
+
+  // The LoadBalancer provider: Services, IPPools and Namespaces in, addresses and routers out.
+  let lb: LbProviderLoop | undefined;
+  if (args.lbProvider) {
+    const services = new SupervisedInformer<V1Service>(kc, {
+      path: "/api/v1/services",
+      list: () => core.listServiceForAllNamespaces(),
+      log,
+    });
+    const pools = new SupervisedInformer<PoolObject>(kc, {
+      path: `/apis/${GROUP}/${VERSION}/ippools`,
+      list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "ippools" }),
+      log,
+    });
+    const namespaces = new SupervisedInformer<V1Namespace>(kc, {
+      path: "/api/v1/namespaces",
+      list: () => core.listNamespace(),
+      log,
+    });
+    for (const i of [services, pools, namespaces]) i.on("change", () => queue.add(LB_KEY));
+    informers.push(services, pools, namespaces);
+    lb = new LbProviderLoop(
+      {
+        services,
+        pools,
+        namespaces,
+        routers,
+        writeServiceStatus: async (namespace, name, status) => {
+          await core.patchNamespacedServiceStatus(
+            { namespace, name, body: { status } },
+            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+          );
+        },
+        applyRouter: (router) =>
+          applyObject(kc, { ...ROUTERS, name: router.metadata.name }, router, LB_FIELD_MANAGER),
+        deleteRouter: async (name) => {
+          await custom.deleteClusterCustomObject({ ...ROUTERS, name });
+        },
+        writePoolStatus: (name, allocated) =>
+          applyStatus(
+            kc,
+            { group: GROUP, version: VERSION, plural: "ippools", name },
+            { apiVersion: `${GROUP}/${VERSION}`, kind: "IPPool", metadata: { name }, status: { allocated } },
+            LB_FIELD_MANAGER,
+            true,
+          ),
+        event: (svc, type, reason, message) =>
+          events.record(
+            {
+              apiVersion: "v1",
+              kind: "Service",
+              name: svc.metadata?.name ?? "",
+              namespace: svc.metadata?.namespace ?? "default",
+              uid: svc.metadata?.uid,
+            },
+            type,
+            reason,
+            message,
+          ),
+      },
+      log,
+      args.defaultLbClass,
+    );
+  }
+  const metrics = new ControllerMetrics();
+  const handle = (key: string) =>
+    metrics.timed(key === LB_KEY ? "service" : "router", () =>
+      key === LB_KEY ? (lb?.reconcile() ?? Promise.resolve()) : controller.reconcile(key, queue),
+    );
 
   let ready = false;
   const health = args.healthAddress ? serveHealth(args.healthAddress, () => ready) : undefined;
-  await Promise.all([routers.start(), nodes.start(), leases.start()]);
+  const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
+  await Promise.all(informers.map((i) => i.start()));
   ready = true;
 
   const lead = () => {
     log.info("leading: reconciling");
+    metrics.leading(true);
     controller.invalidate(queue);
-    void queue.run(4, (key) => controller.reconcile(key, queue));
+    queue.add(LB_KEY);
+    void queue.run(4, handle);
   };
   let elector: LeaderElector | undefined;
   const stopped = new Promise<number>((resolve) => {
@@ -161,8 +245,9 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
   const code = await stopped;
   queue.shutDown();
   await elector?.stop();
-  for (const i of [routers, nodes, leases]) i.stop();
+  for (const i of informers) i.stop();
   health?.close();
+  metricsServer?.close();
   return code;
 }
 

@@ -51,6 +51,28 @@ export async function applyStatus(
   else await api.patchClusterCustomObjectStatus(common, opts);
 }
 
+/** Server-side apply of a whole custom object (created when absent), under `fieldManager`. */
+export async function applyObject(
+  kc: KubeConfig,
+  ref: ObjectRef,
+  body: object,
+  fieldManager: string,
+): Promise<void> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const opts = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
+  const common = {
+    group: ref.group,
+    version: ref.version,
+    plural: ref.plural,
+    name: ref.name,
+    body,
+    fieldManager,
+    force: true,
+  };
+  if (ref.namespace) await api.patchNamespacedCustomObject({ ...common, namespace: ref.namespace }, opts);
+  else await api.patchClusterCustomObject(common, opts);
+}
+
 /** JSON merge patch (RFC 7386) of the object itself; a resourceVersion in the patch makes it conditional. */
 export async function mergePatch(kc: KubeConfig, ref: ObjectRef, body: object): Promise<void> {
   const api = kc.makeApiClient(CustomObjectsApi);

@@ -29,6 +29,8 @@ export interface ServiceRequest {
   /** Services with the same key may share an address when their ports do not clash. */
   sharingKey?: string;
   ports: readonly Port[];
+  /** The Service's labels (for the pools' serviceSelector). */
+  labels?: Readonly<Record<string, string>>;
 }
 
 export interface Assignment {

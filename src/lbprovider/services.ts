@@ -64,6 +64,7 @@ export function serviceRequest(s: V1Service): ParsedRequest {
     key: serviceKey(s),
     families,
     ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? "TCP" })),
+    ...(s.metadata?.labels ? { labels: s.metadata.labels } : {}),
     ...(requested ? { requested } : {}),
     ...(ann[ANNOTATION_POOL] ? { pool: ann[ANNOTATION_POOL] } : {}),
     ...(ann[ANNOTATION_SHARING_KEY] ? { sharingKey: ann[ANNOTATION_SHARING_KEY] } : {}),

@@ -49,11 +49,16 @@ export class ClusterLab {
           status: { addresses: [{ type: "InternalIP", address: n.ipv4 }] },
         },
       });
-      const fwd = lab.spawn(n.name, [process.execPath, FORWARD, "16443", sock]);
-      c.collect(`${n.name}-fwd`, fwd);
-      await new Promise<void>((resolve) => fwd.stdout?.once("data", () => resolve()));
+      await c.startForwarder(n.name);
     }
     return c;
+  }
+
+  /** The node's way to the API server (127.0.0.1:16443 in its namespace); again after a killAll. */
+  async startForwarder(node: string): Promise<void> {
+    const fwd = this.lab.spawn(node, [process.execPath, FORWARD, "16443", join(this.dir, "api.sock")]);
+    this.collect(`${node}-fwd`, fwd);
+    await new Promise<void>((resolve) => fwd.stdout?.once("data", () => resolve()));
   }
 
   collect(name: string, child: ChildProcess): void {

@@ -1,0 +1,65 @@
+// The controller's Prometheus metrics: reconciles by kind and result, their duration, leadership.
+import { createServer, type Server } from "node:http";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  private readonly reconciles = new Counter({
+    name: "vipkeeper_controller_reconciles_total",
+    help: "Reconciles, by kind (router, service) and result (ok, error).",
+    labelNames: ["kind", "result"],
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: "vipkeeper_controller_reconcile_duration_seconds",
+    help: "Time to reconcile one key.",
+    labelNames: ["kind"],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  private readonly leader = new Gauge({
+    name: "vipkeeper_controller_leader",
+    help: "1 while this replica leads.",
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "vipkeeper_controller_" });
+  }
+
+  leading(on: boolean): void {
+    this.leader.set(on ? 1 : 0);
+  }
+
+  async timed(kind: string, fn: () => Promise<void>): Promise<void> {
+    const end = this.duration.startTimer({ kind });
+    try {
+      await fn();
+      this.reconciles.inc({ kind, result: "ok" });
+    } catch (err) {
+      this.reconciles.inc({ kind, result: "error" });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  serve(address: string): Promise<Server> {
+    const i = address.lastIndexOf(":");
+    const server = createServer((req, res) => {
+      if (req.url !== "/metrics") return void res.writeHead(404).end();
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(
+        Number(address.slice(i + 1)),
+        address.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0",
+        () => resolve(server),
+      );
+    });
+  }
+}
