@@ -2,7 +2,7 @@
 // health scheduler, whose changes go through the load balancer's hooks to a real webhook receiver,
 // a real SMTP server (keepalived's subject), notify_up/notify_down scripts, and Prometheus metrics
 // scraped over HTTP from the registry the agent serves.
-import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,10 +10,12 @@ import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { Counters } from "../../src/agent/counters.ts";
+import { loadConfig } from "../../src/agent/config-file.ts";
+import { checkJobs } from "../../src/lb/from-api.ts";
 import type { CheckJob } from "../../src/health/scheduler.ts";
 import { HealthScheduler } from "../../src/health/scheduler.ts";
 import { LoadBalancerMetrics } from "../../src/observe/lb-metrics.ts";
-import { loadBalancerHooks } from "../../src/observe/lb-observer.ts";
+import { agentLoadBalancerHooks, loadBalancerHooks } from "../../src/observe/lb-observer.ts";
 import { VrrpMetrics } from "../../src/observe/metrics.ts";
 import {
   RealServerNotifier,
@@ -216,5 +218,66 @@ describe("a real server going down and up again", () => {
         latencyMs: 1,
       }),
     ).not.toThrow();
+  });
+});
+
+describe("the agent's wiring from a keepalived.conf", () => {
+  it("mails with global_defs' settings and runs notify_down, for a change the load balancer reports", async () => {
+    const mails: ReceivedMail[] = [];
+    const sink = await startSmtpSink(0, (m) => mails.push(m));
+    closers.push(() => sink.close());
+    const dir = mkdtempSync(join(tmpdir(), "vk-rsconf-"));
+    const file = join(dir, "keepalived.conf");
+    writeFileSync(
+      file,
+      `global_defs {
+  notification_email {
+    root@localhost
+  }
+  notification_email_from keepalived@localhost
+  smtp_server 127.0.0.1 ${sink.port}
+  router_id LVS_DEVEL
+  smtp_alert
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 101
+  virtual_ipaddress {
+    198.18.0.100/24
+  }
+}
+virtual_server 198.18.0.100 80 {
+  real_server 198.18.0.11 80 {
+    notify_down "echo down >> ${dir}/events"
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`,
+    );
+    const config = loadConfig(file, "lb1");
+    const vrrp = new VrrpMetrics({ counters: new Counters(), status: () => [] });
+    const { hooks, notifier } = agentLoadBalancerHooks({
+      node: "lb1",
+      log: silent,
+      routers: config.routers,
+      virtualServers: config.virtualServers,
+      realServerScripts: config.realServerScripts ?? [],
+      registry: vrrp.registry,
+    });
+    const job = checkJobs(config.virtualServers[0]!)[0]!;
+    hooks.started?.([job]);
+    hooks.changed?.(job, false, { ok: false, detail: "connection refused", latencyMs: 1 });
+    await notifier.idle();
+    expect(mails.map((m) => /Subject: (.*)/.exec(m.data.replace(/\r?\n[ \t]+/g, " "))?.[1])).toEqual([
+      "[LVS_DEVEL] Realserver 198.18.0.11:80 of virtual server 198.18.0.100:80 - DOWN",
+    ]);
+    expect(readFileSync(join(dir, "events"), "utf8")).toBe("down\n");
+    const text = await vrrp.registry.metrics();
+    expect(text).toContain(
+      'vipkeeper_lb_real_server_up{virtual_server="default/vs-198-18-0-100-80",real_server="198.18.0.11:80"} 0',
+    );
   });
 });
