@@ -8,6 +8,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+# node-gyp builds against this image's own Node 24 headers (/usr/local/include/node) rather than
+# downloading them: the same rule as scripts/env.sh's npm_config_nodedir.
+ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json binding.gyp ./
 COPY native/ native/
 # Production dependencies only; `npm ci` builds the addon (node-gyp, against this Node's headers).
@@ -27,5 +30,7 @@ COPY bin/ bin/
 COPY src/ src/
 COPY crds/ crds/
 ENV NODE_ENV=production
+# Root by default (the agent needs it, with NET_ADMIN and NET_RAW only); the controller's pod
+# runs as 65532 through its securityContext.
 ENTRYPOINT ["node", "/app/bin/vipkeeper.js"]
 CMD ["--help"]

@@ -25,6 +25,8 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
   const port = settings.metricsPort ?? DEFAULT_METRICS_PORT;
   const args = ["agent", "--cluster", "--node", "$(NODE_NAME)", "--metrics", `0.0.0.0:${port}`];
   if (settings.allowScripts) args.push("--allow-scripts");
+  // Only an explicit choice goes on the command line: unset and "auto" are the agent's default.
+  if (settings.lbBackend && settings.lbBackend !== "auto") args.push("--lb-backend", settings.lbBackend);
   return {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
@@ -80,17 +82,21 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
                 { name: "VIPKEEPER_LOG_LEVEL", value: settings.logLevel ?? "info" },
               ],
               ports: [{ name: "metrics", containerPort: port, protocol: "TCP" }],
+              // The metrics endpoint answers from the engines' IPC snapshots: it fails when they hang.
               livenessProbe: {
                 httpGet: { path: "/metrics", port: "metrics" },
                 periodSeconds: 20,
                 failureThreshold: 3,
               },
+              readinessProbe: { httpGet: { path: "/metrics", port: "metrics" }, periodSeconds: 10 },
               securityContext: {
                 privileged: false,
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
                 capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
               },
+              // No /lib/modules: the dataplane is nftables (nf_tables is loaded by the node's own
+              // firewall and kube-proxy), so nothing here needs to load kernel modules.
               volumeMounts: [
                 { name: "run", mountPath: "/run/vipkeeper" },
                 { name: "tmp", mountPath: "/tmp" },

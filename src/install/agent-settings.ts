@@ -20,7 +20,19 @@ export const AgentSettingsSchema = Type.Object(
     logLevel: Type.Optional(
       Type.Union(["trace", "debug", "info", "warn", "error"].map((l) => Type.Literal(l))),
     ),
-    nodeSelector: Type.Optional(Type.Record(Type.String(), Type.String())),
+    lbBackend: Type.Optional(
+      Type.Union(
+        ["auto", "nftables", "ipvs"].map((b) => Type.Literal(b)),
+        {
+          description: "Load balancer dataplane; unset or auto lets the agent choose.",
+        },
+      ),
+    ),
+    nodeSelector: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: "Extra node labels agents require, on top of the nodes routers select.",
+      }),
+    ),
     maxUnavailable: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.String()])),
   },
   { additionalProperties: false },

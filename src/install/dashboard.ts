@@ -3,7 +3,8 @@
 // every metric it queries is one the agents export.
 type Json = Record<string, unknown>;
 
-/** The metrics the dashboard reads (each must exist in src/observe/metrics.ts). */
+/** The metrics the dashboard reads (each must exist in the agents' registry: src/observe/metrics.ts
+ * and src/observe/lb-metrics.ts, which registers into it). */
 export const DASHBOARD_METRICS = [
   "vipkeeper_vrrp_instance_state",
   "vipkeeper_vrrp_transitions_total",
@@ -14,6 +15,10 @@ export const DASHBOARD_METRICS = [
   "vipkeeper_vrrp_addresses_bound",
   "vipkeeper_vrrp_failover_seconds_bucket",
   "vipkeeper_vrrp_notifications_total",
+  "vipkeeper_lb_real_server_up",
+  "vipkeeper_lb_real_server_transitions_total",
+  "vipkeeper_health_check_duration_seconds_bucket",
+  "vipkeeper_lb_dataplane_update_seconds_bucket",
 ];
 
 function panel(
@@ -157,6 +162,57 @@ export function dashboard(): Json {
           ],
         ],
         [18, 24, 6, 8],
+      ),
+      panel(
+        9,
+        "Real servers up (load balancing)",
+        "timeseries",
+        [
+          [
+            "min by (virtual_server, real_server) (vipkeeper_lb_real_server_up)",
+            "{{virtual_server}} → {{real_server}}",
+          ],
+        ],
+        [0, 32, 12, 8],
+        { fieldConfig: { defaults: { min: 0, max: 1 } } },
+      ),
+      panel(
+        10,
+        "Real server health changes",
+        "timeseries",
+        [
+          [
+            "sum by (virtual_server, to) (increase(vipkeeper_lb_real_server_transitions_total[$__rate_interval]))",
+            "{{virtual_server}} → {{to}}",
+          ],
+        ],
+        [12, 32, 12, 8],
+      ),
+      panel(
+        11,
+        "Health check duration p99 by kind",
+        "timeseries",
+        [
+          [
+            "histogram_quantile(0.99, sum by (le, kind) (rate(vipkeeper_health_check_duration_seconds_bucket[$__rate_interval])))",
+            "{{kind}}",
+          ],
+        ],
+        [0, 40, 12, 8],
+        { fieldConfig: { defaults: { unit: "s" } } },
+      ),
+      panel(
+        12,
+        "Dataplane update p99 (health change → dataplane)",
+        "timeseries",
+        [
+          [
+            "histogram_quantile(0.99, sum by (le, backend) (rate(vipkeeper_lb_dataplane_update_seconds_bucket[$__rate_interval])))",
+            "{{backend}}",
+          ],
+        ],
+        [12, 40, 12, 8],
+        { fieldConfig: { defaults: { unit: "s" } } },
       ),
     ],
   };

@@ -1,12 +1,27 @@
-// Every generated install file, by directory: crds/, deploy/, and the chart's generated parts.
+// Every generated install file, by directory: deploy/ and the chart's generated parts. The CRDs
+// are copied from the repo's crds/ (written by `vipkeeper crds`, which owns them), so the chart,
+// deploy/ and crds/ carry the same bytes.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { stringify } from "yaml";
-import { crdFiles } from "../api/crds.ts";
 import { chartTemplates, DEFAULT_VALUES, deployFiles, valuesSchema } from "./manifests.ts";
 import { dashboard } from "./dashboard.ts";
 
 const VERSION = "0.1.0";
 
+/** The repo's crds/*.yaml, by file name (sorted). */
+export function repoCrdFiles(root = join(import.meta.dirname, "../..")): Map<string, string> {
+  const dir = join(root, "crds");
+  return new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith(".yaml"))
+      .sort()
+      .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+  );
+}
+
 export function installFiles(): Map<string, Map<string, string>> {
+  const crdFiles = repoCrdFiles();
   const chart = new Map<string, string>([
     [
       "Chart.yaml",
@@ -64,11 +79,10 @@ export function installFiles(): Map<string, Map<string, string>> {
     ].join("\n"),
   );
   return new Map([
-    ["crds", crdFiles()],
-    ["deploy", deployFiles()],
+    ["deploy", deployFiles([...crdFiles.values()])],
     ["charts/vipkeeper", chart],
     ["charts/vipkeeper/templates", templates],
-    ["charts/vipkeeper/crds", crdFiles()],
+    ["charts/vipkeeper/crds", crdFiles],
     [
       "charts/vipkeeper/dashboards",
       new Map([["vipkeeper.json", JSON.stringify(dashboard(), null, 2) + "\n"]]),

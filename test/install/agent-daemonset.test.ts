@@ -36,6 +36,35 @@ describe("the agents' DaemonSet", () => {
     expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
   });
 
+  it("defaults: node-critical, tolerates all, host DNS, no host paths, probes on the metrics port", () => {
+    const ds = agentDaemonSet({ settings: {}, namespace: "vk", image: "img", nodeNames: ["n1"] });
+    const pod = ds.spec!.template.spec!;
+    const c = pod.containers[0]!;
+    expect(pod.priorityClassName).toBe("system-node-critical");
+    expect(pod.dnsPolicy).toBe("ClusterFirstWithHostNet");
+    expect(pod.serviceAccountName).toBe("vipkeeper-agent");
+    expect(pod.volumes!.every((v) => v.hostPath === undefined)).toBe(true);
+    expect(c.args).toEqual(["agent", "--cluster", "--node", "$(NODE_NAME)", "--metrics", "0.0.0.0:9650"]);
+    expect(c.env!.find((e) => e.name === "NODE_NAME")!.valueFrom!.fieldRef!.fieldPath).toBe("spec.nodeName");
+    expect(c.livenessProbe!.httpGet!.port).toBe("metrics");
+    expect(c.readinessProbe!.httpGet!.port).toBe("metrics");
+    expect(ds.metadata!.labels!["app.kubernetes.io/managed-by"]).toBe("vipkeeper-controller");
+    expect(ds.spec!.updateStrategy!.rollingUpdate!.maxUnavailable).toBe(1);
+  });
+
+  it("passes an explicit load balancer backend, leaves auto to the agent", () => {
+    const args = (lbBackend: string) =>
+      agentDaemonSet({
+        settings: parseAgentSettings(`lbBackend: ${lbBackend}\n`),
+        namespace: "vk",
+        image: "img",
+        nodeNames: ["n1"],
+      }).spec!.template.spec!.containers[0]!.args!;
+    expect(args("nftables").slice(-2)).toEqual(["--lb-backend", "nftables"]);
+    expect(args("auto")).not.toContain("--lb-backend");
+    expect(() => parseAgentSettings("lbBackend: xdp\n")).toThrow(/lbBackend/);
+  });
+
   it("stays valid with no node selected (scheduled nowhere)", () => {
     const ds = agentDaemonSet({ settings: {}, namespace: "vk", image: "img", nodeNames: [] });
     expect(() => new DaemonSet(ds as never).validate()).not.toThrow();

@@ -5,12 +5,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Value from "typebox/value";
-import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { parseAllDocuments, parse as parseYaml, stringify } from "yaml";
 import { describe, expect, it } from "vitest";
 import { installFiles } from "../../src/install/files.ts";
 import { parseAgentSettings } from "../../src/install/agent-settings.ts";
 import { DASHBOARD_METRICS } from "../../src/install/dashboard.ts";
 import { VrrpMetrics } from "../../src/observe/metrics.ts";
+import { LoadBalancerMetrics } from "../../src/observe/lb-metrics.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 type Json = Record<string, unknown>;
@@ -26,9 +27,38 @@ const MODELS: Record<string, string> = {
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
     "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding",
   "rbac.authorization.k8s.io/v1/RoleBinding": "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding",
+  "policy/v1/PodDisruptionBudget": "kubernetes-models/policy/v1/PodDisruptionBudget",
   "apiextensions.k8s.io/v1/CustomResourceDefinition":
     "kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition",
 };
+
+const get = (o: unknown, path: string) =>
+  path.split(".").reduce<unknown>((x, k) => (x as Json | undefined)?.[k], o);
+
+/** What helm would make of the chart's templates, for the constructs the generator emits (and
+ * nothing else: an unknown action throws, so a template this cannot read fails the test). */
+function renderTemplate(text: string, values: Json, namespace: string): string {
+  const toYaml = (v: unknown) => stringify(v).trimEnd();
+  let out = text.replace(/\{\{-? \/\*[\s\S]*?\*\/ ?-?\}\}\n?/g, "");
+  // {{- if .Values.x }} ... {{- end }} (not nested in what the generator writes)
+  out = out.replace(
+    /\s*\{\{- if \.Values\.([\w.]+) \}\}([\s\S]*?)\s*\{\{- end \}\}/g,
+    (_a, p: string, body: string) => (get(values, p) ? body : ""),
+  );
+  out = out.replace(/\s*\{\{- toYaml \.Values\.([\w.]+) \| nindent (\d+) \}\}/g, (_a, p: string, n: string) =>
+    ("\n" + toYaml(get(values, p))).replace(/\n/g, "\n" + " ".repeat(Number(n))),
+  );
+  out = out.replace(/\{\{ \.Values\.([\w.]+) \}\}/g, (_a, p: string) => String(get(values, p)));
+  out = out.replace(/\{\{ \.Release\.Namespace \}\}/g, namespace);
+  const left = /\{\{.*?\}\}/.exec(out);
+  if (left) throw new Error(`template action not understood: ${left[0]}`);
+  return out;
+}
+
+const objectsOf = (text: string) =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as Json | null)
+    .filter((o): o is Json => o !== null);
 
 describe("install files", () => {
   it("are what `node scripts/gen-install.ts` generates", () => {
@@ -83,6 +113,99 @@ describe("install files", () => {
     }
   });
 
+  it("chart: rendered with its default values, the templates are deploy/ (one source)", () => {
+    const files = installFiles();
+    const values = parseYaml(files.get("charts/vipkeeper")!.get("values.yaml")!) as Json;
+    const fromChart = [...files.get("charts/vipkeeper/templates")!]
+      .filter(([name]) => name.endsWith(".yaml"))
+      .flatMap(([, text]) => objectsOf(renderTemplate(text, values, "vipkeeper")));
+    const fromDeploy = [...files.get("deploy")!]
+      .filter(([name]) => !/crds|namespace/.test(name))
+      .flatMap(([, text]) => objectsOf(text));
+    const key = (o: Json) => `${o.kind as string}/${get(o, "metadata.name") as string}`;
+    const sort = (l: Json[]) => [...l].sort((a, b) => key(a).localeCompare(key(b)));
+    expect(fromDeploy.length).toBeGreaterThan(10);
+    expect(sort(fromChart)).toEqual(sort(fromDeploy));
+    // Switched on, the optional objects render too (ServiceMonitor, PodMonitor, dashboard aside).
+    const on = { ...values, serviceMonitor: { enabled: true, interval: "15s" } };
+    const monitors = objectsOf(
+      renderTemplate(files.get("charts/vipkeeper/templates")!.get("servicemonitor.yaml")!, on, "vk"),
+    );
+    expect(monitors.map((o) => o.kind)).toEqual(["ServiceMonitor", "PodMonitor"]);
+    expect(get(monitors[0], "spec.endpoints.0.interval")).toBe("15s");
+  });
+
+  it("chart and deploy/ carry the repo's CRDs", () => {
+    const files = installFiles();
+    const repo = [...files.get("charts/vipkeeper/crds")!.keys()];
+    expect(repo.length).toBeGreaterThanOrEqual(3);
+    for (const name of repo)
+      expect(files.get("charts/vipkeeper/crds")!.get(name)).toBe(
+        readFileSync(join(ROOT, "crds", name), "utf8"),
+      );
+    const names = objectsOf(files.get("deploy")!.get("00-crds.yaml")!).map((o) => get(o, "metadata.name"));
+    expect(names.map((n) => `${n as string}.yaml`).sort()).toEqual(repo.sort());
+  });
+
+  it("RBAC: least privilege (no wildcards, Secrets and Leases only in vipkeeper's namespace)", () => {
+    const rbac = objectsOf(installFiles().get("deploy")!.get("02-rbac.yaml")!);
+    const rules = (kind: string, name: string) =>
+      (rbac.find((o) => o.kind === kind && get(o, "metadata.name") === name)!.rules as Json[]).map(
+        (r) => r as { apiGroups: string[]; resources: string[]; verbs: string[] },
+      );
+    const clusterWide = [
+      ...rules("ClusterRole", "vipkeeper-controller"),
+      ...rules("ClusterRole", "vipkeeper-agent"),
+    ];
+    for (const r of clusterWide) {
+      expect([...r.apiGroups, ...r.resources, ...r.verbs]).not.toContain("*");
+      expect(r.resources).not.toContain("secrets");
+      expect(r.resources).not.toContain("leases");
+      expect(r.resources).not.toContain("daemonsets");
+    }
+    const agent = rules("ClusterRole", "vipkeeper-agent");
+    // Agents write only status, never specs.
+    for (const r of agent)
+      if (r.apiGroups.includes("vipkeeper.io"))
+        expect(
+          r.resources.every((x) => x.endsWith("/status")) ||
+            r.verbs.every((v) => ["get", "list", "watch"].includes(v)),
+        ).toBe(true);
+    expect(rules("Role", "vipkeeper-agent").find((r) => r.resources.includes("secrets"))!.verbs).toEqual([
+      "get",
+      "list",
+      "watch",
+    ]);
+    expect(rules("Role", "vipkeeper-controller").flatMap((r) => r.resources)).toEqual(
+      expect.arrayContaining(["leases", "daemonsets", "configmaps"]),
+    );
+  });
+
+  it("controller Deployment: the interface the controller expects, non-root and read-only", () => {
+    const objs = objectsOf(installFiles().get("deploy")!.get("03-controller.yaml")!);
+    const dep = objs.find((o) => o.kind === "Deployment")!;
+    const pod = get(dep, "spec.template.spec") as Json;
+    const c = (pod.containers as Json[])[0]!;
+    expect(c.args).toEqual([
+      "controller",
+      "--namespace",
+      "$(POD_NAMESPACE)",
+      "--agent-config",
+      "/etc/vipkeeper/agent.yaml",
+      "--metrics",
+      "0.0.0.0:9651",
+      "--health",
+      "0.0.0.0:9652",
+    ]);
+    expect((c.env as Json[]).map((e) => e.name)).toEqual(["POD_NAME", "POD_NAMESPACE", "VIPKEEPER_IMAGE"]);
+    expect(get(pod, "securityContext.runAsNonRoot")).toBe(true);
+    expect(c.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+  });
+
   it("Dockerfile: two stages on Node 24, copies files that exist, enters the CLI", () => {
     const text = readFileSync(join(ROOT, "Dockerfile"), "utf8");
     const froms = [...text.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]!);
@@ -91,11 +214,21 @@ describe("install files", () => {
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm))
       for (const src of m[1]!.split(/\s+/)) expect(existsSync(join(ROOT, src)), `COPY ${src}`).toBe(true);
     expect(text).toMatch(/--omit=dev/);
+    expect(text).toMatch(/^ENV npm_config_nodedir=\/usr\/local$/m);
+    // The runtime stage: the agent's tools, no compiler, node_modules from the production install.
+    const runtime = text.slice(text.lastIndexOf("\nFROM "));
+    for (const pkg of ["nftables", "iproute2", "bash", "procps"])
+      expect(runtime).toMatch(new RegExp(`\\b${pkg}\\b`));
+    expect(runtime).not.toMatch(/\bg\+\+|\bmake\b|\bipvsadm\b/);
+    expect(runtime).toMatch(/^COPY --from=build \/app\/node_modules node_modules\/$/m);
+    const ignored = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n");
+    for (const p of ["node_modules/", ".git/", "test/"]) expect(ignored).toContain(p);
     expect(text).toMatch(/^ENTRYPOINT \["node", "\/app\/bin\/vipkeeper.js"\]$/m);
   });
 
   it("the Grafana dashboard reads metrics the agents export", async () => {
     const m = new VrrpMetrics({ counters: { entries: () => [] }, status: () => [] });
+    new LoadBalancerMetrics(m.registry); // as the agent does: one registry, one /metrics
     const names = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name));
     for (const metric of DASHBOARD_METRICS)
       expect(names.has(metric.replace(/_bucket$/, "")), metric).toBe(true);
