@@ -27,6 +27,24 @@ const withSpec = (patch: Record<string, unknown>): Obj => {
 const fields = (o: unknown) => validateVirtualRouter(o).map((e) => `${e.field}: ${e.message}`);
 
 describe("VirtualRouter validation", () => {
+  it("accepts an API object with the metadata a cluster adds, and its status", () => {
+    const o = {
+      ...valid(),
+      metadata: {
+        name: "web",
+        uid: "5c3a9f7e-1d2b-4c6e-9a8f-0b1c2d3e4f50",
+        resourceVersion: "77",
+        generation: 2,
+        labels: { "vipkeeper.io/pool": "public" },
+        finalizers: ["vipkeeper.io/release"],
+        deletionTimestamp: "2026-11-25T09:00:00Z",
+        managedFields: [{ manager: "vipkeeper-agent-n1", operation: "Apply", subresource: "status" }],
+      },
+      status: { vrid: 51, master: "n1", nodes: [{ name: "n1", state: "Master" }] },
+    };
+    expect(validateVirtualRouter(o)).toEqual([]);
+  });
+
   it("accepts a valid router", () => {
     expect(fields(valid())).toEqual([]);
   });

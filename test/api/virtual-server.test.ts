@@ -25,6 +25,24 @@ describe("VirtualServer", () => {
     expect(svc.realServers[0]!.weight).toBe(1);
   });
 
+  it("API objects with the metadata a cluster adds are valid (the schema does not constrain metadata)", () => {
+    const o = vs({});
+    o.metadata = {
+      name: "web",
+      namespace: "shop",
+      uid: "0b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+      resourceVersion: "912",
+      generation: 4,
+      labels: { app: "web" },
+      annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{}" },
+      finalizers: ["vipkeeper.io/release"],
+      creationTimestamp: "2026-11-25T08:00:00Z",
+      deletionTimestamp: "2026-11-25T09:00:00Z",
+      ownerReferences: [{ apiVersion: "v1", kind: "Service", name: "web", uid: "x" }],
+    } as never;
+    expect(validateVirtualServer(o)).toEqual([]);
+  });
+
   it("names the field of each mistake", () => {
     const fields = (o: unknown) => validateVirtualServer(o).map((e) => e.field);
     expect(fields(vs({ port: 0 }))).toEqual(["spec.port"]);
