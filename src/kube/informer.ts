@@ -1,7 +1,16 @@
-// An informer that does not die: client-node's ListWatch stops for good on any error but 410 Gone
-// and its own timeout (cache.js doneHandler), so it is supervised here and restarted with capped,
-// jittered backoff. 2.0.1 aborts a watch after 30 s without data (an inactivity timeout) and
-// reconnects at once from the last resourceVersion, which is harmless.
+// An informer that does not die. client-node 2.0.1's ListWatch handles two endings itself: 410 Gone
+// (it relists) and its own client-side TimeoutError (it re-watches from the last resourceVersion at
+// once). Any other error (a 5xx, a refused connection, a failed list) makes it stop for good after
+// calling its error handlers (cache.js doneHandler), so it is supervised here: restarted with
+// capped, jittered backoff, each restart logged and counted.
+//
+// What 2.0.1 does with time (checked in dist/watch.js and kubernetes-client/javascript#3020/#3022):
+// 2.0.0 aborted every watch 30 s after it started, even a busy one; 2.0.1 turned requestTimeoutMs
+// (30 s) into an inactivity timeout, re-armed on every chunk of data, after which ListWatch
+// reconnects from the last resourceVersion without backoff: a quiet watch is re-opened every 30 s,
+// harmlessly. ListWatch has no option for allowWatchBookmarks, so the Watch it is given adds
+// allowWatchBookmarks=true to each watch request: BOOKMARK events move the resourceVersion forward
+// on quiet resources, so a re-watch after compaction needs no relist as often.
 import {
   ListWatch,
   Watch,
@@ -11,40 +20,98 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
 export interface InformerOptions<T> {
-  /** The watch path, e.g. /api/v1/nodes or /apis/vipkeeper.io/v1alpha1/virtualrouters. */
-  path: string;
-  list(): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
+  /**
+   * The collection's path, e.g. /api/v1/nodes or /apis/vipkeeper.io/v1alpha1/virtualrouters;
+   * or give `resource` (and `namespace`) and it is built.
+   */
+  path?: string;
+  resource?: { group: string; version: string; plural: string };
+  /** Only this namespace's objects (with `resource`). */
+  namespace?: string;
+  /** Lists the collection; it is given the informer's selectors and must apply them. */
+  list(opts: ListOptions): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
   labelSelector?: string;
   fieldSelector?: string;
   log: Logger;
+  /** Restart backoff: first delay and cap (500 ms and 30 s); each delay is jittered to 50–100 %. */
+  restartDelayMs?: number;
+  maxRestartDelayMs?: number;
 }
 
-type Handler<T> = (obj: T | undefined) => void;
+/** The collection path for a resource, namespaced or not. */
+export function collectionPath(
+  r: { group: string; version: string; plural: string },
+  namespace?: string,
+): string {
+  const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
+  return namespace ? `${base}/namespaces/${namespace}/${r.plural}` : `${base}/${r.plural}`;
+}
+
+type Handler<T> = (obj: T) => void;
+type Verb = "add" | "update" | "delete";
+
+/** A Watch that asks for BOOKMARK events (ListWatch never does) and tells when a watch opens. */
+class BookmarkWatch extends Watch {
+  private readonly opening: () => void;
+  constructor(kc: KubeConfig, opening: () => void) {
+    super(kc);
+    this.opening = opening;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Parameters<Watch["watch"]>[1],
+    callback: Parameters<Watch["watch"]>[2],
+    done: Parameters<Watch["watch"]>[3],
+  ): Promise<AbortController> {
+    this.opening();
+    return super.watch(path, { ...queryParams, allowWatchBookmarks: true }, callback, done);
+  }
+}
 
 /** T is the object as the API sends it (custom objects are plain JSON, so not KubernetesObject). */
 export class SupervisedInformer<T> {
   private readonly lw: ListWatch<KubernetesObject>;
-  private readonly handlers: Handler<T>[] = [];
+  private readonly handlers: Record<Verb, Handler<T>[]> = { add: [], update: [], delete: [] };
   private delayMs = 0;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  private syncedOnce: Promise<void>;
+  private lastFailureAt = 0;
+  private readonly syncedOnce: Promise<void>;
   private markSynced!: () => void;
-  /** Restarts after errors (for tests and metrics). */
-  restarts = 0;
+  private isSynced = false;
   private readonly opts: InformerOptions<T>;
+  readonly path: string;
+  /** Restarts after errors; full lists (the first, after 410 Gone, after restarts without a version). */
+  restarts = 0;
+  lists = 0;
+  handlerErrors = 0;
 
   constructor(kc: KubeConfig, opts: InformerOptions<T>) {
     this.opts = opts;
+    if (!opts.path && !opts.resource) throw new Error("informer: give path or resource");
+    this.path = opts.path ?? collectionPath(opts.resource!, opts.namespace);
     this.syncedOnce = new Promise((resolve) => (this.markSynced = resolve));
+    const selectors: ListOptions = {
+      ...(opts.labelSelector !== undefined ? { labelSelector: opts.labelSelector } : {}),
+      ...(opts.fieldSelector !== undefined ? { fieldSelector: opts.fieldSelector } : {}),
+    };
     this.lw = new ListWatch<KubernetesObject>(
-      opts.path,
-      new Watch(kc),
+      this.path,
+      // ListWatch fills its cache from a list, then opens the watch: from then on it is synced.
+      new BookmarkWatch(kc, () => {
+        if (this.lists > 0 && !this.isSynced) this.synced();
+      }),
       async () => {
-        const list = await opts.list();
-        this.delayMs = 0;
-        queueMicrotask(() => this.markSynced());
+        const list = await opts.list(selectors);
+        this.lists++;
+        this.healthy();
         return list as unknown as KubernetesListObject<KubernetesObject>;
       },
       false,
@@ -52,12 +119,29 @@ export class SupervisedInformer<T> {
       opts.fieldSelector,
     );
     for (const verb of ["add", "update", "delete"] as const)
-      this.lw.on(verb, (obj) => this.handlers.forEach((h) => h(obj as T)));
+      this.lw.on(verb, (obj) => {
+        this.healthy();
+        for (const h of this.handlers[verb]) {
+          // A throwing handler would become an unhandled rejection inside ListWatch.
+          try {
+            h(obj as T);
+          } catch (err) {
+            this.handlerErrors++;
+            opts.log.error({ path: this.path, verb, err: (err as Error)?.message }, "informer handler threw");
+          }
+        }
+      });
     this.lw.on("error", (err) => this.restart(err));
+  }
+
+  /** True once the first list is in the cache. */
+  get hasSynced(): boolean {
+    return this.isSynced;
   }
 
   /** Starts, and resolves once the first list is in the cache. */
   async start(): Promise<void> {
+    this.stopped = false;
     void this.lw.start().catch((err: unknown) => this.restart(err));
     await this.syncedOnce;
   }
@@ -65,32 +149,60 @@ export class SupervisedInformer<T> {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.timer = undefined;
     void this.lw.stop();
   }
 
-  on(_event: "change", handler: Handler<T>): void {
-    this.handlers.push(handler);
+  /** "change" is any of add, update and delete; a deleted object is passed as last seen. */
+  on(event: Verb | "change", handler: Handler<T>): void {
+    for (const verb of event === "change" ? (["add", "update", "delete"] as const) : [event])
+      this.handlers[verb].push(handler);
   }
 
-  list(): T[] {
-    return this.lw.list() as T[];
+  list(namespace?: string): T[] {
+    return this.lw.list(namespace) as T[];
   }
 
   get(name: string, namespace?: string): T | undefined {
     return this.lw.get(name, namespace) as T | undefined;
   }
 
+  /** The resourceVersion the cache is at (moved by events and bookmarks). */
+  get resourceVersion(): string {
+    return this.lw.latestResourceVersion();
+  }
+
+  private synced(): void {
+    this.isSynced = true;
+    this.markSynced();
+  }
+
+  private healthy(): void {
+    this.delayMs = 0;
+  }
+
   private restart(err: unknown): void {
-    if (this.stopped) return;
+    if (this.stopped || this.timer) return;
     this.restarts++;
-    this.delayMs = Math.min(30_000, Math.max(250, this.delayMs * 2));
-    const delay = this.delayMs / 2 + Math.random() * (this.delayMs / 2);
+    const first = this.opts.restartDelayMs ?? 500;
+    const cap = this.opts.maxRestartDelayMs ?? 30_000;
+    // A failure long after the last one starts the backoff over (quiet resources send no events).
+    const now = performance.now();
+    if (now - this.lastFailureAt > 2 * cap) this.delayMs = 0;
+    this.lastFailureAt = now;
+    this.delayMs = Math.min(cap, this.delayMs ? this.delayMs * 2 : first);
+    const delay = Math.round(this.delayMs / 2 + Math.random() * (this.delayMs / 2));
     this.opts.log.warn(
-      { path: this.opts.path, err: (err as Error)?.message ?? String(err), retryInMs: Math.round(delay) },
-      "watch failed; restarting",
+      {
+        path: this.path,
+        err: (err as Error)?.message ?? String(err),
+        restarts: this.restarts,
+        retryInMs: delay,
+      },
+      "list/watch failed; restarting",
     );
-    clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      this.timer = undefined;
       if (!this.stopped) void this.lw.start().catch((e: unknown) => this.restart(e));
     }, delay);
   }

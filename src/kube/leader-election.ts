@@ -19,8 +19,8 @@ export interface LeaderElectionOptions {
   /** Time between tries, for leader and followers alike (2 s). */
   retryPeriodMs?: number;
   onStartedLeading(): void;
-  /** Called once when leadership ends, by lost renewals or by stop(). */
-  onStoppedLeading(): void;
+  /** Called once when leadership ends: "lost" (no renewal in time) or "stopped" (by stop()). */
+  onStoppedLeading(reason: "lost" | "stopped"): void;
   /** Called whenever the observed holder changes (our own identity included). */
   onNewLeader?(identity: string): void;
   /** A monotonic clock in milliseconds. */
@@ -140,7 +140,7 @@ export class LeaderElector {
     if (this.leading) {
       await this.release();
       this.leading = false;
-      this.o.onStoppedLeading();
+      this.o.onStoppedLeading("stopped");
     }
     this.finished();
   }
@@ -183,7 +183,7 @@ export class LeaderElector {
       { lease: this.o.name, renewDeadlineMs: this.o.renewDeadlineMs },
       "could not renew the leader lease in time; stopped leading",
     );
-    this.o.onStoppedLeading();
+    this.o.onStoppedLeading("lost");
     this.finished();
   }
 

@@ -90,7 +90,7 @@ describe("leader election against an API server", () => {
   });
 
   function elector(identity: string, name: string, extra: Partial<LeaderElectionOptions> = {}) {
-    const seen = { started: 0, stopped: 0, leaders: [] as string[] };
+    const seen = { started: 0, stopped: 0, leaders: [] as string[], why: [] as string[] };
     const e = new LeaderElector(coordination, {
       namespace: NS,
       name,
@@ -100,7 +100,10 @@ describe("leader election against an API server", () => {
       renewDeadlineMs: 2_000,
       retryPeriodMs: 200,
       onStartedLeading: () => seen.started++,
-      onStoppedLeading: () => seen.stopped++,
+      onStoppedLeading: (why) => {
+        seen.stopped++;
+        seen.why.push(why);
+      },
       onNewLeader: (id) => seen.leaders.push(id),
       ...extra,
     });
@@ -129,7 +132,7 @@ describe("leader election against an API server", () => {
     expect(follower.seen.leaders).toEqual([held.spec?.holderIdentity]);
 
     await leader.e.stop();
-    expect(leader.seen.stopped).toBe(1);
+    expect(leader.seen.why).toEqual(["stopped"]);
     const released = await read(name);
     expect(released.spec?.holderIdentity).toBe("");
     expect(released.spec?.leaseDurationSeconds).toBe(1);
@@ -214,6 +217,7 @@ describe("leader election against an API server", () => {
     await until(() => a.seen.stopped === 1, "a to stop leading");
     await ended;
     expect(a.e.isLeader).toBe(false);
+    expect(a.seen.why).toEqual(["lost"]);
     // It kept trying (every retry period) before giving up.
     expect(a.e.stats.errors - errorsBefore).toBeGreaterThanOrEqual(2);
     // Lost leadership does not try again: the process is meant to exit.

@@ -1,0 +1,171 @@
+// The supervised informer through client-node's real ListWatch and Watch against the in-process API
+// server: selectors and namespace, handlers, 410 Gone → relist, errors → restarts with backoff,
+// bookmarks asked for and used.
+import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { collectionPath, SupervisedInformer } from "../../src/kube/informer.ts";
+import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
+
+const log = pino({ level: "silent" });
+const NS = "vkku-inf";
+
+const until = async (cond: () => boolean, what: string, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+let api: ApiServer | undefined;
+const informers: SupervisedInformer<V1ConfigMap>[] = [];
+afterEach(async () => {
+  informers.splice(0).forEach((i) => i.stop());
+  await api?.close();
+  api = undefined;
+});
+
+async function setup(opts: { bookmarkIntervalMs?: number; labelSelector?: string } = {}) {
+  api = await startApiServer(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {});
+  const kc = api.kubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const inf = new SupervisedInformer<V1ConfigMap>(kc, {
+    resource: { group: "", version: "v1", plural: "configmaps" },
+    namespace: NS,
+    list: (sel) => core.listNamespacedConfigMap({ namespace: NS, ...sel }),
+    ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+    log,
+    restartDelayMs: 50,
+    maxRestartDelayMs: 200,
+  });
+  informers.push(inf);
+  const seen: string[] = [];
+  inf.on("add", (o) => seen.push(`add ${o.metadata?.name}`));
+  inf.on("update", (o) => seen.push(`update ${o.metadata?.name}=${o.data?.v}`));
+  inf.on("delete", (o) => seen.push(`delete ${o.metadata?.name}`));
+  const put = (name: string, v: string, namespace = NS, labels: Record<string, string> = { app: "vk" }) =>
+    core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name, namespace, labels }, data: { v } },
+    });
+  const patch = (name: string, v: string) =>
+    core.replaceNamespacedConfigMap({
+      name,
+      namespace: NS,
+      body: { metadata: { name, namespace: NS, labels: { app: "vk" } }, data: { v } },
+    });
+  const del = (name: string) => core.deleteNamespacedConfigMap({ name, namespace: NS });
+  return { inf, seen, put, patch, del, core };
+}
+
+describe("supervised informer", { timeout: 30_000 }, () => {
+  it("builds collection paths", () => {
+    expect(collectionPath({ group: "", version: "v1", plural: "nodes" })).toBe("/api/v1/nodes");
+    expect(collectionPath({ group: "coordination.k8s.io", version: "v1", plural: "leases" }, "ns")).toBe(
+      "/apis/coordination.k8s.io/v1/namespaces/ns/leases",
+    );
+  });
+
+  it("syncs on the first list, then follows adds, updates and deletes within its namespace and selector", async () => {
+    const { inf, seen, put, patch, del } = await setup({ labelSelector: "app=vk" });
+    await put("before", "1");
+    await put("other-ns", "1", "vkku-elsewhere");
+    await put("unlabelled", "1", NS, { app: "no" });
+    expect(inf.hasSynced).toBe(false);
+    await inf.start();
+    expect(inf.hasSynced).toBe(true);
+    expect(inf.list().map((o) => o.metadata?.name)).toEqual(["before"]);
+    await put("a", "1");
+    await patch("a", "2");
+    await del("before");
+    await until(() => seen.length >= 4, "four changes");
+    expect(seen).toEqual(["add before", "add a", "update a=2", "delete before"]);
+    expect(inf.get("a", NS)?.data?.v).toBe("2");
+    expect(inf.get("before", NS)).toBeUndefined();
+    expect(inf.list().map((o) => o.metadata?.name)).toEqual(["a"]);
+    expect(inf.restarts).toBe(0);
+  });
+
+  it("410 Gone after compaction: relists, no restart counted, and goes on following", async () => {
+    const { inf, seen, put, core } = await setup();
+    await put("keep", "1");
+    await inf.start();
+    expect(inf.lists).toBe(1);
+    // The server's version moves on elsewhere, its history is forgotten, and watches are cut: the
+    // re-watch from the informer's last version gets 410 Gone and ListWatch must list again.
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: "s", namespace: NS } } });
+    api!.compact();
+    api!.cutWatches();
+    await until(() => inf.lists === 2, "a relist");
+    await put("new", "1");
+    await until(() => inf.get("new", NS) !== undefined, "the watch after the relist");
+    expect(
+      inf
+        .list()
+        .map((o) => o.metadata?.name)
+        .sort(),
+    ).toEqual(["keep", "new"]);
+    // The relist found "keep" unchanged: no second add for it.
+    expect(seen).toEqual(["add keep", "add new"]);
+    expect(inf.restarts).toBe(0);
+  });
+
+  it("errors (API server unavailable): restarts with backoff until it is back, then catches up", async () => {
+    const { inf, put } = await setup();
+    await inf.start();
+    api!.setUnavailable(true);
+    await until(() => inf.restarts >= 3, "three restarts");
+    api!.setUnavailable(false);
+    await put("after", "1");
+    await until(() => inf.get("after", NS) !== undefined, "the informer to see a new object");
+    const restarts = inf.restarts;
+    await put("later", "1");
+    await until(() => inf.get("later", NS) !== undefined, "another object");
+    expect(inf.restarts).toBe(restarts);
+  });
+
+  it("a list that fails before the first sync is retried; start() resolves once it succeeds", async () => {
+    const { inf, put } = await setup();
+    await put("x", "1");
+    api!.setUnavailable(true);
+    const started = inf.start();
+    await until(() => inf.restarts >= 2, "two failed starts");
+    expect(inf.hasSynced).toBe(false);
+    api!.setUnavailable(false);
+    await started;
+    expect(inf.get("x", NS)?.data?.v).toBe("1");
+  });
+
+  it("asks for bookmarks: a quiet watch's version moves on, so after compaction it re-watches without a relist", async () => {
+    const { inf, core } = await setup({ bookmarkIntervalMs: 50 });
+    await inf.start();
+    const rv0 = Number(inf.resourceVersion);
+    // Writes to another resource move the server's version; only bookmarks tell the informer.
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: "s", namespace: NS } } });
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: "t", namespace: NS } } });
+    await until(() => Number(inf.resourceVersion) > rv0 + 1, "a bookmark");
+    api!.compact();
+    api!.cutWatches();
+    const cm = await core.createNamespacedConfigMap({
+      namespace: NS,
+      body: { metadata: { name: "after", namespace: NS } },
+    });
+    await until(() => inf.get("after", NS) !== undefined, "the re-watch");
+    expect(inf.lists).toBe(1);
+    expect(inf.get("after", NS)?.metadata?.resourceVersion).toBe(cm.metadata?.resourceVersion);
+  });
+
+  it("a throwing handler is logged and counted, and the informer goes on", async () => {
+    const { inf, put } = await setup();
+    inf.on("add", () => {
+      throw new Error("handler bug");
+    });
+    await inf.start();
+    await put("a", "1");
+    await put("b", "1");
+    await until(() => inf.get("b", NS) !== undefined, "b");
+    expect(inf.handlerErrors).toBe(2);
+    expect(inf.restarts).toBe(0);
+  });
+});
