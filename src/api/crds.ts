@@ -155,7 +155,16 @@ function routerSchema(): Json {
   at(spec, ["unicast", "peers", "[]"], {
     "x-kubernetes-validations": [{ rule: "isIP(self)", message: "must be an IP address" }],
   });
-  at(spec, ["priorities"], { "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["node"] });
+  at(spec, ["priorities"], {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["node"],
+    "x-kubernetes-validations": [
+      {
+        rule: "self.filter(p, p.priority == 255).size() <= 1",
+        message: "255 is for the one address owner: at most one node may have it",
+      },
+    ],
+  });
   spec["x-kubernetes-validations"] = [
     {
       rule: "!has(self.authentication) || self.version == 2",

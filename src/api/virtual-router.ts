@@ -83,7 +83,7 @@ export const VirtualRouterSpec = Type.Object(
       Type.Array(
         Type.Object(
           {
-            node: Type.String({ description: "Node name." }),
+            node: Type.String({ maxLength: 253, description: "Node name." }),
             priority: Type.Integer({
               minimum: 1,
               maximum: 255,
@@ -92,7 +92,11 @@ export const VirtualRouterSpec = Type.Object(
           },
           { additionalProperties: false },
         ),
-        { description: "Per-node priorities; the highest priority alive is master." },
+        {
+          maxItems: 1000,
+          description:
+            "Per-node priorities; the highest priority alive is master. At most one node has 255 (the address owner).",
+        },
       ),
     ),
     advertInterval: Duration(
@@ -365,6 +369,13 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
       err(`priorities[${i}].node`, `node ${p.node} is already listed at spec.priorities[${first}]`);
     else nodes.set(p.node, i);
   });
+  // 255 says "I own the addresses": one owner, or two masters that never yield to each other.
+  const owners = (spec.priorities ?? []).flatMap((p, i) => (p.priority === 255 ? [i] : []));
+  for (const i of owners.slice(1))
+    err(
+      `priorities[${i}].priority`,
+      `255 is for the one address owner, and spec.priorities[${owners[0]}] already has it`,
+    );
   const scriptNames = new Map<string, number>();
   spec.track?.scripts?.forEach((t, i) => {
     const first = scriptNames.get(t.name);

@@ -47,6 +47,20 @@ const SAMPLES: Record<string, Sample> = {
     good: router({ addresses: [{ address: "198.18.0.50" }, { address: "2001:db8::50/64" }] }),
     bad: router({ addresses: [{ address: "198.18.0.256/24" }] }),
   },
+  "VirtualRouter.spec.priorities self.filter(p, p.priority == 255).size() <= 1": {
+    good: router({
+      priorities: [
+        { node: "a", priority: 255 },
+        { node: "b", priority: 254 },
+      ],
+    }),
+    bad: router({
+      priorities: [
+        { node: "a", priority: 255 },
+        { node: "b", priority: 255 },
+      ],
+    }),
+  },
   "VirtualRouter.spec.unicast.peers[] isIP(self)": {
     good: router({ unicast: { peers: ["198.18.0.2", "198.18.0.3"] } }),
     bad: router({ unicast: { peers: ["node-b"] } }),
