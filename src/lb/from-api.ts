@@ -19,6 +19,10 @@ export function nftablesProblems(vs: VirtualServer): string[] {
     out.push(
       `VirtualServer ${vs.metadata.name}: spec.fwmark: the nftables backend selects traffic by address and port; fwmark needs the IPVS backend`,
     );
+  if (vs.spec.persistence && vs.spec.address?.includes(":"))
+    out.push(
+      `VirtualServer ${vs.metadata.name}: spec.persistence: the nftables backend keeps IPv4 clients only (nft 1.0.6 cannot update an IPv6 map from the packet path); use IPVS`,
+    );
   const f = vs.spec.forwarding ?? "NAT";
   if (f !== "NAT")
     out.push(
@@ -46,6 +50,12 @@ export function toVirtualService(vs: VirtualServer): VirtualService {
     hysteresis: s.hysteresis ?? 0,
   };
   if (s.sorryServer) svc.sorryServer = { ...s.sorryServer, weight: 1 };
+  if (s.persistence)
+    svc.persistence = {
+      timeoutMs: ms(s.persistence.timeout, "300s"),
+      ipv4PrefixLength: s.persistence.ipv4PrefixLength ?? 32,
+      ipv6PrefixLength: s.persistence.ipv6PrefixLength ?? 128,
+    };
   return svc;
 }
 

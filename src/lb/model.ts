@@ -13,6 +13,14 @@ export interface RealServer {
   weight: number;
 }
 
+/** keepalived's persistence_timeout + persistence_granularity, IPVS's persistent + netmask. */
+export interface Persistence {
+  /** A client (subnet) stays with its real server this long after its last packet. */
+  timeoutMs: number;
+  ipv4PrefixLength: number;
+  ipv6PrefixLength: number;
+}
+
 export interface VirtualService {
   /** Stable name (namespace/name of the VirtualServer, or keepalived's address:port). */
   key: string;
@@ -29,6 +37,7 @@ export interface VirtualService {
   /** Minimum total weight of healthy servers; below it the service is down (sorry server). */
   quorum: number;
   hysteresis: number;
+  persistence?: Persistence;
 }
 
 /** A real server as the dataplane should have it. */

@@ -29,6 +29,27 @@ export function slotMapName(svc: Pick<VirtualService, "key">): string {
   return `slots_${hash(svc.key)}`;
 }
 
+/** The service's persistence map (client address, masked : the real server it was sent to). */
+export function persistMapName(svc: Pick<VirtualService, "key">): string {
+  return `persist_${hash(svc.key)}`;
+}
+
+/** The client address as persistence keys it: masked to the prefix length. */
+export function clientKey(svc: VirtualService): string {
+  const p = svc.persistence!;
+  if (svc.family === 4) {
+    if (p.ipv4PrefixLength >= 32) return "ip saddr";
+    const m = p.ipv4PrefixLength === 0 ? 0 : (0xffffffff << (32 - p.ipv4PrefixLength)) >>> 0;
+    return `ip saddr & ${[24, 16, 8, 0].map((b) => (m >>> b) & 255).join(".")}`;
+  }
+  if (p.ipv6PrefixLength >= 128) return "ip6 saddr";
+  const groups = Array.from({ length: 8 }, (_, g) => {
+    const bits = Math.max(0, Math.min(16, p.ipv6PrefixLength - g * 16));
+    return ((0xffff << (16 - bits)) & 0xffff).toString(16);
+  });
+  return `ip6 saddr & ${groups.join(":")}`;
+}
+
 const addr = (family: 4 | 6, a: string) => (family === 6 ? `[${a}]` : a);
 const ipf = (svc: VirtualService) => (svc.family === 6 ? "ip6" : "ip");
 
@@ -45,11 +66,36 @@ export function serviceRules(svc: VirtualService): string[] {
     svc.scheduler === "sh" || svc.scheduler === "mh"
       ? `jhash ${ipf(svc)} saddr mod ${n}`
       : `numgen inc mod ${n}`;
-  return [`meta l4proto ${svc.protocol} dnat ${ipf(svc)} to ${pick} map @${slotMapName(svc)}`, "drop"];
+  const rules = [`meta l4proto ${svc.protocol} dnat ${ipf(svc)} to ${pick} map @${slotMapName(svc)}`, "drop"];
+  // Persistence first: a client the map knows goes where it went before; a miss falls through.
+  if (svc.persistence)
+    rules.unshift(
+      `meta l4proto ${svc.protocol} dnat ${ipf(svc)} to ${clientKey(svc)} map @${persistMapName(svc)}`,
+    );
+  return rules;
 }
 
-function mapDefinition(svc: VirtualService): string {
-  return `map ${slotMapName(svc)} { typeof numgen inc mod 2 : ${ipf(svc)} daddr . th dport; }`;
+/**
+ * The rule that remembers where a persistent service's client went: in postrouting, after the
+ * DNAT, where the packet's destination is the real server chosen. Every packet of the client's
+ * connections refreshes the timeout, so it runs from the client's last packet.
+ */
+export function persistRule(svc: VirtualService): string {
+  const f = ipf(svc);
+  return (
+    `ct direction original ct status dnat ct original ${f} daddr ${svc.address} meta l4proto ${svc.protocol} ` +
+    `ct original proto-dst ${svc.port} update @${persistMapName(svc)} { ${clientKey(svc)} : ${f} daddr . th dport }`
+  );
+}
+
+function mapDefinitions(svc: VirtualService): string[] {
+  const maps = [`map ${slotMapName(svc)} { typeof numgen inc mod 2 : ${ipf(svc)} daddr . th dport; }`];
+  if (svc.persistence)
+    maps.push(
+      `map ${persistMapName(svc)} { typeof ${ipf(svc)} saddr : ${ipf(svc)} daddr . th dport; ` +
+        `flags dynamic, timeout; timeout ${Math.max(1000, Math.round(svc.persistence.timeoutMs))}ms; }`,
+    );
+  return maps;
 }
 
 const slotElement = (svc: VirtualService, i: number, d: Destination) =>
@@ -80,7 +126,7 @@ export function renderTable(
   ];
   for (const svc of services)
     lines.push(
-      `  ${mapDefinition(svc)}`,
+      ...mapDefinitions(svc).map((m) => `  ${m}`),
       `  chain ${chainName(svc)} {`,
       ...serviceRules(svc).map((r) => `    ${r}`),
       "  }",
@@ -95,6 +141,10 @@ export function renderTable(
     "    type nat hook output priority -100; policy accept; # dstnat names prerouting only",
     "    ip daddr . meta l4proto . th dport vmap @services4",
     "    ip6 daddr . meta l4proto . th dport vmap @services6",
+    "  }",
+    "  chain persist {",
+    "    type filter hook postrouting priority srcnat - 10; policy accept;",
+    ...services.filter((svc) => svc.persistence).map((svc) => `    ${persistRule(svc)}`),
     "  }",
     "}",
   );
@@ -140,7 +190,7 @@ export function renderServiceChanges(change: {
   const lines: string[] = [];
   for (const { svc, slots } of change.added ?? []) {
     lines.push(
-      `add ${mapDefinition(svc).replace(/^map /, `map inet ${TABLE} `)}`,
+      ...mapDefinitions(svc).map((m) => `add ${m.replace(/^map /, `map inet ${TABLE} `)}`),
       `add chain inet ${TABLE} ${chainName(svc)}`,
       ...serviceRules(svc).map((r) => `add rule inet ${TABLE} ${chainName(svc)} ${r}`),
     );
@@ -148,7 +198,9 @@ export function renderServiceChanges(change: {
     if (elements.length)
       lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${elements.join(", ")} }`);
     lines.push(`add element inet ${TABLE} ${mapOf(svc)} { ${element(svc)} }`);
+    if (svc.persistence) lines.push(`add rule inet ${TABLE} persist ${persistRule(svc)}`);
   }
+  // A removed persistent service's rule in the persist chain goes by handle; not supported here.
   for (const svc of change.removed ?? [])
     lines.push(
       `delete element inet ${TABLE} ${mapOf(svc)} { ${svc.address} . ${svc.protocol} . ${svc.port} }`,
@@ -156,6 +208,25 @@ export function renderServiceChanges(change: {
       `delete map inet ${TABLE} ${slotMapName(svc)}`,
     );
   return lines.length ? `${lines.join("\n")}\n` : "";
+}
+
+/**
+ * The persistence entries (from `nft list map` of the service's persistence map) that point at a
+ * real server the service no longer sends to, as one delete; "" when there are none.
+ */
+export function renderEvictions(
+  svc: VirtualService,
+  listing: string,
+  slots: readonly (Destination | undefined)[],
+): string {
+  const live = new Set(slots.flatMap((d) => (d ? [`${d.address}|${d.port}`] : [])));
+  const elements = /elements = \{([^}]*)\}/.exec(listing)?.[1] ?? "";
+  const stale: string[] = [];
+  for (const m of elements.matchAll(
+    /([0-9a-f.:]+)(?: timeout \S+)?(?: expires \S+)? : ([0-9a-f.:]+) \. (\d+)/g,
+  ))
+    if (!live.has(`${m[2]}|${m[3]}`)) stale.push(m[1]!);
+  return stale.length ? `delete element inet ${TABLE} ${persistMapName(svc)} { ${stale.join(", ")} }\n` : "";
 }
 
 interface ServiceState {
@@ -200,6 +271,10 @@ export class NftablesPlan {
     const slots = stableSlots(slotsOf(svc), next.destinations, before.slots);
     this.current.set(serviceKey, { ...next, slots });
     return renderSlotChange(svc, before.slots, slots);
+  }
+
+  service(serviceKey: string): VirtualService | undefined {
+    return this.services.get(serviceKey);
   }
 
   destinations(serviceKey: string): Destination[] {

@@ -1,0 +1,56 @@
+// Persistence after a health change: clients the persistence map still sends to a real server
+// that left are forgotten, so their next connection is scheduled afresh. The slots change first
+// (new clients stop going there at once); the eviction follows as a transaction of its own, read
+// from a listing of the one map (nft loads only that set). An entry may expire between listing and
+// delete, which fails the delete as a whole: then it lists again.
+import { spawn } from "node:child_process";
+import { NftError, type NftSession } from "./nft-apply.ts";
+import { persistMapName, renderEvictions, TABLE, type NftablesPlan } from "./nftables.ts";
+
+function listMap(name: string, netns?: string): Promise<string> {
+  const nft = ["nft", "list", "map", "inet", TABLE, name];
+  const argv = netns ? ["ip", "netns", "exec", netns, ...nft] : nft;
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("error", (e) => reject(new NftError(`nft: ${e.message}`)));
+    child.once("exit", (code) =>
+      code === 0 ? resolve(out) : reject(new NftError(`nft list map ${name}: ${err.trim().split("\n")[0]}`)),
+    );
+  });
+}
+
+/** Deletes the service's persistence entries that point at servers it no longer uses. */
+export async function evictPersisted(
+  session: NftSession,
+  plan: NftablesPlan,
+  serviceKey: string,
+  netns?: string,
+): Promise<number> {
+  const svc = plan.service(serviceKey);
+  if (!svc?.persistence) return 0;
+  for (let attempt = 1; ; attempt++) {
+    const script = renderEvictions(svc, await listMap(persistMapName(svc), netns), plan.slots(serviceKey));
+    if (!script) return 0;
+    try {
+      await session.apply(script);
+      return script.split(",").length;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+/** A health change as the agent applies it: the slots, then (persistent services) the evictions. */
+export async function applyHealth(
+  session: NftSession,
+  plan: NftablesPlan,
+  change: { service: string; server: string; healthy: boolean },
+  netns?: string,
+): Promise<void> {
+  await session.apply(plan.setHealth(change.service, change.server, change.healthy));
+  if (!change.healthy) await evictPersisted(session, plan, change.service, netns);
+}
