@@ -18,9 +18,7 @@ const State = Type.Union(
 );
 
 export const Condition = Type.Object({
-  type: Type.String({
-    description: "Ready, SplitBrain, VRIDConflict, AddressConflict, ForeignSpeaker, NoNodes or Invalid.",
-  }),
+  type: Type.String({ description: "Condition type (the kinds' types are listed under conditions)." }),
   status: Type.Union([Type.Literal("True"), Type.Literal("False"), Type.Literal("Unknown")], {
     description: "True, False or Unknown.",
   }),
@@ -71,11 +69,22 @@ export const NodeEntry = Type.Object({
   ),
 });
 
-const Conditions = Type.Array(Condition, {
-  description: "Standard conditions, one per type.",
-  "x-kubernetes-list-type": "map",
-  "x-kubernetes-list-map-keys": ["type"],
-});
+const Conditions = (types: string) =>
+  Type.Array(Condition, {
+    description: `Standard conditions (metav1.Condition), one per type. ${types}`,
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["type"],
+  });
+
+const ROUTER_CONDITIONS = [
+  "Ready: True while a live node is master and holds the addresses; False with the blocking reason otherwise (NoMaster, VRIDConflict, AddressConflict).",
+  "SplitBrain: True when more than one live node claims master for longer than an advert exchange should take.",
+  "VRIDConflict: the VRID is already used on the segment by another VirtualRouter (or none is left); this one does not run.",
+  "AddressConflict: another VirtualRouter already holds one of the addresses; this one does not run.",
+  "ForeignSpeaker: adverts for this VRID come from an address that is not a cluster node (a keepalived or router outside the cluster).",
+  "NoNodes: spec.nodeSelector selects no node.",
+  "Invalid: the spec breaks a rule the schema cannot express; the message names the fields.",
+].join(" ");
 
 export const VirtualRouterStatus = Type.Object({
   vrid: Type.Optional(
@@ -93,7 +102,7 @@ export const VirtualRouterStatus = Type.Object({
       "x-kubernetes-list-map-keys": ["name"],
     }),
   ),
-  conditions: Type.Optional(Conditions),
+  conditions: Type.Optional(Conditions(ROUTER_CONDITIONS)),
   observedGeneration: Type.Optional(
     Type.Integer({ description: "The generation the controller last acted on." }),
   ),
@@ -112,7 +121,11 @@ export const VirtualServerStatus = Type.Object({
       { description: "Health of each real server, as the master director sees it." },
     ),
   ),
-  conditions: Type.Optional(Conditions),
+  conditions: Type.Optional(
+    Conditions(
+      "Ready: True while the service is programmed and its healthy servers' weight meets spec.quorum (the sorry server serves otherwise). Invalid: the spec breaks a rule the schema cannot express.",
+    ),
+  ),
   observedGeneration: Type.Optional(Type.Integer({ description: "The generation last acted on." })),
 });
 
@@ -140,7 +153,11 @@ export const IPPoolStatus = Type.Object({
       { description: "Addresses left, after avoidBuggyIPs." },
     ),
   ),
-  conditions: Type.Optional(Conditions),
+  conditions: Type.Optional(
+    Conditions(
+      "Ready: the pool is valid and has addresses left. Exhausted: every address is allocated (Services wait). Invalid: the spec breaks a rule the schema cannot express (e.g. overlapping ranges).",
+    ),
+  ),
   observedGeneration: Type.Optional(Type.Integer({ description: "The generation last acted on." })),
 });
 
