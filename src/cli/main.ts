@@ -23,6 +23,10 @@ const commands: Record<string, Command> = {
     summary: "Print the VirtualRouter objects equivalent to keepalived.conf files",
     run: async (args) => (await import("./import.ts")).runImport(args),
   },
+  manifests: {
+    summary: "Print the install manifests (deploy/) for a namespace, image and chart values",
+    run: async (args) => (await import("./manifests.ts")).runManifests(args),
+  },
   lab: {
     summary: "Run a 3-node lab in network namespaces and show a failover (root)",
     run: async (args) => (await import("./lab.ts")).runLab(args),
