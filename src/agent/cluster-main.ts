@@ -20,7 +20,7 @@ import { ClusterAgent } from "./cluster-agent.ts";
 import { ClusterMetrics } from "./cluster-metrics.ts";
 import type { HostAddress } from "./cluster-plan.ts";
 import type { EngineArgs } from "./engine-process.ts";
-import { startEngine } from "./engines.ts";
+import { startEngine, WarmEngines } from "./engines.ts";
 import { RouterGone, StatusWriter } from "./status-writer.ts";
 
 export interface ClusterAgentArgs {
@@ -73,6 +73,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     }
   }, log);
   const nl = new RtNetlink();
+  const warm = new WarmEngines();
   // One metrics endpoint for all the engines (they would each want the port).
   const { metricsAddress, ...engineArgs } = args.engineArgs;
   const links = new Map<number, string>();
@@ -85,7 +86,8 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     status,
     allowScripts: args.allowScripts,
     engineArgs,
-    startEngine,
+    startEngine: (plan, engineArgs, log, onStatus, onMessage) =>
+      startEngine(plan, engineArgs, log, onStatus, onMessage, warm),
     onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
     view: {
       routers: () => routers.list(),
@@ -124,6 +126,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   for (const i of [routers, nodes, secrets]) i.stop();
   await agent.stop();
   status.stop();
+  warm.close();
   metricsServer?.close();
   nl.close();
   log.info("agent stopped");

@@ -1,7 +1,7 @@
 // Runs one VRRP engine process under a supervisor, with resign sockets prepared ahead: the unit
 // both modes use. File mode runs one for all its routers; cluster mode runs one per router, so a
 // router can be added, changed or removed without touching the others' elections.
-import { fork } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { EngineStart, EngineUpdate } from "./engine-main.ts";
@@ -24,18 +24,57 @@ export interface RunningEngine {
   stop(): Promise<void>;
 }
 
+/** A new engine process, loaded and waiting for its plan. */
+export function forkEngine(): ChildProcess {
+  return fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+}
+
+/**
+ * Keeps one engine process forked ahead, so that starting a router does not wait for a process to
+ * start and load its modules (most of a router's start-up; cluster mode, where routers come and go).
+ */
+export class WarmEngines {
+  private spare: ChildProcess | undefined;
+  private closed = false;
+
+  constructor() {
+    this.refill();
+  }
+
+  take(): ChildProcess {
+    const ready = this.spare;
+    this.spare = undefined;
+    setImmediate(() => this.refill());
+    if (ready && ready.connected && ready.exitCode === null) return ready;
+    ready?.kill();
+    return forkEngine();
+  }
+
+  private refill(): void {
+    if (this.closed || this.spare) return;
+    this.spare = forkEngine();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.spare?.kill();
+    this.spare = undefined;
+  }
+}
+
 export async function startEngine(
   plan: NodePlan,
   args: EngineArgs,
   log: Logger,
   onStatus?: (instances: InstanceStatus[]) => void,
   onMessage?: (msg: EngineMessage) => void,
+  engines: { take(): ChildProcess } = { take: forkEngine },
 ): Promise<RunningEngine> {
   let current = plan;
   const resigner = await prepareResign(plan.instances, log);
   const supervisor = new Supervisor({
     spawn: () => {
-      const child = fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      const child = engines.take();
       const start: EngineStart = { type: "run", plan: current, args };
       child.send(start);
       return child;

@@ -105,7 +105,8 @@ export function allocateVrids(
     .sort((a, b) => age(a).localeCompare(age(b)) || a.metadata.name.localeCompare(b.metadata.name));
   const conflicts: RouterConflict[] = [];
   const vrids = new Map<string, number>();
-  const placed: { router: RouterObject; vrid: number; segments: string[]; nodes: Set<string> }[] = [];
+  // Placed routers by segment, so a router is checked only against those it shares a segment with.
+  const placed = new Map<string, { name: string; vrid: number; nodes: Set<string> }[]>();
   const owners = new Map<string, string>();
 
   const blocked = new Set<string>();
@@ -132,15 +133,17 @@ export function allocateVrids(
 
   const taken = (segments: string[], members: Set<string>): Map<number, string> => {
     const used = new Map<number, string>();
-    for (const p of placed) {
-      if (!p.segments.some((s) => segments.includes(s))) continue;
-      if (![...p.nodes].some((n) => members.has(n))) continue;
-      used.set(p.vrid, p.router.metadata.name);
-    }
+    for (const s of segments)
+      for (const p of placed.get(s) ?? [])
+        if (!used.has(p.vrid) && [...p.nodes].some((n) => members.has(n))) used.set(p.vrid, p.name);
     return used;
   };
   const place = (r: RouterObject, vrid: number, segments: string[], members: Set<string>) => {
-    placed.push({ router: r, vrid, segments, nodes: members });
+    for (const s of segments) {
+      const list = placed.get(s) ?? [];
+      list.push({ name: r.metadata.name, vrid, nodes: members });
+      placed.set(s, list);
+    }
     vrids.set(r.metadata.name, vrid);
   };
 

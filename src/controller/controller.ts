@@ -39,6 +39,7 @@ export const AGENTS_KEY = "\0agents";
 
 export class RouterController {
   private allocation: Allocation | undefined;
+  private readonly signatures = new Map<string, string>();
   /** When each agent's Lease was last seen to change, on this process's clock (not the remote renewTime). */
   private readonly leaseSeen = new Map<string, { version: string; at: number }>();
   private readonly ports: ControllerPorts;
@@ -48,6 +49,25 @@ export class RouterController {
   constructor(ports: ControllerPorts, log: Logger) {
     this.ports = ports;
     this.log = log;
+  }
+
+  /**
+   * A router changed. Only a change of what allocation reads (spec, the VRID it holds, deletion)
+   * affects the others; a status change from agents concerns that router alone. Without this
+   * distinction every status write would re-plan every router: O(n²) at start.
+   */
+  routerChanged(queue: Queue, router: RouterWithStatus | undefined): void {
+    if (!router) return this.invalidate(queue);
+    const name = router.metadata.name;
+    const sig = JSON.stringify([router.spec, router.metadata.deletionTimestamp ?? null]);
+    const exists = this.ports.routers.list().some((r) => r.metadata.name === name);
+    // Our own status.vrid write agrees with the allocation: nothing to re-plan.
+    const vridAgrees =
+      router.status?.vrid === undefined || this.allocation?.vrids.get(name) === router.status.vrid;
+    if (exists && this.signatures.get(name) === sig && vridAgrees) return queue.add(name);
+    if (exists) this.signatures.set(name, sig);
+    else this.signatures.delete(name);
+    this.invalidate(queue, name);
   }
 
   /** Something changed: every router may be affected (VRIDs are allocated across routers). */

@@ -129,7 +129,7 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
   const controller = new RouterController(ports, log);
   const queue = new WorkQueue<string>({ log });
   routers.on("change", (r) => {
-    controller.invalidate(queue, r?.metadata.name);
+    controller.routerChanged(queue, r);
     queue.add(LB_KEY);
   });
   nodes.on("change", () => controller.invalidate(queue));
