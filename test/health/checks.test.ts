@@ -58,6 +58,47 @@ describe("checkers", () => {
     });
   });
 
+  it("HTTP as keepalived sends it: HTTP/1.0 with the Host header; chunked and length-delimited bodies digested", async () => {
+    // A raw server, so the test sees the request as sent and controls the framing of the answer.
+    const requests: string[] = [];
+    const answers: Record<string, string> = {
+      "/chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;x=1\r\nlo\r\n0\r\n\r\n",
+      "/length": "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+      "/garbage": "SSH-2.0-OpenSSH\r\n\r\n",
+    };
+    const raw = createTcpServer((sock) => {
+      let got = "";
+      sock.on("data", (d: Buffer) => {
+        got += d.toString("latin1");
+        if (!got.includes("\r\n\r\n")) return;
+        requests.push(got);
+        const path = got.split(" ")[1]!;
+        // /length keeps the connection open: the length alone must end the check.
+        if (path === "/length") sock.write(answers[path]!);
+        else sock.end(answers[path] ?? "HTTP/1.0 404 Not Found\r\n\r\n");
+      });
+      sock.on("error", () => {});
+    });
+    const rawPort = await new Promise<number>((r) =>
+      raw.listen(0, LO, () => r((raw.address() as AddressInfo).port)),
+    );
+    closers.push(() => raw.close());
+    const t = { address: LO, port: rawPort };
+    const md5 = createHash("md5").update("hello").digest("hex");
+    for (const path of ["/chunked", "/length"])
+      expect(await runCheck({ type: "http", path, statusCodes: [200], digest: md5 }, t, 2000)).toMatchObject({
+        ok: true,
+      });
+    expect((await runCheck({ type: "http", path: "/garbage", statusCodes: [200] }, t, 2000)).detail).toBe(
+      "not an HTTP response",
+    );
+    await runCheck({ type: "http", path: "/x", statusCodes: [200], host: "www.example.org" }, t, 2000);
+    expect(requests[0]).toMatch(
+      new RegExp(`^GET /chunked HTTP/1\\.0\r\nHost: 127\\.0\\.0\\.1:${rawPort}\r\n`),
+    );
+    expect(requests.at(-1)).toMatch(/^GET \/x HTTP\/1\.0\r\nHost: www\.example\.org\r\n/);
+  });
+
   it("HTTP and TCP fail on a closed port, and on a server that does not answer in time", async () => {
     const closed = { address: LO, port: await closedPort() };
     expect((await runCheck({ type: "tcp" }, closed, 500)).ok).toBe(false);
