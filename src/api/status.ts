@@ -61,6 +61,18 @@ export const NodeEntry = Type.Object({
   message: Type.Optional(
     Type.String({ description: "Why the node does not run the router, or a note on how it runs it." }),
   ),
+  checks: Type.Optional(
+    Type.Object(
+      {
+        total: Type.Integer({ minimum: 0, description: "Tracked objects (spec.track) on this node." }),
+        failing: Type.Array(Type.String({ description: "Kind and name, e.g. interface/eth1." }), {
+          maxItems: 64,
+          description: "The tracked objects failing now (the first 64).",
+        }),
+      },
+      { description: "Health of this node's tracked objects, which move its priority or put it in Fault." },
+    ),
+  ),
   instances: Type.Optional(
     Type.Array(InstanceEntry, {
       description:

@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crdFiles, crds } from "../../src/api/crds.ts";
@@ -120,5 +123,21 @@ describe("the API server with vipkeeper's CRDs", () => {
     expect(
       await rejection({ addresses: [{ address: "198.18.0.50" }], unicast: { peers: ["nope"] } }),
     ).toMatch(/spec\.unicast\.peers\[0\]/);
+  });
+});
+
+describe("vipkeeper crds", () => {
+  it("prints the CRDs that crds/ holds, as one YAML stream", async () => {
+    const main = join(import.meta.dirname, "../../src/cli/main.ts");
+    const { stdout: out } = await promisify(execFile)(process.execPath, [main, "crds"], {
+      maxBuffer: 8 << 20,
+    });
+    const docs = parseAllDocuments(out).map((d) => d.toJS() as Json);
+    expect(docs).toEqual(crds());
+    expect(docs.map((d) => (d.metadata as Json).name)).toEqual([
+      "virtualrouters.vipkeeper.io",
+      "virtualservers.vipkeeper.io",
+      "ippools.vipkeeper.io",
+    ]);
   });
 });
