@@ -90,67 +90,172 @@ export interface InvolvedObject {
   uid?: string;
 }
 
+export interface EventRecorderOptions {
+  /** source.component and reportingComponent, e.g. vipkeeper-controller. */
+  component: string;
+  /** source.host and reportingInstance (the node or pod name). */
+  host?: string;
+  /** Where Events about cluster-scoped objects go ("default", where kubectl looks). */
+  namespace?: string;
+  log: Logger;
+  /** Repeats within this window bump the first Event's count (client-go: 10 minutes). */
+  aggregateWindowMs?: number;
+  /** How many distinct Events are remembered for aggregation (client-go's LRU: 4096). */
+  cacheSize?: number;
+  now?: () => number;
+}
+
+interface SeenEvent {
+  name: string;
+  namespace: string;
+  count: number;
+  at: number;
+  /** Writes for one Event are made one after another, so counts never go backwards. */
+  chain: Promise<void>;
+}
+
+/** An Event message may not exceed 1 kB on events.k8s.io; core/v1 has no limit, kubectl wraps. */
+const MAX_MESSAGE = 1024;
+
 /**
- * core/v1 Events, as `kubectl describe` shows them. Repeats of one (object, reason, message) within
- * ten minutes bump the count of the first instead of adding Events, as client-go's recorder does.
- * Never throws: a failed Event is logged and counted, and the caller goes on.
+ * core/v1 Events, as `kubectl describe` shows them. Repeats of one (object, type, reason, message)
+ * within the window bump count and lastTimestamp of the first instead of adding Events, as
+ * client-go's recorder does. Never throws: a bad or failed Event is logged and counted.
  */
 export class EventRecorder {
   private readonly api: CoreV1Api;
-  private readonly seen = new Map<string, { name: string; namespace: string; count: number; at: number }>();
-  readonly stats = { recorded: 0, failed: 0 };
-  private readonly component: string;
-  private readonly host: string | undefined;
-  private readonly namespace: string;
-  private readonly log: Logger;
+  private readonly seen = new Map<string, SeenEvent>();
+  private readonly pending = new Set<Promise<void>>();
+  readonly stats = { recorded: 0, aggregated: 0, failed: 0, invalid: 0 };
+  private readonly o: Required<Omit<EventRecorderOptions, "host">> & { host: string | undefined };
 
-  constructor(kc: KubeConfig, opts: { component: string; host?: string; namespace?: string; log: Logger }) {
+  constructor(kc: KubeConfig, opts: EventRecorderOptions) {
     this.api = kc.makeApiClient(CoreV1Api);
-    this.component = opts.component;
-    this.host = opts.host;
-    this.namespace = opts.namespace ?? "default";
-    this.log = opts.log;
+    this.o = {
+      namespace: "default",
+      aggregateWindowMs: 600_000,
+      cacheSize: 4096,
+      now: () => Date.now(),
+      ...opts,
+      host: opts.host,
+    };
   }
 
   record(obj: InvolvedObject, type: "Normal" | "Warning", reason: string, message: string): void {
-    void this.write(obj, type, reason, message).catch((err: unknown) => {
-      this.stats.failed++;
-      this.log.warn({ reason, object: obj.name, err: (err as Error).message }, "event not recorded");
-    });
-  }
-
-  private async write(obj: InvolvedObject, type: string, reason: string, message: string): Promise<void> {
-    // Cluster-scoped objects' Events live in the default namespace, as kubectl looks for them there.
-    const namespace = obj.namespace ?? this.namespace;
-    const key = `${obj.kind}/${namespace}/${obj.name}/${type}/${reason}/${message}`;
-    const now = new Date();
-    const prior = this.seen.get(key);
-    if (prior && now.getTime() - prior.at < 600_000) {
-      prior.count++;
-      prior.at = now.getTime();
-      await this.api.patchNamespacedEvent(
-        { name: prior.name, namespace: prior.namespace, body: { count: prior.count, lastTimestamp: now } },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
-      this.stats.recorded++;
+    const problem =
+      !obj?.kind || !obj.name
+        ? "involvedObject needs kind and name"
+        : type !== "Normal" && type !== "Warning"
+          ? `type must be Normal or Warning, not ${String(type)}`
+          : !reason
+            ? "reason is empty"
+            : undefined;
+    if (problem) {
+      this.stats.invalid++;
+      this.o.log.warn({ reason, object: obj?.name, problem }, "event not recorded");
       return;
     }
-    const name = `${obj.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
+    const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
+    // Cluster-scoped objects' Events live in the default namespace, as kubectl looks for them there.
+    const namespace = obj.namespace || this.o.namespace;
+    const key = JSON.stringify([obj.kind, namespace, obj.name, obj.uid ?? "", type, reason, text]);
+    const now = this.o.now();
+    const prior = this.seen.get(key);
+    let write: Promise<void>;
+    if (prior && now - prior.at < this.o.aggregateWindowMs) {
+      prior.at = now;
+      this.seen.delete(key); // re-inserted: most recently used last
+      this.seen.set(key, prior);
+      write = prior.chain.then(() => this.bump(prior, obj, type, reason, text, now));
+      prior.chain = write.catch(() => undefined);
+    } else {
+      const entry: SeenEvent = {
+        name: eventName(obj.name, now),
+        namespace,
+        count: 1,
+        at: now,
+        chain: Promise.resolve(),
+      };
+      this.seen.delete(key);
+      this.seen.set(key, entry);
+      while (this.seen.size > this.o.cacheSize) this.seen.delete(this.seen.keys().next().value!);
+      write = this.create(entry, obj, type, reason, text, now);
+      entry.chain = write.catch(() => undefined);
+    }
+    const tracked = write.then(
+      () => void this.stats.recorded++,
+      (err: unknown) => {
+        this.stats.failed++;
+        this.o.log.warn({ reason, object: obj.name, err: (err as Error)?.message }, "event not recorded");
+      },
+    );
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  }
+
+  /** Resolves once every Event recorded so far has been written or has failed. */
+  async flush(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
+  private async create(
+    entry: SeenEvent,
+    obj: InvolvedObject,
+    type: string,
+    reason: string,
+    message: string,
+    now: number,
+  ): Promise<void> {
+    const at = new Date(now);
     const body: CoreV1Event = {
-      metadata: { name, namespace },
+      metadata: { name: entry.name, namespace: entry.namespace },
       involvedObject: { ...obj, namespace: obj.namespace ?? "" },
       type,
       reason,
       message,
-      count: 1,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      source: { component: this.component, ...(this.host ? { host: this.host } : {}) },
-      reportingComponent: this.component,
-      reportingInstance: this.host ?? this.component,
+      count: entry.count,
+      firstTimestamp: at,
+      lastTimestamp: at,
+      source: { component: this.o.component, ...(this.o.host ? { host: this.o.host } : {}) },
+      reportingComponent: this.o.component,
+      reportingInstance: this.o.host ?? this.o.component,
     };
-    await this.api.createNamespacedEvent({ namespace, body });
-    this.seen.set(key, { name, namespace, count: 1, at: now.getTime() });
-    this.stats.recorded++;
+    await this.api.createNamespacedEvent({ namespace: entry.namespace, body });
   }
+
+  private async bump(
+    entry: SeenEvent,
+    obj: InvolvedObject,
+    type: string,
+    reason: string,
+    message: string,
+    now: number,
+  ): Promise<void> {
+    entry.count++;
+    try {
+      await this.api.patchNamespacedEvent(
+        {
+          name: entry.name,
+          namespace: entry.namespace,
+          body: { count: entry.count, lastTimestamp: new Date(now) },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+      this.stats.aggregated++;
+    } catch (err) {
+      // The first Event is gone (expired, or its create failed): start a new one.
+      if ((err as { code?: number }).code !== 404) throw err;
+      entry.name = eventName(obj.name, now);
+      entry.count = 1;
+      await this.create(entry, obj, type, reason, message, now);
+    }
+  }
+}
+
+/** <object>.<hex time><random>, unique enough and a valid name, as client-go names them. */
+function eventName(object: string, now: number): string {
+  const suffix = `${now.toString(16)}${Math.floor(Math.random() * 0x10000)
+    .toString(16)
+    .padStart(4, "0")}`;
+  return `${object.slice(0, 253 - suffix.length - 1)}.${suffix}`;
 }

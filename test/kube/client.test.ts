@@ -1,0 +1,324 @@
+// client.ts through client-node's real API classes against the in-process API server: the
+// KubeConfig sources, server-side apply of status by two field managers, merge patches of
+// finalizers, and the Event recorder's aggregation and failure handling.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, CustomObjectsApi, type CoreV1Event } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { applyStatus, EventRecorder, loadKubeConfig, mergePatch } from "../../src/kube/client.ts";
+import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
+
+const log = pino({ level: "silent" });
+const GROUP = "vkku.example.test";
+const REF = { group: GROUP, version: "v1", plural: "gadgets" };
+
+const CRD = {
+  apiVersion: "apiextensions.k8s.io/v1",
+  kind: "CustomResourceDefinition",
+  metadata: { name: `gadgets.${GROUP}` },
+  spec: {
+    group: GROUP,
+    scope: "Cluster",
+    names: { plural: "gadgets", kind: "Gadget", singular: "gadget" },
+    versions: [
+      {
+        name: "v1",
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        schema: {
+          openAPIV3Schema: {
+            type: "object",
+            properties: {
+              spec: { type: "object", properties: { size: { type: "integer" } } },
+              status: {
+                type: "object",
+                properties: {
+                  nodes: {
+                    type: "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    items: {
+                      type: "object",
+                      required: ["name"],
+                      properties: { name: { type: "string" }, state: { type: "string" } },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    ],
+  },
+};
+
+describe("loadKubeConfig", () => {
+  const saved = { ...process.env };
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "vkku-kc-"));
+  });
+  afterEach(() => {
+    for (const k of ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBECONFIG"]) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const file = (server: string) => {
+    const p = join(dir, `${Math.random().toString(16).slice(2)}.yaml`);
+    writeFileSync(
+      p,
+      `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${server}"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+    );
+    return p;
+  };
+
+  it("an explicit file wins, even in a pod", () => {
+    process.env.KUBERNETES_SERVICE_HOST = "198.18.0.1";
+    process.env.KUBERNETES_SERVICE_PORT = "443";
+    expect(loadKubeConfig(file("https://198.18.0.9:6443")).getCurrentCluster()?.server).toBe(
+      "https://198.18.0.9:6443",
+    );
+  });
+  it("in a pod (KUBERNETES_SERVICE_HOST set): the in-cluster service address", () => {
+    process.env.KUBERNETES_SERVICE_HOST = "2001:db8::1";
+    process.env.KUBERNETES_SERVICE_PORT = "443";
+    process.env.KUBECONFIG = file("https://198.18.0.7:6443");
+    expect(loadKubeConfig().getCurrentCluster()?.server).toBe("https://[2001:db8::1]:443");
+  });
+  it("elsewhere: KUBECONFIG", () => {
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    process.env.KUBECONFIG = file("https://198.18.0.8:6443");
+    expect(loadKubeConfig().getCurrentCluster()?.server).toBe("https://198.18.0.8:6443");
+  });
+});
+
+describe("writes against an API server", () => {
+  let api: ApiServer;
+  let custom: CustomObjectsApi;
+  let core: CoreV1Api;
+  let n = 0;
+  beforeAll(async () => {
+    api = await startApiServer({ crds: [CRD] });
+    custom = api.kubeConfig().makeApiClient(CustomObjectsApi);
+    core = api.kubeConfig().makeApiClient(CoreV1Api);
+  });
+  afterAll(() => api.close());
+  afterEach(() => api.setUnavailable(false));
+
+  const gadget = async () => {
+    const name = `g${n++}`;
+    await custom.createClusterCustomObject({
+      ...REF,
+      body: { apiVersion: `${GROUP}/v1`, kind: "Gadget", metadata: { name }, spec: { size: 1 } },
+    });
+    return name;
+  };
+  const get = (name: string) =>
+    custom.getClusterCustomObject({ ...REF, name }) as Promise<{
+      metadata: { finalizers?: string[]; resourceVersion: string; managedFields?: Record<string, unknown>[] };
+      spec: { size: number };
+      status?: { nodes?: { name: string; state: string }[] };
+    }>;
+  const statusOf = (name: string, nodes: { name: string; state: string }[]) => ({
+    apiVersion: `${GROUP}/v1`,
+    kind: "Gadget",
+    metadata: { name },
+    status: { nodes },
+  });
+
+  it("applyStatus: two field managers each own their entry of a list-map", async () => {
+    const name = await gadget();
+    const kc = api.kubeConfig();
+    await applyStatus(
+      kc,
+      { ...REF, name },
+      statusOf(name, [{ name: "n1", state: "MASTER" }]),
+      "agent/n1",
+      true,
+    );
+    await applyStatus(
+      kc,
+      { ...REF, name },
+      statusOf(name, [{ name: "n2", state: "BACKUP" }]),
+      "agent/n2",
+      true,
+    );
+    let g = await get(name);
+    expect(g.status?.nodes).toEqual([
+      { name: "n1", state: "MASTER" },
+      { name: "n2", state: "BACKUP" },
+    ]);
+    const managers = g.metadata.managedFields?.map((m) => [m.manager, m.operation, m.subresource]);
+    expect(managers).toEqual(
+      expect.arrayContaining([
+        ["agent/n1", "Apply", "status"],
+        ["agent/n2", "Apply", "status"],
+      ]),
+    );
+    // n1 changes its entry: n2's stays.
+    await applyStatus(
+      kc,
+      { ...REF, name },
+      statusOf(name, [{ name: "n1", state: "BACKUP" }]),
+      "agent/n1",
+      true,
+    );
+    g = await get(name);
+    expect(g.status?.nodes).toEqual([
+      { name: "n1", state: "BACKUP" },
+      { name: "n2", state: "BACKUP" },
+    ]);
+    // n2 applies nothing: only its own entry goes.
+    await applyStatus(kc, { ...REF, name }, statusOf(name, []), "agent/n2", true);
+    g = await get(name);
+    expect(g.status?.nodes).toEqual([{ name: "n1", state: "BACKUP" }]);
+    // Status writes leave the spec alone.
+    expect(g.spec.size).toBe(1);
+  });
+
+  it("applyStatus: without force, taking another manager's field is a 409 conflict; with force it is taken", async () => {
+    const name = await gadget();
+    const kc = api.kubeConfig();
+    await applyStatus(
+      kc,
+      { ...REF, name },
+      statusOf(name, [{ name: "n1", state: "MASTER" }]),
+      "agent/n1",
+      true,
+    );
+    const clash = statusOf(name, [{ name: "n1", state: "FAULT" }]);
+    await expect(applyStatus(kc, { ...REF, name }, clash, "controller", false)).rejects.toMatchObject({
+      code: 409,
+    });
+    await applyStatus(kc, { ...REF, name }, clash, "controller", true);
+    expect((await get(name)).status?.nodes).toEqual([{ name: "n1", state: "FAULT" }]);
+  });
+
+  it("the content type matters: the same patch without it is sent as JSON patch and refused", async () => {
+    const name = await gadget();
+    await expect(
+      custom.patchClusterCustomObjectStatus({
+        ...REF,
+        name,
+        body: statusOf(name, [{ name: "n1", state: "MASTER" }]),
+        fieldManager: "x",
+      }),
+      // JSON patch wants an array of operations: the object is refused as the real server does.
+    ).rejects.toMatchObject({ code: 400, body: expect.stringContaining("jsonpatch.Patch") as string });
+    expect((await get(name)).status?.nodes).toBeUndefined();
+  });
+
+  it("mergePatch: finalizers added and removed; a stale resourceVersion in the patch is a 409", async () => {
+    const name = await gadget();
+    const kc = api.kubeConfig();
+    await mergePatch(kc, { ...REF, name }, { metadata: { finalizers: ["vipkeeper.io/release"] } });
+    const g = await get(name);
+    expect(g.metadata.finalizers).toEqual(["vipkeeper.io/release"]);
+    await mergePatch(kc, { ...REF, name }, { spec: { size: 2 } });
+    await expect(
+      mergePatch(
+        kc,
+        { ...REF, name },
+        { metadata: { finalizers: null, resourceVersion: g.metadata.resourceVersion } },
+      ),
+    ).rejects.toMatchObject({ code: 409 });
+    await mergePatch(kc, { ...REF, name }, { metadata: { finalizers: null } });
+    expect((await get(name)).metadata.finalizers).toBeUndefined();
+  });
+
+  describe("EventRecorder", () => {
+    const events = async (namespace: string, object: string) =>
+      (await core.listNamespacedEvent({ namespace })).items.filter(
+        (e: CoreV1Event) => e.involvedObject.name === object,
+      );
+
+    it("repeats bump one Event's count; another message is another Event; cluster objects go to default", async () => {
+      let now = 1_000_000;
+      const rec = new EventRecorder(api.kubeConfig(), {
+        component: "vipkeeper-controller",
+        host: "node-a",
+        log,
+        now: () => now,
+      });
+      const router = { apiVersion: "vipkeeper.io/v1alpha1", kind: "VirtualRouter", name: "vr-ev", uid: "u1" };
+      for (let i = 0; i < 3; i++) {
+        rec.record(router, "Normal", "MasterChanged", "node-a is master");
+        now += 1000;
+      }
+      rec.record(router, "Warning", "SplitBrain", "two masters");
+      await rec.flush();
+      const evs = await events("default", "vr-ev");
+      expect(evs).toHaveLength(2);
+      const master = evs.find((e) => e.reason === "MasterChanged")!;
+      expect(master).toMatchObject({
+        type: "Normal",
+        count: 3,
+        message: "node-a is master",
+        source: { component: "vipkeeper-controller", host: "node-a" },
+        reportingComponent: "vipkeeper-controller",
+        involvedObject: { kind: "VirtualRouter", name: "vr-ev", uid: "u1" },
+      });
+      expect(new Date(master.lastTimestamp!).getTime() - new Date(master.firstTimestamp!).getTime()).toBe(
+        2000,
+      );
+      expect(rec.stats).toMatchObject({ recorded: 4, aggregated: 2, failed: 0 });
+      // After the window, a repeat starts a new Event.
+      now += 600_000;
+      rec.record(router, "Normal", "MasterChanged", "node-a is master");
+      await rec.flush();
+      expect((await events("default", "vr-ev")).filter((e) => e.reason === "MasterChanged")).toHaveLength(2);
+    });
+
+    it("namespaced objects' Events go to their namespace; a deleted Event is recreated on repeat", async () => {
+      const rec = new EventRecorder(api.kubeConfig(), { component: "vipkeeper-controller", log });
+      const svc = { apiVersion: "v1", kind: "Service", name: "web", namespace: "vkku-ev" };
+      rec.record(svc, "Normal", "IPAllocated", "198.18.0.10");
+      await rec.flush();
+      const [first] = await events("vkku-ev", "web");
+      expect(first?.count).toBe(1);
+      await core.deleteNamespacedEvent({ name: first!.metadata.name!, namespace: "vkku-ev" });
+      rec.record(svc, "Normal", "IPAllocated", "198.18.0.10");
+      await rec.flush();
+      const again = await events("vkku-ev", "web");
+      expect(again).toHaveLength(1);
+      expect(again[0]!.count).toBe(1);
+      expect(rec.stats.failed).toBe(0);
+    });
+
+    it("never throws: failures while the API server is away and bad input are logged and counted", async () => {
+      const rec = new EventRecorder(api.kubeConfig(), { component: "vipkeeper-controller", log });
+      api.setUnavailable(true);
+      expect(() =>
+        rec.record({ apiVersion: "v1", kind: "Node", name: "n1" }, "Normal", "R", "m"),
+      ).not.toThrow();
+      await rec.flush();
+      expect(rec.stats.failed).toBe(1);
+      api.setUnavailable(false);
+      rec.record({ apiVersion: "v1", kind: "Node", name: "" }, "Normal", "R", "m");
+      rec.record({ apiVersion: "v1", kind: "Node", name: "n1" }, "Bad" as "Normal", "R", "m");
+      rec.record({ apiVersion: "v1", kind: "Node", name: "n1" }, "Normal", "", "m");
+      await rec.flush();
+      expect(rec.stats.invalid).toBe(3);
+      // Once the server is back, the same Event is written (the failed create is not "seen").
+      rec.record({ apiVersion: "v1", kind: "Node", name: "n1" }, "Normal", "R", "m");
+      await rec.flush();
+      expect(rec.stats.recorded).toBe(1);
+      expect(await events("default", "n1")).toHaveLength(1);
+    });
+
+    it("long messages are cut to 1 kB", async () => {
+      const rec = new EventRecorder(api.kubeConfig(), { component: "c", log });
+      rec.record({ apiVersion: "v1", kind: "Node", name: "long" }, "Warning", "R", "x".repeat(5000));
+      await rec.flush();
+      const [e] = await events("default", "long");
+      expect(e?.message).toHaveLength(1024);
+    });
+  });
+});
