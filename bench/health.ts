@@ -153,8 +153,8 @@ if (role === "server") {
     children.push(checker);
     const lines: Record<string, unknown>[] = [];
     let buffered = "";
-    checker.stdout!.setEncoding("utf8");
-    checker.stdout!.on("data", (d: string) => {
+    checker.stdout.setEncoding("utf8");
+    checker.stdout.on("data", (d: string) => {
       buffered += d;
       for (let i = buffered.indexOf("\n"); i >= 0; i = buffered.indexOf("\n")) {
         lines.push(JSON.parse(buffered.slice(0, i)) as Record<string, unknown>);
@@ -181,7 +181,7 @@ if (role === "server") {
     const serverShare = (ticks() - serverTicks0) / 100 / (WINDOW_MS / 1000);
     const failAt = Date.now();
     for (const c of children.slice(0, SERVER_PROCESSES)) c.kill("SIGUSR1");
-    checker.stdin!.write(`${failAt}\n`);
+    checker.stdin.write(`${failAt}\n`);
     const removal = (await line("removal")) as { count: number; delays: number[] };
     const w = window as {
       cpuShare: number;
