@@ -7,6 +7,7 @@ import { join } from "node:path";
 import Value from "typebox/value";
 import { parseAllDocuments, parse as parseYaml, stringify } from "yaml";
 import { describe, expect, it } from "vitest";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { installFiles } from "../../src/install/files.ts";
 import { parseAgentSettings } from "../../src/install/agent-settings.ts";
 import { DASHBOARD_METRICS } from "../../src/install/dashboard.ts";
@@ -37,7 +38,14 @@ const get = (o: unknown, path: string) =>
 
 /** What helm would make of the chart's templates, for the constructs the generator emits (and
  * nothing else: an unknown action throws, so a template this cannot read fails the test). */
-function renderTemplate(text: string, values: Json, namespace: string): string {
+function renderTemplate(
+  text: string,
+  values: Json,
+  namespace: string,
+  chartFile: (path: string) => string = () => {
+    throw new Error("no chart files here");
+  },
+): string {
   const toYaml = (v: unknown) => stringify(v).trimEnd();
   let out = text.replace(/\{\{-? \/\*[\s\S]*?\*\/ ?-?\}\}\n?/g, "");
   // {{- if .Values.x }} ... {{- end }} (not nested in what the generator writes)
@@ -50,8 +58,12 @@ function renderTemplate(text: string, values: Json, namespace: string): string {
   );
   out = out.replace(/\{\{ \.Values\.([\w.]+) \}\}/g, (_a, p: string) => String(get(values, p)));
   out = out.replace(/\{\{ \.Release\.Namespace \}\}/g, namespace);
-  const left = /\{\{.*?\}\}/.exec(out);
+  const left = /\{\{(?! \.Files\.Get ).*?\}\}/.exec(out);
   if (left) throw new Error(`template action not understood: ${left[0]}`);
+  // Last: a file's content is inserted as it is, not read as a template (Grafana's {{legend}}s stay).
+  out = out.replace(/\{\{ \.Files\.Get "([^"]+)" \| indent (\d+) \}\}/g, (_a, path: string, n: string) =>
+    chartFile(path).replace(/^(?=.)/gm, " ".repeat(Number(n))),
+  );
   return out;
 }
 
@@ -133,6 +145,22 @@ describe("install files", () => {
     );
     expect(monitors.map((o) => o.kind)).toEqual(["ServiceMonitor", "PodMonitor"]);
     expect(get(monitors[0], "spec.endpoints.0.interval")).toBe("15s");
+    const [board] = objectsOf(
+      renderTemplate(
+        files.get("charts/vipkeeper/templates")!.get("dashboard.yaml")!,
+        { ...values, grafanaDashboard: { enabled: true } },
+        "vk",
+        (path) =>
+          files
+            .get(`charts/vipkeeper/${path.slice(0, path.lastIndexOf("/"))}`)!
+            .get(path.slice(path.lastIndexOf("/") + 1))!,
+      ),
+    );
+    expect(get(board, "metadata.labels.grafana_dashboard")).toBe("1");
+    expect(() => new ConfigMap(board as never).validate()).not.toThrow();
+    const json = JSON.parse((board!.data as Record<string, string>)["vipkeeper.json"]!) as Json;
+    expect(json.uid).toBe("vipkeeper");
+    expect((json.panels as unknown[]).length).toBeGreaterThanOrEqual(12);
   });
 
   it("chart and deploy/ carry the repo's CRDs", () => {
