@@ -351,7 +351,7 @@ export function crdFiles(): Map<string, string> {
   return new Map(
     crds().map((c) => [
       `${(c.metadata as Json).name as string}.yaml`,
-      header + stringify(c, { lineWidth: 0 }),
+      header + stringify(c, { lineWidth: 0, aliasDuplicateObjects: false }),
     ]),
   );
 }
