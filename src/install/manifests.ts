@@ -78,11 +78,9 @@ export function installObjects(v: ValueOf, namespace: string): { file: string; o
           kind: "ClusterRole",
           metadata: meta("vipkeeper-controller", "controller", false),
           rules: [
-            rule(
-              ["vipkeeper.io"],
-              ["virtualrouters", "virtualservers", "ippools"],
-              [...READ, "create", "update", "patch", "delete"],
-            ),
+            // It creates and deletes only the VirtualRouters it generates for LoadBalancer Services.
+            rule(["vipkeeper.io"], ["virtualrouters"], [...READ, "create", "update", "patch", "delete"]),
+            rule(["vipkeeper.io"], ["virtualservers", "ippools"], [...READ, "update", "patch"]),
             rule(
               ["vipkeeper.io"],
               ["virtualrouters/status", "virtualservers/status", "ippools/status"],
@@ -124,9 +122,10 @@ export function installObjects(v: ValueOf, namespace: string): { file: string; o
           kind: "Role",
           metadata: meta("vipkeeper-agent", "agent"),
           // VRRPv2 passwords live in vipkeeper's namespace: agents read no other Secrets.
+          // Each agent's liveness Lease: read, created once, then renewed (no list or watch).
           rules: [
             rule([""], ["secrets"], READ),
-            rule(["coordination.k8s.io"], ["leases"], [...READ, "create", "update"]),
+            rule(["coordination.k8s.io"], ["leases"], ["get", "create", "update"]),
           ],
         },
         ...(["controller", "agent"] as const).flatMap((c) => [

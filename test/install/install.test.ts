@@ -204,6 +204,12 @@ describe("install files", () => {
       "list",
       "watch",
     ]);
+    // Only generated VirtualRouters are created or deleted by the controller.
+    for (const r of rules("ClusterRole", "vipkeeper-controller"))
+      if (r.verbs.includes("create") || r.verbs.includes("delete"))
+        expect(r.resources, r.resources.join()).toEqual(
+          r.apiGroups.includes("vipkeeper.io") ? ["virtualrouters"] : ["events"],
+        );
     expect(rules("Role", "vipkeeper-controller").flatMap((r) => r.resources)).toEqual(
       expect.arrayContaining(["leases", "daemonsets", "configmaps"]),
     );
