@@ -51,11 +51,17 @@ export class LbProviderLoop {
       const s = byKey.get(e.service);
       if (s) this.ports.event(s, e.type, e.reason, e.message);
     }
-    for (const [key, ingress] of pass.ingress) {
-      const [namespace, name] = key.split("/") as [string, string];
-      await this.ports.writeServiceStatus(namespace, name, { loadBalancer: { ingress } });
-      this.log.info({ service: key, addresses: ingress.map((i) => i.ip) }, "LoadBalancer status written");
-    }
+    // Status writes go out 16 at a time: a cold start publishes every Service at once.
+    const writes = [...pass.ingress];
+    const worker = async () => {
+      for (let w = writes.shift(); w; w = writes.shift()) {
+        const [key, ingress] = w;
+        const [namespace, name] = key.split("/") as [string, string];
+        await this.ports.writeServiceStatus(namespace, name, { loadBalancer: { ingress } });
+        this.log.info({ service: key, addresses: ingress.map((i) => i.ip) }, "LoadBalancer status written");
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
     // Routers: apply what changed, delete the generated ones no longer wanted.
     const wanted = new Map(pass.routers.map((r) => [r.metadata.name, JSON.stringify(r.spec)]));
     for (const r of pass.routers)

@@ -3,7 +3,7 @@
 // and idempotent: the same inputs give the same answer, and nothing depends on what came before
 // except what the object itself records.
 import { validateVirtualRouter } from "../api/virtual-router.ts";
-import type { allocateVrids} from "../cluster/routers.ts";
+import type { allocateVrids } from "../cluster/routers.ts";
 import { selectedNodes, type ClusterNode, type RouterObject } from "../cluster/routers.ts";
 import {
   summarize,
