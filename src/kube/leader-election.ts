@@ -76,6 +76,13 @@ function recordKey(lease: V1Lease): string {
   ]);
 }
 
+/** Waits for `p`, or `ms` at most. */
+async function within(p: Promise<void> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 export class LeaderElector {
   private leading = false;
   private stopped = false;
@@ -135,10 +142,11 @@ export class LeaderElector {
     if (this.stopped) return this.ended;
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.inflight;
+    // A round in flight could still renew: let it end, but never wait on a hung request forever.
+    await within(this.inflight, this.o.renewDeadlineMs);
     clearTimeout(this.deadline);
     if (this.leading) {
-      await this.release();
+      await within(this.release(), this.o.renewDeadlineMs);
       this.leading = false;
       this.o.onStoppedLeading("stopped");
     }

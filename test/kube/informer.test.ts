@@ -26,7 +26,9 @@ afterEach(async () => {
   api = undefined;
 });
 
-async function setup(opts: { bookmarkIntervalMs?: number; labelSelector?: string } = {}) {
+async function setup(
+  opts: { bookmarkIntervalMs?: number; labelSelector?: string; logger?: typeof log } = {},
+) {
   api = await startApiServer(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {});
   const kc = api.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
@@ -35,7 +37,7 @@ async function setup(opts: { bookmarkIntervalMs?: number; labelSelector?: string
     namespace: NS,
     list: (sel) => core.listNamespacedConfigMap({ namespace: NS, ...sel }),
     ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
-    log,
+    log: opts.logger ?? log,
     restartDelayMs: 50,
     maxRestartDelayMs: 200,
   });
@@ -123,6 +125,27 @@ describe("supervised informer", { timeout: 30_000 }, () => {
     await put("later", "1");
     await until(() => inf.get("later", NS) !== undefined, "another object");
     expect(inf.restarts).toBe(restarts);
+  });
+
+  it("restart delays double from the first to the cap, each jittered to 50-100 %, and each is logged", async () => {
+    const logged: { msg: string; restarts: number; retryInMs: number }[] = [];
+    const logger = pino(
+      { level: "warn" },
+      { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[number]) },
+    );
+    const { inf } = await setup({ logger });
+    await inf.start();
+    api!.setUnavailable(true);
+    await until(() => inf.restarts >= 5, "five restarts");
+    api!.setUnavailable(false);
+    const restarts = logged.filter((l) => l.msg === "list/watch failed; restarting");
+    expect(restarts.map((l) => l.restarts)).toEqual(restarts.map((_, i) => i + 1));
+    // restartDelayMs 50, maxRestartDelayMs 200: 50, 100, 200, 200, ...
+    restarts.slice(0, 5).forEach((l, i) => {
+      const d = Math.min(200, 50 * 2 ** i);
+      expect(l.retryInMs).toBeGreaterThanOrEqual(d / 2);
+      expect(l.retryInMs).toBeLessThanOrEqual(d);
+    });
   });
 
   it("a list that fails before the first sync is retried; start() resolves once it succeeds", async () => {

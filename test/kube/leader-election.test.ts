@@ -227,4 +227,70 @@ describe("leader election against an API server", () => {
     expect(a.e.stats.rounds).toBe(rounds);
     expect(a.e.isLeader).toBe(false);
   });
+
+  it("a renewal that hangs counts as failed: the leader stops at renewDeadline without waiting for it", async () => {
+    const name = `le-${n++}`;
+    let hang = false;
+    const hanging = new Proxy(coordination, {
+      get(target, prop, receiver) {
+        const real = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== "readNamespacedLease" || typeof real !== "function") return real;
+        return (req: { name: string; namespace: string }) =>
+          hang ? new Promise(() => {}) : target.readNamespacedLease(req);
+      },
+    });
+    const seen: string[] = [];
+    const a = new LeaderElector(hanging, {
+      namespace: NS,
+      name,
+      identity: "a",
+      log,
+      leaseDurationMs: 3_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 200,
+      onStartedLeading: () => seen.push("started"),
+      onStoppedLeading: (why) => seen.push(why),
+    });
+    const ended = a.run();
+    await until(() => a.isLeader, "a to lead");
+    const rounds = a.stats.rounds;
+    hang = true;
+    await ended;
+    expect(seen).toEqual(["started", "lost"]);
+    // One round started and never came back; no error was ever reported for it.
+    expect(a.stats.rounds).toBe(rounds + 1);
+    expect(a.isLeader).toBe(false);
+  });
+
+  it("stop() while a request hangs still ends (bounded by renewDeadline) and says stopped", async () => {
+    const name = `le-${n++}`;
+    let hang = false;
+    const hanging = new Proxy(coordination, {
+      get(target, prop, receiver) {
+        const real = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== "readNamespacedLease" || typeof real !== "function") return real;
+        return (req: { name: string; namespace: string }) =>
+          hang ? new Promise(() => {}) : target.readNamespacedLease(req);
+      },
+    });
+    const seen: string[] = [];
+    const a = new LeaderElector(hanging, {
+      namespace: NS,
+      name,
+      identity: "a",
+      log,
+      leaseDurationMs: 3_000,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: 200,
+      onStartedLeading: () => seen.push("started"),
+      onStoppedLeading: (why) => seen.push(why),
+    });
+    void a.run();
+    await until(() => a.isLeader, "a to lead");
+    hang = true;
+    await a.stop();
+    expect(seen).toEqual(["started", "stopped"]);
+    // The release could not be read, so the lease still names a: a successor waits it out.
+    expect((await read(name)).spec?.holderIdentity).toBe("a");
+  });
 });
