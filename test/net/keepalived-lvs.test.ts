@@ -1,0 +1,155 @@
+// The tutorial's LVS configuration (lvs-dr-http.conf), run by vipkeeper agents straight from the
+// keepalived.conf on two director nodes: real HTTP servers in lab nodes, a client reaching the
+// virtual address; a dead real server loses its traffic, all down brings the sorry server, and a
+// failed director hands the address and the service to the other.
+import { type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lab } from "../../src/lab/lab.ts";
+import { startAgent, waitUntil, type RunningAgent } from "../support/agents.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.warn("test/net/keepalived-lvs.test.ts skipped: needs root for network namespaces");
+
+const FIXTURE = join(import.meta.dirname, "../fixtures/keepalived/lvs-dr-http.conf");
+const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
+const LOAD = join(import.meta.dirname, "../support/http-load.ts");
+const VIP = "198.18.0.70";
+
+/**
+ * The fixture with every change a lab needs, each spelled out: addresses into 198.18.0.0/15 (lab
+ * node nK is 198.18.0.1K), the maintenance file into a test directory, shorter check timings so a
+ * failure shows within seconds rather than keepalived's ~20 s, and the second director's priority.
+ * lb_kind DR becomes NAT: the nftables backend does NAT only (DR needs the IPVS backend, which
+ * this kernel lacks); the import test (test/keepalived/virtual-server.test.ts) still maps DR.
+ * The sorry server, commented out in the tutorial, is turned on and pointed at n5.
+ * persistence_timeout is left out: the nftables backend keeps persistent clients (src/lb/nftables.ts),
+ * but at this commit the agent's load balancer does not evict a failed server's clients from the
+ * persistence map (src/lb/nft-persist.ts is not wired into src/agent/load-balancer.ts), so the
+ * client would stay on the dead server; the import test still maps persistence.
+ */
+function directorFile(dir: string, node: string, priority: number): string {
+  const substitutions: [string, string][] = [
+    ["172.16.100.1/16", `${VIP}/24`],
+    ["virtual_server 172.16.100.1 80", `virtual_server ${VIP} 80`],
+    ["real_server 172.16.100.11 80", "real_server 198.18.0.13 80"],
+    ["real_server 172.16.100.12 80", "real_server 198.18.0.14 80"],
+    ["# sorry_server 192.168.200.200 1358", "sorry_server 198.18.0.15 80"],
+    ["/etc/keepalived/down", join(dir, `${node}-down`)],
+    ["lb_kind DR", "lb_kind NAT"],
+    ["persistence_timeout 50", ""],
+    ["delay_loop 6", "delay_loop 1"],
+    ["connect_timeout 3", "connect_timeout 1"],
+    ["nb_get_retry 3", "nb_get_retry 1"],
+    ["delay_before_retry 3", "delay_before_retry 1"],
+    ["priority 101", `priority ${priority}`],
+  ];
+  let text = readFileSync(FIXTURE, "utf8");
+  for (const [from, to] of substitutions) {
+    if (!text.includes(from)) throw new Error(`the fixture no longer has '${from}'`);
+    text = text.replaceAll(from, to);
+  }
+  const file = join(dir, `${node}.conf`);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe.skipIf(!ROOT)("the tutorial's LVS configuration in the lab", { timeout: 90_000 }, () => {
+  let lab: Lab;
+  const agents: RunningAgent[] = [];
+  const servers = new Map<string, ChildProcess>();
+  const dir = mkdtempSync(join(tmpdir(), "vk-klvs-"));
+  const load = (n: number) =>
+    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n)])) as Record<
+      string,
+      number
+    >;
+  const serve = async (n: string) => {
+    const s = lab.spawn(n, [process.execPath, BACKEND, "80", n]);
+    await new Promise((r) => s.stdout?.once("data", r));
+    servers.set(n, s);
+  };
+  /** Waits until N requests are all answered by `who`; the error names what was seen last. */
+  const answeredBy = async (who: string, what: string, ms: number) => {
+    let last: Record<string, number> = {};
+    try {
+      await waitUntil(
+        () => {
+          last = load(4);
+          return JSON.stringify(last) === JSON.stringify({ [who]: 4 });
+        },
+        ms,
+        what,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last answers: ${JSON.stringify(last)}`);
+    }
+  };
+  const logged = (text: string) => agents.some((a) => a.log.some((l) => l.includes(text)));
+
+  beforeAll(async () => {
+    lab = Lab.create({ prefix: "vklv-", nodes: 5 });
+    for (const n of ["n1", "n2"]) lab.exec(n, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    for (const n of ["n3", "n4", "n5"]) {
+      // NAT: real servers answer the client through the virtual address, wherever it lives.
+      lab.exec(n, ["ip", "route", "add", `${lab.client.ipv4}/32`, "via", VIP]);
+      await serve(n);
+    }
+  });
+  afterAll(async () => {
+    for (const n of lab.nodes) lab.killAll(n.name);
+    await Promise.all(agents.map((a) => a.exited));
+    lab.destroy();
+  });
+
+  it("serves the VIP from the keepalived.conf; a dead real server, all down, and a failed director", async () => {
+    agents.push(
+      startAgent(lab, "n1", directorFile(dir, "n1", 101)),
+      startAgent(lab, "n2", directorFile(dir, "n2", 100)),
+    );
+    await waitUntil(() => lab.holders(VIP).join() === "n1", 15_000, "n1 to hold the VIP");
+    await waitUntil(
+      () => agents.every((a) => a.log.join("\n").includes("virtual services programmed")),
+      5000,
+      "both directors' tables",
+    );
+    // The agent says what it read from the keepalived.conf.
+    expect(agents[0]!.log.join("\n")).toContain("nb_get_retry");
+
+    const first = load(20);
+    expect(first.error).toBeUndefined();
+    expect(Object.keys(first).every((k) => k === "n3" || k === "n4")).toBe(true);
+    expect(Object.values(first).reduce((a, b) => a + b, 0)).toBe(20);
+
+    // The real server serving the client dies: its traffic moves to the other.
+    const victim = Object.keys(first)[0]!;
+    const other = victim === "n3" ? "n4" : "n3";
+    servers.get(victim)!.kill("SIGKILL");
+    const victimAddress = victim === "n3" ? "198.18.0.13" : "198.18.0.14";
+    await waitUntil(
+      () => logged(`real server ${victimAddress}:80 of`) && logged("is down"),
+      8000,
+      "the check to fail",
+    );
+    await waitUntil(() => logged("dataplane updated"), 2000, "the update");
+    await answeredBy(other, "traffic to move", 3000);
+    expect(load(20)).toEqual({ [other]: 20 });
+
+    // Both down: the sorry server answers.
+    servers.get(other)!.kill("SIGKILL");
+    await answeredBy("n5", "the sorry server", 10_000);
+
+    // A real server comes back and takes the traffic from the sorry server.
+    await serve("n3");
+    await answeredBy("n3", "n3 back", 10_000);
+
+    // The master director fails: n2 takes the address and serves at once from its own table.
+    lab.killAll("n1");
+    lab.linkDown("n1");
+    await waitUntil(() => lab.holds("n2", VIP), 5000, "n2 to take over");
+    await answeredBy("n3", "n2 to serve", 5000);
+    expect(load(20)).toEqual({ n3: 20 });
+  });
+});
