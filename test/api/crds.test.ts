@@ -58,6 +58,32 @@ describe("CRDs", () => {
   });
 });
 
+describe("CRD shape", () => {
+  it("leaves metadata alone, has the status subresource, and printer columns that name real fields", () => {
+    for (const c of crds()) {
+      const version = ((c.spec as Json).versions as Json[])[0]!;
+      const root = schemaOf(c).openAPIV3Schema;
+      expect((root.properties as Json).metadata).toEqual({ type: "object" });
+      expect(version.subresources).toEqual({ status: {} });
+      for (const col of version.additionalPrinterColumns as { jsonPath: string }[]) {
+        // .spec.addresses[*].address, .status.conditions[?(@.type=="Ready")].status -> property names
+        const names = col.jsonPath
+          .replace(/\[[^\]]*\]/g, "")
+          .split(".")
+          .filter(Boolean);
+        if (names[0] === "metadata") continue;
+        let node: Json | undefined = root;
+        for (const n of names) {
+          node =
+            (node.properties as Record<string, Json> | undefined)?.[n] ?? (node.items as Json | undefined);
+          if (node?.type === "array") node = node.items as Json;
+        }
+        expect(node, `${(c.metadata as Json).name as string}: ${col.jsonPath}`).toBeDefined();
+      }
+    }
+  });
+});
+
 describe("the API server with vipkeeper's CRDs", () => {
   let api: ApiServer;
   let custom: CustomObjectsApi;
