@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WorkQueue } from "../../src/kube/work-queue.ts";
 import { FakeClock } from "../support/fake-clock.ts";
@@ -134,5 +135,41 @@ describe("work queue", () => {
     await g.clock.advance(20);
     await done;
     expect(g.calls.map((c) => c.key)).toEqual(["a", "b"]);
+  });
+
+  it("property: against a model of client-go's queue over random add/get/done sequences", async () => {
+    type Op = { op: "add"; key: string } | { op: "get" } | { op: "done"; pick: number };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ op: fc.constant("add" as const), key: fc.constantFrom("a", "b", "c", "d") }),
+      fc.record({ op: fc.constant("get" as const) }),
+      fc.record({ op: fc.constant("done" as const), pick: fc.nat(10) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        const q = new WorkQueue<string>({ clock: new FakeClock() });
+        const waiting: string[] = [];
+        const processing: string[] = [];
+        const dirty = new Set<string>();
+        for (const o of ops) {
+          if (o.op === "add") {
+            q.add(o.key);
+            if (processing.includes(o.key)) dirty.add(o.key);
+            else if (!waiting.includes(o.key)) waiting.push(o.key);
+          } else if (o.op === "get") {
+            if (waiting.length === 0) continue; // get() would wait
+            const key = await q.get();
+            expect(key).toBe(waiting.shift());
+            expect(processing).not.toContain(key);
+            processing.push(key!);
+          } else if (processing.length) {
+            const [key] = processing.splice(o.pick % processing.length, 1);
+            q.done(key!);
+            if (dirty.delete(key!)) waiting.push(key!);
+          }
+          expect(q.length).toBe(waiting.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
