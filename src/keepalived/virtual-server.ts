@@ -398,6 +398,12 @@ export function convertVirtualServer(
         note(k, "unmapped", "no equivalent in VirtualServer");
     }
   }
+  if (spec.protocol === undefined && fwmark === undefined)
+    note(
+      s,
+      "changed",
+      "no protocol: keepalived 2.2.7 defaults to UDP ('no protocol set - defaulting to UDP'); vipkeeper takes TCP. Write the protocol line",
+    );
   if (persistence.at) {
     if (!API_HAS_PERSISTENCE)
       note(

@@ -280,6 +280,7 @@ virtual_server 10.0.0.200 80 {
       "56 virtual_server unmapped", // group
       "58 virtual_server_group unmapped",
       "63 PING_CHECK unmapped",
+      "10 virtual_server changed", // no protocol line: keepalived would take UDP
       "61 virtual_server changed", // no routerRef
     ])
       expect(lines).toContain(l);
