@@ -17,6 +17,8 @@ export interface ClusterView {
   routers(): readonly RouterObject[];
   nodes(): readonly ClusterNode[];
   secret(name: string, key: string): string | undefined;
+  /** Whether the Service has a ready endpoint on this node (its EndpointSlices). */
+  endpointsReady(namespace: string, service: string): boolean;
 }
 
 export interface ClusterAgentOptions {
@@ -42,6 +44,9 @@ interface Runner {
   digest: string;
   engine: RunningEngine;
   notes: string[];
+  plan: NodePlan;
+  /** What the engine was last told of its tracked Services' endpoints. */
+  endpoints?: string;
 }
 
 export class ClusterAgent {
@@ -73,9 +78,11 @@ export class ClusterAgent {
     this.running = (async () => {
       do {
         this.again = false;
-        await this.pass().catch((err: unknown) =>
-          this.opts.log.error({ err: (err as Error).message }, "cluster sync failed"),
-        );
+        await this.pass()
+          .then(() => this.pushEndpoints())
+          .catch((err: unknown) =>
+            this.opts.log.error({ err: (err as Error).message }, "cluster sync failed"),
+          );
       } while (this.again && !this.stopped);
     })().finally(() => (this.running = undefined));
     return this.running;
@@ -120,6 +127,7 @@ export class ClusterAgent {
       // New addresses only (a Service got or lost an address): no new election.
       if (current?.engine.update(d.plan)) {
         current.digest = digest;
+        current.plan = d.plan;
         log.info({ router: d.router }, "router addresses updated in place");
         continue;
       }
@@ -137,8 +145,25 @@ export class ClusterAgent {
         },
         (msg) => this.opts.onEngineMessage?.(d.router, msg),
       );
-      this.runners.set(d.router, { digest, engine, notes });
+      this.runners.set(d.router, { digest, engine, notes, plan: d.plan });
       log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");
+    }
+  }
+
+  /** Tells each engine which of its tracked Services have a ready endpoint here, when that changed. */
+  private pushEndpoints(): void {
+    for (const r of this.runners.values()) {
+      const tracked = r.plan.instances.flatMap((i) => i.track.endpoints);
+      if (tracked.length === 0) continue;
+      const ready = tracked.map((t) => ({
+        namespace: t.namespace,
+        service: t.service,
+        ready: this.opts.view.endpointsReady(t.namespace, t.service),
+      }));
+      const sig = JSON.stringify(ready);
+      if (sig === r.endpoints) continue;
+      r.endpoints = sig;
+      r.engine.setEndpoints(ready);
     }
   }
 

@@ -5,6 +5,8 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  DiscoveryV1Api,
+  type V1EndpointSlice,
   type V1Node,
   type V1Secret,
 } from "@kubernetes/client-node";
@@ -52,6 +54,13 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     list: () => core.listNamespacedSecret({ namespace: args.namespace }),
     log,
   });
+  // Services' endpoints, for routers that track them (externalTrafficPolicy: Local).
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const slices = new SupervisedInformer<V1EndpointSlice>(kc, {
+    path: "/apis/discovery.k8s.io/v1/endpointslices",
+    list: () => discovery.listEndpointSliceForAllNamespaces(),
+    log,
+  });
   const manager = `vipkeeper-agent/${args.node}`;
   const status = new StatusWriter(async (router, entry) => {
     try {
@@ -97,6 +106,15 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
         const data = s?.data?.[key];
         return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
       },
+      endpointsReady: (namespace, service) =>
+        slices
+          .list()
+          .some(
+            (s) =>
+              s.metadata?.namespace === namespace &&
+              s.metadata.labels?.["kubernetes.io/service-name"] === service &&
+              (s.endpoints ?? []).some((e) => e.nodeName === args.node && e.conditions?.ready !== false),
+          ),
     },
     hostAddresses: async () => {
       for (const l of await nl.links()) links.set(l.ifindex, l.name);
@@ -112,9 +130,9 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   engines.of = () => agent.engines();
   const metricsServer = metricsAddress ? await metrics.serve(metricsAddress) : undefined;
   const sync = () => void agent.sync();
-  for (const i of [routers, nodes, secrets]) i.on("change", sync);
+  for (const i of [routers, nodes, secrets, slices]) i.on("change", sync);
   const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);
-  await Promise.all([routers.start(), nodes.start(), secrets.start()]);
+  await Promise.all([routers.start(), nodes.start(), secrets.start(), slices.start()]);
   await agent.sync();
   log.info("agent started (cluster mode)");
   await new Promise<void>((resolve) => {
@@ -123,7 +141,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   });
   log.info("stopping: resigning every router");
   lease.stop();
-  for (const i of [routers, nodes, secrets]) i.stop();
+  for (const i of [routers, nodes, secrets, slices]) i.stop();
   await agent.stop();
   status.stop();
   warm.close();

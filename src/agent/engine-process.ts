@@ -97,6 +97,10 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       });
       return;
     }
+    if (msg.type === "endpoints") {
+      for (const e of msg.ready) running.setEndpoints(e.namespace, e.service, e.ready);
+      return;
+    }
     if (msg.type !== "addresses") return;
     for (const i of msg.instances) running.updateAddresses(i.key, i.addresses);
     reporter?.report();

@@ -137,6 +137,12 @@ export class VrrpEngine {
           healthy: true,
         })),
         ...plan.track.files.map((t) => ({ name: `file ${t.path}`, weight: t.weight, healthy: true })),
+        // Unknown until the agent says: a node must not take traffic it may have no endpoint for.
+        ...plan.track.endpoints.map((t) => ({
+          name: endpointsKey(t.namespace, t.service),
+          weight: t.weight,
+          healthy: false,
+        })),
         // Healthy until the first runs say otherwise, as keepalived assumes (unless init_fail).
         ...plan.track.scripts.map((t) => ({
           name: scriptKey(plan.router, t.name),
@@ -249,6 +255,11 @@ export class VrrpEngine {
   /** A tracked file exists (a failure, like keepalived's maintenance-file check) or not. */
   setFile(path: string, present: boolean): void {
     this.setTracked(`file ${path}`, !present);
+  }
+
+  /** Whether a tracked Service has a ready endpoint on this node (from the cluster agent). */
+  setEndpoints(namespace: string, service: string, ready: boolean): void {
+    this.setTracked(endpointsKey(namespace, service), ready);
   }
 
   /** A tracked script's health changed (after its rise / fall counts). */
@@ -402,6 +413,10 @@ export class VrrpEngine {
       r.announceTimers.push(clock.setTimeout(refresh, garp.refreshMs));
     }
   }
+}
+
+export function endpointsKey(namespace: string, service: string): string {
+  return `endpoints ${namespace}/${service}`;
 }
 
 /** The tracked-object name of a router's script (names are per router, as in the API). */

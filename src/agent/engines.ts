@@ -20,6 +20,8 @@ export interface RunningEngine {
    * new election); false when it needs a restart.
    */
   update(plan: NodePlan): boolean;
+  /** Which tracked Services have ready endpoints on this node (kept, and sent again to a restarted engine). */
+  setEndpoints(ready: { namespace: string; service: string; ready: boolean }[]): void;
   /** Graceful: the engine resigns and releases its addresses (or is killed and resigned for). */
   stop(): Promise<void>;
 }
@@ -71,12 +73,14 @@ export async function startEngine(
   engines: { take(): ChildProcess } = { take: forkEngine },
 ): Promise<RunningEngine> {
   let current = plan;
+  let endpoints: EngineUpdate | undefined;
   const resigner = await prepareResign(plan.instances, log);
   const supervisor = new Supervisor({
     spawn: () => {
       const child = engines.take();
       const start: EngineStart = { type: "run", plan: current, args };
       child.send(start);
+      if (endpoints) child.send(endpoints);
       return child;
     },
     resign: (keys) => resigner.resign(keys),
@@ -97,6 +101,10 @@ export async function startEngine(
       };
       supervisor.send(msg);
       return true;
+    },
+    setEndpoints(ready) {
+      endpoints = { type: "endpoints", ready };
+      supervisor.send(endpoints);
     },
     async stop() {
       await supervisor.stop();

@@ -29,6 +29,8 @@ export interface TrackPlan {
   interfaces: { name: string; weight: number }[];
   files: { path: string; weight: number }[];
   scripts: ScriptPlan[];
+  /** Services with ready endpoints on this node (cluster mode; the agent reports them). */
+  endpoints: { namespace: string; service: string; weight: number }[];
 }
 
 export interface NotifyPlan {
@@ -147,6 +149,11 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         track: {
           interfaces: (spec.track?.interfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? 0 })),
           files: (spec.track?.files ?? []).map((t) => ({ path: t.path, weight: t.weight ?? 0 })),
+          endpoints: (spec.track?.endpoints ?? []).map((t) => ({
+            namespace: t.namespace,
+            service: t.service,
+            weight: t.weight ?? 0,
+          })),
           scripts: (spec.track?.scripts ?? []).map((t) => ({
             name: t.name,
             command: t.command,

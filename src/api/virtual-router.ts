@@ -172,6 +172,22 @@ export const VirtualRouterSpec = Type.Object(
               },
             ),
           ),
+          endpoints: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  namespace: Type.String({ minLength: 1, description: "The Service's namespace." }),
+                  service: Type.String({ minLength: 1, description: "The Service's name." }),
+                  weight: Weight,
+                },
+                { additionalProperties: false },
+              ),
+              {
+                description:
+                  "Services whose ready endpoints on this node count as healthy (cluster mode); none ready is a failure. With weight 0 a node without a local endpoint cannot be master (externalTrafficPolicy: Local).",
+              },
+            ),
+          ),
           scripts: Type.Optional(
             Type.Array(
               Type.Object(

@@ -73,7 +73,8 @@ export class LbProvider {
       const a = this.allocator.assignmentOf(key);
       if (a) assignments.set(key, a);
     }
-    for (const p of pools) out.routers.push(...routersForPool(p.announce, assignments));
+    const local = new Set(ours.filter((s) => s.spec?.externalTrafficPolicy === "Local").map(serviceKey));
+    for (const p of pools) out.routers.push(...routersForPool(p.announce, assignments, local));
     return out;
   }
 

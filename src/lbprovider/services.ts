@@ -109,12 +109,21 @@ export const routerName = (pool: string, i: number) => `lb-${pool}-${i}`;
 export function routersForPool(
   announce: PoolAnnouncement,
   assignments: ReadonlyMap<string, Assignment>,
+  local: ReadonlySet<string> = new Set(),
 ): RouterObject[] {
   const byRouter = new Map<number, Set<string>>();
   const placed = new Set<string>();
+  const dedicated: RouterObject[] = [];
   for (const key of [...assignments.keys()].sort()) {
     const a = assignments.get(key)!;
     if (a.pool !== announce.pool) continue;
+    if (local.has(key)) {
+      // externalTrafficPolicy: Local: a router of its own, whose master must have a ready endpoint.
+      const fresh = a.addresses.filter((addr) => !placed.has(addr));
+      fresh.forEach((addr) => placed.add(addr));
+      if (fresh.length > 0) dedicated.push(localRouter(announce, key, fresh));
+      continue;
+    }
     const i = routerIndex(key, announce.routers);
     for (const addr of a.addresses) {
       if (placed.has(addr)) continue;
@@ -122,20 +131,46 @@ export function routersForPool(
       byRouter.set(i, (byRouter.get(i) ?? new Set()).add(addr));
     }
   }
-  return [...byRouter.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([i, addrs]) => ({
-      apiVersion: API_VERSION,
-      kind: "VirtualRouter",
-      metadata: {
-        name: routerName(announce.pool, i),
-        labels: { [LABEL_POOL]: announce.pool, [LABEL_MANAGED]: MANAGER },
+  return [
+    ...[...byRouter.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([i, addrs]): RouterObject => ({
+        apiVersion: API_VERSION,
+        kind: "VirtualRouter",
+        metadata: {
+          name: routerName(announce.pool, i),
+          labels: { [LABEL_POOL]: announce.pool, [LABEL_MANAGED]: MANAGER },
+        },
+        spec: {
+          // Keep neighbour caches and switch tables fresh (MetalLB #2910: 15-minute black holes).
+          garp: { refresh: "10s" },
+          ...announce.template,
+          addresses: [...addrs].sort().map((address) => ({ address })),
+        },
+      })),
+    ...dedicated,
+  ];
+}
+
+/** The router of one externalTrafficPolicy: Local Service (its name: pool, then a hash of the key). */
+function localRouter(announce: PoolAnnouncement, key: string, addresses: string[]): RouterObject {
+  const [namespace, service] = key.split("/") as [string, string];
+  return {
+    apiVersion: API_VERSION,
+    kind: "VirtualRouter",
+    metadata: {
+      name: `lb-${announce.pool}-local-${routerIndex(key, 0xffffffff).toString(36)}`,
+      labels: {
+        [LABEL_POOL]: announce.pool,
+        [LABEL_MANAGED]: MANAGER,
+        "vipkeeper.io/service": `${namespace}.${service}`,
       },
-      spec: {
-        // Keep neighbour caches and switch tables fresh (MetalLB #2910: 15-minute black holes).
-        garp: { refresh: "10s" },
-        ...announce.template,
-        addresses: [...addrs].sort().map((address) => ({ address })),
-      },
-    }));
+    },
+    spec: {
+      garp: { refresh: "10s" },
+      ...announce.template,
+      addresses: [...addresses].sort().map((address) => ({ address })),
+      track: { ...announce.template.track, endpoints: [{ namespace, service, weight: 0 }] },
+    },
+  };
 }

@@ -3,7 +3,7 @@
 // VirtualRouter; the agents keep the address on one node; the lab's client reaches it, through a
 // node failure; deleting the Service releases it. The node's Service proxy (kube-proxy) is played by
 // an HTTP server listening on every address of each node.
-import { CoreV1Api, CustomObjectsApi, type V1Service } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type V1Service } from "@kubernetes/client-node";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil } from "../support/agents.ts";
@@ -102,6 +102,52 @@ describe.skipIf(!ROOT)("LoadBalancer Services in the lab", () => {
       `one holder again\n${c.dump()}`,
     );
     await waitUntil(() => /^n\d$/.test(curl("198.18.0.200")), 5000, "answers again");
+  }, 60_000);
+
+  it("externalTrafficPolicy Local: only a node with a ready local endpoint holds the address, and mastership follows the endpoint", async () => {
+    const discovery = c.api.kubeConfig().makeApiClient(DiscoveryV1Api);
+    await core.createNamespacedService({
+      namespace: "shop",
+      body: {
+        metadata: { name: "local", namespace: "shop" },
+        spec: {
+          type: "LoadBalancer",
+          loadBalancerClass: "vipkeeper.io/vrrp",
+          externalTrafficPolicy: "Local",
+          ports: [{ port: 8080 }],
+        },
+      },
+    });
+    const slice = (node: string) => ({
+      metadata: { name: "local-abc", namespace: "shop", labels: { "kubernetes.io/service-name": "local" } },
+      addressType: "IPv4",
+      endpoints: [{ addresses: ["198.18.0.99"], nodeName: node, conditions: { ready: true } }],
+    });
+    await discovery.createNamespacedEndpointSlice({ namespace: "shop", body: slice("n2") });
+    let ip: string | undefined;
+    await waitUntil(
+      async () =>
+        !!(ip = (await core.readNamespacedService({ namespace: "shop", name: "local" })).status?.loadBalancer
+          ?.ingress?.[0]?.ip),
+      15_000,
+      `an address for the Local Service\n${c.dump()}`,
+    );
+    await waitUntil(
+      () => c.lab.holders(ip!).join() === "n2",
+      15_000,
+      `n2 (the endpoint's node) to hold ${ip}\n${c.dump()}`,
+    );
+    await discovery.replaceNamespacedEndpointSlice({
+      namespace: "shop",
+      name: "local-abc",
+      body: slice("n1"),
+    });
+    await waitUntil(
+      () => c.lab.holders(ip!).join() === "n1",
+      15_000,
+      `n1 to take ${ip} with the endpoint\n${c.dump()}`,
+    );
+    await core.deleteNamespacedService({ namespace: "shop", name: "local" });
   }, 60_000);
 
   it("releases the address when the Service is deleted", async () => {
