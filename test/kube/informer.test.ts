@@ -181,6 +181,65 @@ describe("supervised informer", { timeout: 30_000 }, () => {
     expect(inf.get("after", NS)?.metadata?.resourceVersion).toBe(cm.metadata?.resourceVersion);
   });
 
+  it("converges on the server's state through random changes, cut watches, compactions and outages", async () => {
+    const { inf, core } = await setup({ bookmarkIntervalMs: 30 });
+    await inf.start();
+    let seed = 7;
+    // A linear congruential generator, its high bits used: the same sequence every run.
+    const rand = (n: number) => (
+      (seed = (seed * 1103515245 + 12345) % 2 ** 31),
+      Math.floor((seed / 2 ** 31) * n)
+    );
+    const kinds = new Set<string>();
+    const kind = (r: number) =>
+      r < 8 ? "create" : r < 14 ? "replace" : r < 17 ? "delete" : ["cut", "compact", "outage"][r - 17]!;
+    for (let i = 0; i < 150; i++) {
+      const name = `o${rand(12)}`;
+      const r = rand(20);
+      kinds.add(kind(r));
+      try {
+        if (r < 8)
+          await core.createNamespacedConfigMap({
+            namespace: NS,
+            body: { metadata: { name, namespace: NS }, data: { i: String(i) } },
+          });
+        else if (r < 14)
+          await core.replaceNamespacedConfigMap({
+            name,
+            namespace: NS,
+            body: { metadata: { name, namespace: NS }, data: { i: String(i) } },
+          });
+        else if (r < 17) await core.deleteNamespacedConfigMap({ name, namespace: NS });
+        else if (r === 17) api!.cutWatches();
+        else if (r === 18) api!.compact();
+        else {
+          api!.setUnavailable(true);
+          await new Promise((res) => setTimeout(res, 100));
+          api!.setUnavailable(false);
+        }
+      } catch (err) {
+        // 409 AlreadyExists / 404 NotFound are expected from random operations.
+        expect([404, 409]).toContain((err as { code?: number }).code);
+      }
+      if (i % 10 === 0) await new Promise((res) => setTimeout(res, 5));
+    }
+    const truth = async () =>
+      (await core.listNamespacedConfigMap({ namespace: NS })).items
+        .map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`)
+        .sort()
+        .join(",");
+    const want = await truth();
+    const have = () =>
+      inf
+        .list()
+        .map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`)
+        .sort()
+        .join(",");
+    await until(() => have() === want, `the cache to converge (have ${have()}, want ${want})`);
+    // The run did exercise every kind of disturbance.
+    expect(kinds).toEqual(new Set(["create", "replace", "delete", "cut", "compact", "outage"]));
+  });
+
   it("a throwing handler is logged and counted, and the informer goes on", async () => {
     const { inf, put } = await setup();
     inf.on("add", () => {
