@@ -147,6 +147,7 @@ function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) 
         i.lastAdvertFrom,
         i.lastAdvertPriority,
         (i.lastAnnounceAt ?? -1) >= i.since, // announced since the last transition
+        i.tracked.filter((t) => !t.healthy).map((t) => t.name),
       ]),
     );
     if (!force && significant === last) return;

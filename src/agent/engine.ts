@@ -74,6 +74,8 @@ export interface InstanceStatus {
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
   holdsAddresses: boolean;
+  /** Tracked objects (the instance's own interface first) and their health. */
+  tracked: { name: string; healthy: boolean }[];
 }
 
 interface Running {
@@ -277,6 +279,7 @@ export class VrrpEngine {
       addresses: r.plan.addresses.map((a) => `${a.address}/${a.prefixLength}`),
       since: r.since,
       holdsAddresses: r.holds,
+      tracked: r.tracked.map((t) => ({ name: t.name, healthy: t.healthy })),
       ...(r.lastAdvertHeardAt !== undefined ? { lastAdvertHeardAt: r.lastAdvertHeardAt } : {}),
       ...(r.lastAdvertFrom !== undefined ? { lastAdvertFrom: r.lastAdvertFrom } : {}),
       ...(r.lastAdvertPriority !== undefined ? { lastAdvertPriority: r.lastAdvertPriority } : {}),

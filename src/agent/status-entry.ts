@@ -44,7 +44,18 @@ export function nodeEntry(node: string, instances: readonly InstanceStatus[], me
     ...(lead.lastAdvertHeard ? { lastAdvertHeard: lead.lastAdvertHeard } : {}),
     ...(announced > 0 ? { lastGratuitousArp: iso(announced) } : {}),
     ...(message ? { message } : {}),
+    checks: checksOf(instances),
   };
   if (per.length > 1) entry.instances = per.map(({ raw: _raw, ...rest }) => rest);
   return entry;
+}
+
+/** The node's tracked objects and the failing ones, as "kind/name" (interface/eth1, script/web/chk). */
+function checksOf(instances: readonly InstanceStatus[]): NonNullable<NodeEntry["checks"]> {
+  const all = new Map<string, boolean>();
+  for (const i of instances)
+    for (const t of i.tracked ?? [])
+      all.set(t.name.replace(" ", "/"), (all.get(t.name.replace(" ", "/")) ?? true) && t.healthy);
+  const failing = [...all].filter(([, ok]) => !ok).map(([name]) => name);
+  return { total: all.size, failing: failing.slice(0, 64) };
 }

@@ -185,6 +185,7 @@ describe("controller reconcile", () => {
         since: T0,
         holdsAddresses: true,
         lastAnnounceAt: T0 + 5,
+        tracked: [{ name: "interface eth0", healthy: true }],
       },
       {
         key: "web/ipv6",
@@ -195,6 +196,10 @@ describe("controller reconcile", () => {
         addresses: ["2001:db8::100/64"],
         since: T0,
         holdsAddresses: false,
+        tracked: [
+          { name: "interface eth0", healthy: true },
+          { name: "endpoints shop/web", healthy: false },
+        ],
         lastAdvertHeardAt: T0 + 1000,
         lastAdvertFrom: "fe80::2",
         lastAdvertPriority: 200,
@@ -207,6 +212,7 @@ describe("controller reconcile", () => {
       interface: "eth0",
       lastGratuitousArp: iso(T0),
     });
+    expect(e.checks).toEqual({ total: 2, failing: ["endpoints/shop/web"] });
     expect(e.instances?.[1]).toEqual({
       family: "IPv6",
       state: "Backup",
