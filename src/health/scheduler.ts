@@ -71,9 +71,18 @@ export class HealthScheduler {
           );
           this.opts.onChange(job, changed, result);
         }
-        this.later(round, job.intervalMs);
+        // Rounds keep their place on a fixed grid (a round that overran skips to its next slot)
+        // rather than waiting a full interval after each: otherwise rounds that finish together,
+        // after a stall or a slow server, stay together, and checks come in bursts.
+        const now = performance.now();
+        due += job.intervalMs;
+        if (due < now)
+          due = job.intervalMs > 0 ? due + Math.ceil((now - due) / job.intervalMs) * job.intervalMs : now;
+        this.later(round, due - now);
       };
-      this.later(round, (job.intervalMs * i) / Math.max(1, jobs.length));
+      const offset = (job.intervalMs * i) / Math.max(1, jobs.length);
+      let due = performance.now() + offset;
+      this.later(round, offset);
     });
   }
 
