@@ -193,6 +193,11 @@ export class EventRecorder {
     void tracked.finally(() => this.pending.delete(tracked));
   }
 
+  /** The same as record(), by the name the controller's design uses. */
+  recordEvent(obj: InvolvedObject, type: "Normal" | "Warning", reason: string, message: string): void {
+    this.record(obj, type, reason, message);
+  }
+
   /** Resolves once every Event recorded so far has been written or has failed. */
   async flush(): Promise<void> {
     while (this.pending.size) await Promise.all([...this.pending]);

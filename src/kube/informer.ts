@@ -106,7 +106,7 @@ export class SupervisedInformer<T> {
       this.path,
       // ListWatch fills its cache from a list, then opens the watch: from then on it is synced.
       new BookmarkWatch(kc, () => {
-        if (this.lists > 0 && !this.isSynced) this.synced();
+        if (this.lists > 0 && !this.isSynced) this.markSyncedNow();
       }),
       async () => {
         const list = await opts.list(selectors);
@@ -135,6 +135,11 @@ export class SupervisedInformer<T> {
   }
 
   /** True once the first list is in the cache. */
+  get synced(): boolean {
+    return this.isSynced;
+  }
+
+  /** client-go's name for `synced`. */
   get hasSynced(): boolean {
     return this.isSynced;
   }
@@ -172,7 +177,7 @@ export class SupervisedInformer<T> {
     return this.lw.latestResourceVersion();
   }
 
-  private synced(): void {
+  private markSyncedNow(): void {
     this.isSynced = true;
     this.markSynced();
   }

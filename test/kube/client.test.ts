@@ -252,7 +252,7 @@ describe("writes against an API server", () => {
         rec.record(router, "Normal", "MasterChanged", "node-a is master");
         now += 1000;
       }
-      rec.record(router, "Warning", "SplitBrain", "two masters");
+      rec.recordEvent(router, "Warning", "SplitBrain", "two masters");
       await rec.flush();
       const evs = await events("default", "vr-ev");
       expect(evs).toHaveLength(2);

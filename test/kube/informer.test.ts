@@ -74,9 +74,9 @@ describe("supervised informer", { timeout: 30_000 }, () => {
     await put("before", "1");
     await put("other-ns", "1", "vkku-elsewhere");
     await put("unlabelled", "1", NS, { app: "no" });
-    expect(inf.hasSynced).toBe(false);
+    expect(inf.synced).toBe(false);
     await inf.start();
-    expect(inf.hasSynced).toBe(true);
+    expect(inf.synced).toBe(true);
     expect(inf.list().map((o) => o.metadata?.name)).toEqual(["before"]);
     await put("a", "1");
     await patch("a", "2");
