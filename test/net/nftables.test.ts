@@ -132,11 +132,19 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     const client = lab.spawn("client", [process.execPath, LOAD, `http://${VIP}/`, "1500"]);
     let out = "";
     client.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-    for (let i = 0; i < 10; i++) {
+    // Listen now: the client may be done before the replacements are.
+    const exited = new Promise((r) => client.once("exit", r));
+    // Replace the table again and again for as long as the client runs.
+    let restarts = 0;
+    for (let done = false; !done; restarts++) {
       await applyNft(new NftablesPlan([service]).initial(), lb());
-      await new Promise((r) => setTimeout(r, 50));
+      done = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(r, 50, false)),
+      ]);
     }
-    await new Promise((r) => client.once("exit", r));
+    expect(restarts).toBeGreaterThan(4);
+    await exited;
     const counts = JSON.parse(out) as Record<string, number>;
     expect(counts.error ?? 0).toBe(0);
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1500);
