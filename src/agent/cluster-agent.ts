@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
 import { nodeEntry } from "./status-entry.ts";
 import { decideRouters, type HostAddress } from "./cluster-plan.ts";
-import type { InstanceStatus } from "./engine.ts";
+import { podsKey, type InstanceStatus } from "./engine.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { RunningEngine } from "./engines.ts";
 import type { NodePlan } from "./plan.ts";
@@ -19,6 +19,8 @@ export interface ClusterView {
   secret(name: string, key: string): string | undefined;
   /** Whether the Service has a ready endpoint on this node (its EndpointSlices). */
   endpointsReady(namespace: string, service: string): boolean;
+  /** Ready pods on this node in the namespace with all these labels. */
+  readyPods(namespace: string, matchLabels: Record<string, string>): number;
 }
 
 export interface ClusterAgentOptions {
@@ -45,8 +47,8 @@ interface Runner {
   engine: RunningEngine;
   notes: string[];
   plan: NodePlan;
-  /** What the engine was last told of its tracked Services' endpoints. */
-  endpoints?: string;
+  /** What the engine was last told of its tracked cluster objects. */
+  tracked?: string;
 }
 
 export class ClusterAgent {
@@ -79,7 +81,7 @@ export class ClusterAgent {
       do {
         this.again = false;
         await this.pass()
-          .then(() => this.pushEndpoints())
+          .then(() => this.pushTracked())
           .catch((err: unknown) =>
             this.opts.log.error({ err: (err as Error).message }, "cluster sync failed"),
           );
@@ -150,20 +152,26 @@ export class ClusterAgent {
     }
   }
 
-  /** Tells each engine which of its tracked Services have a ready endpoint here, when that changed. */
-  private pushEndpoints(): void {
+  /** Tells each engine the health of its tracked cluster objects, when that changed. */
+  private pushTracked(): void {
+    const { view } = this.opts;
     for (const r of this.runners.values()) {
-      const tracked = r.plan.instances.flatMap((i) => i.track.endpoints);
-      if (tracked.length === 0) continue;
-      const ready = tracked.map((t) => ({
-        namespace: t.namespace,
-        service: t.service,
-        ready: this.opts.view.endpointsReady(t.namespace, t.service),
-      }));
-      const sig = JSON.stringify(ready);
-      if (sig === r.endpoints) continue;
-      r.endpoints = sig;
-      r.engine.setEndpoints(ready);
+      const track = r.plan.instances[0]?.track;
+      if (!track || (track.endpoints.length === 0 && track.pods.length === 0)) continue;
+      const states = [
+        ...track.endpoints.map((t) => ({
+          name: `endpoints ${t.namespace}/${t.service}`,
+          healthy: view.endpointsReady(t.namespace, t.service),
+        })),
+        ...track.pods.map((t) => ({
+          name: podsKey(t),
+          healthy: view.readyPods(t.namespace, t.matchLabels) >= t.minReady,
+        })),
+      ];
+      const sig = JSON.stringify(states);
+      if (sig === r.tracked) continue;
+      r.tracked = sig;
+      r.engine.setClusterTracked(states);
     }
   }
 

@@ -8,6 +8,7 @@ import {
   DiscoveryV1Api,
   type V1EndpointSlice,
   type V1Node,
+  type V1Pod,
   type V1Secret,
 } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
@@ -61,6 +62,13 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     list: () => discovery.listEndpointSliceForAllNamespaces(),
     log,
   });
+  // Pods on this node only, for routers that track them.
+  const pods = new SupervisedInformer<V1Pod>(kc, {
+    path: "/api/v1/pods",
+    list: () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${args.node}` }),
+    fieldSelector: `spec.nodeName=${args.node}`,
+    log,
+  });
   const manager = `vipkeeper-agent/${args.node}`;
   const status = new StatusWriter(async (router, entry) => {
     try {
@@ -106,6 +114,16 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
         const data = s?.data?.[key];
         return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
       },
+      readyPods: (namespace, matchLabels) =>
+        pods
+          .list()
+          .filter(
+            (p) =>
+              p.metadata?.namespace === namespace &&
+              !p.metadata.deletionTimestamp &&
+              Object.entries(matchLabels).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
+              p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+          ).length,
       endpointsReady: (namespace, service) =>
         slices
           .list()
@@ -130,9 +148,9 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   engines.of = () => agent.engines();
   const metricsServer = metricsAddress ? await metrics.serve(metricsAddress) : undefined;
   const sync = () => void agent.sync();
-  for (const i of [routers, nodes, secrets, slices]) i.on("change", sync);
+  for (const i of [routers, nodes, secrets, slices, pods]) i.on("change", sync);
   const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);
-  await Promise.all([routers.start(), nodes.start(), secrets.start(), slices.start()]);
+  await Promise.all([routers.start(), nodes.start(), secrets.start(), slices.start(), pods.start()]);
   await agent.sync();
   log.info("agent started (cluster mode)");
   await new Promise<void>((resolve) => {
@@ -141,7 +159,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   });
   log.info("stopping: resigning every router");
   lease.stop();
-  for (const i of [routers, nodes, secrets, slices]) i.stop();
+  for (const i of [routers, nodes, secrets, slices, pods]) i.stop();
   await agent.stop();
   status.stop();
   warm.close();

@@ -11,10 +11,10 @@ export interface EngineStart {
   args: EngineArgs;
 }
 
-/** Later messages: new virtual addresses for running instances (no new election), or which tracked Services have ready endpoints on this node. */
+/** Later messages: new virtual addresses for running instances (no new election), or the health of tracked cluster objects. */
 export type EngineUpdate =
   | { type: "addresses"; instances: { key: string; addresses: PlannedAddress[] }[] }
-  | { type: "endpoints"; ready: { namespace: string; service: string; ready: boolean }[] };
+  | { type: "tracked"; states: { name: string; healthy: boolean }[] };
 
 process.once("message", (msg: EngineStart) => {
   if (msg.type !== "run") return;

@@ -97,8 +97,8 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       });
       return;
     }
-    if (msg.type === "endpoints") {
-      for (const e of msg.ready) running.setEndpoints(e.namespace, e.service, e.ready);
+    if (msg.type === "tracked") {
+      for (const t of msg.states) running.setClusterTracked(t.name, t.healthy);
       return;
     }
     if (msg.type !== "addresses") return;

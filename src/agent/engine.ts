@@ -140,11 +140,7 @@ export class VrrpEngine {
         })),
         ...plan.track.files.map((t) => ({ name: `file ${t.path}`, weight: t.weight, healthy: true })),
         // Unknown until the agent says: a node must not take traffic it may have no endpoint for.
-        ...plan.track.endpoints.map((t) => ({
-          name: endpointsKey(t.namespace, t.service),
-          weight: t.weight,
-          healthy: false,
-        })),
+        ...clusterTracked(plan.track).map((t) => ({ name: t.name, weight: t.weight, healthy: false })),
         // Healthy until the first runs say otherwise, as keepalived assumes (unless init_fail).
         ...plan.track.scripts.map((t) => ({
           name: scriptKey(plan.router, t.name),
@@ -259,9 +255,9 @@ export class VrrpEngine {
     this.setTracked(`file ${path}`, !present);
   }
 
-  /** Whether a tracked Service has a ready endpoint on this node (from the cluster agent). */
-  setEndpoints(namespace: string, service: string, ready: boolean): void {
-    this.setTracked(endpointsKey(namespace, service), ready);
+  /** The health of a tracked cluster object (a Service's endpoints, pods), from the cluster agent. */
+  setClusterTracked(name: string, healthy: boolean): void {
+    this.setTracked(name, healthy);
   }
 
   /** A tracked script's health changed (after its rise / fall counts). */
@@ -418,8 +414,23 @@ export class VrrpEngine {
   }
 }
 
-export function endpointsKey(namespace: string, service: string): string {
-  return `endpoints ${namespace}/${service}`;
+/**
+ * Tracked objects only the cluster agent can judge (it watches the API), with the names the engine
+ * and status know them by: "endpoints ns/service", "pods ns/key=value,...".
+ */
+export function clusterTracked(track: InstancePlan["track"]): { name: string; weight: number }[] {
+  return [
+    ...track.endpoints.map((t) => ({ name: `endpoints ${t.namespace}/${t.service}`, weight: t.weight })),
+    ...track.pods.map((t) => ({ name: podsKey(t), weight: t.weight })),
+  ];
+}
+
+export function podsKey(t: { namespace: string; matchLabels: Record<string, string> }): string {
+  const sel = Object.entries(t.matchLabels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  return `pods ${t.namespace}/${sel}`;
 }
 
 /** The tracked-object name of a router's script (names are per router, as in the API). */

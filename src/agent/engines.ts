@@ -20,8 +20,8 @@ export interface RunningEngine {
    * new election); false when it needs a restart.
    */
   update(plan: NodePlan): boolean;
-  /** Which tracked Services have ready endpoints on this node (kept, and sent again to a restarted engine). */
-  setEndpoints(ready: { namespace: string; service: string; ready: boolean }[]): void;
+  /** Health of tracked cluster objects (kept, and sent again to a restarted engine). */
+  setClusterTracked(states: { name: string; healthy: boolean }[]): void;
   /** Graceful: the engine resigns and releases its addresses (or is killed and resigned for). */
   stop(): Promise<void>;
 }
@@ -73,14 +73,14 @@ export async function startEngine(
   engines: { take(): ChildProcess } = { take: forkEngine },
 ): Promise<RunningEngine> {
   let current = plan;
-  let endpoints: EngineUpdate | undefined;
+  let tracked: EngineUpdate | undefined;
   const resigner = await prepareResign(plan.instances, log);
   const supervisor = new Supervisor({
     spawn: () => {
       const child = engines.take();
       const start: EngineStart = { type: "run", plan: current, args };
       child.send(start);
-      if (endpoints) child.send(endpoints);
+      if (tracked) child.send(tracked);
       return child;
     },
     resign: (keys) => resigner.resign(keys),
@@ -102,9 +102,9 @@ export async function startEngine(
       supervisor.send(msg);
       return true;
     },
-    setEndpoints(ready) {
-      endpoints = { type: "endpoints", ready };
-      supervisor.send(endpoints);
+    setClusterTracked(states) {
+      tracked = { type: "tracked", states };
+      supervisor.send(tracked);
     },
     async stop() {
       await supervisor.stop();

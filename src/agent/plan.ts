@@ -31,6 +31,8 @@ export interface TrackPlan {
   scripts: ScriptPlan[];
   /** Services with ready endpoints on this node (cluster mode; the agent reports them). */
   endpoints: { namespace: string; service: string; weight: number }[];
+  /** Ready pods on this node (cluster mode; the agent reports them). */
+  pods: { namespace: string; matchLabels: Record<string, string>; minReady: number; weight: number }[];
 }
 
 export interface NotifyPlan {
@@ -149,6 +151,12 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         track: {
           interfaces: (spec.track?.interfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? 0 })),
           files: (spec.track?.files ?? []).map((t) => ({ path: t.path, weight: t.weight ?? 0 })),
+          pods: (spec.track?.pods ?? []).map((t) => ({
+            namespace: t.namespace,
+            matchLabels: t.matchLabels,
+            minReady: t.minReady ?? 1,
+            weight: t.weight ?? 0,
+          })),
           endpoints: (spec.track?.endpoints ?? []).map((t) => ({
             namespace: t.namespace,
             service: t.service,

@@ -188,6 +188,27 @@ export const VirtualRouterSpec = Type.Object(
               },
             ),
           ),
+          pods: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  namespace: Type.String({ minLength: 1, description: "The pods' namespace." }),
+                  matchLabels: Type.Record(Type.String(), Type.String(), {
+                    description: "Labels the pods must all have.",
+                  }),
+                  minReady: Type.Optional(
+                    Type.Integer({ minimum: 1, default: 1, description: "Ready pods needed on this node." }),
+                  ),
+                  weight: Weight,
+                },
+                { additionalProperties: false },
+              ),
+              {
+                description:
+                  "Pods on this node (cluster mode): fewer ready than minReady is a failure (e.g. an ingress controller that must run where the address is).",
+              },
+            ),
+          ),
           scripts: Type.Optional(
             Type.Array(
               Type.Object(

@@ -2,7 +2,7 @@
 // controller as a process (leader-elected), and real agents in the lab's node namespaces reaching
 // the API server through a UNIX socket (no packet leaves the namespaces). The same scenarios run on
 // a real cluster in test/e2e when KUBECONFIG is set.
-import { CustomObjectsApi } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
@@ -105,6 +105,57 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
       15_000,
       "the restarted agent to report",
     );
+  }, 60_000);
+
+  it("tracks pods on the node: only a node with a ready pod holds the VIP, and it follows the pod", async () => {
+    const core = c.api.kubeConfig().makeApiClient(CoreV1Api);
+    const pod = (node: string) => ({
+      metadata: { name: `ingress-${node}`, namespace: "ing", labels: { app: "ingress" } },
+      spec: { nodeName: node, containers: [{ name: "c", image: "x" }] },
+      status: { conditions: [{ type: "Ready", status: "True" }] },
+    });
+    await core.createNamespacedPod({ namespace: "ing", body: pod("n2") });
+    await custom.createClusterCustomObject({
+      ...VR,
+      body: {
+        apiVersion: "vipkeeper.io/v1alpha1",
+        kind: "VirtualRouter",
+        metadata: { name: "ingress" },
+        spec: {
+          addresses: [{ address: "198.18.0.51/24" }],
+          advertInterval: "100ms",
+          track: { pods: [{ namespace: "ing", matchLabels: { app: "ingress" }, weight: 0 }] },
+        },
+      },
+    });
+    await waitUntil(
+      () => lab.holders("198.18.0.51").join() === "n2",
+      15_000,
+      `n2 (with the pod) to hold it\n${dump()}`,
+    );
+    await core.createNamespacedPod({ namespace: "ing", body: pod("n1") });
+    await core.deleteNamespacedPod({ namespace: "ing", name: "ingress-n2" });
+    await waitUntil(
+      () => lab.holders("198.18.0.51").join() === "n1",
+      15_000,
+      `n1 to take it with the pod\n${dump()}`,
+    );
+    const entry = (
+      (await custom.getClusterCustomObject({ ...VR, name: "ingress" })) as Router
+    ).status?.nodes?.find((n) => n.name === "n2") as { checks?: { failing: string[] } } | undefined;
+    await waitUntil(
+      async () =>
+        (
+          (
+            (await custom.getClusterCustomObject({ ...VR, name: "ingress" })) as {
+              status?: { nodes?: { name: string; checks?: { failing: string[] } }[] };
+            }
+          ).status?.nodes?.find((n) => n.name === "n2")?.checks?.failing ?? []
+        ).includes("pods/ing/app=ingress"),
+      10_000,
+      `n2's entry to name the failing check (was ${JSON.stringify(entry)})`,
+    );
+    await custom.deleteClusterCustomObject({ ...VR, name: "ingress" });
   }, 60_000);
 
   it("deleting the router releases the VIP everywhere before the object goes", async () => {
