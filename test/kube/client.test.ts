@@ -56,6 +56,17 @@ const CRD = {
   },
 };
 
+/** The same resource, namespaced. */
+const NS_CRD = {
+  ...CRD,
+  metadata: { name: `nsgadgets.${GROUP}` },
+  spec: {
+    ...CRD.spec,
+    scope: "Namespaced",
+    names: { plural: "nsgadgets", kind: "NsGadget", singular: "nsgadget" },
+  },
+};
+
 describe("loadKubeConfig", () => {
   const saved = { ...process.env };
   let dir = "";
@@ -105,7 +116,7 @@ describe("writes against an API server", () => {
   let core: CoreV1Api;
   let n = 0;
   beforeAll(async () => {
-    api = await startApiServer({ crds: [CRD] });
+    api = await startApiServer({ crds: [CRD, NS_CRD] });
     custom = api.kubeConfig().makeApiClient(CustomObjectsApi);
     core = api.kubeConfig().makeApiClient(CoreV1Api);
   });
@@ -181,6 +192,34 @@ describe("writes against an API server", () => {
     expect(g.status?.nodes).toEqual([{ name: "n1", state: "BACKUP" }]);
     // Status writes leave the spec alone.
     expect(g.spec.size).toBe(1);
+  });
+
+  it("applyStatus and mergePatch on a namespaced object", async () => {
+    const kc = api.kubeConfig();
+    const ref = { group: GROUP, version: "v1", plural: "nsgadgets", namespace: "vkku-ns", name: "ng" };
+    await custom.createNamespacedCustomObject({
+      ...ref,
+      body: { apiVersion: `${GROUP}/v1`, kind: "NsGadget", metadata: { name: "ng", namespace: "vkku-ns" } },
+    });
+    await applyStatus(
+      kc,
+      ref,
+      {
+        apiVersion: `${GROUP}/v1`,
+        kind: "NsGadget",
+        metadata: { name: "ng", namespace: "vkku-ns" },
+        status: { nodes: [{ name: "n1", state: "MASTER" }] },
+      },
+      "agent/n1",
+      true,
+    );
+    await mergePatch(kc, ref, { metadata: { finalizers: ["vipkeeper.io/release"] } });
+    const got = (await custom.getNamespacedCustomObject(ref)) as {
+      metadata: { finalizers?: string[] };
+      status?: { nodes?: unknown[] };
+    };
+    expect(got.status?.nodes).toEqual([{ name: "n1", state: "MASTER" }]);
+    expect(got.metadata.finalizers).toEqual(["vipkeeper.io/release"]);
   });
 
   it("applyStatus: without force, taking another manager's field is a 409 conflict; with force it is taken", async () => {
