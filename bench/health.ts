@@ -200,7 +200,9 @@ if (role === "server") {
     console.log(
       `failures in the window, by reason: ${JSON.stringify((window as { reasons: unknown }).reasons)}`,
     );
-    console.log(`checker CPU: ${(w.cpuShare * 100).toFixed(0)}% of one core over ${WINDOW_MS / 1000} s`);
+    console.log(
+      `checker CPU: ${(w.cpuShare * 100).toFixed(0)}% of one core over ${WINDOW_MS / 1000} s, ${((w.cpuShare * 1e6) / w.checksPerSecond).toFixed(0)} µs per check`,
+    );
     console.log(
       `check latency: p50 ${w.latencyP50.toFixed(1)} ms, p99 ${w.latencyP99.toFixed(1)} ms; the ${SERVER_PROCESSES} server processes: ${(serverShare * 100).toFixed(0)}% of one core together; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
     );

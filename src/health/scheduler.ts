@@ -71,13 +71,11 @@ export class HealthScheduler {
           );
           this.opts.onChange(job, changed, result);
         }
-        // Rounds keep their place on a fixed grid (a round that overran skips to its next slot)
-        // rather than waiting a full interval after each: otherwise rounds that finish together,
-        // after a stall or a slow server, stay together, and checks come in bursts.
+        // Rounds keep their place on a fixed grid rather than waiting a full interval after each
+        // completion: otherwise rounds that finish together (after a stall, or a slow server) stay
+        // together, and checks come in bursts. A round that overran starts the next at once.
         const now = performance.now();
-        due += job.intervalMs;
-        if (due < now)
-          due = job.intervalMs > 0 ? due + Math.ceil((now - due) / job.intervalMs) * job.intervalMs : now;
+        due = Math.max(due + job.intervalMs, now);
         this.later(round, due - now);
       };
       const offset = (job.intervalMs * i) / Math.max(1, jobs.length);
