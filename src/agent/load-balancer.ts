@@ -1,6 +1,6 @@
-// The node's load balancer: programs its VirtualServers into nftables (the table is replaced
-// atomically at start, so a restarted agent adopts it without a gap) and keeps it in step with
-// health checks, one service's chain per change. It runs in the supervisor process, so checks and
+// The node's load balancer: programs its VirtualServers into a dataplane (src/lb/backend.ts: IPVS
+// over generic netlink, or nftables; both adopt what a previous agent left, without a gap) and
+// keeps it in step with health checks, one real server's change per update. It runs in the supervisor process, so checks and
 // nft runs never share an event loop with VRRP timers. Every node programs every service: only the
 // VRRP master receives the virtual address's traffic, so a failover moves the service with it.
 import { readFileSync } from "node:fs";
@@ -8,8 +8,8 @@ import type { Logger } from "pino";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { HealthScheduler } from "../health/scheduler.ts";
 import { checkJobs, nftablesProblems, toVirtualService } from "../lb/from-api.ts";
-import { applyNft, NftError, NftSession } from "../lb/nft-apply.ts";
-import { NftablesPlan, TABLE } from "../lb/nftables.ts";
+import { chooseBackend, startDataplane, type BackendChoice } from "../lb/backend.ts";
+import { NftError } from "../lb/nft-apply.ts";
 import type { LoadBalancerHooks } from "../observe/lb-observer.ts";
 import type { Counters } from "./counters.ts";
 
@@ -25,22 +25,57 @@ export async function startLoadBalancer(
   log: Logger,
   counters?: Counters,
   hooks: LoadBalancerHooks = {},
+  options: { backend?: BackendChoice; ownerFile?: string } = {},
 ): Promise<LoadBalancer> {
-  const problems = objects.flatMap(nftablesProblems);
+  const backend = await chooseBackend(options);
+  // IPVS does fwmark, DR, TUN and IPv6 persistence; fwmark is not in the dataplane model yet.
+  const problems =
+    backend === "nftables"
+      ? objects.flatMap(nftablesProblems)
+      : objects.flatMap((vs) =>
+          vs.spec.fwmark !== undefined
+            ? [
+                `VirtualServer ${vs.metadata.name}: spec.fwmark: not supported by vipkeeper's IPVS backend yet`,
+              ]
+            : [],
+        );
   if (problems.length > 0) throw new LoadBalancerError(problems.join("\n"));
   const services = objects.map(toVirtualService);
-  const plan = new NftablesPlan(services);
+  let started;
   try {
-    await applyNft(plan.initial());
+    started = await startDataplane(
+      backend,
+      services,
+      options.ownerFile ? { ownerFile: options.ownerFile } : {},
+    );
   } catch (err) {
-    if (err instanceof NftError) throw new LoadBalancerError(err.message);
+    if (err instanceof NftError || backend === "ipvs") throw new LoadBalancerError((err as Error).message);
     throw err;
   }
-  log.info({ services: services.map((s) => s.key), backend: "nftables" }, "virtual services programmed");
+  const dataplane = started.dataplane;
+  log.info(
+    { services: services.map((s) => s.key), backend, detail: started.detail },
+    "virtual services programmed",
+  );
+  if (backend === "ipvs" && (started.detail as { kubeProxy?: boolean } | undefined)?.kubeProxy)
+    log.warn(
+      "kube-ipvs0 exists: kube-proxy runs in IPVS mode and deletes IPVS services whose address is bound on kube-ipvs0 and not its own; keep vipkeeper's addresses off kube-ipvs0 and in kube-proxy's --ipvs-exclude-cidrs (vipkeeper restores its services every 30 s)",
+    );
+  // IPVS: restore what someone else deleted (kube-proxy, an ipvsadm -C) every 30 s.
+  const resync = dataplane.reconcile
+    ? setInterval(() => {
+        dataplane.reconcile!().then(
+          (r) => {
+            const n = (r as { commands: number }).commands;
+            if (n > 0) log.warn({ commands: n }, "IPVS differed from vipkeeper's services: restored");
+          },
+          (err: unknown) => log.error({ err: (err as Error).message }, "IPVS resync failed"),
+        );
+      }, 30_000)
+    : undefined;
+  resync?.unref();
   if (services.some((s) => s.family === 4) && readSysctl("net/ipv4/ip_forward") === "0")
     log.warn("net.ipv4.ip_forward is 0: NAT forwarding to real servers needs it on");
-  // Changes go through one long-lived nft, a transaction each, in order.
-  const session = new NftSession(TABLE);
   const health = new HealthScheduler({
     log,
     ...(counters ? { counters } : {}),
@@ -48,17 +83,16 @@ export async function startLoadBalancer(
     onChange: (job, healthy, last) => {
       hooks.changed?.(job, healthy, last);
       const started = performance.now();
-      const script = plan.setHealth(job.service, job.server, healthy);
-      session.apply(script).then(
+      dataplane.setHealth(job.service, job.server, healthy).then(
         () => {
-          hooks.dataplaneUpdated?.("nftables", true, (performance.now() - started) / 1000);
+          hooks.dataplaneUpdated?.(backend, true, (performance.now() - started) / 1000);
           log.info(
             { service: job.service, ms: Math.round(performance.now() - started) },
             "dataplane updated",
           );
         },
         (err: unknown) => {
-          hooks.dataplaneUpdated?.("nftables", false, (performance.now() - started) / 1000);
+          hooks.dataplaneUpdated?.(backend, false, (performance.now() - started) / 1000);
           log.error({ service: job.service, err: (err as Error).message }, "dataplane update failed");
         },
       );
@@ -70,7 +104,8 @@ export async function startLoadBalancer(
   return {
     stop: () => {
       health.stop();
-      session.close();
+      if (resync) clearInterval(resync);
+      dataplane.stop();
     },
   };
 }

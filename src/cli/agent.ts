@@ -28,6 +28,8 @@ Options:
   --allow-scripts        cluster mode: run track and notify scripts that objects name (as root)
   --status-socket PATH   serve state and counters as JSON on this UNIX socket
   --metrics ADDR         serve Prometheus metrics on HOST:PORT (e.g. :9650) at /metrics
+  --lb-backend B         load balancer dataplane: auto (IPVS if the kernel has it), ipvs,
+                         nftables (default auto)
   -h, --help             show this help
 `;
 
@@ -38,6 +40,7 @@ export interface AgentArgs {
   node: string;
   statusSocket?: string;
   metricsAddress?: string;
+  lbBackend?: "auto" | "ipvs" | "nftables";
 }
 
 export function parseAgentArgs(argv: string[]): AgentArgs | string {
@@ -54,6 +57,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
         node: { type: "string" },
         "status-socket": { type: "string" },
         metrics: { type: "string" },
+        "lb-backend": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -65,6 +69,12 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
   if (values.config && values.cluster) return "--config and --cluster exclude each other";
   if (!values.node) return "--node NAME is required";
   const args: AgentArgs = { node: values.node };
+  const lbBackend = values["lb-backend"];
+  if (lbBackend !== undefined) {
+    if (lbBackend !== "auto" && lbBackend !== "ipvs" && lbBackend !== "nftables")
+      return `--lb-backend: '${lbBackend}' is not one of auto, ipvs, nftables`;
+    args.lbBackend = lbBackend;
+  }
   if (values.config) args.config = values.config;
   else
     args.cluster = {
@@ -123,7 +133,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   if (virtualServers.length > 0) {
     const { startLoadBalancer, LoadBalancerError } = await import("../agent/load-balancer.ts");
     try {
-      lb = await startLoadBalancer(virtualServers, log);
+      lb = await startLoadBalancer(virtualServers, log, undefined, {}, { backend: args.lbBackend ?? "auto" });
     } catch (err) {
       if (!(err instanceof LoadBalancerError)) throw err;
       process.stderr.write(`vipkeeper agent: ${err.message}\n`);

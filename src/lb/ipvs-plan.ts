@@ -1,0 +1,177 @@
+// The IPVS dataplane's plan: the services and destinations IPVS should have, and the difference
+// from what it has as the fewest commands. A health flip changes one destination, so its plan is
+// one SET_DEST (inhibit: weight 0) or one DEL_DEST / NEW_DEST: the cost follows the change, not
+// the table. Services that are not ours are never in a plan: only keys we own (the ownership file
+// lists them) or desire are ever touched. Pure.
+import {
+  desiredDestinations,
+  serverKey,
+  type Destination,
+  type Health,
+  type VirtualService,
+} from "./model.ts";
+import {
+  destKey,
+  serviceIdKey,
+  IP_VS_SVC_F_PERSISTENT,
+  type IpvsDest,
+  type IpvsService,
+} from "./ipvs-netlink.ts";
+
+export type IpvsOp =
+  | { op: "add-service" | "edit-service" | "delete-service"; service: IpvsService }
+  | { op: "add-dest" | "edit-dest" | "delete-dest"; service: IpvsService; dest: IpvsDest };
+
+export interface KernelService {
+  service: IpvsService;
+  dests: IpvsDest[];
+}
+
+/** The IPVS service for a virtual service (fwmark services are not in the model yet). */
+export function ipvsService(svc: VirtualService): IpvsService {
+  const p = svc.persistence;
+  return {
+    id: { family: svc.family, protocol: svc.protocol, address: svc.address, port: svc.port },
+    scheduler: svc.scheduler,
+    flags: p ? IP_VS_SVC_F_PERSISTENT : 0,
+    // IPVS counts persistence in whole seconds; the API refuses less than 1 s.
+    timeout: p ? Math.max(1, Math.round(p.timeoutMs / 1000)) : 0,
+    prefixLength: svc.family === 6 ? (p?.ipv6PrefixLength ?? 128) : (p?.ipv4PrefixLength ?? 32),
+  };
+}
+
+export function ipvsDest(svc: VirtualService, d: Destination): IpvsDest {
+  return {
+    family: d.address.includes(":") ? 6 : 4,
+    address: d.address,
+    port: d.port,
+    forwarding: svc.forwarding,
+    weight: d.weight,
+    upperThreshold: 0,
+    lowerThreshold: 0,
+  };
+}
+
+const sameService = (a: IpvsService, b: IpvsService) =>
+  a.scheduler === b.scheduler &&
+  (a.flags & IP_VS_SVC_F_PERSISTENT) === (b.flags & IP_VS_SVC_F_PERSISTENT) &&
+  // Timeout and netmask mean something only for a persistent service (the kernel keeps them anyway).
+  (!(a.flags & IP_VS_SVC_F_PERSISTENT) || (a.timeout === b.timeout && a.prefixLength === b.prefixLength));
+
+const sameDest = (a: IpvsDest, b: IpvsDest) =>
+  a.forwarding === b.forwarding &&
+  a.weight === b.weight &&
+  a.upperThreshold === b.upperThreshold &&
+  a.lowerThreshold === b.lowerThreshold;
+
+/**
+ * One service's destinations from `have` to `want`: edits in place where only the weight or the
+ * forwarding changed (IPVS keeps the dest's connections and counters), adds and deletes otherwise.
+ * Deletes come first, so a re-added dest never collides.
+ */
+export function diffDests(
+  service: IpvsService,
+  have: readonly IpvsDest[],
+  want: readonly IpvsDest[],
+): IpvsOp[] {
+  const had = new Map(have.map((d) => [destKey(d), d]));
+  const wanted = new Map(want.map((d) => [destKey(d), d]));
+  const ops: IpvsOp[] = [];
+  for (const [k, d] of had) if (!wanted.has(k)) ops.push({ op: "delete-dest", service, dest: d });
+  for (const [k, d] of wanted) {
+    const old = had.get(k);
+    if (!old) ops.push({ op: "add-dest", service, dest: d });
+    else if (!sameDest(old, d)) ops.push({ op: "edit-dest", service, dest: d });
+  }
+  return ops;
+}
+
+/**
+ * From the kernel's services to the desired ones. `owned`: the keys vipkeeper created earlier (the
+ * ownership file); a kernel service neither desired nor owned is foreign and left alone. An owned
+ * service no longer desired is deleted. A desired service already in the kernel is adopted as it
+ * is, changed only where it differs: no delete and recreate, so connections and counters survive.
+ */
+export function diffServices(
+  kernel: readonly KernelService[],
+  desired: readonly KernelService[],
+  owned: ReadonlySet<string>,
+): { ops: IpvsOp[]; adopted: string[]; foreignTakenOver: string[] } {
+  const have = new Map(kernel.map((k) => [serviceIdKey(k.service.id), k]));
+  const want = new Map(desired.map((d) => [serviceIdKey(d.service.id), d]));
+  const ops: IpvsOp[] = [];
+  const adopted: string[] = [];
+  const foreignTakenOver: string[] = [];
+  for (const [k, h] of have)
+    if (!want.has(k) && owned.has(k)) ops.push({ op: "delete-service", service: h.service });
+  for (const [k, w] of want) {
+    const h = have.get(k);
+    if (!h) {
+      ops.push({ op: "add-service", service: w.service });
+      for (const dest of w.dests) ops.push({ op: "add-dest", service: w.service, dest });
+      continue;
+    }
+    (owned.has(k) ? adopted : foreignTakenOver).push(k);
+    if (!sameService(h.service, w.service)) ops.push({ op: "edit-service", service: w.service });
+    ops.push(...diffDests(w.service, h.dests, w.dests));
+  }
+  return { ops, adopted, foreignTakenOver };
+}
+
+interface ServiceState {
+  svc: VirtualService;
+  service: IpvsService;
+  quorumUp: boolean;
+  dests: IpvsDest[];
+}
+
+/** The desired IPVS state, kept in step with health. */
+export class IpvsPlan {
+  private readonly state = new Map<string, ServiceState>();
+  private readonly health = new Map<string, boolean>();
+
+  constructor(services: readonly VirtualService[]) {
+    for (const svc of services) {
+      const d = desiredDestinations(svc, new Map());
+      this.state.set(svc.key, {
+        svc,
+        service: ipvsService(svc),
+        quorumUp: d.quorumUp,
+        dests: d.destinations.map((x) => ipvsDest(svc, x)),
+      });
+    }
+  }
+
+  /** Every service as IPVS should have it now. */
+  desired(): KernelService[] {
+    return [...this.state.values()].map((s) => ({ service: s.service, dests: s.dests }));
+  }
+
+  /** The ownership keys of the desired services. */
+  keys(): string[] {
+    return [...this.state.values()].map((s) => serviceIdKey(s.service.id));
+  }
+
+  /** One real server's health changed: the commands that take the service there (often one). */
+  setHealth(serviceKey: string, server: string, healthy: boolean): IpvsOp[] {
+    const s = this.state.get(serviceKey);
+    if (!s) return [];
+    this.health.set(`${serviceKey}|${server}`, healthy);
+    const health: Health = new Map(
+      s.svc.realServers.map((r) => [
+        serverKey(r),
+        this.health.get(`${serviceKey}|${serverKey(r)}`) !== false,
+      ]),
+    );
+    const next = desiredDestinations(s.svc, health, s.quorumUp);
+    const dests = next.destinations.map((d) => ipvsDest(s.svc, d));
+    const ops = diffDests(s.service, s.dests, dests);
+    s.dests = dests;
+    s.quorumUp = next.quorumUp;
+    return ops;
+  }
+
+  destinations(serviceKey: string): readonly IpvsDest[] {
+    return this.state.get(serviceKey)?.dests ?? [];
+  }
+}
