@@ -181,15 +181,16 @@ export class LeaderElector {
     if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.o.retryPeriodMs);
   }
 
-  /** No renewal within renewDeadline (a hung request counts too): leading ends for good. */
-  private lose(): void {
+  /** No renewal within renewDeadline (a hung request counts too), or another holder: for good. */
+  private lose(why = "could not renew the leader lease in time"): void {
     if (!this.leading || this.stopped) return;
     this.stopped = true;
     this.leading = false;
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
     this.o.log.error(
       { lease: this.o.name, renewDeadlineMs: this.o.renewDeadlineMs },
-      "could not renew the leader lease in time; stopped leading",
+      `${why}; stopped leading`,
     );
     this.o.onStoppedLeading("lost");
     this.finished();
@@ -218,6 +219,13 @@ export class LeaderElector {
       const key = recordKey(lease);
       if (this.observed?.key !== key) this.observed = { key, at: now };
       this.observe(lease.spec?.holderIdentity ?? "");
+      // Someone else holds the lease we think we lead by (a takeover while our renewals failed):
+      // leading ends now rather than at renewDeadline, shortening the time two leaders act.
+      const holder = lease.spec?.holderIdentity ?? "";
+      if (this.leading && holder !== "" && holder !== identity) {
+        this.lose(`the lease is held by ${holder}`);
+        return false;
+      }
     }
     const action = decide(lease, identity, this.observed?.at, now, this.o.leaseDurationMs);
     if (action === "wait") return false;

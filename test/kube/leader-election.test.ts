@@ -230,6 +230,27 @@ describe("leader election against an API server", () => {
     expect(a.e.isLeader).toBe(false);
   });
 
+  it("a leader that finds another holder on the lease stops leading at once, not at renewDeadline", async () => {
+    const name = `le-${n++}`;
+    const a = elector("a", name);
+    const ended = a.e.run();
+    await until(() => a.e.isLeader, "a to lead");
+    // Someone took the lease (as after a partition where a's renewals did not arrive).
+    const cur = await read(name);
+    await coordination.replaceNamespacedLease({
+      name,
+      namespace: NS,
+      body: { ...cur, spec: { ...cur.spec, holderIdentity: "x" } },
+    });
+    const rounds = a.e.stats.rounds;
+    await ended;
+    expect(a.seen.why).toEqual(["lost"]);
+    // At its next read (one round may have been in flight), long before the 2 s renewDeadline's
+    // ten rounds.
+    expect(a.e.stats.rounds - rounds).toBeLessThanOrEqual(2);
+    expect((await read(name)).spec?.holderIdentity).toBe("x");
+  });
+
   it("a renewal that hangs counts as failed: the leader stops at renewDeadline without waiting for it", async () => {
     const name = `le-${n++}`;
     let hang = false;
