@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 nftables keepalived iputils-ping iputils-arping tcpdump tshark procps psmisc curl python3 user-mode-linux ipvsadm)
+APT_PACKAGES=(iproute2 nftables keepalived iputils-ping iputils-arping tcpdump tshark procps psmisc curl python3 user-mode-linux ipvsadm kmod)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
