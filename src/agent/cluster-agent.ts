@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
 import { nodeEntry } from "./status-entry.ts";
+import type { NodeEntry, NodeState } from "../cluster/status.ts";
 import { decideRouters, type HostAddress } from "./cluster-plan.ts";
 import { podsKey, type InstanceStatus } from "./engine.ts";
 import type { EngineArgs } from "./engine-process.ts";
@@ -40,6 +41,8 @@ export interface ClusterAgentOptions {
   ): Promise<RunningEngine>;
   /** Engine messages other than status (metrics snapshots, observed failovers). */
   onEngineMessage?(router: string, msg: EngineMessage): void;
+  /** This node's state of a router changed (for a Kubernetes Event). */
+  onTransition?(router: string, from: NodeState | undefined, to: NodeEntry): void;
 }
 
 interface Runner {
@@ -53,6 +56,7 @@ interface Runner {
 
 export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
+  private readonly states = new Map<string, NodeState>();
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -121,7 +125,7 @@ export class ClusterAgent {
       const current = this.runners.get(d.router);
       if (!d.run) {
         if (current) await this.stopRunner(d.router, d.reason);
-        else this.opts.status.report(d.router, nodeEntry(node, [], d.reason));
+        else this.report(d.router, nodeEntry(node, [], d.reason));
         continue;
       }
       const digest = JSON.stringify(d.plan);
@@ -143,13 +147,23 @@ export class ClusterAgent {
         log.child({ router: d.router }),
         (instances) => {
           if (this.runners.get(d.router)?.engine === engine)
-            this.opts.status.report(d.router, nodeEntry(node, instances, notes.join("; ") || undefined));
+            this.report(d.router, nodeEntry(node, instances, notes.join("; ") || undefined));
         },
         (msg) => this.opts.onEngineMessage?.(d.router, msg),
       );
       this.runners.set(d.router, { digest, engine, notes, plan: d.plan });
       log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");
     }
+  }
+
+  /** Writes this node's entry, and tells of a change of state. */
+  private report(router: string, entry: NodeEntry): void {
+    const before = this.states.get(router);
+    if (before !== entry.state) {
+      this.states.set(router, entry.state);
+      if (before !== undefined || entry.state !== "Stopped") this.opts.onTransition?.(router, before, entry);
+    }
+    this.opts.status.report(router, entry);
   }
 
   /** Tells each engine the health of its tracked cluster objects, when that changed. */
@@ -181,6 +195,6 @@ export class ClusterAgent {
     this.runners.delete(router);
     await r.engine.stop();
     this.opts.log.info({ router, reason }, "router stopped");
-    this.opts.status.report(router, nodeEntry(this.opts.node, [], reason));
+    this.report(router, nodeEntry(this.opts.node, [], reason));
   }
 }

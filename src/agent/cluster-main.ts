@@ -14,7 +14,7 @@ import {
 import { GROUP, VERSION } from "../api/virtual-router.ts";
 import type { RouterObject } from "../cluster/routers.ts";
 import { toClusterNode } from "../controller/controller.ts";
-import { loadKubeConfig, applyStatus } from "../kube/client.ts";
+import { loadKubeConfig, applyStatus, EventRecorder } from "../kube/client.ts";
 import { SupervisedInformer } from "../kube/informer.ts";
 import { RtNetlink } from "../net/rtnetlink.ts";
 import { createLogger } from "../observe/log.ts";
@@ -70,6 +70,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     log,
   });
   const manager = `vipkeeper-agent/${args.node}`;
+  const events = new EventRecorder(kc, { component: "vipkeeper-agent", host: args.node, log });
   const status = new StatusWriter(async (router, entry) => {
     try {
       await applyStatus(
@@ -106,6 +107,14 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     startEngine: (plan, engineArgs, log, onStatus, onMessage) =>
       startEngine(plan, engineArgs, log, onStatus, onMessage, warm),
     onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
+    // An Event per change of this node's state, on the router (kubectl describe vr shows them).
+    onTransition: (router, from, to) =>
+      events.record(
+        { apiVersion: `${GROUP}/${VERSION}`, kind: "VirtualRouter", name: router },
+        to.state === "Fault" ? "Warning" : "Normal",
+        to.state,
+        `${args.node}: ${from ?? "Init"} -> ${to.state}${to.message ? ` (${to.message})` : ""}`,
+      ),
     view: {
       routers: () => routers.list(),
       nodes: () => nodes.list().map(toClusterNode),

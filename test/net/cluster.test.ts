@@ -82,6 +82,25 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     );
     const backup = r.status!.nodes!.find((n) => n.name !== holder)!;
     expect(backup.lastAdvertHeard?.from).toBe(lab.node(holder).ipv4);
+    // Events: the agent's per-node transitions and the controller's mastership change.
+    const core = c.api.kubeConfig().makeApiClient(CoreV1Api);
+    await waitUntil(
+      async () => {
+        const evs = (await core.listNamespacedEvent({ namespace: "default" })).items.filter(
+          (e) => e.involvedObject.name === "web",
+        );
+        return (
+          evs.some(
+            (e) =>
+              e.source?.component === "vipkeeper-agent" &&
+              e.reason === "Master" &&
+              e.message?.startsWith(`${holder}:`),
+          ) && evs.some((e) => e.source?.component === "vipkeeper-controller" && e.reason === "MasterChanged")
+        );
+      },
+      10_000,
+      "Events from the agent and the controller",
+    );
   }, 60_000);
 
   it("killing the master's agent moves the VIP, and the status follows", async () => {
