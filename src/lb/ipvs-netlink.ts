@@ -5,7 +5,7 @@
 import { addressToBytes, bytesToAddress, type IpFamily } from "../vrrp/address.ts";
 import { AF_INET, AF_INET6 } from "../net/linux.ts";
 import { attr, encodeMessage, parseAttrs, type NetlinkMessage } from "../net/netlink.ts";
-import type { Forwarding, Protocol, Scheduler } from "./model.ts";
+import type { Forwarding, Protocol } from "./model.ts";
 
 export const GENL_ID_CTRL = 0x10;
 export const CTRL_CMD_GETFAMILY = 3;
@@ -71,7 +71,8 @@ export type ServiceId =
 
 export interface IpvsService {
   id: ServiceId;
-  scheduler: Scheduler | string;
+  /** A Scheduler for ours; any module name for services others made. */
+  scheduler: string;
   /** IP_VS_SVC_F_* as set; only PERSISTENT is vipkeeper's to change. */
   flags: number;
   /** Persistence timeout in seconds (0: none). */

@@ -24,15 +24,41 @@ interface Kernel {
   dests: Dest[];
 }
 
+interface Report {
+  commands: number;
+  adopted: string[];
+  foreignTakenOver: string[];
+}
+interface Result {
+  error?: string;
+  start: Report;
+  restart: Report;
+  shrink: Report;
+  restore: Report;
+  kernelAfterStart: Kernel[];
+  kernelAfterFlip: Kernel[];
+  kernelAfterShrink: string[];
+  ipvsadmAfterStart: string;
+  ipvsadmAfterFlip: string;
+  ipvsadmForeign: string;
+  ipvsadmAfterRestore: string;
+  owned: string[];
+  flipDown: number;
+  flipInhibit: number;
+  flipSame: number;
+  flipUp: number;
+  flipInhibitUp: number;
+}
+
 describe.skipIf(!!missing)("IPVS backend in UML", () => {
   let boot: UmlResult;
-  let r: Record<string, any>;
+  let r: Result;
   beforeAll(async () => {
     boot = await runInUml("node test/uml/guest-ipvs.ts");
     const text = boot.read("result.json");
     if (!text)
       throw new Error(`the guest wrote no result: ${boot.read("stderr")}\n${boot.console.slice(-2000)}`);
-    r = JSON.parse(text);
+    r = JSON.parse(text) as Result;
   }, 180_000);
   afterAll(() => boot?.cleanup());
 
@@ -45,7 +71,7 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
   });
 
   it("creates a service of every scheduler, with both weighted NAT dests", () => {
-    const k = r.kernelAfterStart as Kernel[];
+    const k = r.kernelAfterStart;
     ["rr", "wrr", "lc", "wlc", "sh", "mh"].forEach((s, i) => {
       const svc = find(k, "198.18.0.50", 8000 + i);
       expect(svc?.service.scheduler).toBe(s);
@@ -53,13 +79,13 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
         ["198.18.1.11", "nat", 1],
         ["198.18.1.12", "nat", 2],
       ]);
-      expect(r.ipvsadmAfterStart).toMatch(new RegExp(`TCP  198\\.18\\.0\\.50:${8000 + i} ${s}\\b`));
+      expect(r.ipvsadmAfterStart).toMatch(new RegExp(`TCP {2}198\\.18\\.0\\.50:${8000 + i} ${s}\\b`));
     });
     expect(r.start.commands).toBe(11 + 11 * 2);
   });
 
   it("programs DR and TUN forwarding (ipvsadm shows Route and Tunnel)", () => {
-    const k = r.kernelAfterStart as Kernel[];
+    const k = r.kernelAfterStart;
     expect(find(k, "198.18.0.51", 80)?.dests.every((d) => d.forwarding === "dr")).toBe(true);
     expect(find(k, "198.18.0.52", 80)?.dests.every((d) => d.forwarding === "tun")).toBe(true);
     expect(r.ipvsadmAfterStart).toMatch(/198\.18\.1\.11:8080\s+Route\s+1/);
@@ -67,13 +93,13 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
   });
 
   it("programs persistence: flag, timeout, netmask (IPv4 /24, IPv6 /64)", () => {
-    const k = r.kernelAfterStart as Kernel[];
+    const k = r.kernelAfterStart;
     const p4 = find(k, "198.18.0.54", 443)!.service;
     expect([p4.flags & 1, p4.timeout, p4.prefixLength]).toEqual([1, 600, 24]);
     const p6 = find(k, "2001:db8::50", 80)!.service;
     expect([p6.flags & 1, p6.timeout, p6.prefixLength]).toEqual([1, 60, 64]);
-    expect(r.ipvsadmAfterStart).toMatch(/TCP  198\.18\.0\.54:443 rr persistent 600 mask 255\.255\.255\.0/);
-    expect(r.ipvsadmAfterStart).toMatch(/TCP  \[2001:db8::50\]:80 wlc persistent 60 mask 64/);
+    expect(r.ipvsadmAfterStart).toMatch(/TCP {2}198\.18\.0\.54:443 rr persistent 600 mask 255\.255\.255\.0/);
+    expect(r.ipvsadmAfterStart).toMatch(/TCP {2}\[2001:db8::50\]:80 wlc persistent 60 mask 64/);
   });
 
   it("records exactly our services as owned", () => {
@@ -87,7 +113,7 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
     expect(r.flipSame).toBe(0);
     expect(r.flipUp).toBe(1);
     expect(r.flipInhibitUp).toBe(1);
-    const k = r.kernelAfterFlip as Kernel[];
+    const k = r.kernelAfterFlip;
     expect(find(k, "198.18.0.50", 8001)!.dests.map((d) => d.address)).toEqual(["198.18.1.11"]);
     const inh = find(k, "198.18.0.53", 80)!.dests.find((d) => d.address === "198.18.1.11");
     expect(inh?.weight).toBe(0);
