@@ -16,7 +16,7 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   /** How long a leader keeps leading without a successful renewal (10 s). */
   renewDeadlineMs?: number;
-  /** Time between tries, for leader and followers alike (2 s). */
+  /** Time between a leader's renewals (2 s); followers wait 1 to 2.2 times it, jittered as in client-go. */
   retryPeriodMs?: number;
   onStartedLeading(): void;
   /** Called once when leadership ends: "lost" (no renewal in time) or "stopped" (by stop()). */
@@ -26,6 +26,9 @@ export interface LeaderElectionOptions {
   /** A monotonic clock in milliseconds. */
   now?: () => number;
 }
+
+/** client-go's JitterFactor for followers' tries. */
+const JITTER = 1.2;
 
 export type Action = "create" | "take" | "renew" | "wait";
 
@@ -113,8 +116,8 @@ export class LeaderElector {
     // client-go's constraints: a leader must give up before followers may take over.
     if (!(leaseDurationMs > renewDeadlineMs))
       throw new Error("leader election: leaseDurationMs must be greater than renewDeadlineMs");
-    if (!(renewDeadlineMs > retryPeriodMs))
-      throw new Error("leader election: renewDeadlineMs must be greater than retryPeriodMs");
+    if (!(renewDeadlineMs > JITTER * retryPeriodMs))
+      throw new Error(`leader election: renewDeadlineMs must be greater than ${JITTER} × retryPeriodMs`);
     if (!(retryPeriodMs > 0)) throw new Error("leader election: retryPeriodMs must be > 0");
     this.ended = new Promise((resolve) => (this.finished = resolve));
   }
@@ -178,7 +181,9 @@ export class LeaderElector {
         this.o.onStartedLeading();
       }
     }
-    if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.o.retryPeriodMs);
+    // Followers spread their tries so that they do not all come at once after a release.
+    const wait = this.leading ? this.o.retryPeriodMs : this.o.retryPeriodMs * (1 + Math.random() * JITTER);
+    if (!this.stopped) this.timer = setTimeout(() => this.tick(), wait);
   }
 
   /** No renewal within renewDeadline (a hung request counts too), or another holder: for good. */
