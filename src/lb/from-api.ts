@@ -24,13 +24,18 @@ export function nftablesProblems(vs: VirtualServer): string[] {
       `VirtualServer ${vs.metadata.name}: spec.persistence: the nftables backend keeps IPv4 clients only (nft 1.0.6 cannot update an IPv6 map from the packet path); use IPVS`,
     );
   const f = vs.spec.forwarding ?? "NAT";
-  if (f !== "NAT")
+  if (f !== "NAT" && f !== "DR")
     out.push(
-      `VirtualServer ${vs.metadata.name}: spec.forwarding: ${f} needs the IPVS backend; the nftables backend does NAT`,
+      `VirtualServer ${vs.metadata.name}: spec.forwarding: ${f} needs the IPVS backend; the nftables backend does NAT and DR`,
+    );
+  if (f === "DR" && vs.spec.persistence)
+    out.push(
+      `VirtualServer ${vs.metadata.name}: spec.persistence: the nftables backend's DR is stateless (ingress, before conntrack) and cannot keep clients; use NAT or IPVS`,
     );
   return out;
 }
 
+/** For DR the caller sets `device` on the result: the virtual address's (its VirtualRouter's) interface. */
 export function toVirtualService(vs: VirtualServer): VirtualService {
   const s = vs.spec;
   // fwmark services (no address, port) are refused by nftablesProblems before this runs.

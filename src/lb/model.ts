@@ -38,6 +38,8 @@ export interface VirtualService {
   quorum: number;
   hysteresis: number;
   persistence?: Persistence;
+  /** DR: the interface on the real servers' segment (the virtual address's), where packets come in and go out. */
+  device?: string;
 }
 
 /** A real server as the dataplane should have it. */

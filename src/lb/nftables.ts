@@ -16,6 +16,12 @@ import {
 import { slotCount, stableSlots } from "./slots.ts";
 
 export const TABLE = "vipkeeper_lb";
+/** Direct routing happens at ingress, before conntrack and routing: a netdev table of its own. */
+export const DR_TABLE = "vipkeeper_dr";
+
+const isDr = (svc: VirtualService) => svc.forwarding === "dr";
+/** The table holding the service's slots, as nft names it. */
+const tableOf = (svc: VirtualService) => (isDr(svc) ? `netdev ${DR_TABLE}` : `inet ${TABLE}`);
 
 const hash = (key: string) => createHash("sha256").update(key).digest("hex").slice(0, 12);
 
@@ -98,8 +104,52 @@ function mapDefinitions(svc: VirtualService): string[] {
   return maps;
 }
 
+// DR keeps the destination address and port: a slot names only the real server to send to.
 const slotElement = (svc: VirtualService, i: number, d: Destination) =>
-  `${i} : ${addr(svc.family, d.address)} . ${d.port}`;
+  isDr(svc) ? `${i} : ${d.address}` : `${i} : ${addr(svc.family, d.address)} . ${d.port}`;
+
+/**
+ * A DR service's rules on its device's ingress: the real server by a hash of the client address and
+ * port (no conntrack here, so the pick must be the same for every packet of a connection; sh and mh
+ * hash the address alone), sent out the same device to that server's MAC address as the neighbour
+ * table has it, the packet otherwise unchanged. An empty slot: drop.
+ */
+export function drRules(svc: VirtualService): string[] {
+  const f = ipf(svc);
+  const n = slotsOf(svc);
+  const match = `${f} daddr ${svc.address} meta l4proto ${svc.protocol} th dport ${svc.port}`;
+  const key = svc.scheduler === "sh" || svc.scheduler === "mh" ? `${f} saddr` : `${f} saddr . th sport`;
+  return [
+    `${match} fwd ${f} to jhash ${key} mod ${n} map @${slotMapName(svc)} device "${svc.device}"`,
+    `${match} drop`,
+  ];
+}
+
+function renderDrTable(
+  services: readonly VirtualService[],
+  slots: (svc: VirtualService) => readonly (Destination | undefined)[],
+): string[] {
+  const lines = [`add table netdev ${DR_TABLE}`, `delete table netdev ${DR_TABLE}`];
+  if (services.length === 0) return lines;
+  lines.push(`table netdev ${DR_TABLE} {`, `  comment "vipkeeper direct routing: managed by the agent"`);
+  for (const svc of services)
+    lines.push(`  map ${slotMapName(svc)} { typeof numgen inc mod 2 : ${ipf(svc)} daddr; }`);
+  for (const device of new Set(services.map((s) => s.device!))) {
+    lines.push(
+      `  chain ingress_${hash(device)} {`,
+      `    type filter hook ingress device "${device}" priority 0; policy accept;`,
+      ...services.filter((s) => s.device === device).flatMap((s) => drRules(s).map((r) => `    ${r}`)),
+      "  }",
+    );
+  }
+  lines.push("}");
+  for (const svc of services) {
+    const elements = slotElements(svc, slots(svc));
+    if (elements.length)
+      lines.push(`add element netdev ${DR_TABLE} ${slotMapName(svc)} { ${elements.join(", ")} }`);
+  }
+  return lines;
+}
 
 function slotElements(svc: VirtualService, slots: readonly (Destination | undefined)[]): string[] {
   return slots.flatMap((d, i) => (d ? [slotElement(svc, i, d)] : []));
@@ -113,9 +163,13 @@ const mapOf = (svc: VirtualService) => (svc.family === 6 ? "services6" : "servic
 
 /** The whole table, replacing any earlier one of ours in the same transaction. */
 export function renderTable(
-  services: readonly VirtualService[],
+  all: readonly VirtualService[],
   slots: (svc: VirtualService) => readonly (Destination | undefined)[],
 ): string {
+  for (const svc of all)
+    if (isDr(svc) && !svc.device)
+      throw new Error(`${svc.key}: forwarding DR needs the device (the VIP's interface)`);
+  const services = all.filter((s) => !isDr(s));
   const lines = [
     `add table inet ${TABLE}`,
     `delete table inet ${TABLE}`,
@@ -154,6 +208,7 @@ export function renderTable(
     if (elements.length)
       lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${elements.join(", ")} }`);
   }
+  lines.push(...renderDrTable(all.filter(isDr), slots));
   return `${lines.join("\n")}\n`;
 }
 
@@ -177,36 +232,8 @@ export function renderSlotChange(
   }
   const lines: string[] = [];
   if (removed.length)
-    lines.push(`delete element inet ${TABLE} ${slotMapName(svc)} { ${removed.join(", ")} }`);
-  if (added.length) lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${added.join(", ")} }`);
-  return lines.length ? `${lines.join("\n")}\n` : "";
-}
-
-/** Services added or removed while running, as one transaction. */
-export function renderServiceChanges(change: {
-  added?: { svc: VirtualService; slots: readonly (Destination | undefined)[] }[];
-  removed?: VirtualService[];
-}): string {
-  const lines: string[] = [];
-  for (const { svc, slots } of change.added ?? []) {
-    lines.push(
-      ...mapDefinitions(svc).map((m) => `add ${m.replace(/^map /, `map inet ${TABLE} `)}`),
-      `add chain inet ${TABLE} ${chainName(svc)}`,
-      ...serviceRules(svc).map((r) => `add rule inet ${TABLE} ${chainName(svc)} ${r}`),
-    );
-    const elements = slotElements(svc, slots);
-    if (elements.length)
-      lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${elements.join(", ")} }`);
-    lines.push(`add element inet ${TABLE} ${mapOf(svc)} { ${element(svc)} }`);
-    if (svc.persistence) lines.push(`add rule inet ${TABLE} persist ${persistRule(svc)}`);
-  }
-  // A removed persistent service's rule in the persist chain goes by handle; not supported here.
-  for (const svc of change.removed ?? [])
-    lines.push(
-      `delete element inet ${TABLE} ${mapOf(svc)} { ${svc.address} . ${svc.protocol} . ${svc.port} }`,
-      `delete chain inet ${TABLE} ${chainName(svc)}`,
-      `delete map inet ${TABLE} ${slotMapName(svc)}`,
-    );
+    lines.push(`delete element ${tableOf(svc)} ${slotMapName(svc)} { ${removed.join(", ")} }`);
+  if (added.length) lines.push(`add element ${tableOf(svc)} ${slotMapName(svc)} { ${added.join(", ")} }`);
   return lines.length ? `${lines.join("\n")}\n` : "";
 }
 
