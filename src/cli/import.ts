@@ -46,6 +46,7 @@ export function runImport(argv: string[]): number {
   const findings: Finding[] = [];
   // A virtual_server is the same service in every node's file: the first file's is kept.
   const servers = new Map<string, VirtualServer>();
+  const serverConflicts: string[] = [];
   for (const arg of parsed.positionals) {
     const eq = arg.indexOf("=");
     const file = eq > 0 ? arg.slice(eq + 1) : arg;
@@ -62,8 +63,14 @@ export function runImport(argv: string[]): number {
       return 1;
     }
     findings.push(...conversion.findings);
-    for (const v of conversion.virtualServers)
-      if (!servers.has(v.metadata.name)) servers.set(v.metadata.name, v);
+    for (const v of conversion.virtualServers) {
+      const have = servers.get(v.metadata.name);
+      if (!have) servers.set(v.metadata.name, v);
+      else if (JSON.stringify(have) !== JSON.stringify(v))
+        serverConflicts.push(
+          `VirtualServer ${v.metadata.name}: ${file} differs from the first file's virtual_server; the first is kept`,
+        );
+    }
     perNode.push({ file, routers: conversion.routers });
   }
   const { routers, conflicts } = mergeRouters(perNode);
@@ -84,7 +91,7 @@ export function runImport(argv: string[]): number {
   }
   for (const f of findings)
     process.stderr.write(`${f.file}:${f.line}: ${f.keyword}: ${f.kind}: ${f.message}\n`);
-  for (const c of conflicts) process.stderr.write(`conflict: ${c}\n`);
+  for (const c of [...conflicts, ...serverConflicts]) process.stderr.write(`conflict: ${c}\n`);
   process.stdout.write([...routers, ...servers.values()].map((r) => stringify(r)).join("---\n"));
   return invalid ? 1 : 0;
 }

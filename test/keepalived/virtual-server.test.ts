@@ -1,7 +1,7 @@
 // keepalived's virtual_server to VirtualServer: the LVS tutorial's files, every checker kind, and
 // the report of what cannot be carried over (with its line).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -371,5 +371,23 @@ virtual_server 10.0.0.100 80 {
     expect(docs.map((d) => d.kind)).toEqual(["VirtualRouter", "VirtualServer"]);
     expect(validateVirtualServer(docs[1])).toEqual([]);
     expect(r.stderr).toMatch(/lvs-dr-http\.conf:60: nb_get_retry: changed/);
+  });
+
+  it("`vipkeeper import` keeps one VirtualServer for several nodes' files and reports a difference", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vk-lvs2-"));
+    const http = join(FIXTURES, "lvs-dr-http.conf");
+    const other = join(dir, "lb2.conf");
+    writeFileSync(
+      other,
+      readFileSync(http, "utf8").replace("lb_algo rr", "lb_algo wrr").replace("priority 101", "priority 100"),
+    );
+    const r = spawnSync(process.execPath, [BIN, "import", `lb1=${http}`, `lb2=${other}`], {
+      encoding: "utf8",
+    });
+    const docs = parseAllDocuments(r.stdout).map(
+      (d) => d.toJS() as { kind: string; spec: { scheduler?: string } },
+    );
+    expect(docs.filter((d) => d.kind === "VirtualServer").map((d) => d.spec.scheduler)).toEqual(["rr"]);
+    expect(r.stderr).toContain("conflict: VirtualServer vs-172-16-100-1-80: ");
   });
 });
