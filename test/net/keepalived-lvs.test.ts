@@ -22,8 +22,10 @@ const VIP = "198.18.0.70";
  * The fixture with every change a lab needs, each spelled out: addresses into 198.18.0.0/15 (lab
  * node nK is 198.18.0.1K), the maintenance file into a test directory, shorter check timings so a
  * failure shows within seconds rather than keepalived's ~20 s, and the second director's priority.
- * lb_kind DR becomes NAT: the nftables backend does NAT only (DR needs the IPVS backend, which
- * this kernel lacks); the import test (test/keepalived/virtual-server.test.ts) still maps DR.
+ * lb_kind DR becomes NAT: the nftables dataplane has DR now (test/net/nft-dr.test.ts), but the
+ * agent's load balancer does not yet give it the VirtualRouter's interface (the model's device),
+ * and it refuses DR with persistence; IPVS is not in this kernel. The import test
+ * (test/keepalived/virtual-server.test.ts) still maps DR.
  * The sorry server, commented out in the tutorial, is turned on and pointed at n5.
  * persistence_timeout is left out: the nftables backend keeps persistent clients (src/lb/nftables.ts),
  * but at this commit the agent's load balancer does not evict a failed server's clients from the
