@@ -13,6 +13,7 @@ import {
   type Health,
   type VirtualService,
 } from "./model.ts";
+import { NftError } from "./nft-apply.ts";
 import { slotCount, stableSlots } from "./slots.ts";
 
 export const TABLE = "vipkeeper_lb";
@@ -168,7 +169,9 @@ export function renderTable(
 ): string {
   for (const svc of all)
     if (isDr(svc) && !svc.device)
-      throw new Error(`${svc.key}: forwarding DR needs the device (the VIP's interface)`);
+      throw new NftError(
+        `${svc.key}: spec.forwarding: DR needs the device (the VIP's interface) in the model`,
+      );
   const services = all.filter((s) => !isDr(s));
   const lines = [
     `add table inet ${TABLE}`,

@@ -62,7 +62,7 @@ describe("direct routing rendering", () => {
     // Without DR services the netdev table is removed, not left behind.
     expect(new NftablesPlan([]).initial()).toContain("delete table netdev vipkeeper_dr\n");
     expect(() => renderTable([dr({ device: undefined })], () => [])).toThrow(
-      "forwarding DR needs the device",
+      "spec.forwarding: DR needs the device",
     );
   });
 });
