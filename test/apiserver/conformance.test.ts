@@ -8,6 +8,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
+  makeInformer,
   PatchStrategy,
   setHeaderOptions,
   Watch,
@@ -559,6 +560,75 @@ describe("test API server: documented behaviour", () => {
     expect(patched.spec.advertInterval).toBe(3);
     const leases = await objects.list("coordination.k8s.io/v1", "Lease", "lab");
     expect(leases.items.map((l) => l.metadata?.name)).toContain("leader");
+  });
+
+  it("PUT without resourceVersion: unconditional for a ConfigMap, 422 for a custom resource", async () => {
+    // Built-in strategies allow unconditional update; customResourceStrategy.AllowUnconditionalUpdate
+    // is false, so a CR PUT must carry metadata.resourceVersion.
+    await core.createNamespacedConfigMap({ namespace: "lab", body: { metadata: { name: "uncond" } } });
+    const cm = await core.replaceNamespacedConfigMap({
+      namespace: "lab",
+      name: "uncond",
+      body: { metadata: { name: "uncond" }, data: { x: "1" } },
+    });
+    expect(cm.data).toEqual({ x: "1" });
+    const cr = await failure(
+      custom.replaceNamespacedCustomObject({ ...R, name: "r1", body: router("r1", { advertInterval: 4 }) }),
+    );
+    expect(cr.code).toBe(422);
+    expect(cr.body.details?.causes?.map((c) => c.field)).toEqual(["metadata.resourceVersion"]);
+  });
+
+  it("bookmarks keep client-node's watch alive past its inactivity timeout; without them it is aborted", async () => {
+    // client-node 2.0.1 Watch aborts a stream that sends nothing for requestTimeoutMs (30 s by
+    // default); shortened here, with the server's bookmark interval at 200 ms.
+    const open = (bookmarks: boolean) => {
+      const w = new Watch(kc);
+      (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 1000; // private in the typings
+      const state: { ended?: unknown; marks: number } = { marks: 0 };
+      const started = w.watch(
+        "/api/v1/namespaces/quiet/configmaps",
+        { allowWatchBookmarks: bookmarks },
+        (type) => {
+          if (type === "BOOKMARK") state.marks++;
+        },
+        (err: unknown) => (state.ended = err ?? "closed"),
+      );
+      return { state, started };
+    };
+    const withMarks = open(true);
+    const without = open(false);
+    await until(() => without.state.ended !== undefined, "the silent watch to be aborted");
+    expect(String((without.state.ended as Error).name)).toBe("TimeoutError");
+    expect(withMarks.state.ended).toBeUndefined();
+    expect(withMarks.state.marks).toBeGreaterThan(0);
+    (await withMarks.started).abort();
+  });
+
+  it("an informer on the custom resource re-lists after 410 and converges", async () => {
+    const path = "/apis/lab.test/v1/namespaces/inf/routers";
+    const informer = makeInformer<Router>(
+      kc,
+      path,
+      () => custom.listNamespacedCustomObject({ ...R, namespace: "inf" }) as never,
+    );
+    const names = () =>
+      informer
+        .list()
+        .map((o) => o.metadata?.name)
+        .sort()
+        .join();
+    await informer.start();
+    await custom.createNamespacedCustomObject({ ...R, namespace: "inf", body: router("i1") });
+    await until(() => names() === "i1", "i1 in the cache");
+    // History forgotten, then the stream cut: the informer re-watches from its last version,
+    // gets 410 Gone, re-lists and sees what changed meanwhile.
+    api.compact();
+    await custom.createNamespacedCustomObject({ ...R, namespace: "inf", body: router("i2") });
+    await custom.deleteNamespacedCustomObject({ ...R, namespace: "inf", name: "i1" });
+    api.cutWatches();
+    await until(() => names() === "i2", "the cache to converge on i2 alone");
+    await informer.stop();
   });
 
   it("answers 503 while unavailable and cuts open watches", async () => {
