@@ -1,11 +1,19 @@
 // The nftables dataplane at size: program S services x 10 real servers from nothing (one nft -f
-// transaction), then take a real server down and back 20 times (40 changes) through the agent's long-lived nft
-// session; at 100, 1,000 and 10,000 real servers, so the growth is visible.
-// Run (root): . scripts/env.sh && node bench/lb.ts
+// transaction), then take a real server down and back 20 times (40 changes) through the agent's
+// long-lived nft session (each change: the changed slots of one service's named map, deleted and
+// added in one transaction); at 100, 1,000 and 10,000 real servers, so any growth is visible.
+// Run (root): . scripts/env.sh && node bench/lb.ts   (IPVS, in UML: node bench/lb.ts --backend ipvs)
 import { execFileSync, spawnSync } from "node:child_process";
 import type { VirtualService } from "../src/lb/model.ts";
 import { applyNft, NftSession } from "../src/lb/nft-apply.ts";
 import { NftablesPlan, TABLE } from "../src/lb/nftables.ts";
+
+// --backend ipvs: the IPVS dataplane, measured inside User-mode Linux (bench/lb-ipvs.ts).
+const backendAt = process.argv.indexOf("--backend");
+if (backendAt >= 0 && process.argv[backendAt + 1] === "ipvs") {
+  await import("./lb-ipvs.ts");
+  process.exit(process.exitCode ?? 0);
+}
 
 const NS = "vkbench-lb";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
