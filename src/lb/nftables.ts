@@ -1,10 +1,12 @@
-// The nftables dataplane, as text for nft: one table of vipkeeper's own (inet vipkeeper_lb), never
-// another. A verdict map sends each virtual service (address . protocol . port) to a chain of its
-// own, whose rule picks one of a fixed number of slots by numgen (rr, wrr) or jhash of the client
-// address (sh, mh) and looks the destination up in the service's *named* map of slots. A health
-// change replaces only the slots that change (delete + add elements, one transaction, so the flip
-// is atomic): nft then loads no rules, and the update's cost follows the change, not the table.
-// Start-up replaces the table atomically. Pure: this module renders; nft-apply.ts runs nft.
+// The nftables dataplane, as text for nft: tables of vipkeeper's own (inet vipkeeper_lb for NAT,
+// netdev vipkeeper_dr for DR), never another. A verdict map sends each virtual service (address .
+// protocol . port) to a chain of its own, whose rule picks one of a fixed number of slots by numgen
+// (rr, wrr) or jhash of the client address (sh, mh) and looks the destination up in the service's
+// *named* map of slots. A health change replaces only the slots that change (delete + add elements,
+// one transaction, so the flip is atomic): nft then loads no rules, and the update's cost follows
+// the change, not the table. Persistent services look the client up in a timeout map first; DR
+// services forward at their device's ingress. Start-up replaces the tables atomically. Pure: this
+// module renders; nft-apply.ts runs nft.
 import { createHash } from "node:crypto";
 import {
   desiredDestinations,
