@@ -234,7 +234,9 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
         log,
         onStartedLeading: lead,
         // Lost the Lease: exit and let the Deployment restart us as a follower (client-go's rule).
-        onStoppedLeading: () => {
+        onStoppedLeading: (why) => {
+          metrics.leading(false);
+          if (why !== "lost") return;
           log.error("lost leadership; exiting");
           resolve(1);
         },
