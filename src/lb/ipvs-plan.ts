@@ -7,7 +7,6 @@ import {
   desiredDestinations,
   serverKey,
   type Destination,
-  type Health,
   type VirtualService,
 } from "./model.ts";
 import {
@@ -122,29 +121,41 @@ interface ServiceState {
   svc: VirtualService;
   service: IpvsService;
   quorumUp: boolean;
-  dests: IpvsDest[];
+  /** The dests IPVS should have, by destKey. */
+  dests: Map<string, IpvsDest>;
+  /** Health by serverKey (absent: healthy), kept so a flip need not rebuild it. */
+  health: Map<string, boolean>;
+  /** Total weight of the healthy servers, and how many of them have a weight above 0. */
+  aliveWeight: number;
+  alivePositive: number;
+  /** Quorum up and a server to send to: the dests are exactly the live servers (no sorry server). */
+  normal: boolean;
 }
 
 /** The desired IPVS state, kept in step with health. */
 export class IpvsPlan {
   private readonly state = new Map<string, ServiceState>();
-  private readonly health = new Map<string, boolean>();
 
   constructor(services: readonly VirtualService[]) {
     for (const svc of services) {
-      const d = desiredDestinations(svc, new Map());
-      this.state.set(svc.key, {
+      const s: ServiceState = {
         svc,
         service: ipvsService(svc),
-        quorumUp: d.quorumUp,
-        dests: d.destinations.map((x) => ipvsDest(svc, x)),
-      });
+        quorumUp: true,
+        dests: new Map(),
+        health: new Map(),
+        aliveWeight: 0,
+        alivePositive: 0,
+        normal: false,
+      };
+      this.recompute(s);
+      this.state.set(svc.key, s);
     }
   }
 
   /** Every service as IPVS should have it now. */
   desired(): KernelService[] {
-    return [...this.state.values()].map((s) => ({ service: s.service, dests: s.dests }));
+    return [...this.state.values()].map((s) => ({ service: s.service, dests: [...s.dests.values()] }));
   }
 
   /** The ownership keys of the desired services. */
@@ -152,26 +163,61 @@ export class IpvsPlan {
     return [...this.state.values()].map((s) => serviceIdKey(s.service.id));
   }
 
-  /** One real server's health changed: the commands that take the service there (often one). */
+  /**
+   * One real server's health changed: the commands that take the service there. While the service
+   * stays above quorum with someone to serve (the usual case) that is one dest, found without
+   * walking the service's servers; a quorum or sorry-server transition recomputes the service.
+   */
   setHealth(serviceKey: string, server: string, healthy: boolean): IpvsOp[] {
     const s = this.state.get(serviceKey);
     if (!s) return [];
-    this.health.set(`${serviceKey}|${server}`, healthy);
-    const health: Health = new Map(
-      s.svc.realServers.map((r) => [
-        serverKey(r),
-        this.health.get(`${serviceKey}|${serverKey(r)}`) !== false,
-      ]),
-    );
-    const next = desiredDestinations(s.svc, health, s.quorumUp);
-    const dests = next.destinations.map((d) => ipvsDest(s.svc, d));
-    const ops = diffDests(s.service, s.dests, dests);
-    s.dests = dests;
+    const was = s.health.get(server) !== false;
+    if (was === healthy) return [];
+    const rs = s.svc.realServers.find((r) => serverKey(r) === server);
+    s.health.set(server, healthy);
+    if (!rs) return [];
+    const sign = healthy ? 1 : -1;
+    const aliveWeight = s.aliveWeight + sign * rs.weight;
+    const alivePositive = s.alivePositive + (rs.weight > 0 ? sign : 0);
+    const up = s.quorumUp
+      ? aliveWeight >= s.svc.quorum - s.svc.hysteresis
+      : aliveWeight >= s.svc.quorum + s.svc.hysteresis;
+    if (s.normal && up && alivePositive > 0) {
+      s.aliveWeight = aliveWeight;
+      s.alivePositive = alivePositive;
+      s.quorumUp = true;
+      const key = destKey(rs);
+      if (s.svc.inhibitOnFailure) {
+        const dest = { ...ipvsDest(s.svc, rs), weight: healthy ? rs.weight : 0 };
+        s.dests.set(key, dest);
+        return [{ op: "edit-dest", service: s.service, dest }];
+      }
+      if (healthy) {
+        const dest = ipvsDest(s.svc, rs);
+        s.dests.set(key, dest);
+        return [{ op: "add-dest", service: s.service, dest }];
+      }
+      const dest = s.dests.get(key);
+      s.dests.delete(key);
+      return dest ? [{ op: "delete-dest", service: s.service, dest }] : [];
+    }
+    const before = [...s.dests.values()];
+    this.recompute(s);
+    return diffDests(s.service, before, [...s.dests.values()]);
+  }
+
+  private recompute(s: ServiceState): void {
+    const healthy = (r: { address: string; port: number }) => s.health.get(serverKey(r)) !== false;
+    const next = desiredDestinations(s.svc, s.health, s.quorumUp);
+    s.dests = new Map(next.destinations.map((d) => [destKey(d), ipvsDest(s.svc, d)]));
     s.quorumUp = next.quorumUp;
-    return ops;
+    const alive = s.svc.realServers.filter(healthy);
+    s.aliveWeight = alive.reduce((sum, r) => sum + r.weight, 0);
+    s.alivePositive = alive.filter((r) => r.weight > 0).length;
+    s.normal = next.quorumUp && !next.destinations.some((d) => d.sorry) && s.alivePositive > 0;
   }
 
   destinations(serviceKey: string): readonly IpvsDest[] {
-    return this.state.get(serviceKey)?.dests ?? [];
+    return [...(this.state.get(serviceKey)?.dests.values() ?? [])];
   }
 }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { diffServices, IpvsPlan, ipvsService, type KernelService } from "../../src/lb/ipvs-plan.ts";
 import { IP_VS_SVC_F_PERSISTENT } from "../../src/lb/ipvs-netlink.ts";
-import type { VirtualService } from "../../src/lb/model.ts";
+import { desiredDestinations, serverKey, type VirtualService } from "../../src/lb/model.ts";
 
 const servers = (n: number) =>
   Array.from({ length: n }, (_, i) => ({
@@ -60,6 +60,45 @@ describe("IpvsPlan", () => {
       vs("p", 443, 1, { persistence: { timeoutMs: 90_500, ipv4PrefixLength: 24, ipv6PrefixLength: 128 } }),
     );
     expect([s.flags & IP_VS_SVC_F_PERSISTENT, s.timeout, s.prefixLength]).toEqual([1, 91, 24]);
+  });
+});
+
+describe("IpvsPlan's one-dest fast path", () => {
+  it("matches desiredDestinations after each of 2,000 random flips (quorum, hysteresis, sorry, inhibit)", () => {
+    let seed = 7;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    for (const inhibitOnFailure of [false, true]) {
+      const svc = vs("r", 80, 8, {
+        realServers: servers(8).map((r, i) => ({ ...r, weight: i % 3 })),
+        inhibitOnFailure,
+        quorum: 4,
+        hysteresis: 1,
+        sorryServer: { address: "198.18.9.9", port: 80, weight: 1 },
+      });
+      const plan = new IpvsPlan([svc]);
+      const health = new Map<string, boolean>();
+      let applied = new Map(plan.destinations("r").map((d) => [`${d.address}|${d.port}`, d.weight]));
+      let quorumUp = true;
+      for (let k = 0; k < 1000; k++) {
+        const server = serverKey(svc.realServers[rnd(8)]!);
+        const healthy = rnd(2) === 0;
+        health.set(server, healthy);
+        const ops = plan.setHealth("r", server, healthy);
+        // Applying the ops to what we had gives what the model wants.
+        applied = new Map(applied);
+        for (const o of ops)
+          if ("dest" in o) {
+            const key = `${o.dest.address}|${o.dest.port}`;
+            if (o.op === "delete-dest") applied.delete(key);
+            else applied.set(key, o.dest.weight);
+          }
+        const want = desiredDestinations(svc, health, quorumUp);
+        quorumUp = want.quorumUp;
+        expect([...applied].sort()).toEqual(
+          want.destinations.map((d) => [`${d.address}|${d.port}`, d.weight]).sort(),
+        );
+      }
+    }
   });
 });
 
