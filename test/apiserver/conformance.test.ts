@@ -4,7 +4,9 @@
 // KubernetesObjectApi, set-based and field selectors, watch start rules, bookmarks and timeouts,
 // JSON patch `test`, finalizers on an object being deleted, and the start-time CEL check.
 import {
+  ApisApi,
   CoordinationV1Api,
+  CoreApi,
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
@@ -682,6 +684,48 @@ describe("test API server: documented behaviour", () => {
     api.cutWatches();
     await until(() => names() === "i2", "the cache to converge on i2 alone");
     await informer.stop();
+  });
+
+  it("serves discovery and lists every built-in kind the brief names", async () => {
+    const groups = await kc.makeApiClient(ApisApi).getAPIVersions();
+    expect(groups.groups.map((g) => g.name)).toEqual(
+      expect.arrayContaining([
+        "apps",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "lab.test",
+      ]),
+    );
+    expect((await kc.makeApiClient(CoreApi).getAPIVersions()).versions).toEqual(["v1"]);
+    const objects = KubernetesObjectApi.makeApiClient(kc);
+    const kinds: [string, string, boolean][] = [
+      ["v1", "Namespace", false],
+      ["v1", "Node", false],
+      ["v1", "Pod", true],
+      ["v1", "Service", true],
+      ["v1", "Secret", true],
+      ["v1", "ConfigMap", true],
+      ["v1", "Event", true],
+      ["v1", "ServiceAccount", true],
+      ["apps/v1", "DaemonSet", true],
+      ["apps/v1", "Deployment", true],
+      ["discovery.k8s.io/v1", "EndpointSlice", true],
+      ["coordination.k8s.io/v1", "Lease", true],
+      ["events.k8s.io/v1", "Event", true],
+      ["lab.test/v1", "Router", true],
+    ];
+    for (const [apiVersion, kind, namespaced] of kinds) {
+      const made = await objects.create({
+        apiVersion,
+        kind,
+        metadata: { name: `disc-${kind.toLowerCase()}`, ...(namespaced ? { namespace: "disc" } : {}) },
+        ...(kind === "Router" ? { spec: { vrid: 1, addresses: ["198.18.0.1"] } } : {}),
+      });
+      expect([made.apiVersion, made.kind]).toEqual([apiVersion, kind]);
+      const list = await objects.list(apiVersion, kind, namespaced ? "disc" : undefined);
+      expect(list.items.map((o) => o.metadata?.name)).toContain(`disc-${kind.toLowerCase()}`);
+    }
   });
 
   it("answers 503 while unavailable and cuts open watches", async () => {
