@@ -1,6 +1,6 @@
 // Runs inside a UML guest (test/uml/ipvs.test.ts boots it): programs IPVS through vipkeeper's
 // backend and writes what it saw to $OUT/result.json for the test to assert on.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { IpvsDataplane, readKernel } from "../../src/lb/ipvs.ts";
 import { serviceIdKey } from "../../src/lb/ipvs-netlink.ts";
@@ -101,13 +101,87 @@ async function main() {
   fourth.dataplane.stop();
 }
 
-main().then(
-  () => writeFileSync(`${out}/result.json`, JSON.stringify(result)),
-  (err: unknown) => {
-    writeFileSync(
-      `${out}/result.json`,
-      JSON.stringify({ ...result, error: String((err as Error).stack ?? err) }),
-    );
-    process.exitCode = 1;
-  },
-);
+const sh = (script: string) => execFileSync("sh", ["-ec", script], { encoding: "utf8" });
+
+/** n HTTP requests (a connection each) from the client namespace; the bodies in order. */
+function clientRequests(n: number): string[] {
+  const js = `const out=[];for(let i=0;i<${n};i++){const r=await fetch("http://198.18.0.80/",{headers:{connection:"close"},signal:AbortSignal.timeout(5000)});out.push(await r.text())}console.log(JSON.stringify(out))`;
+  return JSON.parse(
+    execFileSync("ip", ["netns", "exec", "vkipc", "node", "--input-type=module", "-e", js], {
+      encoding: "utf8",
+    }),
+  ) as string[];
+}
+
+/** Real traffic: a client namespace through an IPVS NAT service to two HTTP servers in namespaces. */
+async function traffic() {
+  sh(`
+    sysctl -qw net.ipv4.ip_forward=1
+    ip addr add 198.18.0.80/32 dev lo
+    for n in c s1 s2; do ip netns add vkip$n; ip -n vkip$n link set lo up; done
+    ip link add vkc0 type veth peer name eth0 netns vkipc
+    ip link add vks1 type veth peer name eth0 netns vkips1
+    ip link add vks2 type veth peer name eth0 netns vkips2
+    ip addr add 198.18.5.1/24 dev vkc0; ip link set vkc0 up
+    ip addr add 198.18.6.1/24 dev vks1; ip link set vks1 up
+    ip addr add 198.18.7.1/24 dev vks2; ip link set vks2 up
+    ip -n vkipc addr add 198.18.5.2/24 dev eth0; ip -n vkipc link set eth0 up; ip -n vkipc route add default via 198.18.5.1
+    ip -n vkips1 addr add 198.18.6.2/24 dev eth0; ip -n vkips1 link set eth0 up; ip -n vkips1 route add default via 198.18.6.1
+    ip -n vkips2 addr add 198.18.7.2/24 dev eth0; ip -n vkips2 link set eth0 up; ip -n vkips2 route add default via 198.18.7.1
+  `);
+  const servers = ["s1", "s2"].map((name) =>
+    spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        `vkip${name}`,
+        "node",
+        "-e",
+        `require("http").createServer((q,r)=>r.end("${name}")).listen(8080)`,
+      ],
+      { stdio: "ignore" },
+    ),
+  );
+  try {
+    for (const addr of ["198.18.6.2", "198.18.7.2"])
+      for (let i = 0; ; i++) {
+        try {
+          await fetch(`http://${addr}:8080/`, { signal: AbortSignal.timeout(2000) });
+          break;
+        } catch (err) {
+          if (i > 100) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    const web: VirtualService = {
+      ...svc("traffic", "198.18.0.80", 80, "rr", "nat"),
+      realServers: [
+        { address: "198.18.6.2", port: 8080, weight: 1 },
+        { address: "198.18.7.2", port: 8080, weight: 1 },
+      ],
+    };
+    const { dataplane } = await IpvsDataplane.start([web], "/run/vipkeeper/traffic.json");
+    result.trafficBodies = clientRequests(6);
+    result.trafficFlip = await dataplane.setHealth("traffic", "198.18.6.2:8080", false);
+    result.trafficBodiesAfterFlip = clientRequests(4);
+    await dataplane.setHealth("traffic", "198.18.6.2:8080", true);
+    result.trafficBodiesAfterRecovery = clientRequests(4);
+    dataplane.stop();
+  } finally {
+    for (const s of servers) s.kill();
+  }
+}
+
+main()
+  .then(traffic)
+  .then(
+    () => writeFileSync(`${out}/result.json`, JSON.stringify(result)),
+    (err: unknown) => {
+      writeFileSync(
+        `${out}/result.json`,
+        JSON.stringify({ ...result, error: String((err as Error).stack ?? err) }),
+      );
+      process.exitCode = 1;
+    },
+  );

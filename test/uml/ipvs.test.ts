@@ -48,6 +48,10 @@ interface Result {
   flipSame: number;
   flipUp: number;
   flipInhibitUp: number;
+  trafficBodies: string[];
+  trafficFlip: number;
+  trafficBodiesAfterFlip: string[];
+  trafficBodiesAfterRecovery: string[];
 }
 
 describe.skipIf(!!missing)("IPVS backend in UML", () => {
@@ -136,5 +140,16 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
   it("a service of ours deleted by someone else is restored by the next reconcile", () => {
     expect(r.restore.commands).toBe(3);
     expect(r.ipvsadmAfterRestore).toMatch(/198\.18\.1\.12:8080\s+Masq\s+2/);
+  });
+
+  it("real traffic: a client namespace's requests alternate between two HTTP servers (rr, NAT); a flip moves them all", () => {
+    const alternating = (xs: string[]) => xs.every((x, i) => i === 0 || x !== xs[i - 1]);
+    expect(r.trafficBodies).toHaveLength(6);
+    expect(new Set(r.trafficBodies)).toEqual(new Set(["s1", "s2"]));
+    expect(alternating(r.trafficBodies)).toBe(true);
+    expect(r.trafficFlip).toBe(1);
+    expect(r.trafficBodiesAfterFlip).toEqual(["s2", "s2", "s2", "s2"]);
+    expect(new Set(r.trafficBodiesAfterRecovery)).toEqual(new Set(["s1", "s2"]));
+    expect(alternating(r.trafficBodiesAfterRecovery)).toBe(true);
   });
 });
