@@ -15,6 +15,8 @@
 // CRDs calls only functions the server implements (cel-check.ts), so an unsupported rule fails
 // loudly at start. What the server models and what it leaves out is listed at the top of
 // test/kubeapi/server.ts; test/apiserver/*.test.ts check it against documented Kubernetes behaviour.
+// cel-kubernetes.ts holds Kubernetes' CEL IP and CIDR libraries (ip(), cidr(), family(), containsIP(),
+// masked()...) for @bufbuild/cel; the server evaluates rules with its own isIP/isCIDR until it adopts them.
 import { startApiServer as startKubeApi, type ApiServer, type ApiServerOptions } from "../kubeapi/server.ts";
 import { checkCrdRules } from "./cel-check.ts";
 
