@@ -168,6 +168,16 @@ async function traffic() {
     await dataplane.setHealth("traffic", "198.18.6.2:8080", true);
     result.trafficBodiesAfterRecovery = clientRequests(4);
     dataplane.stop();
+    // Adoption keeps the service: its connection counter (summed by the kernel every 2 s) survives
+    // a restart of the backend; a recreated service would start again at 0.
+    await new Promise((r) => setTimeout(r, 2500));
+    const again = await IpvsDataplane.start([web], "/run/vipkeeper/traffic.json");
+    await new Promise((r) => setTimeout(r, 2500));
+    result.trafficRestart = again.report;
+    result.trafficConnections = (await readKernel(again.dataplane.netlink)).find(
+      (k) => k.service.id.address === "198.18.0.80",
+    )?.service.connections;
+    again.dataplane.stop();
   } finally {
     for (const s of servers) s.kill();
   }

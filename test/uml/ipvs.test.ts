@@ -52,6 +52,8 @@ interface Result {
   trafficFlip: number;
   trafficBodiesAfterFlip: string[];
   trafficBodiesAfterRecovery: string[];
+  trafficRestart: Report;
+  trafficConnections?: number;
 }
 
 describe.skipIf(!!missing)("IPVS backend in UML", () => {
@@ -151,5 +153,11 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
     expect(r.trafficBodiesAfterFlip).toEqual(["s2", "s2", "s2", "s2"]);
     expect(new Set(r.trafficBodiesAfterRecovery)).toEqual(new Set(["s1", "s2"]));
     expect(alternating(r.trafficBodiesAfterRecovery)).toBe(true);
+  });
+
+  it("a restart after traffic adopts the live service: no command, its 14 connections still counted", () => {
+    expect(r.trafficRestart.commands).toBe(0);
+    expect(r.trafficRestart.adopted).toEqual(["tcp|198.18.0.80|80"]);
+    expect(r.trafficConnections).toBe(14);
   });
 });
