@@ -3,12 +3,7 @@
 // one SET_DEST (inhibit: weight 0) or one DEL_DEST / NEW_DEST: the cost follows the change, not
 // the table. Services that are not ours are never in a plan: only keys we own (the ownership file
 // lists them) or desire are ever touched. Pure.
-import {
-  desiredDestinations,
-  serverKey,
-  type Destination,
-  type VirtualService,
-} from "./model.ts";
+import { desiredDestinations, serverKey, type Destination, type VirtualService } from "./model.ts";
 import {
   destKey,
   serviceIdKey,
