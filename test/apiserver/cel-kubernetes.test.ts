@@ -2,7 +2,7 @@
 // https://kubernetes.io/docs/reference/using-api/cel/ (IP address and CIDR libraries).
 import { isCelError, run } from "@bufbuild/cel";
 import { describe, expect, it } from "vitest";
-import { KUBERNETES_CEL_ENV, KUBERNETES_CEL_FUNCTIONS } from "./cel-kubernetes.ts";
+import { KUBERNETES_CEL_ENV, KUBERNETES_CEL_FUNCTIONS } from "../kubeapi/cel-kubernetes.ts";
 
 const cel = (rule: string, self?: unknown) => {
   const out = run(rule, self === undefined ? {} : { self: self as never }, KUBERNETES_CEL_ENV);

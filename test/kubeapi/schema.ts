@@ -1,9 +1,9 @@
 // What the API server does with a custom object and its CRD's structural schema: defaults,
 // pruning of unknown fields (or rejection, with fieldValidation=Strict), validation with the
 // server's messages and field paths, and the x-kubernetes-validations CEL rules (@bufbuild/cel,
-// with Kubernetes' isIP / isCIDR library functions).
-import { CelScalar, celFunc, isCelError, run } from "@bufbuild/cel";
-import ipaddr from "ipaddr.js";
+// with Kubernetes' IP and CIDR libraries from cel-kubernetes.ts).
+import { isCelError, run } from "@bufbuild/cel";
+import { KUBERNETES_CEL_ENV, KUBERNETES_CEL_FUNCTIONS } from "./cel-kubernetes.ts";
 
 export interface Schema {
   type?: string;
@@ -36,28 +36,8 @@ export interface Cause {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-const k8sFuncs = [
-  celFunc(
-    "isIP",
-    [CelScalar.STRING],
-    CelScalar.BOOL,
-    (s: string) =>
-      ipaddr.isValid(s) &&
-      !s.includes("/") &&
-      (ipaddr.IPv4.isValidFourPartDecimal(s) || ipaddr.IPv6.isValid(s)),
-  ),
-  celFunc("isCIDR", [CelScalar.STRING], CelScalar.BOOL, (s: string) => {
-    try {
-      ipaddr.parseCIDR(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }),
-];
-
-/** Functions the rules may use beyond standard CEL; a rule naming another fails loudly. */
-export const CEL_FUNCTIONS = ["isIP", "isCIDR"];
+/** Functions the rules may use beyond standard CEL: Kubernetes' IP and CIDR libraries. */
+export const CEL_FUNCTIONS = KUBERNETES_CEL_FUNCTIONS;
 
 /** JSON to CEL input: objects become maps, integers (by the schema) become ints. */
 function toCel(v: unknown, s: Schema | undefined): unknown {
@@ -183,7 +163,7 @@ export function validate(v: unknown, s: Schema, path: string, old: unknown, out:
     if (transition && old === undefined) continue;
     const bindings: Record<string, unknown> = { self: toCel(v, s) };
     if (transition) bindings.oldSelf = toCel(old, s);
-    const result = run(rule.rule, bindings as never, { funcs: k8sFuncs });
+    const result = run(rule.rule, bindings as never, KUBERNETES_CEL_ENV);
     const field = rule.fieldPath ? `${path}${rule.fieldPath}` : path;
     if (isCelError(result))
       err(`Invalid value: "object": rule '${rule.rule}' could not be evaluated: ${result.message}`, field);

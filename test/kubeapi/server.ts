@@ -103,6 +103,8 @@ export class ApiServer {
   private readonly watchers = new Set<Watcher>();
   private server: Server | undefined;
   private unavailable = false;
+  /** Warnings of the request being handled (Warning headers, RFC 7234 form as the server sends). */
+  private warnings: string[] = [];
   private readonly opts: ApiServerOptions;
   url = "";
 
@@ -179,6 +181,7 @@ export class ApiServer {
         throw new ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request");
       const url = new URL(req.url ?? "/", "http://x");
       const body = await readBody(req);
+      this.warnings = []; // handling is synchronous from here to the response
       const discovery = this.discovery(url.pathname);
       if (discovery) return send(res, 200, discovery);
       const route = this.route(url.pathname);
@@ -197,12 +200,13 @@ export class ApiServer {
             return this.watch(resource, namespace, q, res);
           return send(res, 200, this.list(resource, namespace, q));
         case "POST":
-          return send(res, 201, this.create(resource, namespace, parseJson(body), q));
+          return send(res, 201, this.create(resource, namespace, parseJson(body), q), this.warnings);
         case "PUT":
           return send(
             res,
             200,
             this.update(resource, namespace, name!, parseJson(body), sub === "status", q),
+            this.warnings,
           );
         case "PATCH":
           return send(
@@ -217,6 +221,7 @@ export class ApiServer {
               sub === "status",
               q,
             ),
+            this.warnings,
           );
         case "DELETE":
           return send(res, 200, this.delete(resource, namespace, name!));
@@ -240,14 +245,19 @@ export class ApiServer {
           message: e.message,
           reason: e.reason,
           code: e.code,
-          ...(e.causes.length
+          ...(e.causes.length || e.details
             ? {
                 details: {
-                  causes: e.causes.map((c) => ({
-                    reason: "FieldValueInvalid",
-                    field: c.field,
-                    message: c.message,
-                  })),
+                  ...e.details,
+                  ...(e.causes.length
+                    ? {
+                        causes: e.causes.map((c) => ({
+                          reason: "FieldValueInvalid",
+                          field: c.field,
+                          message: c.message,
+                        })),
+                      }
+                    : {}),
                 },
               }
             : {}),
@@ -459,12 +469,16 @@ export class ApiServer {
       },
       "",
     );
-    if (unknown.length && q.get("fieldValidation") === "Strict")
-      throw invalid(
-        r,
-        o.metadata.name,
-        unknown.map((f) => ({ field: f, message: `unknown field "${f}"` })),
+    // api-concepts, Field validation: Strict refuses with 400; Warn (the default) and Ignore
+    // prune, and Warn says so in a Warning header.
+    const mode = q.get("fieldValidation") ?? "Warn";
+    if (unknown.length && mode === "Strict")
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(", ")}`,
       );
+    if (mode === "Warn") for (const f of unknown) this.warnings.push(`unknown field "${f}"`);
     applyDefaults(o, r.schema);
     const { metadata: _m, apiVersion: _a, kind: _k, ...rest } = o;
     const oldRest = old ? (({ metadata: _x, apiVersion: _y, kind: _z, ...x }) => x)(old) : undefined;
@@ -493,6 +507,8 @@ export class ApiServer {
         409,
         "AlreadyExists",
         `${r.plural}${r.group ? `.${r.group}` : ""} "${o.metadata.name}" already exists`,
+        [],
+        { name: o.metadata.name, kind: r.plural, ...(r.group ? { group: r.group } : {}) },
       );
     this.admit(r, o, undefined, q);
     if (r.status && r.custom) delete o.status;
@@ -759,8 +775,10 @@ function withoutMetaStatus(o: Obj): Obj {
   return rest;
 }
 
-function send(res: ServerResponse, code: number, body: unknown): void {
-  res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body));
+function send(res: ServerResponse, code: number, body: unknown, warnings: readonly string[] = []): void {
+  const headers: Record<string, string | string[]> = { "content-type": "application/json" };
+  if (warnings.length) headers.warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+  res.writeHead(code, headers).end(JSON.stringify(body));
 }
 
 function writeEvent(res: ServerResponse, type: string, object: Obj): void {
