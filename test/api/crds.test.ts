@@ -75,7 +75,7 @@ describe("CRD shape", () => {
         let node: Json | undefined = root;
         for (const n of names) {
           node =
-            (node.properties as Record<string, Json> | undefined)?.[n] ?? (node.items as Json | undefined);
+            (node?.properties as Record<string, Json> | undefined)?.[n] ?? (node?.items as Json | undefined);
           if (node?.type === "array") node = node.items as Json;
         }
         expect(node, `${(c.metadata as Json).name as string}: ${col.jsonPath}`).toBeDefined();
