@@ -20,7 +20,7 @@ import { RtNetlink } from "../net/rtnetlink.ts";
 import { createLogger } from "../observe/log.ts";
 import { keepAgentLease } from "./agent-lease.ts";
 import { ClusterAgent } from "./cluster-agent.ts";
-import { ClusterMetrics } from "./cluster-metrics.ts";
+import { AgentMetrics } from "./agent-metrics.ts";
 import type { HostAddress } from "./cluster-plan.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { startEngine, WarmEngines } from "./engines.ts";
@@ -97,7 +97,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   const links = new Map<number, string>();
   // Engines report to the metrics as soon as they run; the metrics read the agent's engines.
   const engines = { of: () => new Map() as ReturnType<ClusterAgent["engines"]> };
-  const metrics = new ClusterMetrics(() => engines.of(), { node: args.node });
+  const metrics = new AgentMetrics(() => engines.of(), { node: args.node });
   const agent = new ClusterAgent({
     node: args.node,
     log,

@@ -56,7 +56,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     onTransition: (event) => {
       tell({ type: "state", masters: engine.masters().map((p) => p.key) });
       reporter?.report();
-      if (args.reportStatus && event.to === "master" && event.sinceLastAdvertMs !== undefined)
+      if (event.to === "master" && event.sinceLastAdvertMs !== undefined)
         tell({ type: "failover", instance: event.plan.key, ms: event.sinceLastAdvertMs });
       metrics?.observe(event);
       runNotifyScripts(event, log);

@@ -25,7 +25,12 @@ export async function startLoadBalancer(
   log: Logger,
   counters?: Counters,
   hooks: LoadBalancerHooks = {},
-  options: { backend?: BackendChoice; ownerFile?: string } = {},
+  options: {
+    backend?: BackendChoice;
+    ownerFile?: string;
+    /** The interface of a VirtualRouter (by name): where DR services forward. */
+    deviceOf?: (routerRef: string | undefined) => string | undefined;
+  } = {},
 ): Promise<LoadBalancer> {
   const backend = await chooseBackend(options);
   // IPVS does fwmark, DR, TUN and IPv6 persistence; fwmark is not in the dataplane model yet.
@@ -40,7 +45,11 @@ export async function startLoadBalancer(
             : [],
         );
   if (problems.length > 0) throw new LoadBalancerError(problems.join("\n"));
-  const services = objects.map(toVirtualService);
+  const services = objects.map((vs) => {
+    const svc = toVirtualService(vs);
+    const device = svc.forwarding === "dr" ? options.deviceOf?.(vs.spec.routerRef) : undefined;
+    return device ? { ...svc, device } : svc;
+  });
   let started;
   try {
     started = await startDataplane(

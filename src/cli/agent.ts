@@ -108,9 +108,9 @@ export async function runAgent(argv: string[]): Promise<number> {
     return runClusterAgent({ node: args.node, ...args.cluster, engineArgs });
   }
   const file = args.config!;
-  let routers, notes, virtualServers;
+  let routers, notes, virtualServers, realServerScripts;
   try {
-    ({ routers, notes, virtualServers } = loadConfig(file, args.node));
+    ({ routers, notes, virtualServers, realServerScripts } = loadConfig(file, args.node));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`vipkeeper agent: ${err.message}\n`);
@@ -126,14 +126,39 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   const engineArgs: EngineArgs = { node: args.node };
   if (args.statusSocket) engineArgs.statusSocket = args.statusSocket;
-  if (args.metricsAddress) engineArgs.metricsAddress = args.metricsAddress;
+  // Metrics are served by this process, for the engine (asked over IPC at each scrape) and the
+  // load balancer (which runs here) on one endpoint.
+  const { AgentMetrics } = await import("../agent/agent-metrics.ts");
   const { startEngine } = await import("../agent/engines.ts");
-  const engine = await startEngine(plan, engineArgs, log);
+  const running: { engine?: Awaited<ReturnType<typeof startEngine>> } = {};
+  const metrics = new AgentMetrics(() => new Map(running.engine ? [["engine", running.engine]] : []), {
+    node: args.node,
+  });
+  const engine = await startEngine(plan, engineArgs, log, undefined, (msg) =>
+    metrics.onMessage("engine", msg),
+  );
+  running.engine = engine;
+  const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
   let lb: { stop(): void } | undefined;
   if (virtualServers.length > 0) {
     const { startLoadBalancer, LoadBalancerError } = await import("../agent/load-balancer.ts");
+    const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
+    const { hooks } = agentLoadBalancerHooks({
+      node: args.node,
+      log,
+      routers,
+      virtualServers,
+      ...(realServerScripts ? { realServerScripts } : {}),
+      registry: metrics.metrics.registry,
+    });
+    // DR forwards on the interface of the service's VirtualRouter.
+    const deviceOf = (routerRef: string | undefined) =>
+      routers.find((r) => r.metadata.name === routerRef)?.spec.interface;
     try {
-      lb = await startLoadBalancer(virtualServers, log, undefined, {}, { backend: args.lbBackend ?? "auto" });
+      lb = await startLoadBalancer(virtualServers, log, undefined, hooks, {
+        backend: args.lbBackend ?? "auto",
+        deviceOf,
+      });
     } catch (err) {
       if (!(err instanceof LoadBalancerError)) throw err;
       process.stderr.write(`vipkeeper agent: ${err.message}\n`);
@@ -151,6 +176,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
   });
   lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
+  metricsServer?.close();
   log.info("agent stopped");
   return 0;
 }

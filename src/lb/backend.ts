@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import type { VirtualService } from "./model.ts";
 import { applyNft, NftSession } from "./nft-apply.ts";
 import { NftablesPlan, TABLE } from "./nftables.ts";
+import { applyHealth } from "./nft-persist.ts";
 import { IpvsDataplane } from "./ipvs.ts";
 import { IpvsNetlink } from "./ipvs-socket.ts";
 
@@ -52,7 +53,8 @@ class NftablesDataplane implements Dataplane {
     this.session = new NftSession(TABLE);
   }
   setHealth(serviceKey: string, server: string, healthy: boolean): Promise<void> {
-    return this.session.apply(this.plan.setHealth(serviceKey, server, healthy));
+    // The slot change, then (persistence) the failed server's clients evicted.
+    return applyHealth(this.session, this.plan, { service: serviceKey, server, healthy });
   }
   stop(): void {
     this.session.close();

@@ -1,4 +1,5 @@
-// Metrics of a cluster-mode agent: one endpoint for all its engines (one per router). At each
+// The agent's metrics endpoint, served by the agent's main process for all its engines (one in file
+// mode, one per router in cluster mode) and its load balancer. At each
 // scrape the parent asks every engine for a snapshot of its status and counters over IPC and
 // answers from those; observed failovers arrive as they happen.
 import { createServer, type Server } from "node:http";
@@ -8,7 +9,7 @@ import { VrrpMetrics } from "../observe/metrics.ts";
 
 type Snapshot = Extract<EngineMessage, { type: "snapshot" }>;
 
-export class ClusterMetrics {
+export class AgentMetrics {
   private readonly latest = new Map<string, Snapshot>();
   private readonly waiting = new Map<number, () => void>();
   private nextId = 1;
