@@ -27,17 +27,17 @@ export interface ObjectRef {
   namespace?: string;
 }
 
-/** Server-side apply of `body` to the object's status subresource, under `fieldManager`. */
-export async function applyStatus(
+/** Server-side apply of `body` under `fieldManager`, to the object or its status subresource. */
+async function serverSideApply(
   kc: KubeConfig,
   ref: ObjectRef,
   body: object,
   fieldManager: string,
-  force: boolean,
+  { status, force }: { status: boolean; force: boolean },
 ): Promise<void> {
   const api = kc.makeApiClient(CustomObjectsApi);
   const opts = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
-  const common = {
+  const req = {
     group: ref.group,
     version: ref.version,
     plural: ref.plural,
@@ -46,31 +46,34 @@ export async function applyStatus(
     fieldManager,
     force,
   };
-  if (ref.namespace)
-    await api.patchNamespacedCustomObjectStatus({ ...common, namespace: ref.namespace }, opts);
-  else await api.patchClusterCustomObjectStatus(common, opts);
+  if (ref.namespace) {
+    const namespaced = { ...req, namespace: ref.namespace };
+    await (status
+      ? api.patchNamespacedCustomObjectStatus(namespaced, opts)
+      : api.patchNamespacedCustomObject(namespaced, opts));
+  } else
+    await (status ? api.patchClusterCustomObjectStatus(req, opts) : api.patchClusterCustomObject(req, opts));
 }
 
-/** Server-side apply of a whole custom object (created when absent), under `fieldManager`. */
-export async function applyObject(
+/** Server-side apply of `body` to the object's status subresource, under `fieldManager`. */
+export function applyStatus(
+  kc: KubeConfig,
+  ref: ObjectRef,
+  body: object,
+  fieldManager: string,
+  force: boolean,
+): Promise<void> {
+  return serverSideApply(kc, ref, body, fieldManager, { status: true, force });
+}
+
+/** Server-side apply of a whole custom object (created when absent), under `fieldManager`, forced. */
+export function applyObject(
   kc: KubeConfig,
   ref: ObjectRef,
   body: object,
   fieldManager: string,
 ): Promise<void> {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const opts = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
-  const common = {
-    group: ref.group,
-    version: ref.version,
-    plural: ref.plural,
-    name: ref.name,
-    body,
-    fieldManager,
-    force: true,
-  };
-  if (ref.namespace) await api.patchNamespacedCustomObject({ ...common, namespace: ref.namespace }, opts);
-  else await api.patchClusterCustomObject(common, opts);
+  return serverSideApply(kc, ref, body, fieldManager, { status: false, force: true });
 }
 
 /** JSON merge patch (RFC 7386) of the object itself; a resourceVersion in the patch makes it conditional. */
