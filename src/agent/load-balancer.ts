@@ -33,17 +33,8 @@ export async function startLoadBalancer(
   } = {},
 ): Promise<LoadBalancer> {
   const backend = await chooseBackend(options);
-  // IPVS does fwmark, DR, TUN and IPv6 persistence; fwmark is not in the dataplane model yet.
-  const problems =
-    backend === "nftables"
-      ? objects.flatMap(nftablesProblems)
-      : objects.flatMap((vs) =>
-          vs.spec.fwmark !== undefined
-            ? [
-                `VirtualServer ${vs.metadata.name}: spec.fwmark: not supported by vipkeeper's IPVS backend yet`,
-              ]
-            : [],
-        );
+  // IPVS does fwmark, DR, TUN and IPv6 persistence; nftables says what it cannot do.
+  const problems = backend === "nftables" ? objects.flatMap(nftablesProblems) : [];
   if (problems.length > 0) throw new LoadBalancerError(problems.join("\n"));
   const services = objects.map((vs) => {
     const svc = toVirtualService(vs);

@@ -38,14 +38,14 @@ export function nftablesProblems(vs: VirtualServer): string[] {
 /** For DR the caller sets `device` on the result: the virtual address's (its VirtualRouter's) interface. */
 export function toVirtualService(vs: VirtualServer): VirtualService {
   const s = vs.spec;
-  // fwmark services (no address, port) are refused by nftablesProblems before this runs.
-  if (s.address === undefined || s.port === undefined)
-    throw new Error(`VirtualServer ${vs.metadata.name}: spec.fwmark is not in the dataplane model yet`);
+  // A fwmark service's family is its real servers' (the validator made them all one family).
+  const family = familyOf(s.address ?? s.realServers[0]?.address ?? "") ?? 4;
   const svc: VirtualService = {
     key: serviceKey(vs),
-    family: familyOf(s.address) ?? 4,
-    address: s.address,
-    port: s.port,
+    family,
+    address: s.address ?? "",
+    port: s.port ?? 0,
+    ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}),
     protocol: (s.protocol ?? "TCP").toLowerCase() as Protocol,
     scheduler: s.scheduler ?? "wrr",
     forwarding: (s.forwarding ?? "NAT").toLowerCase() as Forwarding,

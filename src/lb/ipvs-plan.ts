@@ -21,11 +21,14 @@ export interface KernelService {
   dests: IpvsDest[];
 }
 
-/** The IPVS service for a virtual service (fwmark services are not in the model yet). */
+/** The IPVS service for a virtual service (by address and port, or by firewall mark). */
 export function ipvsService(svc: VirtualService): IpvsService {
   const p = svc.persistence;
   return {
-    id: { family: svc.family, protocol: svc.protocol, address: svc.address, port: svc.port },
+    id:
+      svc.fwmark !== undefined
+        ? { family: svc.family, fwmark: svc.fwmark }
+        : { family: svc.family, protocol: svc.protocol, address: svc.address, port: svc.port },
     scheduler: svc.scheduler,
     flags: p ? IP_VS_SVC_F_PERSISTENT : 0,
     // IPVS counts persistence in whole seconds; the API refuses less than 1 s.

@@ -25,9 +25,12 @@ export interface VirtualService {
   /** Stable name (namespace/name of the VirtualServer, or keepalived's address:port). */
   key: string;
   family: IpFamily;
+  /** Firewall-mark services (IPVS only) have no address and port: address "" and port 0. */
   address: string;
   port: number;
   protocol: Protocol;
+  /** keepalived's `virtual_server fwmark N`: the traffic marked N (by the admin's rules), any address and port. */
+  fwmark?: number;
   scheduler: Scheduler;
   forwarding: Forwarding;
   realServers: RealServer[];

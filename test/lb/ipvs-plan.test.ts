@@ -55,6 +55,15 @@ describe("IpvsPlan", () => {
     ]);
   });
 
+  it("keys a firewall-mark service by its mark (keepalived's virtual_server fwmark)", () => {
+    const marked = vs("m", 0, 2, { address: "", fwmark: 7 });
+    expect(ipvsService(marked).id).toEqual({ family: 4, fwmark: 7 });
+    const plan = new IpvsPlan([marked, vs("a", 80, 1)]);
+    expect(plan.setHealth("m", "198.18.2.1:80", false)).toMatchObject([
+      { op: "delete-dest", service: { id: { fwmark: 7 } } },
+    ]);
+  });
+
   it("maps persistence to the flag, seconds and prefix length", () => {
     const s = ipvsService(
       vs("p", 443, 1, { persistence: { timeoutMs: 90_500, ipv4PrefixLength: 24, ipv6PrefixLength: 128 } }),

@@ -49,6 +49,8 @@ const services: VirtualService[] = [
   svc("v6", "2001:db8::50", 80, "wlc", "nat", {
     persistence: { timeoutMs: 60_000, ipv4PrefixLength: 32, ipv6PrefixLength: 64 },
   }),
+  // keepalived's `virtual_server fwmark 7`: no address or port.
+  svc("fwmark", "", 0, "wrr", "dr", { fwmark: 7 }),
 ];
 
 async function main() {

@@ -87,7 +87,7 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
       ]);
       expect(r.ipvsadmAfterStart).toMatch(new RegExp(`TCP {2}198\\.18\\.0\\.50:${8000 + i} ${s}\\b`));
     });
-    expect(r.start.commands).toBe(11 + 11 * 2);
+    expect(r.start.commands).toBe(12 + 12 * 2);
   });
 
   it("programs DR and TUN forwarding (ipvsadm shows Route and Tunnel)", () => {
@@ -108,8 +108,12 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
     expect(r.ipvsadmAfterStart).toMatch(/TCP {2}\[2001:db8::50\]:80 wlc persistent 60 mask 64/);
   });
 
+  it("programs a firewall-mark service", () => {
+    expect(r.ipvsadmAfterStart).toMatch(/FWM {2}7 wrr/);
+  });
+
   it("records exactly our services as owned", () => {
-    expect(r.owned).toHaveLength(11);
+    expect(r.owned).toHaveLength(12);
     expect(r.owned).not.toContain("tcp|198.18.0.99|80");
   });
 
@@ -128,7 +132,7 @@ describe.skipIf(!!missing)("IPVS backend in UML", () => {
 
   it("a restarted backend adopts its services without a single command (no delete, no recreate)", () => {
     expect(r.restart.commands).toBe(0);
-    expect(r.restart.adopted).toHaveLength(11);
+    expect(r.restart.adopted).toHaveLength(12);
     expect(r.restart.foreignTakenOver).toEqual([]);
   });
 
