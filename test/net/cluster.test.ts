@@ -35,7 +35,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     c = await ClusterLab.create("vkcl", 2);
     lab = c.lab;
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
-    c.startController();
+    c.startController(["--metrics", "127.0.0.1:19651"]);
     for (const n of lab.nodes) c.startAgent(n.name);
   }, 60_000);
 
@@ -101,6 +101,11 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
       10_000,
       "Events from the agent and the controller",
     );
+    // The controller's metrics.
+    const text = await (await fetch("http://127.0.0.1:19651/metrics")).text();
+    expect(text).toMatch(/vipkeeper_controller_reconciles_total\{kind="router",result="ok"\} [1-9]/);
+    expect(text).toMatch(/vipkeeper_controller_leader 1/);
+    expect(text).toContain("vipkeeper_controller_reconcile_duration_seconds_bucket");
   }, 60_000);
 
   it("killing the master's agent moves the VIP, and the status follows", async () => {

@@ -110,6 +110,30 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
     expect(mail).toContain('"to":["root@localhost"]');
     expect(mail).toContain('"from":"keepalived@localhost"');
 
+    // n2's metrics port, scraped from the lab's client as Prometheus would.
+    const scrape = lab.exec("client", ["curl", "-s", "--max-time", "2", "http://198.18.0.12:9650/metrics"]);
+    const sample = (name: string, labels: string[], value?: string) =>
+      scrape
+        .split("\n")
+        .some(
+          (l) =>
+            l.startsWith(`${name}{`) &&
+            labels.every((x) => l.includes(x)) &&
+            (value === undefined || l.endsWith(` ${value}`)),
+        );
+    const n2 = ['instance="vi-1/ipv4"', 'node="n2"'];
+    expect(sample("vipkeeper_vrrp_instance_state", [...n2, 'state="master"'], "1")).toBe(true);
+    expect(sample("vipkeeper_vrrp_addresses_bound", n2, "1")).toBe(true);
+    expect(sample("vipkeeper_vrrp_failover_seconds_count", n2, "1")).toBe(true);
+    for (const name of [
+      "vipkeeper_vrrp_transitions_total",
+      "vipkeeper_vrrp_adverts_sent_total",
+      "vipkeeper_vrrp_adverts_received_total",
+      "vipkeeper_vrrp_effective_priority",
+      "vipkeeper_vrrp_notifications_total",
+    ])
+      expect(sample(name, n2), name).toBe(true);
+
     // Maintenance on n2: its second check fails, 100 + 2 = 102 < 103; n1 preempts.
     writeFileSync(join(dir, "n2-down"), "");
     await waitUntil(() => lab.holders(VIP).join() === "n1", 10_000, "n1 to take the VIP back");

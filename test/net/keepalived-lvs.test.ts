@@ -109,7 +109,7 @@ describe.skipIf(!ROOT)("the tutorial's LVS configuration in the lab", { timeout:
   it("serves the VIP from the keepalived.conf; a dead real server, all down, and a failed director", async () => {
     agents.push(
       startAgent(lab, "n1", directorFile(dir, "n1", 101)),
-      startAgent(lab, "n2", directorFile(dir, "n2", 100)),
+      startAgent(lab, "n2", directorFile(dir, "n2", 100), ["--metrics", ":9650"]),
     );
     await waitUntil(() => lab.holders(VIP).join() === "n1", 15_000, "n1 to hold the VIP");
     await waitUntil(
@@ -137,6 +137,21 @@ describe.skipIf(!ROOT)("the tutorial's LVS configuration in the lab", { timeout:
     );
     await waitUntil(() => logged("dataplane updated"), 2000, "the update");
     await answeredBy(other, "traffic to move", 3000);
+    // The load balancer's metrics, on the agent's one endpoint (n2 checks and programs too).
+    await waitUntil(
+      () => {
+        const text = lab.exec("client", ["curl", "-s", "--max-time", "2", "http://198.18.0.12:9650/metrics"]);
+        return [
+          `vipkeeper_lb_real_server_up{virtual_server="default/`,
+          "vipkeeper_health_check_duration_seconds_bucket",
+          "vipkeeper_lb_dataplane_update_seconds_count",
+          "vipkeeper_lb_real_server_transitions_total",
+          "vipkeeper_vrrp_instance_state",
+        ].every((m) => text.includes(m));
+      },
+      5000,
+      "the load balancer's metrics on n2's endpoint",
+    );
     expect(load(20)).toEqual({ [other]: 20 });
 
     // Both down: the sorry server answers.
