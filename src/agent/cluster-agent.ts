@@ -11,6 +11,8 @@ import type { EngineArgs } from "./engine-process.ts";
 import type { RunningEngine } from "./engines.ts";
 import type { NodePlan } from "./plan.ts";
 import type { StatusWriter } from "./status-writer.ts";
+import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
+import { serviceKey } from "../lb/from-api.ts";
 import type { EngineMessage } from "./supervisor.ts";
 
 /** What the agent reads from the API (informer caches). */
@@ -22,7 +24,15 @@ export interface ClusterView {
   endpointsReady(namespace: string, service: string): boolean;
   /** Ready pods on this node in the namespace with all these labels. */
   readyPods(namespace: string, matchLabels: Record<string, string>): number;
+  /** VirtualServers (all namespaces). */
+  virtualServers(): readonly VirtualServer[];
 }
+
+/** Starts the node's load balancer for these VirtualServers (DR forwards on their router's interface). */
+export type StartLoadBalancer = (
+  objects: VirtualServer[],
+  deviceOf: (routerRef: string | undefined) => string | undefined,
+) => Promise<{ stop(): void }>;
 
 export interface ClusterAgentOptions {
   node: string;
@@ -43,6 +53,8 @@ export interface ClusterAgentOptions {
   onEngineMessage?(router: string, msg: EngineMessage): void;
   /** This node's state of a router changed (for a Kubernetes Event). */
   onTransition?(router: string, from: NodeState | undefined, to: NodeEntry): void;
+  /** Programs the VirtualServers of the routers this node runs (absent: no load balancing). */
+  startLoadBalancer?: StartLoadBalancer;
 }
 
 interface Runner {
@@ -57,6 +69,7 @@ interface Runner {
 export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
   private readonly states = new Map<string, NodeState>();
+  private lb: { digest: string; running?: { stop(): void } } = { digest: "[]" };
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -86,6 +99,7 @@ export class ClusterAgent {
         this.again = false;
         await this.pass()
           .then(() => this.pushTracked())
+          .then(() => this.syncLoadBalancer())
           .catch((err: unknown) =>
             this.opts.log.error({ err: (err as Error).message }, "cluster sync failed"),
           );
@@ -99,6 +113,7 @@ export class ClusterAgent {
     this.stopped = true;
     await this.running;
     await Promise.all([...this.runners.keys()].map((r) => this.stopRunner(r, "the agent stopped")));
+    this.lb.running?.stop(); // the table stays: a restarted agent replaces it atomically
     await this.opts.status.flush();
   }
 
@@ -153,6 +168,45 @@ export class ClusterAgent {
       );
       this.runners.set(d.router, { digest, engine, notes, plan: d.plan });
       log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");
+    }
+  }
+
+  /**
+   * The VirtualServers of the routers this node runs, programmed as one dataplane: every node of a
+   * router programs them, and only the master receives their traffic. A change replaces the whole
+   * table at once (atomic, no gap); health is learnt again by the checks.
+   */
+  private async syncLoadBalancer(): Promise<void> {
+    const start = this.opts.startLoadBalancer;
+    if (!start) return;
+    const { log } = this.opts;
+    const wanted = this.opts.view
+      .virtualServers()
+      .filter((vs) => vs.spec.routerRef !== undefined && this.runners.has(vs.spec.routerRef))
+      .filter((vs) => {
+        const errors = validateVirtualServer(vs);
+        if (errors.length > 0)
+          log.error(
+            { virtualServer: `${vs.metadata.namespace}/${vs.metadata.name}`, errors },
+            "VirtualServer not programmed: invalid",
+          );
+        return errors.length === 0;
+      })
+      .sort((a, b) => serviceKey(a).localeCompare(serviceKey(b)));
+    const digest = JSON.stringify(wanted.map((vs) => [serviceKey(vs), vs.spec]));
+    if (digest === this.lb.digest) return;
+    this.lb.running?.stop();
+    // Nothing wanted and nothing programmed before: no table at all. Otherwise an empty list
+    // replaces the table with an empty one (the services go).
+    const first = this.lb.digest === "[]" && !this.lb.running;
+    this.lb = { digest };
+    if (wanted.length === 0 && first) return;
+    const deviceOf = (routerRef: string | undefined) =>
+      routerRef ? this.runners.get(routerRef)?.plan.instances[0]?.interfaceName : undefined;
+    try {
+      this.lb.running = await start(wanted, deviceOf);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "VirtualServers not programmed");
     }
   }
 

@@ -13,6 +13,7 @@ import {
 } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
 import type { RouterObject } from "../cluster/routers.ts";
+import type { VirtualServer } from "../api/virtual-server.ts";
 import { toClusterNode } from "../controller/controller.ts";
 import { loadKubeConfig, applyStatus, EventRecorder } from "../kube/client.ts";
 import { SupervisedInformer } from "../kube/informer.ts";
@@ -32,6 +33,7 @@ export interface ClusterAgentArgs {
   kubeconfig?: string;
   allowScripts: boolean;
   engineArgs: EngineArgs;
+  lbBackend?: "auto" | "ipvs" | "nftables";
 }
 
 export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
@@ -60,6 +62,16 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   const slices = new SupervisedInformer<V1EndpointSlice>(kc, {
     path: "/apis/discovery.k8s.io/v1/endpointslices",
     list: () => discovery.listEndpointSliceForAllNamespaces(),
+    log,
+  });
+  const virtualServers = new SupervisedInformer<VirtualServer>(kc, {
+    path: `/apis/${GROUP}/${VERSION}/virtualservers`,
+    list: () =>
+      custom.listCustomObjectForAllNamespaces({
+        group: GROUP,
+        version: VERSION,
+        resourcePlural: "virtualservers",
+      }),
     log,
   });
   // Pods on this node only, for routers that track them.
@@ -107,6 +119,21 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     startEngine: (plan, engineArgs, log, onStatus, onMessage) =>
       startEngine(plan, engineArgs, log, onStatus, onMessage, warm),
     onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
+    startLoadBalancer: async (objects, deviceOf) => {
+      const { startLoadBalancer } = await import("./load-balancer.ts");
+      const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
+      const { hooks } = agentLoadBalancerHooks({
+        node: args.node,
+        log,
+        routers: [],
+        virtualServers: objects,
+        registry: metrics.metrics.registry,
+      });
+      return startLoadBalancer(objects, log, undefined, hooks, {
+        backend: args.lbBackend ?? "auto",
+        deviceOf,
+      });
+    },
     // An Event per change of this node's state, on the router (kubectl describe vr shows them).
     onTransition: (router, from, to) =>
       events.record(
@@ -123,6 +150,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
         const data = s?.data?.[key];
         return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
       },
+      virtualServers: () => virtualServers.list(),
       readyPods: (namespace, matchLabels) =>
         pods
           .list()
@@ -157,9 +185,9 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   engines.of = () => agent.engines();
   const metricsServer = metricsAddress ? await metrics.serve(metricsAddress) : undefined;
   const sync = () => void agent.sync();
-  for (const i of [routers, nodes, secrets, slices, pods]) i.on("change", sync);
+  for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.on("change", sync);
   const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);
-  await Promise.all([routers.start(), nodes.start(), secrets.start(), slices.start(), pods.start()]);
+  await Promise.all([routers, nodes, secrets, slices, pods, virtualServers].map((i) => i.start()));
   await agent.sync();
   log.info("agent started (cluster mode)");
   await new Promise<void>((resolve) => {
@@ -168,7 +196,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   });
   log.info("stopping: resigning every router");
   lease.stop();
-  for (const i of [routers, nodes, secrets, slices, pods]) i.stop();
+  for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.stop();
   await agent.stop();
   status.stop();
   warm.close();

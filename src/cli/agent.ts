@@ -105,7 +105,12 @@ export async function runAgent(argv: string[]): Promise<number> {
     const { runClusterAgent } = await import("../agent/cluster-main.ts");
     const engineArgs: EngineArgs = { node: args.node };
     if (args.metricsAddress) engineArgs.metricsAddress = args.metricsAddress;
-    return runClusterAgent({ node: args.node, ...args.cluster, engineArgs });
+    return runClusterAgent({
+      node: args.node,
+      ...args.cluster,
+      engineArgs,
+      ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
+    });
   }
   const file = args.config!;
   let routers, notes, virtualServers, realServerScripts;

@@ -8,6 +8,13 @@ const CHECK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 /** One nft transaction: milliseconds normally, more under load. */
 const DATAPLANE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
+export const LB_METRICS = [
+  "vipkeeper_lb_real_server_up",
+  "vipkeeper_health_check_duration_seconds",
+  "vipkeeper_lb_dataplane_update_seconds",
+  "vipkeeper_lb_real_server_transitions_total",
+];
+
 export class LoadBalancerMetrics {
   private readonly up: Gauge;
   private readonly checks: Histogram;
@@ -15,6 +22,9 @@ export class LoadBalancerMetrics {
   private readonly transitions: Counter;
 
   constructor(registry: Registry) {
+    // A load balancer started again (cluster mode, its VirtualServers changed) takes the metrics
+    // over: the old series describe services that may be gone.
+    for (const name of LB_METRICS) registry.removeSingleMetric(name);
     const registers = [registry];
     this.up = new Gauge({
       name: "vipkeeper_lb_real_server_up",
