@@ -158,6 +158,7 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   // Pass 2: the instances.
   const routers: VirtualRouter[] = [];
   const virtualServerBlocks: Statement[] = [];
+  const syncGroups: Statement[] = [];
   for (const s of statements) {
     if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
     if (s.keyword === "vrrp_instance") {
@@ -166,10 +167,10 @@ export function convertKeepalived(statements: readonly Statement[], node: string
     } else if (s.keyword === "virtual_server") virtualServerBlocks.push(s);
     else if (s.keyword === "virtual_server_group")
       note(s, "unmapped", "virtual_server_group: write one virtual_server per address and port");
-    else if (s.keyword === "vrrp_sync_group")
-      note(s, "unmapped", "sync groups (instances that change state together) are not supported yet");
+    else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
     else note(s, "unmapped", "unknown top-level keyword");
   }
+  for (const g of syncGroups) mapSyncGroup(g, routers, note);
   mailed ||= routers.some((r) => r.spec.notify?.mail);
   if (mailSettings && !mailed && mail.at)
     note(
@@ -441,4 +442,56 @@ export function mergeRouters(perNode: { file: string; routers: VirtualRouter[] }
     }
   }
   return { routers: [...merged.values()], conflicts };
+}
+
+/**
+ * vrrp_sync_group: its members fail together. Each member router tracks the other members'
+ * interfaces (and their track_interface entries) with weight 0, so a link a member depends on
+ * going down puts every member in Fault, as keepalived's group does. What is not carried over: a
+ * member that loses mastership by priority alone does not take the others with it.
+ */
+function mapSyncGroup(
+  g: Statement,
+  routers: VirtualRouter[],
+  note: (s: Statement, kind: Finding["kind"], message: string) => void,
+): void {
+  const name = g.args[0] ?? "group";
+  const group = g.children?.find((c) => c.keyword === "group");
+  const members = (group?.children ?? []).map((c) => c.keyword);
+  const found = members
+    .map((m) => routers.find((r) => r.metadata.name === objectName(m)))
+    .filter((r): r is VirtualRouter => r !== undefined);
+  for (const c of g.children ?? [])
+    if (c.keyword !== "group")
+      note(
+        c,
+        "unmapped",
+        `vrrp_sync_group ${name}: ${c.keyword} (group-level settings are not carried over)`,
+      );
+  if (found.length < 2) {
+    note(
+      g,
+      "unmapped",
+      `vrrp_sync_group ${name}: fewer than two of its instances (${members.join(", ")}) were converted`,
+    );
+    return;
+  }
+  const interfacesOf = (r: VirtualRouter) => [
+    ...(r.spec.interface ? [r.spec.interface] : []),
+    ...(r.spec.track?.interfaces ?? []).map((t) => t.name),
+  ];
+  for (const r of found) {
+    const own = new Set(interfacesOf(r));
+    const others = [...new Set(found.filter((o) => o !== r).flatMap(interfacesOf))].filter(
+      (i) => !own.has(i),
+    );
+    if (others.length === 0) continue;
+    const track = (r.spec.track ??= {});
+    track.interfaces = [...(track.interfaces ?? []), ...others.map((i) => ({ name: i, weight: 0 }))];
+  }
+  note(
+    g,
+    "changed",
+    `vrrp_sync_group ${name}: each of ${found.map((r) => r.metadata.name).join(", ")} tracks the others' interfaces with weight 0, so they fail together; a member that loses mastership by priority alone does not take the others with it`,
+  );
 }

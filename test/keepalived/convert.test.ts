@@ -256,3 +256,55 @@ describe("the agent and the import command read keepalived.conf", () => {
     expect(none.stderr).toContain("no vrrp_instance");
   });
 });
+
+describe("vrrp_sync_group", () => {
+  it("makes its members fail together: each tracks the others' interfaces with weight 0, reported as changed", () => {
+    const { routers, findings } = convertText(`
+vrrp_sync_group VG_1 {
+  group {
+    VI_EXT
+    VI_INT
+  }
+  notify_master /usr/local/bin/both-master
+}
+vrrp_instance VI_EXT {
+  state MASTER
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  virtual_ipaddress { 198.18.0.50/24 }
+  track_interface { eth2 }
+}
+vrrp_instance VI_INT {
+  state MASTER
+  interface eth1
+  virtual_router_id 52
+  priority 150
+  virtual_ipaddress { 198.19.0.1/24 }
+}
+`);
+    const ext = routers.find((r) => r.metadata.name === "vi-ext")!;
+    const int = routers.find((r) => r.metadata.name === "vi-int")!;
+    expect(ext.spec.track?.interfaces).toEqual([{ name: "eth2" }, { name: "eth1", weight: 0 }]);
+    expect(int.spec.track?.interfaces).toEqual([
+      { name: "eth0", weight: 0 },
+      { name: "eth2", weight: 0 },
+    ]);
+    for (const r of routers) expect(validateVirtualRouter(r)).toEqual([]);
+    expect(findings.find((f) => f.kind === "changed" && /vrrp_sync_group VG_1/.test(f.message))?.line).toBe(
+      2,
+    );
+    expect(findings.find((f) => /notify_master.*group-level/.test(f.message))?.kind).toBe("unmapped");
+  });
+
+  it("reports a group whose instances are not there", () => {
+    const { findings } = convertText(`
+vrrp_sync_group VG_2 {
+  group {
+    NOPE
+  }
+}
+`);
+    expect(findings.find((f) => /VG_2: fewer than two/.test(f.message))?.kind).toBe("unmapped");
+  });
+});
