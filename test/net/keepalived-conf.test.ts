@@ -143,3 +143,64 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
     ).toContain("eth0:0");
   });
 });
+
+// The tutorial's dual-master variant: two instances whose masters sit on different nodes, so both
+// nodes carry traffic; a node's sick haproxy hands its address to the other.
+describe.skipIf(!ROOT)("the dual-master keepalived.conf in the lab", { timeout: 60_000 }, () => {
+  const DUAL = join(import.meta.dirname, "../fixtures/keepalived/haproxy-dual-master.conf");
+  const [VIP1, VIP2] = ["198.18.0.61", "198.18.0.62"];
+  let lab: Lab;
+  const agents: RunningAgent[] = [];
+  const haproxies = new Map<string, ChildProcess>();
+  const dir = mkdtempSync(join(tmpdir(), "vk-kdual-"));
+
+  beforeAll(() => {
+    lab = Lab.create({ prefix: "vkkd-", nodes: 2 });
+  });
+  afterAll(async () => {
+    for (const n of lab.nodes) lab.killAll(n.name);
+    await Promise.all(agents.map((a) => a.exited));
+    lab.destroy();
+  });
+
+  /** As written for the first node; the second swaps the two priorities (the tutorial's comments). */
+  const nodeFile = (node: string, first: boolean) => {
+    let text = readFileSync(DUAL, "utf8")
+      .replace("172.16.100.1/16", `${VIP1}/24`)
+      .replace("172.16.100.2/16", `${VIP2}/24`)
+      .replace("killall -0 haproxy", `killall -0 haproxy-${node}`)
+      .replace("/etc/keepalived/down", join(dir, `${node}-down`))
+      .replaceAll("/etc/keepalived/notify.sh", join(dir, `notify-${node}.sh`));
+    if (!first)
+      text = text
+        .replace("priority 101", "priority X")
+        .replace("priority 100", "priority 101")
+        .replace("priority X", "priority 100");
+    const file = join(dir, `${node}.conf`);
+    writeFileSync(file, text);
+    writeFileSync(join(dir, `notify-${node}.sh`), "#!/bin/sh\nexit 0\n");
+    chmodSync(join(dir, `notify-${node}.sh`), 0o755);
+    return file;
+  };
+
+  it("puts one address on each node, and both on the healthy node when the other's haproxy dies", async () => {
+    for (const n of ["n1", "n2"]) {
+      const bin = join(dir, `haproxy-${n}`);
+      copyFileSync("/bin/sleep", bin);
+      chmodSync(bin, 0o755);
+      haproxies.set(n, lab.spawn(n, [bin, "600"]));
+    }
+    agents.push(startAgent(lab, "n1", nodeFile("n1", true)), startAgent(lab, "n2", nodeFile("n2", false)));
+    await waitUntil(
+      () => lab.holders(VIP1).join() === "n1" && lab.holders(VIP2).join() === "n2",
+      15_000,
+      "an address on each node",
+    );
+    haproxies.get("n1")!.kill("SIGKILL");
+    await waitUntil(
+      () => lab.holders(VIP1).join() === "n2" && lab.holders(VIP2).join() === "n2",
+      10_000,
+      "both addresses on n2",
+    );
+  });
+});
