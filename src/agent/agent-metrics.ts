@@ -2,7 +2,8 @@
 // mode, one per router in cluster mode) and its load balancer. At each
 // scrape the parent asks every engine for a snapshot of its status and counters over IPC and
 // answers from those; observed failovers arrive as they happen.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
+import { serveMetrics } from "../observe/http-endpoint.ts";
 import type { RunningEngine } from "./engines.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import { VrrpMetrics } from "../observe/metrics.ts";
@@ -61,24 +62,6 @@ export class AgentMetrics {
   }
 
   serve(address: string): Promise<Server> {
-    const i = address.lastIndexOf(":");
-    const host = address.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0";
-    const server = createServer((req, res) => {
-      if (req.url !== "/metrics") {
-        res.writeHead(404).end("see /metrics\n");
-        return;
-      }
-      const registry = this.metrics.registry;
-      this.refresh()
-        .then(() => registry.metrics())
-        .then(
-          (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
-          (err: unknown) => res.writeHead(500).end(String(err)),
-        );
-    });
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(Number(address.slice(i + 1)), host, () => resolve(server));
-    });
+    return serveMetrics(address, this.metrics.registry, () => this.refresh());
   }
 }

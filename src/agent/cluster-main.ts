@@ -33,6 +33,8 @@ export interface ClusterAgentArgs {
   kubeconfig?: string;
   allowScripts: boolean;
   engineArgs: EngineArgs;
+  /** HOST:PORT for /metrics. */
+  metricsAddress?: string;
   lbBackend?: "auto" | "ipvs" | "nftables";
 }
 
@@ -104,8 +106,6 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   }, log);
   const nl = new RtNetlink();
   const warm = new WarmEngines();
-  // One metrics endpoint for all the engines (they would each want the port).
-  const { metricsAddress, ...engineArgs } = args.engineArgs;
   const links = new Map<number, string>();
   // Engines report to the metrics as soon as they run; the metrics read the agent's engines.
   const engines = { of: () => new Map() as ReturnType<ClusterAgent["engines"]> };
@@ -115,7 +115,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     log,
     status,
     allowScripts: args.allowScripts,
-    engineArgs,
+    engineArgs: args.engineArgs,
     startEngine: (plan, engineArgs, log, onStatus, onMessage) =>
       startEngine(plan, engineArgs, log, onStatus, onMessage, warm),
     onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
@@ -183,7 +183,8 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   });
 
   engines.of = () => agent.engines();
-  const metricsServer = metricsAddress ? await metrics.serve(metricsAddress) : undefined;
+  // One metrics endpoint for all the engines, answered from their snapshots.
+  const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
   const sync = () => void agent.sync();
   for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.on("change", sync);
   const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);

@@ -8,7 +8,6 @@ import { createLogger } from "../observe/log.ts";
 import { VrrpEngine, type Clock } from "./engine.ts";
 import { openHostNetwork } from "./host.ts";
 import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
-import { VrrpMetrics } from "../observe/metrics.ts";
 import { Notifier } from "../observe/notifier.ts";
 import { runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers } from "./script-tracker.ts";
@@ -27,8 +26,6 @@ export const realClock: Clock = {
 export interface EngineArgs {
   node: string;
   statusSocket?: string;
-  /** host:port to serve Prometheus metrics on. */
-  metricsAddress?: string;
   /** Send status reports to the supervisor when something worth reporting changes (cluster mode). */
   reportStatus?: boolean;
 }
@@ -58,7 +55,6 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       reporter?.report();
       if (event.to === "master" && event.sinceLastAdvertMs !== undefined)
         tell({ type: "failover", instance: event.plan.key, ms: event.sinceLastAdvertMs });
-      metrics?.observe(event);
       runNotifyScripts(event, log);
       notifier.notify(event);
     },
@@ -66,7 +62,6 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   deliver.to = engine;
   const notifier = new Notifier(args.node, log, engine.counters);
   const reporter = args.reportStatus ? statusReporter(engine, tell) : undefined;
-  const metrics = args.metricsAddress ? new VrrpMetrics(engine, { node: args.node }) : undefined;
   const running = engine;
   await host.watchLinks((name, up) => running.setLink(name, up));
   const watchers = watchFiles(plan, (path, present) => running.setFile(path, present));
@@ -83,11 +78,10 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
         counters: running.counters.snapshot(),
       }))
     : undefined;
-  const metricsServer = args.metricsAddress ? await metrics?.serve(args.metricsAddress) : undefined;
   tell({ type: "ready" });
   reporter?.report();
   const onUpdate = (msg: EngineUpdate | { type: "snapshot"; id: number }) => {
-    // Cluster mode serves metrics from the agent's parent process, which asks each engine.
+    // The agent's main process serves the metrics, and asks each engine for a snapshot.
     if (msg.type === "snapshot") {
       tell({
         type: "snapshot",
@@ -121,7 +115,6 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   tell({ type: "state", masters: [] });
   for (const w of watchers) w.close();
   status?.close();
-  metricsServer?.close();
   host.close();
   process.off("disconnect", orphaned);
   process.off("message", onUpdate);

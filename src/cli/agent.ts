@@ -2,6 +2,7 @@
 // the supervisor; it forks the engine (src/agent/engine-main.ts, given the plan over IPC) and
 // outlives it.
 import { parseArgs } from "node:util";
+import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
 import { ConfigError, loadConfig } from "../agent/config-file.ts";
 import { planForNode } from "../agent/plan.ts";
 import type { EngineArgs } from "../agent/engine-process.ts";
@@ -84,8 +85,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
     };
   if (values["status-socket"]) args.statusSocket = values["status-socket"];
   if (values.metrics) {
-    if (!/^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/.test(values.metrics))
-      return `--metrics: '${values.metrics}' is not HOST:PORT`;
+    if (!LISTEN_ADDRESS.test(values.metrics)) return `--metrics: '${values.metrics}' is not HOST:PORT`;
     args.metricsAddress = values.metrics;
   }
   return args;
@@ -104,11 +104,11 @@ export async function runAgent(argv: string[]): Promise<number> {
   if (args.cluster) {
     const { runClusterAgent } = await import("../agent/cluster-main.ts");
     const engineArgs: EngineArgs = { node: args.node };
-    if (args.metricsAddress) engineArgs.metricsAddress = args.metricsAddress;
     return runClusterAgent({
       node: args.node,
       ...args.cluster,
       engineArgs,
+      ...(args.metricsAddress ? { metricsAddress: args.metricsAddress } : {}),
       ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
     });
   }

@@ -1,5 +1,6 @@
 // `vipkeeper controller`: the cluster's planner (one leader at a time, by a Lease).
 import { parseArgs } from "node:util";
+import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
 
 const HELP = `Usage: vipkeeper controller [options]
 
@@ -34,8 +35,6 @@ export interface ControllerArgs {
   identity: string;
 }
 
-const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/;
-
 export function parseControllerArgs(argv: string[], env = process.env): ControllerArgs | string {
   let values;
   try {
@@ -59,7 +58,7 @@ export function parseControllerArgs(argv: string[], env = process.env): Controll
   }
   if (values.help) return "help";
   for (const flag of ["metrics", "health"] as const)
-    if (values[flag] !== undefined && !ADDRESS.test(values[flag]))
+    if (values[flag] !== undefined && !LISTEN_ADDRESS.test(values[flag]))
       return `--${flag}: '${values[flag]}' is not HOST:PORT`;
   const args: ControllerArgs = {
     namespace: values.namespace ?? env.POD_NAMESPACE ?? "vipkeeper",

@@ -2,7 +2,7 @@
 // of router names, and the writes (status by server-side apply, finalizers by merge patch, Events,
 // the agents' DaemonSet). Only the leader reconciles; every replica keeps its caches warm.
 import { readFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { listen } from "../observe/http-endpoint.ts";
 import {
   AppsV1Api,
   CoordinationV1Api,
@@ -206,7 +206,7 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
     );
 
   let ready = false;
-  const health = args.healthAddress ? serveHealth(args.healthAddress, () => ready) : undefined;
+  const health = args.healthAddress ? await serveHealth(args.healthAddress, () => ready) : undefined;
   const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
   await Promise.all(informers.map((i) => i.start()));
   ready = true;
@@ -254,13 +254,10 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
 }
 
 function serveHealth(address: string, ready: () => boolean) {
-  const i = address.lastIndexOf(":");
-  const server = createServer((req, res) => {
+  return listen(address, (req, res) => {
     if (req.url === "/healthz") res.writeHead(200).end("ok\n");
     else if (req.url === "/readyz")
       res.writeHead(ready() ? 200 : 503).end(ready() ? "ok\n" : "caches not synced\n");
     else res.writeHead(404).end();
   });
-  server.listen(Number(address.slice(i + 1)), address.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0");
-  return server;
 }

@@ -1,5 +1,6 @@
 // The controller's Prometheus metrics: reconciles by kind and result, their duration, leadership.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
+import { serveMetrics } from "../observe/http-endpoint.ts";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export class ControllerMetrics {
@@ -45,21 +46,6 @@ export class ControllerMetrics {
   }
 
   serve(address: string): Promise<Server> {
-    const i = address.lastIndexOf(":");
-    const server = createServer((req, res) => {
-      if (req.url !== "/metrics") return void res.writeHead(404).end();
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
-        (err: unknown) => res.writeHead(500).end(String(err)),
-      );
-    });
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(
-        Number(address.slice(i + 1)),
-        address.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0",
-        () => resolve(server),
-      );
-    });
+    return serveMetrics(address, this.registry);
   }
 }

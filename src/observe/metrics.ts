@@ -1,6 +1,6 @@
-// Prometheus metrics of the agent's VRRP engine (prom-client): read from the engine at scrape time,
-// so the VRRP path only bumps its own counters and never waits on an exporter.
-import { createServer, type Server } from "node:http";
+// Prometheus metrics of the agent's VRRP engines (prom-client): read at scrape time from what the
+// engines report (agent/agent-metrics.ts), so the VRRP path only bumps its own counters and never
+// waits on an exporter.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
 import type { CounterEntry } from "../agent/counters.ts";
@@ -101,26 +101,5 @@ export class VrrpMetrics {
 
   observeFailover(instance: string, ms: number): void {
     this.failover.observe({ instance }, ms / 1000);
-  }
-
-  /** Serves /metrics on host:port; resolves once listening. */
-  serve(address: string): Promise<Server> {
-    const i = address.lastIndexOf(":");
-    const host = address.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0";
-    const port = Number(address.slice(i + 1));
-    const server = createServer((req, res) => {
-      if (req.url !== "/metrics") {
-        res.writeHead(404).end("see /metrics\n");
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
-        (err: unknown) => res.writeHead(500).end(String(err)),
-      );
-    });
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve(server));
-    });
   }
 }

@@ -2,6 +2,7 @@
 // health scheduler, whose changes go through the load balancer's hooks to a real webhook receiver,
 // a real SMTP server (keepalived's subject), notify_up/notify_down scripts, and Prometheus metrics
 // scraped over HTTP from the registry the agent serves.
+import { serveMetrics } from "../../src/observe/http-endpoint.ts";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -184,7 +185,7 @@ describe("a real server going down and up again", () => {
     ]).toEqual([2, 2, 2, 2]);
 
     // The metrics, scraped over HTTP from the agent's registry.
-    const http = await vrrp.serve("127.0.0.1:0");
+    const http = await serveMetrics("127.0.0.1:0", vrrp.registry);
     closers.push(() => http.close());
     const text = await (
       await fetch(`http://127.0.0.1:${(http.address() as AddressInfo).port}/metrics`)
