@@ -2,19 +2,8 @@
 // then requests answered by their ACK or dump. Errors reject with the errno name as `code`.
 // Requests may be in flight together (the kernel answers in order); callers bound how many, so the
 // acknowledgements never overflow the socket's receive buffer.
-import { AF_NETLINK, SOCK_RAW, sockaddrNl } from "../net/linux.ts";
-import { nativeNet } from "../net/native.ts";
-import {
-  decodeMessages,
-  errorCode,
-  NLM_F_ACK,
-  NLM_F_DUMP,
-  NLM_F_REQUEST,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  type NetlinkMessage,
-} from "../net/netlink.ts";
-import { NetlinkError } from "../net/rtnetlink.ts";
+import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, type NetlinkMessage } from "../net/netlink.ts";
+import { NetlinkError, NetlinkSocket } from "../net/netlink-socket.ts";
 import {
   CTRL_CMD_GETFAMILY,
   destAttr,
@@ -35,42 +24,9 @@ import {
 
 export const NETLINK_GENERIC = 16;
 
-interface Pending {
-  replies: NetlinkMessage[];
-  resolve(replies: NetlinkMessage[]): void;
-  reject(err: Error): void;
-}
-
-export class GenlSocket {
-  private readonly fd: number;
-  private seq = Math.floor(Math.random() * 0x7fffffff);
-  private readonly pending = new Map<number, Pending>();
-  private closed = false;
-  malformed = 0;
-
+export class GenlSocket extends NetlinkSocket {
   constructor() {
-    const net = nativeNet();
-    this.fd = net.socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC);
-    try {
-      net.bind(this.fd, sockaddrNl(0));
-      net.startReading(
-        this.fd,
-        (data) => this.onData(data),
-        1 << 18,
-        0,
-        (err) => this.failAll(err),
-      );
-    } catch (err) {
-      net.close(this.fd);
-      throw err;
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    nativeNet().close(this.fd);
-    this.failAll(new Error("generic netlink socket closed"));
+    super(NETLINK_GENERIC, 0, "generic netlink");
   }
 
   request(
@@ -80,44 +36,7 @@ export class GenlSocket {
     attrs: Buffer[],
     what: string,
   ): Promise<NetlinkMessage[]> {
-    if (this.closed) return Promise.reject(new Error("generic netlink socket closed"));
-    const seq = (this.seq = (this.seq + 1) >>> 0);
-    return new Promise((resolve, reject) => {
-      this.pending.set(seq, {
-        replies: [],
-        resolve,
-        reject: (err) => reject(err instanceof NetlinkError ? new NetlinkError(what, err.errno) : err),
-      });
-      try {
-        nativeNet().sendmsg(this.fd, genlMessage(family, flags | NLM_F_REQUEST, seq, cmd, attrs), null, null);
-      } catch (err) {
-        this.pending.delete(seq);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-  }
-
-  private onData(data: Buffer): void {
-    const { messages, malformed } = decodeMessages(data);
-    if (malformed) this.malformed++;
-    for (const msg of messages) {
-      const p = this.pending.get(msg.seq);
-      if (!p) continue;
-      if (msg.type === NLMSG_ERROR) {
-        this.pending.delete(msg.seq);
-        const code = errorCode(msg) ?? -5;
-        if (code === 0) p.resolve(p.replies);
-        else p.reject(new NetlinkError("generic netlink", -code));
-      } else if (msg.type === NLMSG_DONE) {
-        this.pending.delete(msg.seq);
-        p.resolve(p.replies);
-      } else p.replies.push(msg);
-    }
-  }
-
-  private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    return this.exchange((seq) => genlMessage(family, flags | NLM_F_REQUEST, seq, cmd, attrs), what);
   }
 }
 
