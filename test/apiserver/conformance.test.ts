@@ -20,6 +20,7 @@ import {
 import { readdirSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { failure } from "../kubeapi/failure.ts";
 import { startApiServer, unsupportedCalls, type ApiServer } from "./index.ts";
 
 const ROUTER_CRD = {
@@ -113,26 +114,6 @@ let core: CoreV1Api;
 const apply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
-
-type Failure = {
-  code: number;
-  body: {
-    kind?: string;
-    reason?: string;
-    message?: string;
-    details?: { name?: string; causes?: { field: string; message: string }[] };
-  };
-};
-async function failure(p: Promise<unknown>): Promise<Failure> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { code: number; body: string };
-    const body = (typeof e.body === "string" ? JSON.parse(e.body) : e.body) as Failure["body"];
-    return { code: e.code, body };
-  }
-  throw new Error("expected the request to fail");
-}
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));

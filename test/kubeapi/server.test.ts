@@ -12,6 +12,7 @@ import {
   type V1ConfigMap,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { failure } from "./failure.ts";
 import { startApiServer, type ApiServer } from "./server.ts";
 
 const CRD = {
@@ -103,19 +104,6 @@ let custom: CustomObjectsApi;
 let core: CoreV1Api;
 const apply = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-
-async function failure(p: Promise<unknown>): Promise<{
-  code: number;
-  body: { reason?: string; message?: string; details?: { causes?: { field: string }[] } };
-}> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { code: number; body: string };
-    return { code: e.code, body: typeof e.body === "string" ? JSON.parse(e.body) : e.body };
-  }
-  throw new Error("expected the request to fail");
-}
 
 beforeAll(async () => {
   api = await startApiServer({ crds: [CRD] });
