@@ -92,7 +92,6 @@ export class RouterController {
     if (key === AGENTS_KEY) return this.reconcileAgents();
     const router = this.ports.routers.list().find((r) => r.metadata.name === key);
     if (!router) return;
-    for (const l of this.ports.leases.list()) this.observeLease(l);
     const nodes = this.clusterNodes();
     const now = this.ports.now();
     this.allocation ??= allocateVrids(this.ports.routers.list(), nodes);
