@@ -1,5 +1,6 @@
 // Persistence after a health change: clients the persistence map still sends to a real server
-// that left are forgotten, so their next connection is scheduled afresh. The slots change first
+// that left (a failed one, or the sorry server once real servers are back, as IPVS drops its
+// templates with the dest) are forgotten, so their next connection is scheduled afresh. The slots change first
 // (new clients stop going there at once); the eviction follows as a transaction of its own, read
 // from a listing of the one map (nft loads only that set). An entry may expire between listing and
 // delete, which fails the delete as a whole: then it lists again.
@@ -51,6 +52,9 @@ export async function applyHealth(
   change: { service: string; server: string; healthy: boolean },
   netns?: string,
 ): Promise<void> {
+  const sorryServed = () => plan.slots(change.service).some((d) => d?.sorry);
+  const sorryBefore = sorryServed();
   await session.apply(plan.setHealth(change.service, change.server, change.healthy));
-  if (!change.healthy) await evictPersisted(session, plan, change.service, netns);
+  if (!change.healthy || (sorryBefore && !sorryServed()))
+    await evictPersisted(session, plan, change.service, netns);
 }

@@ -1,6 +1,7 @@
 // Persistence in the nftables dataplane, for real: a client keeps going to one real server while
 // it keeps coming back within the timeout, a client subnet shares one, and when that server fails
-// the client moves to another and stays there.
+// the client moves to another and stays there; the sorry server's clients move back when a real
+// server does.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +104,26 @@ describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_00
       lb(),
     );
     expect(load(30)).toEqual(moved);
+    session.close();
+  });
+
+  it("clients held by the sorry server move to a real server as soon as one is back", async () => {
+    const svc = service({
+      realServers: [{ address: "198.18.0.12", port: 8080, weight: 1 }],
+      sorryServer: { address: "198.18.0.14", port: 8080, weight: 1 },
+    });
+    const plan = new NftablesPlan([svc]);
+    await applyNft(plan.initial(), lb());
+    expect(load(5)).toEqual({ n2: 5 });
+    const session = new NftSession(TABLE, lb());
+    const health = (healthy: boolean) =>
+      applyHealth(session, plan, { service: svc.key, server: "198.18.0.12:8080", healthy }, lb());
+    await health(false);
+    expect(load(5)).toEqual({ n4: 5 });
+    expect(persisted(svc)).toMatch(/: 198\.18\.0\.14 \. 8080/);
+    await health(true);
+    expect(load(5)).toEqual({ n2: 5 });
+    expect(persisted(svc)).not.toMatch(/198\.18\.0\.14/);
     session.close();
   });
 
