@@ -1,16 +1,21 @@
 // A client for lab tests: N HTTP GETs, each on a new connection, printing how many answers came
-// from each server name (and failures) as JSON. Run: node http-load.ts URL N
+// from each server name (and failures) as JSON. Run: node http-load.ts URL N [SOURCE] (SOURCE: the
+// local address to connect from, to be a second client from the same host)
 import { get } from "node:http";
 
-const [url, n] = process.argv.slice(2);
+const [url, n, source] = process.argv.slice(2);
 const counts: Record<string, number> = {};
 const one = () =>
   new Promise<string>((resolve) => {
-    const req = get(url!, { agent: false, timeout: 1000 }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve(body));
-    });
+    const req = get(
+      url!,
+      { agent: false, timeout: 1000, ...(source ? { localAddress: source } : {}) },
+      (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve(body));
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", () => resolve("error"));
   });

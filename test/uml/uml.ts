@@ -16,21 +16,49 @@ export function umlMissing(): string | undefined {
   return undefined;
 }
 
+export interface UmlOptions {
+  /** The guest's shell line (cwd the repository); the shared directory is $OUT inside. */
+  command: string;
+  /**
+   * A network namespace on the host whose `eth0` becomes the guest's `eth0` (raw transport: the
+   * guest sends and receives that port's frames with its own MAC). Without it the guest has no
+   * network device and nothing it does can leave it.
+   */
+  netns?: string;
+  /** The guest's MAC on that port. */
+  mac?: string;
+  timeoutMs?: number;
+}
+
+export interface UmlGuest {
+  /** The shared directory (the guest's files are there); removed by cleanup(). */
+  dir: string;
+  /** Resolves when the guest has powered off or was killed. */
+  exited: Promise<void>;
+  /** The console so far. */
+  console: () => string;
+  read: (name: string) => string;
+  /** Pulls the plug: every host process of the guest is killed at once. */
+  kill: () => void;
+  cleanup: () => void;
+}
+
 export interface UmlResult {
   /** The command's exit code inside the guest (undefined: it never finished). */
   code: number | undefined;
-  /** The shared directory (the guest's files are there); removed by cleanup(). */
   dir: string;
   console: string;
-  read(name: string): string;
-  cleanup(): void;
+  read: (name: string) => string;
+  cleanup: () => void;
 }
 
-/** Runs `command` (a shell line, cwd the repository) in a UML guest; the shared dir is $OUT inside. */
-export async function runInUml(command: string, timeoutMs = 120_000): Promise<UmlResult> {
+/** Boots a guest that runs `command` and powers off when it ends (or is killed). */
+export function startUml(opts: UmlOptions): UmlGuest {
   const dir = mkdtempSync("/tmp/vkip-uml-");
   const nodeDir = dirname(process.execPath);
   const repo = new URL("../..", import.meta.url).pathname;
+  // UML names the raw-transport device vec0; the guest calls it eth0, as the host it stands for would.
+  const network = opts.netns ? "ip link set vec0 name eth0 && ip link set eth0 up" : "true";
   const init = `#!/bin/sh
 export PATH=${nodeDir}:/usr/sbin:/usr/bin:/sbin:/bin HOME=/run TMPDIR=/run OUT=${dir}
 mount -t proc proc /proc
@@ -42,8 +70,9 @@ mkdir -p /run/m/lib/modules
 ln -s /usr/lib/uml/modules/$(uname -r) /run/m/lib/modules/$(uname -r)
 for m in ${MODULES.join(" ")}; do modprobe -d /run/m $m; done
 ip link set lo up
+${network}
 cd ${repo}
-(${command}) > ${dir}/stdout 2> ${dir}/stderr
+(${opts.command}) > ${dir}/stdout 2> ${dir}/stderr
 echo $? > ${dir}/rc
 echo o > /proc/sysrq-trigger
 sleep 30
@@ -62,20 +91,31 @@ sleep 30
     "ssl=null",
     "quiet",
   ];
+  if (opts.netns) args.push(`vec0:transport=raw,ifname=eth0${opts.mac ? `,mac=${opts.mac}` : ""}`);
+  const argv = opts.netns ? ["ip", "netns", "exec", opts.netns, UML_KERNEL, ...args] : [UML_KERNEL, ...args];
   let consoleText = "";
-  await new Promise<void>((resolve) => {
-    const child = spawn(UML_KERNEL, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TMPDIR: dir },
-    });
-    child.stdout.on("data", (d: Buffer) => (consoleText += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (consoleText += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TMPDIR: dir },
+    detached: true, // its own process group: kill() takes every process of the guest
+  });
+  child.stdout.on("data", (d: Buffer) => (consoleText += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (consoleText += d.toString()));
+  const kill = () => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(kill, opts.timeoutMs ?? 120_000);
+  const exited = new Promise<void>((resolve) =>
     child.once("exit", () => {
       clearTimeout(timer);
+      kill(); // the guest's helper processes go with it
       resolve();
-    });
-  });
+    }),
+  );
   const read = (name: string) => {
     try {
       return readFileSync(`${dir}/${name}`, "utf8");
@@ -83,12 +123,26 @@ sleep 30
       return "";
     }
   };
-  const rc = read("rc").trim();
+  return {
+    dir,
+    exited,
+    console: () => consoleText,
+    read,
+    kill,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Runs `command` (a shell line, cwd the repository) in a UML guest; the shared dir is $OUT inside. */
+export async function runInUml(command: string, timeoutMs = 120_000): Promise<UmlResult> {
+  const guest = startUml({ command, timeoutMs });
+  await guest.exited;
+  const rc = guest.read("rc").trim();
   return {
     code: rc === "" ? undefined : Number(rc),
-    dir,
-    console: consoleText,
-    read,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    dir: guest.dir,
+    console: guest.console(),
+    read: guest.read,
+    cleanup: guest.cleanup,
   };
 }
