@@ -14,6 +14,7 @@ import type { StatusWriter } from "./status-writer.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { serviceKey } from "../lb/from-api.ts";
 import type { EngineMessage } from "./supervisor.ts";
+import type { VirtualServerStatusWriter } from "./vs-status-writer.ts";
 
 /** What the agent reads from the API (informer caches). */
 export interface ClusterView {
@@ -32,6 +33,8 @@ export interface ClusterView {
 export type StartLoadBalancer = (
   objects: VirtualServer[],
   deviceOf: (routerRef: string | undefined) => string | undefined,
+  /** A real server's health changed (service and server keys as the checks name them). */
+  onHealth: (service: string, server: string, healthy: boolean) => void,
 ) => Promise<{ stop(): void }>;
 
 export interface ClusterAgentOptions {
@@ -55,6 +58,8 @@ export interface ClusterAgentOptions {
   onTransition?(router: string, from: NodeState | undefined, to: NodeEntry): void;
   /** Programs the VirtualServers of the routers this node runs (absent: no load balancing). */
   startLoadBalancer?: StartLoadBalancer;
+  /** Writes the status of the VirtualServers of the routers this node is master of. */
+  virtualServerStatus?: VirtualServerStatusWriter;
 }
 
 interface Runner {
@@ -100,6 +105,7 @@ export class ClusterAgent {
         await this.pass()
           .then(() => this.pushTracked())
           .then(() => this.syncLoadBalancer())
+          .then(() => this.opts.virtualServerStatus?.changed())
           .catch((err: unknown) =>
             this.opts.log.error({ err: (err as Error).message }, "cluster sync failed"),
           );
@@ -196,22 +202,32 @@ export class ClusterAgent {
     const digest = JSON.stringify(wanted.map((vs) => [serviceKey(vs), vs.spec]));
     if (digest === this.lb.digest) return;
     this.lb.running?.stop();
+    const vsStatus = this.opts.virtualServerStatus;
+    vsStatus?.programming(wanted);
     // Nothing wanted and nothing programmed before: no table at all. Otherwise an empty list
     // replaces the table with an empty one (the services go).
     const first = this.lb.digest === "[]" && !this.lb.running;
     this.lb = { digest };
-    if (wanted.length === 0 && first) return;
+    if (wanted.length === 0 && first) {
+      vsStatus?.programmed();
+      return;
+    }
     const deviceOf = (routerRef: string | undefined) =>
       routerRef ? this.runners.get(routerRef)?.plan.instances[0]?.interfaceName : undefined;
     try {
-      this.lb.running = await start(wanted, deviceOf);
+      this.lb.running = await start(wanted, deviceOf, (service, server, healthy) =>
+        vsStatus?.health(service, server, healthy),
+      );
+      vsStatus?.programmed();
     } catch (err) {
       log.error({ err: (err as Error).message }, "VirtualServers not programmed");
+      vsStatus?.programmed((err as Error).message);
     }
   }
 
   /** Writes this node's entry, and tells of a change of state. */
   private report(router: string, entry: NodeEntry): void {
+    this.opts.virtualServerStatus?.routerState(router, entry.state === "Master");
     const before = this.states.get(router);
     if (before !== entry.state) {
       this.states.set(router, entry.state);

@@ -26,6 +26,7 @@ import type { HostAddress } from "./cluster-plan.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { startEngine, WarmEngines } from "./engines.ts";
 import { RouterGone, StatusWriter } from "./status-writer.ts";
+import { applyVirtualServerStatus, VirtualServerStatusWriter } from "./vs-status-writer.ts";
 
 export interface ClusterAgentArgs {
   node: string;
@@ -104,6 +105,13 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
       throw err;
     }
   }, log);
+  // VirtualServers' status: written by the master of their router, under one field manager for all
+  // agents (forced), so a new master takes the fields over.
+  const vsStatus = new VirtualServerStatusWriter({
+    log,
+    virtualServers: () => virtualServers.list(),
+    apply: applyVirtualServerStatus(kc, "vipkeeper-agent"),
+  });
   const nl = new RtNetlink();
   const warm = new WarmEngines();
   const links = new Map<number, string>();
@@ -119,7 +127,8 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     startEngine: (plan, engineArgs, log, onStatus, onMessage) =>
       startEngine(plan, engineArgs, log, onStatus, onMessage, warm),
     onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
-    startLoadBalancer: async (objects, deviceOf) => {
+    virtualServerStatus: vsStatus,
+    startLoadBalancer: async (objects, deviceOf, onHealth) => {
       const { startLoadBalancer } = await import("./load-balancer.ts");
       const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
       const { hooks } = agentLoadBalancerHooks({
@@ -129,7 +138,15 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
         virtualServers: objects,
         registry: metrics.metrics.registry,
       });
-      return startLoadBalancer(objects, log, undefined, hooks, {
+      // The checks' health changes also feed the VirtualServers' status.
+      const withStatus: typeof hooks = {
+        ...hooks,
+        changed: (job, healthy, last) => {
+          hooks.changed?.(job, healthy, last);
+          onHealth(job.service, job.server, healthy);
+        },
+      };
+      return startLoadBalancer(objects, log, undefined, withStatus, {
         backend: args.lbBackend ?? "auto",
         deviceOf,
       });
@@ -200,6 +217,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.stop();
   await agent.stop();
   status.stop();
+  vsStatus.stop();
   warm.close();
   metricsServer?.close();
   nl.close();

@@ -1,0 +1,209 @@
+// Writes the status of the VirtualServers whose router this node is MASTER of (a backup writes
+// nothing: the status is the master director's view). Everything that can change a status (a
+// health flip, a change of VRRP state, a new dataplane, an object's change) only marks the writer
+// dirty; one pass a moment later computes every status and writes the ones that differ from what
+// was written, so a burst of flips is one write per object. Failed writes are retried with backoff.
+// Nothing here is awaited by VRRP (its engines run in their own processes) or by the load balancer.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { GROUP, VERSION } from "../api/virtual-router.ts";
+import { applyStatus } from "../kube/client.ts";
+import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
+import type { FieldError } from "../api/field-errors.ts";
+import { serviceKey } from "../lb/from-api.ts";
+import { ServiceHealth, virtualServerStatus, type VirtualServerStatus } from "./vs-status.ts";
+
+/** Server-side apply of one VirtualServer's status; throws VirtualServerGone on 404. */
+export type ApplyVirtualServerStatus = (
+  ref: { namespace: string; name: string },
+  status: VirtualServerStatus,
+) => Promise<void>;
+
+/** The VirtualServer is gone: nothing to write to. */
+export class VirtualServerGone extends Error {}
+
+/**
+ * Server-side apply of the status subresource. Every agent applies under the same field manager,
+ * forced: the fields belong to whichever node is master now, and its apply replaces the last one's.
+ */
+export function applyVirtualServerStatus(kc: KubeConfig, fieldManager: string): ApplyVirtualServerStatus {
+  return async ({ namespace, name }, status) => {
+    try {
+      await applyStatus(
+        kc,
+        { group: GROUP, version: VERSION, plural: "virtualservers", namespace, name },
+        { apiVersion: `${GROUP}/${VERSION}`, kind: "VirtualServer", metadata: { name, namespace }, status },
+        fieldManager,
+        true,
+      );
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) throw new VirtualServerGone(`${namespace}/${name}`);
+      throw err;
+    }
+  };
+}
+
+export interface VirtualServerStatusWriterOptions {
+  apply: ApplyVirtualServerStatus;
+  log: Logger;
+  /** The VirtualServers as the agent's cache has them (with the status last written). */
+  virtualServers(): readonly VirtualServer[];
+  now?: () => number;
+  /** How long changes gather before a pass. */
+  delayMs?: number;
+}
+
+export class VirtualServerStatusWriter {
+  private readonly masters = new Set<string>();
+  /** The services of the running dataplane; undefined while it starts. */
+  private services = new Map<string, ServiceHealth>();
+  private refused: string | undefined;
+  private starting = false;
+  /** What this node last wrote per object (JSON), while it has been master of its router since. */
+  private readonly written = new Map<string, { router: string; json: string }>();
+  private readonly validated = new WeakMap<VirtualServer, FieldError[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private backoffMs = 0;
+  private flushing: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  /** Writes done, failed attempts, objects found gone, passes (for tests and logs). */
+  readonly stats = { writes: 0, failures: 0, gone: 0, passes: 0 };
+  private readonly o: Required<VirtualServerStatusWriterOptions>;
+
+  constructor(opts: VirtualServerStatusWriterOptions) {
+    this.o = { now: () => Date.now(), delayMs: 100, ...opts };
+  }
+
+  /** This node's VRRP state of a router (Master or not). */
+  routerState(router: string, master: boolean): void {
+    if (master === this.masters.has(router)) return;
+    if (master) this.masters.add(router);
+    else {
+      this.masters.delete(router);
+      // Another node writes now: when this one is master again, it compares with the object.
+      for (const [key, w] of this.written) if (w.router === router) this.written.delete(key);
+    }
+    this.changed();
+  }
+
+  /** A new dataplane is about to start with these objects: their servers start healthy. */
+  programming(objects: readonly VirtualServer[]): void {
+    const now = this.o.now();
+    const before = this.services;
+    this.services = new Map(
+      objects.map((vs) => [serviceKey(vs), new ServiceHealth(vs, now, before.get(serviceKey(vs)))]),
+    );
+    this.starting = true;
+    this.refused = undefined;
+  }
+
+  /** The dataplane started (no error) or refused the objects (the error says why). */
+  programmed(error?: string): void {
+    this.starting = false;
+    this.refused = error;
+    this.changed();
+  }
+
+  /** A real server's health changed (service and server keys as the checks name them). */
+  health(service: string, server: string, healthy: boolean): void {
+    if (this.services.get(service)?.set(server, healthy, this.o.now())) this.changed();
+  }
+
+  /** Something else may have changed (objects in the cache): look again. */
+  changed(): void {
+    if (this.flushing)
+      this.again = true; // one more pass when this one ends
+    else this.schedule(this.backoffMs || this.o.delayMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** Resolves when no pass is due or running (for tests). */
+  async idle(): Promise<void> {
+    while (this.timer || this.flushing) await (this.flushing ?? new Promise((r) => setTimeout(r, 10)));
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushing ??= this.pass().finally(() => {
+        this.flushing = undefined;
+        if (this.again) {
+          this.again = false;
+          this.schedule(this.backoffMs || this.o.delayMs);
+        }
+      });
+    }, ms);
+  }
+
+  /** The statuses this node should write now, by service key. */
+  private desired(): Map<string, { vs: VirtualServer; router: string; status: VirtualServerStatus }> {
+    const out = new Map<string, { vs: VirtualServer; router: string; status: VirtualServerStatus }>();
+    const now = this.o.now();
+    for (const vs of this.o.virtualServers()) {
+      const router = vs.spec?.routerRef;
+      if (!router || !this.masters.has(router)) continue;
+      const key = serviceKey(vs);
+      let errors = this.validated.get(vs);
+      if (!errors) this.validated.set(vs, (errors = validateVirtualServer(vs)));
+      const health = this.services.get(key);
+      const state =
+        errors.length > 0
+          ? ({ kind: "invalid", errors } as const)
+          : this.starting || !health
+            ? undefined // not (yet) in this node's dataplane: nothing to say
+            : this.refused !== undefined
+              ? ({ kind: "notProgrammed", reason: this.refused } as const)
+              : ({ kind: "programmed", health } as const);
+      if (!state) continue;
+      const last = this.written.get(key);
+      const previous = last
+        ? (JSON.parse(last.json) as VirtualServerStatus)
+        : (vs as { status?: VirtualServerStatus }).status;
+      // A programmed object's status is computed from the object the dataplane has.
+      const subject = state.kind === "programmed" ? state.health.vs : vs;
+      out.set(key, { vs, router, status: virtualServerStatus(subject, state, previous, now) });
+    }
+    return out;
+  }
+
+  private async pass(): Promise<void> {
+    this.stats.passes++;
+    let failed = false;
+    const desired = this.desired();
+    for (const key of this.written.keys()) if (!desired.has(key)) this.written.delete(key);
+    for (const [key, { vs, router, status }] of desired) {
+      if (this.stopped) return;
+      const json = JSON.stringify(status);
+      const last = this.written.get(key)?.json ?? JSON.stringify((vs as { status?: unknown }).status);
+      if (json === last) {
+        this.written.set(key, { router, json });
+        continue;
+      }
+      try {
+        await this.o.apply({ namespace: vs.metadata.namespace ?? "default", name: vs.metadata.name }, status);
+        this.stats.writes++;
+        // Still master of it? (Mastership may have moved while the write was on its way.)
+        if (this.masters.has(router)) this.written.set(key, { router, json });
+      } catch (err) {
+        if (err instanceof VirtualServerGone) {
+          this.stats.gone++;
+          continue;
+        }
+        this.stats.failures++;
+        failed = true;
+        this.o.log.warn(
+          { virtualServer: key, err: (err as Error).message },
+          "VirtualServer status not written; will retry",
+        );
+      }
+    }
+    this.backoffMs = failed ? Math.min(30_000, Math.max(500, this.backoffMs * 2)) : 0;
+    if (failed) this.again = true;
+  }
+}
