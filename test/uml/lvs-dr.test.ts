@@ -115,12 +115,12 @@ describe.skipIf(!!missing)("the tutorial's LVS configurations as written (DR, pe
       );
       throw new Error(`${err.message}\n${seen.join("\n")}`);
     });
-  const boot = async (node: string, config: string, sorry?: string) => {
+  const boot = async (node: string, config: string, sorry?: string, director = "vipkeeper") => {
     const address = node === "n1" ? "198.18.0.11/24" : "198.18.0.12/24";
     const guest = startUml({
       netns: lab.node(node).ns,
       mac: directorMac(node),
-      command: `sh test/uml/director.sh ${address} ${config} ${node}${sorry ? ` ${sorry}` : ""}`,
+      command: `DIRECTOR=${director} sh test/uml/director.sh ${address} ${config} ${node}${sorry ? ` ${sorry}` : ""}`,
       timeoutMs: 300_000,
     });
     guests.set(node, guest);
@@ -219,6 +219,43 @@ describe.skipIf(!!missing)("the tutorial's LVS configurations as written (DR, pe
       expect(load(10, CLIENT_B)).toEqual({ [other(stuck)]: 10 });
       await stop("n2");
       await serve(stuck);
+    },
+  );
+
+  it(
+    "a mixed pair: keepalived 2.2.7 directs beside vipkeeper from the same file, and they hand the VIP and the service to each other",
+    { timeout: 180_000 },
+    async () => {
+      await Promise.all([
+        boot("n1", httpDirector(dir, "n1", true)),
+        boot("n2", httpDirector(dir, "n2", false), undefined, "keepalived"),
+      ]);
+      await waitFor(() => holdsVip("n1") && !holdsVip("n2"), 30_000, "vipkeeper (101) to hold the VIP");
+      // keepalived programs the same service from the same lines.
+      await waitFor(
+        () => Object.values(REAL).every((a) => new RegExp(`${a}:80\\s+Route\\s+1`).test(state("n2"))),
+        30_000,
+        "keepalived's real servers",
+      );
+      expect(state("n2")).toMatch(new RegExp(`TCP {2}${VIP.replaceAll(".", "\\.")}:80 rr persistent 50`));
+      expect(Object.values(load(6))).toEqual([6]);
+      expect(clientSendsTo()).toBe("n1");
+
+      // vipkeeper's maintenance script lowers it to 99: keepalived (100) preempts and serves.
+      writeFileSync(join(dir, "n1-down"), "");
+      await waitFor(() => holdsVip("n2") && !holdsVip("n1"), 20_000, "keepalived to take over");
+      await waitFor(() => clientSendsTo() === "n2", 5000, "the client to follow keepalived's gratuitous ARP");
+      expect(Object.values(load(6))).toEqual([6]);
+      unlinkSync(join(dir, "n1-down"));
+      await waitFor(() => holdsVip("n1") && !holdsVip("n2"), 20_000, "vipkeeper to take the VIP back");
+
+      // vipkeeper's director fails: keepalived takes the VIP and serves.
+      await stop("n1");
+      await waitFor(() => holdsVip("n2"), 10_000, "keepalived to take over from the failed director");
+      await waitFor(() => clientSendsTo() === "n2", 5000, "the client to follow keepalived");
+      expect(Object.values(load(6))).toEqual([6]);
+      expect(agentLog("n2")).toMatch(/VI_1\) Entering MASTER STATE/);
+      await stop("n2");
     },
   );
 
