@@ -1,0 +1,211 @@
+// VirtualServer status in cluster mode, in the lab: the agent that is MASTER of the VirtualServer's
+// router writes it from its own health checks (a backup's checks do not show), real servers that
+// die show up unhealthy within moments of the master's check failing, Ready goes False with
+// QuorumLost when none is left, and after a failover the new master goes on writing.
+import { CustomObjectsApi } from "@kubernetes/client-node";
+import type { ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { VirtualServerStatus } from "../../src/agent/vs-status.ts";
+import type { Lab } from "../../src/lab/lab.ts";
+import { waitUntil } from "../support/agents.ts";
+import { ClusterLab } from "../support/cluster-lab.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.warn("test/net/vs-status.test.ts skipped: needs root for network namespaces");
+
+const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
+const VIP = "198.18.0.60";
+const VR = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
+const VS = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualservers", namespace: "shop" };
+const PORTS = [9001, 9002];
+
+type Object = {
+  metadata: { generation?: number; managedFields?: { manager: string; subresource?: string }[] };
+  status?: VirtualServerStatus & { master?: string };
+};
+
+describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
+  let c: ClusterLab;
+  let lab: Lab;
+  let custom: CustomObjectsApi;
+  const backends = new Map<number, ChildProcess>();
+  let master = "";
+  const dump = () => c.dump();
+  const router = async () => (await custom.getClusterCustomObject({ ...VR, name: "web" })) as Object;
+  const vs = async () => (await custom.getNamespacedCustomObject({ ...VS, name: "web-http" })) as Object;
+  const status = async () => (await vs()).status;
+  const server = (s: VirtualServerStatus | undefined, port: number) =>
+    s?.realServers?.find((r) => r.port === port);
+  const ready = (s: VirtualServerStatus | undefined) => s?.conditions?.find((x) => x.type === "Ready");
+  const startBackend = async (port: number) => {
+    const child = lab.spawn("client", [process.execPath, BACKEND, String(port), `rs${port}`]);
+    c.collect(`rs${port}`, child);
+    await new Promise<void>((resolve) => child.stdout?.once("data", () => resolve()));
+    backends.set(port, child);
+  };
+  /** The node's agent logged its check of this port going down; the time the line arrived. */
+  const sawDown = (node: string, port: number, from: number) =>
+    c.logs
+      .slice(from)
+      .some(
+        (l) =>
+          l.startsWith(`${node}: `) &&
+          l.includes(`real server ${lab.client.ipv4}:${port} of shop/web-http is down`),
+      );
+
+  beforeAll(async () => {
+    c = await ClusterLab.create("vkvs", 2);
+    lab = c.lab;
+    custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
+    for (const p of PORTS) await startBackend(p);
+    c.startController();
+    for (const n of lab.nodes) c.startAgent(n.name);
+    await custom.createClusterCustomObject({
+      ...VR,
+      body: {
+        apiVersion: "vipkeeper.io/v1alpha1",
+        kind: "VirtualRouter",
+        metadata: { name: "web" },
+        spec: { addresses: [{ address: `${VIP}/24` }], advertInterval: "100ms" },
+      },
+    });
+    await custom.createNamespacedCustomObject({
+      ...VS,
+      body: {
+        apiVersion: "vipkeeper.io/v1alpha1",
+        kind: "VirtualServer",
+        metadata: { name: "web-http", namespace: "shop" },
+        spec: {
+          address: VIP,
+          port: 8080,
+          routerRef: "web",
+          realServers: PORTS.map((port) => ({ address: lab.client.ipv4, port })),
+          sorryServer: { address: lab.client.ipv4, port: 9009 },
+          healthCheck: { httpGet: { path: "/" }, interval: "500ms", timeout: "300ms", retries: 0 },
+        },
+      },
+    });
+  }, 60_000);
+
+  afterAll(() => c?.destroy());
+
+  it("the master writes every real server's health, active, Ready and observedGeneration", async () => {
+    // The agents may start a little apart, and the higher priority preempts: wait until it settles.
+    let since = performance.now();
+    let last = "";
+    await waitUntil(
+      async () => {
+        const now = lab.holders(VIP).join();
+        if (now !== last) [last, since] = [now, performance.now()];
+        return (
+          lab.holders(VIP).length === 1 &&
+          performance.now() - since > 1500 &&
+          (await router()).status?.master === now
+        );
+      },
+      30_000,
+      `a settled master\n${dump()}`,
+    );
+    master = last;
+    let seen: VirtualServerStatus | undefined;
+    await waitUntil(
+      async () => ready((seen = await status()))?.status === "True",
+      15_000,
+      `Ready True\n${dump()}`,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${JSON.stringify(seen)}`);
+    });
+    const s = (await vs())!;
+    expect(s.status?.active).toBe(2);
+    expect(s.status?.observedGeneration).toBe(s.metadata.generation);
+    expect(s.status?.realServers?.map((r) => `${r.address}:${r.port}=${r.healthy}`)).toEqual(
+      PORTS.map((p) => `${lab.client.ipv4}:${p}=true`),
+    );
+    expect(s.status?.realServers?.every((r) => !Number.isNaN(Date.parse(r.since ?? "")))).toBe(true);
+    expect(ready(s.status)).toMatchObject({ reason: "Serving", message: expect.stringContaining("2 of 2") });
+    expect(s.status?.conditions?.find((x) => x.type === "Invalid")?.status).toBe("False");
+    expect(s.metadata.managedFields?.find((m) => m.subresource === "status")?.manager).toBe(
+      "vipkeeper-agent",
+    );
+  }, 60_000);
+
+  it("a backup's view is not written: a server only the backup cannot reach stays healthy", async () => {
+    const backup = lab.nodes.find((n) => n.name !== master)!.name;
+    const from = c.logs.length;
+    // Only the backup's checks of 9002 fail (its own firewall rejects them).
+    lab.exec(
+      backup,
+      ["nft", "-f", "-"],
+      `table inet vkvs_block {
+  chain out { type filter hook output priority 0; ip daddr ${lab.client.ipv4} tcp dport 9002 reject with tcp reset; }
+}\n`,
+    );
+    try {
+      await waitUntil(() => sawDown(backup, 9002, from), 10_000, `the backup's check to fail\n${dump()}`);
+      await new Promise((r) => setTimeout(r, 1500)); // many coalescing windows
+      const s = await status();
+      expect(server(s, 9002)?.healthy).toBe(true);
+      expect(s?.active).toBe(2);
+    } finally {
+      lab.exec(backup, ["nft", "delete", "table", "inet", "vkvs_block"]);
+    }
+  }, 30_000);
+
+  it("a real server that dies shows healthy: false within moments of the master's check failing", async () => {
+    const before = server(await status(), 9002)!.since!;
+    const from = c.logs.length;
+    backends.get(9002)!.kill("SIGKILL");
+    let checkFailed = 0;
+    let written = 0;
+    await waitUntil(
+      async () => {
+        if (!checkFailed && sawDown(master, 9002, from)) checkFailed = performance.now();
+        if (!written && server(await status(), 9002)?.healthy === false) written = performance.now();
+        return checkFailed > 0 && written > 0;
+      },
+      15_000,
+      `9002 down in the status\n${dump()}`,
+    );
+    console.log(`master's check failed -> status written: ${Math.round(written - checkFailed)} ms`);
+    expect(written - checkFailed).toBeLessThan(5000);
+    const s = await status();
+    expect(s?.active).toBe(1);
+    expect(Date.parse(server(s, 9002)!.since!)).toBeGreaterThan(Date.parse(before));
+    expect(server(s, 9001)?.healthy).toBe(true);
+    expect(ready(s)?.status).toBe("True");
+  }, 30_000);
+
+  it("with every real server down, Ready is False with QuorumLost, naming the sorry server", async () => {
+    backends.get(9001)!.kill("SIGKILL");
+    await waitUntil(
+      async () => ready(await status())?.reason === "QuorumLost",
+      10_000,
+      `QuorumLost\n${dump()}`,
+    );
+    const s = await status();
+    expect(ready(s)).toMatchObject({
+      status: "False",
+      message: `healthy weight 0 is below quorum 1: the sorry server ${lab.client.ipv4}:9009 serves`,
+    });
+    expect(s?.active).toBe(0);
+    expect(s?.realServers?.map((r) => r.healthy)).toEqual([false, false]);
+  }, 30_000);
+
+  it("after the master fails over, the new master keeps writing", async () => {
+    const other = lab.nodes.find((n) => n.name !== master)!.name;
+    c.killAgent(master);
+    await waitUntil(() => lab.holders(VIP).includes(other), 10_000, `${other} to take ${VIP}\n${dump()}`);
+    // The old master is dead: what changes now is written by the new one, from its own checks.
+    await startBackend(9001);
+    await waitUntil(
+      async () => server(await status(), 9001)?.healthy === true,
+      15_000,
+      `the new master to write 9001 up\n${dump()}`,
+    );
+    const s = await status();
+    expect(ready(s)).toMatchObject({ status: "True", reason: "Serving" });
+    expect(s?.active).toBe(1);
+    expect(server(s, 9002)?.healthy).toBe(false);
+  }, 40_000);
+});
