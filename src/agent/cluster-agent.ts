@@ -227,7 +227,14 @@ export class ClusterAgent {
 
   /** Writes this node's entry, and tells of a change of state. */
   private report(router: string, entry: NodeEntry): void {
-    this.opts.virtualServerStatus?.routerState(router, entry.state === "Master");
+    this.opts.virtualServerStatus?.routerState(
+      router,
+      entry.instances
+        ? entry.instances.filter((i) => i.state === "Master").map((i) => i.family)
+        : entry.state === "Master"
+          ? ["IPv4", "IPv6"] // one instance: the router's only family
+          : [],
+    );
     const before = this.states.get(router);
     if (before !== entry.state) {
       this.states.set(router, entry.state);

@@ -11,6 +11,7 @@ import { applyStatus } from "../kube/client.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import type { FieldError } from "../api/field-errors.ts";
 import { serviceKey } from "../lb/from-api.ts";
+import { familyOf } from "../vrrp/address.ts";
 import { ServiceHealth, virtualServerStatus, type VirtualServerStatus } from "./vs-status.ts";
 
 /** Server-side apply of one VirtualServer's status; throws VirtualServerGone on 404. */
@@ -53,8 +54,12 @@ export interface VirtualServerStatusWriterOptions {
   delayMs?: number;
 }
 
+/** Address families whose instance of a router this node is MASTER of. */
+export type MasterFamilies = readonly ("IPv4" | "IPv6")[];
+
 export class VirtualServerStatusWriter {
-  private readonly masters = new Set<string>();
+  /** Per router, the families this node is master of (absent: none). */
+  private readonly masters = new Map<string, string>();
   /** The services of the running dataplane; undefined while it starts. */
   private services = new Map<string, ServiceHealth>();
   private refused: string | undefined;
@@ -75,16 +80,25 @@ export class VirtualServerStatusWriter {
     this.o = { now: () => Date.now(), delayMs: 100, ...opts };
   }
 
-  /** This node's VRRP state of a router (Master or not). */
-  routerState(router: string, master: boolean): void {
-    if (master === this.masters.has(router)) return;
-    if (master) this.masters.add(router);
-    else {
-      this.masters.delete(router);
-      // Another node writes now: when this one is master again, it compares with the object.
-      for (const [key, w] of this.written) if (w.router === router) this.written.delete(key);
-    }
+  /**
+   * The families of a router this node is MASTER of (a router with IPv4 and IPv6 addresses runs an
+   * election per family, so a VirtualServer follows its own family's master).
+   */
+  routerState(router: string, families: MasterFamilies): void {
+    const now = [...new Set(families)].sort().join(",");
+    if (now === (this.masters.get(router) ?? "")) return;
+    if (now) this.masters.set(router, now);
+    else this.masters.delete(router);
+    // Another node may write meanwhile: when this one is master again, it compares with the object.
+    for (const [key, w] of this.written) if (w.router === router) this.written.delete(key);
     this.changed();
+  }
+
+  private isMaster(vs: VirtualServer, router: string): boolean {
+    const families = this.masters.get(router);
+    if (!families) return false;
+    const family = familyOf(vs.spec.address ?? vs.spec.realServers?.[0]?.address ?? "");
+    return family === undefined || families.includes(`IPv${family}`);
   }
 
   /** A new dataplane is about to start with these objects: their servers start healthy. */
@@ -147,7 +161,7 @@ export class VirtualServerStatusWriter {
     const now = this.o.now();
     for (const vs of this.o.virtualServers()) {
       const router = vs.spec?.routerRef;
-      if (!router || !this.masters.has(router)) continue;
+      if (!router || !this.isMaster(vs, router)) continue;
       const key = serviceKey(vs);
       let errors = this.validated.get(vs);
       if (!errors) this.validated.set(vs, (errors = validateVirtualServer(vs)));
@@ -189,7 +203,7 @@ export class VirtualServerStatusWriter {
         await this.o.apply({ namespace: vs.metadata.namespace ?? "default", name: vs.metadata.name }, status);
         this.stats.writes++;
         // Still master of it? (Mastership may have moved while the write was on its way.)
-        if (this.masters.has(router)) this.written.set(key, { router, json });
+        if (this.isMaster(vs, router)) this.written.set(key, { router, json });
       } catch (err) {
         if (err instanceof VirtualServerGone) {
           this.stats.gone++;

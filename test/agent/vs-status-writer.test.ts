@@ -72,12 +72,12 @@ describe("VirtualServerStatusWriter", () => {
     const w = writer(["a"]);
     w.programming([stored("a")!]);
     w.programmed();
-    w.routerState("web", false);
+    w.routerState("web", []);
     w.changed();
     await w.idle();
     expect(w.stats.passes).toBeGreaterThan(0);
     expect(stored("a")?.status).toBeUndefined();
-    w.routerState("web", true);
+    w.routerState("web", ["IPv4"]);
     await w.idle();
     const s = stored("a")!;
     expect(s.status).toMatchObject({ active: 2, observedGeneration: 1 });
@@ -97,7 +97,7 @@ describe("VirtualServerStatusWriter", () => {
     const w = writer(["b"]);
     w.programming([stored("b")!]);
     w.programmed();
-    w.routerState("web", true);
+    w.routerState("web", ["IPv4"]);
     await w.idle();
     const before = w.stats.writes;
     w.health("shop/b", "198.18.0.11:8080", false);
@@ -124,11 +124,11 @@ describe("VirtualServerStatusWriter", () => {
       w.programmed();
     }
     n1.health("shop/c", "198.18.0.11:8080", false); // only n1's checks see it fail
-    n1.routerState("web", true);
+    n1.routerState("web", ["IPv4"]);
     await n1.idle();
     expect(stored("c")?.status?.active).toBe(1);
-    n1.routerState("web", false);
-    n2.routerState("web", true);
+    n1.routerState("web", []);
+    n2.routerState("web", ["IPv4"]);
     await n2.idle();
     expect(stored("c")?.status?.active).toBe(2);
     expect(stored("c")?.status?.realServers?.[0]?.healthy).toBe(true);
@@ -137,9 +137,9 @@ describe("VirtualServerStatusWriter", () => {
     await n1.idle();
     expect(n1.stats.writes).toBe(written);
     // n1 master again: it compares with the object (n2's), not with what it wrote long ago.
-    n2.routerState("web", false);
+    n2.routerState("web", []);
     n1.health("shop/c", "198.18.0.12:8080", true);
-    n1.routerState("web", true);
+    n1.routerState("web", ["IPv4"]);
     await n1.idle();
     expect(stored("c")?.status?.active).toBe(1);
     n1.stop();
@@ -152,7 +152,7 @@ describe("VirtualServerStatusWriter", () => {
     const w = writer(["d", "e"]);
     w.programming([stored("e")!]);
     w.programmed("spec.fwmark: the nftables backend selects traffic by address and port");
-    w.routerState("web", true);
+    w.routerState("web", ["IPv4"]);
     await w.idle();
     const invalid = stored("d")?.status?.conditions?.find((c) => c.type === "Invalid");
     expect(invalid).toMatchObject({ status: "True", reason: "InvalidSpec" });
@@ -162,12 +162,31 @@ describe("VirtualServerStatusWriter", () => {
     w.stop();
   });
 
+  it("with a dual-stack router, each VirtualServer follows the master of its own family", async () => {
+    await create("v4");
+    await create("v6", {
+      address: "2001:db8::50",
+      realServers: [{ address: "2001:db8::11", port: 8080 }],
+    });
+    const w = writer(["v4", "v6"]);
+    w.programming([stored("v4")!, stored("v6")!]);
+    w.programmed();
+    w.routerState("web", ["IPv6"]);
+    await w.idle();
+    expect(stored("v4")?.status).toBeUndefined();
+    expect(stored("v6")?.status?.realServers?.[0]).toMatchObject({ address: "2001:db8::11", healthy: true });
+    w.routerState("web", ["IPv4", "IPv6"]);
+    await w.idle();
+    expect(stored("v4")?.status?.active).toBe(2);
+    w.stop();
+  });
+
   it("retries while the API server is away, and writes once it returns", async () => {
     await create("f");
     const w = writer(["f"]);
     w.programming([stored("f")!]);
     w.programmed();
-    w.routerState("web", true);
+    w.routerState("web", ["IPv4"]);
     await w.idle();
     api.setUnavailable(true);
     try {
@@ -198,7 +217,7 @@ describe("VirtualServerStatusWriter", () => {
     await custom.deleteNamespacedCustomObject({ ...VS, name: "g" });
     w.programming([obj]);
     w.programmed();
-    w.routerState("web", true);
+    w.routerState("web", ["IPv4"]);
     await w.idle();
     expect(w.stats).toMatchObject({ writes: 0, failures: 0, gone: 1 });
     w.stop();
