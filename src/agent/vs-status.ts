@@ -18,6 +18,10 @@ export interface ServerHealth {
   since: number;
 }
 
+/** Condition messages stay readable (and far below the API's 32 kB) with thousands of errors. */
+const MAX_MESSAGE = 2048;
+const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 3)}...` : text);
+
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 export const generationOf = (vs: VirtualServer): number | undefined =>
@@ -71,8 +75,20 @@ const condition = (type: string, ok: boolean, reason: string, message: string): 
   type,
   status: ok ? "True" : "False",
   reason,
-  message,
+  message: clip(message),
 });
+
+/**
+ * Why the dataplane does not have it. The node's services start as one dataplane, so one object the
+ * backend cannot run keeps the others out too: say which case this is.
+ */
+function notProgrammedMessage(vs: VirtualServer, reason: string): string {
+  const lines = reason.split("\n").filter(Boolean);
+  const own = lines.filter((l) => l.startsWith(`VirtualServer ${vs.metadata.name}:`));
+  return own.length > 0
+    ? `the load balancer cannot run it: ${own.join("; ")}`
+    : `the node's load balancer did not start: ${lines.join("; ")}`;
+}
 
 /**
  * The status to write. `previous` is the status last written (by this node, or by the master before
@@ -101,7 +117,7 @@ export function virtualServerStatus(
   const valid = condition("Invalid", false, "Valid", "");
   if (state.kind === "notProgrammed")
     return finish({ active: 0 }, [
-      condition("Ready", false, "NotProgrammed", `the dataplane refused it: ${state.reason}`),
+      condition("Ready", false, "NotProgrammed", notProgrammedMessage(vs, state.reason)),
       valid,
     ]);
   const { health } = state;

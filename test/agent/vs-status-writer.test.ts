@@ -151,14 +151,18 @@ describe("VirtualServerStatusWriter", () => {
     await create("e");
     const w = writer(["d", "e"]);
     w.programming([stored("e")!]);
-    w.programmed("spec.fwmark: the nftables backend selects traffic by address and port");
+    w.programmed(
+      "VirtualServer e: spec.fwmark: the nftables backend selects traffic by address and port; fwmark needs the IPVS backend",
+    );
     w.routerState("web", ["IPv4"]);
     await w.idle();
     const invalid = stored("d")?.status?.conditions?.find((c) => c.type === "Invalid");
     expect(invalid).toMatchObject({ status: "True", reason: "InvalidSpec" });
     expect(invalid?.message).toContain("spec.realServers[0].address: IPv6, but the virtual address is IPv4");
     expect(ready("e")).toMatchObject({ status: "False", reason: "NotProgrammed" });
-    expect(ready("e")?.message).toContain("spec.fwmark");
+    expect(ready("e")?.message).toBe(
+      "the load balancer cannot run it: VirtualServer e: spec.fwmark: the nftables backend selects traffic by address and port; fwmark needs the IPVS backend",
+    );
     w.stop();
   });
 

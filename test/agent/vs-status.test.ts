@@ -152,19 +152,37 @@ describe("virtualServerStatus", () => {
     expect(cond(s, "Ready")).toMatchObject({ status: "False", reason: "Invalid" });
   });
 
-  it("not programmed: Ready False NotProgrammed with the dataplane's reason", () => {
-    const s = virtualServerStatus(
-      vs(),
-      { kind: "notProgrammed", reason: "spec.fwmark: needs the IPVS backend" },
-      undefined,
-      at(1),
-    );
+  it("not programmed: Ready False NotProgrammed, naming its own problem or the one that kept it out", () => {
+    const reason = [
+      "VirtualServer web: spec.fwmark: needs the IPVS backend",
+      "VirtualServer other: spec.forwarding: TUN needs the IPVS backend",
+    ].join("\n");
+    const s = virtualServerStatus(vs(), { kind: "notProgrammed", reason }, undefined, at(1));
     expect(cond(s, "Ready")).toMatchObject({
       status: "False",
       reason: "NotProgrammed",
-      message: "the dataplane refused it: spec.fwmark: needs the IPVS backend",
+      message: "the load balancer cannot run it: VirtualServer web: spec.fwmark: needs the IPVS backend",
     });
     expect(s.active).toBe(0);
+    const innocent = virtualServerStatus(
+      vs(),
+      { kind: "notProgrammed", reason: "VirtualServer other: spec.forwarding: TUN needs the IPVS backend" },
+      undefined,
+      at(1),
+    );
+    expect(cond(innocent, "Ready")!.message).toBe(
+      "the node's load balancer did not start: VirtualServer other: spec.forwarding: TUN needs the IPVS backend",
+    );
+  });
+
+  it("a message with thousands of errors is clipped", () => {
+    const errors = Array.from({ length: 5000 }, (_, i) => ({
+      field: `spec.realServers[${i}].address`,
+      message: "'x' is not an IP address",
+    }));
+    const s = virtualServerStatus(vs(), { kind: "invalid", errors }, undefined, at(1));
+    expect(cond(s, "Invalid")!.message).toHaveLength(2048);
+    expect(cond(s, "Invalid")!.message.endsWith("...")).toBe(true);
   });
 
   it("carries lastTransitionTime and since over from the previous status while they stand", () => {
