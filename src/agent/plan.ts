@@ -2,7 +2,7 @@
 // from a file or from the API server.
 import { parseCidr } from "../api/cidr.ts";
 import { parseDuration } from "../api/duration.ts";
-import type { VirtualRouter } from "../api/virtual-router.ts";
+import { KEEPALIVED_INSTANCE_ANNOTATION, type VirtualRouter } from "../api/virtual-router.ts";
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
 
@@ -64,6 +64,8 @@ export interface InstancePlan {
   /** router/ipv4 or router/ipv6: one VRRP instance per family of the router's addresses. */
   key: string;
   router: string;
+  /** The vrrp_instance name the router was imported from (VI_1), for scripts and mail. */
+  keepalivedName?: string;
   family: IpFamily;
   version: VrrpVersion;
   vrid: number;
@@ -118,6 +120,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
       continue;
     }
     const iface = spec.interface;
+    const keepalivedName = router.metadata.annotations?.[KEEPALIVED_INSTANCE_ANNOTATION];
     const addresses = spec.addresses.map((a): PlannedAddress => {
       const cidr = parseCidr(a.address)!;
       const planned: PlannedAddress = {
@@ -136,6 +139,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
       const instance: InstancePlan = {
         key: `${name}/ipv${family}`,
         router: name,
+        ...(keepalivedName ? { keepalivedName } : {}),
         family,
         version,
         vrid: spec.vrid,

@@ -345,10 +345,19 @@ export const VirtualRouterSpec = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Set by `vipkeeper import` to the vrrp_instance's own name (VI_1): notify scripts and mail name the
+ * instance as keepalived did, so admins' scripts and mail filters keep working.
+ */
+export const KEEPALIVED_INSTANCE_ANNOTATION = "vipkeeper.io/keepalived-instance";
+
 export const VirtualRouter = Type.Object({
   apiVersion: Type.Literal(API_VERSION),
   kind: Type.Literal("VirtualRouter"),
-  metadata: Type.Object({ name: Type.String({ minLength: 1 }) }),
+  metadata: Type.Object({
+    name: Type.String({ minLength: 1 }),
+    annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+  }),
   spec: VirtualRouterSpec,
 });
 

@@ -2,7 +2,12 @@
 // file describes one node, so each router carries that node's priority only; several nodes' files
 // merge into one set of routers (mergeRouters). Every keyword that cannot be carried over is
 // reported with file, line and why, never dropped in silence.
-import { API_VERSION, type VirtualRouter, type VirtualRouterSpec } from "../api/virtual-router.ts";
+import {
+  API_VERSION,
+  KEEPALIVED_INSTANCE_ANNOTATION,
+  type VirtualRouter,
+  type VirtualRouterSpec,
+} from "../api/virtual-router.ts";
 import { parseCidr } from "../api/cidr.ts";
 import { familyOf } from "../vrrp/address.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
@@ -383,7 +388,7 @@ function convertInstance(
   return {
     apiVersion: API_VERSION,
     kind: "VirtualRouter",
-    metadata: { name: objectName(name) },
+    metadata: { name: objectName(name), annotations: { [KEEPALIVED_INSTANCE_ANNOTATION]: name } },
     spec,
   };
 }

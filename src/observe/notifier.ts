@@ -11,6 +11,8 @@ export interface TransitionNotice {
   node: string;
   router: string;
   instance: string;
+  /** The vrrp_instance name the router was imported from, when it was. */
+  keepalivedInstance?: string;
   vrid: number;
   from: string;
   to: string;
@@ -26,6 +28,7 @@ export function transitionNotice(node: string, event: TransitionEvent, now = new
     node,
     router: event.plan.router,
     instance: event.plan.key,
+    ...(event.plan.keepalivedName ? { keepalivedInstance: event.plan.keepalivedName } : {}),
     vrid: event.plan.vrid,
     from: event.from,
     to: event.to,
@@ -47,7 +50,8 @@ const STATE_WORD: Record<string, string> = {
 export function mailText(n: TransitionNotice, routerId: string): { subject: string; text: string } {
   const state = STATE_WORD[n.to] ?? n.to.toUpperCase();
   return {
-    subject: `[${routerId}] VRRP Instance ${n.router} (${n.instance}) - Entering ${state} state`,
+    // keepalived's subject, word for word, so admins' mail filters keep matching.
+    subject: `[${routerId}] VRRP Instance ${n.keepalivedInstance ?? n.instance} - Entering ${state} state`,
     text: [
       `=> VRRP Instance ${n.instance} is now ${state} on ${n.node} <=`,
       `from ${n.from}, because: ${n.reason}; priority ${n.priority}; VRID ${n.vrid}`,

@@ -1,5 +1,6 @@
 // keepalived's notify scripts: notify_master / _backup / _fault / _stop run as given, and `notify`
-// with INSTANCE <name> <STATE> <priority> appended. Fire and forget: VRRP never waits on them;
+// with INSTANCE <name> <STATE> <priority> appended (the vrrp_instance's own name when the router
+// was imported from a keepalived.conf). Fire and forget: VRRP never waits on them;
 // a failure or an overrun is logged.
 import type { Logger } from "pino";
 import type { TransitionEvent } from "../agent/engine.ts";
@@ -23,7 +24,10 @@ export function notifyCommands(event: TransitionEvent): { command: string; args:
   const specific = { MASTER: n.master, BACKUP: n.backup, FAULT: n.fault, STOP: n.stop }[word];
   if (specific) out.push({ command: specific, args: [] });
   if (n.any)
-    out.push({ command: n.any, args: ["INSTANCE", event.plan.router, word, String(event.priority)] });
+    out.push({
+      command: n.any,
+      args: ["INSTANCE", event.plan.keepalivedName ?? event.plan.router, word, String(event.priority)],
+    });
   return out;
 }
 

@@ -82,4 +82,9 @@ describe("notify commands", () => {
     ]);
     expect(notifyCommands(event("initialize"))[0]!.args[2]).toBe("STOP");
   });
+
+  it("names an imported router's instance as keepalived.conf did", () => {
+    const imported = { ...event("master"), plan: { ...plan, keepalivedName: "VI_1" } };
+    expect(notifyCommands(imported)[1]!.args).toEqual(["INSTANCE", "VI_1", "MASTER", "150"]);
+  });
 });

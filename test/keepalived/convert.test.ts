@@ -30,6 +30,9 @@ describe("the tutorial's configurations", () => {
     const r = routers[0]!;
     expect(validateVirtualRouter(r)).toEqual([]);
     expect(r.metadata.name).toBe("vi-1");
+    // keepalived's own name is kept, for notify scripts and mail (and the agent's plan carries it).
+    expect(r.metadata.annotations).toEqual({ "vipkeeper.io/keepalived-instance": "VI_1" });
+    expect(planForNode(routers, "lb1").instances[0]!.keepalivedName).toBe("VI_1");
     expect(r.spec).toMatchObject({
       vrid: 51,
       version: 2,

@@ -106,7 +106,7 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
     );
     await waitUntil(() => mails("n2").some((m) => m.includes("Entering MASTER state")), 5000, "n2's mail");
     const mail = mails("n2").find((m) => m.includes("Entering MASTER state"))!;
-    expect(mail).toContain("Subject: [LVS_DEVEL] VRRP Instance vi-1 (vi-1/ipv4) - Entering MASTER state");
+    expect(mail).toContain("Subject: [LVS_DEVEL] VRRP Instance VI_1 - Entering MASTER state");
     expect(mail).toContain('"to":["root@localhost"]');
     expect(mail).toContain('"from":"keepalived@localhost"');
 

@@ -110,9 +110,7 @@ describe("mail", () => {
     expect(mails).toHaveLength(1);
     expect(mails[0]!.from).toBe("vk@example.org");
     expect(mails[0]!.to).toEqual(["ops@example.org", "oncall@example.org"]);
-    expect(mails[0]!.data).toContain(
-      "Subject: [LVS_DEVEL] VRRP Instance web (web/ipv4) - Entering MASTER state",
-    );
+    expect(mails[0]!.data).toContain("Subject: [LVS_DEVEL] VRRP Instance web/ipv4 - Entering MASTER state");
     expect(counters.get("notifications", { instance: "web/ipv4", channel: "mail", result: "sent" })).toBe(1);
   });
 });
