@@ -57,7 +57,7 @@ export function toVirtualService(vs: VirtualServer): VirtualService {
   if (s.sorryServer) svc.sorryServer = { ...s.sorryServer, weight: 1 };
   if (s.persistence)
     svc.persistence = {
-      timeoutMs: ms(s.persistence.timeout, "300s"),
+      timeoutMs: parseDuration(s.persistence.timeout) ?? 0, // required by the schema
       ipv4PrefixLength: s.persistence.ipv4PrefixLength ?? 32,
       ipv6PrefixLength: s.persistence.ipv6PrefixLength ?? 128,
     };
