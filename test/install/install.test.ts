@@ -248,7 +248,13 @@ describe("install files", () => {
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm))
       for (const src of m[1]!.split(/\s+/)) expect(existsSync(join(ROOT, src)), `COPY ${src}`).toBe(true);
     expect(text).toMatch(/--omit=dev/);
-    expect(text).toMatch(/^ENV npm_config_nodedir=\/usr\/local$/m);
+    // The addon builds against the running Node's headers (its prefix), whatever ~/.npmrc says.
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.install).toBe(
+      'npm_config_nodedir="$(dirname "$(dirname "$npm_node_execpath")")" node-gyp rebuild',
+    );
     // The runtime stage: the agent's tools, no compiler, node_modules from the production install.
     const runtime = text.slice(text.lastIndexOf("\nFROM "));
     for (const pkg of ["nftables", "iproute2", "bash", "procps"])
