@@ -96,12 +96,11 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
     let last = "";
     await waitUntil(
       async () => {
-        const now = lab.holders(VIP).join();
+        const holders = lab.holders(VIP); // read once: it may change between two reads
+        const now = holders.join();
         if (now !== last) [last, since] = [now, performance.now()];
         return (
-          lab.holders(VIP).length === 1 &&
-          performance.now() - since > 1500 &&
-          (await router()).status?.master === now
+          holders.length === 1 && performance.now() - since > 1500 && (await router()).status?.master === now
         );
       },
       30_000,
@@ -208,5 +207,85 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
     expect(ready(s)).toMatchObject({ status: "True", reason: "Serving" });
     expect(s?.active).toBe(1);
     expect(server(s, 9002)?.healthy).toBe(false);
+  }, 40_000);
+
+  it("an invalid VirtualServer gets Invalid True naming the field", async () => {
+    await custom.createNamespacedCustomObject({
+      ...VS,
+      body: {
+        apiVersion: "vipkeeper.io/v1alpha1",
+        kind: "VirtualServer",
+        metadata: { name: "mixed", namespace: "shop" },
+        spec: {
+          address: VIP,
+          port: 8082,
+          routerRef: "web",
+          realServers: [{ address: "2001:db8::64", port: 80 }],
+        },
+      },
+    });
+    const get = async () =>
+      ((await custom.getNamespacedCustomObject({ ...VS, name: "mixed" })) as Stored).status;
+    await waitUntil(
+      async () =>
+        (await get())?.conditions?.some((x) => x.type === "Invalid" && x.status === "True") ?? false,
+      10_000,
+      `Invalid on shop/mixed\n${dump()}`,
+    );
+    const s = await get();
+    expect(s?.conditions?.find((x) => x.type === "Invalid")?.message).toBe(
+      "spec.realServers[0].address: IPv6, but the virtual address is IPv4",
+    );
+    expect(ready(s)).toMatchObject({ status: "False", reason: "Invalid" });
+    await custom.deleteNamespacedCustomObject({ ...VS, name: "mixed" });
+  }, 30_000);
+
+  it("one the nftables backend cannot run: NotProgrammed, on it and on the service it kept out", async (ctx) => {
+    if (
+      !c.logs.some(
+        (l) => l.includes('"msg":"virtual services programmed"') && l.includes('"backend":"nftables"'),
+      )
+    )
+      ctx.skip("the agents chose IPVS here (the kernel has it), which runs TUN");
+    await custom.createNamespacedCustomObject({
+      ...VS,
+      body: {
+        apiVersion: "vipkeeper.io/v1alpha1",
+        kind: "VirtualServer",
+        metadata: { name: "tunnel", namespace: "shop" },
+        spec: {
+          address: VIP,
+          port: 8081,
+          routerRef: "web",
+          forwarding: "TUN",
+          realServers: [{ address: lab.client.ipv4, port: 9001 }],
+        },
+      },
+    });
+    const get = async (name: string) =>
+      ((await custom.getNamespacedCustomObject({ ...VS, name })) as Stored).status;
+    await waitUntil(
+      async () =>
+        ready(await get("tunnel"))?.reason === "NotProgrammed" &&
+        ready(await get("web-http"))?.reason === "NotProgrammed",
+      10_000,
+      `NotProgrammed on both\n${dump()}`,
+    );
+    expect(ready(await get("tunnel"))?.message).toBe(
+      "the load balancer cannot run it: VirtualServer tunnel: spec.forwarding: TUN needs the IPVS backend; the nftables backend does NAT and DR",
+    );
+    expect(ready(await get("web-http"))?.message).toContain("the node's load balancer did not start");
+    // Gone again: the service is programmed anew and its checks learn health again.
+    await custom.deleteNamespacedCustomObject({ ...VS, name: "tunnel" });
+    await waitUntil(
+      async () => ready(await get("web-http"))?.reason === "Serving",
+      10_000,
+      `web-http serving again\n${dump()}`,
+    );
+    await waitUntil(
+      async () => server(await get("web-http"), 9002)?.healthy === false,
+      10_000,
+      "the dead server found again",
+    );
   }, 40_000);
 });
