@@ -65,7 +65,7 @@ export class VirtualServerStatusWriter {
   private refused: string | undefined;
   private starting = false;
   /** What this node last wrote per object (JSON), while it has been master of its router since. */
-  private readonly written = new Map<string, { router: string; json: string }>();
+  private readonly written = new Map<string, { router: string; json: string; status: VirtualServerStatus }>();
   private readonly validated = new WeakMap<VirtualServer, FieldError[]>();
   private timer: NodeJS.Timeout | undefined;
   private backoffMs = 0;
@@ -176,9 +176,7 @@ export class VirtualServerStatusWriter {
               : ({ kind: "programmed", health } as const);
       if (!state) continue;
       const last = this.written.get(key);
-      const previous = last
-        ? (JSON.parse(last.json) as VirtualServerStatus)
-        : (vs as { status?: VirtualServerStatus }).status;
+      const previous = last ? last.status : (vs as { status?: VirtualServerStatus }).status;
       // A programmed object's status is computed from the object the dataplane has.
       const subject = state.kind === "programmed" ? state.health.vs : vs;
       out.set(key, { vs, router, status: virtualServerStatus(subject, state, previous, now) });
@@ -196,14 +194,14 @@ export class VirtualServerStatusWriter {
       const json = JSON.stringify(status);
       const last = this.written.get(key)?.json ?? JSON.stringify((vs as { status?: unknown }).status);
       if (json === last) {
-        this.written.set(key, { router, json });
+        this.written.set(key, { router, json, status });
         continue;
       }
       try {
         await this.o.apply({ namespace: vs.metadata.namespace ?? "default", name: vs.metadata.name }, status);
         this.stats.writes++;
         // Still master of it? (Mastership may have moved while the write was on its way.)
-        if (this.isMaster(vs, router)) this.written.set(key, { router, json });
+        if (this.isMaster(vs, router)) this.written.set(key, { router, json, status });
       } catch (err) {
         if (err instanceof VirtualServerGone) {
           this.stats.gone++;

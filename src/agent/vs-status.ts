@@ -1,13 +1,14 @@
 // A VirtualServer's status as the master director sees it (pure; time comes in as epoch ms): each
 // real server's health from this node's checks, the servers taking traffic after quorum and
-// hysteresis (the same rule the dataplanes follow, lb/model.ts), and the Ready / Invalid conditions.
+// hysteresis (desiredDestinations' rule in lb/model.ts, which the dataplanes follow; the tests check
+// the two agree), and the Ready / Invalid conditions.
 import type Type from "typebox";
 import type { FieldError } from "../api/field-errors.ts";
 import type { Condition, VirtualServerStatus as VirtualServerStatusSchema } from "../api/status.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { withTransitionTimes } from "../cluster/status.ts";
 import { toVirtualService } from "../lb/from-api.ts";
-import { desiredDestinations, serverKey, type VirtualService } from "../lb/model.ts";
+import { serverKey, type RealServer, type VirtualService } from "../lb/model.ts";
 
 export type VirtualServerStatus = Type.Static<typeof VirtualServerStatusSchema>;
 type RealServerEntry = NonNullable<VirtualServerStatus["realServers"]>[number];
@@ -34,33 +35,56 @@ export const generationOf = (vs: VirtualServer): number | undefined =>
 export class ServiceHealth {
   readonly vs: VirtualServer;
   readonly svc: VirtualService;
-  readonly servers = new Map<string, ServerHealth>();
+  /** Every real server in the spec's order (the status lists them so), each also found by key. */
+  readonly list: (RealServer & ServerHealth)[];
+  readonly servers = new Map<string, RealServer & ServerHealth>();
   /** The previous quorum state, for hysteresis, as the dataplane keeps it. */
   quorumUp = true;
+  /** Total weight of the healthy servers, kept as they change (a flip costs O(1), not O(servers)). */
+  aliveWeight = 0;
 
   constructor(vs: VirtualServer, now: number, before?: ServiceHealth) {
     this.vs = vs;
     this.svc = toVirtualService(vs);
-    for (const r of this.svc.realServers) {
+    this.list = this.svc.realServers.map((r) => {
       const key = serverKey(r);
       const old = before?.servers.get(key);
-      this.servers.set(key, old?.healthy ? old : { healthy: true, since: now });
-    }
+      const entry = { ...r, healthy: true, since: old?.healthy ? old.since : now };
+      this.servers.set(key, entry);
+      this.aliveWeight += r.weight;
+      return entry;
+    });
+    this.stepQuorum();
   }
 
   /** A check changed a server's health; false when it is not one of this service's or did not change. */
   set(server: string, healthy: boolean, now: number): boolean {
-    const old = this.servers.get(server);
-    if (!old || old.healthy === healthy) return false;
-    this.servers.set(server, { healthy, since: now });
-    // Step the quorum state on every change, as the dataplane does, so hysteresis agrees with it.
-    this.quorumUp = this.serving().quorumUp;
+    const entry = this.servers.get(server);
+    if (!entry || entry.healthy === healthy) return false;
+    entry.healthy = healthy;
+    entry.since = now;
+    this.aliveWeight += (healthy ? 1 : -1) * entry.weight;
+    this.stepQuorum();
     return true;
   }
 
-  serving(): ReturnType<typeof desiredDestinations> {
-    const health = new Map([...this.servers].map(([k, h]) => [k, h.healthy]));
-    return desiredDestinations(this.svc, health, this.quorumUp);
+  /**
+   * Real servers taking traffic: the healthy ones with weight, while quorum holds (otherwise the
+   * sorry server, or nothing). The same outcome as desiredDestinations, without building it.
+   */
+  active(): number {
+    if (!this.quorumUp) return 0;
+    let n = 0;
+    for (const s of this.list) if (s.healthy && s.weight > 0) n++;
+    return n;
+  }
+
+  /** desiredDestinations' quorum rule, stepped on every change as the dataplane steps it, so hysteresis agrees. */
+  private stepQuorum(): void {
+    const { quorum, hysteresis } = this.svc;
+    this.quorumUp = this.quorumUp
+      ? this.aliveWeight >= quorum - hysteresis
+      : this.aliveWeight >= quorum + hysteresis;
   }
 }
 
@@ -122,20 +146,25 @@ export function virtualServerStatus(
     ]);
   const { health } = state;
   const svc = health.svc;
-  const realServers = svc.realServers.map((r): RealServerEntry => {
-    const h = health.servers.get(serverKey(r)) ?? { healthy: true, since: now };
-    const old = previous?.realServers?.find((p) => p.address === r.address && p.port === r.port);
+  // The previous list is normally in the same order: look by position first, by key otherwise.
+  const prior = previous?.realServers ?? [];
+  let byKey: Map<string, RealServerEntry> | undefined;
+  const priorOf = (i: number, r: RealServer) => {
+    const p = prior[i];
+    if (p?.address === r.address && p.port === r.port) return p;
+    byKey ??= new Map(prior.map((x) => [serverKey(x), x]));
+    return byKey.get(serverKey(r));
+  };
+  const realServers = health.list.map((h, i): RealServerEntry => {
+    const old = priorOf(i, h);
     const since = old?.healthy === h.healthy && old.since ? old.since : iso(h.since);
-    return { address: r.address, port: r.port, healthy: h.healthy, since };
+    return { address: h.address, port: h.port, healthy: h.healthy, since };
   });
-  const { destinations, quorumUp } = health.serving();
-  const active = destinations.filter((d) => !d.sorry && d.weight > 0).length;
+  const { quorumUp, aliveWeight: weight } = health;
+  const active = health.active();
   const sorry = svc.sorryServer
     ? `the sorry server ${serverKey(svc.sorryServer)} serves`
     : "no server serves";
-  const weight = svc.realServers
-    .filter((r) => health.servers.get(serverKey(r))?.healthy !== false)
-    .reduce((sum, r) => sum + r.weight, 0);
   const healthyCount = realServers.filter((r) => r.healthy).length;
   const ready = !quorumUp
     ? condition(
