@@ -60,11 +60,11 @@ export type MasterFamilies = readonly ("IPv4" | "IPv6")[];
 export class VirtualServerStatusWriter {
   /** Per router, the families this node is master of (absent: none). */
   private readonly masters = new Map<string, string>();
-  /** The services of the running dataplane; undefined while it starts. */
+  /** The services of the node's dataplane (while `starting`, of the one being started). */
   private services = new Map<string, ServiceHealth>();
   private refused: string | undefined;
   private starting = false;
-  /** What this node last wrote per object (JSON), while it has been master of its router since. */
+  /** What this node last wrote per object, while it has been master of the object's router since. */
   private readonly written = new Map<string, { router: string; json: string; status: VirtualServerStatus }>();
   private readonly validated = new WeakMap<VirtualServer, FieldError[]>();
   private timer: NodeJS.Timeout | undefined;
@@ -126,8 +126,8 @@ export class VirtualServerStatusWriter {
 
   /** Something else may have changed (objects in the cache): look again. */
   changed(): void {
-    if (this.flushing)
-      this.again = true; // one more pass when this one ends
+    // During a pass, one more follows it; otherwise one starts shortly (or after the backoff).
+    if (this.flushing) this.again = true;
     else this.schedule(this.backoffMs || this.o.delayMs);
   }
 

@@ -171,7 +171,9 @@ export function virtualServerStatus(
         "Ready",
         false,
         "QuorumLost",
-        `healthy weight ${weight} is below quorum ${svc.quorum}${svc.hysteresis ? ` (hysteresis ${svc.hysteresis})` : ""}: ${sorry}`,
+        svc.hysteresis
+          ? `healthy weight ${weight}: quorum ${svc.quorum} lost (down below ${svc.quorum - svc.hysteresis}, up again at ${svc.quorum + svc.hysteresis}): ${sorry}`
+          : `healthy weight ${weight} is below quorum ${svc.quorum}: ${sorry}`,
       )
     : active === 0
       ? condition(

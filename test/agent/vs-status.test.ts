@@ -117,7 +117,9 @@ describe("virtualServerStatus", () => {
     expect(ready().status).toBe("True"); // weight 1 >= 2 - 1
     h.set("198.18.0.13:8080", false, at(3));
     expect(ready()).toMatchObject({ status: "False", reason: "QuorumLost" });
-    expect(ready().message).toContain("(hysteresis 1)");
+    expect(ready().message).toBe(
+      "healthy weight 0: quorum 2 lost (down below 1, up again at 3): no server serves",
+    );
     h.set("198.18.0.11:8080", true, at(4));
     h.set("198.18.0.12:8080", true, at(5));
     expect(ready().status).toBe("False"); // weight 2 < 2 + 1: still down
