@@ -103,6 +103,9 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
   process.on("disconnect", orphaned);
 
+  // A hangup of the agent's process group (a closed terminal, `kill -HUP -PGID`) is for the
+  // supervisor, which reloads; by Node's default it would end the engine while it holds addresses.
+  process.on("SIGHUP", () => undefined);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGTERM", stop);

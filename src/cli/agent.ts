@@ -3,18 +3,19 @@
 // outlives it.
 import { parseArgs } from "node:util";
 import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
-import { ConfigError, loadConfig } from "../agent/config-file.ts";
-import { planForNode } from "../agent/plan.ts";
+import { ConfigError } from "../agent/config-file.ts";
 import type { EngineArgs } from "../agent/engine-process.ts";
 import { createLogger } from "../observe/log.ts";
+import type { FileAgent as FileAgentType } from "../agent/file-agent.ts";
 
 const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
        vipkeeper agent --cluster --node NAME [options]
 
 Runs the VRRP instances of node NAME from FILE: YAML documents of VirtualRouter objects, the
 same shape as the cluster's (see examples/), or a keepalived.conf (its priorities become
-NAME's). Logs JSON lines. SIGTERM or SIGINT resigns
-(priority 0), releases the addresses and exits 0.
+NAME's). Logs JSON lines. SIGHUP reads FILE again and applies what changed (new virtual
+addresses in place; changed instances restart; a file that does not load changes nothing).
+SIGTERM or SIGINT resigns (priority 0), releases the addresses and exits 0.
 
 With --cluster it runs the VirtualRouters that select node NAME, from the Kubernetes API
 (in-cluster config, or KUBECONFIG), and reports this node's part of their status.
@@ -102,6 +103,11 @@ export async function runAgent(argv: string[]): Promise<number> {
     return 2;
   }
   if (args.cluster) {
+    // The objects come from the API: SIGHUP (keepalived's reload) has nothing to read again, and
+    // must not end the agent (Node's default for it).
+    process.on("SIGHUP", () =>
+      createLogger("agent", { node: args.node }).info("SIGHUP: nothing to reload in cluster mode"),
+    );
     const { runClusterAgent } = await import("../agent/cluster-main.ts");
     const engineArgs: EngineArgs = { node: args.node };
     return runClusterAgent({
@@ -112,75 +118,56 @@ export async function runAgent(argv: string[]): Promise<number> {
       ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
     });
   }
-  const file = args.config!;
-  let routers, notes, virtualServers, realServerScripts;
-  try {
-    ({ routers, notes, virtualServers, realServerScripts } = loadConfig(file, args.node));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`vipkeeper agent: ${err.message}\n`);
-    return 1;
-  }
-  const plan = planForNode(routers, args.node);
   const log = createLogger("agent", { node: args.node });
-  for (const s of plan.skipped) log.info(s, `not running ${s.router}: ${s.reason}`);
-  for (const n of notes) log.warn(`keepalived.conf: ${n}`);
-  if (plan.instances.length === 0 && virtualServers.length === 0) {
-    process.stderr.write(`vipkeeper agent: no VirtualRouter in ${file} runs on node ${args.node}\n`);
-    return 1;
-  }
   const engineArgs: EngineArgs = { node: args.node };
   if (args.statusSocket) engineArgs.statusSocket = args.statusSocket;
   // Metrics are served by this process, for the engine (asked over IPC at each scrape) and the
   // load balancer (which runs here) on one endpoint.
   const { AgentMetrics } = await import("../agent/agent-metrics.ts");
-  const { startEngine } = await import("../agent/engines.ts");
-  const running: { engine?: Awaited<ReturnType<typeof startEngine>> } = {};
-  const metrics = new AgentMetrics(() => new Map(running.engine ? [["engine", running.engine]] : []), {
-    node: args.node,
-  });
-  const engine = await startEngine(plan, engineArgs, log, undefined, (msg) =>
-    metrics.onMessage("engine", msg),
-  );
-  running.engine = engine;
-  const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
-  let lb: { stop(): void } | undefined;
-  if (virtualServers.length > 0) {
-    const { startLoadBalancer, LoadBalancerError } = await import("../agent/load-balancer.ts");
-    const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
-    const { hooks } = agentLoadBalancerHooks({
+  const { FileAgent, FileAgentError } = await import("../agent/file-agent.ts");
+  const running: { agent?: FileAgentType } = {};
+  const metrics = new AgentMetrics(() => running.agent?.engines() ?? new Map(), { node: args.node });
+  // SIGHUP reads the file again, as keepalived does (`systemctl reload`); by Node's default it would
+  // end the agent and leave its engine orphaned. One that comes while starting waits for the start.
+  let hupWhileStarting = false;
+  const onHup = () => {
+    if (!running.agent) {
+      hupWhileStarting = true;
+      return;
+    }
+    log.info({ signal: "SIGHUP" }, "reloading the configuration");
+    void running.agent.reload();
+  };
+  process.on("SIGHUP", onHup);
+  try {
+    running.agent = await FileAgent.start({
+      file: args.config!,
       node: args.node,
       log,
-      routers,
-      virtualServers,
-      ...(realServerScripts ? { realServerScripts } : {}),
+      engineArgs,
+      ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
       registry: metrics.metrics.registry,
+      onEngineMessage: (msg) => metrics.onMessage("engine", msg),
     });
-    // DR forwards on the interface of the service's VirtualRouter.
-    const deviceOf = (routerRef: string | undefined) =>
-      routers.find((r) => r.metadata.name === routerRef)?.spec.interface;
-    try {
-      lb = await startLoadBalancer(virtualServers, log, undefined, hooks, {
-        backend: args.lbBackend ?? "auto",
-        deviceOf,
-      });
-    } catch (err) {
-      if (!(err instanceof LoadBalancerError)) throw err;
-      process.stderr.write(`vipkeeper agent: ${err.message}\n`);
-      await engine.stop();
-      return 1;
-    }
+  } catch (err) {
+    if (!(err instanceof ConfigError || err instanceof FileAgentError)) throw err;
+    process.off("SIGHUP", onHup);
+    process.stderr.write(`vipkeeper agent: ${err.message}\n`);
+    return 1;
   }
-  log.info({ instances: plan.instances.map((i) => i.key) }, "agent started");
+  const agent = running.agent;
+  const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
+  log.info({ instances: agent.instances() }, "agent started");
+  if (hupWhileStarting) onHup();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "stopping");
-      void engine.stop().then(resolve);
+      void agent.stop().then(resolve);
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
-  lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
+  process.off("SIGHUP", onHup);
   metricsServer?.close();
   log.info("agent stopped");
   return 0;
