@@ -1,6 +1,7 @@
 // Reads the agent's --config file: YAML documents of the same shape as the cluster's objects, or a
 // keepalived.conf converted to them.
 // Every problem is reported with the document and the field, and nothing is half-loaded.
+import { withDefaults } from "../api/defaults.ts";
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { parseCidr } from "../api/cidr.ts";
@@ -147,7 +148,10 @@ function checkObjects(
   return { routers, virtualServers };
 }
 
-/** Reads the agent's file: VirtualRouter YAML, or a keepalived.conf (then `node` names this node). */
+/**
+ * Reads the agent's file: VirtualRouter YAML, or a keepalived.conf (then `node` names this node).
+ * The objects come back with the schemas' defaults filled in, as the API server fills them.
+ */
 export function loadConfig(file: string, node = "local"): AgentConfig {
   let text: string;
   try {
@@ -155,5 +159,10 @@ export function loadConfig(file: string, node = "local"): AgentConfig {
   } catch (err) {
     throw new ConfigError(file, [(err as Error).message]);
   }
-  return isKeepalivedConfig(file, text) ? parseKeepalivedConfig(file, node) : parseConfig(text, file);
+  const config = isKeepalivedConfig(file, text) ? parseKeepalivedConfig(file, node) : parseConfig(text, file);
+  return {
+    ...config,
+    routers: config.routers.map(withDefaults),
+    virtualServers: config.virtualServers.map(withDefaults),
+  };
 }
