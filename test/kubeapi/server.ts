@@ -6,12 +6,14 @@
 // - update (PUT) with a stale resourceVersion is 409 Conflict; generation counts spec changes.
 // - the status subresource: /status writes change only status, the main resource ignores status.
 // - patches: merge patch (RFC 7386), JSON patch (RFC 6902), server-side apply with field managers,
-//   conflicts (409 unless force) and list-map merge by the schema's keys; strategic merge patch is
-//   refused for custom resources (415), as the real server does.
+//   conflicts (409 unless force) and list-map merge by the schema's keys; strategic merge patch on
+//   built-ins (lists merged by the API types' patchMergeKey, strategic-merge.ts), refused for
+//   custom resources (415), as the real server does.
 // - finalizers: delete sets deletionTimestamp; the object goes when its last finalizer does.
 // - custom resources are defaulted, pruned and validated against their CRD (schema.ts).
 // Not modelled: namespaces' lifecycle, garbage collection by ownerReferences, pagination (limit
 // and continue are ignored: every list is complete), admission webhooks, authentication.
+import { strategicMergePatch } from "./strategic-merge.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
@@ -639,7 +641,7 @@ export class ApiServer {
           "UnsupportedMediaType",
           `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
         );
-      next = mergePatch(structuredClone(cur), parseJson(body)) as Obj;
+      next = strategicMergePatch(r.kind, structuredClone(cur), parseJson(body)) as Obj;
     } else throw new ApiError(415, "UnsupportedMediaType", `unsupported patch type ${ct}`);
     next.metadata.resourceVersion = cur.metadata.resourceVersion;
     return this.commit(r, cur, next, status, q);
