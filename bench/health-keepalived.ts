@@ -9,7 +9,7 @@
 // time until each leaves the kernel's IPVS table (/proc/net/ip_vs, what `ipvsadm -Ln` prints, read
 // every 50 ms). UML runs on one host core and is several times slower than the host, so N is kept
 // where the guest copes; the ratios matter, not the absolute figures.
-// Run (root): . scripts/env.sh && node bench/health-keepalived.ts [--servers 1000,2000] [--runs 3]
+// Run (root): . scripts/env.sh && node bench/health-keepalived.ts [--servers 200,500,1000] [--runs 3]
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -21,7 +21,8 @@ const ADDRESSES = 100;
 const BASE_PORT = 20_000;
 const SERVER_PROCESSES = 2;
 const WARMUP_MS = 5_000;
-const WINDOW_MS = 15_000;
+// 30 s: the agent resyncs IPVS every 30 s, so each window holds one resync, as steady state does.
+const WINDOW_MS = 30_000;
 const REMOVAL_WAIT_MS = 10_000;
 const POLL_MS = 50;
 const STRACE_MS = 5_000;
@@ -46,6 +47,8 @@ export interface CheckerFigures {
   cpuShare: number;
   checksPerSecond: number;
   cpuPerCheckUs: number;
+  /** Minor page faults of the checking process per check, over the window. */
+  faultsPerCheck: number;
   /** Share of the guest's CPU that was busy over the window (all processes and the kernel). */
   guestBusy: number;
   /** The server processes' CPU over the window, in shares of one CPU. */
@@ -142,11 +145,14 @@ const hexKey = (a: number, p: number) =>
     .map((o) => Number(o).toString(16).toUpperCase().padStart(2, "0"))
     .join("")}:${(BASE_PORT + p).toString(16).toUpperCase().padStart(4, "0")}`;
 
+const procStat = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
 /** utime + stime of a process, in clock ticks. */
 function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const f = procStat(pid);
   return Number(f[11]) + Number(f[12]);
 }
+/** Minor page faults of a process (each one a trip through the UML kernel, which makes them dear). */
+const minorFaults = (pid: number) => Number(procStat(pid)[7]);
 /** The guest's busy and total jiffies (first line of /proc/stat). */
 function guestJiffies(): { busy: number; total: number } {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -273,6 +279,7 @@ async function measure(
     const programmedMs = Date.now() - t0;
     await sleep(WARMUP_MS);
     const c0 = cpuTicks(pid);
+    const f0 = minorFaults(pid);
     const s0 = srv.ticks();
     const g0 = guestJiffies();
     await srv.periods(true);
@@ -283,6 +290,7 @@ async function measure(
     const periods = await srv.periods(false);
     const elapsed = (performance.now() - w0) / 1000;
     const c1 = cpuTicks(pid);
+    const f1 = minorFaults(pid);
     const s1 = srv.ticks();
     const g1 = guestJiffies();
     const before = ipvsDestinations();
@@ -309,6 +317,7 @@ async function measure(
       cpuShare,
       checksPerSecond,
       cpuPerCheckUs: (cpuShare * 1e6) / checksPerSecond,
+      faultsPerCheck: Math.round(((f1 - f0) / (n1 - n0)) * 100) / 100,
       guestBusy: (g1.busy - g0.busy) / (g1.total - g0.total),
       serversCpuShare: (s1 - s0) / hz / elapsed,
       removedBeforeFailure,
@@ -398,6 +407,7 @@ async function onHost(sizes: number[], runs: number): Promise<void> {
   if (missing) throw new Error(`bench/health-keepalived: ${missing}`);
   if (!existsSync("/usr/sbin/keepalived")) throw new Error("bench/health-keepalived: keepalived is missing");
   const rows: string[] = [];
+  const pairs: { servers: number; k: CheckerFigures; v: CheckerFigures }[] = [];
   for (let run = 0; run < runs; run++)
     for (const servers of sizes) {
       // Alternate which checker goes first, so neither always has the fresher guest.
@@ -428,18 +438,29 @@ async function onHost(sizes: number[], runs: number): Promise<void> {
       guest.cleanup();
       const load = `${loadBefore.toFixed(1)}–${loadAfter.toFixed(1)}`;
       const row = (f: CheckerFigures) =>
-        `| ${servers} | ${f.checker} | ${fmt(f.checksPerSecond)} | ${f.periodP50} / ${f.periodP99} ms | ${fmt(f.cpuShare * 100, 1)}% | ${fmt(f.cpuPerCheckUs)} µs | ${f.syscallsPerCheck} | ${f.removed}/${f.failing}: ${f.removalP50} / ${f.removalP99} ms | ${fmt(f.guestBusy * 100)}% | ${fmt(f.serversCpuShare * 100)}% | ${load} |`;
+        `| ${servers} | ${f.checker} | ${fmt(f.checksPerSecond)} | ${f.periodP50} / ${f.periodP99} ms | ${fmt(f.cpuShare * 100, 1)}% | ${fmt(f.cpuPerCheckUs)} µs | ${f.syscallsPerCheck} | ${f.faultsPerCheck} | ${f.removed}/${f.failing}: ${f.removalP50} / ${f.removalP99} ms | ${fmt(f.guestBusy * 100)}% | ${fmt(f.serversCpuShare * 100)}% | ${load} |`;
       const ratio = (a: number, b: number) => (a / b).toFixed(2);
       rows.push(row(k), row(v));
+      pairs.push({ servers, k, v });
       rows.push(
-        `| ${servers} | ratio v/k | ${ratio(v.checksPerSecond, k.checksPerSecond)} | | ${ratio(v.cpuShare, k.cpuShare)} | ${ratio(v.cpuPerCheckUs, k.cpuPerCheckUs)} | | ${ratio(v.removalP50, k.removalP50)} / ${ratio(v.removalP99, k.removalP99)} | | | |`,
+        `| ${servers} | ratio v/k | ${ratio(v.checksPerSecond, k.checksPerSecond)} | | ${ratio(v.cpuShare, k.cpuShare)} | ${ratio(v.cpuPerCheckUs, k.cpuPerCheckUs)} | | | ${ratio(v.removalP50, k.removalP50)} / ${ratio(v.removalP99, k.removalP99)} | | | |`,
       );
     }
   console.log(
-    "\n| servers | checker | checks/s | period p50 / p99 | checker CPU | CPU per check | syscalls per check | removed: p50 / p99 | guest busy | servers' CPU | host load |",
+    "\n| servers | checker | checks/s | period p50 / p99 | checker CPU | CPU per check | syscalls per check | page faults per check | removed: p50 / p99 | guest busy | servers' CPU | host load |",
   );
-  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows) console.log(r);
+  // The ratios' medians over the runs, per size.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  for (const servers of sizes) {
+    const ps = pairs.filter((p) => p.servers === servers);
+    if (ps.length === 0) continue;
+    const m = (f: (x: CheckerFigures) => number) => median(ps.map((p) => f(p.v) / f(p.k))).toFixed(2);
+    console.log(
+      `${servers} servers, median of ${ps.length} runs, vipkeeper / keepalived: CPU per check ${m((f) => f.cpuPerCheckUs)}, checks/s ${m((f) => f.checksPerSecond)}, removal p50 ${m((f) => f.removalP50)}, p99 ${m((f) => f.removalP99)}`,
+    );
+  }
 }
 
 const role = process.argv[2];
@@ -447,7 +468,7 @@ if (role === "server") serve(process.argv[3]!.split(",").map(Number));
 else {
   const { values } = parseArgs({
     options: {
-      servers: { type: "string", default: "1000" },
+      servers: { type: "string", default: "200,500,1000" },
       runs: { type: "string", default: "1" },
       order: { type: "string", default: CHECKERS.join(",") },
     },
