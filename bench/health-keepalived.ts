@@ -11,7 +11,7 @@
 // where the guest copes; the ratios matter, not the absolute figures.
 // Run (root): . scripts/env.sh && node bench/health-keepalived.ts [--servers 200,500,1000] [--runs 3]
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -47,6 +47,8 @@ export interface CheckerFigures {
   cpuShare: number;
   checksPerSecond: number;
   cpuPerCheckUs: number;
+  /** The same from the window's median second. */
+  cpuPerCheckMedianUs: number;
   /** Minor page faults of the checking process per check, over the window. */
   faultsPerCheck: number;
   /** Share of the guest's CPU that was busy over the window (all processes and the kernel). */
@@ -61,6 +63,11 @@ export interface CheckerFigures {
   removalP99: number;
   /** From start until the IPVS table held every real server. */
   programmedMs: number;
+  /** The window, in epoch ms (UML's clock is the host's): the host tells what else ran then. */
+  windowFrom: number;
+  windowTo: number;
+  /** The checking process's CPU ticks (1/100 s) in each second of the window. */
+  cpuBySecond: number[];
   /** Time between two checks of one server, at the servers, over the window. */
   periodP50: number;
   periodP99: number;
@@ -285,7 +292,16 @@ async function measure(
     await srv.periods(true);
     const n0 = await srv.count();
     const w0 = performance.now();
-    await sleep(WINDOW_MS);
+    const windowFrom = Date.now();
+    // The checker's CPU second by second, to see whether it is steady or comes in bursts.
+    const cpuBySecond: number[] = [];
+    for (let t = cpuTicks(pid), i = 0; i < WINDOW_MS / 1000; i++) {
+      await sleep(1000);
+      const now = cpuTicks(pid);
+      cpuBySecond.push(now - t);
+      t = now;
+    }
+    const windowTo = Date.now();
     const n1 = await srv.count();
     const periods = await srv.periods(false);
     const elapsed = (performance.now() - w0) / 1000;
@@ -317,6 +333,9 @@ async function measure(
       cpuShare,
       checksPerSecond,
       cpuPerCheckUs: (cpuShare * 1e6) / checksPerSecond,
+      // The median second, which a burst (the host taking its core from the guest, which the guest
+      // then charges to whoever ran) does not move.
+      cpuPerCheckMedianUs: (pct(cpuBySecond, 0.5) * 1e4) / checksPerSecond,
       faultsPerCheck: Math.round(((f1 - f0) / (n1 - n0)) * 100) / 100,
       guestBusy: (g1.busy - g0.busy) / (g1.total - g0.total),
       serversCpuShare: (s1 - s0) / hz / elapsed,
@@ -326,6 +345,9 @@ async function measure(
       removalP50: Math.round(pct(delays, 0.5)),
       removalP99: Math.round(pct(delays, 0.99)),
       programmedMs,
+      windowFrom,
+      windowTo,
+      cpuBySecond,
       periodP50: Math.round(pct(periods, 0.5)),
       periodP99: Math.round(pct(periods, 0.99)),
       ...syscalls,
@@ -400,6 +422,62 @@ async function inGuest(servers: number, order: Checker[]): Promise<void> {
 
 // ---- the host: one guest per run and size; a table with the ratios -----------------------------
 
+/**
+ * What the host's CPUs did while a guest ran, sampled twice a second: all of their busy time, and
+ * the guest's own share (every host process of its process group). The rest is other work on the
+ * shared machine, which takes CPU from the guest and inflates what the guest accounts.
+ */
+class HostSampler {
+  private readonly samples: { t: number; busy: number; guest: number }[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private pgid: string | undefined;
+
+  constructor(guestDir: string) {
+    const sample = () => {
+      this.pgid ??= findGroup(`init=${guestDir}/init.sh`);
+      if (!this.pgid) return;
+      this.samples.push({ t: Date.now(), busy: guestJiffies().busy, guest: groupTicks(this.pgid) });
+    };
+    this.timer = setInterval(sample, 500);
+  }
+  stop = () => clearInterval(this.timer);
+  /** Host cores used by other work and by the guest, between two epoch ms. */
+  between(from: number, to: number): { others: number; guest: number } {
+    const a = this.samples.find((x) => x.t >= from);
+    const b = this.samples.findLast((x) => x.t <= to);
+    if (!a || !b || b.t <= a.t) return { others: NaN, guest: NaN };
+    const seconds = (b.t - a.t) / 1000;
+    const guest = (b.guest - a.guest) / 100 / seconds;
+    return { others: (b.busy - a.busy) / 100 / seconds - guest, guest };
+  }
+}
+
+/** The process group of the host process whose command line holds `mark`. */
+function findGroup(mark: string): string | undefined {
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(mark)) return procStat(Number(pid))[2];
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** utime + stime of every process in a process group (threads included), in clock ticks. */
+function groupTicks(pgid: string): number {
+  let sum = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const f = procStat(Number(pid));
+      if (f[2] === pgid) sum += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
+}
+
 const fmt = (x: number, digits = 0) => x.toLocaleString("en-US", { maximumFractionDigits: digits });
 
 async function onHost(sizes: number[], runs: number): Promise<void> {
@@ -417,14 +495,20 @@ async function onHost(sizes: number[], runs: number): Promise<void> {
         command: `ulimit -n 65536; VK_IN_UML=1 node bench/health-keepalived.ts --servers ${servers} --order ${order.join(",")}`,
         timeoutMs: 900_000,
       });
+      const sampler = new HostSampler(guest.dir);
       await guest.exited;
+      sampler.stop();
       const loadAfter = loadavg()[0]!;
       const stdout = guest.read("stdout");
       const rc = guest.read("rc").trim();
       const figures = stdout
         .split("\n")
         .filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l) as CheckerFigures);
+        .map((l) => JSON.parse(l) as CheckerFigures)
+        .map((f) => {
+          const host = sampler.between(f.windowFrom, f.windowTo);
+          return { ...f, hostOthers: host.others, hostGuest: host.guest };
+        });
       for (const f of figures) console.log(JSON.stringify({ run: run + 1, ...f, hostLoad: loadBefore }));
       const k = figures.find((f) => f.checker === "keepalived");
       const v = figures.find((f) => f.checker === "vipkeeper");
@@ -437,19 +521,19 @@ async function onHost(sizes: number[], runs: number): Promise<void> {
       }
       guest.cleanup();
       const load = `${loadBefore.toFixed(1)}–${loadAfter.toFixed(1)}`;
-      const row = (f: CheckerFigures) =>
-        `| ${servers} | ${f.checker} | ${fmt(f.checksPerSecond)} | ${f.periodP50} / ${f.periodP99} ms | ${fmt(f.cpuShare * 100, 1)}% | ${fmt(f.cpuPerCheckUs)} µs | ${f.syscallsPerCheck} | ${f.faultsPerCheck} | ${f.removed}/${f.failing}: ${f.removalP50} / ${f.removalP99} ms | ${fmt(f.guestBusy * 100)}% | ${fmt(f.serversCpuShare * 100)}% | ${load} |`;
+      const row = (f: CheckerFigures & { hostOthers: number; hostGuest: number }) =>
+        `| ${servers} | ${f.checker} | ${fmt(f.checksPerSecond)} | ${f.periodP50} / ${f.periodP99} ms | ${fmt(f.cpuShare * 100, 1)}% | ${fmt(f.cpuPerCheckUs)} / ${fmt(f.cpuPerCheckMedianUs)} µs | ${f.syscallsPerCheck} | ${f.faultsPerCheck} | ${f.removed}/${f.failing}: ${f.removalP50} / ${f.removalP99} ms | ${fmt(f.guestBusy * 100)}% | ${fmt(f.serversCpuShare * 100)}% | ${f.hostGuest.toFixed(2)} / ${f.hostOthers.toFixed(2)} | ${load} |`;
       const ratio = (a: number, b: number) => (a / b).toFixed(2);
       rows.push(row(k), row(v));
       pairs.push({ servers, k, v });
       rows.push(
-        `| ${servers} | ratio v/k | ${ratio(v.checksPerSecond, k.checksPerSecond)} | | ${ratio(v.cpuShare, k.cpuShare)} | ${ratio(v.cpuPerCheckUs, k.cpuPerCheckUs)} | | | ${ratio(v.removalP50, k.removalP50)} / ${ratio(v.removalP99, k.removalP99)} | | | |`,
+        `| ${servers} | ratio v/k | ${ratio(v.checksPerSecond, k.checksPerSecond)} | | ${ratio(v.cpuShare, k.cpuShare)} | ${ratio(v.cpuPerCheckUs, k.cpuPerCheckUs)} / ${ratio(v.cpuPerCheckMedianUs, k.cpuPerCheckMedianUs)} | | | ${ratio(v.removalP50, k.removalP50)} / ${ratio(v.removalP99, k.removalP99)} | | | | |`,
       );
     }
   console.log(
-    "\n| servers | checker | checks/s | period p50 / p99 | checker CPU | CPU per check | syscalls per check | page faults per check | removed: p50 / p99 | guest busy | servers' CPU | host load |",
+    "\n| servers | checker | checks/s | period p50 / p99 | checker CPU | CPU per check: window / median second | syscalls per check | page faults per check | removed: p50 / p99 | guest busy | servers' CPU | host cores: guest / others | host load |",
   );
-  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows) console.log(r);
   // The ratios' medians over the runs, per size.
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -458,7 +542,7 @@ async function onHost(sizes: number[], runs: number): Promise<void> {
     if (ps.length === 0) continue;
     const m = (f: (x: CheckerFigures) => number) => median(ps.map((p) => f(p.v) / f(p.k))).toFixed(2);
     console.log(
-      `${servers} servers, median of ${ps.length} runs, vipkeeper / keepalived: CPU per check ${m((f) => f.cpuPerCheckUs)}, checks/s ${m((f) => f.checksPerSecond)}, removal p50 ${m((f) => f.removalP50)}, p99 ${m((f) => f.removalP99)}`,
+      `${servers} servers, median of ${ps.length} runs, vipkeeper / keepalived: CPU per check ${m((f) => f.cpuPerCheckUs)} (median second ${m((f) => f.cpuPerCheckMedianUs)}), checks/s ${m((f) => f.checksPerSecond)}, removal p50 ${m((f) => f.removalP50)}, p99 ${m((f) => f.removalP99)}`,
     );
   }
 }
