@@ -1,9 +1,11 @@
-// The agent's metrics endpoint, served by the agent's main process for all its engines (one in file
-// mode, one per router in cluster mode) and its load balancer. At each
-// scrape the parent asks every engine for a snapshot of its status and counters over IPC and
-// answers from those; observed failovers arrive as they happen.
+// The agent's metrics endpoint and --status-socket document, served by the agent's main process for
+// all its engines (one per router) and its load balancer. At each scrape or status request the
+// parent asks every engine for a snapshot of its status and counters over IPC and answers from
+// those; observed failovers arrive as they happen.
 import type { Server } from "node:http";
 import { serveMetrics } from "../observe/http-endpoint.ts";
+import { sumCounters } from "./counters.ts";
+import type { InstanceStatus } from "./engine.ts";
 import type { RunningEngine } from "./engines.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import { VrrpMetrics } from "../observe/metrics.ts";
@@ -59,6 +61,16 @@ export class AgentMetrics {
       ),
     );
     this.waiting.clear();
+  }
+
+  /** Every engine's instances and summed counters, fresh (the --status-socket document). */
+  async status(): Promise<{ instances: InstanceStatus[]; counters: Record<string, number> }> {
+    await this.refresh();
+    const all = [...this.latest.values()];
+    return {
+      instances: all.flatMap((s) => s.instances),
+      counters: sumCounters(all.flatMap((s) => s.counters)),
+    };
   }
 
   serve(address: string): Promise<Server> {

@@ -46,3 +46,13 @@ export class Counters {
     return Object.fromEntries([...this.values].map(([k, e]) => [k, e.value]));
   }
 }
+
+/** Counters of several engines as one `name{labels}: value` document (--status-socket), summed. */
+export function sumCounters(entries: readonly CounterEntry[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of entries) {
+    const key = keyOf(e.name, e.labels);
+    out[key] = (out[key] ?? 0) + e.value;
+  }
+  return out;
+}

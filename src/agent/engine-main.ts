@@ -16,6 +16,11 @@ export type EngineUpdate =
   | { type: "addresses"; instances: { key: string; addresses: PlannedAddress[] }[] }
   | { type: "tracked"; states: { name: string; healthy: boolean }[] };
 
+// A hangup of the agent's process group (a closed terminal, `kill -HUP -PGID`) is for the
+// supervisor, which reloads; by Node's default it would end an engine that holds addresses. Set
+// first thing, so a hangup while the engine starts does not end it either.
+process.on("SIGHUP", () => undefined);
+
 process.once("message", (msg: EngineStart) => {
   if (msg.type !== "run") return;
   runEngineProcess(msg.plan, msg.args).then(

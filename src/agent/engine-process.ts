@@ -11,7 +11,6 @@ import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
 import { Notifier } from "../observe/notifier.ts";
 import { runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers } from "./script-tracker.ts";
-import { serveStatus } from "./status-server.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import type { EngineUpdate } from "./engine-main.ts";
 
@@ -25,7 +24,6 @@ export const realClock: Clock = {
 
 export interface EngineArgs {
   node: string;
-  statusSocket?: string;
   /** Send status reports to the supervisor when something worth reporting changes (cluster mode). */
   reportStatus?: boolean;
 }
@@ -71,13 +69,6 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     (router, name, ok) => running.setScript(router, name, ok),
     log,
   );
-  const status = args.statusSocket
-    ? await serveStatus(args.statusSocket, () => ({
-        node: args.node,
-        instances: running.status(),
-        counters: running.counters.snapshot(),
-      }))
-    : undefined;
   tell({ type: "ready" });
   reporter?.report();
   const onUpdate = (msg: EngineUpdate | { type: "snapshot"; id: number }) => {
@@ -103,9 +94,6 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
   process.on("disconnect", orphaned);
 
-  // A hangup of the agent's process group (a closed terminal, `kill -HUP -PGID`) is for the
-  // supervisor, which reloads; by Node's default it would end the engine while it holds addresses.
-  process.on("SIGHUP", () => undefined);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGTERM", stop);
@@ -117,7 +105,6 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   await running.stop();
   tell({ type: "state", masters: [] });
   for (const w of watchers) w.close();
-  status?.close();
   host.close();
   process.off("disconnect", orphaned);
   process.off("message", onUpdate);

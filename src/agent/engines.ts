@@ -1,6 +1,6 @@
 // Runs one VRRP engine process under a supervisor, with resign sockets prepared ahead: the unit
-// both modes use. File mode runs one for all its routers; cluster mode runs one per router, so a
-// router can be added, changed or removed without touching the others' elections.
+// both modes use, one per router, so a router can be added, changed or removed without touching
+// the others' elections.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";

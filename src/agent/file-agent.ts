@@ -1,7 +1,10 @@
 // File mode: the routers and virtual servers of one file (YAML objects or a keepalived.conf), run
-// as keepalived runs its keepalived.conf. reload() reads the file again, as keepalived does on
-// SIGHUP, and applies only what changed; a file that no longer loads changes nothing.
+// as keepalived runs its keepalived.conf, with one engine process per router as in cluster mode.
+// reload() reads the file again, as keepalived does on SIGHUP, and applies only what changed: a
+// router whose plan is the same keeps its engine and its election; a file that no longer loads
+// changes nothing.
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import { loadConfig, type AgentConfig } from "./config-file.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { onlyAddressesDiffer, startEngine, type RunningEngine } from "./engines.ts";
@@ -9,23 +12,45 @@ import type { LoadBalancer } from "./load-balancer.ts";
 import { planForNode, type NodePlan } from "./plan.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import type { BackendChoice } from "../lb/backend.ts";
-import type { Registry } from "prom-client";
 
-/** What a reload does to the VRRP engine: nothing, new addresses in place, or a restart. */
-export type VrrpStep = "keep" | "addresses" | "restart";
+/** Each router's part of the node's plan: the unit one engine runs. */
+export function plansByRouter(plan: NodePlan): Map<string, NodePlan> {
+  const out = new Map<string, NodePlan>();
+  for (const i of plan.instances) {
+    const p = out.get(i.router) ?? { instances: [], skipped: [] };
+    p.instances.push(i);
+    out.set(i.router, p);
+  }
+  return out;
+}
 
-export function vrrpStep(running: NodePlan, next: NodePlan): VrrpStep {
-  if (JSON.stringify(running.instances) === JSON.stringify(next.instances)) return "keep";
-  return onlyAddressesDiffer(running, next) ? "addresses" : "restart";
+/** What a reload does to one router's engine. */
+export type RouterStep = "keep" | "addresses" | "restart" | "start" | "stop";
+
+export function routerSteps(running: NodePlan, next: NodePlan): Map<string, RouterStep> {
+  const before = plansByRouter(running);
+  const after = plansByRouter(next);
+  const steps = new Map<string, RouterStep>();
+  for (const router of before.keys()) if (!after.has(router)) steps.set(router, "stop");
+  for (const [router, plan] of after) {
+    const old = before.get(router);
+    if (!old) steps.set(router, "start");
+    else if (JSON.stringify(old) === JSON.stringify(plan)) steps.set(router, "keep");
+    else steps.set(router, onlyAddressesDiffer(old, plan) ? "addresses" : "restart");
+  }
+  return steps;
 }
 
 /** Everything the load balancer is built from: when it is unchanged, a reload leaves it running. */
 export function loadBalancerInputs(config: AgentConfig): string {
+  const refs = new Set(config.virtualServers.map((vs) => vs.spec.routerRef));
   return JSON.stringify([
     config.virtualServers,
     config.realServerScripts ?? [],
-    // Real server notifications go through the routers' notify settings and interfaces.
-    config.routers.map((r) => [r.metadata.name, r.spec.interface, r.spec.notify]),
+    // Real server notifications go through their routers' notify settings; DR through their interface.
+    config.routers
+      .filter((r) => refs.has(r.metadata.name))
+      .map((r) => [r.metadata.name, r.spec.interface, r.spec.notify]),
   ]);
 }
 
@@ -37,14 +62,16 @@ export interface FileAgentOptions {
   lbBackend?: BackendChoice;
   /** Where the load balancer's metrics go (the agent's one endpoint). */
   registry?: Registry;
-  onEngineMessage?(msg: EngineMessage): void;
+  onEngineMessage?(router: string, msg: EngineMessage): void;
 }
+
+export class FileAgentError extends Error {}
 
 export class FileAgent {
   private readonly opts: FileAgentOptions;
   private config: AgentConfig;
   private plan: NodePlan;
-  private engine: RunningEngine | undefined;
+  private readonly engines = new Map<string, { plan: NodePlan; engine: RunningEngine }>();
   private lb: LoadBalancer | undefined;
   private reloading: Promise<void> | undefined;
 
@@ -55,18 +82,20 @@ export class FileAgent {
   }
 
   /**
-   * Loads the file and starts its engine and load balancer. Throws ConfigError (the file) or
+   * Loads the file and starts its engines and load balancer. Throws ConfigError (the file) or
    * FileAgentError (nothing to run here, or the dataplane refused the services); nothing is left
    * running then.
    */
   static async start(opts: FileAgentOptions): Promise<FileAgent> {
     const agent = new FileAgent(opts, load(opts));
     agent.report();
-    agent.engine = await agent.startEngine(agent.plan);
+    await Promise.all(
+      [...plansByRouter(agent.plan)].map(([router, plan]) => agent.startRouter(router, plan)),
+    );
     try {
       agent.lb = await agent.startLoadBalancer(agent.config);
     } catch (err) {
-      await agent.engine.stop();
+      await agent.stopRouters();
       const { LoadBalancerError } = await import("./load-balancer.ts");
       throw err instanceof LoadBalancerError ? new FileAgentError(err.message) : err;
     }
@@ -78,8 +107,9 @@ export class FileAgent {
     return this.plan.instances.map((i) => i.key);
   }
 
-  engines(): Map<string, RunningEngine> {
-    return new Map(this.engine ? [["engine", this.engine]] : []);
+  /** The running engines by router (for metrics and the status document). */
+  running(): Map<string, RunningEngine> {
+    return new Map([...this.engines].map(([router, r]) => [router, r.engine]));
   }
 
   /** Reads the file again and applies what changed; never throws (a failure is logged). */
@@ -108,35 +138,32 @@ export class FileAgent {
       return;
     }
     const plan = planForNode(config.routers, this.opts.node);
-    const step = vrrpStep(this.plan, plan);
+    const steps = routerSteps(this.plan, plan);
+    const plans = plansByRouter(plan);
     const lbChanged = loadBalancerInputs(config) !== loadBalancerInputs(this.config);
-    const before = { config: this.config, plan: this.plan };
+    const previous = this.config;
     this.config = config;
     this.plan = plan;
     this.report();
-    if (step === "addresses" && this.engine?.update(plan))
-      log.info("reload: virtual addresses updated in place");
-    else if (step !== "keep") await this.restartEngine(before.plan);
-    if (lbChanged) await this.replaceLoadBalancer(before.config);
-    log.info({ vrrp: step, loadBalancer: lbChanged ? "replaced" : "kept" }, "configuration reloaded");
-  }
-
-  /** A changed instance restarts the engine: this node resigns, then takes part in a new election. */
-  private async restartEngine(previous: NodePlan): Promise<void> {
-    const { log } = this.opts;
-    log.warn("reload: the VRRP instances changed; restarting them (this node resigns and is elected again)");
-    await this.engine?.stop();
-    this.engine = undefined;
-    try {
-      this.engine = await this.startEngine(this.plan);
-    } catch (err) {
-      log.error(
-        { err: (err as Error).message },
-        "reload: the new instances did not start; starting the previous ones",
-      );
-      this.plan = previous;
-      this.engine = await this.startEngine(previous);
+    for (const [router, step] of steps) {
+      const next = plans.get(router);
+      if (step === "stop") await this.stopRouter(router);
+      else if (step === "start") await this.startRouter(router, next!);
+      else if (step === "addresses" && this.engines.get(router)!.engine.update(next!)) {
+        this.engines.get(router)!.plan = next!;
+        log.info({ router }, "reload: virtual addresses updated in place");
+      } else if (step !== "keep") {
+        // A changed instance: this node resigns it and is elected again; other routers are untouched.
+        log.warn({ router }, "reload: the router's instances changed; restarting them");
+        await this.stopRouter(router);
+        await this.startRouter(router, next!);
+      }
     }
+    if (lbChanged) await this.replaceLoadBalancer(previous);
+    log.info(
+      { routers: Object.fromEntries(steps), loadBalancer: lbChanged ? "replaced" : "kept" },
+      "configuration reloaded",
+    );
   }
 
   private async replaceLoadBalancer(previous: AgentConfig): Promise<void> {
@@ -162,7 +189,7 @@ export class FileAgent {
   async stop(): Promise<void> {
     await this.reloading;
     this.lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
-    await this.engine?.stop();
+    await this.stopRouters();
   }
 
   private report(): void {
@@ -171,9 +198,22 @@ export class FileAgent {
     for (const n of this.config.notes) log.warn(`keepalived.conf: ${n}`);
   }
 
-  private startEngine(plan: NodePlan): Promise<RunningEngine> {
+  private async startRouter(router: string, plan: NodePlan): Promise<void> {
     const { opts } = this;
-    return startEngine(plan, opts.engineArgs, opts.log, undefined, (msg) => opts.onEngineMessage?.(msg));
+    const engine = await startEngine(plan, opts.engineArgs, opts.log, undefined, (msg) =>
+      opts.onEngineMessage?.(router, msg),
+    );
+    this.engines.set(router, { plan, engine });
+  }
+
+  private async stopRouter(router: string): Promise<void> {
+    const running = this.engines.get(router);
+    this.engines.delete(router);
+    await running?.engine.stop();
+  }
+
+  private async stopRouters(): Promise<void> {
+    await Promise.all([...this.engines.keys()].map((r) => this.stopRouter(r)));
   }
 
   private async startLoadBalancer(config: AgentConfig): Promise<LoadBalancer | undefined> {
@@ -200,8 +240,6 @@ export class FileAgent {
     });
   }
 }
-
-export class FileAgentError extends Error {}
 
 function load(opts: FileAgentOptions): AgentConfig {
   const config = loadConfig(opts.file, opts.node);

@@ -1,6 +1,5 @@
-// `vipkeeper agent`: runs this node's VRRP instances from a file. The process the user starts is
-// the supervisor; it forks the engine (src/agent/engine-main.ts, given the plan over IPC) and
-// outlives it.
+// `vipkeeper agent`: runs this node's VRRP instances from a file (src/agent/file-agent.ts: one engine
+// process per router, forked and supervised by this one) or, with --cluster, from the API.
 import { parseArgs } from "node:util";
 import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
 import { ConfigError } from "../agent/config-file.ts";
@@ -120,13 +119,12 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   const log = createLogger("agent", { node: args.node });
   const engineArgs: EngineArgs = { node: args.node };
-  if (args.statusSocket) engineArgs.statusSocket = args.statusSocket;
-  // Metrics are served by this process, for the engine (asked over IPC at each scrape) and the
-  // load balancer (which runs here) on one endpoint.
+  // Metrics and the status document are served by this process, for the engines (asked over IPC at
+  // each request) and the load balancer (which runs here).
   const { AgentMetrics } = await import("../agent/agent-metrics.ts");
   const { FileAgent, FileAgentError } = await import("../agent/file-agent.ts");
   const running: { agent?: FileAgentType } = {};
-  const metrics = new AgentMetrics(() => running.agent?.engines() ?? new Map(), { node: args.node });
+  const metrics = new AgentMetrics(() => running.agent?.running() ?? new Map(), { node: args.node });
   // SIGHUP reads the file again, as keepalived does (`systemctl reload`); by Node's default it would
   // end the agent and leave its engine orphaned. One that comes while starting waits for the start.
   let hupWhileStarting = false;
@@ -147,7 +145,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       engineArgs,
       ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
       registry: metrics.metrics.registry,
-      onEngineMessage: (msg) => metrics.onMessage("engine", msg),
+      onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
     });
   } catch (err) {
     if (!(err instanceof ConfigError || err instanceof FileAgentError)) throw err;
@@ -157,6 +155,10 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   const agent = running.agent;
   const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
+  const { serveStatus } = await import("../agent/status-server.ts");
+  const statusServer = args.statusSocket
+    ? await serveStatus(args.statusSocket, async () => ({ node: args.node, ...(await metrics.status()) }))
+    : undefined;
   log.info({ instances: agent.instances() }, "agent started");
   if (hupWhileStarting) onHup();
   await new Promise<void>((resolve) => {
@@ -169,6 +171,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   });
   process.off("SIGHUP", onHup);
   metricsServer?.close();
+  statusServer?.close();
   log.info("agent stopped");
   return 0;
 }

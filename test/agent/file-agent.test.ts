@@ -1,21 +1,30 @@
-// What a reload does (pure): the VRRP step from the running and the new plan, and whether the load
-// balancer's inputs changed.
+// What a reload does (pure): each router's step from the running and the new plan, and whether the
+// load balancer's inputs changed.
 import { describe, expect, it } from "vitest";
-import { loadBalancerInputs, vrrpStep } from "../../src/agent/file-agent.ts";
+import { loadBalancerInputs, routerSteps } from "../../src/agent/file-agent.ts";
 import { parseConfig } from "../../src/agent/config-file.ts";
 import { planForNode } from "../../src/agent/plan.ts";
 
-const file = (o: { priority?: number; addresses?: string[]; realServer?: string }) =>
-  parseConfig(`apiVersion: vipkeeper.io/v1alpha1
+const router = (
+  name: string,
+  vrid: number,
+  priority: number,
+  addresses: string[],
+) => `apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter
-metadata: { name: web }
+metadata: { name: ${name} }
 spec:
-  vrid: 7
+  vrid: ${vrid}
   interface: eth0
-  priorities: [{ node: n1, priority: ${o.priority ?? 150} }]
-  addresses: [${(o.addresses ?? ["198.18.0.50/24"]).map((a) => `{ address: "${a}" }`).join(", ")}]
----
-apiVersion: vipkeeper.io/v1alpha1
+  priorities: [{ node: n1, priority: ${priority} }]
+  addresses: [${addresses.map((a) => `{ address: "${a}" }`).join(", ")}]
+`;
+const file = (o: { priority?: number; addresses?: string[]; realServer?: string; db?: boolean }) =>
+  parseConfig(
+    [
+      router("web", 7, o.priority ?? 150, o.addresses ?? ["198.18.0.50/24"]),
+      ...(o.db ? [router("db", 8, 150, ["198.18.0.60/24"])] : []),
+      `apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualServer
 metadata: { name: web }
 spec:
@@ -23,21 +32,30 @@ spec:
   port: 80
   routerRef: web
   realServers: [{ address: ${o.realServer ?? "198.18.0.11"}, port: 8080 }]
-`);
+`,
+    ].join("---\n"),
+  );
 const plan = (c: ReturnType<typeof file>) => planForNode(c.routers, "n1");
+const steps = (a: ReturnType<typeof file>, b: ReturnType<typeof file>) =>
+  Object.fromEntries(routerSteps(plan(a), plan(b)));
 
 describe("reload", () => {
-  it("keeps the engine when the plan is the same, updates addresses in place, restarts otherwise", () => {
+  it("keeps a router whose plan is the same, updates addresses in place, restarts it otherwise", () => {
     const base = file({});
-    expect(vrrpStep(plan(base), plan(file({})))).toBe("keep");
-    expect(vrrpStep(plan(base), plan(file({ addresses: ["198.18.0.50/24", "198.18.0.51/24"] })))).toBe(
-      "addresses",
-    );
-    expect(vrrpStep(plan(base), plan(file({ priority: 120 })))).toBe("restart");
+    expect(steps(base, file({}))).toEqual({ web: "keep" });
+    expect(steps(base, file({ addresses: ["198.18.0.50/24", "198.18.0.51/24"] }))).toEqual({
+      web: "addresses",
+    });
+    expect(steps(base, file({ priority: 120 }))).toEqual({ web: "restart" });
     // A new family is a new instance: a restart, not an address change.
-    expect(vrrpStep(plan(base), plan(file({ addresses: ["198.18.0.50/24", "2001:db8::50/64"] })))).toBe(
-      "restart",
-    );
+    expect(steps(base, file({ addresses: ["198.18.0.50/24", "2001:db8::50/64"] }))).toEqual({
+      web: "restart",
+    });
+  });
+
+  it("starts a router the file gained and stops one it lost, leaving the others alone", () => {
+    expect(steps(file({}), file({ db: true }))).toEqual({ web: "keep", db: "start" });
+    expect(steps(file({ db: true }), file({ priority: 120 }))).toEqual({ web: "restart", db: "stop" });
   });
 
   it("replaces the load balancer only when its inputs changed", () => {
