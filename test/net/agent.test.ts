@@ -30,7 +30,9 @@ spec:
   garp: {delay: 1s, repeat: 2}
 ${extra}`;
 
-describe.skipIf(!ROOT)("agents in the lab", () => {
+// Each case starts three agents and waits for elections: ~5 s on a quiet machine, vitest's default
+// limit; a loaded one needs more.
+describe.skipIf(!ROOT)("agents in the lab", { timeout: 30_000 }, () => {
   let lab: Lab;
   let agents: RunningAgent[] = [];
   const config = () => writeConfig(ROUTER());

@@ -42,9 +42,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
         const now = holders.join();
         if (now !== last) [last, since] = [now, performance.now()];
         return (
-          holders.length === 1 &&
-          performance.now() - since > 1500 &&
-          (await get()).status?.master === now
+          holders.length === 1 && performance.now() - since > 1500 && (await get()).status?.master === now
         );
       },
       20_000,
