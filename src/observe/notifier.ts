@@ -1,7 +1,6 @@
 // Transition notifications beyond scripts: webhooks (JSON POST, timeout, retries with backoff) and
 // mail through an SMTP server as keepalived's smtp_alert sends it (nodemailer). Fire and forget:
 // the VRRP engine hands the event over and never waits; failures are logged and counted.
-import nodemailer from "nodemailer";
 import type { Logger } from "pino";
 import type { TransitionEvent } from "../agent/engine.ts";
 import type { Counters } from "../agent/counters.ts";
@@ -145,6 +144,8 @@ export async function deliverMail(
   mail: MailPlan,
   message: { subject: string; text: string },
 ): Promise<string | undefined> {
+  // Loaded on the first mail: it adds ~15 MB to every engine process, and most never send one.
+  const { default: nodemailer } = await import("nodemailer");
   const transport = nodemailer.createTransport({
     host: mail.host,
     port: mail.port,
