@@ -11,10 +11,14 @@ export interface EngineStart {
   args: EngineArgs;
 }
 
-/** Later messages: new virtual addresses for running instances (no new election), or the health of tracked cluster objects. */
+/**
+ * Later messages: new virtual addresses for running instances (no new election), the health of
+ * tracked cluster objects, or routers to stop while the others run on.
+ */
 export type EngineUpdate =
   | { type: "addresses"; instances: { key: string; addresses: PlannedAddress[] }[] }
-  | { type: "tracked"; states: { name: string; healthy: boolean }[] };
+  | { type: "tracked"; states: { name: string; healthy: boolean }[] }
+  | { type: "remove"; routers: string[] };
 
 // A hangup of the agent's process group (a closed terminal, `kill -HUP -PGID`) is for the
 // supervisor, which reloads; by Node's default it would end an engine that holds addresses. Set

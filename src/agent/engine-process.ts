@@ -86,6 +86,10 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       for (const t of msg.states) running.setClusterTracked(t.name, t.healthy);
       return;
     }
+    if (msg.type === "remove") {
+      void running.removeRouters(new Set(msg.routers)).then(() => reporter?.report());
+      return;
+    }
     if (msg.type !== "addresses") return;
     for (const i of msg.instances) running.updateAddresses(i.key, i.addresses);
     reporter?.report();

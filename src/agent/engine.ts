@@ -183,6 +183,24 @@ export class VrrpEngine {
     await Promise.all(this.running.map((r) => r.addressQueue));
   }
 
+  /**
+   * Stops these routers' instances in place (each resigns and releases its addresses, as in stop())
+   * while the engine's other instances run on untouched. Their sockets stay open: they are shared.
+   */
+  async removeRouters(routers: ReadonlySet<string>): Promise<void> {
+    const gone = this.running.filter((r) => routers.has(r.plan.router));
+    const now = this.opts.clock.now();
+    for (const r of gone) {
+      this.apply(r, r.instance.stop(now));
+      r.timer?.cancel();
+      r.timer = undefined;
+      for (const t of r.announceTimers.splice(0)) t.cancel();
+    }
+    const kept = this.running.filter((r) => !routers.has(r.plan.router));
+    this.running.splice(0, this.running.length, ...kept);
+    await Promise.all(gone.map((r) => r.addressQueue));
+  }
+
   /** A VRRP message that arrived on `interfaceName`. Never throws: bad input is counted and dropped. */
   receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
     const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;

@@ -1,6 +1,6 @@
 // Runs one VRRP engine process under a supervisor, with resign sockets prepared ahead: the unit
-// both modes use, one per router, so a router can be added, changed or removed without touching
-// the others' elections.
+// both modes use. Cluster mode runs one per router; file mode one for its routers, and one more
+// for those a reload changes or adds (a router is removed from its engine in place).
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
@@ -20,6 +20,11 @@ export interface RunningEngine {
    * new election); false when it needs a restart.
    */
   update(plan: NodePlan): boolean;
+  /**
+   * Stops these routers in the running engine (each resigns and releases its addresses); `next` is
+   * the engine's plan without them, for a restart after a crash.
+   */
+  remove(routers: string[], next: NodePlan): void;
   /** Health of tracked cluster objects (kept, and sent again to a restarted engine). */
   setClusterTracked(states: { name: string; healthy: boolean }[]): void;
   /** Graceful: the engine resigns and releases its addresses (or is killed and resigned for). */
@@ -101,6 +106,15 @@ export async function startEngine(
       };
       supervisor.send(msg);
       return true;
+    },
+    remove(routers, next) {
+      // The resign sockets keep the removed instances' plans: until the engine has resigned them,
+      // a crash must still be resigned for (a key not among the masters costs nothing).
+      const kept = new Map([...current.instances, ...next.instances].map((i) => [i.key, i]));
+      current = next;
+      resigner.setPlans([...kept.values()]);
+      const msg: EngineUpdate = { type: "remove", routers };
+      supervisor.send(msg);
     },
     setClusterTracked(states) {
       tracked = { type: "tracked", states };

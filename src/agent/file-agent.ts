@@ -1,8 +1,10 @@
 // File mode: the routers and virtual servers of one file (YAML objects or a keepalived.conf), run
-// as keepalived runs its keepalived.conf, with one engine process per router as in cluster mode.
-// reload() reads the file again, as keepalived does on SIGHUP, and applies only what changed: a
-// router whose plan is the same keeps its engine and its election; a file that no longer loads
-// changes nothing.
+// as keepalived runs its keepalived.conf. All routers start in one engine process (an engine
+// costs ~55 MB: bench/agent-memory.ts). reload() reads the file again, as keepalived does on
+// SIGHUP, and applies only what changed: a router whose plan is the same runs on untouched; new
+// addresses are taken in place; a changed or removed router is stopped in place in its engine, and
+// the changed and new routers of one reload start together in one new engine; a file that no
+// longer loads changes nothing.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { loadConfig, type AgentConfig } from "./config-file.ts";
@@ -67,11 +69,19 @@ export interface FileAgentOptions {
 
 export class FileAgentError extends Error {}
 
+/** One engine process and the routers it runs. */
+interface EngineGroup {
+  name: string;
+  plan: NodePlan;
+  engine: RunningEngine;
+}
+
 export class FileAgent {
   private readonly opts: FileAgentOptions;
   private config: AgentConfig;
   private plan: NodePlan;
-  private readonly engines = new Map<string, { plan: NodePlan; engine: RunningEngine }>();
+  private groups: EngineGroup[] = [];
+  private started = 0;
   private lb: LoadBalancer | undefined;
   private reloading: Promise<void> | undefined;
 
@@ -89,13 +99,11 @@ export class FileAgent {
   static async start(opts: FileAgentOptions): Promise<FileAgent> {
     const agent = new FileAgent(opts, load(opts));
     agent.report();
-    await Promise.all(
-      [...plansByRouter(agent.plan)].map(([router, plan]) => agent.startRouter(router, plan)),
-    );
+    if (agent.plan.instances.length > 0) await agent.startGroup(agent.plan);
     try {
       agent.lb = await agent.startLoadBalancer(agent.config);
     } catch (err) {
-      await agent.stopRouters();
+      await agent.stopGroups();
       const { LoadBalancerError } = await import("./load-balancer.ts");
       throw err instanceof LoadBalancerError ? new FileAgentError(err.message) : err;
     }
@@ -109,7 +117,7 @@ export class FileAgent {
 
   /** The running engines by router (for metrics and the status document). */
   running(): Map<string, RunningEngine> {
-    return new Map([...this.engines].map(([router, r]) => [router, r.engine]));
+    return new Map(this.groups.map((g) => [g.name, g.engine]));
   }
 
   /** Reads the file again and applies what changed; never throws (a failure is logged). */
@@ -145,20 +153,17 @@ export class FileAgent {
     this.config = config;
     this.plan = plan;
     this.report();
-    for (const [router, step] of steps) {
-      const next = plans.get(router);
-      if (step === "stop") await this.stopRouter(router);
-      else if (step === "start") await this.startRouter(router, next!);
-      else if (step === "addresses" && this.engines.get(router)!.engine.update(next!)) {
-        this.engines.get(router)!.plan = next!;
-        log.info({ router }, "reload: virtual addresses updated in place");
-      } else if (step !== "keep") {
-        // A changed instance: this node resigns it and is elected again; other routers are untouched.
-        log.warn({ router }, "reload: the router's instances changed; restarting them");
-        await this.stopRouter(router);
-        await this.startRouter(router, next!);
-      }
-    }
+    const routers = (wanted: RouterStep[]) =>
+      [...steps].filter(([, s]) => wanted.includes(s)).map(([router]) => router);
+    for (const router of routers(["restart"]))
+      log.warn(
+        { router },
+        "reload: the router's instances changed; restarting it (it resigns and is elected again)",
+      );
+    await this.updateAddresses(routers(["addresses"]), plans);
+    await this.removeRouters(new Set(routers(["stop", "restart"])));
+    const starting = routers(["start", "restart"]).flatMap((r) => plans.get(r)!.instances);
+    if (starting.length > 0) await this.startGroup({ instances: starting, skipped: [] });
     if (lbChanged) await this.replaceLoadBalancer(previous);
     log.info(
       { routers: Object.fromEntries(steps), loadBalancer: lbChanged ? "replaced" : "kept" },
@@ -189,7 +194,7 @@ export class FileAgent {
   async stop(): Promise<void> {
     await this.reloading;
     this.lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
-    await this.stopRouters();
+    await this.stopGroups();
   }
 
   private report(): void {
@@ -198,22 +203,62 @@ export class FileAgent {
     for (const n of this.config.notes) log.warn(`keepalived.conf: ${n}`);
   }
 
-  private async startRouter(router: string, plan: NodePlan): Promise<void> {
+  private async startGroup(plan: NodePlan): Promise<void> {
     const { opts } = this;
+    const name = `engine-${++this.started}`;
     const engine = await startEngine(plan, opts.engineArgs, opts.log, undefined, (msg) =>
-      opts.onEngineMessage?.(router, msg),
+      opts.onEngineMessage?.(name, msg),
     );
-    this.engines.set(router, { plan, engine });
+    this.groups.push({ name, plan, engine });
   }
 
-  private async stopRouter(router: string): Promise<void> {
-    const running = this.engines.get(router);
-    this.engines.delete(router);
-    await running?.engine.stop();
+  /** New addresses of running routers, taken in place by their engines (no new election). */
+  private async updateAddresses(routers: string[], plans: Map<string, NodePlan>): Promise<void> {
+    for (const g of [...this.groups]) {
+      const mine = routers.filter((r) => g.plan.instances.some((i) => i.router === r));
+      if (mine.length === 0) continue;
+      const next: NodePlan = {
+        instances: g.plan.instances.flatMap((i) =>
+          mine.includes(i.router) ? plans.get(i.router)!.instances.filter((n) => n.key === i.key) : [i],
+        ),
+        skipped: [],
+      };
+      if (g.engine.update(next)) {
+        g.plan = next;
+        this.opts.log.info({ routers: mine }, "reload: virtual addresses updated in place");
+      } else {
+        // Not an address change after all (routerSteps says it is): restart them instead.
+        await this.removeRouters(new Set(mine));
+        await this.startGroup({ instances: mine.flatMap((r) => plans.get(r)!.instances), skipped: [] });
+      }
+    }
   }
 
-  private async stopRouters(): Promise<void> {
-    await Promise.all([...this.engines.keys()].map((r) => this.stopRouter(r)));
+  /** Stops routers in their engines, in place; an engine left with none is stopped. */
+  private async removeRouters(routers: ReadonlySet<string>): Promise<void> {
+    if (routers.size === 0) return;
+    const emptied: EngineGroup[] = [];
+    for (const g of this.groups) {
+      const mine = [...new Set(g.plan.instances.map((i) => i.router))].filter((r) => routers.has(r));
+      if (mine.length === 0) continue;
+      const rest: NodePlan = {
+        instances: g.plan.instances.filter((i) => !routers.has(i.router)),
+        skipped: [],
+      };
+      if (rest.instances.length === 0) emptied.push(g);
+      else {
+        g.engine.remove(mine, rest);
+        g.plan = rest;
+      }
+    }
+    this.groups = this.groups.filter((g) => !emptied.includes(g));
+    await Promise.all(emptied.map((g) => g.engine.stop()));
+  }
+
+  private async stopGroups(): Promise<void> {
+    const groups = this.groups;
+    this.groups = [];
+    await Promise.all(groups.map((g) => g.engine.stop()));
   }
 
   private async startLoadBalancer(config: AgentConfig): Promise<LoadBalancer | undefined> {

@@ -1,8 +1,10 @@
 // SIGHUP, as keepalived admins send it (`systemctl reload keepalived`): the agent reads its
-// keepalived.conf again and applies what changed, in a lab of two real agents. A file that no
-// longer loads changes nothing; a new virtual address is bound in place without an election; a
-// changed priority restarts the instance; a new real server reaches the dataplane; and a hangup
-// sent to the engine itself does not end it.
+// keepalived.conf again and applies what changed, in a lab of two real agents. n1 runs VI_1 (with
+// n2) and VI_2 (alone) in one engine. A file that no longer loads changes nothing; a new virtual
+// address is bound in place without an election; a new real server reaches the dataplane; an
+// instance removed from the file stops in place while its engine's other instance runs on; one
+// added starts in an engine of its own; a changed priority restarts that instance alone; and a
+// hangup sent to an engine does not end it.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,23 +68,42 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
   const file = (node: string) => join(dir, `${node}.conf`);
   const agents: RunningAgent[] = [];
   const n1 = () => agents[0]!;
-  const logged = (a: RunningAgent, text: string) => a.log.some((l) => l.includes(text));
+  const n2 = () => agents[1]!;
   const hup = async (a: RunningAgent, then: string) => {
     const before = a.log.length;
     a.child.kill("SIGHUP");
     await waitUntil(() => a.log.slice(before).some((l) => l.includes(then)), 10_000, `'${then}'`);
     return a.log.slice(before);
   };
+  const reloaded = (lines: string[]) => lines.find((l) => l.includes("configuration reloaded")) ?? "";
+  const transitions = (lines: string[], instance: string) =>
+    lines.filter((l) => l.includes(`"instance":"${instance}"`) && l.includes("->"));
+  /** The agent's engine processes (children of its main process). */
+  const engines = () =>
+    lab
+      .pids("n1")
+      .filter(
+        (p) =>
+          readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")[1] === String(n1().child.pid) &&
+          readFileSync(`/proc/${p}/cmdline`, "utf8").includes("engine-main"),
+      );
 
   beforeAll(async () => {
     lab = Lab.create({ prefix: "vkrl-", nodes: 2 });
-    writeFileSync(file("n1"), keepalivedConf({ priority: 101, vips: [VIP], realServers: ["198.18.0.31"] }));
+    writeFileSync(
+      file("n1"),
+      keepalivedConf({ priority: 101, vips: [VIP], realServers: ["198.18.0.31"], second: true }),
+    );
     writeFileSync(file("n2"), keepalivedConf({ priority: 100, vips: [VIP], realServers: ["198.18.0.31"] }));
     // n1 first: started together, n2 may time out first and be master for a moment (both are right).
     agents.push(startAgent(lab, "n1", file("n1")));
-    await waitUntil(() => lab.holders(VIP).join() === "n1", 15_000, "n1 to be master");
+    await waitUntil(
+      () => lab.holders(VIP).join() === "n1" && lab.holds("n1", VIP3),
+      15_000,
+      "n1 master of both",
+    );
     agents.push(startAgent(lab, "n2", file("n2")));
-    await waitUntil(() => agents[1]!.log.some((l) => l.includes("-> backup")), 15_000, "n2 to be backup");
+    await waitUntil(() => n2().log.some((l) => l.includes("-> backup")), 15_000, "n2 to be backup");
   });
   afterAll(async () => {
     for (const n of lab?.nodes ?? []) lab.killAll(n.name);
@@ -99,44 +120,33 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
   });
 
   it("a new virtual address is bound in place, without a new election", async () => {
-    const n2Mark = agents[1]!.log.length;
+    const n2Mark = n2().log.length;
     // Both nodes' files, as an admin edits them (VRRPv2 peers drop adverts whose addresses differ
     // from their own list: RFC 3768 7.1); the backup first.
     writeFileSync(
       file("n2"),
       keepalivedConf({ priority: 100, vips: [VIP, VIP2], realServers: ["198.18.0.31"] }),
     );
-    await hup(agents[1]!, "configuration reloaded");
+    await hup(n2(), "configuration reloaded");
     writeFileSync(
       file("n1"),
-      keepalivedConf({ priority: 101, vips: [VIP, VIP2], realServers: ["198.18.0.31"] }),
+      keepalivedConf({ priority: 101, vips: [VIP, VIP2], realServers: ["198.18.0.31"], second: true }),
     );
     const lines = await hup(n1(), "configuration reloaded");
+    expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"addresses","vi-2":"keep"\}/);
     expect(lines.join("\n")).toContain("virtual addresses updated in place");
     await waitUntil(() => lab.holds("n1", VIP2), 5000, "the new address on n1");
     expect(lab.holders(VIP)).toEqual(["n1"]);
     // No transition anywhere: n1 stayed master, n2 never was.
     expect(lines.filter((l) => l.includes("->"))).toEqual([]);
-    expect(agents[1]!.log.slice(n2Mark).filter((l) => l.includes("->"))).toEqual([]);
+    expect(
+      n2()
+        .log.slice(n2Mark)
+        .filter((l) => l.includes("->")),
+    ).toEqual([]);
   });
 
-  it("a new real server reaches the dataplane; the VRRP instance is left alone", async () => {
-    writeFileSync(
-      file("n1"),
-      keepalivedConf({ priority: 101, vips: [VIP, VIP2], realServers: ["198.18.0.31", "198.18.0.32"] }),
-    );
-    const lines = await hup(n1(), "configuration reloaded");
-    expect(lines.find((l) => l.includes("configuration reloaded"))).toMatch(
-      /"routers":\{"vi-1":"keep"\},"loadBalancer":"replaced"/,
-    );
-    const ruleset = execFileSync("ip", ["netns", "exec", lab.node("n1").ns, "nft", "list", "ruleset"], {
-      encoding: "utf8",
-    });
-    expect(ruleset).toContain("198.18.0.32");
-    expect(lab.holders(VIP)).toEqual(["n1"]);
-  });
-
-  it("a new vrrp_instance gets an engine of its own; the running one is left alone", async () => {
+  it("a new real server reaches the dataplane; the VRRP instances are left alone", async () => {
     writeFileSync(
       file("n1"),
       keepalivedConf({
@@ -147,31 +157,59 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
       }),
     );
     const lines = await hup(n1(), "configuration reloaded");
-    expect(lines.find((l) => l.includes("configuration reloaded"))).toMatch(
-      /"routers":\{"vi-1":"keep","vi-2":"start"\},"loadBalancer":"kept"/,
-    );
-    await waitUntil(() => lab.holds("n1", VIP3), 10_000, "VI_2's address on n1 (alone in its group)");
-    expect(lines.some((l) => l.includes("vi-1/ipv4") && l.includes("->"))).toBe(false);
+    expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"keep","vi-2":"keep"\},"loadBalancer":"replaced"/);
+    const ruleset = execFileSync("ip", ["netns", "exec", lab.node("n1").ns, "nft", "list", "ruleset"], {
+      encoding: "utf8",
+    });
+    expect(ruleset).toContain("198.18.0.32");
     expect(lab.holders(VIP)).toEqual(["n1"]);
   });
 
   it("a hangup sent to the engine process itself does not end it", async () => {
-    const agentPid = n1().child.pid!;
-    const engines = lab.pids("n1").filter(
-      (p) =>
-        execFileSync("ps", ["-o", "ppid=,args=", "-p", String(p)], { encoding: "utf8" })
-          .trim()
-          .startsWith(`${agentPid} `) && readFileSync(`/proc/${p}/cmdline`, "utf8").includes("engine-main"),
-    );
-    expect(engines).toHaveLength(2); // one per router
-    for (const e of engines) process.kill(e, "SIGHUP");
+    const [engine, ...more] = engines();
+    expect(more).toEqual([]); // both routers in one engine
+    process.kill(engine!, "SIGHUP");
     await new Promise((r) => setTimeout(r, 1500));
-    for (const e of engines) expect(lab.pids("n1")).toContain(e);
+    expect(engines()).toEqual([engine]);
     expect(lab.holders(VIP)).toEqual(["n1"]);
-    expect(logged(n1(), "engine exited")).toBe(false);
+    expect(n1().log.some((l) => l.includes("engine exited"))).toBe(false);
   });
 
-  it("a lower priority restarts that router's instance: n1 resigns it and n2 takes the address", async () => {
+  it("an instance removed from the file stops in place; the other one in its engine runs on", async () => {
+    const [engine] = engines();
+    writeFileSync(
+      file("n1"),
+      keepalivedConf({ priority: 101, vips: [VIP, VIP2], realServers: ["198.18.0.31", "198.18.0.32"] }),
+    );
+    const lines = await hup(n1(), "configuration reloaded");
+    expect(reloaded(lines)).toMatch(/"routers":\{"vi-2":"stop","vi-1":"keep"\}/);
+    await waitUntil(() => !lab.holds("n1", VIP3), 5000, "VI_2's address released");
+    expect(engines()).toEqual([engine]);
+    expect(transitions(lines, "vi-1/ipv4")).toEqual([]);
+    expect(lab.holders(VIP)).toEqual(["n1"]);
+  });
+
+  it("an instance added to the file starts in an engine of its own", async () => {
+    const [engine] = engines();
+    writeFileSync(
+      file("n1"),
+      keepalivedConf({
+        priority: 101,
+        vips: [VIP, VIP2],
+        realServers: ["198.18.0.31", "198.18.0.32"],
+        second: true,
+      }),
+    );
+    const lines = await hup(n1(), "configuration reloaded");
+    expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"keep","vi-2":"start"\},"loadBalancer":"kept"/);
+    await waitUntil(() => lab.holds("n1", VIP3), 10_000, "VI_2's address on n1 (alone in its group)");
+    expect(engines()).toHaveLength(2);
+    expect(engines()).toContain(engine);
+    expect(transitions(n1().log.slice(-20), "vi-1/ipv4")).toEqual([]);
+    expect(lab.holders(VIP)).toEqual(["n1"]);
+  });
+
+  it("a lower priority restarts that router alone: n1 resigns it and n2 takes the address", async () => {
     writeFileSync(
       file("n1"),
       keepalivedConf({
@@ -182,14 +220,13 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
       }),
     );
     const lines = await hup(n1(), "configuration reloaded");
-    expect(lines.find((l) => l.includes("configuration reloaded"))).toMatch(
-      /"routers":\{"vi-1":"restart","vi-2":"keep"\}/,
-    );
+    expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"restart","vi-2":"keep"\}/);
     await waitUntil(() => lab.holders(VIP).join() === "n2", 10_000, "n2 to take over");
     expect(lab.holds("n1", VIP2)).toBe(false); // released with the resignation
-    // VI_2 runs in an engine of its own: it never noticed.
+    // VI_2 runs in another engine: it never noticed.
     expect(lab.holds("n1", VIP3)).toBe(true);
-    expect(lines.filter((l) => l.includes("vi-2/ipv4") && l.includes("->"))).toEqual([]);
+    expect(transitions(lines, "vi-2/ipv4")).toEqual([]);
+    expect(engines()).toHaveLength(2); // VI_1's old engine, left empty, stopped; its new one runs
     expect(n1().child.exitCode).toBeNull();
   });
 });
