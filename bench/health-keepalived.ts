@@ -57,6 +57,8 @@ export interface CheckerFigures {
   serversCpuShare: number;
   /** Servers missing from IPVS before any server failed (should be 0). */
   removedBeforeFailure: number;
+  /** Removals the checker logged before any server failed, by the reason it logged. */
+  downsBeforeFailure: Record<string, number>;
   failing: number;
   removed: number;
   removalP50: number;
@@ -313,6 +315,7 @@ async function measure(
     const removedBeforeFailure = all.filter((k) => !before.has(k)).length;
     // 10% of the servers answer 503 from now; each one's removal is when it leaves the table.
     const failAt = performance.now();
+    const failAtEpoch = Date.now();
     await srv.setFailing(true);
     const removedAt = new Map<string, number>();
     while (removedAt.size < bad.length && performance.now() - failAt < REMOVAL_WAIT_MS) {
@@ -340,6 +343,7 @@ async function measure(
       guestBusy: (g1.busy - g0.busy) / (g1.total - g0.total),
       serversCpuShare: (s1 - s0) / hz / elapsed,
       removedBeforeFailure,
+      downsBeforeFailure: downsBefore(checker, `${out}/${checker}.log`, failAtEpoch),
       failing: bad.length,
       removed: delays.length,
       removalP50: Math.round(pct(delays, 0.5)),
@@ -360,6 +364,29 @@ async function measure(
     execFileSync("ipvsadm", ["-C"]);
     execFileSync("rm", ["-rf", "/run/vipkeeper"]);
   }
+}
+
+/**
+ * Healthy servers the checker took out before any failed, by reason, from its own log: the agent's
+ * "is down" lines (JSON, ISO times, with the check's detail), keepalived's failure lines (its timestamps are
+ * whole seconds: lines of the failure's own second are left out).
+ */
+function downsBefore(checker: Checker, log: string, epochMs: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  const add = (reason: string) => (out[reason] = (out[reason] ?? 0) + 1);
+  for (const line of readFileSync(log, "utf8").split("\n")) {
+    if (checker === "vipkeeper") {
+      if (!line.startsWith("{")) continue;
+      const l = JSON.parse(line) as { time?: string; healthy?: boolean; detail?: string };
+      if (l.healthy === false && Date.parse(l.time ?? "") < epochMs) add(l.detail ?? "?");
+    } else {
+      const m = /^(\w{3} \w{3} +\d+ [\d:]+ \d{4}): (.*)$/.exec(line);
+      if (!m || Date.parse(m[1]!) >= Math.floor(epochMs / 1000) * 1000) continue;
+      if (/Removing service/.test(m[2]!)) add("removed");
+      else if (/timeout|error|fail/i.test(m[2]!)) add(m[2]!.replace(/\[[\d.]+\]:(tcp:)?\d+/g, "[..]"));
+    }
+  }
+  return out;
 }
 
 /**
