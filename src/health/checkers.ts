@@ -59,6 +59,16 @@ export function runCheck(spec: CheckSpec, target: Target, timeoutMs: number): Pr
   }
 }
 
+/**
+ * A check's time limit. When it fires, the verdict waits one turn of the event loop: timers run
+ * before sockets are polled, so on a loop running late (a busy host) the limit could fire before
+ * an answer that had already arrived is read, and a healthy server would be failed for the agent's
+ * own lag (seen at saturation: bench/health-keepalived.ts).
+ */
+function deadline(ms: number, expire: () => void): NodeJS.Timeout {
+  return setTimeout(() => setImmediate(expire), ms);
+}
+
 function httpCheck(
   spec: Extract<CheckSpec, { type: "http" | "https" }>,
   target: Target,
@@ -92,7 +102,8 @@ function httpCheck(
         res.on("error", (e) => resolve(done(t0, false, e.message)));
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    // An idle timeout: read what has arrived before giving up (see deadline()).
+    req.on("timeout", () => setImmediate(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`))));
     req.on("error", (e) => resolve(done(t0, false, e.message)));
     req.end();
   });
@@ -145,7 +156,7 @@ function plainHttpCheck(
       sock.destroy();
       resolve(done(t0, ok, detail));
     };
-    const timer = setTimeout(() => finish(false, `no answer within ${timeoutMs} ms`), timeoutMs);
+    const timer = deadline(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms`));
     sock.setNoDelay(true);
     sock.once("connect", () =>
       sock.write(
@@ -201,16 +212,18 @@ function plainHttpCheck(
 function tcpCheck(target: Target, timeoutMs: number): Promise<CheckResult> {
   const t0 = started();
   return new Promise((resolve) => {
-    const s = connect({ host: target.address, port: target.port, timeout: timeoutMs });
-    s.once("connect", () => {
+    const s = connect({ host: target.address, port: target.port });
+    let settled = false;
+    const finish = (ok: boolean, detail: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       s.destroy();
-      resolve(done(t0, true, "connected"));
-    });
-    s.once("timeout", () => {
-      s.destroy();
-      resolve(done(t0, false, `no connection within ${timeoutMs} ms`));
-    });
-    s.once("error", (e) => resolve(done(t0, false, e.message)));
+      resolve(done(t0, ok, detail));
+    };
+    const timer = deadline(timeoutMs, () => finish(false, `no connection within ${timeoutMs} ms`));
+    s.once("connect", () => finish(true, "connected"));
+    s.once("error", (e) => finish(false, e.message));
   });
 }
 
@@ -223,14 +236,16 @@ function udpCheck(
   const t0 = started();
   return new Promise((resolve) => {
     const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
+    let settled = false;
     const finish = (ok: boolean, detail: string) => {
+      if (settled) return; // a reply and the limit may both come (close twice would throw)
+      settled = true;
       clearTimeout(timer);
       sock.close();
       resolve(done(t0, ok, detail));
     };
-    const timer = setTimeout(
-      () => finish(!spec.payload, spec.payload ? "no reply" : "no refusal"),
-      spec.payload ? timeoutMs : Math.min(timeoutMs, 500),
+    const timer = deadline(spec.payload ? timeoutMs : Math.min(timeoutMs, 500), () =>
+      finish(!spec.payload, spec.payload ? "no reply" : "no refusal"),
     );
     sock.on("error", (e) => finish(false, e.message));
     sock.on("message", () => finish(true, "reply"));

@@ -1,5 +1,6 @@
 // Health checks against real servers on this host's loopback: HTTP status and digest, TCP, UDP,
 // DNS (a small responder), exec; and the scheduler's retries, rise / fall and concurrency.
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { createServer as createHttpServer } from "node:http";
@@ -106,6 +107,36 @@ describe("checkers", () => {
     expect((await runCheck({ type: "tcp" }, { address: LO, port }, 500)).ok).toBe(true);
     const slow = await runCheck({ type: "http", path: "/", statusCodes: [200] }, { address: LO, port }, 5);
     expect(slow.ok).toBe(false);
+  });
+
+  it("an answer that arrived while the agent's event loop was late passes: the limit waits for it to be read", async () => {
+    // A server in another process: it tells when a request came, and answers 20 ms later, while
+    // this process is kept busy past the checks' 50 ms limit (a loaded host's agent).
+    const server = spawn(
+      process.execPath,
+      [
+        "-e",
+        `require("net").createServer((c) => c.once("data", () => { console.log("request"); setTimeout(() => c.end("HTTP/1.0 200 OK\\r\\n\\r\\n"), 20); })).listen(0, "${LO}", function () { console.log(this.address().port); });`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    closers.push(() => server.kill());
+    const line = () => new Promise<string>((r) => server.stdout.once("data", (d: Buffer) => r(d.toString())));
+    const target = { address: LO, port: Number(await line()) };
+    const busy = (ms: number) => {
+      const until = Date.now() + ms;
+      while (Date.now() < until); // the event loop blocked
+    };
+    // TCP: the connection completes in the kernel while the loop is blocked.
+    const tcp = runCheck({ type: "tcp" }, target, 50);
+    busy(300);
+    expect(await tcp).toMatchObject({ ok: true });
+    // HTTP: the request is out; the answer arrives while the loop is blocked.
+    const requested = line();
+    const http = runCheck({ type: "http", path: "/", statusCodes: [200] }, target, 50);
+    await requested;
+    busy(300);
+    expect(await http).toMatchObject({ ok: true });
   });
 
   it("UDP: a refused port fails; a reply to a payload succeeds", async () => {
