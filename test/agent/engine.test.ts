@@ -242,4 +242,40 @@ describe("VRRP engine", () => {
     expect(Object.keys(n2.engine.counters.snapshot()).filter((k) => /drops|mismatch/.test(k))).toEqual([]);
     expect(n1.engine.updateAddresses("nope", next)).toBe(false);
   });
+
+  it("removes one router in place: it resigns and releases, the other router's instance runs on", async () => {
+    const clock = new FakeClock();
+    const two = `${CONFIG()}---
+apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: db}
+spec:
+  vrid: 52
+  interface: eth0
+  addresses: [{address: 198.18.0.60/24}]
+  priorities: [{node: n1, priority: 150}, {node: n2, priority: 100}]
+`;
+    const { make } = lan(clock, two);
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    await clock.advance(10_000);
+    expect(n1.engine.masters().map((p) => p.router)).toEqual(["web", "db"]);
+    n1.log.length = 0;
+    const sent = n1.sent.length;
+    await n1.engine.removeRouters(new Set(["web"]));
+    // web's resignation (priority 0) and release; db untouched, still master.
+    expect(n1.sent.slice(sent).map((s) => s.priority)).toEqual([0]);
+    expect(n1.log).toEqual(["release 198.18.0.50"]);
+    expect(n1.engine.status().map((i) => [i.key, i.state])).toEqual([["db/ipv4", "master"]]);
+    await clock.advance(5000);
+    expect(n2.engine.status().map((i) => [i.key, i.state])).toEqual([
+      ["web/ipv4", "master"],
+      ["db/ipv4", "backup"],
+    ]);
+    // web's adverts from n2 now reach an engine without web: counted as foreign, not acted on.
+    expect(n1.engine.counters.total("drops", { reason: "unknown-vrid" })).toBeGreaterThan(0);
+    expect(n1.log).toEqual(["release 198.18.0.50"]);
+  });
 });
