@@ -10,13 +10,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { startAgent, waitUntil, type RunningAgent } from "../support/agents.ts";
+import { httpLoad, startBackend, waitAnsweredBy } from "../support/http-traffic.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/keepalived-lvs.test.ts skipped: needs root for network namespaces");
 
 const FIXTURE = join(import.meta.dirname, "../fixtures/keepalived/lvs-dr-http.conf");
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
-const LOAD = join(import.meta.dirname, "../support/http-load.ts");
 const VIP = "198.18.0.70";
 
 /**
@@ -58,32 +57,12 @@ describe.skipIf(!ROOT)("the tutorial's LVS configuration in the lab", { timeout:
   const agents: RunningAgent[] = [];
   const servers = new Map<string, ChildProcess>();
   const dir = mkdtempSync(join(tmpdir(), "vk-klvs-"));
-  const load = (n: number) =>
-    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n)])) as Record<
-      string,
-      number
-    >;
+  const load = (n: number) => httpLoad(lab, `http://${VIP}/`, n);
   const serve = async (n: string) => {
-    const s = lab.spawn(n, [process.execPath, BACKEND, "80", n]);
-    await new Promise((r) => s.stdout?.once("data", r));
-    servers.set(n, s);
+    servers.set(n, await startBackend(lab, n, 80));
   };
-  /** Waits until N requests are all answered by `who`; the error names what was seen last. */
-  const answeredBy = async (who: string, what: string, ms: number) => {
-    let last: Record<string, number> = {};
-    try {
-      await waitUntil(
-        () => {
-          last = load(4);
-          return JSON.stringify(last) === JSON.stringify({ [who]: 4 });
-        },
-        ms,
-        what,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; last answers: ${JSON.stringify(last)}`);
-    }
-  };
+  const answeredBy = (who: string, what: string, ms: number) =>
+    waitAnsweredBy(lab, `http://${VIP}/`, who, what, ms);
   const logged = (text: string) => agents.some((a) => a.log.some((l) => l.includes(text)));
 
   beforeAll(async () => {

@@ -3,16 +3,14 @@
 // weight, a dead real server leaves within its check's retries, and when the master fails the
 // address and the service move together.
 import { spawnSync, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
+import { httpLoad, startBackend } from "../support/http-traffic.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/load-balancer.test.ts skipped: needs root for network namespaces");
 
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
-const LOAD = join(import.meta.dirname, "../support/http-load.ts");
 const VIP = "198.18.0.50";
 const CONFIG = `apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter
@@ -49,15 +47,9 @@ describe.skipIf(!ROOT)("load balancing on the virtual address", { timeout: 60_00
   let lab: Lab;
   const agents: RunningAgent[] = [];
   const servers = new Map<string, ChildProcess>();
-  const load = (n: number) =>
-    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n)])) as Record<
-      string,
-      number
-    >;
+  const load = (n: number) => httpLoad(lab, `http://${VIP}/`, n);
   const serve = async (n: string) => {
-    const s = lab.spawn(n, [process.execPath, BACKEND, "8080", n]);
-    await new Promise((r) => s.stdout?.once("data", r));
-    servers.set(n, s);
+    servers.set(n, await startBackend(lab, n, 8080));
   };
 
   beforeAll(async () => {

@@ -3,18 +3,16 @@
 // unchanged; the real servers hold the VIP on lo (arp_ignore, arp_announce) and answer the client
 // directly. The director does not forward IP at all (ip_forward=0), so nothing else can carry it.
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import type { VirtualService } from "../../src/lb/model.ts";
 import { applyNft, NftSession } from "../../src/lb/nft-apply.ts";
 import { DR_TABLE, NftablesPlan, TABLE } from "../../src/lb/nftables.ts";
+import { httpLoad, startBackend } from "../support/http-traffic.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/nft-dr.test.ts skipped: needs root for network namespaces");
 
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
-const LOAD = join(import.meta.dirname, "../support/http-load.ts");
 const VIP = "198.18.0.70";
 
 describe.skipIf(!ROOT)("direct routing in the nftables dataplane", { timeout: 60_000 }, () => {
@@ -36,11 +34,7 @@ describe.skipIf(!ROOT)("direct routing in the nftables dataplane", { timeout: 60
     quorum: 1,
     hysteresis: 0,
   };
-  const load = (n: number) =>
-    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n)])) as Record<
-      string,
-      number
-    >;
+  const load = (n: number) => httpLoad(lab, `http://${VIP}/`, n);
   const lb = () => lab.node("n1").ns;
   const counter = (host: string) =>
     spawnSync("ip", [
@@ -67,8 +61,7 @@ describe.skipIf(!ROOT)("direct routing in the nftables dataplane", { timeout: 60
           `net.ipv4.conf.${c}.arp_announce=2`,
         ]);
       lab.exec(n, ["ip", "addr", "add", `${VIP}/32`, "dev", "lo"]);
-      const server = lab.spawn(n, [process.execPath, BACKEND, "80", n]);
-      await new Promise((r) => server.stdout?.once("data", r));
+      await startBackend(lab, n, 80);
     }
     // Counts answers from the VIP arriving at the director: with DR there must be none.
     lab.exec("n1", [

@@ -3,19 +3,17 @@
 // the client moves to another and stays there; the sorry server's clients move back when a real
 // server does.
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import type { VirtualService } from "../../src/lb/model.ts";
 import { applyNft, NftSession } from "../../src/lb/nft-apply.ts";
 import { applyHealth } from "../../src/lb/nft-persist.ts";
 import { NftablesPlan, persistMapName, TABLE } from "../../src/lb/nftables.ts";
+import { httpLoad, startBackend } from "../support/http-traffic.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/nft-persistence.test.ts skipped: needs root for network namespaces");
 
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
-const LOAD = join(import.meta.dirname, "../support/http-load.ts");
 const VIP = "198.18.0.60";
 
 describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_000 }, () => {
@@ -39,11 +37,7 @@ describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_00
     persistence: { timeoutMs: 30_000, ipv4PrefixLength: 32, ipv6PrefixLength: 128 },
     ...over,
   });
-  const load = (n: number) =>
-    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n)])) as Record<
-      string,
-      number
-    >;
+  const load = (n: number) => httpLoad(lab, `http://${VIP}/`, n);
   const lb = () => lab.node("n1").ns;
   const persisted = (svc: VirtualService) =>
     spawnSync("ip", [
@@ -64,8 +58,7 @@ describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_00
     lab.exec("n1", ["ip", "addr", "add", `${VIP}/24`, "dev", "eth0"]);
     for (const n of ["n2", "n3", "n4"]) {
       lab.exec(n, ["ip", "route", "add", `${lab.client.ipv4}/32`, "via", lab.node("n1").ipv4]);
-      const server = lab.spawn(n, [process.execPath, BACKEND, "8080", n]);
-      await new Promise((r) => server.stdout?.once("data", r));
+      await startBackend(lab, n, 8080);
     }
   });
   afterAll(() => lab?.destroy());

@@ -3,18 +3,16 @@
 // others, the sorry server answers when none is left, a restart's replacement of the table loses
 // no request, and a table that is not vipkeeper's stays as it was.
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import type { VirtualService } from "../../src/lb/model.ts";
 import { applyNft, NftSession } from "../../src/lb/nft-apply.ts";
 import { NftablesPlan, TABLE } from "../../src/lb/nftables.ts";
+import { HTTP_LOAD, httpLoad, startBackend } from "../support/http-traffic.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/nftables.test.ts skipped: needs root for network namespaces");
 
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
-const LOAD = join(import.meta.dirname, "../support/http-load.ts");
 const VIP = "198.18.0.50";
 
 describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 }, () => {
@@ -37,11 +35,7 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     quorum: 1,
     hysteresis: 0,
   };
-  const load = (n: number) =>
-    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n)])) as Record<
-      string,
-      number
-    >;
+  const load = (n: number) => httpLoad(lab, `http://${VIP}/`, n);
   const lb = () => lab.node("n1").ns;
   const foreign = () =>
     spawnSync("ip", ["netns", "exec", lb(), "nft", "list", "table", "inet", "other"]).stdout.toString();
@@ -54,8 +48,7 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     lab.exec("n1", ["ip", "addr", "add", `${VIP}/24`, "dev", "eth0"]);
     for (const n of ["n2", "n3", "n4", "n5"]) {
       lab.exec(n, ["ip", "route", "add", `${lab.client.ipv4}/32`, "via", lab.node("n1").ipv4]);
-      const server = lab.spawn(n, [process.execPath, BACKEND, "8080", n]);
-      await new Promise((r) => server.stdout?.once("data", r));
+      await startBackend(lab, n, 8080);
     }
     // Someone else's table on the same node (kube-proxy's, say): it must stay untouched.
     lab.exec("n1", [
@@ -104,7 +97,7 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     const plan = new NftablesPlan([service]);
     await applyNft(plan.initial(), lb());
     const session = new NftSession(TABLE, lb());
-    const client = lab.spawn("client", [process.execPath, LOAD, `http://${VIP}/`, "1500"]);
+    const client = lab.spawn("client", [process.execPath, HTTP_LOAD, `http://${VIP}/`, "1500"]);
     let out = "";
     client.stdout?.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise((r) => client.once("exit", r));
@@ -129,7 +122,7 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
   it("a restart replaces the table atomically: no request fails while it happens", async () => {
     const plan = new NftablesPlan([service]);
     await applyNft(plan.initial(), lb());
-    const client = lab.spawn("client", [process.execPath, LOAD, `http://${VIP}/`, "1500"]);
+    const client = lab.spawn("client", [process.execPath, HTTP_LOAD, `http://${VIP}/`, "1500"]);
     let out = "";
     client.stdout?.on("data", (d: Buffer) => (out += d.toString()));
     // Listen now: the client may be done before the replacements are.

@@ -12,13 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
 import { startUml, umlMissing, type UmlGuest } from "./uml.ts";
+import { httpLoad, startBackend, waitAnsweredBy } from "../support/http-traffic.ts";
 
 const missing = umlMissing();
 if (missing) console.warn(`test/uml/lvs-dr: skipped: ${missing}`);
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/keepalived");
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
-const LOAD = join(import.meta.dirname, "../support/http-load.ts");
 const VIP = "198.18.0.70";
 const CLIENT_B = "198.18.0.101";
 const REAL = { n3: "198.18.0.13", n4: "198.18.0.14" } as const;
@@ -72,32 +71,12 @@ describe.skipIf(!!missing)("the tutorial's LVS configurations as written (DR, pe
   const guests = new Map<string, UmlGuest>();
 
   const serve = async (n: Real) => {
-    const s = lab.spawn(n, [process.execPath, BACKEND, "80", n]);
-    await new Promise((r) => s.stdout?.once("data", r));
-    servers.set(n, s);
+    servers.set(n, await startBackend(lab, n, 80));
   };
   /** N requests from one client address; how many each server answered. */
-  const load = (n: number, source = lab.client.ipv4) =>
-    JSON.parse(lab.exec("client", [process.execPath, LOAD, `http://${VIP}/`, String(n), source])) as Record<
-      string,
-      number
-    >;
-  /** Waits until N requests from `source` are all answered by `who`; the error names what was seen. */
-  const answeredBy = async (who: string, what: string, ms: number, source = lab.client.ipv4) => {
-    let last: Record<string, number> = {};
-    try {
-      await waitUntil(
-        () => {
-          last = load(4, source);
-          return JSON.stringify(last) === JSON.stringify({ [who]: 4 });
-        },
-        ms,
-        what,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; last answers: ${JSON.stringify(last)}`);
-    }
-  };
+  const load = (n: number, source = lab.client.ipv4) => httpLoad(lab, `http://${VIP}/`, n, source);
+  const answeredBy = (who: string, what: string, ms: number, source = lab.client.ipv4) =>
+    waitAnsweredBy(lab, `http://${VIP}/`, who, what, ms, source);
   const state = (node: string) => guests.get(node)?.read("state.txt") ?? "";
   const agentLog = (node: string) => guests.get(node)?.read("agent.log") ?? "";
   const holdsVip = (node: string) => state(node).includes(`inet ${VIP}/24`);
