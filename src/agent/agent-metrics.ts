@@ -1,5 +1,6 @@
 // The agent's metrics endpoint and --status-socket document, served by the agent's main process for
-// all its engines (one per router) and its load balancer. At each scrape or status request the
+// all its engines (cluster mode: one per router; file mode: one per group of routers) and its load
+// balancer. At each scrape or status request the
 // parent asks every engine for a snapshot of its status and counters over IPC and answers from
 // those; observed failovers arrive as they happen.
 import type { Server } from "node:http";

@@ -1,6 +1,6 @@
 // File mode: the routers and virtual servers of one file (YAML objects or a keepalived.conf), run
 // as keepalived runs its keepalived.conf. All routers start in one engine process (an engine
-// costs ~55 MB: bench/agent-memory.ts). reload() reads the file again, as keepalived does on
+// costs ~60 MB: bench/agent-memory.ts). reload() reads the file again, as keepalived does on
 // SIGHUP, and applies only what changed: a router whose plan is the same runs on untouched; new
 // addresses are taken in place; a changed or removed router is stopped in place in its engine, and
 // the changed and new routers of one reload start together in one new engine; a file that no
@@ -64,7 +64,8 @@ export interface FileAgentOptions {
   lbBackend?: BackendChoice;
   /** Where the load balancer's metrics go (the agent's one endpoint). */
   registry?: Registry;
-  onEngineMessage?(router: string, msg: EngineMessage): void;
+  /** An engine's message, with the name the agent gives that engine. */
+  onEngineMessage?(engine: string, msg: EngineMessage): void;
 }
 
 export class FileAgentError extends Error {}
@@ -85,10 +86,10 @@ export class FileAgent {
   private lb: LoadBalancer | undefined;
   private reloading: Promise<void> | undefined;
 
-  private constructor(opts: FileAgentOptions, config: AgentConfig) {
+  private constructor(opts: FileAgentOptions, loaded: Loaded) {
     this.opts = opts;
-    this.config = config;
-    this.plan = planForNode(config.routers, opts.node);
+    this.config = loaded.config;
+    this.plan = loaded.plan;
   }
 
   /**
@@ -115,7 +116,7 @@ export class FileAgent {
     return this.plan.instances.map((i) => i.key);
   }
 
-  /** The running engines by router (for metrics and the status document). */
+  /** The running engines, by the agent's name for each (for metrics and the status document). */
   running(): Map<string, RunningEngine> {
     return new Map(this.groups.map((g) => [g.name, g.engine]));
   }
@@ -135,9 +136,9 @@ export class FileAgent {
 
   private async reloadOnce(): Promise<void> {
     const { log } = this.opts;
-    let config: AgentConfig;
+    let loaded: Loaded;
     try {
-      config = load(this.opts);
+      loaded = load(this.opts);
     } catch (err) {
       log.error(
         { err: (err as Error).message },
@@ -145,7 +146,7 @@ export class FileAgent {
       );
       return;
     }
-    const plan = planForNode(config.routers, this.opts.node);
+    const { config, plan } = loaded;
     const steps = routerSteps(this.plan, plan);
     const plans = plansByRouter(plan);
     const lbChanged = loadBalancerInputs(config) !== loadBalancerInputs(this.config);
@@ -286,10 +287,15 @@ export class FileAgent {
   }
 }
 
-function load(opts: FileAgentOptions): AgentConfig {
+interface Loaded {
+  config: AgentConfig;
+  plan: NodePlan;
+}
+
+function load(opts: FileAgentOptions): Loaded {
   const config = loadConfig(opts.file, opts.node);
   const plan = planForNode(config.routers, opts.node);
   if (plan.instances.length === 0 && config.virtualServers.length === 0)
     throw new FileAgentError(`no VirtualRouter in ${opts.file} runs on node ${opts.node}`);
-  return config;
+  return { config, plan };
 }

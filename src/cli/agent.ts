@@ -1,5 +1,5 @@
-// `vipkeeper agent`: runs this node's VRRP instances from a file (src/agent/file-agent.ts: one engine
-// process per router, forked and supervised by this one) or, with --cluster, from the API.
+// `vipkeeper agent`: runs this node's VRRP instances from a file (src/agent/file-agent.ts: engine
+// processes forked and supervised by this one) or, with --cluster, from the API.
 import { parseArgs } from "node:util";
 import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
 import { ConfigError } from "../agent/config-file.ts";
@@ -145,7 +145,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       engineArgs,
       ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
       registry: metrics.metrics.registry,
-      onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
+      onEngineMessage: (engine, msg) => metrics.onMessage(engine, msg),
     });
   } catch (err) {
     if (!(err instanceof ConfigError || err instanceof FileAgentError)) throw err;
