@@ -75,6 +75,18 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
     await waitUntil(() => a.log.slice(before).some((l) => l.includes(then)), 10_000, `'${then}'`);
     return a.log.slice(before);
   };
+  /** n1's file: both instances, two VIPs on VI_1, two real servers, but for what `o` changes. */
+  const writeN1 = (o: Partial<Parameters<typeof keepalivedConf>[0]>) =>
+    writeFileSync(
+      file("n1"),
+      keepalivedConf({
+        priority: 101,
+        vips: [VIP, VIP2],
+        realServers: ["198.18.0.31", "198.18.0.32"],
+        second: true,
+        ...o,
+      }),
+    );
   const reloaded = (lines: string[]) => lines.find((l) => l.includes("configuration reloaded")) ?? "";
   const transitions = (lines: string[], instance: string) =>
     lines.filter((l) => l.includes(`"instance":"${instance}"`) && l.includes("->"));
@@ -90,10 +102,7 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
 
   beforeAll(async () => {
     lab = Lab.create({ prefix: "vkrl-", nodes: 2 });
-    writeFileSync(
-      file("n1"),
-      keepalivedConf({ priority: 101, vips: [VIP], realServers: ["198.18.0.31"], second: true }),
-    );
+    writeN1({ vips: [VIP], realServers: ["198.18.0.31"] });
     writeFileSync(file("n2"), keepalivedConf({ priority: 100, vips: [VIP], realServers: ["198.18.0.31"] }));
     // n1 first: started together, n2 may time out first and be master for a moment (both are right).
     agents.push(startAgent(lab, "n1", file("n1")));
@@ -128,10 +137,7 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
       keepalivedConf({ priority: 100, vips: [VIP, VIP2], realServers: ["198.18.0.31"] }),
     );
     await hup(n2(), "configuration reloaded");
-    writeFileSync(
-      file("n1"),
-      keepalivedConf({ priority: 101, vips: [VIP, VIP2], realServers: ["198.18.0.31"], second: true }),
-    );
+    writeN1({ realServers: ["198.18.0.31"] });
     const lines = await hup(n1(), "configuration reloaded");
     expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"addresses","vi-2":"keep"\}/);
     expect(lines.join("\n")).toContain("virtual addresses updated in place");
@@ -147,15 +153,7 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
   });
 
   it("a new real server reaches the dataplane; the VRRP instances are left alone", async () => {
-    writeFileSync(
-      file("n1"),
-      keepalivedConf({
-        priority: 101,
-        vips: [VIP, VIP2],
-        realServers: ["198.18.0.31", "198.18.0.32"],
-        second: true,
-      }),
-    );
+    writeN1({});
     const lines = await hup(n1(), "configuration reloaded");
     expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"keep","vi-2":"keep"\},"loadBalancer":"replaced"/);
     const ruleset = execFileSync("ip", ["netns", "exec", lab.node("n1").ns, "nft", "list", "ruleset"], {
@@ -177,10 +175,7 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
 
   it("an instance removed from the file stops in place; the other one in its engine runs on", async () => {
     const [engine] = engines();
-    writeFileSync(
-      file("n1"),
-      keepalivedConf({ priority: 101, vips: [VIP, VIP2], realServers: ["198.18.0.31", "198.18.0.32"] }),
-    );
+    writeN1({ second: false });
     const lines = await hup(n1(), "configuration reloaded");
     expect(reloaded(lines)).toMatch(/"routers":\{"vi-2":"stop","vi-1":"keep"\}/);
     await waitUntil(() => !lab.holds("n1", VIP3), 5000, "VI_2's address released");
@@ -191,15 +186,7 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
 
   it("an instance added to the file starts in an engine of its own", async () => {
     const [engine] = engines();
-    writeFileSync(
-      file("n1"),
-      keepalivedConf({
-        priority: 101,
-        vips: [VIP, VIP2],
-        realServers: ["198.18.0.31", "198.18.0.32"],
-        second: true,
-      }),
-    );
+    writeN1({});
     const lines = await hup(n1(), "configuration reloaded");
     expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"keep","vi-2":"start"\},"loadBalancer":"kept"/);
     await waitUntil(() => lab.holds("n1", VIP3), 10_000, "VI_2's address on n1 (alone in its group)");
@@ -210,15 +197,7 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
   });
 
   it("a lower priority restarts that router alone: n1 resigns it and n2 takes the address", async () => {
-    writeFileSync(
-      file("n1"),
-      keepalivedConf({
-        priority: 99,
-        vips: [VIP, VIP2],
-        realServers: ["198.18.0.31", "198.18.0.32"],
-        second: true,
-      }),
-    );
+    writeN1({ priority: 99 });
     const lines = await hup(n1(), "configuration reloaded");
     expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"restart","vi-2":"keep"\}/);
     await waitUntil(() => lab.holders(VIP).join() === "n2", 10_000, "n2 to take over");
