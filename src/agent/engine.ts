@@ -176,10 +176,7 @@ export class VrrpEngine {
   /** Resigns every master (priority 0), releases every address, and stops all timers. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const r of this.running) {
-      this.apply(r, r.instance.stop(this.opts.clock.now()));
-      r.timer?.cancel();
-    }
+    for (const r of this.running) this.halt(r);
     await Promise.all(this.running.map((r) => r.addressQueue));
   }
 
@@ -189,16 +186,17 @@ export class VrrpEngine {
    */
   async removeRouters(routers: ReadonlySet<string>): Promise<void> {
     const gone = this.running.filter((r) => routers.has(r.plan.router));
-    const now = this.opts.clock.now();
-    for (const r of gone) {
-      this.apply(r, r.instance.stop(now));
-      r.timer?.cancel();
-      r.timer = undefined;
-      for (const t of r.announceTimers.splice(0)) t.cancel();
-    }
+    for (const r of gone) this.halt(r);
     const kept = this.running.filter((r) => !routers.has(r.plan.router));
     this.running.splice(0, this.running.length, ...kept);
     await Promise.all(gone.map((r) => r.addressQueue));
+  }
+
+  /** One instance stopped: it resigns if master and releases (which ends its announcements too). */
+  private halt(r: Running): void {
+    this.apply(r, r.instance.stop(this.opts.clock.now()));
+    r.timer?.cancel();
+    r.timer = undefined;
   }
 
   /** A VRRP message that arrived on `interfaceName`. Never throws: bad input is counted and dropped. */
