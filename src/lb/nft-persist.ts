@@ -52,8 +52,11 @@ export async function applyHealth(
   change: { service: string; server: string; healthy: boolean },
   netns?: string,
 ): Promise<void> {
+  // Only a persistent service with a sorry server can hold clients there: others skip the scan of
+  // their slots (a flip is the hot path).
+  const svc = plan.service(change.service);
   const sorryServed = () => plan.slots(change.service).some((d) => d?.sorry);
-  const sorryBefore = sorryServed();
+  const sorryBefore = !!svc?.persistence && !!svc.sorryServer && sorryServed();
   await session.apply(plan.setHealth(change.service, change.server, change.healthy));
   if (!change.healthy || (sorryBefore && !sorryServed()))
     await evictPersisted(session, plan, change.service, netns);
