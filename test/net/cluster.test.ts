@@ -32,24 +32,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
   const dump = () => c.dump();
 
   /** One node has held the VIP for 1.5 s on end and the status names it: returns it. */
-  const settled = async (): Promise<string> => {
-    let since = performance.now();
-    let last = "";
-    await waitUntil(
-      async () => {
-        // One read of the holders: two could disagree, and pass with no master named.
-        const holders = lab.holders(VIP);
-        const now = holders.join();
-        if (now !== last) [last, since] = [now, performance.now()];
-        return (
-          holders.length === 1 && performance.now() - since > 1500 && (await get()).status?.master === now
-        );
-      },
-      20_000,
-      `a settled master\n${dump()}`,
-    );
-    return last;
-  };
+  const settled = () => c.settledMaster(VIP, async () => (await get()).status?.master, 20_000);
 
   beforeAll(async () => {
     c = await ClusterLab.create("vkcl", 2);

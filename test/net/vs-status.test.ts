@@ -92,21 +92,7 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
 
   it("the master writes every real server's health, active, Ready and observedGeneration", async () => {
     // The agents may start a little apart, and the higher priority preempts: wait until it settles.
-    let since = performance.now();
-    let last = "";
-    await waitUntil(
-      async () => {
-        const holders = lab.holders(VIP); // read once: it may change between two reads
-        const now = holders.join();
-        if (now !== last) [last, since] = [now, performance.now()];
-        return (
-          holders.length === 1 && performance.now() - since > 1500 && (await router()).status?.master === now
-        );
-      },
-      30_000,
-      `a settled master\n${dump()}`,
-    );
-    master = last;
+    master = await c.settledMaster(VIP, async () => (await router()).status?.master, 30_000);
     let seen: VirtualServerStatus | undefined;
     await waitUntil(
       async () => ready((seen = await status()))?.status === "True",

@@ -10,6 +10,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { crds } from "../../src/api/crds.ts";
 import { Lab } from "../../src/lab/lab.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
+import { waitUntil } from "./agents.ts";
 import { unixToTcp } from "./unix-forward.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
@@ -120,6 +121,31 @@ export class ClusterLab {
       }
       if (cmd.includes("agent\0--cluster") || cmd.includes("engine-main")) process.kill(pid, "SIGKILL");
     }
+  }
+
+  /**
+   * Waits until one node has held `vip` for 1.5 s on end and the router's status names it (the
+   * agents may start a little apart, and the higher priority preempts); returns that node.
+   */
+  async settledMaster(
+    vip: string,
+    statusMaster: () => Promise<string | undefined>,
+    timeoutMs: number,
+  ): Promise<string> {
+    let since = performance.now();
+    let last = "";
+    await waitUntil(
+      async () => {
+        // One read of the holders: two could disagree, and pass with no master named.
+        const holders = this.lab.holders(vip);
+        const now = holders.join();
+        if (now !== last) [last, since] = [now, performance.now()];
+        return holders.length === 1 && performance.now() - since > 1500 && (await statusMaster()) === now;
+      },
+      timeoutMs,
+      `a settled master\n${this.dump()}`,
+    );
+    return last;
   }
 
   dump(lines = 60): string {
