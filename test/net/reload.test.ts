@@ -194,7 +194,11 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
     // Its engine's log lines come through a pipe: wait for the election's, so the next case does
     // not read them as its own.
     const since = () => n1().log.slice(mark);
-    await waitUntil(() => transitions(since(), "vi-2/ipv4").length > 0, 5000, "VI_2's election in the log");
+    await waitUntil(
+      () => transitions(since(), "vi-2/ipv4").some((l) => l.includes("-> master")),
+      5000,
+      "VI_2's election in the log",
+    );
     expect(engines()).toHaveLength(2);
     expect(engines()).toContain(engine);
     expect(transitions(since(), "vi-1/ipv4")).toEqual([]);
