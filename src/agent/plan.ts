@@ -5,6 +5,7 @@ import { parseDuration } from "../api/duration.ts";
 import { KEEPALIVED_INSTANCE_ANNOTATION, type VirtualRouter } from "../api/virtual-router.ts";
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
+import { instanceKey } from "../observe/instance-key.ts";
 
 export interface PlannedAddress {
   address: string;
@@ -137,7 +138,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
       const own = addresses.filter((a) => a.family === family);
       if (own.length === 0) continue;
       const instance: InstancePlan = {
-        key: `${name}/ipv${family}`,
+        key: instanceKey(name, family),
         router: name,
         ...(keepalivedName ? { keepalivedName } : {}),
         family,

@@ -26,6 +26,10 @@ export class ControllerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "vipkeeper_controller_" });
+    // Every kind's ok and error series exist from the start, at 0: an alert on the error rate
+    // sees the first error, and a scrape shows what is counted.
+    for (const kind of ["router", "service"])
+      for (const result of ["ok", "error"]) this.reconciles.inc({ kind, result }, 0);
   }
 
   leading(on: boolean): void {

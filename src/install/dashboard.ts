@@ -21,6 +21,19 @@ export const DASHBOARD_METRICS = [
   "vipkeeper_lb_dataplane_update_seconds_bucket",
 ];
 
+/** An instance's state as one number (3 master, 2 backup, 1 fault, 0 stopped), for a state timeline. */
+const STATE_EXPR = (
+  [
+    ["master", 3],
+    ["backup", 2],
+    ["fault", 1],
+  ] as const
+)
+  .map(
+    ([state, n]) => `${n} * sum by (router, family, node) (vipkeeper_vrrp_instance_state{state="${state}"})`,
+  )
+  .join(" + ");
+
 function panel(
   id: number,
   title: string,
@@ -59,14 +72,9 @@ export function dashboard(): Json {
     panels: [
       panel(
         1,
-        "Master per router and node",
+        "State per router, family and node",
         "state-timeline",
-        [
-          [
-            'max by (instance, node) (vipkeeper_vrrp_instance_state{state="master"})',
-            "{{instance}} @ {{node}}",
-          ],
-        ],
+        [[STATE_EXPR, "{{router}} {{family}} @ {{node}}"]],
         [0, 0, 24, 8],
         {
           fieldConfig: {
@@ -75,8 +83,10 @@ export function dashboard(): Json {
                 {
                   type: "value",
                   options: {
-                    "0": { text: "backup / other", color: "blue" },
-                    "1": { text: "MASTER", color: "green" },
+                    "0": { text: "stopped", color: "text" },
+                    "1": { text: "FAULT", color: "red" },
+                    "2": { text: "BACKUP", color: "blue" },
+                    "3": { text: "MASTER", color: "green" },
                   },
                 },
               ],
@@ -90,8 +100,8 @@ export function dashboard(): Json {
         "timeseries",
         [
           [
-            "sum by (instance, to) (increase(vipkeeper_vrrp_transitions_total[$__rate_interval]))",
-            "{{instance}} → {{to}}",
+            "sum by (router, family, to) (increase(vipkeeper_vrrp_transitions_total[$__rate_interval]))",
+            "{{router}} {{family}} → {{to}}",
           ],
         ],
         [0, 8, 12, 8],
@@ -119,12 +129,12 @@ export function dashboard(): Json {
         "timeseries",
         [
           [
-            "sum by (instance, node) (rate(vipkeeper_vrrp_adverts_sent_total[$__rate_interval]))",
-            "sent {{instance}} @ {{node}}",
+            "sum by (router, family, node) (rate(vipkeeper_vrrp_adverts_sent_total[$__rate_interval]))",
+            "sent {{router}} {{family}} @ {{node}}",
           ],
           [
-            "sum by (instance, node) (rate(vipkeeper_vrrp_adverts_received_total[$__rate_interval]))",
-            "received {{instance}} @ {{node}}",
+            "sum by (router, family, node) (rate(vipkeeper_vrrp_adverts_received_total[$__rate_interval]))",
+            "received {{router}} {{family}} @ {{node}}",
           ],
         ],
         [0, 16, 12, 8],
@@ -141,7 +151,7 @@ export function dashboard(): Json {
         6,
         "Effective priority",
         "timeseries",
-        [["vipkeeper_vrrp_effective_priority", "{{instance}} @ {{node}}"]],
+        [["vipkeeper_vrrp_effective_priority", "{{router}} {{family}} @ {{node}}"]],
         [0, 24, 12, 8],
       ),
       panel(

@@ -4,6 +4,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
 import type { CounterEntry } from "../agent/counters.ts";
+import { instanceLabels } from "./instance-key.ts";
 
 const STATES = ["initialize", "backup", "master", "fault"] as const;
 
@@ -25,12 +26,19 @@ const HELP: Record<string, string> = {
   notifications: "Webhooks and mails about transitions, by channel and result.",
 };
 
+/** Labels beside the instance's `router` and `family`. */
 const LABELS: Record<string, string[]> = {
-  drops: ["instance", "reason"],
-  transitions: ["instance", "to"],
-  address_errors: ["instance", "op"],
-  notifications: ["instance", "channel", "result"],
+  drops: ["reason"],
+  transitions: ["to"],
+  address_errors: ["op"],
+  notifications: ["channel", "result"],
 };
+
+/** A counter's labels for Prometheus: its instance key as `router` and `family`. */
+function promLabels(labels: Record<string, string>): Record<string, string> {
+  const { instance, ...rest } = labels;
+  return instance === undefined ? rest : { ...instanceLabels(instance), ...rest };
+}
 
 export class VrrpMetrics {
   readonly registry = new Registry();
@@ -44,50 +52,56 @@ export class VrrpMetrics {
       new Counter({
         name: metric,
         help,
-        labelNames: LABELS[name] ?? ["instance"],
+        labelNames: ["router", "family", ...(LABELS[name] ?? [])],
         registers: [this.registry],
         collect() {
           this.reset();
-          for (const e of source.counters.entries()) if (e.name === name) this.inc(e.labels, e.value);
+          // Every instance's transitions to each state exist from the start, at 0, so that
+          // increase() sees the first one.
+          if (name === "transitions")
+            for (const i of source.status())
+              for (const to of STATES) this.inc({ ...instanceLabels(i.key), to }, 0);
+          for (const e of source.counters.entries())
+            if (e.name === name) this.inc(promLabels(e.labels), e.value);
         },
       });
     }
     new Gauge({
       name: "vipkeeper_vrrp_instance_state",
       help: "1 for the instance's current state, 0 for the others.",
-      labelNames: ["instance", "state"],
+      labelNames: ["router", "family", "state"],
       registers: [this.registry],
       collect() {
         this.reset();
         for (const i of source.status())
-          for (const s of STATES) this.set({ instance: i.key, state: s }, i.state === s ? 1 : 0);
+          for (const s of STATES) this.set({ ...instanceLabels(i.key), state: s }, i.state === s ? 1 : 0);
       },
     });
     new Gauge({
       name: "vipkeeper_vrrp_effective_priority",
       help: "Priority after tracking weights (what the instance advertises).",
-      labelNames: ["instance"],
+      labelNames: ["router", "family"],
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const i of source.status()) this.set({ instance: i.key }, i.effectivePriority);
+        for (const i of source.status()) this.set(instanceLabels(i.key), i.effectivePriority);
       },
     });
     new Gauge({
       name: "vipkeeper_vrrp_addresses_bound",
       help: "Virtual addresses the instance holds on this node now.",
-      labelNames: ["instance"],
+      labelNames: ["router", "family"],
       registers: [this.registry],
       collect() {
         this.reset();
         for (const i of source.status())
-          this.set({ instance: i.key }, i.holdsAddresses ? i.addresses.length : 0);
+          this.set(instanceLabels(i.key), i.holdsAddresses ? i.addresses.length : 0);
       },
     });
     this.failover = new Histogram({
       name: "vipkeeper_vrrp_failover_seconds",
       help: "Observed failovers: from the old master's last advert to this node becoming master.",
-      labelNames: ["instance"],
+      labelNames: ["router", "family"],
       buckets: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2, 3, 4, 5, 10],
       registers: [this.registry],
     });
@@ -100,6 +114,6 @@ export class VrrpMetrics {
   }
 
   observeFailover(instance: string, ms: number): void {
-    this.failover.observe({ instance }, ms / 1000);
+    this.failover.observe(instanceLabels(instance), ms / 1000);
   }
 }

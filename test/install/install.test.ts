@@ -13,6 +13,8 @@ import { parseAgentSettings } from "../../src/install/agent-settings.ts";
 import { DASHBOARD_METRICS } from "../../src/install/dashboard.ts";
 import { VrrpMetrics } from "../../src/observe/metrics.ts";
 import { LoadBalancerMetrics } from "../../src/observe/lb-metrics.ts";
+import { Counters } from "../../src/agent/counters.ts";
+import type { InstanceStatus } from "../../src/agent/engine.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 type Json = Record<string, unknown>;
@@ -266,13 +268,62 @@ describe("install files", () => {
     expect(text).toMatch(/^ENTRYPOINT \["node", "\/app\/bin\/vipkeeper.js"\]$/m);
   });
 
-  it("the Grafana dashboard reads metrics the agents export", async () => {
-    const m = new VrrpMetrics({ counters: { entries: () => [] }, status: () => [] });
-    new LoadBalancerMetrics(m.registry); // as the agent does: one registry, one /metrics
-    const names = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name));
-    for (const metric of DASHBOARD_METRICS)
-      expect(names.has(metric.replace(/_bucket$/, "")), metric).toBe(true);
+  it("the Grafana dashboard reads metrics the agents export, by labels they carry", async () => {
+    // One instance with every VRRP counter, one real server with a check and a dataplane update:
+    // every series the dashboard can read exists, with the labels an agent gives it.
+    const instance: InstanceStatus = {
+      key: "web/ipv4",
+      state: "master",
+      priority: 100,
+      effectivePriority: 100,
+      interfaceName: "eth0",
+      addresses: ["198.18.0.50/24"],
+      since: 0,
+      holdsAddresses: true,
+      tracked: [],
+    };
+    const counters = new Counters();
+    for (const [name, extra] of [
+      ["adverts_sent", {}],
+      ["adverts_received", {}],
+      ["drops", { reason: "bad-ttl" }],
+      ["transitions", { to: "master" }],
+      ["notifications", { channel: "mail", result: "sent" }],
+    ] as const)
+      counters.add(name, { instance: "web/ipv4", ...extra });
+    const m = new VrrpMetrics({ counters, status: () => [instance] }, { node: "n1" });
+    m.observeFailover("web/ipv4", 400);
+    const lb = new LoadBalancerMetrics(m.registry); // as the agent does: one registry, one /metrics
+    lb.servers([{ service: "default/web", server: "198.18.0.11:80" }]);
+    lb.change("default/web", "198.18.0.11:80", false);
+    lb.check("http", true, 0.001);
+    lb.dataplaneUpdate("nftables", true, 0.002);
+    const labels = new Map<string, Set<string>>();
+    for (const metric of await m.registry.getMetricsAsJSON())
+      for (const v of metric.values as { metricName?: string; labels: Record<string, unknown> }[]) {
+        const name = v.metricName ?? metric.name;
+        const set = labels.get(name) ?? new Set<string>();
+        for (const l of Object.keys(v.labels)) set.add(l);
+        labels.set(name, set);
+      }
+    for (const metric of DASHBOARD_METRICS) expect(labels.has(metric), metric).toBe(true);
+    // Prometheus gives every series `instance` and `job` of the scrape target: a metric's own
+    // label of that name would be renamed (exported_instance) and the dashboard would group wrong.
+    for (const [name, set] of labels) {
+      expect(set.has("instance"), name).toBe(false);
+      expect(set.has("job"), name).toBe(false);
+    }
     const json = installFiles().get("charts/vipkeeper/dashboards")!.get("vipkeeper.json")!;
     for (const metric of json.match(/vipkeeper_[a-z_]+/g) ?? []) expect(DASHBOARD_METRICS).toContain(metric);
+    const board = JSON.parse(json) as { panels: { targets: { expr: string; legendFormat: string }[] }[] };
+    for (const { expr, legendFormat } of board.panels.flatMap((p) => p.targets)) {
+      const carried = new Set((expr.match(/vipkeeper_[a-z_]+/g) ?? []).flatMap((n) => [...labels.get(n)!]));
+      const used = [
+        ...[...expr.matchAll(/\bby \(([^)]*)\)/g)].flatMap((x) => x[1]!.split(",").map((l) => l.trim())),
+        ...[...expr.matchAll(/\{([a-z_]+)=/g)].map((x) => x[1]!),
+        ...[...legendFormat.matchAll(/\{\{([a-z_]+)\}\}/g)].map((x) => x[1]!),
+      ];
+      for (const label of used) expect(carried.has(label), `${label} in ${expr}`).toBe(true);
+    }
   });
 });

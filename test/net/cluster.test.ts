@@ -122,6 +122,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     // The controller's metrics.
     const text = await (await fetch("http://127.0.0.1:19651/metrics")).text();
     expect(text).toMatch(/vipkeeper_controller_reconciles_total\{kind="router",result="ok"\} [1-9]/);
+    expect(text).toMatch(/vipkeeper_controller_reconciles_total\{kind="router",result="error"\} \d/);
     expect(text).toMatch(/vipkeeper_controller_leader 1/);
     expect(text).toContain("vipkeeper_controller_reconcile_duration_seconds_bucket");
   }, 60_000);

@@ -110,6 +110,20 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
     expect(mail).toContain('"to":["root@localhost"]');
     expect(mail).toContain('"from":"keepalived@localhost"');
 
+    // A v2 advert for the pair's VRID with a bad checksum, from the client: counted by reason.
+    lab.exec("client", [
+      "python3",
+      "-c",
+      `import socket;s=socket.socket(socket.AF_INET,socket.SOCK_RAW,112);s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_TTL,255);s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_IF,socket.inet_aton("198.18.0.100"));s.sendto(bytes.fromhex("213364010101ffffc612003c" + b"password".hex()),("224.0.0.18",0))`,
+    ]);
+    await waitUntil(
+      async () =>
+        ((await readStatus(a2.socket)).counters['drops{instance="vi-1/ipv4",reason="bad-checksum"}'] ?? 0) >
+        0,
+      2000,
+      "the bad advert to be counted",
+    );
+
     // n2's metrics port, scraped from the lab's client as Prometheus would.
     const scrape = lab.exec("client", ["curl", "-s", "--max-time", "2", "http://198.18.0.12:9650/metrics"]);
     const sample = (name: string, labels: string[], value?: string) =>
@@ -121,10 +135,14 @@ describe.skipIf(!ROOT)("a keepalived.conf in the lab", { timeout: 60_000 }, () =
             labels.every((x) => l.includes(x)) &&
             (value === undefined || l.endsWith(` ${value}`)),
         );
-    const n2 = ['instance="vi-1/ipv4"', 'node="n2"'];
+    const n2 = ['router="vi-1"', 'family="ipv4"', 'node="n2"'];
     expect(sample("vipkeeper_vrrp_instance_state", [...n2, 'state="master"'], "1")).toBe(true);
     expect(sample("vipkeeper_vrrp_addresses_bound", n2, "1")).toBe(true);
     expect(sample("vipkeeper_vrrp_failover_seconds_count", n2, "1")).toBe(true);
+    expect(sample("vipkeeper_vrrp_drops_total", [...n2, 'reason="bad-checksum"'], "1")).toBe(true);
+    expect(sample("vipkeeper_vrrp_transitions_total", [...n2, 'to="fault"'], "0")).toBe(true);
+    // No label of Prometheus' own target labels, which a scrape would rename.
+    expect(scrape).not.toMatch(/[{,](instance|job)="/);
     for (const name of [
       "vipkeeper_vrrp_transitions_total",
       "vipkeeper_vrrp_adverts_sent_total",
