@@ -131,6 +131,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     startLoadBalancer: async (objects, deviceOf, onHealth) => {
       const { startLoadBalancer } = await import("./load-balancer.ts");
       const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
+      const { realServerEvent } = await import("../observe/real-server-notifier.ts");
       const { hooks } = agentLoadBalancerHooks({
         node: args.node,
         log,
@@ -138,12 +139,35 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
         virtualServers: objects,
         registry: metrics.metrics.registry,
       });
-      // The checks' health changes also feed the VirtualServers' status.
+      // The checks' health changes also feed the VirtualServers' status, and an Event on the
+      // VirtualServer from the master of its router only (every node checks; one Event per change,
+      // the view of the director that carries the traffic).
       const withStatus: typeof hooks = {
         ...hooks,
         changed: (job, healthy, last) => {
           hooks.changed?.(job, healthy, last);
           onHealth(job.service, job.server, healthy);
+          const vs = vsStatus.masterObject(job.service);
+          if (!vs) return;
+          const uid = (vs.metadata as { uid?: string }).uid;
+          const e = realServerEvent(args.node, {
+            service: job.service,
+            server: job.server,
+            healthy,
+            detail: last.detail,
+          });
+          events.record(
+            {
+              apiVersion: `${GROUP}/${VERSION}`,
+              kind: "VirtualServer",
+              name: vs.metadata.name,
+              namespace: vs.metadata.namespace ?? "default",
+              ...(uid ? { uid } : {}),
+            },
+            e.type,
+            e.reason,
+            e.message,
+          );
         },
       };
       return startLoadBalancer(objects, log, undefined, withStatus, {

@@ -1,8 +1,9 @@
 // Writes the status of the VirtualServers whose router this node is MASTER of (a backup writes
-// nothing: the status is the master director's view). Everything that can change a status (a
-// health flip, a change of VRRP state, a new dataplane, an object's change) only marks the writer
-// dirty; one pass a moment later computes every status and writes the ones that differ from what
-// was written, so a burst of flips is one write per object. Failed writes are retried with backoff.
+// nothing: the status is the master director's view; masterObject() answers the same question for
+// the agent's Events about real servers). Everything that can change a status (a health flip, a
+// change of VRRP state, a new dataplane, an object's change) only marks the writer dirty; one pass
+// a moment later computes every status and writes the ones that differ from what was written, so
+// a burst of flips is one write per object. Failed writes are retried with backoff.
 // Nothing here is awaited by VRRP (its engines run in their own processes) or by the load balancer.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -92,6 +93,17 @@ export class VirtualServerStatusWriter {
     // Another node may write meanwhile: when this one is master again, it compares with the object.
     for (const [key, w] of this.written) if (w.router === router) this.written.delete(key);
     this.changed();
+  }
+
+  /**
+   * The VirtualServer of a service key ("namespace/name", as the health checks name services) when
+   * this node is MASTER of its router for its family, else undefined: the node that speaks for it,
+   * in its status and in the Events about its real servers.
+   */
+  masterObject(service: string): VirtualServer | undefined {
+    const vs = this.o.virtualServers().find((v) => serviceKey(v) === service);
+    const router = vs?.spec?.routerRef;
+    return vs && router && this.isMaster(vs, router) ? vs : undefined;
   }
 
   private isMaster(vs: VirtualServer, router: string): boolean {

@@ -77,6 +77,23 @@ export function realServerMailText(n: RealServerNotice, routerId: string): { sub
   };
 }
 
+/**
+ * The Kubernetes Event of a real server's change, on its VirtualServer (cluster mode; only the
+ * master of the VirtualServer's router records it): "n2: real server 198.18.0.11:80 down (…)",
+ * with what the last check saw, as the webhooks and mail carry it.
+ */
+export function realServerEvent(
+  node: string,
+  change: RealServerChange,
+): { type: "Normal" | "Warning"; reason: "RealServerUp" | "RealServerDown"; message: string } {
+  const state = change.healthy ? "up" : "down";
+  return {
+    type: change.healthy ? "Normal" : "Warning",
+    reason: change.healthy ? "RealServerUp" : "RealServerDown",
+    message: `${node}: real server ${change.server} ${state}${change.detail ? ` (${change.detail})` : ""}`,
+  };
+}
+
 /** keepalived's label of a service: the address with port, or its firewall mark. */
 export function serviceLabel(spec: { address?: string; port?: number; fwmark?: number }): string {
   if (spec.fwmark !== undefined) return `FWM ${spec.fwmark}`;

@@ -185,6 +185,35 @@ describe("VirtualServerStatusWriter", () => {
     w.stop();
   });
 
+  it("masterObject names the objects it writes: those of routers (and families) this node is master of", async () => {
+    await create("m4");
+    await create("m6", { address: "2001:db8::50", realServers: [{ address: "2001:db8::11", port: 8080 }] });
+    await create("mdb", { routerRef: "db" });
+    const w = writer(["m4", "m6", "mdb"]);
+    w.programming([stored("m4")!, stored("m6")!, stored("mdb")!]);
+    w.programmed();
+    const masterOf = () =>
+      ["m4", "m6", "mdb", "nope"].filter((n) => w.masterObject(`shop/${n}`) !== undefined);
+    expect(masterOf()).toEqual([]);
+    w.routerState("web", ["IPv6"]);
+    await w.idle();
+    expect(masterOf()).toEqual(["m6"]);
+    expect(["m4", "m6", "mdb"].filter((n) => stored(n)?.status)).toEqual(["m6"]);
+    // The object as the cache has it, uid and all (the Event's involvedObject).
+    const m6 = w.masterObject("shop/m6") as { metadata: { name: string; uid?: string } };
+    expect(m6.metadata.name).toBe("m6");
+    expect(m6.metadata.uid).toBe((stored("m6")!.metadata as { uid?: string }).uid);
+    expect(m6.metadata.uid).toBeTruthy();
+    w.routerState("web", ["IPv4", "IPv6"]);
+    w.routerState("db", ["IPv4"]);
+    await w.idle();
+    expect(masterOf()).toEqual(["m4", "m6", "mdb"]);
+    expect(["m4", "m6", "mdb"].filter((n) => stored(n)?.status)).toEqual(["m4", "m6", "mdb"]);
+    w.routerState("web", []);
+    expect(masterOf()).toEqual(["mdb"]);
+    w.stop();
+  });
+
   it("retries while the API server is away, and writes once it returns", async () => {
     await create("f");
     const w = writer(["f"]);

@@ -1,8 +1,9 @@
 // VirtualServer status in cluster mode, in the lab: the agent that is MASTER of the VirtualServer's
 // router writes it from its own health checks (a backup's checks do not show), real servers that
 // die show up unhealthy within moments of the master's check failing, Ready goes False with
-// QuorumLost when none is left, and after a failover the new master goes on writing.
-import { CustomObjectsApi } from "@kubernetes/client-node";
+// QuorumLost when none is left, and after a failover the new master goes on writing. The same
+// master, and only it, records a Kubernetes Event on the VirtualServer per real server up/down.
+import { CoreV1Api, CustomObjectsApi, type CoreV1Event } from "@kubernetes/client-node";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,6 +30,7 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
   let c: ClusterLab;
   let lab: Lab;
   let custom: CustomObjectsApi;
+  let core: CoreV1Api;
   const backends = new Map<number, ChildProcess>();
   let master = "";
   const dump = () => c.dump();
@@ -38,26 +40,35 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
   const server = (s: VirtualServerStatus | undefined, port: number) =>
     s?.realServers?.find((r) => r.port === port);
   const ready = (s: VirtualServerStatus | undefined) => s?.conditions?.find((x) => x.type === "Ready");
+  /** The Events with this reason about one real server of web-http, from any node. */
+  const serverEvents = async (reason: string, port: number): Promise<CoreV1Event[]> =>
+    (await core.listNamespacedEvent({ namespace: "shop" })).items.filter(
+      (e) =>
+        e.involvedObject.name === "web-http" &&
+        e.reason === reason &&
+        e.message?.includes(`real server ${lab.client.ipv4}:${port} `),
+    );
   const startBackend = async (port: number) => {
     const child = lab.spawn("client", [process.execPath, BACKEND, String(port), `rs${port}`]);
     c.collect(`rs${port}`, child);
     await new Promise<void>((resolve) => child.stdout?.once("data", () => resolve()));
     backends.set(port, child);
   };
-  /** The node's agent logged its check of this port going down; the time the line arrived. */
-  const sawDown = (node: string, port: number, from: number) =>
+  /** The node's agent logged its check of this port going down (or up) since log line `from`. */
+  const sawDown = (node: string, port: number, from: number, state: "down" | "up" = "down") =>
     c.logs
       .slice(from)
       .some(
         (l) =>
           l.startsWith(`${node}: `) &&
-          l.includes(`real server ${lab.client.ipv4}:${port} of shop/web-http is down`),
+          l.includes(`real server ${lab.client.ipv4}:${port} of shop/web-http is ${state}`),
       );
 
   beforeAll(async () => {
     c = await ClusterLab.create("vkvs", 2);
     lab = c.lab;
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
+    core = c.api.kubeConfig().makeApiClient(CoreV1Api);
     for (const p of PORTS) await startBackend(p);
     c.startController();
     for (const n of lab.nodes) c.startAgent(n.name);
@@ -133,9 +144,14 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
       const s = await status();
       expect(server(s, 9002)?.healthy).toBe(true);
       expect(s?.active).toBe(2);
+      // Nor does the backup record an Event of it.
+      expect(await serverEvents("RealServerDown", 9002)).toEqual([]);
     } finally {
       lab.exec(backup, ["nft", "delete", "table", "inet", "vkvs_block"]);
     }
+    // The backup sees it up again (the next case needs both nodes' checks to see it go down).
+    await waitUntil(() => sawDown(backup, 9002, from, "up"), 10_000, `the backup's check to pass\n${dump()}`);
+    expect(await serverEvents("RealServerUp", 9002)).toEqual([]);
   }, 30_000);
 
   it("a real server that dies shows healthy: false within moments of the master's check failing", async () => {
@@ -160,7 +176,39 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
     expect(Date.parse(server(s, 9002)!.since!)).toBeGreaterThan(Date.parse(before));
     expect(server(s, 9001)?.healthy).toBe(true);
     expect(ready(s)?.status).toBe("True");
-  }, 30_000);
+    // One Event of it, on the VirtualServer, from the master; the backup's check failed too, and
+    // it recorded nothing.
+    await waitUntil(
+      () => sawDown(lab.nodes.find((n) => n.name !== master)!.name, 9002, from),
+      10_000,
+      `the backup's check of 9002 to fail too\n${dump()}`,
+    );
+    await waitUntil(
+      async () => (await serverEvents("RealServerDown", 9002)).length > 0,
+      10_000,
+      `a RealServerDown Event\n${dump()}`,
+    );
+    await new Promise((r) => setTimeout(r, 1000)); // time for a backup's Event to show, were there one
+    const evs = await serverEvents("RealServerDown", 9002);
+    expect(evs).toHaveLength(1);
+    const uid = ((await vs()).metadata as { uid?: string }).uid;
+    expect(uid).toBeTruthy();
+    expect(evs[0]).toMatchObject({
+      type: "Warning",
+      count: 1,
+      involvedObject: {
+        apiVersion: "vipkeeper.io/v1alpha1",
+        kind: "VirtualServer",
+        namespace: "shop",
+        name: "web-http",
+        uid,
+      },
+      source: { component: "vipkeeper-agent", host: master },
+    });
+    expect(evs[0]!.message).toMatch(
+      new RegExp(`^${master}: real server ${lab.client.ipv4}:9002 down \\(.+\\)$`),
+    );
+  }, 40_000);
 
   it("with every real server down, Ready is False with QuorumLost, naming the sorry server", async () => {
     backends.get(9001)!.kill("SIGKILL");
@@ -193,6 +241,16 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
     expect(ready(s)).toMatchObject({ status: "True", reason: "Serving" });
     expect(s?.active).toBe(1);
     expect(server(s, 9002)?.healthy).toBe(false);
+    // Its Event comes from the new master.
+    await waitUntil(
+      async () => (await serverEvents("RealServerUp", 9001)).length > 0,
+      10_000,
+      `a RealServerUp Event\n${dump()}`,
+    );
+    const up = await serverEvents("RealServerUp", 9001);
+    expect(up.map((e) => [e.type, e.source?.host, e.message?.startsWith(`${other}: `)])).toEqual([
+      ["Normal", other, true],
+    ]);
   }, 40_000);
 
   it("an invalid VirtualServer gets Invalid True naming the field", async () => {

@@ -20,6 +20,7 @@ import { agentLoadBalancerHooks, loadBalancerHooks } from "../../src/observe/lb-
 import { VrrpMetrics } from "../../src/observe/metrics.ts";
 import {
   RealServerNotifier,
+  realServerEvent,
   realServerMailText,
   realServerNotice,
   serviceLabel,
@@ -62,6 +63,22 @@ describe("wording", () => {
     );
     expect(serviceLabel({ address: "2001:db8::1", port: 443 })).toBe("[2001:db8::1]:443");
     expect(serviceLabel({ fwmark: 7 })).toBe("FWM 7");
+  });
+
+  it("the Kubernetes Event of a real server's change: Warning RealServerDown, Normal RealServerUp", () => {
+    const change = { service: "shop/web", server: "198.18.0.11:80", detail: "status 503" };
+    expect(realServerEvent("n2", { ...change, healthy: false })).toEqual({
+      type: "Warning",
+      reason: "RealServerDown",
+      message: "n2: real server 198.18.0.11:80 down (status 503)",
+    });
+    expect(
+      realServerEvent("n2", { ...change, server: "[2001:db8::11]:80", healthy: true, detail: "" }),
+    ).toEqual({
+      type: "Normal",
+      reason: "RealServerUp",
+      message: "n2: real server [2001:db8::11]:80 up",
+    });
   });
 });
 
