@@ -1,0 +1,99 @@
+// Every channel of transition notifications from a real agent in the lab: a notify script with
+// keepalived's arguments, a webhook on another host of the network, and mail through the node's
+// SMTP server, for each state an instance goes through: backup and master at start, fault when its
+// cable is pulled, and stop when the agent is told to end (the last ones sent before it exits).
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lab } from "../../src/lab/lab.ts";
+import { readStatus, startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
+
+const ROOT = process.getuid?.() === 0;
+if (!ROOT) console.warn("test/net/notifications.test.ts skipped: needs root for network namespaces");
+
+const VIP = "198.18.0.70";
+const SUPPORT = join(import.meta.dirname, "../support");
+
+describe.skipIf(!ROOT)("notifications from an agent in the lab", { timeout: 60_000 }, () => {
+  let lab: Lab;
+  let agent: RunningAgent | undefined;
+  const dir = mkdtempSync(join(tmpdir(), "vk-notify-"));
+  const lines = (name: string) => {
+    const f = join(dir, name);
+    return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n") : [];
+  };
+  const hooks = () =>
+    lines("hooks").map((l) => JSON.parse(l) as { to: string; from: string; reason: string });
+  const mails = () => lines("mail").map((l) => JSON.parse(l) as { to: string[]; data: string });
+
+  beforeAll(() => {
+    lab = Lab.create({ prefix: "vkn-", nodes: 1 });
+  });
+  afterAll(async () => {
+    agent?.child.kill("SIGKILL");
+    await agent?.exited;
+    lab.destroy();
+  });
+
+  const listening = (host: string, argv: string[]) =>
+    new Promise((resolve) => lab.spawn(host, [process.execPath, ...argv]).stdout?.once("data", resolve));
+
+  it("tells each channel of backup, master, fault and stop", async () => {
+    // The webhook's receiver is on the client, across the switch; the mail server on the node.
+    await Promise.all([
+      listening("client", [join(SUPPORT, "webhook-sink.ts"), "0.0.0.0", "8080", join(dir, "hooks")]),
+      listening("n1", [join(SUPPORT, "smtp-sink.ts"), "25", join(dir, "mail")]),
+    ]);
+    const script = join(dir, "notify.sh");
+    writeFileSync(script, `#!/bin/sh\necho "$@" >> ${join(dir, "scripts")}\n`);
+    chmodSync(script, 0o755);
+    const config = writeConfig(`apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: web}
+spec:
+  vrid: 61
+  interface: eth0
+  advertInterval: 100ms
+  addresses: [{address: ${VIP}/24}]
+  priorities: [{node: n1, priority: 150}]
+  notify:
+    scripts: {any: ${script}}
+    webhooks: [{url: "http://198.18.0.100:8080/hook", timeout: 1s, retries: 6}]
+    mail: {to: [root@localhost], from: vipkeeper@localhost, server: "127.0.0.1:25", routerId: n1}
+`);
+    agent = startAgent(lab, "n1", config);
+    const a = agent;
+    const state = async () => (await readStatus(a.socket)).instances[0]?.state;
+    const told = (to: string, word: string) =>
+      hooks().some((h) => h.to === to) &&
+      mails().some((m) => m.data.includes(`Subject: [n1] VRRP Instance web/ipv4 - Entering ${word} state`)) &&
+      lines("scripts").includes(`INSTANCE web ${word} 150`);
+
+    await waitUntil(() => lab.holders(VIP).join() === "n1", 10_000, "n1 to hold the VIP");
+    await waitUntil(
+      () => told("backup", "BACKUP") && told("master", "MASTER"),
+      10_000,
+      "backup and master told",
+    );
+    expect(hooks().find((h) => h.to === "master")).toMatchObject({ from: "backup", reason: "master-down" });
+    expect(mails()[0]!.to).toEqual(["root@localhost"]);
+
+    // The cable out: the instance's own interface fails, so Fault; the webhook is sent while the
+    // node has no network, and its retries deliver it once the cable is back.
+    lab.linkDown("n1");
+    await waitUntil(async () => (await state()) === "fault", 5000, "fault");
+    await new Promise((r) => setTimeout(r, 500));
+    lab.linkUp("n1");
+    await waitUntil(() => told("fault", "FAULT"), 15_000, "fault told");
+    await waitUntil(async () => (await state()) === "master", 10_000, "master again");
+
+    // Told to end: the instance stops; what it tells of that arrives before the agent exits.
+    a.child.kill("SIGTERM");
+    expect(await a.exited).toBe(0);
+    agent = undefined;
+    expect(told("initialize", "STOP")).toBe(true);
+    expect(hooks().find((h) => h.to === "initialize")).toMatchObject({ from: "master", reason: "shutdown" });
+    expect(lab.holders(VIP)).toEqual([]);
+  });
+});
