@@ -28,7 +28,8 @@ process.on("SIGHUP", () => undefined);
 process.once("message", (msg: EngineStart) => {
   if (msg.type !== "run") return;
   runEngineProcess(msg.plan, msg.args).then(
-    (code) => (process.exitCode = code),
+    // Ends at once: what is still under way was given its time (a hung webhook would keep the loop).
+    (code) => process.exit(code),
     (err: unknown) => {
       process.stderr.write(
         `vipkeeper engine: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

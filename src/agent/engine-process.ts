@@ -14,6 +14,9 @@ import { startScriptTrackers } from "./script-tracker.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import type { EngineUpdate } from "./engine-main.ts";
 
+/** How long an ending engine waits for its last notifications: inside the supervisor's 5 s grace. */
+const NOTIFY_AT_EXIT_MS = 3000;
+
 export const realClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, delayMs) => {
@@ -33,6 +36,12 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const tell = (msg: EngineMessage) => {
     if (process.connected) process.send?.(msg);
   };
+  // Listening from the start: an owner (priority 255) is master as soon as it starts, and a stop
+  // may come before the rest is set up; by Node's default it would end the engine unresigned.
+  const stopAsked = new Promise<void>((resolve) => {
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+  });
   // Packets may arrive before the engine exists; they are dropped until it does.
   const deliver: { to?: VrrpEngine } = {};
   const host = await openHostNetwork(plan.instances, log, (ifname, family, packet) =>
@@ -53,7 +62,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       reporter?.report();
       if (event.to === "master" && event.sinceLastAdvertMs !== undefined)
         tell({ type: "failover", instance: event.plan.key, ms: event.sinceLastAdvertMs });
-      runNotifyScripts(event, log);
+      notifier.track(runNotifyScripts(event, log));
       notifier.notify(event);
     },
   });
@@ -98,11 +107,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
   process.on("disconnect", orphaned);
 
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
-  });
+  await stopAsked;
   log.info("resigning and releasing addresses");
   scripts.stop();
   reporter?.stop();
@@ -112,6 +117,10 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   host.close();
   process.off("disconnect", orphaned);
   process.off("message", onUpdate);
+  // What the stop told (scripts, webhooks, mail) may finish, within the supervisor's stop grace:
+  // the addresses are released already, and a receiver that hangs must not keep the engine.
+  if (!(await notifier.idleWithin(NOTIFY_AT_EXIT_MS)))
+    log.warn({ waitedMs: NOTIFY_AT_EXIT_MS }, "notifications still under way at exit; left undone");
   process.disconnect?.(); // the IPC channel would keep this process alive
   return 0;
 }

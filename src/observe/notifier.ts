@@ -65,7 +65,7 @@ export class Notifier {
   private readonly node: string;
   private readonly log: Logger;
   private readonly counters: Counters | undefined;
-  /** For tests: resolves when every send started so far has finished. */
+  /** Sends under way (idle() waits for them: tests, and the engine's exit). */
   private pending = new Set<Promise<void>>();
 
   constructor(node: string, log: Logger, counters?: Counters) {
@@ -86,7 +86,17 @@ export class Notifier {
     while (this.pending.size > 0) await Promise.all(this.pending);
   }
 
-  private track(p: Promise<void>): void {
+  /** Resolves true once every send is done, or false if some are still going after `ms`. */
+  async idleWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const done = await Promise.race([this.idle().then(() => true as const), late]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  /** Something else sent on a transition (its scripts): idle() waits for it too. */
+  track(p: Promise<void>): void {
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
   }

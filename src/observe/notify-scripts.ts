@@ -31,16 +31,19 @@ export function notifyCommands(event: TransitionEvent): { command: string; args:
   return out;
 }
 
-export function runNotifyScripts(event: TransitionEvent, log: Logger): void {
-  for (const { command, args } of notifyCommands(event)) {
-    // keepalived appends its arguments to the command line: `notify.sh` gets INSTANCE name ...
-    const line = args.length ? `${command} "$@"` : command;
-    void runShell(line, { timeoutMs: TIMEOUT_MS, args }).then((r) => {
-      if (r.code !== 0)
-        log.warn(
-          { instance: event.plan.key, command, code: r.code, timedOut: r.timedOut, err: r.error },
-          "notify script failed",
-        );
-    });
-  }
+/** Starts the transition's scripts; the promise (never rejected) ends when they have. */
+export function runNotifyScripts(event: TransitionEvent, log: Logger): Promise<void> {
+  return Promise.all(
+    notifyCommands(event).map(({ command, args }) => {
+      // keepalived appends its arguments to the command line: `notify.sh` gets INSTANCE name ...
+      const line = args.length ? `${command} "$@"` : command;
+      return runShell(line, { timeoutMs: TIMEOUT_MS, args }).then((r) => {
+        if (r.code !== 0)
+          log.warn(
+            { instance: event.plan.key, command, code: r.code, timedOut: r.timedOut, err: r.error },
+            "notify script failed",
+          );
+      });
+    }),
+  ).then(() => undefined);
 }

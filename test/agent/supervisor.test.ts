@@ -8,13 +8,14 @@ import { describe, expect, it } from "vitest";
 import { Supervisor } from "../../src/agent/supervisor.ts";
 
 // A stand-in engine: reports itself master of "web/ipv4", exits 0 on SIGTERM unless told to hang.
+// Its SIGTERM handler is in place before it reports: a stop may follow the report at once.
 const dir = mkdtempSync(join(tmpdir(), "vk-sup-"));
 const ENGINE = join(dir, "engine.mjs");
 writeFileSync(
   ENGINE,
-  `process.send({ type: "state", masters: ["web/ipv4"] });
-   if (process.argv[2] !== "hang") process.on("SIGTERM", () => process.exit(0));
+  `if (process.argv[2] !== "hang") process.on("SIGTERM", () => process.exit(0));
    else process.on("SIGTERM", () => {});
+   process.send({ type: "state", masters: ["web/ipv4"] });
    setInterval(() => {}, 1000);`,
 );
 

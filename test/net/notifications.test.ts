@@ -96,4 +96,35 @@ spec:
     expect(hooks().find((h) => h.to === "initialize")).toMatchObject({ from: "master", reason: "shutdown" });
     expect(lab.holders(VIP)).toEqual([]);
   });
+
+  it("a webhook receiver that never answers does not keep an ending agent: it exits on its own", async () => {
+    // Accepts connections and never answers them.
+    await listening("client", [
+      "-e",
+      `require("node:net").createServer(() => {}).listen(8081, "0.0.0.0", () => console.log("listening"))`,
+    ]);
+    const config = writeConfig(`apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: web}
+spec:
+  vrid: 61
+  interface: eth0
+  advertInterval: 100ms
+  addresses: [{address: ${VIP}/24}]
+  priorities: [{node: n1, priority: 150}]
+  notify:
+    webhooks: [{url: "http://198.18.0.100:8081/hook", timeout: 60s, retries: 10}]
+`);
+    agent = startAgent(lab, "n1", config);
+    const a = agent;
+    await waitUntil(() => lab.holders(VIP).join() === "n1", 10_000, "n1 to hold the VIP");
+    a.child.kill("SIGTERM");
+    expect(await a.exited).toBe(0);
+    agent = undefined;
+    const log = a.log.join("\n");
+    expect(log).toContain("notifications still under way at exit; left undone");
+    // The engine ended by itself, inside its supervisor's grace: it was not killed.
+    expect(log).not.toContain("engine did not stop in time");
+    expect(lab.holders(VIP)).toEqual([]);
+  });
 });
