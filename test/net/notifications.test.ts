@@ -78,6 +78,24 @@ spec:
     );
     expect(hooks().find((h) => h.to === "master")).toMatchObject({ from: "backup", reason: "master-down" });
     expect(mails()[0]!.to).toEqual(["root@localhost"]);
+    // The log line of the transition: JSON with the stable field names log filters rely on.
+    const logged = a.log.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+    expect(logged.find((l) => l.to === "master")).toMatchObject({
+      level: "info",
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+      component: "engine",
+      node: "n1",
+      instance: "web/ipv4",
+      vrid: 61,
+      from: "backup",
+      reason: "master-down",
+    });
 
     // The cable out: the instance's own interface fails, so Fault; the webhook is sent while the
     // node has no network, and its retries deliver it once the cable is back.
