@@ -15,6 +15,19 @@ if (!ROOT) console.warn("test/net/notifications.test.ts skipped: needs root for 
 const VIP = "198.18.0.70";
 const SUPPORT = join(import.meta.dirname, "../support");
 
+/** n1's router, alone on its segment, with these lines of `notify:` settings. */
+const routerFile = (notify: string) =>
+  writeConfig(`apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: web}
+spec:
+  vrid: 61
+  interface: eth0
+  advertInterval: 100ms
+  addresses: [{address: ${VIP}/24}]
+  priorities: [{node: n1, priority: 150}]
+${notify}`);
+
 describe.skipIf(!ROOT)("notifications from an agent in the lab", { timeout: 60_000 }, () => {
   let lab: Lab;
   let agent: RunningAgent | undefined;
@@ -48,16 +61,7 @@ describe.skipIf(!ROOT)("notifications from an agent in the lab", { timeout: 60_0
     const script = join(dir, "notify.sh");
     writeFileSync(script, `#!/bin/sh\necho "$@" >> ${join(dir, "scripts")}\n`);
     chmodSync(script, 0o755);
-    const config = writeConfig(`apiVersion: vipkeeper.io/v1alpha1
-kind: VirtualRouter
-metadata: {name: web}
-spec:
-  vrid: 61
-  interface: eth0
-  advertInterval: 100ms
-  addresses: [{address: ${VIP}/24}]
-  priorities: [{node: n1, priority: 150}]
-  notify:
+    const config = routerFile(`  notify:
     scripts: {any: ${script}}
     webhooks: [{url: "http://198.18.0.100:8080/hook", timeout: 1s, retries: 6}]
     mail: {to: [root@localhost], from: vipkeeper@localhost, server: "127.0.0.1:25", routerId: n1}
@@ -121,16 +125,7 @@ spec:
       "-e",
       `require("node:net").createServer(() => {}).listen(8081, "0.0.0.0", () => console.log("listening"))`,
     ]);
-    const config = writeConfig(`apiVersion: vipkeeper.io/v1alpha1
-kind: VirtualRouter
-metadata: {name: web}
-spec:
-  vrid: 61
-  interface: eth0
-  advertInterval: 100ms
-  addresses: [{address: ${VIP}/24}]
-  priorities: [{node: n1, priority: 150}]
-  notify:
+    const config = routerFile(`  notify:
     webhooks: [{url: "http://198.18.0.100:8081/hook", timeout: 60s, retries: 10}]
 `);
     agent = startAgent(lab, "n1", config);
