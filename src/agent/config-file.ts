@@ -9,7 +9,7 @@ import { type FieldError } from "../api/field-errors.ts";
 import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived } from "../keepalived/convert.ts";
-import { KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
+import { defaultConfigId, KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
 import type { RealServerScripts } from "../keepalived/virtual-server.ts";
 
 export class ConfigError extends Error {
@@ -65,11 +65,14 @@ export function isKeepalivedConfig(file: string, text: string): boolean {
   return !/^\s*apiVersion\s*:/m.test(text);
 }
 
-/** A keepalived.conf for node `node`: converted, then checked like any file of ours. */
-export function parseKeepalivedConfig(file: string, node: string): AgentConfig {
+/**
+ * A keepalived.conf for node `node`, read with keepalived's config id `configId` (its `@ID`
+ * lines): converted, then checked like any file of ours.
+ */
+export function parseKeepalivedConfig(file: string, node: string, configId: string): AgentConfig {
   let conversion;
   try {
-    conversion = convertKeepalived(parseKeepalivedFile(file), node);
+    conversion = convertKeepalived(parseKeepalivedFile(file, { configId }), node);
   } catch (err) {
     if (err instanceof KeepalivedSyntaxError) throw new ConfigError(file, [err.message]);
     throw err;
@@ -149,17 +152,21 @@ function checkObjects(
 }
 
 /**
- * Reads the agent's file: VirtualRouter YAML, or a keepalived.conf (then `node` names this node).
- * The objects come back with the schemas' defaults filled in, as the API server fills them.
+ * Reads the agent's file: VirtualRouter YAML, or a keepalived.conf (then `node` names this node,
+ * and `configId` is keepalived's config id: by default the node name plays keepalived's host
+ * name, so its first label). The objects come back with the schemas' defaults filled in, as the
+ * API server fills them.
  */
-export function loadConfig(file: string, node = "local"): AgentConfig {
+export function loadConfig(file: string, node = "local", configId = defaultConfigId(node)): AgentConfig {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     throw new ConfigError(file, [(err as Error).message]);
   }
-  const config = isKeepalivedConfig(file, text) ? parseKeepalivedConfig(file, node) : parseConfig(text, file);
+  const config = isKeepalivedConfig(file, text)
+    ? parseKeepalivedConfig(file, node, configId)
+    : parseConfig(text, file);
   return {
     ...config,
     routers: config.routers.map(withDefaults),

@@ -59,6 +59,8 @@ export function loadBalancerInputs(config: AgentConfig): string {
 export interface FileAgentOptions {
   file: string;
   node: string;
+  /** keepalived's config id for a keepalived.conf's `@ID` lines; loadConfig's default without it. */
+  configId?: string;
   log: Logger;
   engineArgs: EngineArgs;
   lbBackend?: BackendChoice;
@@ -293,7 +295,7 @@ interface Loaded {
 }
 
 function load(opts: FileAgentOptions): Loaded {
-  const config = loadConfig(opts.file, opts.node);
+  const config = loadConfig(opts.file, opts.node, opts.configId);
   const plan = planForNode(config.routers, opts.node);
   if (plan.instances.length === 0 && config.virtualServers.length === 0)
     throw new FileAgentError(`no VirtualRouter in ${opts.file} runs on node ${opts.node}`);

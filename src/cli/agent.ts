@@ -12,15 +12,19 @@ const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
 
 Runs the VRRP instances of node NAME from FILE: YAML documents of VirtualRouter objects, the
 same shape as the cluster's (see examples/), or a keepalived.conf (its priorities become
-NAME's). Logs JSON lines. SIGHUP reads FILE again and applies what changed (new virtual
-addresses in place; changed instances restart; a file that does not load changes nothing).
-SIGTERM or SIGINT resigns (priority 0), releases the addresses and exits 0.
+NAME's; its @ID lines are read for config id NAME up to its first dot, as keepalived takes its
+host name's, unless --config-id says otherwise). Logs JSON lines. SIGHUP reads FILE again and
+applies what changed (new virtual addresses in place; changed instances restart; a file that
+does not load changes nothing). SIGTERM or SIGINT resigns (priority 0), releases the addresses
+and exits 0.
 
 With --cluster it runs the VirtualRouters that select node NAME, from the Kubernetes API
 (in-cluster config, or KUBECONFIG), and reports this node's part of their status.
 
 Options:
   --config FILE          the objects to run (file mode)
+  --config-id ID         file mode: keepalived's config id (-i) for a keepalived.conf's
+                         @ID / @^ID lines (default: NAME up to its first dot)
   --cluster              take the objects from the Kubernetes API instead
   --node NAME            this node's name (required; in a DaemonSet, from spec.nodeName)
   --namespace NS         cluster mode: the agent's namespace, for its Lease and VRRP password
@@ -37,6 +41,8 @@ Options:
 export interface AgentArgs {
   /** File mode: the file; absent in cluster mode. */
   config?: string;
+  /** File mode: keepalived's config id for a keepalived.conf, when not the node's. */
+  configId?: string;
   cluster?: { namespace: string; kubeconfig?: string; allowScripts: boolean };
   node: string;
   statusSocket?: string;
@@ -51,6 +57,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
       args: argv,
       options: {
         config: { type: "string" },
+        "config-id": { type: "string" },
         cluster: { type: "boolean" },
         namespace: { type: "string" },
         kubeconfig: { type: "string" },
@@ -75,6 +82,11 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
     if (lbBackend !== "auto" && lbBackend !== "ipvs" && lbBackend !== "nftables")
       return `--lb-backend: '${lbBackend}' is not one of auto, ipvs, nftables`;
     args.lbBackend = lbBackend;
+  }
+  if (values["config-id"] !== undefined) {
+    if (!values.config) return "--config-id is for a keepalived.conf given with --config";
+    if (!/^\S+$/.test(values["config-id"])) return `--config-id: '${values["config-id"]}' must be one word`;
+    args.configId = values["config-id"];
   }
   if (values.config) args.config = values.config;
   else
@@ -141,6 +153,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     running.agent = await FileAgent.start({
       file: args.config!,
       node: args.node,
+      ...(args.configId !== undefined ? { configId: args.configId } : {}),
       log,
       engineArgs,
       ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),

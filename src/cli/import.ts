@@ -6,20 +6,24 @@ import { stringify } from "yaml";
 import { validateVirtualRouter } from "../api/virtual-router.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived, mergeRouters, type Finding } from "../keepalived/convert.ts";
-import { KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
+import { defaultConfigId, KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
 
-const HELP = `Usage: vipkeeper import [--node NAME] FILE | NODE=FILE ...
+const HELP = `Usage: vipkeeper import [--node NAME] [--config-id ID] FILE | NODE=FILE ...
 
 Prints the VirtualRouter and VirtualServer objects equivalent to keepalived.conf files, as
 YAML, and reports on stderr every keyword it could not carry over and why.
 
 A keepalived.conf describes one node. Give each node's file as NODE=FILE to merge them into
 one set of routers with every node's priority; a bare FILE is for node --node NAME, else the
-file's router_id, else this host's name.
+file's router_id, else this host's name. One file shared by several nodes with @ID lines is
+given once per node (n1=FILE n2=FILE): each is read with the node's name up to its first dot
+as keepalived's config id, as keepalived takes its host name.
 
 Options:
-  --node NAME   node name for a bare FILE
-  -h, --help    show this help
+  --node NAME       node name for a bare FILE
+  --config-id ID    keepalived's config id (-i) for every FILE, instead of the node's name
+                    (for a bare FILE without --node, this host's name)
+  -h, --help        show this help
 `;
 
 export function runImport(argv: string[]): number {
@@ -28,7 +32,11 @@ export function runImport(argv: string[]): number {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { node: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        node: { type: "string" },
+        "config-id": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (err) {
     process.stderr.write(`vipkeeper import: ${(err as Error).message}\n\n${HELP}`);
@@ -37,6 +45,11 @@ export function runImport(argv: string[]): number {
   if (parsed.values.help) {
     process.stdout.write(HELP);
     return 0;
+  }
+  const configIdArg = parsed.values["config-id"];
+  if (configIdArg !== undefined && !/^\S+$/.test(configIdArg)) {
+    process.stderr.write(`vipkeeper import: --config-id: '${configIdArg}' must be one word\n\n${HELP}`);
+    return 2;
   }
   if (parsed.positionals.length === 0) {
     process.stderr.write(`vipkeeper import: give at least one FILE\n\n${HELP}`);
@@ -52,8 +65,10 @@ export function runImport(argv: string[]): number {
     const file = eq > 0 ? arg.slice(eq + 1) : arg;
     let conversion;
     try {
-      const statements = parseKeepalivedFile(file);
       const node0 = eq > 0 ? arg.slice(0, eq) : parsed.values.node;
+      // The config id must be known before the file is read, so a bare FILE's router_id cannot be it.
+      const configId = configIdArg ?? defaultConfigId(node0 ?? hostname());
+      const statements = parseKeepalivedFile(file, { configId });
       conversion = convertKeepalived(statements, node0 ?? "");
       const node = node0 ?? conversion.routerId ?? hostname();
       if (!node0) for (const r of conversion.routers) for (const p of r.spec.priorities ?? []) p.node = node;
