@@ -5,6 +5,8 @@
 //   crash         SIGKILL of the VRRP process alone, the node lives on: the time until the old
 //                 master no longer holds the address AND, after that, a master answers the client.
 // Faults land just after one of the master's adverts (see oneRun).
+// For vipkeeper the backup (n2) also serves its metrics, and each run reads the one failover its
+// vipkeeper_vrrp_failover_seconds histogram observed, to set beside the client's figure.
 // Run (root): . scripts/env.sh && node bench/failover.ts [--runs 5] [--intervals 1s,100ms]
 //   [--faults node-failure,graceful,crash]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -22,6 +24,7 @@ type Fault = "node-failure" | "graceful" | "crash";
 const VIP = "198.18.0.50";
 const IN_FLIGHT_MS = 5;
 const PRIORITIES: Record<string, number> = { n1: 150, n2: 100 };
+const METRICS_PORT = 9650;
 
 const { values } = parseArgs({
   options: {
@@ -65,7 +68,7 @@ spec:
   priorities: [{node: ${node}, priority: ${PRIORITIES[node]}}]
   garp: {delay: 1s, repeat: 5}
 `);
-    const agent = startAgent(lab, node, file);
+    const agent = startAgent(lab, node, file, node === "n2" ? ["--metrics", `:${METRICS_PORT}`] : []);
     return { node, process: agent.child, vrrpPid: () => enginePid(lab, node) };
   }
   const { argv, dir } = keepalivedCommand(
@@ -100,7 +103,11 @@ spec:
   };
 }
 
-/** tcpdump on the client's eth0, line-buffered, with link-level headers and epoch timestamps. */
+/**
+ * tcpdump on the client's eth0, line-buffered, with link-level headers and epoch timestamps; in
+ * immediate mode, as libpcap otherwise hands packets over in blocks (tens of ms late here, which
+ * moved the faults off their phase).
+ */
 function clientTcpdump(lab: Lab, filter: string): ChildProcess {
   const child = spawn("ip", [
     "netns",
@@ -108,6 +115,7 @@ function clientTcpdump(lab: Lab, filter: string): ChildProcess {
     lab.node("client").ns,
     "tcpdump",
     "-l",
+    "--immediate-mode",
     "-n",
     "-e",
     "-tt",
@@ -119,14 +127,21 @@ function clientTcpdump(lab: Lab, filter: string): ChildProcess {
   return child;
 }
 
-/** Resolves just after the client sees the next advert from `mac`: faults land at one phase. */
-function nextAdvertFrom(lab: Lab, mac: string): Promise<void> {
+/**
+ * Resolves just after the client sees the next advert from `mac` (faults land at one phase), with
+ * the advert's tcpdump timestamp (epoch ms).
+ */
+function nextAdvertFrom(lab: Lab, mac: string): Promise<number> {
   const child = clientTcpdump(lab, "vrrp");
   return new Promise((resolve) => {
     child.stdout?.on("data", (d: Buffer) => {
-      if (!d.toString().includes(mac)) return;
+      const line = d
+        .toString()
+        .split("\n")
+        .find((l) => l.includes(mac));
+      if (line === undefined) return;
       child.kill();
-      resolve();
+      resolve(Number(line.split(" ")[0]) * 1000);
     });
   });
 }
@@ -177,6 +192,21 @@ class ReleaseWatch {
   }
 }
 
+/** n2's failover histogram (_sum in seconds, _count), scraped from the client as Prometheus would. */
+function failoverHistogram(lab: Lab): { sum: number; count: number } {
+  const url = `http://${lab.node("n2").ipv4}:${METRICS_PORT}/metrics`;
+  const text = lab.exec("client", ["curl", "-sf", "--max-time", "2", url]);
+  const sample = (suffix: string) => {
+    const line = text
+      .split("\n")
+      .find(
+        (l) => l.startsWith(`vipkeeper_vrrp_failover_seconds_${suffix}{`) && l.includes('router="bench"'),
+      );
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1)); // none before the first
+  };
+  return { sum: sample("sum"), count: sample("count") };
+}
+
 function reset(lab: Lab): void {
   for (const n of lab.nodes) {
     lab.killAll(n.name);
@@ -186,7 +216,13 @@ function reset(lab: Lab): void {
   spawnSync("ip", ["-n", lab.node("client").ns, "neigh", "flush", "dev", "eth0"]);
 }
 
-async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): Promise<number> {
+/** A run's figure (ms) and, for vipkeeper, the failover n2's histogram observed in it (ms; NaN if not one). */
+interface RunResult {
+  figure: number;
+  metricMs?: number;
+}
+
+async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): Promise<RunResult> {
   reset(lab);
   await sleep(200);
   const members = ["n1", "n2"].map((n) => startMember(lab, impl, n, intervalMs));
@@ -194,6 +230,7 @@ async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): P
   await waitFor(() => lab.holders(VIP).join() === "n1", 15_000 + 4 * masterDownMs, "n1 to hold the VIP");
   await sleep(Math.max(1500, 3 * intervalMs)); // n2 settled as backup; n1's announcements done
   if (lab.holders(VIP).join() !== "n1") throw new Error(`not settled: ${lab.holders(VIP).join()}`);
+  const histogramBefore = impl === "vipkeeper" ? failoverHistogram(lab) : undefined;
 
   const probe = new Probe(lab, "client", VIP, 1);
   const replies = new ReplyWatch(lab);
@@ -205,7 +242,7 @@ async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): P
   // The worst phase for the client: the master fails just after its advert, so the backup waits
   // its whole Master_Down_Interval. (At a random phase the outage is shorter by up to one interval,
   // and five runs of each would compare noise.)
-  await nextAdvertFrom(lab, lab.node("n1").mac);
+  const advertAt = await nextAdvertFrom(lab, lab.node("n1").mac);
   const t0 = Date.now();
   release.after = t0;
   if (fault === "node-failure") {
@@ -224,18 +261,20 @@ async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): P
     // Done when the stale address is gone from n1 and, after that, a master answers the client:
     // n2, or a VRRP process restarted on n1 that won mastership back (keepalived's parent respawns
     // its VRRP child, which removes the address at start-up and later takes it again).
-    const answer = () =>
-      release.releasedAt === undefined
+    // A reply still in flight at the release does not count, so it must not end the wait either
+    // (it did: such runs read "never" although n2 answered some 60 ms later).
+    const answer = () => {
+      const releasedAt = release.releasedAt;
+      return releasedAt === undefined
         ? undefined
-        : replies.replies.find((r) => r.at > release.releasedAt!)?.at;
+        : replies.replies.find((r) => r.at > releasedAt + IN_FLIGHT_MS);
+    };
     await waitFor(
       () => answer() !== undefined,
       windowMs,
       "the stale address gone and a master answering",
     ).catch(() => undefined);
-    const releasedAt = release.releasedAt;
-    const first =
-      releasedAt === undefined ? undefined : replies.replies.find((r) => r.at > releasedAt + IN_FLIGHT_MS);
+    const first = answer();
     figure = first === undefined ? Number.POSITIVE_INFINITY : first.at - t0;
     if (process.env.VK_BENCH_DEBUG) {
       console.error(
@@ -248,12 +287,25 @@ async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): P
     await sleep(300);
     const result = await probe.stop();
     figure = result.longestGapMs;
+    if (process.env.VK_BENCH_DEBUG) {
+      const after = (t: number) => fmtDiff(t - advertAt);
+      console.error(
+        `  after n1's last advert (client's tcpdump): fault ${after(t0)}; the client's gap from ${after(result.gapFrom)} to ${after(result.gapTo)}`,
+      );
+    }
+  }
+  let metricMs: number | undefined;
+  if (histogramBefore) {
+    const after = failoverHistogram(lab);
+    const count = after.count - histogramBefore.count;
+    metricMs = count === 1 ? (after.sum - histogramBefore.sum) * 1000 : Number.NaN;
+    if (count !== 1) console.error(`  n2's failover histogram counted ${count} failovers in this run, not 1`);
   }
   replies.stop();
   release.stop();
   pullCable(); // (unused ones must end too)
   reset(lab);
-  return figure;
+  return metricMs === undefined ? { figure } : { figure, metricMs };
 }
 
 const median = (xs: number[]) => {
@@ -262,23 +314,40 @@ const median = (xs: number[]) => {
 };
 const fmt = (ms: number) =>
   !Number.isFinite(ms) ? "never" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+const fmtDiff = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(1)} ms`;
 
 const lab = Lab.create({ prefix: "vkb-", nodes: 2 });
 lab.destroyOnExit();
 const rows: string[] = [];
+const metricRows: string[] = [];
 try {
   for (const intervalMs of INTERVALS_MS) {
     for (const fault of values.faults.split(",") as Fault[]) {
       const figures: Record<Impl, number[]> = { vipkeeper: [], keepalived: [] };
+      const metrics: number[] = []; // vipkeeper's, run by run beside figures.vipkeeper
       for (let r = 0; r < RUNS; r++) {
         // Interleaved, so that a slow moment of the machine falls on both.
         for (const impl of ["vipkeeper", "keepalived"] as Impl[]) {
-          const f = await oneRun(lab, impl, fault, intervalMs);
+          const { figure: f, metricMs } = await oneRun(lab, impl, fault, intervalMs);
           figures[impl].push(f);
-          console.error(`${fmt(intervalMs)} ${fault} ${impl} run ${r + 1}: ${fmt(f)}`);
+          if (metricMs !== undefined) metrics.push(metricMs);
+          const metric = metricMs === undefined ? "" : `; n2's metric ${metricMs.toFixed(1)} ms`;
+          console.error(`${fmt(intervalMs)} ${fault} ${impl} run ${r + 1}: ${fmt(f)}${metric}`);
         }
       }
       const cell = (xs: number[]) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+      // Only runs where both are known: the metric observed one failover, the client saw an answer.
+      const paired = metrics
+        .map((m, i) => [m, figures.vipkeeper[i]!] as const)
+        .filter(([m, f]) => Number.isFinite(m) && Number.isFinite(f));
+      const diffs = paired.map(([m, f]) => m - f);
+      const diffCell = diffs.length
+        ? `${fmtDiff(median(diffs))} (${fmtDiff(Math.min(...diffs))} to ${fmtDiff(Math.max(...diffs))})`
+        : "–";
+      const observed = metrics.filter(Number.isFinite);
+      metricRows.push(
+        `| ${fault} | ${fmt(intervalMs)} | ${observed.length ? cell(observed) : "missing"} | ${cell(figures.vipkeeper)} | ${diffCell} | ${paired.length} of ${RUNS} |`,
+      );
       const ratio = median(figures.vipkeeper) / median(figures.keepalived);
       rows.push(
         `| ${fault} | ${fmt(intervalMs)} | ${cell(figures.vipkeeper)} | ${cell(figures.keepalived)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : "0 (keepalived never)"} |`,
@@ -293,4 +362,14 @@ console.log(`${RUNS} runs each, median (min–max), ${new Date().toISOString()}`
 console.log("| fault | advert interval | vipkeeper | keepalived 2.2.7 | ratio |");
 console.log("|---|---|---|---|---|");
 for (const r of rows) console.log(r);
+console.log(`
+vipkeeper only, the same runs: "metric" is n2's vipkeeper_vrrp_failover_seconds (_sum and _count
+read before and after the fault: the one failover it observed, from the last advert n2 heard from
+n1 to n2 becoming master); "client" is the vipkeeper column above (node failure, graceful: the
+client's longest gap between replies; crash: from the fault until a master answers after the
+release); "metric − client" is taken per run, over the runs paired: those where the histogram
+counted exactly one failover and the client saw an answer.`);
+console.log("| fault | advert interval | metric | client | metric − client | runs paired |");
+console.log("|---|---|---|---|---|---|");
+for (const r of metricRows) console.log(r);
 process.exit(0);
