@@ -15,8 +15,8 @@ if (!ROOT) console.warn("test/net/notifications.test.ts skipped: needs root for 
 const VIP = "198.18.0.70";
 const SUPPORT = join(import.meta.dirname, "../support");
 
-/** n1's router, alone on its segment, with these lines of `notify:` settings. */
-const routerFile = (notify: string) =>
+/** The router (n1's alone unless other priorities are given), with these lines of `notify:` settings. */
+const routerFile = (notify: string, priorities = "[{node: n1, priority: 150}]") =>
   writeConfig(`apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter
 metadata: {name: web}
@@ -25,12 +25,13 @@ spec:
   interface: eth0
   advertInterval: 100ms
   addresses: [{address: ${VIP}/24}]
-  priorities: [{node: n1, priority: 150}]
+  priorities: ${priorities}
 ${notify}`);
 
 describe.skipIf(!ROOT)("notifications from an agent in the lab", { timeout: 60_000 }, () => {
   let lab: Lab;
   let agent: RunningAgent | undefined;
+  const others: RunningAgent[] = [];
   const dir = mkdtempSync(join(tmpdir(), "vk-notify-"));
   const lines = (name: string) => {
     const f = join(dir, name);
@@ -41,11 +42,12 @@ describe.skipIf(!ROOT)("notifications from an agent in the lab", { timeout: 60_0
   const mails = () => lines("mail").map((l) => JSON.parse(l) as { to: string[]; data: string });
 
   beforeAll(() => {
-    lab = Lab.create({ prefix: "vkn-", nodes: 1 });
+    lab = Lab.create({ prefix: "vkn-", nodes: 2 });
   });
   afterAll(async () => {
-    agent?.child.kill("SIGKILL");
-    await agent?.exited;
+    for (const a of [agent, ...others]) a?.child.kill("SIGKILL");
+    await Promise.all([agent, ...others].map((a) => a?.exited ?? Promise.resolve(null)));
+    for (const n of lab.nodes) lab.killAll(n.name); // the scripts an ended engine left running
     lab.destroy();
   });
 
@@ -119,25 +121,59 @@ describe.skipIf(!ROOT)("notifications from an agent in the lab", { timeout: 60_0
     expect(lab.holders(VIP)).toEqual([]);
   });
 
-  it("a webhook receiver that never answers does not keep an ending agent: it exits on its own", async () => {
-    // Accepts connections and never answers them.
+  it("hooks that hang never delay VRRP, and do not keep an ending agent: it exits on its own", async () => {
+    // A webhook receiver and a mail server that accept connections and never answer, and a notify
+    // script that takes 20 s: every hook of every transition hangs.
     await listening("client", [
       "-e",
-      `require("node:net").createServer(() => {}).listen(8081, "0.0.0.0", () => console.log("listening"))`,
+      `const net = require("node:net");
+       net.createServer(() => {}).listen(8081, "0.0.0.0", () =>
+         net.createServer(() => {}).listen(2525, "0.0.0.0", () => console.log("listening")));`,
     ]);
-    const config = routerFile(`  notify:
+    const config = routerFile(
+      `  notify:
+    scripts: {master: "sleep 20", backup: "sleep 20", stop: "sleep 20"}
     webhooks: [{url: "http://198.18.0.100:8081/hook", timeout: 60s, retries: 10}]
-`);
-    agent = startAgent(lab, "n1", config);
-    const a = agent;
-    await waitUntil(() => lab.holders(VIP).join() === "n1", 10_000, "n1 to hold the VIP");
-    a.child.kill("SIGTERM");
-    expect(await a.exited).toBe(0);
+    mail: {to: [root@localhost], from: vipkeeper@localhost, server: "198.18.0.100:2525"}
+`,
+      "[{node: n1, priority: 150}, {node: n2, priority: 100}]",
+    );
+    const [a1, a2] = [startAgent(lab, "n1", config), startAgent(lab, "n2", config)];
+    others.push(a2);
+    agent = a1;
+    // Undefined until the agent serves its status socket.
+    const status = async (a: RunningAgent) =>
+      (await readStatus(a.socket).catch(() => undefined))?.instances[0];
+    await waitUntil(
+      async () => lab.holders(VIP).join() === "n1" && (await status(a2))?.state === "backup",
+      10_000,
+      "n1 master, n2 backup",
+    );
+    // n1's hooks of its transitions hang; its adverts go on: n2 hears them and stays backup
+    // for many times its master-down interval (~0.36 s at 100 ms adverts).
+    // (Both started at once: n2 may have been master for a moment before n1's first advert.)
+    const counts = async () => {
+      const c = (await readStatus(a2.socket)).counters;
+      return {
+        heard: c['adverts_received{instance="web/ipv4"}'] ?? 0,
+        masters: c['transitions{instance="web/ipv4",to="master"}'] ?? 0,
+      };
+    };
+    const before = await counts();
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = await counts();
+    expect(after.heard).toBeGreaterThan(before.heard);
+    expect(after.masters).toBe(before.masters);
+    expect((await status(a2))?.state).toBe("backup");
+    expect(lab.holders(VIP)).toEqual(["n1"]);
+
+    a1.child.kill("SIGTERM");
+    expect(await a1.exited).toBe(0);
     agent = undefined;
-    const log = a.log.join("\n");
+    const log = a1.log.join("\n");
     expect(log).toContain("notifications still under way at exit; left undone");
     // The engine ended by itself, inside its supervisor's grace: it was not killed.
     expect(log).not.toContain("engine did not stop in time");
-    expect(lab.holders(VIP)).toEqual([]);
+    await waitUntil(() => lab.holders(VIP).join() === "n2", 5000, "n2 to take over");
   });
 });
