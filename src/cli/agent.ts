@@ -6,6 +6,7 @@ import { ConfigError } from "../agent/config-file.ts";
 import type { EngineArgs } from "../agent/engine-process.ts";
 import { createLogger } from "../observe/log.ts";
 import type { FileAgent as FileAgentType } from "../agent/file-agent.ts";
+import { configIdProblem } from "../keepalived/syntax.ts";
 
 const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
        vipkeeper agent --cluster --node NAME [options]
@@ -85,7 +86,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
   }
   if (values["config-id"] !== undefined) {
     if (!values.config) return "--config-id is for a keepalived.conf given with --config";
-    if (!/^\S+$/.test(values["config-id"])) return `--config-id: '${values["config-id"]}' must be one word`;
+    const problem = configIdProblem(values["config-id"]);
+    if (problem) return problem;
     args.configId = values["config-id"];
   }
   if (values.config) args.config = values.config;

@@ -6,7 +6,12 @@ import { stringify } from "yaml";
 import { validateVirtualRouter } from "../api/virtual-router.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived, mergeRouters, type Finding } from "../keepalived/convert.ts";
-import { defaultConfigId, KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
+import {
+  configIdProblem,
+  defaultConfigId,
+  KeepalivedSyntaxError,
+  parseKeepalivedFile,
+} from "../keepalived/syntax.ts";
 
 const HELP = `Usage: vipkeeper import [--node NAME] [--config-id ID] FILE | NODE=FILE ...
 
@@ -47,8 +52,9 @@ export function runImport(argv: string[]): number {
     return 0;
   }
   const configIdArg = parsed.values["config-id"];
-  if (configIdArg !== undefined && !/^\S+$/.test(configIdArg)) {
-    process.stderr.write(`vipkeeper import: --config-id: '${configIdArg}' must be one word\n\n${HELP}`);
+  const configIdError = configIdArg === undefined ? undefined : configIdProblem(configIdArg);
+  if (configIdError) {
+    process.stderr.write(`vipkeeper import: ${configIdError}\n\n${HELP}`);
     return 2;
   }
   if (parsed.positionals.length === 0) {

@@ -31,6 +31,11 @@ export function defaultConfigId(hostname: string): string {
   return hostname.split(".")[0]!;
 }
 
+/** What is wrong with a config id given on a command line, if anything (`@ID` lines name one word). */
+export function configIdProblem(id: string): string | undefined {
+  return /^\S+$/.test(id) ? undefined : `--config-id: '${id}' must be one word`;
+}
+
 /** Parses a file and the files it includes into one list of top-level statements. */
 export function parseKeepalivedFile(path: string, options: ParseOptions = {}): Statement[] {
   const pre = new Preprocessor(options.configId);
