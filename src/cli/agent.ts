@@ -31,7 +31,8 @@ Options:
   --namespace NS         cluster mode: the agent's namespace, for its Lease and VRRP password
                          Secrets (default: $POD_NAMESPACE or vipkeeper)
   --kubeconfig FILE      cluster mode: use this kubeconfig
-  --allow-scripts        cluster mode: run track and notify scripts that objects name (as root)
+  --allow-scripts        cluster mode: run track and notify scripts that routers name, and exec
+                         checks of VirtualServers whose router grants allowExec (as root)
   --status-socket PATH   serve state and counters as JSON on this UNIX socket
   --metrics ADDR         serve Prometheus metrics on HOST:PORT (e.g. :9650) at /metrics
   --lb-backend B         load balancer dataplane: auto (IPVS if the kernel has it), ipvs,

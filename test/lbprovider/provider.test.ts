@@ -11,6 +11,7 @@ const pools: ProviderPool[] = [
       autoAssign: true,
       avoidBuggyIPs: false,
       allows: () => true,
+      crossNamespaceSharing: true,
     },
     announce: { pool: "p", routers: 2, template: { interface: "eth0" } },
   },

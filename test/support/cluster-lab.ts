@@ -55,6 +55,14 @@ export class ClusterLab {
     return c;
   }
 
+  /** A Namespace object (the API server labels it kubernetes.io/metadata.name: NAME). */
+  async createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
+    await this.api
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name, labels } } });
+  }
+
   /** The node's way to the API server (127.0.0.1:16443 in its namespace); again after a killAll. */
   async startForwarder(node: string): Promise<void> {
     const fwd = this.lab.spawn(node, [process.execPath, FORWARD, "16443", join(this.dir, "api.sock")]);
@@ -93,7 +101,7 @@ export class ClusterLab {
     this.collect("controller", this.controller);
   }
 
-  startAgent(node: string): void {
+  startAgent(node: string, extra: string[] = []): void {
     const child = this.lab.spawn(node, [
       process.execPath,
       BIN,
@@ -105,6 +113,7 @@ export class ClusterLab {
       AGENT_NAMESPACE,
       "--kubeconfig",
       join(this.dir, "agent.kubeconfig"),
+      ...extra,
     ]);
     this.collect(node, child);
     this.agents.set(node, child);
