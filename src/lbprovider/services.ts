@@ -3,7 +3,7 @@
 // spread over nodes as in keepalived's dual-master pattern).
 import type { V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
 import { API_VERSION, type VirtualRouterSpec } from "../api/virtual-router.ts";
-import type { RouterObject } from "../cluster/routers.ts";
+import { fnv1a, type RouterObject } from "../cluster/routers.ts";
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { Assignment, ServiceRequest } from "./allocator.ts";
 
@@ -106,9 +106,7 @@ export interface PoolAnnouncement {
 
 /** Which of the pool's routers announces a Service: stable, from the key alone. */
 export function routerIndex(key: string, routers: number): number {
-  let h = 0x811c9dc5;
-  for (const c of Buffer.from(key)) h = Math.imul(h ^ c, 0x01000193) >>> 0;
-  return h % Math.max(1, routers);
+  return fnv1a(key) % Math.max(1, routers);
 }
 
 export const routerName = (pool: string, i: number) => `lb-${pool}-${i}`;
