@@ -6,5 +6,7 @@ export default defineConfig({
     reporters: ["default", "./test/support/summary-reporter.ts"],
     // Network tests share one kernel: run files one after another so labs do not collide.
     fileParallelism: false,
+    // Agents, controllers and engines the tests start run the sources, never a stale dist/.
+    env: { VIPKEEPER_FROM_SOURCE: "1" },
   },
 });

@@ -294,6 +294,10 @@ describe("install files", () => {
       expect(runtime).toMatch(new RegExp(`\\b${pkg}\\b`));
     expect(runtime).not.toMatch(/\bg\+\+|\bmake\b|\bipvsadm\b/);
     expect(runtime).toMatch(/^COPY --from=build \/app\/node_modules node_modules\/$/m);
+    // It runs the compiled JavaScript: dist/ from the builder, no sources.
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist dist\/$/m);
+    expect(runtime).not.toMatch(/^COPY src\//m);
+    expect(text).toMatch(/npm run build/);
     const ignored = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n");
     for (const p of ["node_modules/", ".git/", "test/"]) expect(ignored).toContain(p);
     expect(text).toMatch(/^ENTRYPOINT \["node", "\/app\/bin\/vipkeeper.js"\]$/m);
