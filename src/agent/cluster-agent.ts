@@ -6,7 +6,7 @@ import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
 import { nodeEntry } from "./status-entry.ts";
 import type { NodeEntry, NodeState } from "../cluster/status.ts";
 import { decideRouters, type HostAddress } from "./cluster-plan.ts";
-import { nodeAddressSet, refusal, type Refusal } from "../cluster/grants.ts";
+import { endpointConflicts, nodeAddressSet, refusal, type Refusal } from "../cluster/grants.ts";
 import { podsKey, type InstanceStatus } from "./engine.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { RunningEngine } from "./engines.ts";
@@ -215,7 +215,7 @@ export class ClusterAgent {
       ...routers.map((r) => r.spec.addresses.map((a) => a.address)),
     ]);
     const refused = new Map<string, Refusal>();
-    const wanted = valid.filter((vs) => {
+    const granted = valid.filter((vs) => {
       const r = refusal(vs, {
         router: routers.find((x) => x.metadata.name === vs.spec.routerRef),
         namespaceLabels: view.namespaceLabels(vs.metadata.namespace ?? "default"),
@@ -225,6 +225,10 @@ export class ClusterAgent {
       if (r) refused.set(serviceKey(vs), r);
       return !r;
     });
+    // Of two that select the same traffic, the older keeps it (a duplicate must not stop the table).
+    const conflicts = endpointConflicts(granted);
+    for (const [vs, r] of conflicts) refused.set(serviceKey(vs), r);
+    const wanted = granted.filter((vs) => !conflicts.has(vs));
     const refusedSig = JSON.stringify([...refused]);
     if (refusedSig !== this.refusedLogged) {
       this.refusedLogged = refusedSig;

@@ -20,7 +20,8 @@ export interface Refusal {
     | "PortNotAllowed"
     | "FwmarkNotAllowed"
     | "ExecNotAllowed"
-    | "RealServerNotAllowed";
+    | "RealServerNotAllowed"
+    | "EndpointInUse";
   message: string;
 }
 
@@ -180,5 +181,44 @@ export function nodeAddressSet(lists: Iterable<readonly string[]>): Set<string> 
         /* not an address */
       }
     }
+  return out;
+}
+
+/** The traffic a VirtualServer selects, as a key: protocol, address and port, or its firewall mark. */
+function endpointKeys(vs: VirtualServer): string[] {
+  const { spec } = vs;
+  if (spec.fwmark !== undefined) return [`fwmark ${spec.fwmark}`];
+  const address = parseCidr(spec.address ?? "")?.address ?? spec.address;
+  const family = address?.includes(":") ? 6 : 4;
+  return [`${spec.protocol ?? "TCP"} ${family === 6 ? `[${address}]` : address}:${spec.port}`];
+}
+
+const created = (vs: VirtualServer) =>
+  (vs.metadata as { creationTimestamp?: string }).creationTimestamp ?? "";
+
+/**
+ * VirtualServers that select traffic another one selected first (the same address, port and
+ * protocol, or fwmark): the oldest keeps it, the others are refused. Without this, a namespace
+ * could keep every node's dataplane from starting by duplicating another's service.
+ */
+export function endpointConflicts(objects: readonly VirtualServer[]): Map<VirtualServer, Refusal> {
+  const key = (vs: VirtualServer) => `${vs.metadata.namespace ?? "default"}/${vs.metadata.name}`;
+  const ordered = [...objects].sort(
+    (a, b) => created(a).localeCompare(created(b)) || key(a).localeCompare(key(b)),
+  );
+  const owners = new Map<string, VirtualServer>();
+  const out = new Map<VirtualServer, Refusal>();
+  for (const vs of ordered) {
+    const keys = endpointKeys(vs);
+    const taken = keys.find((k) => owners.has(k));
+    if (taken) {
+      out.set(vs, {
+        rule: "EndpointInUse",
+        message: `${vs.spec.fwmark !== undefined ? "spec.fwmark" : "spec.address"}: ${taken} is already served by VirtualServer ${key(owners.get(taken)!)}`,
+      });
+      continue;
+    }
+    for (const k of keys) owners.set(k, vs);
+  }
   return out;
 }

@@ -1,7 +1,13 @@
 // What a namespace may attach to a VirtualRouter: each rule tried, refused with the field named, and
 // allowed where the router's grant says so.
 import { describe, expect, it } from "vitest";
-import { nodeAddressSet, nodeLocalKind, refusal, type GrantContext } from "../../src/cluster/grants.ts";
+import {
+  endpointConflicts,
+  nodeAddressSet,
+  nodeLocalKind,
+  refusal,
+  type GrantContext,
+} from "../../src/cluster/grants.ts";
 import type { VirtualRouterSpec } from "../../src/api/virtual-router.ts";
 import type { VirtualServer, VirtualServerSpec } from "../../src/api/virtual-server.ts";
 
@@ -166,5 +172,34 @@ describe("VirtualServer grants", () => {
     expect(refusal(exec, ctx(two))).toMatchObject({ rule: "PortNotAllowed" });
     two.push({ namespaceSelector: {}, ports: [{ port: 443 }], allowExec: true });
     expect(refusal(exec, ctx(two))).toBeUndefined();
+  });
+
+  it("of VirtualServers that select the same traffic, the oldest keeps it and the others are refused", () => {
+    const at = (v: VirtualServer, name: string, namespace: string, t: string): VirtualServer => ({
+      ...v,
+      metadata: { name, namespace, creationTimestamp: t } as VirtualServer["metadata"],
+    });
+    const first = at(vs({}), "web", "team-a", "2026-01-01T00:00:00Z");
+    const copy = at(
+      vs({ realServers: [{ address: "198.18.0.99", port: 80 }] }),
+      "steal",
+      "team-b",
+      "2026-01-02T00:00:00Z",
+    );
+    const udp = at(vs({ protocol: "UDP" }), "dns", "team-b", "2026-01-02T00:00:00Z");
+    const marked = (name: string, t: string) =>
+      at(vs({ address: undefined, port: undefined, fwmark: 5 }), name, "team-a", t);
+    const conflicts = endpointConflicts([
+      copy,
+      udp,
+      first,
+      marked("m2", "2026-01-04T00:00:00Z"),
+      marked("m1", "2026-01-03T00:00:00Z"),
+    ]);
+    expect([...conflicts.keys()].map((v) => v.metadata.name).sort()).toEqual(["m2", "steal"]);
+    expect(conflicts.get(copy)).toEqual({
+      rule: "EndpointInUse",
+      message: "spec.address: TCP 198.18.0.50:80 is already served by VirtualServer team-a/web",
+    });
   });
 });

@@ -1,8 +1,8 @@
 // Trust boundary, in the lab: a VirtualServer (namespaced, written by a tenant) changes nothing on a
 // node beyond what its VirtualRouter (cluster-scoped, the admin's) grants its namespace. Each rule
 // is tried by a tenant's object on real agents with real nftables: an exec check, a router that
-// grants nothing, a namespace not granted, an address not granted, a loopback real server, and a
-// grant taken away. Each gets Ready False with reason NotPermitted and a message naming the rule,
+// grants nothing, a namespace not granted, an address not granted, a loopback real server, a
+// duplicate of another VirtualServer's address and port, and a grant taken away. Each gets Ready False with reason NotPermitted and a message naming the rule,
 // and no node's table holds it or ran its command. The positive cases (a granted object is
 // programmed; an exec check granted by the router on agents with --allow-scripts runs) show the
 // refusals are what stops them.
@@ -131,6 +131,26 @@ describe.skipIf(!ROOT)("VirtualServer grants: what a namespace may make a node d
       15_000,
       `a status on team-a/granted\n${dump()}`,
     );
+    expect((await ready("team-a", "granted"))?.reason).not.toBe("NotPermitted");
+  }, 40_000);
+
+  it("a second VirtualServer on the same address and port is refused, and the first stays programmed", async () => {
+    await virtualServer("team-a", "duplicate", {
+      port: 8080,
+      realServers: [{ address: lab.client.ipv4, port: 9002 }],
+    });
+    await waitUntil(
+      async () => (await ready("team-a", "duplicate"))?.reason === "NotPermitted",
+      15_000,
+      `team-a/duplicate NotPermitted\n${dump()}`,
+    );
+    expect((await ready("team-a", "duplicate"))?.message).toBe(
+      `not programmed: spec.address: TCP ${VIP}:8080 is already served by VirtualServer team-a/granted`,
+    );
+    for (const n of lab.nodes) {
+      expect(programmed(n.name, 8080), n.name).toBe(true);
+      expect(table(n.name)).not.toContain(`${lab.client.ipv4} . 9002`);
+    }
     expect((await ready("team-a", "granted"))?.reason).not.toBe("NotPermitted");
   }, 40_000);
 
