@@ -49,10 +49,11 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   // engine without its supervisor has no crash protection and nobody to take its orders, so it
   // resigns, releases and exits rather than run on as an orphan (a new agent starts its own).
   let orphaned = false;
+  let onDisconnect: () => void = () => undefined;
   const stopAsked = new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());
     process.once("SIGINT", () => resolve());
-    const onDisconnect = () => {
+    onDisconnect = () => {
       orphaned = true;
       log.warn("the agent is gone; resigning and exiting");
       resolve();
@@ -128,6 +129,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   process.on("message", onUpdate);
 
   await stopAsked;
+  process.off("disconnect", onDisconnect); // the engine disconnects by itself at the end
   log.info({ orphaned }, "resigning and releasing addresses");
   scripts.stop();
   reporter?.stop();
