@@ -93,6 +93,9 @@ export class Lab {
     if (opts.nodes < 1 || opts.nodes > 9) throw new LabError("nodes: 1..9");
     cleanupStale(opts.prefix);
     const lab = new Lab(opts);
+    // A process that exits without destroying its lab (a test worker whose runner died) still
+    // deletes the namespaces; a process killed outright leaves them to the next create's sweep.
+    process.once("exit", lab.destroyAtExit);
     try {
       lab.build();
     } catch (err) {
@@ -252,10 +255,13 @@ export class Lab {
     );
   }
 
+  private readonly destroyAtExit = () => this.destroy();
+
   /** Kills what it started and deletes every namespace. Idempotent. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    process.off("exit", this.destroyAtExit);
     for (const c of this.children) c.kill("SIGKILL");
     cleanupStale(this.prefix);
   }
