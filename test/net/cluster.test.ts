@@ -134,8 +134,10 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
   it("killing the master's agent moves the VIP, and the status follows", async () => {
     const before = (await get()).status!.master!;
     const other = lab.nodes.find((n) => n.name !== before)!.name;
-    // The whole agent dies (supervisor and engine), as when its pod is killed.
+    // The whole agent dies (supervisor and engine), as when its pod is killed: the dead man's switch
+    // (on by default in cluster mode too) has the dead node's kernel drop the VIP within 3 s.
     c.killAgent(before);
+    await waitUntil(() => !lab.holds(before, VIP), 3000, `${before}'s kernel to drop ${VIP}\n${dump()}`);
     await waitUntil(() => lab.holders(VIP).includes(other), 10_000, `${other} to take ${VIP}\n${dump()}`);
     await waitUntil(
       async () => (await get()).status?.master === other,

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { crds } from "../../src/api/crds.ts";
-import { Lab } from "../../src/lab/lab.ts";
+import { Lab, tiedToParent } from "../../src/lab/lab.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 import { waitUntil } from "./agents.ts";
 import { unixToTcp } from "./unix-forward.ts";
@@ -84,20 +84,22 @@ export class ClusterLab {
   }
 
   startController(extra: string[] = []): void {
-    this.controller = spawn(
+    // Tied to this process: it runs outside the lab's namespaces, where no sweep would find it.
+    const [cmd, ...args] = tiedToParent([
       process.execPath,
-      [
-        BIN,
-        "controller",
-        "--kubeconfig",
-        join(this.dir, "controller.kubeconfig"),
-        "--namespace",
-        AGENT_NAMESPACE,
-        "--no-agents",
-        ...extra,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POD_NAME: "controller-0" } },
-    );
+      BIN,
+      "controller",
+      "--kubeconfig",
+      join(this.dir, "controller.kubeconfig"),
+      "--namespace",
+      AGENT_NAMESPACE,
+      "--no-agents",
+      ...extra,
+    ]);
+    this.controller = spawn(cmd!, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, POD_NAME: "controller-0" },
+    });
     this.collect("controller", this.controller);
   }
 
