@@ -80,8 +80,8 @@ export class ClusterAgent {
   private lb: { digest: string; running?: { stop(): void } } = { digest: "[]" };
   /** This host's addresses as the last pass saw them. */
   private host: HostAddress[] = [];
-  /** The refusals last logged, so each is logged once. */
-  private refusedLogged = "";
+  /** The refusals last logged (message by VirtualServer), so each is logged once. */
+  private refusedLogged = new Map<string, string>();
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -229,15 +229,14 @@ export class ClusterAgent {
     const conflicts = endpointConflicts(granted);
     for (const [vs, r] of conflicts) refused.set(serviceKey(vs), r);
     const wanted = granted.filter((vs) => !conflicts.has(vs));
-    const refusedSig = JSON.stringify([...refused]);
-    if (refusedSig !== this.refusedLogged) {
-      this.refusedLogged = refusedSig;
-      for (const [virtualServer, r] of refused)
+    // Each refusal is logged when it appears or changes, not on every pass.
+    for (const [virtualServer, r] of refused)
+      if (this.refusedLogged.get(virtualServer) !== r.message)
         log.warn(
           { virtualServer, rule: r.rule, reason: r.message },
           "VirtualServer not programmed: not permitted",
         );
-    }
+    this.refusedLogged = new Map([...refused].map(([k, r]) => [k, r.message]));
     this.opts.virtualServerStatus?.refusals(refused);
     const digest = JSON.stringify(wanted.map((vs) => [serviceKey(vs), vs.spec]));
     if (digest === this.lb.digest) return;

@@ -74,7 +74,7 @@ describe.skipIf(!ROOT)("VirtualServer grants: what a namespace may make a node d
   const refused = async (namespace: string, name: string, port: number, rule: string) => {
     await waitUntil(
       async () => (await ready(namespace, name))?.reason === "NotPermitted",
-      15_000,
+      30_000,
       `${namespace}/${name} NotPermitted\n${dump()}`,
     );
     const r = await ready(namespace, name);
@@ -125,10 +125,10 @@ describe.skipIf(!ROOT)("VirtualServer grants: what a namespace may make a node d
   it("a granted VirtualServer is programmed on every node of its router", async () => {
     await virtualServer("team-a", "granted", { port: 8080 });
     for (const n of lab.nodes)
-      await waitUntil(() => programmed(n.name, 8080), 15_000, `${n.name} programs 8080\n${dump()}`);
+      await waitUntil(() => programmed(n.name, 8080), 30_000, `${n.name} programs 8080\n${dump()}`);
     await waitUntil(
       async () => (await ready("team-a", "granted"))?.reason !== undefined,
-      15_000,
+      30_000,
       `a status on team-a/granted\n${dump()}`,
     );
     expect((await ready("team-a", "granted"))?.reason).not.toBe("NotPermitted");
@@ -141,7 +141,7 @@ describe.skipIf(!ROOT)("VirtualServer grants: what a namespace may make a node d
     });
     await waitUntil(
       async () => (await ready("team-a", "duplicate"))?.reason === "NotPermitted",
-      15_000,
+      30_000,
       `team-a/duplicate NotPermitted\n${dump()}`,
     );
     expect((await ready("team-a", "duplicate"))?.message).toBe(
@@ -213,7 +213,7 @@ describe.skipIf(!ROOT)("VirtualServer grants: what a namespace may make a node d
       },
     });
     for (const n of lab.nodes)
-      await waitUntil(() => !programmed(n.name, 8080), 15_000, `${n.name} drops 8080\n${dump()}`);
+      await waitUntil(() => !programmed(n.name, 8080), 30_000, `${n.name} drops 8080\n${dump()}`);
     await refused("team-a", "granted", 8080, "NamespaceNotAllowed");
     // Back, with exec allowed: the exec check now runs (so the refusal above is what kept it out).
     await custom.replaceClusterCustomObject({
@@ -227,8 +227,8 @@ describe.skipIf(!ROOT)("VirtualServer grants: what a namespace may make a node d
         },
       },
     });
-    await waitUntil(() => existsSync(marker), 15_000, `the granted exec check to run\n${dump()}`);
+    await waitUntil(() => existsSync(marker), 30_000, `the granted exec check to run\n${dump()}`);
     for (const n of lab.nodes)
-      await waitUntil(() => programmed(n.name, 8081), 15_000, `${n.name} programs 8081\n${dump()}`);
+      await waitUntil(() => programmed(n.name, 8081), 30_000, `${n.name} programs 8081\n${dump()}`);
   }, 60_000);
 });
