@@ -182,6 +182,30 @@ nl.close();`,
     expect(next.log.join("\n")).toContain("ending engines an earlier run of the agent left");
   });
 
+  it("a live engine stalled for 0.8 s (SIGSTOP, as a long pause would) keeps its VIPs throughout: renewals resume before any lifetime ends", async () => {
+    // Adverts at 1 s, so that the stall is no failover either (Master_Down_Interval 3.6 s).
+    const slow = WEB.replace("advertInterval: 100ms", "advertInterval: 1s");
+    start("n1", writeConfig(slow));
+    await waitUntil(() => holdsBoth("n1"), 15_000, "n1 to hold both VIPs");
+    await new Promise((r) => setTimeout(r, 1000));
+    const [engine] = engines("n1");
+    const lost: string[] = [];
+    const watch = setInterval(() => {
+      if (!holdsBoth("n1")) lost.push(new Date().toISOString());
+    }, 50);
+    try {
+      process.kill(engine!, "SIGSTOP");
+      await new Promise((r) => setTimeout(r, 800));
+      process.kill(engine!, "SIGCONT");
+      await new Promise((r) => setTimeout(r, 3000)); // past every lifetime set before the stall
+    } finally {
+      clearInterval(watch);
+    }
+    // (A 2.6 s stall loses them: the kernel removes them 2 s after the last renewal.)
+    expect(lost).toEqual([]);
+    expect(holdsBoth("n1")).toBe(true);
+  });
+
   it.skipIf(!HAVE_KEEPALIVED)(
     "keepalived as the peer: every vipkeeper process on the master killed, its VIPs gone within 3 s, keepalived holds both",
     async () => {
