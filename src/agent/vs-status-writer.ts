@@ -5,6 +5,7 @@
 // a moment later computes every status and writes the ones that differ from what was written, so
 // a burst of flips is one write per object. Failed writes are retried with backoff.
 // Nothing here is awaited by VRRP (its engines run in their own processes) or by the load balancer.
+import { API_WRITE_RETRY, Backoff } from "../base/backoff.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
@@ -73,6 +74,7 @@ export class VirtualServerStatusWriter {
   private readonly validated = new WeakMap<VirtualServer, FieldError[]>();
   private timer: NodeJS.Timeout | undefined;
   private backoffMs = 0;
+  private readonly retry = new Backoff(API_WRITE_RETRY);
   private flushing: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -240,7 +242,8 @@ export class VirtualServerStatusWriter {
         );
       }
     }
-    this.backoffMs = failed ? Math.min(30_000, Math.max(500, this.backoffMs * 2)) : 0;
+    if (!failed) this.retry.reset();
+    this.backoffMs = failed ? this.retry.next() : 0;
     if (failed) this.again = true;
   }
 }

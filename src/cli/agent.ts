@@ -31,6 +31,9 @@ Options:
   --namespace NS         cluster mode: the agent's namespace, for its Lease and VRRP password
                          Secrets (default: $POD_NAMESPACE or vipkeeper)
   --kubeconfig FILE      cluster mode: use this kubeconfig
+  --state-dir DIR        cluster mode: keep the last cluster view here, to run the routers of the
+                         last plan when the agent starts while the API server is unreachable
+                         (default /var/lib/vipkeeper; a host path in the DaemonSet)
   --allow-scripts        cluster mode: run track and notify scripts that routers name, and exec
                          checks of VirtualServers whose router grants allowExec (as root)
   --status-socket PATH   serve state and counters as JSON on this UNIX socket
@@ -49,7 +52,7 @@ export interface AgentArgs {
   config?: string;
   /** File mode: keepalived's config id for a keepalived.conf, when not the node's. */
   configId?: string;
-  cluster?: { namespace: string; kubeconfig?: string; allowScripts: boolean };
+  cluster?: { namespace: string; kubeconfig?: string; allowScripts: boolean; stateDir: string };
   node: string;
   statusSocket?: string;
   metricsAddress?: string;
@@ -70,6 +73,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
         namespace: { type: "string" },
         kubeconfig: { type: "string" },
         "allow-scripts": { type: "boolean" },
+        "state-dir": { type: "string" },
         node: { type: "string" },
         "status-socket": { type: "string" },
         metrics: { type: "string" },
@@ -103,6 +107,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
     args.cluster = {
       namespace: values.namespace ?? process.env.POD_NAMESPACE ?? "vipkeeper",
       allowScripts: values["allow-scripts"] ?? false,
+      stateDir: values["state-dir"] ?? "/var/lib/vipkeeper",
       ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     };
   if (values["permanent-addresses"]) args.permanentAddresses = true;

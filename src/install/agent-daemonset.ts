@@ -101,6 +101,9 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
               volumeMounts: [
                 { name: "run", mountPath: "/run/vipkeeper" },
                 { name: "tmp", mountPath: "/tmp" },
+                // The last cluster view, kept across reboots: the agent runs its last plan when it
+                // starts while the API server is unreachable (its only host path).
+                { name: "state", mountPath: "/var/lib/vipkeeper" },
               ],
               ...(settings.resources ? { resources: settings.resources } : {}),
             },
@@ -108,6 +111,7 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
           volumes: [
             { name: "run", emptyDir: {} },
             { name: "tmp", emptyDir: {} },
+            { name: "state", hostPath: { path: "/var/lib/vipkeeper", type: "DirectoryOrCreate" } },
           ],
         },
       },

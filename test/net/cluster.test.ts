@@ -187,6 +187,46 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     expect(lab.holders(VIP)).toEqual([holder]); // in place: no new election
   }, 90_000);
 
+  it("an agent that starts while the API server is away runs its saved plan: it takes over when the master dies", async () => {
+    const holder = await settled();
+    const other = lab.nodes.find((n) => n.name !== holder)!.name;
+    const from = c.logs.length;
+    c.api.setUnavailable(true);
+    try {
+      // The backup's node reboots during the outage: its agent starts with no API server.
+      c.killAgent(other);
+      c.startAgent(other);
+      await waitUntil(
+        () =>
+          c.logs
+            .slice(from)
+            .some((l) => l.startsWith(`${other}: `) && l.includes("running the routers of the saved plan")),
+        20_000,
+        `${other} to run its saved plan\n${dump()}`,
+      );
+      // Then the master dies: only VRRP from the saved plan can move the VIP now.
+      c.killAgent(holder);
+      await waitUntil(() => lab.holders(VIP).join() === other, 10_000, `${other} to take ${VIP}\n${dump()}`);
+    } finally {
+      c.api.setUnavailable(false);
+    }
+    await waitUntil(
+      () =>
+        c.logs
+          .slice(from)
+          .some((l) => l.startsWith(`${other}: `) && l.includes("back to the live cluster view")),
+      30_000,
+      `${other} back on the live view\n${dump()}`,
+    );
+    await waitUntil(
+      async () => (await get()).status?.master === other,
+      20_000,
+      `status.master ${other}\n${dump()}`,
+    );
+    c.startAgent(holder);
+    await waitUntil(() => lab.holders(VIP).length === 1, 15_000, `a single holder again\n${dump()}`);
+  }, 120_000);
+
   it("tracks pods on the node: only a node with a ready pod holds the VIP, and it follows the pod", async () => {
     const core = c.api.kubeConfig().makeApiClient(CoreV1Api);
     const pod = (node: string) => ({

@@ -24,6 +24,7 @@ export class ClusterLab {
   private readonly dir: string;
   private readonly bridge: Server;
   private controller: ChildProcess | undefined;
+  private destroyed = false;
   private readonly agents = new Map<string, ChildProcess>();
 
   private constructor(lab: Lab, api: ApiServer, dir: string, bridge: Server) {
@@ -96,11 +97,18 @@ export class ClusterLab {
       "--no-agents",
       ...extra,
     ]);
-    this.controller = spawn(cmd!, args, {
+    const controller = spawn(cmd!, args, {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, POD_NAME: "controller-0" },
     });
-    this.collect("controller", this.controller);
+    this.controller = controller;
+    this.collect("controller", controller);
+    // As its Deployment would: a controller that exits (it does when it loses leadership, e.g. in
+    // a long API server outage) is started again.
+    controller.once("exit", () => {
+      if (this.controller === controller && !this.destroyed)
+        setTimeout(() => !this.destroyed && this.startController(extra), 1000).unref();
+    });
   }
 
   startAgent(node: string, extra: string[] = []): void {
@@ -115,6 +123,8 @@ export class ClusterLab {
       AGENT_NAMESPACE,
       "--kubeconfig",
       join(this.dir, "agent.kubeconfig"),
+      "--state-dir",
+      join(this.dir, `state-${node}`),
       ...extra,
     ]);
     this.collect(node, child);
@@ -164,6 +174,7 @@ export class ClusterLab {
   }
 
   async destroy(): Promise<void> {
+    this.destroyed = true;
     if (process.env.VK_CLUSTER_LOG) writeFileSync(process.env.VK_CLUSTER_LOG, this.logs.join("\n"));
     this.controller?.kill("SIGKILL");
     for (const a of this.agents.values()) a.kill("SIGKILL");
