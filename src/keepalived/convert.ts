@@ -63,6 +63,10 @@ const GLOBAL_NOTES: Record<string, string> = {
   enable_script_security: "vipkeeper runs scripts only from the agent's own configuration",
   script_user: "scripts run as the agent's user",
   max_auto_priority: "not needed: the VRRP engine is a process of its own",
+  vrrp_strict:
+    "out of scope: vipkeeper follows the RFC without a strict mode (no firewall rules for the addresses; unicast and PASS stay allowed)",
+  vrrp_skip_check_adv_addr:
+    "out of scope: every advert's address list is checked as the RFC says (VRRPv2 drops a mismatch, v3 logs it)",
 };
 
 export function convertKeepalived(statements: readonly Statement[], node: string): Conversion {
@@ -97,7 +101,17 @@ export function convertKeepalived(statements: readonly Statement[], node: string
         else if (g.keyword === "vrrp_garp_master_refresh") setDuration(garpDefaults, "refresh", g, note);
         else if (g.keyword === "vrrp_garp_master_refresh_repeat")
           garpDefaults.refreshRepeat = Number(g.args[0]);
-        else if (g.keyword === "vrrp_garp_interval") setDuration(garpDefaults, "interval", g, note);
+        else if (
+          (g.keyword === "vrrp_garp_interval" || g.keyword === "vrrp_gna_interval") &&
+          Number(g.args[0]) === 0
+        )
+          note(
+            g,
+            "changed",
+            `keepalived rejects 0 ("'0' is invalid") and ignores the line; so does the import`,
+          );
+        else if (g.keyword === "vrrp_garp_interval" || g.keyword === "vrrp_gna_interval")
+          setDuration(garpDefaults, "interval", g, note);
         else if (g.keyword === "notification_email") {
           mail.to.push(...(g.children ?? []).map((c) => c.keyword));
           mail.at = g;
@@ -164,15 +178,17 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   const routers: VirtualRouter[] = [];
   const virtualServerBlocks: Statement[] = [];
   const syncGroups: Statement[] = [];
+  const groups = new Map<string, Statement>();
   for (const s of statements) {
     if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
     if (s.keyword === "vrrp_instance") {
       const r = convertInstance(s, node, scripts, garpDefaults, defaultVersion, note, mailSettings);
       if (r) routers.push(r);
     } else if (s.keyword === "virtual_server") virtualServerBlocks.push(s);
-    else if (s.keyword === "virtual_server_group")
-      note(s, "unmapped", "virtual_server_group: write one virtual_server per address and port");
-    else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
+    else if (s.keyword === "virtual_server_group") {
+      if (s.args[0]) groups.set(s.args[0], s);
+      else note(s, "unmapped", "virtual_server_group without a name");
+    } else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
     else note(s, "unmapped", "unknown top-level keyword");
   }
   for (const g of syncGroups) mapSyncGroup(g, routers, note);
@@ -187,10 +203,18 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   const virtualServers: VirtualServer[] = [];
   const realServerScripts: RealServerScripts[] = [];
   for (const s of virtualServerBlocks) {
-    const { server, scripts } = convertVirtualServer(s, routers, note);
+    const { server, scripts } = convertVirtualServer(s, routers, note, groups);
     if (server) virtualServers.push(server);
     realServerScripts.push(...scripts);
   }
+  const used = new Set(virtualServerBlocks.filter((s) => s.args[0] === "group").map((s) => s.args[1]));
+  for (const [name, g] of groups)
+    if (!used.has(name))
+      note(
+        g,
+        "changed",
+        `virtual_server_group ${name} is used by no virtual_server: nothing to import (keepalived ignores it too)`,
+      );
   const result: Conversion = { routers, virtualServers, realServerScripts, findings };
   if (routerId !== undefined) result.routerId = routerId;
   return result;
@@ -222,6 +246,7 @@ function convertInstance(
   const track: NonNullable<VirtualRouterSpec["track"]> = {};
   const notify: Record<string, string> = {};
   const peers: string[] = [];
+  const addressLines: Statement[] = [];
   let version: 2 | 3 | undefined;
   let priority = 100; // keepalived's default
   let sourceIp: string | undefined;
@@ -324,7 +349,22 @@ function convertInstance(
       case "virtual_ipaddress":
         for (const a of k.children ?? []) {
           const address = convertAddress(a, note);
-          if (address) spec.addresses.push(address);
+          if (!address) continue;
+          // keepalived takes the same address twice (one of them only is added); one entry here.
+          const ip = parseCidr(address.address)?.address;
+          const i = spec.addresses.findIndex((b) => parseCidr(b.address)?.address === ip);
+          if (i < 0) {
+            spec.addresses.push(address);
+            addressLines.push(a);
+            continue;
+          }
+          const before = addressLines[i]!;
+          const dropped = a.args.length > 0 ? ` (its ${a.args.join(" ")} is not applied)` : "";
+          note(
+            a,
+            "changed",
+            `${ip ?? a.keyword} is listed twice (lines ${before.line} and ${a.line}): one address, as line ${before.line} writes it; keepalived too keeps the first and ignores the repeat${dropped}`,
+          );
         }
         break;
       case "unicast_src_ip":
@@ -345,7 +385,12 @@ function convertInstance(
       case "smtp_alert":
         if (k.args[0] === "false" || k.args[0] === "no") smtpAlert = false;
         else if (mail) smtpAlert = true;
-        else note(k, "unmapped", "smtp_alert without notification_email and smtp_server in global_defs");
+        else
+          note(
+            k,
+            "changed",
+            "no notification_email and smtp_server in global_defs: keepalived has nowhere to send mail, and neither has vipkeeper",
+          );
         break;
       case "virtual_ipaddress_excluded":
         note(k, "unmapped", "addresses left out of adverts are not supported; list them in another router");
@@ -471,7 +516,9 @@ function mapSyncGroup(
       note(
         c,
         "unmapped",
-        `vrrp_sync_group ${name}: ${c.keyword} (group-level settings are not carried over)`,
+        routers.some((r) => r.metadata.annotations?.[KEEPALIVED_INSTANCE_ANNOTATION] === c.keyword)
+          ? `vrrp_sync_group ${name}: an instance outside a group { } block (keepalived 2.2.7 rejects it as an unknown keyword too)`
+          : `vrrp_sync_group ${name}: ${c.keyword} (group-level settings are not carried over)`,
       );
   if (found.length < 2) {
     note(

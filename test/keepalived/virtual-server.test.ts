@@ -261,7 +261,7 @@ virtual_server 10.0.0.200 80 {
       healthCheck: { dns: { name: "example.org", type: "AAAA" }, interval: "1s" },
     });
     expect(udp!.spec.healthCheck).toMatchObject({ udp: { port: 5001 } });
-    expect(unrouted!.spec.healthCheck).toBeUndefined();
+    expect(unrouted!.spec.healthCheck).toMatchObject({ ping: {} });
     expect(unrouted!.spec.routerRef).toBeUndefined();
     const lines = said(findings);
     for (const l of [
@@ -277,9 +277,7 @@ virtual_server 10.0.0.200 80 {
       "27 MISC_CHECK changed", // a different command than the first server's
       "40 SMTP_CHECK unmapped",
       apiHasFwmark ? "52 virtual_server changed" : "52 virtual_server unmapped", // fwmark
-      "56 virtual_server unmapped", // group
-      "58 virtual_server_group unmapped",
-      "63 PING_CHECK unmapped",
+      "56 virtual_server unmapped", // group: no real servers
       "10 virtual_server changed", // no protocol line: keepalived would take UDP
       "61 virtual_server changed", // no routerRef
     ])
