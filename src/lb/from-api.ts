@@ -18,7 +18,7 @@ export function nftablesProblems(vs: VirtualServer): string[] {
   const served = servedEndpoints(vs.spec);
   if (served.some((e) => e.fwmark !== undefined))
     out.push(
-      `VirtualServer ${vs.metadata.name}: spec.fwmark: the nftables backend selects traffic by address and port; fwmark needs the IPVS backend`,
+      `VirtualServer ${vs.metadata.name}: spec.${vs.spec.group ? "group" : "fwmark"}: the nftables backend selects traffic by address and port; fwmark needs the IPVS backend`,
     );
   if (vs.spec.persistence && served.some((e) => e.address?.includes(":")))
     out.push(
