@@ -101,6 +101,8 @@ export class VrrpEngine {
   private readonly running: Running[] = [];
   private readonly opts: EngineOptions;
   private stopped = false;
+  /** Inside sync(): effects it applies to members do not start another round. */
+  private syncing = false;
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
@@ -148,6 +150,8 @@ export class VrrpEngine {
           healthy: true,
         })),
       ];
+      // A sync group decides when its members become master (sync()).
+      if (plan.syncGroup) instance.holdForGroup(true);
       this.running.push({
         plan,
         instance,
@@ -333,6 +337,40 @@ export class VrrpEngine {
         () => this.apply(r, r.instance.tick(clock.now())),
         Math.max(0, due - clock.now()),
       );
+    }
+    if (r.plan.syncGroup && !this.syncing && !this.stopped) this.sync(r.plan.syncGroup);
+  }
+
+  /**
+   * keepalived's vrrp_sync_group, whatever moved a member (adverts, priority, scripts, links): one
+   * member in Fault puts every member in Fault; a member in Backup that hears a master (not waiting
+   * for the group) takes every master out (each resigns with priority 0, so the peer takes it over);
+   * and members whose Master_Down_Timer expired become master only when every member can.
+   */
+  private sync(group: string): void {
+    this.syncing = true;
+    try {
+      const now = this.opts.clock.now();
+      for (let round = 0; round < 4; round++) {
+        const members = this.running.filter((m) => m.plan.syncGroup === group);
+        let moved = false;
+        const step = (m: Running, effects: Effect[]) => {
+          if (effects.length === 0) return;
+          moved = true;
+          this.apply(m, effects);
+        };
+        const fault = members.some((m) => m.instance.ownFault);
+        for (const m of members) step(m, m.instance.setGroupFault(fault, now));
+        if (!fault) {
+          const heldBack = members.some((m) => m.instance.state === "backup" && !m.instance.wantsMaster);
+          if (heldBack) for (const m of members) step(m, m.instance.resignForGroup(now));
+          else if (members.every((m) => m.instance.state === "master" || m.instance.wantsMaster))
+            for (const m of members) step(m, m.instance.promote(now));
+        }
+        if (!moved) break;
+      }
+    } finally {
+      this.syncing = false;
     }
   }
 

@@ -40,6 +40,14 @@ export function routerSteps(running: NodePlan, next: NodePlan): Map<string, Rout
     else if (JSON.stringify(old) === JSON.stringify(plan)) steps.set(router, "keep");
     else steps.set(router, onlyAddressesDiffer(old, plan) ? "addresses" : "restart");
   }
+  // A sync group's members must share one engine: one of them (re)starting restarts them all.
+  const groupOf = (router: string) => after.get(router)?.instances[0]?.syncGroup;
+  const moving = new Set(
+    [...steps].filter(([r, s]) => (s === "start" || s === "restart") && groupOf(r)).map(([r]) => groupOf(r)),
+  );
+  for (const [router, step] of steps)
+    if ((step === "keep" || step === "addresses") && moving.has(groupOf(router)))
+      steps.set(router, "restart");
   return steps;
 }
 

@@ -67,6 +67,8 @@ export interface InstancePlan {
   router: string;
   /** The vrrp_instance name the router was imported from (VI_1), for scripts and mail. */
   keepalivedName?: string;
+  /** VirtualRouter spec.syncGroup: instances of one group move together (in one engine). */
+  syncGroup?: string;
   family: IpFamily;
   version: VrrpVersion;
   vrid: number;
@@ -141,6 +143,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         key: instanceKey(name, family),
         router: name,
         ...(keepalivedName ? { keepalivedName } : {}),
+        ...(spec.syncGroup ? { syncGroup: spec.syncGroup } : {}),
         family,
         version,
         vrid: spec.vrid,

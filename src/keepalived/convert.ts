@@ -495,10 +495,8 @@ export function mergeRouters(perNode: { file: string; routers: VirtualRouter[] }
 }
 
 /**
- * vrrp_sync_group: its members fail together. Each member router tracks the other members'
- * interfaces (and their track_interface entries) with weight 0, so a link a member depends on
- * going down puts every member in Fault, as keepalived's group does. What is not carried over: a
- * member that loses mastership by priority alone does not take the others with it.
+ * vrrp_sync_group: its members become VirtualRouters with the same spec.syncGroup, which the agent's
+ * engine moves together as keepalived does (Fault, leaving Master, becoming Master only together).
  */
 function mapSyncGroup(
   g: Statement,
@@ -528,22 +526,11 @@ function mapSyncGroup(
     );
     return;
   }
-  const interfacesOf = (r: VirtualRouter) => [
-    ...(r.spec.interface ? [r.spec.interface] : []),
-    ...(r.spec.track?.interfaces ?? []).map((t) => t.name),
-  ];
-  for (const r of found) {
-    const own = new Set(interfacesOf(r));
-    const others = [...new Set(found.filter((o) => o !== r).flatMap(interfacesOf))].filter(
-      (i) => !own.has(i),
-    );
-    if (others.length === 0) continue;
-    const track = (r.spec.track ??= {});
-    track.interfaces = [...(track.interfaces ?? []), ...others.map((i) => ({ name: i, weight: 0 }))];
-  }
+  const syncGroup = objectName(name);
+  for (const r of found) r.spec.syncGroup = syncGroup;
   note(
     g,
     "changed",
-    `vrrp_sync_group ${name}: each of ${found.map((r) => r.metadata.name).join(", ")} tracks the others' interfaces with weight 0, so they fail together; a member that loses mastership by priority alone does not take the others with it`,
+    `vrrp_sync_group ${name}: ${found.map((r) => r.metadata.name).join(", ")} get syncGroup ${syncGroup} and move together in the agent reading this file; in a cluster each router runs in an engine of its own, and this version does not coordinate them there`,
   );
 }

@@ -261,7 +261,7 @@ describe("the agent and the import command read keepalived.conf", () => {
 });
 
 describe("vrrp_sync_group", () => {
-  it("makes its members fail together: each tracks the others' interfaces with weight 0, reported as changed", () => {
+  it("gives its members one syncGroup (the engine moves them together); group notify scripts are reported", () => {
     const { routers, findings } = convertText(`
 vrrp_sync_group VG_1 {
   group {
@@ -288,11 +288,10 @@ vrrp_instance VI_INT {
 `);
     const ext = routers.find((r) => r.metadata.name === "vi-ext")!;
     const int = routers.find((r) => r.metadata.name === "vi-int")!;
-    expect(ext.spec.track?.interfaces).toEqual([{ name: "eth2" }, { name: "eth1", weight: 0 }]);
-    expect(int.spec.track?.interfaces).toEqual([
-      { name: "eth0", weight: 0 },
-      { name: "eth2", weight: 0 },
-    ]);
+    expect(ext.spec.syncGroup).toBe("vg-1");
+    expect(int.spec.syncGroup).toBe("vg-1");
+    expect(ext.spec.track?.interfaces).toEqual([{ name: "eth2" }]);
+    expect(int.spec.track).toBeUndefined();
     for (const r of routers) expect(validateVirtualRouter(r)).toEqual([]);
     expect(findings.find((f) => f.kind === "changed" && /vrrp_sync_group VG_1/.test(f.message))?.line).toBe(
       2,
