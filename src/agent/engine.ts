@@ -47,6 +47,16 @@ export interface TransitionEvent {
   sinceLastAdvertMs?: number;
 }
 
+/** A sync group's state changed: master (every member), fault (any member), backup otherwise. */
+export interface GroupTransitionEvent {
+  group: string;
+  from: "master" | "backup" | "fault" | "stop" | undefined;
+  /** stop: the engine stopped (keepalived's notify_stop). */
+  to: "master" | "backup" | "fault" | "stop";
+  /** The members' plans (their syncGroupNotify holds the group's scripts). */
+  members: InstancePlan[];
+}
+
 export interface EngineOptions {
   plans: readonly InstancePlan[];
   port(plan: InstancePlan): VrrpPort;
@@ -55,6 +65,7 @@ export interface EngineOptions {
   clock: Clock;
   log: Logger;
   onTransition?(event: TransitionEvent): void;
+  onGroupTransition?(event: GroupTransitionEvent): void;
   /** Require TTL / hop limit 255 on received adverts (see the agent for keepalived's IPv6 unicast). */
   requireMaxTtl?(plan: InstancePlan): boolean;
 }
@@ -103,6 +114,7 @@ export class VrrpEngine {
   private stopped = false;
   /** Inside sync(): effects it applies to members do not start another round. */
   private syncing = false;
+  private readonly groupStates = new Map<string, GroupTransitionEvent["to"]>();
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
@@ -181,6 +193,11 @@ export class VrrpEngine {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.running) this.halt(r);
+    for (const [group, from] of this.groupStates) {
+      this.groupStates.set(group, "stop");
+      const members = this.running.filter((m) => m.plan.syncGroup === group).map((m) => m.plan);
+      this.opts.onGroupTransition?.({ group, from, to: "stop", members });
+    }
     await Promise.all(this.running.map((r) => r.addressQueue));
   }
 
@@ -369,9 +386,22 @@ export class VrrpEngine {
         }
         if (!moved) break;
       }
+      this.reportGroup(group);
     } finally {
       this.syncing = false;
     }
+  }
+
+  private reportGroup(group: string): void {
+    const members = this.running.filter((m) => m.plan.syncGroup === group);
+    const states = members.map((m) => m.instance.state);
+    if (states.includes("initialize")) return; // starting or stopping: no group state yet
+    const to = states.includes("fault") ? "fault" : states.every((s) => s === "master") ? "master" : "backup";
+    const from = this.groupStates.get(group);
+    if (from === to || from === "stop") return;
+    this.groupStates.set(group, to);
+    this.opts.log.info({ group, from, to }, `sync group ${group}: ${from ?? "start"} -> ${to}`);
+    this.opts.onGroupTransition?.({ group, from, to, members: members.map((m) => m.plan) });
   }
 
   private carryOut(r: Running, e: Effect): void {

@@ -305,6 +305,14 @@ interface Loaded {
 function load(opts: FileAgentOptions): Loaded {
   const config = loadConfig(opts.file, opts.node, opts.configId);
   const plan = planForNode(config.routers, opts.node);
+  // A keepalived.conf's vrrp_sync_group notify scripts go with its members' plans.
+  for (const i of plan.instances) {
+    const g = config.syncGroupScripts?.find((s) => s.syncGroup === i.syncGroup);
+    if (g) {
+      const { syncGroup: _name, ...scripts } = g;
+      i.syncGroupNotify = scripts;
+    }
+  }
   if (plan.instances.length === 0 && config.virtualServers.length === 0)
     throw new FileAgentError(`no VirtualRouter in ${opts.file} runs on node ${opts.node}`);
   return { config, plan };

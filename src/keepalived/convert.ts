@@ -14,6 +14,19 @@ import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
 import { convertVirtualServer, type RealServerScripts } from "./virtual-server.ts";
 
+/** A vrrp_sync_group's own notify scripts, run by the agent reading the keepalived.conf. */
+export interface SyncGroupScripts {
+  /** spec.syncGroup of the members. */
+  syncGroup: string;
+  /** The group's name in keepalived.conf (G1), which `notify` receives. */
+  group: string;
+  master?: string;
+  backup?: string;
+  fault?: string;
+  stop?: string;
+  any?: string;
+}
+
 export interface Finding {
   file: string;
   line: number;
@@ -28,6 +41,8 @@ export interface Conversion {
   virtualServers: VirtualServer[];
   /** notify_up / notify_down per real server, which the VirtualServer API does not carry. */
   realServerScripts: RealServerScripts[];
+  /** notify scripts of each vrrp_sync_group, which the VirtualRouter API does not carry. */
+  syncGroupScripts: SyncGroupScripts[];
   findings: Finding[];
   /** global_defs router_id, when set: the node name a caller may default to. */
   routerId?: string;
@@ -191,7 +206,11 @@ export function convertKeepalived(statements: readonly Statement[], node: string
     } else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
     else note(s, "unmapped", "unknown top-level keyword");
   }
-  for (const g of syncGroups) mapSyncGroup(g, routers, note);
+  const syncGroupScripts: SyncGroupScripts[] = [];
+  for (const g of syncGroups) {
+    const scripts = mapSyncGroup(g, routers, note);
+    if (scripts) syncGroupScripts.push(scripts);
+  }
   mailed ||= routers.some((r) => r.spec.notify?.mail);
   if (mailSettings && !mailed && mail.at)
     note(
@@ -215,7 +234,7 @@ export function convertKeepalived(statements: readonly Statement[], node: string
         "changed",
         `virtual_server_group ${name} is used by no virtual_server: nothing to import (keepalived ignores it too)`,
       );
-  const result: Conversion = { routers, virtualServers, realServerScripts, findings };
+  const result: Conversion = { routers, virtualServers, realServerScripts, syncGroupScripts, findings };
   if (routerId !== undefined) result.routerId = routerId;
   return result;
 }
@@ -502,15 +521,30 @@ function mapSyncGroup(
   g: Statement,
   routers: VirtualRouter[],
   note: (s: Statement, kind: Finding["kind"], message: string) => void,
-): void {
+): SyncGroupScripts | undefined {
   const name = g.args[0] ?? "group";
   const group = g.children?.find((c) => c.keyword === "group");
   const members = (group?.children ?? []).map((c) => c.keyword);
   const found = members
     .map((m) => routers.find((r) => r.metadata.name === objectName(m)))
     .filter((r): r is VirtualRouter => r !== undefined);
+  const scripts: Omit<SyncGroupScripts, "syncGroup"> = { group: name };
+  const NOTIFY: Record<string, "master" | "backup" | "fault" | "stop" | "any"> = {
+    notify_master: "master",
+    notify_backup: "backup",
+    notify_fault: "fault",
+    notify_stop: "stop",
+    notify: "any",
+  };
   for (const c of g.children ?? [])
-    if (c.keyword !== "group")
+    if (NOTIFY[c.keyword] && c.args.length > 0) {
+      scripts[NOTIFY[c.keyword]!] = c.args.join(" ");
+      note(
+        c,
+        "changed",
+        `vrrp_sync_group ${name}: run by the agent reading this keepalived.conf when the group's state changes; the VirtualRouter API has no field for it, so \`vipkeeper import\` output leaves it out`,
+      );
+    } else if (c.keyword !== "group")
       note(
         c,
         "unmapped",
@@ -524,7 +558,7 @@ function mapSyncGroup(
       "unmapped",
       `vrrp_sync_group ${name}: fewer than two of its instances (${members.join(", ")}) were converted`,
     );
-    return;
+    return undefined;
   }
   const syncGroup = objectName(name);
   for (const r of found) r.spec.syncGroup = syncGroup;
@@ -533,4 +567,5 @@ function mapSyncGroup(
     "changed",
     `vrrp_sync_group ${name}: ${found.map((r) => r.metadata.name).join(", ")} get syncGroup ${syncGroup} and move together in the agent reading this file; in a cluster each router runs in an engine of its own, and this version does not coordinate them there`,
   );
+  return Object.keys(scripts).length > 1 ? { syncGroup, ...scripts } : undefined;
 }

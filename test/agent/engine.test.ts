@@ -25,6 +25,8 @@ interface Node {
   log: string[];
   announced: number[];
   sent: { destination: string; priority: number; at: number }[];
+  /** Sync group transitions: "g master". */
+  groups: string[];
   failBind: boolean;
 }
 
@@ -32,7 +34,14 @@ function lan(clock: FakeClock, config = CONFIG()) {
   const { routers } = parseConfig(config);
   const nodes: Node[] = [];
   const make = (name: string, source: string) => {
-    const node: Node = { name, log: [], announced: [], sent: [], failBind: false } as unknown as Node;
+    const node: Node = {
+      name,
+      log: [],
+      announced: [],
+      sent: [],
+      groups: [],
+      failBind: false,
+    } as unknown as Node;
     const port: VrrpPort = {
       sourceAddress: source,
       send(payload, destination) {
@@ -60,6 +69,7 @@ function lan(clock: FakeClock, config = CONFIG()) {
       announcer,
       clock,
       log: pino({ level: "silent" }),
+      onGroupTransition: (e) => void node.groups.push(`${e.group} ${e.to}`),
     });
     nodes.push(node);
     return node;
@@ -175,6 +185,11 @@ spec:
       await clock.advance(10_000);
       expect(states(n1)).toEqual(["web/ipv4 master", "db/ipv4 master"]);
       expect(states(n2)).toEqual(["web/ipv4 backup", "db/ipv4 backup"]);
+      // The group's own state, for its notify scripts: once per change.
+      expect(n1.groups).toEqual(["g backup", "g master", "g fault", "g backup", "g master"]);
+      expect(n2.groups).toEqual(["g backup", "g master", "g backup"]);
+      await n1.engine.stop();
+      expect(n1.groups.at(-1)).toBe("g stop");
     });
 
     // db's priority on a node: 150 (n1) or 100 (n2), +60 while that node's eth1 is up.

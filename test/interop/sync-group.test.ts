@@ -3,7 +3,7 @@
 // both directions, whatever the cause: a tracked link failing one member (Fault), and priorities
 // (a member of a group never takes over alone, and never stays behind alone). Lab prefix "vksg-".
 import { spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ const WEB = "198.18.0.50";
 const DB = "198.18.0.60";
 
 /** One file for both nodes but for the priorities; WEB tracks trk0, DB tracks trk1. */
-function conf(node: string, priority: number, track: { weight?: number }): string {
+function conf(node: string, priority: number, track: { weight?: number }, notify?: string): string {
   const weight = track.weight === undefined ? "" : ` weight ${track.weight}`;
   const instance = (name: string, vrid: number, vip: string, link: string) => `vrrp_instance ${name} {
   state BACKUP
@@ -46,7 +46,7 @@ vrrp_sync_group G {
   group {
     WEB
     DB
-  }
+  }${notify ? `\n  notify ${notify}` : ""}
 }
 ${instance("WEB", 61, WEB, "trk0")}${instance("DB", 62, DB, "trk1")}`;
 }
@@ -87,10 +87,19 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)("vrrp_sync_group beside keepalived", 
     }
   });
 
+  /** The lines vipkeeper's group notify script wrote (its arguments: GROUP G STATE). */
+  let notified = () => [] as string[];
+
   const start = (opts: { vipkeeper: number; keepalived: number; weight?: number }) => {
     const dir = mkdtempSync(join(tmpdir(), "vk-sync-"));
     const file = join(dir, "keepalived.conf");
-    writeFileSync(file, conf("n1", opts.vipkeeper, opts));
+    const script = join(dir, "group-notify.sh");
+    const out = join(dir, "group-notify.out");
+    writeFileSync(script, `#!/bin/sh\necho "$@" >> ${out}\n`);
+    chmodSync(script, 0o755);
+    notified = () => (existsSync(out) ? readFileSync(out, "utf8").trim().split("\n") : []);
+    // Only vipkeeper's file has the group's notify: keepalived refuses scripts under /tmp.
+    writeFileSync(file, conf("n1", opts.vipkeeper, opts, script));
     agent = startAgent(lab, "n1", file);
     const { argv } = keepalivedCommand(conf("n2", opts.keepalived, opts));
     keepalived = lab.spawn("n2", argv);
@@ -107,6 +116,15 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)("vrrp_sync_group beside keepalived", 
     expect(agent!.log.some((l) => l.includes('"reason":"sync-group"') && l.includes("web/ipv4"))).toBe(true);
     link("n1", "trk1", true);
     await waitUntil(() => holders() === "n1 n1", 5000, "vipkeeper to take both back");
+    // The group's own notify script ran at each change of the group's state, as keepalived's does.
+    await waitUntil(() => notified().length >= 5, 3000, "the group's notify script");
+    expect(notified()).toEqual([
+      "GROUP G BACKUP",
+      "GROUP G MASTER",
+      "GROUP G FAULT",
+      "GROUP G BACKUP",
+      "GROUP G MASTER",
+    ]);
   });
 
   it("priorities: the group moves only when every member can, and then whole; keepalived's group the same", async () => {

@@ -37,9 +37,6 @@ const NOT_YET = new Set([
   "static_routes",
   "static_rules",
   "static_ipaddress",
-  "notify_master", // a vrrp_sync_group's own notify scripts
-  "notify_backup",
-  "notify_fault",
   "omega",
   "quorum_up",
   "quorum_down",
