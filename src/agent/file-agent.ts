@@ -57,6 +57,7 @@ export function loadBalancerInputs(config: AgentConfig): string {
   return JSON.stringify([
     config.virtualServers,
     config.realServerScripts ?? [],
+    config.quorumScripts ?? [],
     // Real server notifications go through their routers' notify settings; DR through their interface.
     config.routers
       .filter((r) => refs.has(r.metadata.name))
@@ -198,6 +199,7 @@ export class FileAgent {
       );
       this.config = { ...this.config, virtualServers: previous.virtualServers };
       if (previous.realServerScripts) this.config.realServerScripts = previous.realServerScripts;
+      if (previous.quorumScripts) this.config.quorumScripts = previous.quorumScripts;
       this.lb = await this.startLoadBalancer(previous);
     }
   }
@@ -274,7 +276,7 @@ export class FileAgent {
 
   private async startLoadBalancer(config: AgentConfig): Promise<LoadBalancer | undefined> {
     const { node, log, registry, lbBackend } = this.opts;
-    const { routers, virtualServers, realServerScripts } = config;
+    const { routers, virtualServers, realServerScripts, quorumScripts } = config;
     if (virtualServers.length === 0) return undefined;
     // Loaded only where there are virtual servers: most agents run VRRP alone.
     const { startLoadBalancer } = await import("./load-balancer.ts");
@@ -285,6 +287,7 @@ export class FileAgent {
       routers,
       virtualServers,
       ...(realServerScripts ? { realServerScripts } : {}),
+      ...(quorumScripts ? { quorumScripts } : {}),
       ...(registry ? { registry } : {}),
     });
     // DR forwards on the interface of the service's VirtualRouter.

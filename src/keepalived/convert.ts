@@ -12,7 +12,7 @@ import { parseCidr } from "../api/cidr.ts";
 import { familyOf } from "../vrrp/address.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
-import { convertVirtualServer, type RealServerScripts } from "./virtual-server.ts";
+import { convertVirtualServer, type QuorumScripts, type RealServerScripts } from "./virtual-server.ts";
 
 /** A vrrp_sync_group's own notify scripts, run by the agent reading the keepalived.conf. */
 export interface SyncGroupScripts {
@@ -41,6 +41,8 @@ export interface Conversion {
   virtualServers: VirtualServer[];
   /** notify_up / notify_down per real server, which the VirtualServer API does not carry. */
   realServerScripts: RealServerScripts[];
+  /** quorum_up / quorum_down per virtual_server, which the VirtualServer API does not carry. */
+  quorumScripts: QuorumScripts[];
   /** notify scripts of each vrrp_sync_group, which the VirtualRouter API does not carry. */
   syncGroupScripts: SyncGroupScripts[];
   findings: Finding[];
@@ -221,10 +223,12 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   // Pass 3: virtual servers, which refer to the routers holding their addresses.
   const virtualServers: VirtualServer[] = [];
   const realServerScripts: RealServerScripts[] = [];
+  const quorumScripts: QuorumScripts[] = [];
   for (const s of virtualServerBlocks) {
-    const { server, scripts } = convertVirtualServer(s, routers, note, groups);
+    const { server, scripts, quorum } = convertVirtualServer(s, routers, note, groups);
     if (server) virtualServers.push(server);
     realServerScripts.push(...scripts);
+    if (quorum) quorumScripts.push(quorum);
   }
   const used = new Set(virtualServerBlocks.filter((s) => s.args[0] === "group").map((s) => s.args[1]));
   for (const [name, g] of groups)
@@ -234,7 +238,14 @@ export function convertKeepalived(statements: readonly Statement[], node: string
         "changed",
         `virtual_server_group ${name} is used by no virtual_server: nothing to import (keepalived ignores it too)`,
       );
-  const result: Conversion = { routers, virtualServers, realServerScripts, syncGroupScripts, findings };
+  const result: Conversion = {
+    routers,
+    virtualServers,
+    realServerScripts,
+    quorumScripts,
+    syncGroupScripts,
+    findings,
+  };
   if (routerId !== undefined) result.routerId = routerId;
   return result;
 }

@@ -18,6 +18,14 @@ type Spec = VirtualServer["spec"];
 type HealthCheck = NonNullable<Spec["healthCheck"]>;
 type CheckTarget = NonNullable<Spec["realServers"][number]["checkTargets"]>[number];
 
+/** keepalived's quorum_up / quorum_down of one virtual_server: run by the agent from keepalived.conf. */
+export interface QuorumScripts {
+  /** The VirtualServer's key (namespace/name). */
+  service: string;
+  up?: string;
+  down?: string;
+}
+
 /** keepalived's notify_up / notify_down of one real server: run by the agent from keepalived.conf. */
 export interface RealServerScripts {
   /** The VirtualServer's key (namespace/name), as the load balancer names services. */
@@ -344,8 +352,9 @@ export function convertVirtualServer(
   routers: readonly VirtualRouter[],
   note: Note,
   groups: ReadonlyMap<string, Statement> = new Map(),
-): { server?: VirtualServer; scripts: RealServerScripts[] } {
+): { server?: VirtualServer; scripts: RealServerScripts[]; quorum?: QuorumScripts } {
   const scripts: RealServerScripts[] = [];
+  const quorumScripts: Omit<QuorumScripts, "service"> = {};
   // Traffic by address and port, or by firewall mark once the API has fwmark (another part of the
   // tree adds it).
   let address: string | undefined;
@@ -487,7 +496,15 @@ export function convertVirtualServer(
         break;
       case "quorum_up":
       case "quorum_down":
-        note(k, "unmapped", "no scripts on quorum changes; the webhooks and mail report each real server");
+        if (k.args.length === 0) note(k, "unmapped", `${k.keyword} without a script`);
+        else {
+          quorumScripts[k.keyword === "quorum_up" ? "up" : "down"] = k.args.join(" ");
+          note(
+            k,
+            "changed",
+            "run by the agent from this keepalived.conf when the service gains or loses its quorum; the VirtualServer API has no field for it, so `vipkeeper import` output leaves it out",
+          );
+        }
         break;
       case "smtp_alert":
         note(k, "changed", "mail about real servers goes where the VirtualRouter's notify.mail says");
@@ -634,5 +651,12 @@ export function convertVirtualServer(
   }
   const errors = validateVirtualServer(server);
   for (const e of errors) note(s, "unmapped", `${e.field}: ${e.message}`);
-  return errors.length > 0 ? { scripts } : { server, scripts };
+  if (errors.length > 0) return { scripts };
+  return {
+    server,
+    scripts,
+    ...(Object.keys(quorumScripts).length > 0
+      ? { quorum: { service: `default/${name}`, ...quorumScripts } }
+      : {}),
+  };
 }

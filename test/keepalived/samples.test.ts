@@ -38,8 +38,6 @@ const NOT_YET = new Set([
   "static_rules",
   "static_ipaddress",
   "omega",
-  "quorum_up",
-  "quorum_down",
 ]);
 
 interface Doc {

@@ -269,7 +269,7 @@ virtual_server 10.0.0.200 80 {
       "12 alpha changed",
       "13 omega unmapped",
       "14 ha_suspend changed",
-      "15 quorum_up unmapped",
+      "15 quorum_up changed", // run by the agent from the file
       "20 misc_dynamic unmapped",
       "22 notify_up changed",
       "23 notify_down changed",
