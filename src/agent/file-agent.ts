@@ -95,6 +95,8 @@ export class FileAgent {
   private groups: EngineGroup[] = [];
   private started = 0;
   private lb: LoadBalancer | undefined;
+  /** keepalived's omega scripts of the running load balancer, for stop(). */
+  private lbShutdown: (() => Promise<void>) | undefined;
   private reloading: Promise<void> | undefined;
 
   private constructor(opts: FileAgentOptions, loaded: Loaded) {
@@ -207,7 +209,12 @@ export class FileAgent {
   async stop(): Promise<void> {
     await this.reloading;
     this.lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
-    await this.stopGroups();
+    // keepalived's omega: down scripts on shutdown, given up to 3 s beside the engines' stop.
+    const omega = this.lbShutdown?.();
+    await Promise.all([
+      this.stopGroups(),
+      omega && Promise.race([omega, new Promise((r) => setTimeout(r, 3000).unref())]),
+    ]);
   }
 
   private report(): void {
@@ -281,7 +288,7 @@ export class FileAgent {
     // Loaded only where there are virtual servers: most agents run VRRP alone.
     const { startLoadBalancer } = await import("./load-balancer.ts");
     const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
-    const { hooks } = agentLoadBalancerHooks({
+    const { hooks, shutdown } = agentLoadBalancerHooks({
       node,
       log,
       routers,
@@ -293,6 +300,7 @@ export class FileAgent {
     // DR forwards on the interface of the service's VirtualRouter.
     const deviceOf = (routerRef: string | undefined) =>
       routers.find((r) => r.metadata.name === routerRef)?.spec.interface;
+    this.lbShutdown = shutdown;
     return startLoadBalancer(virtualServers, log, undefined, hooks, {
       backend: lbBackend ?? "auto",
       deviceOf,

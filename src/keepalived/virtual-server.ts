@@ -24,6 +24,8 @@ export interface QuorumScripts {
   service: string;
   up?: string;
   down?: string;
+  /** keepalived's omega: on the agent's shutdown, notify_down of each up real server and quorum_down run. */
+  omega?: true;
 }
 
 /** keepalived's notify_up / notify_down of one real server: run by the agent from keepalived.conf. */
@@ -485,7 +487,12 @@ export function convertVirtualServer(
         );
         break;
       case "omega":
-        note(k, "unmapped", "no scripts run when a real server is removed by reload or shutdown");
+        quorumScripts.omega = true;
+        note(
+          k,
+          "changed",
+          "run by the agent from this keepalived.conf on its shutdown (notify_down of each up real server, quorum_down while the quorum holds), not when a reload removes a real server; `vipkeeper import` output leaves it out",
+        );
         break;
       case "ha_suspend":
         note(

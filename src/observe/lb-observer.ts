@@ -45,13 +45,22 @@ export class QuorumWatcher {
   private readonly log: Logger;
   private readonly run: (command: string) => Promise<unknown>;
 
+  private readonly downScripts = new Map<string, Map<string, string>>();
+
   constructor(
     virtualServers: readonly VirtualServer[],
     scripts: readonly QuorumScripts[],
     log: Logger,
     run?: (command: string) => Promise<unknown>,
+    realServerScripts: readonly RealServerScripts[] = [],
   ) {
     this.scripts = scripts;
+    for (const s of realServerScripts)
+      if (s.down !== undefined) {
+        const m = this.downScripts.get(s.service) ?? new Map<string, string>();
+        m.set(s.server, s.down);
+        this.downScripts.set(s.service, m);
+      }
     this.log = log;
     this.run =
       run ??
@@ -81,6 +90,23 @@ export class QuorumWatcher {
       `${service}: quorum ${after ? "gained" : "lost"}`,
     );
     if (script) void this.run(script);
+  }
+
+  /**
+   * keepalived's omega, on the agent's shutdown: for each service that asks, the notify_down of
+   * every real server still up and its quorum_down while the quorum holds. Resolves when they end
+   * (each within its own time limit).
+   */
+  shutdown(): Promise<void> {
+    const runs: Promise<unknown>[] = [];
+    for (const s of this.scripts) {
+      if (!s.omega) continue;
+      const health = this.health.get(s.service);
+      for (const [server, command] of this.downScripts.get(s.service) ?? [])
+        if (health?.get(server) !== false) runs.push(this.run(command));
+      if (s.down && this.up.get(s.service) !== false) runs.push(this.run(s.down));
+    }
+    return Promise.all(runs).then(() => undefined);
   }
 }
 
@@ -130,7 +156,7 @@ export function agentLoadBalancerHooks(opts: {
   quorumScripts?: readonly QuorumScripts[];
   registry?: Registry;
   counters?: Counters;
-}): { hooks: LoadBalancerHooks; notifier: RealServerNotifier } {
+}): { hooks: LoadBalancerHooks; notifier: RealServerNotifier; shutdown: () => Promise<void> } {
   const instances = planForNode(opts.routers, opts.node).instances;
   const byService = new Map<string, ServiceNotify>();
   for (const vs of opts.virtualServers) {
@@ -156,7 +182,7 @@ export function agentLoadBalancerHooks(opts: {
   });
   const metrics = opts.registry ? new LoadBalancerMetrics(opts.registry) : undefined;
   const quorum = opts.quorumScripts?.length
-    ? new QuorumWatcher(opts.virtualServers, opts.quorumScripts, opts.log)
+    ? new QuorumWatcher(opts.virtualServers, opts.quorumScripts, opts.log, undefined, opts.realServerScripts)
     : undefined;
   return {
     hooks: loadBalancerHooks({
@@ -166,5 +192,6 @@ export function agentLoadBalancerHooks(opts: {
       ...(quorum ? { quorum } : {}),
     }),
     notifier,
+    shutdown: () => quorum?.shutdown() ?? Promise.resolve(),
   };
 }

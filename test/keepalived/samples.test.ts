@@ -37,7 +37,6 @@ const NOT_YET = new Set([
   "static_routes",
   "static_rules",
   "static_ipaddress",
-  "omega",
 ]);
 
 interface Doc {

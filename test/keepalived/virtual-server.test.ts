@@ -267,7 +267,7 @@ virtual_server 10.0.0.200 80 {
     for (const l of [
       "11 lb_algo unmapped",
       "12 alpha changed",
-      "13 omega unmapped",
+      "13 omega changed", // run by the agent on its shutdown
       "14 ha_suspend changed",
       "15 quorum_up changed", // run by the agent from the file
       "20 misc_dynamic unmapped",

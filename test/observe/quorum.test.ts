@@ -65,3 +65,42 @@ describe("quorum_up / quorum_down", () => {
     expect(ran).toHaveLength(2);
   });
 });
+
+describe("omega", () => {
+  it("on shutdown runs notify_down of each real server still up, and quorum_down while the quorum holds", async () => {
+    const conf = CONF.replace("  protocol TCP\n", "  protocol TCP\n  omega\n")
+      .replace("    weight 2\n", "    weight 2\n    notify_down /bin/down-11\n")
+      .replace(
+        "    weight 1\n  }\n  real_server 198.18.0.13",
+        "    weight 1\n    notify_down /bin/down-12\n  }\n  real_server 198.18.0.13",
+      );
+    const c = convertKeepalived(parseKeepalived(conf, "k.conf"), "n1");
+    expect(c.quorumScripts[0]).toMatchObject({ omega: true });
+    expect(c.findings.find((f) => f.keyword === "omega")?.kind).toBe("changed");
+    const ran: string[] = [];
+    const make = () =>
+      new QuorumWatcher(
+        c.virtualServers,
+        c.quorumScripts,
+        pino({ level: "silent" }),
+        (cmd) => {
+          ran.push(cmd);
+          return Promise.resolve();
+        },
+        c.realServerScripts,
+      );
+    const svc = "default/vs-198-18-0-50-80";
+    // All up: both down scripts and quorum_down.
+    await make().shutdown();
+    expect(ran.sort()).toEqual(["/bin/down-11", "/bin/down-12", "/usr/local/sbin/quorum-down.sh"]);
+    // .12 already down, and the quorum lost (healthy weight 1): only .11's down script.
+    ran.length = 0;
+    const w = make();
+    w.changed(svc, "198.18.0.12:80", false);
+    w.changed(svc, "198.18.0.11:80", false);
+    ran.length = 0;
+    w.changed(svc, "198.18.0.11:80", true); // weight 2 + 1 = 3, below 4: the quorum stays lost
+    await w.shutdown();
+    expect(ran).toEqual(["/bin/down-11"]);
+  });
+});
