@@ -82,6 +82,8 @@ const GLOBAL_NOTES: Record<string, string> = {
   max_auto_priority: "not needed: the VRRP engine is a process of its own",
   vrrp_strict:
     "out of scope: vipkeeper follows the RFC without a strict mode (no firewall rules for the addresses; unicast and PASS stay allowed)",
+  lvs_sync_daemon:
+    "out of scope: the LVS sync daemon (connection state is not synchronised between directors)",
   vrrp_skip_check_adv_addr:
     "out of scope: every advert's address list is checked as the RFC says (VRRPv2 drops a mismatch, v3 logs it)",
 };
@@ -206,6 +208,12 @@ export function convertKeepalived(statements: readonly Statement[], node: string
       if (s.args[0]) groups.set(s.args[0], s);
       else note(s, "unmapped", "virtual_server_group without a name");
     } else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
+    else if (
+      s.keyword === "static_ipaddress" ||
+      s.keyword === "static_routes" ||
+      s.keyword === "static_rules"
+    )
+      note(s, "unmapped", `not yet: ${s.keyword} (addresses, routes and rules kept on the host)`);
     else note(s, "unmapped", "unknown top-level keyword");
   }
   const syncGroupScripts: SyncGroupScripts[] = [];
@@ -343,7 +351,13 @@ function convertInstance(
         const type = k.children?.find((c) => c.keyword === "auth_type")?.args[0];
         const pass = k.children?.find((c) => c.keyword === "auth_pass")?.args[0];
         if (type !== "PASS")
-          note(k, "unmapped", `auth_type ${type ?? "(none)"}: only PASS exists in vipkeeper`);
+          note(
+            k,
+            "unmapped",
+            type === "AH"
+              ? "auth_type AH: out of scope (RFC 5798 dropped AH); use PASS or none"
+              : `auth_type ${type ?? "(none)"}: only PASS exists in vipkeeper`,
+          );
         else if (pass !== undefined) {
           // keepalived uses the first 8 characters of a longer password.
           if (pass.length > 8)
@@ -424,6 +438,21 @@ function convertInstance(
         break;
       case "virtual_ipaddress_excluded":
         note(k, "unmapped", "addresses left out of adverts are not supported; list them in another router");
+        break;
+      case "lvs_sync_daemon_interface":
+        note(
+          k,
+          "unmapped",
+          "out of scope: the LVS sync daemon (connection state is not synchronised between directors)",
+        );
+        break;
+      case "use_vmac":
+      case "vmac_xmit_base":
+        note(k, "unmapped", "not yet: the virtual MAC (VMAC) on a macvlan");
+        break;
+      case "virtual_routes":
+      case "virtual_rules":
+        note(k, "unmapped", "not yet: routes and policy rules added while master");
         break;
       default:
         note(k, "unmapped", "no equivalent in VirtualRouter");

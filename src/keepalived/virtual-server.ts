@@ -283,7 +283,11 @@ function convertChecker(
           if (h.keyword === "connect_ip" && h.args[0] && familyOf(h.args[0])) address = h.args[0];
           else if (h.keyword === "connect_port" && int(h.args[0]) !== undefined) hostPort = int(h.args[0]);
           else if (h.keyword === "bindto" || h.keyword === "bind_port" || h.keyword === "bind_if")
-            note(h, "unmapped", "checks leave from the address the kernel chooses");
+            note(
+              h,
+              "unmapped",
+              "out of scope: a source address belongs to one node, and an object runs on every node; checks leave from the address the kernel chooses",
+            );
           else note(h, "unmapped", "no equivalent in a check target");
         }
         (out.targets ??= []).push({
