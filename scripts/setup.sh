@@ -36,3 +36,5 @@ fi
 . scripts/env.sh
 echo "setup: node $(node --version), npm $(npm --version)" >&2
 npm ci --no-audit --no-fund --loglevel=error
+# Production runs the compiled JavaScript (dist/); the tests run the sources.
+npm run --silent build

@@ -7,6 +7,7 @@ import {
   CustomObjectsApi,
   DiscoveryV1Api,
   type V1EndpointSlice,
+  type V1Namespace,
   type V1Node,
   type V1Pod,
   type V1Secret,
@@ -82,6 +83,12 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     path: "/api/v1/pods",
     list: () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${args.node}` }),
     fieldSelector: `spec.nodeName=${args.node}`,
+    log,
+  });
+  // Namespaces' labels: a router grants VirtualServers to namespaces by label selector.
+  const namespaces = new SupervisedInformer<V1Namespace>(kc, {
+    path: "/api/v1/namespaces",
+    list: () => core.listNamespace(),
     log,
   });
   const manager = `vipkeeper-agent/${args.node}`;
@@ -192,6 +199,10 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
         return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
       },
       virtualServers: () => virtualServers.list(),
+      namespaceLabels: (name) => {
+        const ns = namespaces.list().find((n) => n.metadata?.name === name);
+        return ns ? (ns.metadata?.labels ?? {}) : undefined;
+      },
       readyPods: (namespace, matchLabels) =>
         pods
           .list()
@@ -227,9 +238,12 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   // One metrics endpoint for all the engines, answered from their snapshots.
   const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
   const sync = () => void agent.sync();
-  for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.on("change", sync);
+  const informers = [routers, nodes, secrets, slices, pods, virtualServers, namespaces];
+  for (const i of informers) i.on("change", sync);
   const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);
-  await Promise.all([routers, nodes, secrets, slices, pods, virtualServers].map((i) => i.start()));
+  await Promise.all(
+    [routers, nodes, secrets, slices, pods, virtualServers, namespaces].map((i) => i.start()),
+  );
   await agent.sync();
   log.info("agent started (cluster mode)");
   await new Promise<void>((resolve) => {
@@ -238,7 +252,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   });
   log.info("stopping: resigning every router");
   lease.stop();
-  for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.stop();
+  for (const i of informers) i.stop();
   await agent.stop();
   status.stop();
   vsStatus.stop();

@@ -11,6 +11,7 @@ import { GROUP, VERSION } from "../api/virtual-router.ts";
 import { applyStatus } from "../kube/client.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import type { FieldError } from "../api/field-errors.ts";
+import type { Refusal } from "../cluster/grants.ts";
 import { serviceKey } from "../lb/from-api.ts";
 import { familyOf } from "../vrrp/address.ts";
 import { ServiceHealth, virtualServerStatus, type VirtualServerStatus } from "./vs-status.ts";
@@ -64,6 +65,8 @@ export class VirtualServerStatusWriter {
   /** The services of the node's dataplane (while `starting`, of the one being started). */
   private services = new Map<string, ServiceHealth>();
   private refused: string | undefined;
+  /** VirtualServers that their router does not grant (by service key), and why. */
+  private notPermitted = new Map<string, Refusal>();
   private starting = false;
   /** What this node last wrote per object, while it has been master of the object's router since. */
   private readonly written = new Map<string, { router: string; json: string; status: VirtualServerStatus }>();
@@ -131,6 +134,13 @@ export class VirtualServerStatusWriter {
     this.changed();
   }
 
+  /** The VirtualServers their router does not grant, and why (they are in no dataplane). */
+  refusals(refused: ReadonlyMap<string, Refusal>): void {
+    if (JSON.stringify([...refused]) === JSON.stringify([...this.notPermitted])) return;
+    this.notPermitted = new Map(refused);
+    this.changed();
+  }
+
   /** A real server's health changed (service and server keys as the checks name them). */
   health(service: string, server: string, healthy: boolean): void {
     if (this.services.get(service)?.set(server, healthy, this.o.now())) this.changed();
@@ -178,14 +188,17 @@ export class VirtualServerStatusWriter {
       let errors = this.validated.get(vs);
       if (!errors) this.validated.set(vs, (errors = validateVirtualServer(vs)));
       const health = this.services.get(key);
+      const refusal = this.notPermitted.get(key);
       const state =
         errors.length > 0
           ? ({ kind: "invalid", errors } as const)
-          : this.starting || !health
-            ? undefined // not (yet) in this node's dataplane: nothing to say
-            : this.refused !== undefined
-              ? ({ kind: "notProgrammed", reason: this.refused } as const)
-              : ({ kind: "programmed", health } as const);
+          : refusal
+            ? ({ kind: "refused", refusal } as const)
+            : this.starting || !health
+              ? undefined // not (yet) in this node's dataplane: nothing to say
+              : this.refused !== undefined
+                ? ({ kind: "notProgrammed", reason: this.refused } as const)
+                : ({ kind: "programmed", health } as const);
       if (!state) continue;
       const last = this.written.get(key);
       const previous = last ? last.status : (vs as { status?: VirtualServerStatus }).status;

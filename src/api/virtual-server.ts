@@ -143,7 +143,12 @@ export const VirtualServerSpec = Type.Object(
     protocol: Type.Optional(
       Type.Union([Type.Literal("TCP"), Type.Literal("UDP"), Type.Literal("SCTP")], { default: "TCP" }),
     ),
-    routerRef: Type.Optional(Type.String({ description: "The VirtualRouter that keeps the address alive." })),
+    routerRef: Type.Optional(
+      Type.String({
+        description:
+          "The VirtualRouter that keeps the address alive. It must grant this namespace what the VirtualServer uses (its spec.virtualServers); otherwise nothing is programmed and Ready is False with reason NotPermitted.",
+      }),
+    ),
     scheduler: Type.Optional(
       Type.Union(
         ["rr", "wrr", "lc", "wlc", "sh", "mh"].map((s) => Type.Literal(s)),
@@ -265,7 +270,7 @@ export const VirtualServerSpec = Type.Object(
                 command: Type.String({
                   minLength: 1,
                   description:
-                    "Shell command; $1 $2 are the server's address and port. Runs only where the agent's own configuration allows scripts.",
+                    "Shell command (bash -c, as root on every node of the router); $1 $2 are the server's address and port. In cluster mode only where the router grants it (spec.virtualServers.from[].allowExec) and the agent runs with --allow-scripts.",
                 }),
               },
               { additionalProperties: false },

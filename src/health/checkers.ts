@@ -13,7 +13,10 @@ import { icmpEcho } from "../net/icmp-echo.ts";
 
 export interface CheckResult {
   ok: boolean;
-  /** Why it failed (or what it saw), for logs. */
+  /**
+   * The outcome in a few words (a status code, an error, a count), for logs and Events. Never what
+   * the target answered: a namespace's check must not read a node's services through it.
+   */
   detail: string;
   latencyMs: number;
 }
@@ -198,7 +201,7 @@ function httpCheck(spec: HttpSpec, target: Target, timeoutMs: number): Promise<C
           if (!spec.statusCodes.includes(status)) return resolve(done(t0, false, `status ${status}`));
           const digest = hash?.digest("hex");
           if (spec.digest && digest !== spec.digest.toLowerCase())
-            return resolve(done(t0, false, `digest ${digest ?? ""} differs`));
+            return resolve(done(t0, false, "body digest differs from spec"));
           resolve(done(t0, true, `status ${status}`));
         });
         res.on("error", (e) => resolve(done(t0, false, e.message)));
@@ -274,7 +277,7 @@ function plainHttpCheck(spec: HttpSpec, target: Target, timeoutMs: number): Prom
         body = data;
       } else if (length !== undefined) body = body.subarray(0, length);
       const digest = createHash("md5").update(body).digest("hex");
-      if (digest !== spec.digest!.toLowerCase()) finish(false, `digest ${digest} differs`);
+      if (digest !== spec.digest!.toLowerCase()) finish(false, "body digest differs from spec");
       else finish(true, `status ${status}`);
     };
     sock.on("data", (d: Buffer) => {

@@ -25,6 +25,7 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
   const port = settings.metricsPort ?? DEFAULT_METRICS_PORT;
   const args = ["agent", "--cluster", "--node", "$(NODE_NAME)", "--metrics", `0.0.0.0:${port}`];
   if (settings.allowScripts) args.push("--allow-scripts");
+  if (settings.permanentAddresses) args.push("--permanent-addresses");
   // Only an explicit choice goes on the command line: unset and "auto" are the agent's default.
   if (settings.lbBackend && settings.lbBackend !== "auto") args.push("--lb-backend", settings.lbBackend);
   return {

@@ -47,6 +47,22 @@ const SAMPLES: Record<string, Sample> = {
     good: router({ addresses: [{ address: "198.18.0.50" }, { address: "2001:db8::50/64" }] }),
     bad: router({ addresses: [{ address: "198.18.0.256/24" }] }),
   },
+  "VirtualRouter.spec.virtualServers.from[].addresses[] isIP(self) || isCIDR(self)": {
+    good: router({
+      virtualServers: { from: [{ namespaceSelector: {}, addresses: ["198.18.0.50", "2001:db8:5::/64"] }] },
+    }),
+    bad: router({ virtualServers: { from: [{ namespaceSelector: {}, addresses: ["198.18.0.0/33"] }] } }),
+  },
+  "VirtualRouter.spec.virtualServers.from[].ports[] !has(self.endPort) || self.endPort >= self.port": {
+    good: router({
+      virtualServers: {
+        from: [{ namespaceSelector: {}, ports: [{ port: 80 }, { port: 8000, endPort: 8080 }] }],
+      },
+    }),
+    bad: router({
+      virtualServers: { from: [{ namespaceSelector: {}, ports: [{ port: 8080, endPort: 8000 }] }] },
+    }),
+  },
   "VirtualRouter.spec.priorities self.filter(p, p.priority == 255).size() <= 1": {
     good: router({
       priorities: [

@@ -65,6 +65,16 @@ describe("the agents' DaemonSet", () => {
     expect(() => parseAgentSettings("lbBackend: xdp\n")).toThrow(/lbBackend/);
   });
 
+  it("virtual addresses have a lifetime unless the settings ask for permanent ones (--permanent-addresses)", () => {
+    const args = (yaml: string) =>
+      agentDaemonSet({ settings: parseAgentSettings(yaml), namespace: "vk", image: "img", nodeNames: ["n1"] })
+        .spec!.template.spec!.containers[0]!.args!;
+    expect(args("{}\n")).not.toContain("--permanent-addresses");
+    expect(args("permanentAddresses: false\n")).not.toContain("--permanent-addresses");
+    expect(args("permanentAddresses: true\n")).toContain("--permanent-addresses");
+    expect(() => parseAgentSettings("permanentAddresses: 3\n")).toThrow(/permanentAddresses/);
+  });
+
   it("stays valid with no node selected (scheduled nowhere)", () => {
     const ds = agentDaemonSet({ settings: {}, namespace: "vk", image: "img", nodeNames: [] });
     expect(() => new DaemonSet(ds as never).validate()).not.toThrow();

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { crds } from "../../src/api/crds.ts";
-import { Lab } from "../../src/lab/lab.ts";
+import { Lab, tiedToParent } from "../../src/lab/lab.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 import { waitUntil } from "./agents.ts";
 import { unixToTcp } from "./unix-forward.ts";
@@ -55,6 +55,14 @@ export class ClusterLab {
     return c;
   }
 
+  /** A Namespace object (the API server labels it kubernetes.io/metadata.name: NAME). */
+  async createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
+    await this.api
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name, labels } } });
+  }
+
   /** The node's way to the API server (127.0.0.1:16443 in its namespace); again after a killAll. */
   async startForwarder(node: string): Promise<void> {
     const fwd = this.lab.spawn(node, [process.execPath, FORWARD, "16443", join(this.dir, "api.sock")]);
@@ -76,24 +84,26 @@ export class ClusterLab {
   }
 
   startController(extra: string[] = []): void {
-    this.controller = spawn(
+    // Tied to this process: it runs outside the lab's namespaces, where no sweep would find it.
+    const [cmd, ...args] = tiedToParent([
       process.execPath,
-      [
-        BIN,
-        "controller",
-        "--kubeconfig",
-        join(this.dir, "controller.kubeconfig"),
-        "--namespace",
-        AGENT_NAMESPACE,
-        "--no-agents",
-        ...extra,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POD_NAME: "controller-0" } },
-    );
+      BIN,
+      "controller",
+      "--kubeconfig",
+      join(this.dir, "controller.kubeconfig"),
+      "--namespace",
+      AGENT_NAMESPACE,
+      "--no-agents",
+      ...extra,
+    ]);
+    this.controller = spawn(cmd!, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, POD_NAME: "controller-0" },
+    });
     this.collect("controller", this.controller);
   }
 
-  startAgent(node: string): void {
+  startAgent(node: string, extra: string[] = []): void {
     const child = this.lab.spawn(node, [
       process.execPath,
       BIN,
@@ -105,6 +115,7 @@ export class ClusterLab {
       AGENT_NAMESPACE,
       "--kubeconfig",
       join(this.dir, "agent.kubeconfig"),
+      ...extra,
     ]);
     this.collect(node, child);
     this.agents.set(node, child);
