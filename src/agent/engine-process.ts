@@ -11,7 +11,7 @@ import { DEFAULT_ADDRESS_LIFETIME } from "./address-keeper.ts";
 import { removeEnginePidFile, writeEnginePidFile } from "./leftovers.ts";
 import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
 import { Notifier } from "../observe/notifier.ts";
-import { runNotifyScripts } from "../observe/notify-scripts.ts";
+import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers } from "./script-tracker.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import type { EngineUpdate } from "./engine-main.ts";
@@ -88,6 +88,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       notifier.track(runNotifyScripts(event, log));
       notifier.notify(event);
     },
+    onGroupTransition: (event) => notifier.track(runGroupNotifyScripts(event, log)),
   });
   deliver.to = engine;
   const notifier = new Notifier(args.node, log, engine.counters);

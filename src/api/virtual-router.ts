@@ -173,6 +173,14 @@ export const VirtualRouterSpec = Type.Object(
       "How long to wait after seeing a lower-priority master before preempting it.",
       "0s",
     ),
+    syncGroup: Type.Optional(
+      Type.String({
+        pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        maxLength: 63,
+        description:
+          "Routers with the same syncGroup move together (keepalived's vrrp_sync_group): one in Fault puts all in Fault, one that leaves Master takes the others out of Master, and they become Master only together. Honoured where one engine runs all of them: the file-mode agent. In cluster mode each router runs in an engine of its own and this version does not coordinate them.",
+      }),
+    ),
     accept: Type.Optional(
       Type.Boolean({
         default: true,

@@ -7,7 +7,7 @@ import ipaddr from "ipaddr.js";
 import { parseCidr } from "../api/cidr.ts";
 import { selects } from "../api/label-selector.ts";
 import type { VirtualRouterSpec } from "../api/virtual-router.ts";
-import type { VirtualServer } from "../api/virtual-server.ts";
+import { servedEndpoints, type VirtualServer } from "../api/virtual-server.ts";
 
 type Grant = NonNullable<VirtualRouterSpec["virtualServers"]>["from"][number];
 
@@ -87,26 +87,29 @@ function checkGrant(
   const { spec } = vs;
   const ns = vs.metadata.namespace ?? "default";
   const router = ctx.router.metadata.name;
-  if (spec.fwmark !== undefined) {
-    if (!(g.fwmarks ?? []).includes(spec.fwmark))
-      return {
-        rule: "FwmarkNotAllowed",
-        message: `spec.fwmark ${spec.fwmark}: VirtualRouter ${router} does not grant it to namespace ${ns} (${where}.fwmarks)`,
-      };
-  } else if (spec.address !== undefined) {
+  // Everything the object serves (address and port, fwmark, or every entry of its group).
+  const field = spec.group ? "spec.group" : undefined;
+  for (const e of servedEndpoints(spec)) {
+    if (e.fwmark !== undefined) {
+      if (!(g.fwmarks ?? []).includes(e.fwmark))
+        return {
+          rule: "FwmarkNotAllowed",
+          message: `${field ?? "spec.fwmark"} ${e.fwmark}: VirtualRouter ${router} does not grant it to namespace ${ns} (${where}.fwmarks)`,
+        };
+      continue;
+    }
     const own = ctx.router.spec.addresses.map((a) => parseCidr(a.address)?.address);
-    const address = parseCidr(spec.address)?.address ?? spec.address;
+    const address = parseCidr(e.address)?.address ?? e.address;
     const granted = g.addresses ? g.addresses.some((c) => inCidr(address, c)) : own.includes(address);
     if (!granted)
       return {
         rule: "AddressNotAllowed",
-        message: `spec.address ${spec.address}: VirtualRouter ${router} does not grant it to namespace ${ns} (${where}.addresses${g.addresses ? "" : ": the router's own addresses"})`,
+        message: `${field ? `${field} address` : "spec.address"} ${e.address}: VirtualRouter ${router} does not grant it to namespace ${ns} (${where}.addresses${g.addresses ? "" : ": the router's own addresses"})`,
       };
-    const protocol = spec.protocol ?? "TCP";
-    if (spec.port !== undefined && !portAllowed(g, spec.port, protocol))
+    if (!portAllowed(g, e.port, e.protocol))
       return {
         rule: "PortNotAllowed",
-        message: `spec.port ${spec.port}/${protocol}: VirtualRouter ${router} does not grant it to namespace ${ns} (${where}.ports)`,
+        message: `${field ? `${field} port` : "spec.port"} ${e.port}/${e.protocol}: VirtualRouter ${router} does not grant it to namespace ${ns} (${where}.ports)`,
       };
   }
   if (spec.healthCheck?.exec) {
@@ -124,6 +127,13 @@ function checkGrant(
   if (!g.allowNodeLocal) {
     const servers = [
       ...spec.realServers.map((r, i) => ({ field: `spec.realServers[${i}].address`, address: r.address })),
+      // A check target is probed like a real server.
+      ...spec.realServers.flatMap((r, i) =>
+        (r.checkTargets ?? []).map((t, j) => ({
+          field: `spec.realServers[${i}].checkTargets[${j}].address`,
+          address: t.address,
+        })),
+      ),
       ...(spec.sorryServer ? [{ field: "spec.sorryServer.address", address: spec.sorryServer.address }] : []),
     ];
     for (const s of servers) {
@@ -186,11 +196,11 @@ export function nodeAddressSet(lists: Iterable<readonly string[]>): Set<string> 
 
 /** The traffic a VirtualServer selects, as a key: protocol, address and port, or its firewall mark. */
 function endpointKeys(vs: VirtualServer): string[] {
-  const { spec } = vs;
-  if (spec.fwmark !== undefined) return [`fwmark ${spec.fwmark}`];
-  const address = parseCidr(spec.address ?? "")?.address ?? spec.address;
-  const family = address?.includes(":") ? 6 : 4;
-  return [`${spec.protocol ?? "TCP"} ${family === 6 ? `[${address}]` : address}:${spec.port}`];
+  return servedEndpoints(vs.spec).map((e) => {
+    if (e.fwmark !== undefined) return `fwmark ${e.fwmark}`;
+    const address = parseCidr(e.address)?.address ?? e.address;
+    return `${e.protocol} ${address.includes(":") ? `[${address}]` : address}:${e.port}`;
+  });
 }
 
 const created = (vs: VirtualServer) =>
@@ -214,7 +224,7 @@ export function endpointConflicts(objects: readonly VirtualServer[]): Map<Virtua
     if (taken) {
       out.set(vs, {
         rule: "EndpointInUse",
-        message: `${vs.spec.fwmark !== undefined ? "spec.fwmark" : "spec.address"}: ${taken} is already served by VirtualServer ${key(owners.get(taken)!)}`,
+        message: `${vs.spec.group ? "spec.group" : vs.spec.fwmark !== undefined ? "spec.fwmark" : "spec.address"}: ${taken} is already served by VirtualServer ${key(owners.get(taken)!)}`,
       });
       continue;
     }

@@ -81,8 +81,27 @@ const SAMPLES: Record<string, Sample> = {
     good: router({ unicast: { peers: ["198.18.0.2", "198.18.0.3"] } }),
     bad: router({ unicast: { peers: ["node-b"] } }),
   },
-  "VirtualServer.spec has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
+  "VirtualServer.spec has(self.group) ? !has(self.fwmark) && !has(self.address) && !has(self.port) : has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
     { good: marked({ fwmark: 7 }), bad: server({ fwmark: 7 }) },
+  "VirtualServer.spec self.realServers.all(r, has(r.port)) || (has(self.group) ? self.group.all(g, has(g.fwmark)) : has(self.fwmark))":
+    {
+      good: marked({ group: [{ fwmark: 7 }, { fwmark: 8 }], realServers: [{ address: "198.18.0.13" }] }),
+      bad: marked({
+        group: [{ fwmark: 7 }, { address: "198.18.0.50", port: 80 }],
+        realServers: [{ address: "198.18.0.13" }],
+      }),
+    },
+  "VirtualServer.spec.group[] has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
+    {
+      good: marked({ group: [{ address: "198.18.0.50-198.18.0.52", port: 80 }, { fwmark: 7 }] }),
+      bad: marked({ group: [{ address: "198.18.0.50" }] }),
+    },
+  "VirtualServer.spec.realServers[].checkTargets[].address isIP(self)": {
+    good: server({
+      realServers: [{ address: "198.18.0.13", port: 25, checkTargets: [{ address: "198.18.0.14" }] }],
+    }),
+    bad: server({ realServers: [{ address: "198.18.0.13", port: 25, checkTargets: [{ address: "mx" }] }] }),
+  },
   "VirtualServer.spec.address isIP(self)": {
     good: server({ address: "2001:db8::50", realServers: [{ address: "2001:db8::13", port: 80 }] }),
     bad: server({ address: "198.18.0.50/24" }),

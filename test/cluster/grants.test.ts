@@ -163,6 +163,76 @@ describe("VirtualServer grants", () => {
     expect(nodeLocalKind("198.18.0.13", new Set())).toBeUndefined();
   });
 
+  it("a group is granted only when every address, port and mark in it is (not by leaving out address and port)", () => {
+    const grouped = (group: VirtualServerSpec["group"]) => {
+      const o = vs({ group });
+      delete (o.spec as Partial<VirtualServerSpec>).address;
+      delete (o.spec as Partial<VirtualServerSpec>).port;
+      return o;
+    };
+    const g = ctx([{ namespaceSelector: {}, ports: [{ port: 80 }, { port: 443 }] }]);
+    expect(
+      refusal(
+        grouped([
+          { address: "198.18.0.50", port: 80 },
+          { address: "2001:db8::50", port: 443 },
+        ]),
+        g,
+      ),
+    ).toBeUndefined();
+    // An address of the range that is not the router's.
+    expect(refusal(grouped([{ address: "198.18.0.50-198.18.0.51", port: 80 }]), g)).toEqual({
+      rule: "AddressNotAllowed",
+      message:
+        "spec.group address 198.18.0.51: VirtualRouter vip does not grant it to namespace team-a (spec.virtualServers.from[0].addresses: the router's own addresses)",
+    });
+    expect(
+      refusal(
+        grouped([
+          { address: "198.18.0.50", port: 80 },
+          { address: "198.18.0.50", port: 22 },
+        ]),
+        g,
+      ),
+    ).toMatchObject({
+      rule: "PortNotAllowed",
+      message: expect.stringMatching(/^spec.group port 22\/TCP: /) as string,
+    });
+    expect(refusal(grouped([{ address: "198.18.0.50", port: 80 }, { fwmark: 9 }]), g)).toMatchObject({
+      rule: "FwmarkNotAllowed",
+    });
+    // Two objects serving one address and port through a group conflict like any others.
+    const a = {
+      ...grouped([{ address: "198.18.0.50", port: 80 }]),
+      metadata: { name: "a", namespace: "team-a", creationTimestamp: "2026-01-01T00:00:00Z" },
+    } as VirtualServer;
+    const b = {
+      ...vs({}),
+      metadata: { name: "b", namespace: "team-b", creationTimestamp: "2026-01-02T00:00:00Z" },
+    } as VirtualServer;
+    expect(endpointConflicts([b, a]).get(b)?.message).toMatch(
+      /TCP 198.18.0.50:80 is already served by VirtualServer team-a\/a/,
+    );
+  });
+
+  it("probes a check target only where a real server could be: node-local targets need allowNodeLocal", () => {
+    const probe = vs({
+      realServers: [
+        {
+          address: "198.18.0.13",
+          port: 25,
+          checkTargets: [{ address: "198.18.0.14" }, { address: "127.0.0.1" }],
+        },
+      ],
+    });
+    expect(refusal(probe, ctx([{ namespaceSelector: {} }]))).toEqual({
+      rule: "RealServerNotAllowed",
+      message:
+        "spec.realServers[0].checkTargets[1].address 127.0.0.1 is loopback: VirtualRouter vip does not allow node-local real servers to namespace team-a (spec.virtualServers.from[0].allowNodeLocal)",
+    });
+    expect(refusal(probe, ctx([{ namespaceSelector: {}, allowNodeLocal: true }]))).toBeUndefined();
+  });
+
   it("allows when any one grant for the namespace allows all of it, else tells the first grant's refusal", () => {
     const exec = vs({ port: 443, healthCheck: { exec: { command: "true" } } });
     const two: Grants = [

@@ -261,8 +261,8 @@ describe("the agent and the import command read keepalived.conf", () => {
 });
 
 describe("vrrp_sync_group", () => {
-  it("makes its members fail together: each tracks the others' interfaces with weight 0, reported as changed", () => {
-    const { routers, findings } = convertText(`
+  it("gives its members one syncGroup (the engine moves them together); group notify scripts are reported", () => {
+    const { routers, findings, syncGroupScripts } = convertText(`
 vrrp_sync_group VG_1 {
   group {
     VI_EXT
@@ -288,16 +288,19 @@ vrrp_instance VI_INT {
 `);
     const ext = routers.find((r) => r.metadata.name === "vi-ext")!;
     const int = routers.find((r) => r.metadata.name === "vi-int")!;
-    expect(ext.spec.track?.interfaces).toEqual([{ name: "eth2" }, { name: "eth1", weight: 0 }]);
-    expect(int.spec.track?.interfaces).toEqual([
-      { name: "eth0", weight: 0 },
-      { name: "eth2", weight: 0 },
-    ]);
+    expect(ext.spec.syncGroup).toBe("vg-1");
+    expect(int.spec.syncGroup).toBe("vg-1");
+    expect(ext.spec.track?.interfaces).toEqual([{ name: "eth2" }]);
+    expect(int.spec.track).toBeUndefined();
     for (const r of routers) expect(validateVirtualRouter(r)).toEqual([]);
-    expect(findings.find((f) => f.kind === "changed" && /vrrp_sync_group VG_1/.test(f.message))?.line).toBe(
-      2,
-    );
-    expect(findings.find((f) => /notify_master.*group-level/.test(f.message))?.kind).toBe("unmapped");
+    expect(
+      findings.find((f) => f.kind === "changed" && /VG_1: .* get syncGroup vg-1/.test(f.message))?.line,
+    ).toBe(2);
+    // The group's notify scripts go to the agent reading the file (the API has no field for them).
+    expect(syncGroupScripts).toEqual([
+      { syncGroup: "vg-1", group: "VG_1", master: "/usr/local/bin/both-master" },
+    ]);
+    expect(findings.find((f) => f.keyword === "notify_master")?.kind).toBe("changed");
   });
 
   it("reports a group whose instances are not there", () => {
