@@ -77,7 +77,8 @@ interface Runner {
 export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
   private readonly states = new Map<string, NodeState>();
-  private lb: { digest: string; running?: { stop(): void } } = { digest: "[]" };
+  /** The node's dataplane: what it was started with (digest, service keys), and its handle. */
+  private lb: { digest: string; keys: string[]; running?: { stop(): void } } = { digest: "[]", keys: [] };
   /** This host's addresses as the last pass saw them. */
   private host: HostAddress[] = [];
   /** The refusals last logged (message by VirtualServer), so each is logged once. */
@@ -226,7 +227,8 @@ export class ClusterAgent {
       return !r;
     });
     // Of two that select the same traffic, the older keeps it (a duplicate must not stop the table).
-    const conflicts = endpointConflicts(granted);
+    const programmed = new Set(this.lb.keys);
+    const conflicts = endpointConflicts(granted, (vs) => programmed.has(serviceKey(vs)));
     for (const [vs, r] of conflicts) refused.set(serviceKey(vs), r);
     const wanted = granted.filter((vs) => !conflicts.has(vs));
     // Each refusal is logged when it appears or changes, not on every pass.
@@ -246,7 +248,7 @@ export class ClusterAgent {
     // Nothing wanted and nothing programmed before: no table at all. Otherwise an empty list
     // replaces the table with an empty one (the services go).
     const first = this.lb.digest === "[]" && !this.lb.running;
-    this.lb = { digest };
+    this.lb = { digest, keys: wanted.map(serviceKey) };
     if (wanted.length === 0 && first) {
       vsStatus?.programmed();
       return;

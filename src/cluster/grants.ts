@@ -208,13 +208,21 @@ const created = (vs: VirtualServer) =>
 
 /**
  * VirtualServers that select traffic another one selected first (the same address, port and
- * protocol, or fwmark): the oldest keeps it, the others are refused. Without this, a namespace
- * could keep every node's dataplane from starting by duplicating another's service.
+ * protocol, or fwmark): the one already programmed keeps it (`incumbent`), else the oldest
+ * (creation times are whole seconds: then the name decides), and the others are refused. Without
+ * this, a namespace could keep every node's dataplane from starting by duplicating another's
+ * service, or take it over.
  */
-export function endpointConflicts(objects: readonly VirtualServer[]): Map<VirtualServer, Refusal> {
+export function endpointConflicts(
+  objects: readonly VirtualServer[],
+  incumbent: (vs: VirtualServer) => boolean = () => false,
+): Map<VirtualServer, Refusal> {
   const key = (vs: VirtualServer) => `${vs.metadata.namespace ?? "default"}/${vs.metadata.name}`;
   const ordered = [...objects].sort(
-    (a, b) => created(a).localeCompare(created(b)) || key(a).localeCompare(key(b)),
+    (a, b) =>
+      Number(incumbent(b)) - Number(incumbent(a)) ||
+      created(a).localeCompare(created(b)) ||
+      key(a).localeCompare(key(b)),
   );
   const owners = new Map<string, VirtualServer>();
   const out = new Map<VirtualServer, Refusal>();

@@ -271,5 +271,9 @@ describe("VirtualServer grants", () => {
       rule: "EndpointInUse",
       message: "spec.address: TCP 198.18.0.50:80 is already served by VirtualServer team-a/web",
     });
+    // Created in the same second: the name decides, unless one is already programmed.
+    const twin = at(vs({}), "a-twin", "team-a", "2026-01-01T00:00:00Z");
+    expect(endpointConflicts([first, twin]).get(first)?.message).toContain("team-a/a-twin");
+    expect(endpointConflicts([first, twin], (v) => v === first).get(twin)?.message).toContain("team-a/web");
   });
 });
