@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { validateVirtualRouter } from "../api/virtual-router.ts";
+import { grantFor } from "../cluster/grants.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived, mergeRouters, type Finding } from "../keepalived/convert.ts";
 import {
@@ -29,6 +30,9 @@ Options:
   --node NAME       node name for a bare FILE
   --config-id ID    keepalived's config id (-i) for every FILE, instead of the node's name
                     (for a bare FILE without --node, this host's name)
+  --namespace NS    namespace of the VirtualServers (default: default); their routers grant
+                    them that namespace (spec.virtualServers), with exec checks (MISC_CHECK)
+                    and local real servers where the file has them, as keepalived ran them
   --strict          fail (exit 1, nothing on stdout) when any keyword is left unmapped
   -h, --help        show this help
 `;
@@ -43,6 +47,7 @@ export function runImport(argv: string[]): number {
         node: { type: "string" },
         "config-id": { type: "string" },
         strict: { type: "boolean" },
+        namespace: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -122,6 +127,14 @@ export function runImport(argv: string[]): number {
     `${summaryLine(routers.length, servers.size, findings)}${strictFails ? " (--strict: unmapped keywords are errors; nothing printed)" : ""}\n`,
   );
   if (strictFails) return 1;
+  // The file was the admin's: its virtual servers run as they did, in one namespace that their
+  // routers grant them (cluster mode refuses a VirtualServer its router does not grant).
+  const namespace = parsed.values.namespace ?? "default";
+  for (const v of servers.values()) v.metadata.namespace = namespace;
+  for (const r of routers) {
+    const grant = grantFor(r, [...servers.values()], namespace);
+    if (grant) r.spec.virtualServers = { from: [grant] };
+  }
   process.stdout.write([...routers, ...servers.values()].map((r) => stringify(r)).join("---\n"));
   return invalid ? 1 : 0;
 }

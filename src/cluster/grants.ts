@@ -77,6 +77,21 @@ const portAllowed = (g: Grant, port: number, protocol: string) =>
       (p.protocol === undefined || p.protocol === protocol),
   );
 
+/** Every address the node sends traffic or checks to: real servers, their check targets, the sorry server. */
+function contactedAddresses(spec: VirtualServer["spec"]): { field: string; address: string }[] {
+  return [
+    ...spec.realServers.map((r, i) => ({ field: `spec.realServers[${i}].address`, address: r.address })),
+    // A check target is probed like a real server.
+    ...spec.realServers.flatMap((r, i) =>
+      (r.checkTargets ?? []).map((t, j) => ({
+        field: `spec.realServers[${i}].checkTargets[${j}].address`,
+        address: t.address,
+      })),
+    ),
+    ...(spec.sorryServer ? [{ field: "spec.sorryServer.address", address: spec.sorryServer.address }] : []),
+  ];
+}
+
 /** The first thing this grant does not allow the VirtualServer, or undefined when it allows all. */
 function checkGrant(
   vs: VirtualServer,
@@ -125,18 +140,7 @@ function checkGrant(
       };
   }
   if (!g.allowNodeLocal) {
-    const servers = [
-      ...spec.realServers.map((r, i) => ({ field: `spec.realServers[${i}].address`, address: r.address })),
-      // A check target is probed like a real server.
-      ...spec.realServers.flatMap((r, i) =>
-        (r.checkTargets ?? []).map((t, j) => ({
-          field: `spec.realServers[${i}].checkTargets[${j}].address`,
-          address: t.address,
-        })),
-      ),
-      ...(spec.sorryServer ? [{ field: "spec.sorryServer.address", address: spec.sorryServer.address }] : []),
-    ];
-    for (const s of servers) {
+    for (const s of contactedAddresses(spec)) {
       const kind = nodeLocalKind(s.address, ctx.nodeAddresses);
       if (kind)
         return {
@@ -239,4 +243,34 @@ export function endpointConflicts(
     for (const k of keys) owners.set(k, vs);
   }
   return out;
+}
+
+/**
+ * The grant that lets exactly these VirtualServers of one namespace attach to the router, for
+ * objects the admin brings (`vipkeeper import` of a keepalived.conf, whose MISC_CHECK and local
+ * real servers ran as root on the host): undefined when none of them names the router.
+ */
+export function grantFor(
+  router: { metadata: { name: string }; spec: VirtualRouterSpec },
+  servers: readonly VirtualServer[],
+  namespace: string,
+): Grant | undefined {
+  const mine = servers.filter((vs) => vs.spec.routerRef === router.metadata.name);
+  if (mine.length === 0) return undefined;
+  const own = new Set(router.spec.addresses.map((a) => parseCidr(a.address)?.address));
+  const endpoints = mine.flatMap((vs) => servedEndpoints(vs.spec));
+  const addresses = [
+    ...new Set(endpoints.flatMap((e) => (e.address ? [parseCidr(e.address)?.address ?? e.address] : []))),
+  ];
+  const fwmarks = [...new Set(endpoints.flatMap((e) => (e.fwmark !== undefined ? [e.fwmark] : [])))];
+  const nodeLocal = mine.some((vs) =>
+    contactedAddresses(vs.spec).some((s) => nodeLocalKind(s.address, new Set()) !== undefined),
+  );
+  return {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
+    ...(addresses.some((a) => !own.has(a)) ? { addresses: addresses.sort() } : {}),
+    ...(fwmarks.length ? { fwmarks: fwmarks.sort((a, b) => a - b) } : {}),
+    ...(mine.some((vs) => vs.spec.healthCheck?.exec) ? { allowExec: true } : {}),
+    ...(nodeLocal ? { allowNodeLocal: true } : {}),
+  };
 }

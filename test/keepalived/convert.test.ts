@@ -1,6 +1,10 @@
 // keepalived.conf to VirtualRouter: the tutorial's configurations as users bring them, each keyword's
 // mapping, the report of what cannot be carried over, and the merge of several nodes' files.
 import { spawnSync } from "node:child_process";
+import { parseAllDocuments } from "yaml";
+import { refusal } from "../../src/cluster/grants.ts";
+import type { VirtualServer } from "../../src/api/virtual-server.ts";
+import type { RouterObject } from "../../src/cluster/routers.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -244,6 +248,76 @@ describe("the agent and the import command read keepalived.conf", () => {
     expect(r.stdout).not.toContain("unmapped");
     expect(r.stdout).toMatch(/node: lb1\n\s+priority: 101\n\s+- node: lb2/);
     expect(r.stderr).toContain("haproxy-pair-master.conf:3: notification_email: changed");
+  });
+
+  it("`vipkeeper import --namespace NS`: the routers grant the VirtualServers what the file ran, and no more", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vk-import-"));
+    const file = join(dir, "lb.conf");
+    writeFileSync(
+      file,
+      `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    virtual_ipaddress {
+        198.18.0.50/24
+    }
+}
+virtual_server 198.18.0.50 80 {
+    lb_algo rr
+    protocol TCP
+    real_server 198.18.0.13 8080 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check.sh 198.18.0.13"
+        }
+    }
+}
+virtual_server 198.18.0.50 443 {
+    lb_algo rr
+    protocol TCP
+    real_server 127.0.0.1 8443 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+`,
+    );
+    const r = spawnSync(process.execPath, [BIN, "import", "--node", "n1", "--namespace", "shop", file], {
+      encoding: "utf8",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string });
+    const router = docs.find((d) => d.kind === "VirtualRouter") as unknown as RouterObject;
+    expect(router.spec.virtualServers).toEqual({
+      from: [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "shop" } },
+          allowExec: true,
+          allowNodeLocal: true,
+        },
+      ],
+    });
+    const servers = docs.filter((d) => d.kind === "VirtualServer") as unknown as VirtualServer[];
+    expect(servers.map((v) => v.metadata.namespace)).toEqual(["shop", "shop"]);
+    for (const vs of servers)
+      expect(
+        refusal(vs, {
+          router,
+          namespaceLabels: { "kubernetes.io/metadata.name": "shop" },
+          allowScripts: true,
+          nodeAddresses: new Set(),
+        }),
+      ).toBeUndefined();
+    // Another namespace is granted nothing.
+    expect(
+      refusal(servers[0]!, {
+        router,
+        namespaceLabels: { "kubernetes.io/metadata.name": "other" },
+        allowScripts: true,
+        nodeAddresses: new Set(),
+      }),
+    ).toMatchObject({ rule: "NamespaceNotAllowed" });
   });
 
   it("a syntax error names file and line, and exits 1; a file without vrrp_instance exits 1", () => {

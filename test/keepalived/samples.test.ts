@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
-import { validateVirtualServer } from "../../src/api/virtual-server.ts";
+import { validateVirtualServer, type VirtualServer } from "../../src/api/virtual-server.ts";
+import { refusal } from "../../src/cluster/grants.ts";
+import type { RouterObject } from "../../src/cluster/routers.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
 const DIR = join(import.meta.dirname, "../fixtures/keepalived-samples");
@@ -83,6 +85,7 @@ describe("keepalived's own configurations", () => {
         ...(await Promise.all(FILES.slice(i, i + 4).map(async (f) => [f, await importFile(f)] as const))),
       );
     const unexpected: string[] = [];
+    let granted = 0;
     for (const [file, r] of runs) {
       expect(r.status, `${file}: ${r.stderr}`).toBe(0);
       const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string });
@@ -90,6 +93,20 @@ describe("keepalived's own configurations", () => {
       for (const o of docs) {
         const errors = o.kind === "VirtualRouter" ? validateVirtualRouter(o) : validateVirtualServer(o);
         expect(errors, `${file}: ${o.kind}`).toEqual([]);
+      }
+      // In cluster mode each VirtualServer runs as the file ran it: its router grants it all it uses.
+      const routerObjects = docs.filter((o) => o.kind === "VirtualRouter") as unknown as RouterObject[];
+      for (const vs of docs.filter((o) => o.kind === "VirtualServer") as unknown as VirtualServer[]) {
+        expect(vs.metadata.namespace, file).toBe("default");
+        if (!vs.spec.routerRef) continue;
+        const refused = refusal(vs, {
+          router: routerObjects.find((x) => x.metadata.name === vs.spec.routerRef),
+          namespaceLabels: { "kubernetes.io/metadata.name": "default" },
+          allowScripts: true,
+          nodeAddresses: new Set(),
+        });
+        expect(refused, `${file}: VirtualServer ${vs.metadata.name}`).toBeUndefined();
+        granted++;
       }
       const lines = r.stderr.trimEnd().split("\n");
       const summary = lines.at(-1)!;
@@ -113,6 +130,7 @@ describe("keepalived's own configurations", () => {
       }
     }
     expect(unexpected).toEqual([]);
+    expect(granted).toBeGreaterThan(0);
   }, 180_000);
 
   it("the samples that were refused: fwmark real servers without a port, a group, a repeated address", async () => {
