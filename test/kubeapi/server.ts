@@ -254,7 +254,7 @@ export class ApiServer {
                   ...(e.causes.length
                     ? {
                         causes: e.causes.map((c) => ({
-                          reason: "FieldValueInvalid",
+                          reason: causeReason(c.message),
                           field: c.field,
                           message: c.message,
                         })),
@@ -764,12 +764,29 @@ function notFound(r: Resource, name: string): ApiError {
 }
 
 function invalid(r: Resource, name: string, causes: Cause[]): ApiError {
+  // As field.ErrorList.ToAggregate() prints: one error bare, several in brackets.
+  const list = causes.map((c) => `${c.field}: ${c.message}`);
   return new ApiError(
     422,
     "Invalid",
-    `${r.kind}.${r.group} "${name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}`,
+    `${r.kind}.${r.group} "${name}" is invalid: ${list.length === 1 ? list[0] : `[${list.join(", ")}]`}`,
     causes,
+    { name, group: r.group, kind: r.kind },
   );
+}
+
+/** A cause's reason, by its message (k8s.io/apimachinery's field.ErrorType). */
+function causeReason(message: string): string {
+  const kinds: [string, string][] = [
+    ["Required value", "FieldValueRequired"],
+    ["Unsupported value", "FieldValueNotSupported"],
+    ["Duplicate value", "FieldValueDuplicate"],
+    ["Too long", "FieldValueTooLong"],
+    ["Too many", "FieldValueTooMany"],
+    ["Forbidden", "FieldValueForbidden"],
+    ["Not found", "FieldValueNotFound"],
+  ];
+  return kinds.find(([prefix]) => message.startsWith(prefix))?.[1] ?? "FieldValueInvalid";
 }
 
 function withoutMetaStatus(o: Obj): Obj {
