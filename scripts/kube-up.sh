@@ -114,7 +114,15 @@ EOF
 }
 
 # --- etcd -------------------------------------------------------------------------------------
-tail_log() { echo "--- last lines of $1:" >&2; tail -n 15 "$1" >&2 || true; }
+# What a log says went wrong: its first errors (etcd's JSON "msg", klog's E/F lines), else its end.
+tail_log() {
+  local said
+  said="$(grep -m4 -E '"level":"(fatal|panic|error)"|^[EF][0-9]{4} |^panic:|^Error:' "$1" 2>/dev/null |
+    sed -E 's/.*"msg":"([^"]*)".*/\1/' | cut -c1-300)" || true
+  [ -n "$said" ] || said="$(tail -n 10 "$1" 2>/dev/null)"
+  echo "--- $1 says:" >&2
+  echo "$said" | sed 's/^/  /' >&2
+}
 
 mkdir -p "$dir/etcd"
 setsid "$KUBE_BIN/etcd" --name vipkeeper-test --data-dir "$dir/etcd" \

@@ -457,6 +457,7 @@ export class ApiServer {
   private admit(r: Resource, o: Obj, old: Obj | undefined, q: URLSearchParams): void {
     o.apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
     o.kind = r.kind;
+    if (!r.custom) checkMicroTimes(r, o);
     if (!r.custom || !r.schema) return;
     const unknown = prune(
       o,
@@ -773,6 +774,27 @@ function invalid(r: Resource, name: string, causes: Cause[]): ApiError {
     causes,
     { name, group: r.group, kind: r.kind },
   );
+}
+
+/** metav1.MicroTime fields of the built-ins: Go parses them with exactly six fractional digits. */
+const MICRO_TIMES: Record<string, string[]> = {
+  "coordination.k8s.io/Lease": ["spec.renewTime", "spec.acquireTime"],
+  "/Event": ["eventTime", "series.lastObservedTime"],
+  "events.k8s.io/Event": ["eventTime", "series.lastObservedTime"],
+};
+const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
+
+/** As kube-apiserver decodes a MicroTime: anything but six fractional digits is a 400. */
+function checkMicroTimes(r: Resource, o: Obj): void {
+  for (const path of MICRO_TIMES[`${r.group}/${r.kind}`] ?? []) {
+    const v = path.split(".").reduce<unknown>((x, k) => (x as Record<string, unknown> | undefined)?.[k], o);
+    if (v === undefined || v === null || (typeof v === "string" && MICRO_TIME.test(v))) continue;
+    throw new ApiError(
+      400,
+      "BadRequest",
+      `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: parsing time ${JSON.stringify(v)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse as MicroTime`,
+    );
+  }
 }
 
 /** A cause's reason, by its message (k8s.io/apimachinery's field.ErrorType). */

@@ -1,12 +1,13 @@
-// A cluster in the lab: the in-process API server with vipkeeper's CRDs, Node objects for the lab's
-// nodes, the controller as a process, and real agents in the node namespaces that reach the API
-// server at 127.0.0.1:16443 through a UNIX socket (no packet leaves the namespaces).
+// A cluster in the lab: an API server with vipkeeper's CRDs (the in-process one, or a real
+// kube-apiserver from scripts/kube-up.sh), Node objects for the lab's nodes, the controller as a
+// process, and real agents in the node namespaces that reach the API server at 127.0.0.1:16443
+// through a UNIX socket (no packet leaves the namespaces; TLS passes through unchanged).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import type { Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { crds } from "../../src/api/crds.ts";
 import { Lab } from "../../src/lab/lab.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
@@ -17,31 +18,60 @@ const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
 const FORWARD = join(import.meta.dirname, "unix-forward.ts");
 export const AGENT_NAMESPACE = "vipkeeper";
 
-export class ClusterLab {
+/** What the lab needs of an API server. */
+export interface LabApi {
+  /** Its port on the test machine's 127.0.0.1. */
+  readonly port: number;
+  /** An admin's client configuration, for the test itself. */
+  kubeConfig(): KubeConfig;
+  close(): Promise<void>;
+}
+
+/** The kubeconfig files the lab's processes use (the agents' reaches the server at HOST:PORT). */
+export interface LabCredentials {
+  agent(hostPort: string): string;
+  controller(): string;
+}
+
+export class ClusterLab<A extends LabApi = ApiServer> {
   readonly lab: Lab;
-  readonly api: ApiServer;
+  readonly api: A;
   readonly logs: string[] = [];
   private readonly dir: string;
   private readonly bridge: Server;
   private controller: ChildProcess | undefined;
   private readonly agents = new Map<string, ChildProcess>();
 
-  private constructor(lab: Lab, api: ApiServer, dir: string, bridge: Server) {
+  private constructor(lab: Lab, api: A, dir: string, bridge: Server) {
     this.lab = lab;
     this.api = api;
     this.dir = dir;
     this.bridge = bridge;
   }
 
+  /** The lab with the in-process API server (any client may do anything). */
   static async create(prefix: string, nodes: number): Promise<ClusterLab> {
-    const lab = Lab.create({ prefix, nodes });
     const api = await startApiServer({ crds: crds() });
+    return ClusterLab.createWith(prefix, nodes, api, {
+      agent: (hostPort) => api.kubeConfigYaml(`http://${hostPort}`),
+      controller: () => api.kubeConfigYaml(),
+    });
+  }
+
+  /** The lab with a given API server where vipkeeper's CRDs are installed. */
+  static async createWith<A extends LabApi>(
+    prefix: string,
+    nodes: number,
+    api: A,
+    credentials: LabCredentials,
+  ): Promise<ClusterLab<A>> {
+    const lab = Lab.create({ prefix, nodes });
     const dir = mkdtempSync(join(tmpdir(), "vk-cluster-"));
     const sock = join(dir, "api.sock");
     const bridge = await unixToTcp(sock, api.port);
     const c = new ClusterLab(lab, api, dir, bridge);
-    writeFileSync(join(dir, "agent.kubeconfig"), api.kubeConfigYaml("http://127.0.0.1:16443"));
-    writeFileSync(join(dir, "controller.kubeconfig"), api.kubeConfigYaml());
+    writeFileSync(join(dir, "agent.kubeconfig"), credentials.agent("127.0.0.1:16443"));
+    writeFileSync(join(dir, "controller.kubeconfig"), credentials.controller());
     const core = api.kubeConfig().makeApiClient(CoreV1Api);
     for (const n of lab.nodes) {
       await core.createNode({
@@ -93,7 +123,7 @@ export class ClusterLab {
     this.collect("controller", this.controller);
   }
 
-  startAgent(node: string): void {
+  startAgent(node: string, extra: string[] = []): void {
     const child = this.lab.spawn(node, [
       process.execPath,
       BIN,
@@ -105,6 +135,7 @@ export class ClusterLab {
       AGENT_NAMESPACE,
       "--kubeconfig",
       join(this.dir, "agent.kubeconfig"),
+      ...extra,
     ]);
     this.collect(node, child);
     this.agents.set(node, child);

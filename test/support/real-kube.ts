@@ -2,7 +2,7 @@
 // (built by scripts/build-kube.sh) on free ports in a folder of its own, and stopped by
 // scripts/kube-down.sh. kubectl and helm are the built ones, never whatever else is on PATH.
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,8 +113,35 @@ export class RealKube {
   }
 
   /** Any command with KUBECONFIG and the built tools first on PATH (for pipelines). */
-  sh(script: string): Promise<Run> {
-    return run("bash", ["-o", "pipefail", "-c", script], this.env());
+  sh(script: string, input?: string): Promise<Run> {
+    return run("bash", ["-o", "pipefail", "-c", script], this.env(), input);
+  }
+
+  /**
+   * A kubeconfig that authenticates as the service account (a token from the TokenRequest API,
+   * as a pod's projected token), reaching the server at https://HOST:PORT (default its own).
+   */
+  async serviceAccountKubeConfig(
+    namespace: string,
+    name: string,
+    hostPort = `127.0.0.1:${this.port}`,
+  ): Promise<string> {
+    const token = (await this.kubectlOk(["create", "token", name, "-n", namespace, "--duration=6h"])).trim();
+    const ca = readFileSync(join(this.dir, "pki/ca.crt")).toString("base64");
+    return [
+      "apiVersion: v1",
+      "kind: Config",
+      `clusters: [{name: c, cluster: {server: "https://${hostPort}", certificate-authority-data: "${ca}"}}]`,
+      `users: [{name: ${name}, user: {token: "${token}"}}]`,
+      `contexts: [{name: c, context: {cluster: c, user: ${name}}}]`,
+      "current-context: c",
+      "",
+    ].join("\n");
+  }
+
+  /** The same as stop() (for the lab's LabApi). */
+  close(): Promise<void> {
+    return this.stop();
   }
 
   async stop(): Promise<void> {
