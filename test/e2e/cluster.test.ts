@@ -6,6 +6,7 @@
 // moves both, and each component may do exactly what deploy/'s RBAC grants it. The in-process
 // server runs the same scenarios, and more, in test/net/cluster.test.ts.
 import { CustomObjectsApi } from "@kubernetes/client-node";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil } from "../support/agents.ts";
 import { AGENT_NAMESPACE, ClusterLab } from "../support/cluster-lab.ts";
@@ -18,6 +19,7 @@ const VIP = "198.18.0.50";
 const VR = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
 const CONTROLLER_METRICS = "127.0.0.1:19751";
 const AGENT_METRICS = "127.0.0.1:19750";
+const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
 const SA = (name: string) => `system:serviceaccount:${AGENT_NAMESPACE}:${name}`;
 
 type Router = {
@@ -226,6 +228,58 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
       ].sort(),
     );
   });
+
+  it("a Service of type LoadBalancer gets an address from an IPPool, and it answers from the client", async () => {
+    // kube-proxy's part is played by an HTTP server on every address of each node.
+    for (const n of c.lab.nodes)
+      c.collect(`${n.name}-http`, c.lab.spawn(n.name, [process.execPath, BACKEND, "8080", n.name]));
+    await kube.kubectlOk(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "vipkeeper.io/v1alpha1",
+        kind: "IPPool",
+        metadata: { name: "edge" },
+        spec: { addresses: ["198.18.0.200-198.18.0.210"], announce: { routers: 2, advertInterval: "100ms" } },
+      }),
+    );
+    await kube.kubectlOk(["create", "namespace", "shop"]);
+    await kube.kubectlOk(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "web", namespace: "shop" },
+        spec: { type: "LoadBalancer", loadBalancerClass: "vipkeeper.io/vrrp", ports: [{ port: 8080 }] },
+      }),
+    );
+    const ingress = async () =>
+      (
+        JSON.parse(await kube.kubectlOk(["get", "svc", "web", "-n", "shop", "-o", "json"])) as {
+          status?: { loadBalancer?: { ingress?: { ip: string; ipMode?: string }[] } };
+        }
+      ).status?.loadBalancer?.ingress;
+    await waitUntil(
+      async () => (await ingress())?.[0]?.ip === "198.18.0.200",
+      20_000,
+      `an address\n${dump()}`,
+    );
+    expect(await ingress()).toEqual([{ ip: "198.18.0.200", ipMode: "VIP" }]);
+    await waitUntil(() => c.lab.holders("198.18.0.200").length === 1, 20_000, `a node to hold it\n${dump()}`);
+    const curl = () => {
+      try {
+        return c.lab.exec("client", ["curl", "-s", "--max-time", "1", "http://198.18.0.200:8080/"]).trim();
+      } catch {
+        return "";
+      }
+    };
+    await waitUntil(() => c.lab.nodes.some((n) => curl() === n.name), 10_000, "an answer from the client");
+    await kube.kubectlOk(["delete", "svc", "web", "-n", "shop"]);
+    await waitUntil(
+      () => c.lab.holders("198.18.0.200").length === 0,
+      20_000,
+      `the address released\n${dump()}`,
+    );
+  }, 90_000);
 
   it("deleting the router releases the VIP everywhere, then the object goes", async () => {
     await kube.kubectlOk(["delete", "vr", "web", "--wait=false"]);
