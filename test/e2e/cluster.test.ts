@@ -5,9 +5,10 @@
 // elect and bind, the status and `kubectl get vr` show the master, killing the master's agent
 // moves both, and each component may do exactly what deploy/'s RBAC grants it. The in-process
 // server runs the same scenarios, and more, in test/net/cluster.test.ts.
-import { CustomObjectsApi } from "@kubernetes/client-node";
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { failure } from "../kubeapi/failure.ts";
 import { waitUntil } from "../support/agents.ts";
 import { AGENT_NAMESPACE, ClusterLab } from "../support/cluster-lab.ts";
 import { RealKube, ROOT } from "../support/real-kube.ts";
@@ -21,6 +22,19 @@ const CONTROLLER_METRICS = "127.0.0.1:19751";
 const AGENT_METRICS = "127.0.0.1:19750";
 const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
 const SA = (name: string) => `system:serviceaccount:${AGENT_NAMESPACE}:${name}`;
+
+const agentPod = (node: string) => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: `vipkeeper-agent-${node}`, namespace: AGENT_NAMESPACE },
+  spec: {
+    nodeName: node,
+    serviceAccountName: "vipkeeper-agent",
+    containers: [{ name: "agent", image: "vipkeeper" }],
+  },
+});
+/** Each node's agent's credentials, reaching the server from the test machine. */
+const agentConfigs = new Map<string, string>();
 
 type Router = {
   metadata: { finalizers?: string[]; managedFields?: { manager: string; subresource?: string }[] };
@@ -50,9 +64,29 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
       "-f",
       `${ROOT}/deploy/02-rbac.yaml`,
     ]);
-    const agent = await kube.serviceAccountKubeConfig(AGENT_NAMESPACE, "vipkeeper-agent", "127.0.0.1:16443");
-    const controller = await kube.serviceAccountKubeConfig(AGENT_NAMESPACE, "vipkeeper-controller");
-    c = await ClusterLab.createWith("vke2e", 2, kube, { agent: () => agent, controller: () => controller });
+    // Each agent's token is bound to a pod on its node, as the DaemonSet's pods' tokens are (no
+    // kubelet runs the pod here: the object is what the token names).
+    c = await ClusterLab.createWith("vke2e", 2, kube, {
+      agent: async (hostPort, node) => {
+        await kube.kubectlOk(["apply", "-f", "-"], JSON.stringify(agentPod(node)));
+        agentConfigs.set(
+          node,
+          await kube.serviceAccountKubeConfig(
+            AGENT_NAMESPACE,
+            "vipkeeper-agent",
+            `127.0.0.1:${kube.port}`,
+            `vipkeeper-agent-${node}`,
+          ),
+        );
+        return kube.serviceAccountKubeConfig(
+          AGENT_NAMESPACE,
+          "vipkeeper-agent",
+          hostPort,
+          `vipkeeper-agent-${node}`,
+        );
+      },
+      controller: () => kube.serviceAccountKubeConfig(AGENT_NAMESPACE, "vipkeeper-controller"),
+    });
     custom = kube.kubeConfig().makeApiClient(CustomObjectsApi);
     c.startController(["--metrics", CONTROLLER_METRICS]);
     for (const n of c.lab.nodes) c.startAgent(n.name, ["--metrics", AGENT_METRICS]);
@@ -227,6 +261,59 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
         "leases.coordination.k8s.io get list watch create update",
       ].sort(),
     );
+  });
+
+  it("an agent may write its own node's status entry and no other's (ValidatingAdmissionPolicy)", async () => {
+    const [n1, n2] = c.lab.nodes.map((n) => n.name) as [string, string];
+    const as = (node: string) => {
+      const kc = new KubeConfig();
+      kc.loadFromString(agentConfigs.get(node)!);
+      return kc.makeApiClient(CustomObjectsApi);
+    };
+    const entry = (node: string, state: string) =>
+      as(node).patchClusterCustomObjectStatus(
+        { ...VR, name: "web", body: { status: { nodes: [{ name: node, state }] } } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    // A merge patch replaces the whole list: with the other node's entry gone, that is refused.
+    const refused = await failure(entry(n1, "Master"));
+    expect(refused.code).toBe(403);
+    expect(refused.body.message).toContain(`the agent on ${n1} may write only its own entry of status.nodes`);
+    // Its own entry alone, by server-side apply as the agent writes it, is allowed.
+    const state = (await get()).status!.nodes!.find((n) => n.name === n1)!.state; // written back as is
+    const apply = (writer: string, node: string) =>
+      as(writer).patchClusterCustomObjectStatus(
+        {
+          ...VR,
+          name: "web",
+          fieldManager: `vipkeeper-agent/${node}`,
+          force: true,
+          body: {
+            apiVersion: "vipkeeper.io/v1alpha1",
+            kind: "VirtualRouter",
+            metadata: { name: "web" },
+            status: { nodes: [{ name: node, state }] },
+          },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+      );
+    await apply(n1, n1); // allowed (the agents' own writes prove it all along, too)
+    const other = await failure(apply(n1, n2));
+    expect(other.code).toBe(403);
+    expect(other.body.message).toContain(`the agent on ${n1} may write only its own entry`);
+    // A token not bound to a pod names no node: refused.
+    const unbound = new KubeConfig();
+    unbound.loadFromString(await kube.serviceAccountKubeConfig(AGENT_NAMESPACE, "vipkeeper-agent"));
+    const anon = await failure(
+      unbound
+        .makeApiClient(CustomObjectsApi)
+        .patchClusterCustomObjectStatus(
+          { ...VR, name: "web", body: { status: { nodes: [] } } },
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        ),
+    );
+    expect(anon.code).toBe(403);
+    expect(anon.body.message).toContain("an agent's token must be bound to its pod");
   });
 
   it("a Service of type LoadBalancer gets an address from an IPPool, and it answers from the client", async () => {

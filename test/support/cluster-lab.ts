@@ -27,10 +27,13 @@ export interface LabApi {
   close(): Promise<void>;
 }
 
-/** The kubeconfig files the lab's processes use (the agents' reaches the server at HOST:PORT). */
+/**
+ * The kubeconfig files the lab's processes use: each node's agent's (reaching the server at
+ * HOST:PORT), asked for once the Node objects exist, and the controller's.
+ */
 export interface LabCredentials {
-  agent(hostPort: string): string;
-  controller(): string;
+  agent(hostPort: string, node: string): string | Promise<string>;
+  controller(): string | Promise<string>;
 }
 
 export class ClusterLab<A extends LabApi = ApiServer> {
@@ -70,16 +73,20 @@ export class ClusterLab<A extends LabApi = ApiServer> {
     const sock = join(dir, "api.sock");
     const bridge = await unixToTcp(sock, api.port);
     const c = new ClusterLab(lab, api, dir, bridge);
-    writeFileSync(join(dir, "agent.kubeconfig"), credentials.agent("127.0.0.1:16443"));
-    writeFileSync(join(dir, "controller.kubeconfig"), credentials.controller());
     const core = api.kubeConfig().makeApiClient(CoreV1Api);
-    for (const n of lab.nodes) {
+    for (const n of lab.nodes)
       await core.createNode({
         body: {
           metadata: { name: n.name, labels: { "kubernetes.io/hostname": n.name } },
           status: { addresses: [{ type: "InternalIP", address: n.ipv4 }] },
         },
       });
+    writeFileSync(join(dir, "controller.kubeconfig"), await credentials.controller());
+    for (const n of lab.nodes) {
+      writeFileSync(
+        join(dir, `agent-${n.name}.kubeconfig`),
+        await credentials.agent("127.0.0.1:16443", n.name),
+      );
       await c.startForwarder(n.name);
     }
     return c;
@@ -134,7 +141,7 @@ export class ClusterLab<A extends LabApi = ApiServer> {
       "--namespace",
       AGENT_NAMESPACE,
       "--kubeconfig",
-      join(this.dir, "agent.kubeconfig"),
+      join(this.dir, `agent-${node}.kubeconfig`),
       ...extra,
     ]);
     this.collect(node, child);

@@ -119,14 +119,20 @@ export class RealKube {
 
   /**
    * A kubeconfig that authenticates as the service account (a token from the TokenRequest API,
-   * as a pod's projected token), reaching the server at https://HOST:PORT (default its own).
+   * as a pod's projected token, bound to `boundPod` if given), reaching the server at
+   * https://HOST:PORT (default its own).
    */
   async serviceAccountKubeConfig(
     namespace: string,
     name: string,
     hostPort = `127.0.0.1:${this.port}`,
+    boundPod?: string,
   ): Promise<string> {
-    const token = (await this.kubectlOk(["create", "token", name, "-n", namespace, "--duration=6h"])).trim();
+    // Bound to a pod, the token also names the pod's node (authentication.kubernetes.io/node-name).
+    const bound = boundPod ? ["--bound-object-kind=Pod", `--bound-object-name=${boundPod}`] : [];
+    const token = (
+      await this.kubectlOk(["create", "token", name, "-n", namespace, "--duration=6h", ...bound])
+    ).trim();
     const ca = readFileSync(join(this.dir, "pki/ca.crt")).toString("base64");
     return [
       "apiVersion: v1",
