@@ -5,6 +5,7 @@
 #
 #   bash scripts/kube-up.sh DIR      writes DIR/kubeconfig (cluster-admin), returns when /readyz is ok
 #   bash scripts/kube-down.sh DIR    stops both, no process left
+#   bash scripts/kube-down.sh DIR kube-apiserver, later kube-up.sh DIR again: an API server outage
 #
 # Ports (environment): KUBE_API_PORT (6443), ETCD_CLIENT_PORT (2379), ETCD_PEER_PORT (2380).
 # kube-apiserver listens on 127.0.0.1 only. Lab network namespaces reach it through a forward of
@@ -42,9 +43,12 @@ running() { # PIDFILE -> true when the process it names runs and is ours (its co
   pid="$(cat "$1" 2>/dev/null)" || return 1
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir/"
 }
-if running "$dir/kube-apiserver.pid" || running "$dir/etcd.pid"; then
+if running "$dir/kube-apiserver.pid"; then
   die "a control plane already runs from $dir (bash scripts/kube-down.sh $dir stops it)"
 fi
+# After `kube-down.sh DIR kube-apiserver` (an API server outage), etcd runs on: start the server only.
+etcd_runs=false
+if running "$dir/etcd.pid"; then etcd_runs=true; fi
 
 port_free() { # PORT WHAT
   local who
@@ -52,8 +56,10 @@ port_free() { # PORT WHAT
   [ -z "$who" ] || die "port $1 for $2 is taken on this machine: $(echo "$who" | head -1 | sed 's/  */ /g'). Stop that, or set ${3}=<free port>"
 }
 port_free "$api_port" kube-apiserver KUBE_API_PORT
-port_free "$etcd_port" "etcd (clients)" ETCD_CLIENT_PORT
-port_free "$peer_port" "etcd (peers)" ETCD_PEER_PORT
+if ! $etcd_runs; then
+  port_free "$etcd_port" "etcd (clients)" ETCD_CLIENT_PORT
+  port_free "$peer_port" "etcd (peers)" ETCD_PEER_PORT
+fi
 
 # --- certificates (made once per DIR) ---------------------------------------------------------
 mkdir -p "$pki"
@@ -124,25 +130,31 @@ tail_log() {
   echo "$said" | sed 's/^/  /' >&2
 }
 
-mkdir -p "$dir/etcd"
-setsid "$KUBE_BIN/etcd" --name vipkeeper-test --data-dir "$dir/etcd" \
-  --listen-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
-  --unsafe-no-fsync >"$dir/etcd.log" 2>&1 </dev/null &
-echo $! >"$dir/etcd.pid"
+if $etcd_runs; then
+  etcd_port="$(cat "$dir/etcd.port")"
+  echo "kube-up: etcd already runs from $dir (port $etcd_port); starting kube-apiserver only" >&2
+else
+  mkdir -p "$dir/etcd"
+  setsid "$KUBE_BIN/etcd" --name vipkeeper-test --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
+    --unsafe-no-fsync >"$dir/etcd.log" 2>&1 </dev/null &
+  echo $! >"$dir/etcd.pid"
+  echo "$etcd_port" >"$dir/etcd.port"
 
-deadline=$((SECONDS + 30))
-until curl -fsS "http://127.0.0.1:$etcd_port/health" 2>/dev/null | grep -q '"health":"true"'; do
-  if ! running "$dir/etcd.pid"; then
-    tail_log "$dir/etcd.log"
-    die "etcd exited during start-up (log: $dir/etcd.log)"
-  fi
-  if [ $SECONDS -ge $deadline ]; then
-    tail_log "$dir/etcd.log"
-    bash "$here/kube-down.sh" "$dir" >/dev/null 2>&1 || true
-    die "etcd was not ready at http://127.0.0.1:$etcd_port/health within 30 s (log: $dir/etcd.log)"
-  fi
-  sleep 0.2
-done
+  deadline=$((SECONDS + 30))
+  until curl -fsS "http://127.0.0.1:$etcd_port/health" 2>/dev/null | grep -q '"health":"true"'; do
+    if ! running "$dir/etcd.pid"; then
+      tail_log "$dir/etcd.log"
+      die "etcd exited during start-up (log: $dir/etcd.log)"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      tail_log "$dir/etcd.log"
+      bash "$here/kube-down.sh" "$dir" >/dev/null 2>&1 || true
+      die "etcd was not ready at http://127.0.0.1:$etcd_port/health within 30 s (log: $dir/etcd.log)"
+    fi
+    sleep 0.2
+  done
+fi
 
 # --- kube-apiserver ---------------------------------------------------------------------------
 setsid "$KUBE_BIN/kube-apiserver" \

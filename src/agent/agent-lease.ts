@@ -32,9 +32,12 @@ export function keepAgentLease(
   node: string,
   log: Logger,
   periodMs = 5000,
+  /** Called when a renewal succeeds after failing: the API server is back. */
+  onRecovered: () => void = () => {},
 ): { stop(): void } {
   const name = agentLeaseName(node);
   let stopped = false;
+  let failing = false;
   let timer: NodeJS.Timeout | undefined;
   const renew = async () => {
     try {
@@ -48,7 +51,13 @@ export function keepAgentLease(
         body.metadata!.resourceVersion = current.metadata?.resourceVersion;
         await api.replaceNamespacedLease({ name, namespace, body });
       }
+      if (failing) {
+        failing = false;
+        log.info({ lease: name }, "agent lease renewed again: the API server is back");
+        onRecovered();
+      }
     } catch (err) {
+      failing = true;
       log.warn({ lease: name, err: (err as Error).message }, "agent lease not renewed; will retry");
     }
     if (!stopped) timer = setTimeout(() => void renew(), periodMs);

@@ -228,7 +228,19 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
   const sync = () => void agent.sync();
   for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.on("change", sync);
-  const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);
+  // The Lease is renewed every 5 s whatever happens: once it goes through again after an outage,
+  // pending status goes out at once (its own backoff may have grown to 30 s), well within 10 s.
+  const lease = keepAgentLease(
+    kc.makeApiClient(CoordinationV1Api),
+    args.namespace,
+    args.node,
+    log,
+    5000,
+    () => {
+      status.retryNow();
+      vsStatus.retryNow();
+    },
+  );
   await Promise.all([routers, nodes, secrets, slices, pods, virtualServers].map((i) => i.start()));
   await agent.sync();
   log.info("agent started (cluster mode)");

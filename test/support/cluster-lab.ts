@@ -148,6 +148,11 @@ export class ClusterLab<A extends LabApi = ApiServer> {
     this.agents.set(node, child);
   }
 
+  /** Whether the controller process still runs (it was started and has not exited). */
+  controllerRunning(): boolean {
+    return !!this.controller && this.controller.exitCode === null && this.controller.signalCode === null;
+  }
+
   /** SIGKILL of the node's agent processes (supervisor and engines), as when its pod is killed. */
   killAgent(node: string): void {
     for (const pid of this.lab.pids(node)) {

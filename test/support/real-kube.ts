@@ -145,6 +145,21 @@ export class RealKube {
     ].join("\n");
   }
 
+  /** Stops kube-apiserver only (etcd runs on): an API server outage, until startApiServer(). */
+  async stopApiServer(): Promise<void> {
+    const r = await run("bash", [join(SCRIPTS, "kube-down.sh"), this.dir, "kube-apiserver"], process.env);
+    if (r.code !== 0) throw new Error(`scripts/kube-down.sh failed:\n${r.stderr}`);
+  }
+
+  /** Starts kube-apiserver again after stopApiServer(); resolves once /readyz is ok. */
+  async startApiServer(): Promise<void> {
+    const r = await run("bash", [join(SCRIPTS, "kube-up.sh"), this.dir], {
+      ...process.env,
+      KUBE_API_PORT: String(this.port),
+    });
+    if (r.code !== 0) throw new Error(`scripts/kube-up.sh failed (${r.code}):\n${r.stderr}`);
+  }
+
   /** The same as stop() (for the lab's LabApi). */
   close(): Promise<void> {
     return this.stop();
