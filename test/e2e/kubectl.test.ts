@@ -4,7 +4,12 @@
 // `kubectl explain` for every field, server-side apply with field managers and conflicts, the status
 // subresource, `kubectl wait`, and kubectl's own validation (no --validate=false needed).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readdirSync, readFileSync } from "node:fs";
+import { parseAllDocuments } from "yaml";
 import { crds } from "../../src/api/crds.ts";
+import { validateIPPool } from "../../src/api/ip-pool.ts";
+import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
+import { validateVirtualServer } from "../../src/api/virtual-server.ts";
 import { RealKube, ROOT } from "../support/real-kube.ts";
 
 type Json = Record<string, unknown>;
@@ -99,7 +104,26 @@ describe("vipkeeper's CRDs on the real kube-apiserver", () => {
     );
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/unknown field "spec\.bogus"/);
-    await kube.kubectlOk(["apply", "--dry-run=server", "-f", `${ROOT}/examples/lab.yaml`]);
+  });
+
+  it("every file in examples/ applies (server-side dry run), and vipkeeper's validator accepts its objects", async () => {
+    const r = await kube.kubectl(["apply", "--server-side", "--dry-run=server", "-f", `${ROOT}/examples`]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const name of ["lab-vip", "ingress-vip"])
+      expect(r.stdout).toContain(`virtualrouter.vipkeeper.io/${name} serverside-applied (server dry run)`);
+    expect(r.stdout).toContain("virtualserver.vipkeeper.io/web serverside-applied (server dry run)");
+    expect(r.stdout).toContain("ippool.vipkeeper.io/default-pool serverside-applied (server dry run)");
+    expect(r.stdout).toContain("service/web-lb serverside-applied (server dry run)");
+    const validators: Record<string, (o: unknown) => unknown[]> = {
+      VirtualRouter: validateVirtualRouter,
+      VirtualServer: validateVirtualServer,
+      IPPool: validateIPPool,
+    };
+    for (const f of readdirSync(`${ROOT}/examples`))
+      for (const doc of parseAllDocuments(readFileSync(`${ROOT}/examples/${f}`, "utf8"))) {
+        const o = doc.toJS() as { kind: string };
+        if (validators[o.kind]) expect(validators[o.kind]!(o), `${f}: ${o.kind}`).toEqual([]);
+      }
   });
 
   it("server-side apply: the field manager owns its fields, and another manager's change conflicts", async () => {
