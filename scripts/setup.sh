@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine (as root) to run and test vipkeeper:
-# system tools from apt, Node 24 into .tools/, and the npm dependencies.
+# system tools from apt, Node 24 into .tools/, the npm dependencies, and the real Kubernetes tools
+# (kube-apiserver, kubectl, etcd, helm) built from Go modules by scripts/build-kube.sh into a cache
+# outside the work tree (/var/cache/vipkeeper), which later set-ups reuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 nftables keepalived iputils-ping iputils-arping tcpdump tshark procps psmisc curl python3 user-mode-linux ipvsadm kmod)
+APT_PACKAGES=(iproute2 nftables keepalived iputils-ping iputils-arping tcpdump tshark procps psmisc curl python3 user-mode-linux ipvsadm kmod openssl prometheus)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -20,7 +22,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The keepalived package starts a service on install; the lab runs its own instances.
-  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived >/dev/null 2>&1 || true; fi
+  # So does prometheus (only its promtool is used).
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now keepalived prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
 fi
 
 NODE_MAJOR=24
@@ -38,3 +43,7 @@ echo "setup: node $(node --version), npm $(npm --version)" >&2
 npm ci --no-audit --no-fund --loglevel=error
 # Production runs the compiled JavaScript (dist/); the tests run the sources.
 npm run --silent build
+
+# kube-apiserver, kubectl, etcd and helm for test/e2e and `vipkeeper lab --cluster`: built once per
+# version (about 25 minutes on 2 cores from nothing), then found in the cache in a second.
+bash scripts/build-kube.sh >/dev/null

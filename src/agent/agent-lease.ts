@@ -1,7 +1,7 @@
 // The agent's heartbeat: a coordination.k8s.io Lease per node, renewed every few seconds, as the
 // kubelet's node lease is. The controller tells a live agent's stale status entry ("Master" from an
 // agent that was killed) from a real claim by it. One small write per period, never per advert.
-import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
+import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 
 export const AGENT_LEASE_LABEL = "vipkeeper.io/agent-lease";
@@ -17,7 +17,12 @@ export function agentLease(node: string, namespace: string, now: Date): V1Lease 
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
     metadata: { name: agentLeaseName(node), namespace, labels: { [AGENT_LEASE_LABEL]: "true" } },
-    spec: { holderIdentity: node, leaseDurationSeconds: AGENT_LEASE_SECONDS, renewTime: now },
+    spec: {
+      holderIdentity: node,
+      leaseDurationSeconds: AGENT_LEASE_SECONDS,
+      // MicroTime: kube-apiserver refuses a Date's 3-digit fraction (V1MicroTime writes 6).
+      renewTime: new V1MicroTime(now),
+    },
   };
 }
 
@@ -27,9 +32,12 @@ export function keepAgentLease(
   node: string,
   log: Logger,
   periodMs = 5000,
+  /** Called when a renewal succeeds after failing: the API server is back. */
+  onRecovered: () => void = () => {},
 ): { stop(): void } {
   const name = agentLeaseName(node);
   let stopped = false;
+  let failing = false;
   let timer: NodeJS.Timeout | undefined;
   const renew = async () => {
     try {
@@ -43,7 +51,13 @@ export function keepAgentLease(
         body.metadata!.resourceVersion = current.metadata?.resourceVersion;
         await api.replaceNamespacedLease({ name, namespace, body });
       }
+      if (failing) {
+        failing = false;
+        log.info({ lease: name }, "agent lease renewed again: the API server is back");
+        onRecovered();
+      }
     } catch (err) {
+      failing = true;
       log.warn({ lease: name, err: (err as Error).message }, "agent lease not renewed; will retry");
     }
     if (!stopped) timer = setTimeout(() => void renew(), periodMs);

@@ -263,7 +263,19 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
       if (current === liveView) store.save(snapshotOf(liveView, new Date()));
     });
   const informers = [routers, nodes, secrets, slices, pods, virtualServers, namespaces];
-  const lease = keepAgentLease(kc.makeApiClient(CoordinationV1Api), args.namespace, args.node, log);
+  // The Lease is renewed every 5 s whatever happens: once it goes through again after an outage,
+  // pending status goes out at once rather than at the writers' next retry.
+  const lease = keepAgentLease(
+    kc.makeApiClient(CoordinationV1Api),
+    args.namespace,
+    args.node,
+    log,
+    5000,
+    () => {
+      status.retryNow();
+      vsStatus.retryNow();
+    },
+  );
   const synced = Promise.all(informers.map((i) => i.start()));
   const saved = store.load();
   if (saved) {

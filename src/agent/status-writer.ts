@@ -48,6 +48,18 @@ export class StatusWriter {
     await Promise.race([this.run(), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }
 
+  /**
+   * The API server answers again (the agent's Lease was renewed after failing): write what is
+   * pending now instead of at the end of a backoff that may have grown to 30 s.
+   */
+  retryNow(): void {
+    if (this.backoffMs === 0 || this.pending.size === 0 || this.stopped) return;
+    this.backoffMs = 0;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.schedule(this.delayMs);
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);

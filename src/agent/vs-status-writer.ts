@@ -155,6 +155,15 @@ export class VirtualServerStatusWriter {
     else this.schedule(this.backoffMs || this.o.delayMs);
   }
 
+  /** The API server answers again: a pass now rather than at the end of the backoff. */
+  retryNow(): void {
+    if (this.backoffMs === 0 || this.stopped || this.flushing) return;
+    this.backoffMs = 0;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.schedule(this.o.delayMs);
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);

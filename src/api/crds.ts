@@ -255,11 +255,13 @@ const KINDS: Kind[] = [
       "Virtual IP addresses kept alive by VRRP on the nodes it selects, keepalived's vrrp_instance.",
     columns: [
       { name: "VRID", type: "integer", jsonPath: ".status.vrid", description: "Virtual Router ID in use." },
+      // kube-apiserver prints only the first value a column's JSONPath finds, so [*] would show
+      // one address under a plural heading: say which one it is.
       {
-        name: "VIPs",
+        name: "VIP",
         type: "string",
-        jsonPath: ".spec.addresses[*].address",
-        description: "Virtual addresses.",
+        jsonPath: ".spec.addresses[0].address",
+        description: "The first virtual address (spec.addresses has them all).",
       },
       {
         name: "Master",

@@ -68,7 +68,11 @@ export class LbProviderLoop {
       if (this.lastRouters.get(r.metadata.name) !== wanted.get(r.metadata.name))
         await this.ports.applyRouter(r);
     for (const r of this.ports.routers.list())
-      if (r.metadata.labels?.[LABEL_MANAGED] === MANAGER && !wanted.has(r.metadata.name)) {
+      if (
+        r.metadata.labels?.[LABEL_MANAGED] === MANAGER &&
+        !wanted.has(r.metadata.name) &&
+        !r.metadata.deletionTimestamp // already being deleted (its finalizer holds it)
+      ) {
         await this.ports.deleteRouter(r.metadata.name);
         this.log.info({ router: r.metadata.name }, "generated router deleted: no address left");
       }

@@ -171,7 +171,10 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
         applyRouter: (router) =>
           applyObject(kc, { ...ROUTERS, name: router.metadata.name }, router, LB_FIELD_MANAGER),
         deleteRouter: async (name) => {
-          await custom.deleteClusterCustomObject({ ...ROUTERS, name });
+          // Gone already (a pass that ran on a cache still listing it while its finalizer went): done.
+          await custom.deleteClusterCustomObject({ ...ROUTERS, name }).catch((err: { code?: number }) => {
+            if (err.code !== 404) throw err;
+          });
         },
         writePoolStatus: (name, allocated) =>
           applyStatus(

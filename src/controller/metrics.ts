@@ -1,7 +1,8 @@
 // The controller's Prometheus metrics: reconciles by kind and result, their duration, leadership.
 import type { Server } from "node:http";
 import { serveMetrics } from "../observe/http-endpoint.ts";
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectProcessMetrics } from "../observe/metrics.ts";
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -25,7 +26,7 @@ export class ControllerMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "vipkeeper_controller_" });
+    collectProcessMetrics(this.registry, "vipkeeper_controller_");
     // Every kind's ok and error series exist from the start, at 0: an alert on the error rate
     // sees the first error, and a scrape shows what is counted.
     for (const kind of ["router", "service"])

@@ -48,6 +48,9 @@ const labels = (component: string) => ({
 });
 
 /** The namespaced and cluster objects of an install, in apply order (CRDs apart). */
+/** The ValidatingAdmissionPolicy (and its binding) that keeps each agent to its own status entry. */
+export const AGENT_STATUS_POLICY = "vipkeeper-agent-own-status";
+
 export function installObjects(v: ValueOf, namespace: string): { file: string; objects: Json[] }[] {
   const image = `${String(v("image.repository"))}:${String(v("image.tag"))}`;
   const meta = (name: string, component: string, ns = true) => ({
@@ -166,6 +169,69 @@ export function installObjects(v: ValueOf, namespace: string): { file: string; o
             rule([""], ["secrets"], READ),
             rule(["coordination.k8s.io"], ["leases"], ["get", "create", "update"]),
           ],
+        },
+        // RBAC cannot tell one node's agent from another's: this policy lets an agent change only
+        // its own entry of a router's status.nodes. The node comes from the agent's token, which
+        // Kubernetes binds to its pod and so to the pod's node (1.30 on by default, GA in 1.32).
+        {
+          apiVersion: "admissionregistration.k8s.io/v1",
+          kind: "ValidatingAdmissionPolicy",
+          metadata: meta(AGENT_STATUS_POLICY, "agent", false),
+          spec: {
+            failurePolicy: "Fail",
+            matchConstraints: {
+              resourceRules: [
+                {
+                  apiGroups: ["vipkeeper.io"],
+                  apiVersions: ["*"],
+                  operations: ["UPDATE"],
+                  resources: ["virtualrouters/status"],
+                },
+              ],
+            },
+            matchConditions: [
+              {
+                name: "agent",
+                expression: `request.userInfo.username == "system:serviceaccount:${namespace}:${AGENT_SERVICE_ACCOUNT}"`,
+              },
+            ],
+            variables: [
+              {
+                name: "node",
+                expression:
+                  "'authentication.kubernetes.io/node-name' in request.userInfo.extra && size(request.userInfo.extra['authentication.kubernetes.io/node-name']) == 1 ? request.userInfo.extra['authentication.kubernetes.io/node-name'][0] : ''",
+              },
+              {
+                name: "othersAfter",
+                expression:
+                  "has(object.status) && has(object.status.nodes) ? object.status.nodes.filter(n, n.name != variables.node) : []",
+              },
+              {
+                name: "othersBefore",
+                expression:
+                  "has(oldObject.status) && has(oldObject.status.nodes) ? oldObject.status.nodes.filter(n, n.name != variables.node) : []",
+              },
+            ],
+            validations: [
+              {
+                expression: "variables.node != ''",
+                message: "an agent's token must be bound to its pod, which names its node",
+                reason: "Forbidden",
+              },
+              {
+                expression: "variables.othersAfter == variables.othersBefore",
+                messageExpression:
+                  "'the agent on ' + variables.node + ' may write only its own entry of status.nodes'",
+                reason: "Forbidden",
+              },
+            ],
+          },
+        },
+        {
+          apiVersion: "admissionregistration.k8s.io/v1",
+          kind: "ValidatingAdmissionPolicyBinding",
+          metadata: meta(AGENT_STATUS_POLICY, "agent", false),
+          spec: { policyName: AGENT_STATUS_POLICY, validationActions: ["Deny"] },
         },
         ...(["controller", "agent"] as const).flatMap((c) => [
           {

@@ -4,7 +4,7 @@
 // a 409 Conflict means someone else won the round; a leader that cannot renew within renewDeadline
 // stops leading (and the process should exit); on stop it releases the lease (empty holder, 1 s
 // duration) so a successor takes over at its next try.
-import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
+import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 
 export interface LeaderElectionOptions {
@@ -61,8 +61,9 @@ export function nextSpec(
   return {
     holderIdentity: identity,
     leaseDurationSeconds: Math.max(1, Math.round(leaseDurationMs / 1000)),
-    renewTime: now,
-    acquireTime: action === "renew" ? (prior?.acquireTime ?? now) : now,
+    // MicroTime: kube-apiserver refuses a Date's 3-digit fraction (client-node's V1MicroTime writes 6).
+    renewTime: new V1MicroTime(now),
+    acquireTime: new V1MicroTime(action === "renew" ? (prior?.acquireTime ?? now) : now),
     leaseTransitions: (prior?.leaseTransitions ?? 0) + (action === "take" ? 1 : 0),
   };
 }
@@ -268,8 +269,8 @@ export class LeaderElector {
         ...lease.spec,
         holderIdentity: "",
         leaseDurationSeconds: 1,
-        renewTime: new Date(),
-        acquireTime: new Date(),
+        renewTime: new V1MicroTime(),
+        acquireTime: new V1MicroTime(),
       };
       await this.api.replaceNamespacedLease({
         name: this.o.name,

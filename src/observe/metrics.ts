@@ -40,13 +40,25 @@ function promLabels(labels: Record<string, string>): Record<string, string> {
   return instance === undefined ? rest : { ...instanceLabels(instance), ...rest };
 }
 
+/**
+ * prom-client's process and Node.js metrics under `prefix`, less the three gauges it names
+ * `*_total` (nodejs_active_handles_total, _requests_total, _resources_total): `promtool check
+ * metrics` refuses a _total suffix on anything but a counter, and each is the sum of the gauge of
+ * the same name without it, by type, which stays.
+ */
+export function collectProcessMetrics(registry: Registry, prefix: string): void {
+  collectDefaultMetrics({ register: registry, prefix });
+  for (const name of ["active_handles_total", "active_requests_total", "active_resources_total"])
+    registry.removeSingleMetric(`${prefix}nodejs_${name}`);
+}
+
 export class VrrpMetrics {
   readonly registry = new Registry();
   private readonly failover: Histogram;
 
   constructor(source: MetricsSource, labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels);
-    collectDefaultMetrics({ register: this.registry, prefix: "vipkeeper_" });
+    collectProcessMetrics(this.registry, "vipkeeper_");
     for (const [name, help] of Object.entries(HELP)) {
       const metric = `vipkeeper_vrrp_${name}_total`;
       new Counter({

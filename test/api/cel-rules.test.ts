@@ -8,118 +8,7 @@ import type { FieldError } from "../../src/api/field-errors.ts";
 import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
 import { validateVirtualServer } from "../../src/api/virtual-server.ts";
 import { applyDefaults, validate, type Schema } from "../kubeapi/schema.ts";
-
-type Json = Record<string, unknown>;
-interface Sample {
-  good: Json;
-  bad: Json;
-}
-
-const router = (spec: Json): Json => ({ addresses: [{ address: "198.18.0.50/24" }], ...spec });
-const server = (spec: Json): Json => ({
-  address: "198.18.0.50",
-  port: 80,
-  realServers: [{ address: "198.18.0.13", port: 8080 }],
-  ...spec,
-});
-const marked = (spec: Json): Json => {
-  const s = server(spec);
-  delete s.address;
-  delete s.port;
-  return s;
-};
-
-/** Specs per rule, keyed by where the rule sits and the rule's text. */
-const SAMPLES: Record<string, Sample> = {
-  "VirtualRouter.spec !has(self.authentication) || self.version == 2": {
-    good: router({ version: 2, authentication: { type: "PASS", password: "secret" } }),
-    bad: router({ authentication: { type: "PASS", password: "secret" } }),
-  },
-  "VirtualRouter.spec self.version == 3 || self.addresses.all(a, !a.address.contains(':'))": {
-    good: router({ version: 2 }),
-    bad: router({ version: 2, addresses: [{ address: "2001:db8::50/64" }] }),
-  },
-  "VirtualRouter.spec self.addresses.all(a, self.addresses.exists_one(b, b.address == a.address))": {
-    good: router({ addresses: [{ address: "198.18.0.50/24" }, { address: "198.18.0.51/24" }] }),
-    bad: router({ addresses: [{ address: "198.18.0.50/24" }, { address: "198.18.0.50/24" }] }),
-  },
-  "VirtualRouter.spec.addresses[].address isIP(self) || isCIDR(self)": {
-    good: router({ addresses: [{ address: "198.18.0.50" }, { address: "2001:db8::50/64" }] }),
-    bad: router({ addresses: [{ address: "198.18.0.256/24" }] }),
-  },
-  "VirtualRouter.spec.virtualServers.from[].addresses[] isIP(self) || isCIDR(self)": {
-    good: router({
-      virtualServers: { from: [{ namespaceSelector: {}, addresses: ["198.18.0.50", "2001:db8:5::/64"] }] },
-    }),
-    bad: router({ virtualServers: { from: [{ namespaceSelector: {}, addresses: ["198.18.0.0/33"] }] } }),
-  },
-  "VirtualRouter.spec.virtualServers.from[].ports[] !has(self.endPort) || self.endPort >= self.port": {
-    good: router({
-      virtualServers: {
-        from: [{ namespaceSelector: {}, ports: [{ port: 80 }, { port: 8000, endPort: 8080 }] }],
-      },
-    }),
-    bad: router({
-      virtualServers: { from: [{ namespaceSelector: {}, ports: [{ port: 8080, endPort: 8000 }] }] },
-    }),
-  },
-  "VirtualRouter.spec.priorities self.filter(p, p.priority == 255).size() <= 1": {
-    good: router({
-      priorities: [
-        { node: "a", priority: 255 },
-        { node: "b", priority: 254 },
-      ],
-    }),
-    bad: router({
-      priorities: [
-        { node: "a", priority: 255 },
-        { node: "b", priority: 255 },
-      ],
-    }),
-  },
-  "VirtualRouter.spec.unicast.peers[] isIP(self)": {
-    good: router({ unicast: { peers: ["198.18.0.2", "198.18.0.3"] } }),
-    bad: router({ unicast: { peers: ["node-b"] } }),
-  },
-  "VirtualServer.spec has(self.group) ? !has(self.fwmark) && !has(self.address) && !has(self.port) : has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
-    { good: marked({ fwmark: 7 }), bad: server({ fwmark: 7 }) },
-  "VirtualServer.spec self.realServers.all(r, has(r.port)) || (has(self.group) ? self.group.all(g, has(g.fwmark)) : has(self.fwmark))":
-    {
-      good: marked({ group: [{ fwmark: 7 }, { fwmark: 8 }], realServers: [{ address: "198.18.0.13" }] }),
-      bad: marked({
-        group: [{ fwmark: 7 }, { address: "198.18.0.50", port: 80 }],
-        realServers: [{ address: "198.18.0.13" }],
-      }),
-    },
-  "VirtualServer.spec.group[] has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
-    {
-      good: marked({ group: [{ address: "198.18.0.50-198.18.0.52", port: 80 }, { fwmark: 7 }] }),
-      bad: marked({ group: [{ address: "198.18.0.50" }] }),
-    },
-  "VirtualServer.spec.realServers[].checkTargets[].address isIP(self)": {
-    good: server({
-      realServers: [{ address: "198.18.0.13", port: 25, checkTargets: [{ address: "198.18.0.14" }] }],
-    }),
-    bad: server({ realServers: [{ address: "198.18.0.13", port: 25, checkTargets: [{ address: "mx" }] }] }),
-  },
-  "VirtualServer.spec.address isIP(self)": {
-    good: server({ address: "2001:db8::50", realServers: [{ address: "2001:db8::13", port: 80 }] }),
-    bad: server({ address: "198.18.0.50/24" }),
-  },
-  "VirtualServer.spec.realServers[].address isIP(self)": {
-    good: server({}),
-    bad: server({ realServers: [{ address: "web-1", port: 80 }] }),
-  },
-  "VirtualServer.spec.sorryServer.address isIP(self)": {
-    good: server({ sorryServer: { address: "198.18.0.99", port: 80 } }),
-    bad: server({ sorryServer: { address: "198.18.0.999", port: 80 } }),
-  },
-  "IPPool.spec.addresses[] isCIDR(self) || isIP(self) || self.matches('^[0-9a-fA-F:.]+ *- *[0-9a-fA-F:.]+$')":
-    {
-      good: { addresses: ["198.18.10.0/24", "198.18.11.1", "198.18.12.1 - 198.18.12.9", "2001:db8:10::/64"] },
-      bad: { addresses: ["198.18.10.0/24, 198.18.11.0/24"] },
-    },
-};
+import { SAMPLES, type Json } from "./cel-samples.ts";
 
 const VALIDATORS: Record<string, (o: unknown) => FieldError[]> = {
   VirtualRouter: validateVirtualRouter,
@@ -181,7 +70,7 @@ describe("CEL rules in the CRDs", () => {
       expect(bad, "the bad sample fails this rule and no other").toEqual([
         expect.stringContaining(r.message),
       ]);
-      expect(bad[0]).not.toMatch(/could not be evaluated/);
+      expect(bad[0]).not.toMatch(/evaluating rule/);
       // One rule, one authority: the semantic validator says the same of both samples.
       expect(VALIDATORS[r.kind]!(object(r.kind, sample.good))).toEqual([]);
       expect(VALIDATORS[r.kind]!(object(r.kind, sample.bad)).length).toBeGreaterThan(0);

@@ -31,6 +31,10 @@ const MODELS: Record<string, string> = {
     "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding",
   "rbac.authorization.k8s.io/v1/RoleBinding": "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding",
   "policy/v1/PodDisruptionBudget": "kubernetes-models/policy/v1/PodDisruptionBudget",
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy":
+    "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding":
+    "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding",
   "apiextensions.k8s.io/v1/CustomResourceDefinition":
     "kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition",
 };

@@ -46,9 +46,15 @@ describe("vipkeeper manifests", () => {
     );
     expect(objs.some((o) => o.kind === "CustomResourceDefinition")).toBe(false);
     expect(objs.some((o) => o.kind === "PodDisruptionBudget")).toBe(false);
+    const clusterScoped = (k: string) =>
+      k === "Namespace" || k.startsWith("Cluster") || k.startsWith("ValidatingAdmission");
     for (const o of objs)
-      if (o.kind !== "Namespace" && !String(o.kind).startsWith("Cluster"))
+      if (!clusterScoped(String(o.kind)))
         expect((o.metadata as Json).namespace, `${String(o.kind)}`).toBe("net-vip");
+    // The admission policy names the agent's service account in the new namespace.
+    expect(JSON.stringify(find(objs, "ValidatingAdmissionPolicy", "vipkeeper-agent-own-status"))).toContain(
+      "system:serviceaccount:net-vip:vipkeeper-agent",
+    );
     const dep = find(objs, "Deployment", "vipkeeper-controller");
     expect(() => new Deployment(dep as never).validate()).not.toThrow();
     const spec = dep.spec as { replicas: number; template: { spec: { containers: Json[] } } };

@@ -1,6 +1,6 @@
 // Leader election: the rules as pure functions, then electors through client-node's real
 // CoordinationV1Api against the in-process API server (test/kubeapi).
-import { CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import { CoordinationV1Api, V1MicroTime, type V1Lease } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -153,7 +153,7 @@ describe("leader election against an API server", () => {
       namespace: NS,
       body: {
         metadata: { name, namespace: NS },
-        spec: { holderIdentity: "ghost", leaseDurationSeconds: 2, renewTime: new Date(0) },
+        spec: { holderIdentity: "ghost", leaseDurationSeconds: 2, renewTime: new V1MicroTime(0) },
       },
     });
     const c = elector("c", name);

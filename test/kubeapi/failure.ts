@@ -5,7 +5,11 @@ export interface Failure {
     kind?: string;
     reason?: string;
     message?: string;
-    details?: { name?: string; kind?: string; causes?: { field: string; message: string }[] };
+    details?: {
+      name?: string;
+      kind?: string;
+      causes?: { field: string; message: string; reason?: string }[];
+    };
   };
 }
 

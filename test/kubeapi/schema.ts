@@ -94,11 +94,38 @@ export function prune(v: unknown, s: Schema | undefined, path: string, unknown: 
 
 const show = (v: unknown) => (typeof v === "string" ? `"${v}"` : JSON.stringify(v));
 
+/** Schema errors after which the real server runs no CEL rule (apiextensions-apiserver's
+ * hasBlockingErr: Required, Unsupported value, Too long, Too many, wrong type). */
+const BLOCKING =
+  /^(Required value|Unsupported value|Too long|Too many|Invalid value: .* in body must be of type )/;
+export const RULES_NOT_CHECKED =
+  "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+/**
+ * The schema's errors, then its CEL rules' errors, as kube-apiserver validates a custom resource:
+ * when a schema error is blocking, no rule runs and one cause without a field (`<nil>`) says so.
+ */
 export function validate(v: unknown, s: Schema, path: string, old: unknown, out: Cause[] = []): Cause[] {
-  const err = (message: string, field = path) => out.push({ field, message });
+  walk(v, s, path, old, out, "schema");
+  if (out.some((c) => BLOCKING.test(c.message))) out.push({ field: "<nil>", message: RULES_NOT_CHECKED });
+  else walk(v, s, path, old, out, "rules");
+  return out;
+}
+
+function walk(
+  v: unknown,
+  s: Schema,
+  path: string,
+  old: unknown,
+  out: Cause[],
+  phase: "schema" | "rules",
+): void {
+  const err = (message: string, field = path) => {
+    if (phase === "schema") out.push({ field, message });
+  };
   if (v === null) {
     if (!s.nullable) err(`Invalid value: "null": ${path} in body must be of type ${s.type}`);
-    return out;
+    return;
   }
   const t = s.type;
   const typeOk = s["x-kubernetes-int-or-string"]
@@ -111,10 +138,17 @@ export function validate(v: unknown, s: Schema, path: string, old: unknown, out:
       (t === "number" && typeof v === "number") ||
       (t === "boolean" && typeof v === "boolean");
   if (!typeOk) {
-    err(
-      `Invalid value: ${show(v)}: ${path} in body must be of type ${t}: "${Array.isArray(v) ? "array" : typeof v}"`,
-    );
-    return out;
+    // The value shown is its JSON type, as the real server's (integer for a whole number).
+    const got = Array.isArray(v)
+      ? "array"
+      : Number.isInteger(v)
+        ? "integer"
+        : typeof v === "number"
+          ? "number"
+          : typeof v;
+    const want = s["x-kubernetes-int-or-string"] ? "integer,string" : t;
+    err(`Invalid value: "${got}": ${path} in body must be of type ${want}: "${got}"`);
+    return;
   }
   if (s.enum && !s.enum.some((e) => e === v))
     err(`Unsupported value: ${show(v)}: supported values: ${s.enum.map(show).join(", ")}`);
@@ -147,17 +181,19 @@ export function validate(v: unknown, s: Schema, path: string, old: unknown, out:
       });
     }
     const oldList = Array.isArray(old) ? old : [];
-    if (s.items) v.forEach((x, i) => validate(x, s.items!, `${path}[${i}]`, oldList[i], out));
+    if (s.items) v.forEach((x, i) => walk(x, s.items!, `${path}[${i}]`, oldList[i], out, phase));
   }
   if (isObject(v)) {
-    for (const r of s.required ?? [])
-      if (v[r] === undefined) err("Required value", path ? `${path}.${r}` : r);
+    // The properties' errors first, then the missing ones (the real server's order).
     const oldObj = isObject(old) ? old : {};
     for (const [k, x] of Object.entries(v)) {
       const ps = s.properties?.[k] ?? (isObject(s.additionalProperties) ? s.additionalProperties : undefined);
-      if (ps && x !== undefined) validate(x, ps, path ? `${path}.${k}` : k, oldObj[k], out);
+      if (ps && x !== undefined) walk(x, ps, path ? `${path}.${k}` : k, oldObj[k], out, phase);
     }
+    for (const r of s.required ?? [])
+      if (v[r] === undefined) err("Required value", path ? `${path}.${r}` : r);
   }
+  if (phase === "schema") return;
   for (const rule of s["x-kubernetes-validations"] ?? []) {
     const transition = /\boldSelf\b/.test(rule.rule);
     if (transition && old === undefined) continue;
@@ -165,10 +201,27 @@ export function validate(v: unknown, s: Schema, path: string, old: unknown, out:
     if (transition) bindings.oldSelf = toCel(old, s);
     const result = run(rule.rule, bindings as never, KUBERNETES_CEL_ENV);
     const field = rule.fieldPath ? `${path}${rule.fieldPath}` : path;
+    // As apiextensions-apiserver words them: an object's or a list's value is left out, a
+    // scalar's is shown; an evaluation error shows the schema type.
+    const message = rule.message?.trim() || `failed rule: ${rule.rule.trim()}`;
     if (isCelError(result))
-      err(`Invalid value: "object": rule '${rule.rule}' could not be evaluated: ${result.message}`, field);
-    else if (result !== true)
-      err(`Invalid value: "object": ${rule.message ?? `failed rule: ${rule.rule}`}`, field);
+      out.push({
+        field,
+        message: `Invalid value: "${s.type ?? ""}": ${result.message} evaluating rule: ${rule.message?.trim() || rule.rule.trim()}`,
+      });
+    else if (result !== true) {
+      const value = s.type === "object" || s.type === "array" ? "" : ` ${show(v)}:`;
+      out.push({
+        field,
+        message:
+          rule.reason === "FieldValueForbidden"
+            ? `Forbidden: ${message}`
+            : rule.reason === "FieldValueRequired"
+              ? `Required value: ${message}`
+              : rule.reason === "FieldValueDuplicate"
+                ? `Duplicate value${value.slice(0, -1)}`
+                : `Invalid value:${value} ${message}`,
+      });
+    }
   }
-  return out;
 }

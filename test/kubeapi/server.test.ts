@@ -143,7 +143,7 @@ describe("in-process API server", () => {
     );
     expect(missing.body.message).toMatch(/spec.size: Required value/);
     const unlucky = await failure(custom.createClusterCustomObject({ ...W, body: widget("b", 13) }));
-    expect(unlucky.body.message).toMatch(/spec.size: Invalid value: "object": 13 is unlucky/);
+    expect(unlucky.body.message).toMatch(/spec.size: Invalid value: 13 is unlucky/);
     const notIp = await failure(
       custom.createClusterCustomObject({ ...W, body: widget("b", 3, { address: "198.18.0.300" }) }),
     );

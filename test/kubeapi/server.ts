@@ -254,7 +254,7 @@ export class ApiServer {
                   ...(e.causes.length
                     ? {
                         causes: e.causes.map((c) => ({
-                          reason: "FieldValueInvalid",
+                          reason: causeReason(c.message),
                           field: c.field,
                           message: c.message,
                         })),
@@ -460,6 +460,7 @@ export class ApiServer {
     // The real server labels every Namespace with its own name (so selectors can name namespaces).
     if (r.plural === "namespaces" && !r.group)
       o.metadata.labels = { ...o.metadata.labels, "kubernetes.io/metadata.name": o.metadata.name };
+    if (!r.custom) checkMicroTimes(r, o);
     if (!r.custom || !r.schema) return;
     const unknown = prune(
       o,
@@ -767,12 +768,50 @@ function notFound(r: Resource, name: string): ApiError {
 }
 
 function invalid(r: Resource, name: string, causes: Cause[]): ApiError {
+  // As field.ErrorList.ToAggregate() prints: one error bare, several in brackets.
+  const list = causes.map((c) => `${c.field}: ${c.message}`);
   return new ApiError(
     422,
     "Invalid",
-    `${r.kind}.${r.group} "${name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}`,
+    `${r.kind}.${r.group} "${name}" is invalid: ${list.length === 1 ? list[0] : `[${list.join(", ")}]`}`,
     causes,
+    { name, group: r.group, kind: r.kind },
   );
+}
+
+/** metav1.MicroTime fields of the built-ins: Go parses them with exactly six fractional digits. */
+const MICRO_TIMES: Record<string, string[]> = {
+  "coordination.k8s.io/Lease": ["spec.renewTime", "spec.acquireTime"],
+  "/Event": ["eventTime", "series.lastObservedTime"],
+  "events.k8s.io/Event": ["eventTime", "series.lastObservedTime"],
+};
+const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
+
+/** As kube-apiserver decodes a MicroTime: anything but six fractional digits is a 400. */
+function checkMicroTimes(r: Resource, o: Obj): void {
+  for (const path of MICRO_TIMES[`${r.group}/${r.kind}`] ?? []) {
+    const v = path.split(".").reduce<unknown>((x, k) => (x as Record<string, unknown> | undefined)?.[k], o);
+    if (v === undefined || v === null || (typeof v === "string" && MICRO_TIME.test(v))) continue;
+    throw new ApiError(
+      400,
+      "BadRequest",
+      `${r.kind} in version "${r.version}" cannot be handled as a ${r.kind}: parsing time ${JSON.stringify(v)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse as MicroTime`,
+    );
+  }
+}
+
+/** A cause's reason, by its message (k8s.io/apimachinery's field.ErrorType). */
+function causeReason(message: string): string {
+  const kinds: [string, string][] = [
+    ["Required value", "FieldValueRequired"],
+    ["Unsupported value", "FieldValueNotSupported"],
+    ["Duplicate value", "FieldValueDuplicate"],
+    ["Too long", "FieldValueTooLong"],
+    ["Too many", "FieldValueTooMany"],
+    ["Forbidden", "FieldValueForbidden"],
+    ["Not found", "FieldValueNotFound"],
+  ];
+  return kinds.find(([prefix]) => message.startsWith(prefix))?.[1] ?? "FieldValueInvalid";
 }
 
 function withoutMetaStatus(o: Obj): Obj {

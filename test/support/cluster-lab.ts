@@ -1,12 +1,13 @@
-// A cluster in the lab: the in-process API server with vipkeeper's CRDs, Node objects for the lab's
-// nodes, the controller as a process, and real agents in the node namespaces that reach the API
-// server at 127.0.0.1:16443 through a UNIX socket (no packet leaves the namespaces).
+// A cluster in the lab: an API server with vipkeeper's CRDs (the in-process one, or a real
+// kube-apiserver from scripts/kube-up.sh), Node objects for the lab's nodes, the controller as a
+// process, and real agents in the node namespaces that reach the API server at 127.0.0.1:16443
+// through a UNIX socket (no packet leaves the namespaces; TLS passes through unchanged).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import type { Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { crds } from "../../src/api/crds.ts";
 import { Lab, tiedToParent } from "../../src/lab/lab.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
@@ -17,9 +18,27 @@ const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
 const FORWARD = join(import.meta.dirname, "unix-forward.ts");
 export const AGENT_NAMESPACE = "vipkeeper";
 
-export class ClusterLab {
+/** What the lab needs of an API server. */
+export interface LabApi {
+  /** Its port on the test machine's 127.0.0.1. */
+  readonly port: number;
+  /** An admin's client configuration, for the test itself. */
+  kubeConfig(): KubeConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * The kubeconfig files the lab's processes use: each node's agent's (reaching the server at
+ * HOST:PORT), asked for once the Node objects exist, and the controller's.
+ */
+export interface LabCredentials {
+  agent(hostPort: string, node: string): string | Promise<string>;
+  controller(): string | Promise<string>;
+}
+
+export class ClusterLab<A extends LabApi = ApiServer> {
   readonly lab: Lab;
-  readonly api: ApiServer;
+  readonly api: A;
   readonly logs: string[] = [];
   private readonly dir: string;
   private readonly bridge: Server;
@@ -27,30 +46,48 @@ export class ClusterLab {
   private destroyed = false;
   private readonly agents = new Map<string, ChildProcess>();
 
-  private constructor(lab: Lab, api: ApiServer, dir: string, bridge: Server) {
+  private constructor(lab: Lab, api: A, dir: string, bridge: Server) {
     this.lab = lab;
     this.api = api;
     this.dir = dir;
     this.bridge = bridge;
   }
 
+  /** The lab with the in-process API server (any client may do anything). */
   static async create(prefix: string, nodes: number): Promise<ClusterLab> {
-    const lab = Lab.create({ prefix, nodes });
     const api = await startApiServer({ crds: crds() });
+    return ClusterLab.createWith(prefix, nodes, api, {
+      agent: (hostPort) => api.kubeConfigYaml(`http://${hostPort}`),
+      controller: () => api.kubeConfigYaml(),
+    });
+  }
+
+  /** The lab with a given API server where vipkeeper's CRDs are installed. */
+  static async createWith<A extends LabApi>(
+    prefix: string,
+    nodes: number,
+    api: A,
+    credentials: LabCredentials,
+  ): Promise<ClusterLab<A>> {
+    const lab = Lab.create({ prefix, nodes });
     const dir = mkdtempSync(join(tmpdir(), "vk-cluster-"));
     const sock = join(dir, "api.sock");
     const bridge = await unixToTcp(sock, api.port);
     const c = new ClusterLab(lab, api, dir, bridge);
-    writeFileSync(join(dir, "agent.kubeconfig"), api.kubeConfigYaml("http://127.0.0.1:16443"));
-    writeFileSync(join(dir, "controller.kubeconfig"), api.kubeConfigYaml());
     const core = api.kubeConfig().makeApiClient(CoreV1Api);
-    for (const n of lab.nodes) {
+    for (const n of lab.nodes)
       await core.createNode({
         body: {
           metadata: { name: n.name, labels: { "kubernetes.io/hostname": n.name } },
           status: { addresses: [{ type: "InternalIP", address: n.ipv4 }] },
         },
       });
+    writeFileSync(join(dir, "controller.kubeconfig"), await credentials.controller());
+    for (const n of lab.nodes) {
+      writeFileSync(
+        join(dir, `agent-${n.name}.kubeconfig`),
+        await credentials.agent("127.0.0.1:16443", n.name),
+      );
       await c.startForwarder(n.name);
     }
     return c;
@@ -122,13 +159,18 @@ export class ClusterLab {
       "--namespace",
       AGENT_NAMESPACE,
       "--kubeconfig",
-      join(this.dir, "agent.kubeconfig"),
+      join(this.dir, `agent-${node}.kubeconfig`),
       "--state-dir",
       join(this.dir, `state-${node}`),
       ...extra,
     ]);
     this.collect(node, child);
     this.agents.set(node, child);
+  }
+
+  /** Whether the controller process still runs (it was started and has not exited). */
+  controllerRunning(): boolean {
+    return !!this.controller && this.controller.exitCode === null && this.controller.signalCode === null;
   }
 
   /** SIGKILL of the node's agent processes (supervisor and engines), as when its pod is killed. */
