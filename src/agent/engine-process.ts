@@ -144,7 +144,8 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   // the addresses are released already, and a receiver that hangs must not keep the engine.
   if (!(await notifier.idleWithin(NOTIFY_AT_EXIT_MS)))
     log.warn({ waitedMs: NOTIFY_AT_EXIT_MS }, "notifications still under way at exit; left undone");
-  process.disconnect?.(); // the IPC channel would keep this process alive
+  // The IPC channel would keep this process alive; the agent may have closed it first (it exits).
+  if (process.connected) process.disconnect();
   return 0;
 }
 

@@ -129,6 +129,8 @@ export async function runLab(argv: string[]): Promise<number> {
     say(`${master} comes back`);
     lab.linkUp(master);
     startAgent(master);
+    // It starts as backup and preempts (the highest priority): give it time to start and elect.
+    for (let i = 0; i < 1600 && lab.holders(VIP4).join() !== master; i++) await sleep(5);
     const again = await waitForHolder(undefined, 500);
     say(
       `${again} holds the virtual addresses${again === master ? " again (it has the highest priority and preempts)" : ""}`,
