@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Entry point. vipkeeper's source is TypeScript that Node runs directly (type stripping, Node >= 22.18);
-// say so plainly on an older Node instead of failing on the first type annotation.
+// Entry point. Production runs the compiled JavaScript in dist/ (`npm run build`; the set-up and
+// the image build it). VIPKEEPER_FROM_SOURCE=1 runs the TypeScript sources directly instead (type
+// stripping, Node >= 22.18), as the tests do, so they never run a stale build.
+import { existsSync } from "node:fs";
+
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
@@ -9,4 +12,12 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
-await import("../src/cli/main.ts");
+const dist = new URL("../dist/cli/main.js", import.meta.url);
+if (process.env.VIPKEEPER_FROM_SOURCE === "1") await import("../src/cli/main.ts");
+else if (existsSync(dist)) await import(dist.href);
+else {
+  process.stderr.write(
+    "vipkeeper: dist/ is missing: run `npm run build` (or set VIPKEEPER_FROM_SOURCE=1 to run the sources).\n",
+  );
+  process.exit(1);
+}

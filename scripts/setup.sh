@@ -41,6 +41,8 @@ fi
 . scripts/env.sh
 echo "setup: node $(node --version), npm $(npm --version)" >&2
 npm ci --no-audit --no-fund --loglevel=error
+# Production runs the compiled JavaScript (dist/); the tests run the sources.
+npm run --silent build
 
 # kube-apiserver, kubectl, etcd and helm for test/e2e and `vipkeeper lab --cluster`: built once per
 # version (about 25 minutes on 2 cores from nothing), then found in the cache in a second.

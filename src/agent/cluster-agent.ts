@@ -6,6 +6,7 @@ import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
 import { nodeEntry } from "./status-entry.ts";
 import type { NodeEntry, NodeState } from "../cluster/status.ts";
 import { decideRouters, type HostAddress } from "./cluster-plan.ts";
+import { endpointConflicts, nodeAddressSet, refusal, type Refusal } from "../cluster/grants.ts";
 import { podsKey, type InstanceStatus } from "./engine.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { RunningEngine } from "./engines.ts";
@@ -27,6 +28,8 @@ export interface ClusterView {
   readyPods(namespace: string, matchLabels: Record<string, string>): number;
   /** VirtualServers (all namespaces). */
   virtualServers(): readonly VirtualServer[];
+  /** A namespace's labels (undefined while unknown: its VirtualServers are granted nothing). */
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
 }
 
 /** Starts the node's load balancer for these VirtualServers (DR forwards on their router's interface). */
@@ -74,7 +77,12 @@ interface Runner {
 export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
   private readonly states = new Map<string, NodeState>();
-  private lb: { digest: string; running?: { stop(): void } } = { digest: "[]" };
+  /** The node's dataplane: what it was started with (digest, service keys), and its handle. */
+  private lb: { digest: string; keys: string[]; running?: { stop(): void } } = { digest: "[]", keys: [] };
+  /** This host's addresses as the last pass saw them. */
+  private host: HostAddress[] = [];
+  /** The refusals last logged (message by VirtualServer), so each is logged once. */
+  private refusedLogged = new Map<string, string>();
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -126,11 +134,12 @@ export class ClusterAgent {
   private async pass(): Promise<void> {
     const { node, view, log } = this.opts;
     if (this.stopped) return;
+    this.host = await this.opts.hostAddresses();
     const decisions = decideRouters({
       node,
       routers: view.routers(),
       nodes: view.nodes(),
-      host: await this.opts.hostAddresses(),
+      host: this.host,
       allowScripts: this.opts.allowScripts,
       secret: (n, k) => view.secret(n, k),
     });
@@ -185,8 +194,8 @@ export class ClusterAgent {
   private async syncLoadBalancer(): Promise<void> {
     const start = this.opts.startLoadBalancer;
     if (!start) return;
-    const { log } = this.opts;
-    const wanted = this.opts.view
+    const { log, view } = this.opts;
+    const valid = view
       .virtualServers()
       .filter((vs) => vs.spec.routerRef !== undefined && this.runners.has(vs.spec.routerRef))
       .filter((vs) => {
@@ -199,6 +208,38 @@ export class ClusterAgent {
         return errors.length === 0;
       })
       .sort((a, b) => serviceKey(a).localeCompare(serviceKey(b)));
+    // What the VirtualServers' namespaces were granted by their routers (the admin's objects).
+    const routers = view.routers();
+    const nodeAddresses = nodeAddressSet([
+      this.host.map((h) => h.address),
+      ...view.nodes().map((n) => n.addresses),
+      ...routers.map((r) => r.spec.addresses.map((a) => a.address)),
+    ]);
+    const refused = new Map<string, Refusal>();
+    const granted = valid.filter((vs) => {
+      const r = refusal(vs, {
+        router: routers.find((x) => x.metadata.name === vs.spec.routerRef),
+        namespaceLabels: view.namespaceLabels(vs.metadata.namespace ?? "default"),
+        allowScripts: this.opts.allowScripts,
+        nodeAddresses,
+      });
+      if (r) refused.set(serviceKey(vs), r);
+      return !r;
+    });
+    // Of two that select the same traffic, the older keeps it (a duplicate must not stop the table).
+    const programmed = new Set(this.lb.keys);
+    const conflicts = endpointConflicts(granted, (vs) => programmed.has(serviceKey(vs)));
+    for (const [vs, r] of conflicts) refused.set(serviceKey(vs), r);
+    const wanted = granted.filter((vs) => !conflicts.has(vs));
+    // Each refusal is logged when it appears or changes, not on every pass.
+    for (const [virtualServer, r] of refused)
+      if (this.refusedLogged.get(virtualServer) !== r.message)
+        log.warn(
+          { virtualServer, rule: r.rule, reason: r.message },
+          "VirtualServer not programmed: not permitted",
+        );
+    this.refusedLogged = new Map([...refused].map(([k, r]) => [k, r.message]));
+    this.opts.virtualServerStatus?.refusals(refused);
     const digest = JSON.stringify(wanted.map((vs) => [serviceKey(vs), vs.spec]));
     if (digest === this.lb.digest) return;
     this.lb.running?.stop();
@@ -207,7 +248,7 @@ export class ClusterAgent {
     // Nothing wanted and nothing programmed before: no table at all. Otherwise an empty list
     // replaces the table with an empty one (the services go).
     const first = this.lb.digest === "[]" && !this.lb.running;
-    this.lb = { digest };
+    this.lb = { digest, keys: wanted.map(serviceKey) };
     if (wanted.length === 0 && first) {
       vsStatus?.programmed();
       return;

@@ -7,6 +7,7 @@ import {
   CustomObjectsApi,
   DiscoveryV1Api,
   type V1EndpointSlice,
+  type V1Namespace,
   type V1Node,
   type V1Pod,
   type V1Secret,
@@ -20,13 +21,15 @@ import { SupervisedInformer } from "../kube/informer.ts";
 import { RtNetlink } from "../net/rtnetlink.ts";
 import { createLogger } from "../observe/log.ts";
 import { keepAgentLease } from "./agent-lease.ts";
-import { ClusterAgent } from "./cluster-agent.ts";
+import { ClusterAgent, type ClusterView } from "./cluster-agent.ts";
 import { AgentMetrics } from "./agent-metrics.ts";
 import type { HostAddress } from "./cluster-plan.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { startEngine, WarmEngines } from "./engines.ts";
 import { RouterGone, StatusWriter } from "./status-writer.ts";
 import { applyVirtualServerStatus, VirtualServerStatusWriter } from "./vs-status-writer.ts";
+import { snapshotOf, viewOf, ViewStore } from "./saved-view.ts";
+import { join } from "node:path";
 
 export interface ClusterAgentArgs {
   node: string;
@@ -37,7 +40,12 @@ export interface ClusterAgentArgs {
   /** HOST:PORT for /metrics. */
   metricsAddress?: string;
   lbBackend?: "auto" | "ipvs" | "nftables";
+  /** Where the last cluster view is kept (saved-view.ts). */
+  stateDir: string;
 }
+
+/** How long a starting agent waits for the API server before it runs its saved plan. */
+const SAVED_PLAN_AFTER_MS = 5000;
 
 export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   const log = createLogger("agent", { node: args.node });
@@ -84,6 +92,12 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     fieldSelector: `spec.nodeName=${args.node}`,
     log,
   });
+  // Namespaces' labels: a router grants VirtualServers to namespaces by label selector.
+  const namespaces = new SupervisedInformer<V1Namespace>(kc, {
+    path: "/api/v1/namespaces",
+    list: () => core.listNamespace(),
+    log,
+  });
   const manager = `vipkeeper-agent/${args.node}`;
   const events = new EventRecorder(kc, { component: "vipkeeper-agent", host: args.node, log });
   const status = new StatusWriter(async (router, entry) => {
@@ -112,6 +126,52 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     virtualServers: () => virtualServers.list(),
     apply: applyVirtualServerStatus(kc, "vipkeeper-agent"),
   });
+  const liveView: ClusterView = {
+    routers: () => routers.list(),
+    nodes: () => nodes.list().map(toClusterNode),
+    secret: (name, key) => {
+      const s = secrets.list().find((x) => x.metadata?.name === name);
+      const data = s?.data?.[key];
+      return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
+    },
+    virtualServers: () => virtualServers.list(),
+    namespaceLabels: (name) => {
+      const ns = namespaces.list().find((n) => n.metadata?.name === name);
+      return ns ? (ns.metadata?.labels ?? {}) : undefined;
+    },
+    readyPods: (namespace, matchLabels) =>
+      pods
+        .list()
+        .filter(
+          (p) =>
+            p.metadata?.namespace === namespace &&
+            !p.metadata.deletionTimestamp &&
+            Object.entries(matchLabels).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
+            p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        ).length,
+    endpointsReady: (namespace, service) =>
+      slices
+        .list()
+        .some(
+          (s) =>
+            s.metadata?.namespace === namespace &&
+            s.metadata.labels?.["kubernetes.io/service-name"] === service &&
+            (s.endpoints ?? []).some((e) => e.nodeName === args.node && e.conditions?.ready !== false),
+        ),
+  };
+  // Until the live caches have synced, an agent that could not reach the API server at start runs
+  // from the view it saved last (its last plan), so VRRP needs no API server even after a reboot.
+  const store = new ViewStore(join(args.stateDir, `cluster-view-${args.node}.json`), log);
+  let current = liveView;
+  const view: ClusterView = {
+    routers: () => current.routers(),
+    nodes: () => current.nodes(),
+    secret: (name, key) => current.secret(name, key),
+    virtualServers: () => current.virtualServers(),
+    namespaceLabels: (ns) => current.namespaceLabels(ns),
+    endpointsReady: (ns, service) => current.endpointsReady(ns, service),
+    readyPods: (ns, labels) => current.readyPods(ns, labels),
+  };
   const nl = new RtNetlink();
   const warm = new WarmEngines();
   const links = new Map<number, string>();
@@ -183,35 +243,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
         to.state,
         `${args.node}: ${from ?? "Init"} -> ${to.state}${to.message ? ` (${to.message})` : ""}`,
       ),
-    view: {
-      routers: () => routers.list(),
-      nodes: () => nodes.list().map(toClusterNode),
-      secret: (name, key) => {
-        const s = secrets.list().find((x) => x.metadata?.name === name);
-        const data = s?.data?.[key];
-        return data === undefined ? undefined : Buffer.from(data, "base64").toString("utf8");
-      },
-      virtualServers: () => virtualServers.list(),
-      readyPods: (namespace, matchLabels) =>
-        pods
-          .list()
-          .filter(
-            (p) =>
-              p.metadata?.namespace === namespace &&
-              !p.metadata.deletionTimestamp &&
-              Object.entries(matchLabels).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
-              p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-          ).length,
-      endpointsReady: (namespace, service) =>
-        slices
-          .list()
-          .some(
-            (s) =>
-              s.metadata?.namespace === namespace &&
-              s.metadata.labels?.["kubernetes.io/service-name"] === service &&
-              (s.endpoints ?? []).some((e) => e.nodeName === args.node && e.conditions?.ready !== false),
-          ),
-    },
+    view,
     hostAddresses: async () => {
       for (const l of await nl.links()) links.set(l.ifindex, l.name);
       return (await nl.addresses()).map((a): HostAddress => ({
@@ -226,10 +258,13 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   engines.of = () => agent.engines();
   // One metrics endpoint for all the engines, answered from their snapshots.
   const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
-  const sync = () => void agent.sync();
-  for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.on("change", sync);
+  const sync = () =>
+    agent.sync().then(() => {
+      if (current === liveView) store.save(snapshotOf(liveView, new Date()));
+    });
+  const informers = [routers, nodes, secrets, slices, pods, virtualServers, namespaces];
   // The Lease is renewed every 5 s whatever happens: once it goes through again after an outage,
-  // pending status goes out at once (its own backoff may have grown to 30 s), well within 10 s.
+  // pending status goes out at once rather than at the writers' next retry.
   const lease = keepAgentLease(
     kc.makeApiClient(CoordinationV1Api),
     args.namespace,
@@ -241,8 +276,27 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
       vsStatus.retryNow();
     },
   );
-  await Promise.all([routers, nodes, secrets, slices, pods, virtualServers].map((i) => i.start()));
-  await agent.sync();
+  const synced = Promise.all(informers.map((i) => i.start()));
+  const saved = store.load();
+  if (saved) {
+    const first = await Promise.race([
+      synced.then(() => "synced" as const),
+      new Promise<"late">((r) => setTimeout(() => r("late"), SAVED_PLAN_AFTER_MS).unref()),
+    ]);
+    if (first === "late") {
+      log.warn(
+        { savedAt: saved.savedAt, routers: saved.routers.map((r) => r.metadata.name) },
+        "API server not reachable: running the routers of the saved plan until it is",
+      );
+      current = viewOf(saved);
+      await sync();
+    }
+  }
+  await synced;
+  if (current !== liveView) log.info("API server reachable: back to the live cluster view");
+  current = liveView;
+  for (const i of informers) i.on("change", () => void sync());
+  await sync();
   log.info("agent started (cluster mode)");
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());
@@ -250,7 +304,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   });
   log.info("stopping: resigning every router");
   lease.stop();
-  for (const i of [routers, nodes, secrets, slices, pods, virtualServers]) i.stop();
+  for (const i of informers) i.stop();
   await agent.stop();
   status.stop();
   vsStatus.stop();

@@ -8,9 +8,9 @@ import { parseCidr } from "../api/cidr.ts";
 import { type FieldError } from "../api/field-errors.ts";
 import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
-import { convertKeepalived } from "../keepalived/convert.ts";
+import { convertKeepalived, type SyncGroupScripts } from "../keepalived/convert.ts";
 import { defaultConfigId, KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
-import type { RealServerScripts } from "../keepalived/virtual-server.ts";
+import type { QuorumScripts, RealServerScripts } from "../keepalived/virtual-server.ts";
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -27,6 +27,10 @@ export interface AgentConfig {
   notes: string[];
   /** keepalived.conf's notify_up / notify_down per real server (not in the VirtualServer API). */
   realServerScripts?: RealServerScripts[];
+  /** keepalived.conf's quorum_up / quorum_down per virtual_server (not in the VirtualServer API). */
+  quorumScripts?: QuorumScripts[];
+  /** keepalived.conf's vrrp_sync_group notify scripts (not in the VirtualRouter API). */
+  syncGroupScripts?: SyncGroupScripts[];
 }
 
 interface Candidate {
@@ -89,7 +93,13 @@ export function parseKeepalivedConfig(file: string, node: string, configId: stri
   ];
   const objects = checkObjects(file, candidates, []);
   const notes = conversion.findings.map((f) => `${f.file}:${f.line}: ${f.keyword}: ${f.message}`);
-  return { ...objects, notes, realServerScripts: conversion.realServerScripts };
+  return {
+    ...objects,
+    notes,
+    realServerScripts: conversion.realServerScripts,
+    quorumScripts: conversion.quorumScripts,
+    syncGroupScripts: conversion.syncGroupScripts,
+  };
 }
 
 function checkObjects(

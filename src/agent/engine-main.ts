@@ -25,8 +25,13 @@ export type EngineUpdate =
 // first thing, so a hangup while the engine starts does not end it either.
 process.on("SIGHUP", () => undefined);
 
+// A spare engine (forked ahead, no plan yet) whose agent died has nothing to do.
+const spare = () => process.exit(0);
+process.once("disconnect", spare);
+
 process.once("message", (msg: EngineStart) => {
   if (msg.type !== "run") return;
+  process.off("disconnect", spare);
   runEngineProcess(msg.plan, msg.args).then(
     // Ends at once: what is still under way was given its time (a hung webhook would keep the loop).
     (code) => process.exit(code),

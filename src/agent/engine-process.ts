@@ -7,9 +7,11 @@ import { performance } from "node:perf_hooks";
 import { createLogger } from "../observe/log.ts";
 import { VrrpEngine, type Clock } from "./engine.ts";
 import { openHostNetwork } from "./host.ts";
+import { DEFAULT_ADDRESS_LIFETIME } from "./address-keeper.ts";
+import { removeEnginePidFile, writeEnginePidFile } from "./leftovers.ts";
 import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
 import { Notifier } from "../observe/notifier.ts";
-import { runNotifyScripts } from "../observe/notify-scripts.ts";
+import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers } from "./script-tracker.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import type { EngineUpdate } from "./engine-main.ts";
@@ -29,6 +31,11 @@ export interface EngineArgs {
   node: string;
   /** Send status reports to the supervisor when something worth reporting changes (cluster mode). */
   reportStatus?: boolean;
+  /**
+   * Bind virtual addresses permanently: no lifetime, no renewal (the dead man's switch off; a node
+   * whose every vipkeeper process died keeps its addresses, as keepalived's does).
+   */
+  permanentAddresses?: boolean;
 }
 
 export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promise<number> {
@@ -38,14 +45,30 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   };
   // Listening from the start: an owner (priority 255) is master as soon as it starts, and a stop
   // may come before the rest is set up; by Node's default it would end the engine unresigned.
+  // The agent's death (its end of the IPC channel closes: SIGKILL, OOM kill) is a stop too: an
+  // engine without its supervisor has no crash protection and nobody to take its orders, so it
+  // resigns, releases and exits rather than run on as an orphan (a new agent starts its own).
+  let orphaned = false;
+  let onDisconnect: () => void = () => undefined;
   const stopAsked = new Promise<void>((resolve) => {
     process.once("SIGTERM", () => resolve());
     process.once("SIGINT", () => resolve());
+    onDisconnect = () => {
+      orphaned = true;
+      log.warn("the agent is gone; resigning and exiting");
+      resolve();
+    };
+    process.once("disconnect", onDisconnect);
+    if (!process.connected) onDisconnect();
   });
+  const pidFile = writeEnginePidFile();
   // Packets may arrive before the engine exists; they are dropped until it does.
   const deliver: { to?: VrrpEngine } = {};
-  const host = await openHostNetwork(plan.instances, log, (ifname, family, packet) =>
-    deliver.to?.receive(ifname, family, packet),
+  const host = await openHostNetwork(
+    plan.instances,
+    log,
+    (ifname, family, packet) => deliver.to?.receive(ifname, family, packet),
+    args.permanentAddresses ? {} : { addressLifetime: DEFAULT_ADDRESS_LIFETIME },
   );
   const engine = new VrrpEngine({
     plans: withoutOwnAddresses(plan.instances, host.localAddresses),
@@ -65,6 +88,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       notifier.track(runNotifyScripts(event, log));
       notifier.notify(event);
     },
+    onGroupTransition: (event) => notifier.track(runGroupNotifyScripts(event, log)),
   });
   deliver.to = engine;
   const notifier = new Notifier(args.node, log, engine.counters);
@@ -104,18 +128,17 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     reporter?.report();
   };
   process.on("message", onUpdate);
-  const orphaned = () => log.warn("the supervisor is gone; running on without crash protection");
-  process.on("disconnect", orphaned);
 
   await stopAsked;
-  log.info("resigning and releasing addresses");
+  process.off("disconnect", onDisconnect); // the engine disconnects by itself at the end
+  log.info({ orphaned }, "resigning and releasing addresses");
   scripts.stop();
   reporter?.stop();
   await running.stop();
   tell({ type: "state", masters: [] });
   for (const w of watchers) w.close();
   host.close();
-  process.off("disconnect", orphaned);
+  removeEnginePidFile(pidFile);
   process.off("message", onUpdate);
   // What the stop told (scripts, webhooks, mail) may finish, within the supervisor's stop grace:
   // the addresses are released already, and a receiver that hangs must not keep the engine.

@@ -47,6 +47,16 @@ export interface TransitionEvent {
   sinceLastAdvertMs?: number;
 }
 
+/** A sync group's state changed: master (every member), fault (any member), backup otherwise. */
+export interface GroupTransitionEvent {
+  group: string;
+  from: "master" | "backup" | "fault" | "stop" | undefined;
+  /** stop: the engine stopped (keepalived's notify_stop). */
+  to: "master" | "backup" | "fault" | "stop";
+  /** The members' plans (their syncGroupNotify holds the group's scripts). */
+  members: InstancePlan[];
+}
+
 export interface EngineOptions {
   plans: readonly InstancePlan[];
   port(plan: InstancePlan): VrrpPort;
@@ -55,6 +65,7 @@ export interface EngineOptions {
   clock: Clock;
   log: Logger;
   onTransition?(event: TransitionEvent): void;
+  onGroupTransition?(event: GroupTransitionEvent): void;
   /** Require TTL / hop limit 255 on received adverts (see the agent for keepalived's IPv6 unicast). */
   requireMaxTtl?(plan: InstancePlan): boolean;
 }
@@ -101,6 +112,9 @@ export class VrrpEngine {
   private readonly running: Running[] = [];
   private readonly opts: EngineOptions;
   private stopped = false;
+  /** Inside sync(): effects it applies to members do not start another round. */
+  private syncing = false;
+  private readonly groupStates = new Map<string, GroupTransitionEvent["to"]>();
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
@@ -148,6 +162,8 @@ export class VrrpEngine {
           healthy: true,
         })),
       ];
+      // A sync group decides when its members become master (sync()).
+      if (plan.syncGroup) instance.holdForGroup(true);
       this.running.push({
         plan,
         instance,
@@ -177,6 +193,11 @@ export class VrrpEngine {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.running) this.halt(r);
+    for (const [group, from] of this.groupStates) {
+      this.groupStates.set(group, "stop");
+      const members = this.running.filter((m) => m.plan.syncGroup === group).map((m) => m.plan);
+      this.opts.onGroupTransition?.({ group, from, to: "stop", members });
+    }
     await Promise.all(this.running.map((r) => r.addressQueue));
   }
 
@@ -334,6 +355,53 @@ export class VrrpEngine {
         Math.max(0, due - clock.now()),
       );
     }
+    if (r.plan.syncGroup && !this.syncing && !this.stopped) this.sync(r.plan.syncGroup);
+  }
+
+  /**
+   * keepalived's vrrp_sync_group, whatever moved a member (adverts, priority, scripts, links): one
+   * member in Fault puts every member in Fault; a member in Backup that hears a master (not waiting
+   * for the group) takes every master out (each resigns with priority 0, so the peer takes it over);
+   * and members whose Master_Down_Timer expired become master only when every member can.
+   */
+  private sync(group: string): void {
+    this.syncing = true;
+    try {
+      const now = this.opts.clock.now();
+      for (let round = 0; round < 4; round++) {
+        const members = this.running.filter((m) => m.plan.syncGroup === group);
+        let moved = false;
+        const step = (m: Running, effects: Effect[]) => {
+          if (effects.length === 0) return;
+          moved = true;
+          this.apply(m, effects);
+        };
+        const fault = members.some((m) => m.instance.ownFault);
+        for (const m of members) step(m, m.instance.setGroupFault(fault, now));
+        if (!fault) {
+          const heldBack = members.some((m) => m.instance.state === "backup" && !m.instance.wantsMaster);
+          if (heldBack) for (const m of members) step(m, m.instance.resignForGroup(now));
+          else if (members.every((m) => m.instance.state === "master" || m.instance.wantsMaster))
+            for (const m of members) step(m, m.instance.promote(now));
+        }
+        if (!moved) break;
+      }
+      this.reportGroup(group);
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private reportGroup(group: string): void {
+    const members = this.running.filter((m) => m.plan.syncGroup === group);
+    const states = members.map((m) => m.instance.state);
+    if (states.includes("initialize")) return; // starting or stopping: no group state yet
+    const to = states.includes("fault") ? "fault" : states.every((s) => s === "master") ? "master" : "backup";
+    const from = this.groupStates.get(group);
+    if (from === to || from === "stop") return;
+    this.groupStates.set(group, to);
+    this.opts.log.info({ group, from, to }, `sync group ${group}: ${from ?? "start"} -> ${to}`);
+    this.opts.onGroupTransition?.({ group, from, to, members: members.map((m) => m.plan) });
   }
 
   private carryOut(r: Running, e: Effect): void {

@@ -2,6 +2,7 @@
 // both modes use. Cluster mode runs one per router; file mode one for its routers, and one more
 // for those a reload changes or adds (a router is removed from its engine in place).
 import { fork, type ChildProcess } from "node:child_process";
+import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { EngineStart, EngineUpdate } from "./engine-main.ts";
@@ -11,7 +12,8 @@ import type { NodePlan } from "./plan.ts";
 import { prepareResign } from "./resign.ts";
 import { Supervisor, type EngineMessage } from "./supervisor.ts";
 
-const ENGINE_MAIN = fileURLToPath(new URL("./engine-main.ts", import.meta.url));
+// engine-main beside this module: .ts when running the sources, .js when running dist/.
+const ENGINE_MAIN = fileURLToPath(new URL(`./engine-main${extname(import.meta.url)}`, import.meta.url));
 
 export interface RunningEngine {
   readonly supervisor: Supervisor;

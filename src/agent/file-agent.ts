@@ -40,6 +40,14 @@ export function routerSteps(running: NodePlan, next: NodePlan): Map<string, Rout
     else if (JSON.stringify(old) === JSON.stringify(plan)) steps.set(router, "keep");
     else steps.set(router, onlyAddressesDiffer(old, plan) ? "addresses" : "restart");
   }
+  // A sync group's members must share one engine: one of them (re)starting restarts them all.
+  const groupOf = (router: string) => after.get(router)?.instances[0]?.syncGroup;
+  const moving = new Set(
+    [...steps].filter(([r, s]) => (s === "start" || s === "restart") && groupOf(r)).map(([r]) => groupOf(r)),
+  );
+  for (const [router, step] of steps)
+    if ((step === "keep" || step === "addresses") && moving.has(groupOf(router)))
+      steps.set(router, "restart");
   return steps;
 }
 
@@ -49,6 +57,7 @@ export function loadBalancerInputs(config: AgentConfig): string {
   return JSON.stringify([
     config.virtualServers,
     config.realServerScripts ?? [],
+    config.quorumScripts ?? [],
     // Real server notifications go through their routers' notify settings; DR through their interface.
     config.routers
       .filter((r) => refs.has(r.metadata.name))
@@ -86,6 +95,8 @@ export class FileAgent {
   private groups: EngineGroup[] = [];
   private started = 0;
   private lb: LoadBalancer | undefined;
+  /** keepalived's omega scripts of the running load balancer, for stop(). */
+  private lbShutdown: (() => Promise<void>) | undefined;
   private reloading: Promise<void> | undefined;
 
   private constructor(opts: FileAgentOptions, loaded: Loaded) {
@@ -190,6 +201,7 @@ export class FileAgent {
       );
       this.config = { ...this.config, virtualServers: previous.virtualServers };
       if (previous.realServerScripts) this.config.realServerScripts = previous.realServerScripts;
+      if (previous.quorumScripts) this.config.quorumScripts = previous.quorumScripts;
       this.lb = await this.startLoadBalancer(previous);
     }
   }
@@ -197,7 +209,12 @@ export class FileAgent {
   async stop(): Promise<void> {
     await this.reloading;
     this.lb?.stop(); // the table stays: a restarted agent replaces it atomically, without a gap
-    await this.stopGroups();
+    // keepalived's omega: down scripts on shutdown, given up to 3 s beside the engines' stop.
+    const omega = this.lbShutdown?.();
+    await Promise.all([
+      this.stopGroups(),
+      omega && Promise.race([omega, new Promise((r) => setTimeout(r, 3000).unref())]),
+    ]);
   }
 
   private report(): void {
@@ -266,22 +283,24 @@ export class FileAgent {
 
   private async startLoadBalancer(config: AgentConfig): Promise<LoadBalancer | undefined> {
     const { node, log, registry, lbBackend } = this.opts;
-    const { routers, virtualServers, realServerScripts } = config;
+    const { routers, virtualServers, realServerScripts, quorumScripts } = config;
     if (virtualServers.length === 0) return undefined;
     // Loaded only where there are virtual servers: most agents run VRRP alone.
     const { startLoadBalancer } = await import("./load-balancer.ts");
     const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
-    const { hooks } = agentLoadBalancerHooks({
+    const { hooks, shutdown } = agentLoadBalancerHooks({
       node,
       log,
       routers,
       virtualServers,
       ...(realServerScripts ? { realServerScripts } : {}),
+      ...(quorumScripts ? { quorumScripts } : {}),
       ...(registry ? { registry } : {}),
     });
     // DR forwards on the interface of the service's VirtualRouter.
     const deviceOf = (routerRef: string | undefined) =>
       routers.find((r) => r.metadata.name === routerRef)?.spec.interface;
+    this.lbShutdown = shutdown;
     return startLoadBalancer(virtualServers, log, undefined, hooks, {
       backend: lbBackend ?? "auto",
       deviceOf,
@@ -297,6 +316,14 @@ interface Loaded {
 function load(opts: FileAgentOptions): Loaded {
   const config = loadConfig(opts.file, opts.node, opts.configId);
   const plan = planForNode(config.routers, opts.node);
+  // A keepalived.conf's vrrp_sync_group notify scripts go with its members' plans.
+  for (const i of plan.instances) {
+    const g = config.syncGroupScripts?.find((s) => s.syncGroup === i.syncGroup);
+    if (g) {
+      const { syncGroup: _name, ...scripts } = g;
+      i.syncGroupNotify = scripts;
+    }
+  }
   if (plan.instances.length === 0 && config.virtualServers.length === 0)
     throw new FileAgentError(`no VirtualRouter in ${opts.file} runs on node ${opts.node}`);
   return { config, plan };

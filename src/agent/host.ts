@@ -5,11 +5,18 @@ import type { IpFamily } from "../vrrp/address.ts";
 import type { ReceivedPacket } from "../vrrp/receive.ts";
 import { Announcer } from "../net/announce.ts";
 import { RtNetlink } from "../net/rtnetlink.ts";
-import { RTMGRP_LINK, parseLink, type AddressInfo, type LinkInfo } from "../net/netlink.ts";
+import {
+  IFAPROT_VIPKEEPER,
+  RTMGRP_LINK,
+  parseLink,
+  type AddressInfo,
+  type LinkInfo,
+} from "../net/netlink.ts";
 import { VrrpSocket } from "../net/vrrp-socket.ts";
 import { errnoCode } from "../net/native.ts";
 import type { AddressPort, AnnouncePort, VrrpPort } from "./engine.ts";
 import type { InstancePlan, PlannedAddress } from "./plan.ts";
+import { AddressKeeper, type AddressLifetime } from "./address-keeper.ts";
 
 export interface HostNetwork {
   vrrpPort(plan: InstancePlan): VrrpPort;
@@ -45,10 +52,19 @@ export function pickSourceAddress(
   return own.find((a) => a.scope === 0)?.address;
 }
 
+export interface HostNetworkOptions {
+  /**
+   * Bind virtual addresses with this lifetime and renew them while held (the engine); absent:
+   * permanent addresses (the supervisor's resign path only releases, and the switch can be off).
+   */
+  addressLifetime?: AddressLifetime;
+}
+
 export async function openHostNetwork(
   plans: readonly InstancePlan[],
   log: Logger,
   onPacket: PacketHandler | undefined,
+  options: HostNetworkOptions = {},
 ): Promise<HostNetwork> {
   const nl = new RtNetlink();
   const closers: (() => void)[] = [() => nl.close()];
@@ -116,26 +132,30 @@ export async function openHostNetwork(
       ...(a.label !== undefined ? { label: a.label } : {}),
     });
 
-    const addressPort: AddressPort = {
-      async bind(list) {
-        for (const a of list) {
-          try {
-            await nl.addAddress(request(a));
-          } catch (err) {
-            if (errnoCode(err) !== "EEXIST") throw err;
-          }
-        }
-      },
-      async release(list) {
-        for (const a of list) {
+    // Every virtual address carries vipkeeper's mark (IFA_PROTO), so that a later run can tell it
+    // from the node's own addresses (removeMarkedAddresses).
+    const keeper = new AddressKeeper(
+      {
+        async put(a, lifetimeSec) {
+          await nl.replaceAddress({
+            ...request(a),
+            proto: IFAPROT_VIPKEEPER,
+            ...(lifetimeSec !== undefined ? { lifetimeSec } : {}),
+          });
+        },
+        async remove(a) {
           try {
             await nl.removeAddress(request(a));
           } catch (err) {
             if (errnoCode(err) !== "EADDRNOTAVAIL") throw err;
           }
-        }
+        },
       },
-    };
+      options.addressLifetime,
+      log,
+    );
+    closers.push(() => keeper.close());
+    const addressPort: AddressPort = keeper;
 
     const announcer: AnnouncePort = {
       announce(a) {
@@ -179,5 +199,29 @@ export async function openHostNetwork(
   } catch (err) {
     close();
     throw err;
+  }
+}
+
+/**
+ * Removes every address in this network namespace that carries vipkeeper's mark: what an earlier
+ * run left (an agent starts holding nothing; its engines bind as they become master). Returns what
+ * it removed, as `address/prefix`.
+ */
+export async function removeMarkedAddresses(): Promise<string[]> {
+  const nl = new RtNetlink();
+  try {
+    const removed: string[] = [];
+    for (const a of await nl.addresses()) {
+      if (a.proto !== IFAPROT_VIPKEEPER) continue;
+      try {
+        await nl.removeAddress(a);
+        removed.push(`${a.address}/${a.prefixLength}`);
+      } catch (err) {
+        if (errnoCode(err) !== "EADDRNOTAVAIL") throw err;
+      }
+    }
+    return removed;
+  } finally {
+    nl.close();
   }
 }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { HealthScheduler } from "../health/scheduler.ts";
-import { checkJobs, nftablesProblems, toVirtualService } from "../lb/from-api.ts";
+import { checkJobs, nftablesProblems, serviceKey, toVirtualServices } from "../lb/from-api.ts";
 import { chooseBackend, startDataplane, type BackendChoice } from "../lb/backend.ts";
 import { NftError } from "../lb/nft-apply.ts";
 import type { LoadBalancerHooks } from "../observe/lb-observer.ts";
@@ -36,10 +36,18 @@ export async function startLoadBalancer(
   // IPVS does fwmark, DR, TUN and IPv6 persistence; nftables says what it cannot do.
   const problems = backend === "nftables" ? objects.flatMap(nftablesProblems) : [];
   if (problems.length > 0) throw new LoadBalancerError(problems.join("\n"));
-  const services = objects.map((vs) => {
-    const svc = toVirtualService(vs);
-    const device = svc.forwarding === "dr" ? options.deviceOf?.(vs.spec.routerRef) : undefined;
-    return device ? { ...svc, device } : svc;
+  // A VirtualServer with a group is several dataplane services; health moves them together.
+  const keysOf = new Map<string, string[]>();
+  const services = objects.flatMap((vs) => {
+    const svcs = toVirtualServices(vs).map((svc) => {
+      const device = svc.forwarding === "dr" ? options.deviceOf?.(vs.spec.routerRef) : undefined;
+      return device ? { ...svc, device } : svc;
+    });
+    keysOf.set(
+      serviceKey(vs),
+      svcs.map((s) => s.key),
+    );
+    return svcs;
   });
   let started;
   try {
@@ -83,7 +91,11 @@ export async function startLoadBalancer(
     onChange: (job, healthy, last) => {
       hooks.changed?.(job, healthy, last);
       const started = performance.now();
-      dataplane.setHealth(job.service, job.server, healthy).then(
+      Promise.all(
+        (keysOf.get(job.service) ?? [job.service]).map((key) =>
+          dataplane.setHealth(key, job.server, healthy),
+        ),
+      ).then(
         () => {
           hooks.dataplaneUpdated?.(backend, true, (performance.now() - started) / 1000);
           log.info(

@@ -36,6 +36,17 @@ export interface TrackPlan {
   pods: { namespace: string; matchLabels: Record<string, string>; minReady: number; weight: number }[];
 }
 
+/** keepalived's vrrp_sync_group notify scripts; `any` gets GROUP <name> <STATE>. */
+export interface SyncGroupScripts {
+  /** The group's keepalived name (G1), for `any`'s arguments. */
+  group: string;
+  master?: string;
+  backup?: string;
+  fault?: string;
+  stop?: string;
+  any?: string;
+}
+
 export interface NotifyPlan {
   master?: string;
   backup?: string;
@@ -67,6 +78,13 @@ export interface InstancePlan {
   router: string;
   /** The vrrp_instance name the router was imported from (VI_1), for scripts and mail. */
   keepalivedName?: string;
+  /** VirtualRouter spec.syncGroup: instances of one group move together (in one engine). */
+  syncGroup?: string;
+  /**
+   * The sync group's own notify scripts (keepalived.conf's vrrp_sync_group notify_*), run when the
+   * group's state changes: file mode from a keepalived.conf only (the API has no field for them).
+   */
+  syncGroupNotify?: SyncGroupScripts;
   family: IpFamily;
   version: VrrpVersion;
   vrid: number;
@@ -141,6 +159,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         key: instanceKey(name, family),
         router: name,
         ...(keepalivedName ? { keepalivedName } : {}),
+        ...(spec.syncGroup ? { syncGroup: spec.syncGroup } : {}),
         family,
         version,
         vrid: spec.vrid,

@@ -1,6 +1,7 @@
 // Writes this node's entry of each router's status.nodes: the latest entry per router wins, writes
 // are coalesced (one per change, never one per advert) and retried with backoff while the API
 // server is away. VRRP never waits on it: the engines run in their own processes.
+import { API_WRITE_RETRY, Backoff } from "../base/backoff.ts";
 import type { Logger } from "pino";
 import type { NodeEntry } from "../cluster/status.ts";
 
@@ -14,6 +15,7 @@ export class StatusWriter {
   private readonly written = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private backoffMs = 0;
+  private readonly retry = new Backoff(API_WRITE_RETRY);
   private flushing: Promise<void> | undefined;
   private stopped = false;
   /** Writes done, and failed attempts (for tests and metrics). */
@@ -95,7 +97,8 @@ export class StatusWriter {
         this.log.warn({ router, err: (err as Error).message }, "status not written; will retry");
       }
     }
-    this.backoffMs = failed ? Math.min(30_000, Math.max(500, this.backoffMs * 2)) : 0;
+    if (!failed) this.retry.reset();
+    this.backoffMs = failed ? this.retry.next() : 0;
     if (this.pending.size > 0) this.schedule(this.backoffMs || this.delayMs);
   }
 }

@@ -3,6 +3,7 @@
 // full Master_Down_Interval while the dead master's kernel still holds the addresses. The supervisor
 // instead resigns (priority 0) for every instance the engine held as master and releases their
 // addresses at once, so a crash hands over as fast as a graceful stop; then it restarts the engine.
+import { Backoff } from "../base/backoff.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { InstanceStatus } from "./engine.ts";
@@ -36,7 +37,7 @@ export class Supervisor {
   private masters: string[] = [];
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
-  private restartDelay: number;
+  private readonly restarts: Backoff;
   private lastCrashAt = 0;
   private readonly opts: SupervisorOptions;
   private exited: Promise<void> = Promise.resolve();
@@ -45,7 +46,7 @@ export class Supervisor {
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
-    this.restartDelay = opts.restartDelayMs ?? 500;
+    this.restarts = new Backoff({ firstMs: opts.restartDelayMs ?? 500, maxMs: 30_000 });
   }
 
   /** The instances the engine last reported as master. */
@@ -119,13 +120,12 @@ export class Supervisor {
     await this.resignHeld(`engine exited (${signal ? `signal ${signal}` : `code ${code}`})`);
     if (this.stopping) return;
     const now = Date.now();
-    this.restartDelay =
-      now - this.lastCrashAt < 60_000
-        ? Math.min(this.restartDelay * 2, 30_000)
-        : (this.opts.restartDelayMs ?? 500);
+    // Crashes within a minute of each other back off; a crash after a quiet minute starts over.
+    if (now - this.lastCrashAt >= 60_000) this.restarts.reset();
+    const delayMs = this.restarts.next();
     this.lastCrashAt = now;
-    this.opts.log.warn({ delayMs: this.restartDelay }, "restarting the engine");
-    this.restartTimer = setTimeout(() => this.start(), this.restartDelay);
+    this.opts.log.warn({ delayMs }, "restarting the engine");
+    this.restartTimer = setTimeout(() => this.start(), delayMs);
   }
 
   private async resignHeld(why: string): Promise<void> {

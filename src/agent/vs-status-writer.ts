@@ -5,12 +5,14 @@
 // a moment later computes every status and writes the ones that differ from what was written, so
 // a burst of flips is one write per object. Failed writes are retried with backoff.
 // Nothing here is awaited by VRRP (its engines run in their own processes) or by the load balancer.
+import { API_WRITE_RETRY, Backoff } from "../base/backoff.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
 import { applyStatus } from "../kube/client.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import type { FieldError } from "../api/field-errors.ts";
+import type { Refusal } from "../cluster/grants.ts";
 import { serviceKey } from "../lb/from-api.ts";
 import { familyOf } from "../vrrp/address.ts";
 import { ServiceHealth, virtualServerStatus, type VirtualServerStatus } from "./vs-status.ts";
@@ -64,12 +66,15 @@ export class VirtualServerStatusWriter {
   /** The services of the node's dataplane (while `starting`, of the one being started). */
   private services = new Map<string, ServiceHealth>();
   private refused: string | undefined;
+  /** VirtualServers that their router does not grant (by service key), and why. */
+  private notPermitted = new Map<string, Refusal>();
   private starting = false;
   /** What this node last wrote per object, while it has been master of the object's router since. */
   private readonly written = new Map<string, { router: string; json: string; status: VirtualServerStatus }>();
   private readonly validated = new WeakMap<VirtualServer, FieldError[]>();
   private timer: NodeJS.Timeout | undefined;
   private backoffMs = 0;
+  private readonly retry = new Backoff(API_WRITE_RETRY);
   private flushing: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -131,6 +136,13 @@ export class VirtualServerStatusWriter {
     this.changed();
   }
 
+  /** The VirtualServers their router does not grant, and why (they are in no dataplane). */
+  refusals(refused: ReadonlyMap<string, Refusal>): void {
+    if (JSON.stringify([...refused]) === JSON.stringify([...this.notPermitted])) return;
+    this.notPermitted = new Map(refused);
+    this.changed();
+  }
+
   /** A real server's health changed (service and server keys as the checks name them). */
   health(service: string, server: string, healthy: boolean): void {
     if (this.services.get(service)?.set(server, healthy, this.o.now())) this.changed();
@@ -187,14 +199,17 @@ export class VirtualServerStatusWriter {
       let errors = this.validated.get(vs);
       if (!errors) this.validated.set(vs, (errors = validateVirtualServer(vs)));
       const health = this.services.get(key);
+      const refusal = this.notPermitted.get(key);
       const state =
         errors.length > 0
           ? ({ kind: "invalid", errors } as const)
-          : this.starting || !health
-            ? undefined // not (yet) in this node's dataplane: nothing to say
-            : this.refused !== undefined
-              ? ({ kind: "notProgrammed", reason: this.refused } as const)
-              : ({ kind: "programmed", health } as const);
+          : refusal
+            ? ({ kind: "refused", refusal } as const)
+            : this.starting || !health
+              ? undefined // not (yet) in this node's dataplane: nothing to say
+              : this.refused !== undefined
+                ? ({ kind: "notProgrammed", reason: this.refused } as const)
+                : ({ kind: "programmed", health } as const);
       if (!state) continue;
       const last = this.written.get(key);
       const previous = last ? last.status : (vs as { status?: VirtualServerStatus }).status;
@@ -236,7 +251,8 @@ export class VirtualServerStatusWriter {
         );
       }
     }
-    this.backoffMs = failed ? Math.min(30_000, Math.max(500, this.backoffMs * 2)) : 0;
+    if (!failed) this.retry.reset();
+    this.backoffMs = failed ? this.retry.next() : 0;
     if (failed) this.again = true;
   }
 }

@@ -6,6 +6,7 @@ import type Type from "typebox";
 import type { FieldError } from "../api/field-errors.ts";
 import type { Condition, VirtualServerStatus as VirtualServerStatusSchema } from "../api/status.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
+import type { Refusal } from "../cluster/grants.ts";
 import { withTransitionTimes } from "../cluster/status.ts";
 import { toVirtualService } from "../lb/from-api.ts";
 import { serverKey, type RealServer, type VirtualService } from "../lb/model.ts";
@@ -92,6 +93,7 @@ export class ServiceHealth {
 export type VirtualServerState =
   | { kind: "invalid"; errors: readonly FieldError[] }
   | { kind: "notProgrammed"; reason: string }
+  | { kind: "refused"; refusal: Refusal }
   | { kind: "programmed"; health: ServiceHealth };
 
 type Bare = Omit<Condition, "lastTransitionTime">;
@@ -139,6 +141,11 @@ export function virtualServerStatus(
     ]);
   }
   const valid = condition("Invalid", false, "Valid", "");
+  if (state.kind === "refused")
+    return finish({ active: 0 }, [
+      condition("Ready", false, "NotPermitted", `not programmed: ${state.refusal.message}`),
+      valid,
+    ]);
   if (state.kind === "notProgrammed")
     return finish({ active: 0 }, [
       condition("Ready", false, "NotProgrammed", notProgrammedMessage(vs, state.reason)),

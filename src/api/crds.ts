@@ -102,8 +102,9 @@ const DESCRIBE: Record<string, string> = {
   "VirtualServer.spec.healthCheck.dns.name": "Name to resolve.",
   "VirtualServer.spec.healthCheck.dns.type": "A or AAAA.",
   "VirtualServer.spec.healthCheck.dns.port": "Port (default 53).",
+  "VirtualServer.spec.healthCheck.smtp.port": "Port (default: the real server's).",
   "VirtualServer.spec.healthCheck.exec":
-    "Command check (keepalived's MISC_CHECK), where the agent allows scripts.",
+    "Command check (keepalived's MISC_CHECK). It runs as root on every node of the router, so only where the router grants it to this namespace (spec.virtualServers.from[].allowExec) and the agent runs with --allow-scripts; otherwise the VirtualServer is not programmed (Ready False, NotPermitted).",
   "VirtualServer.spec.healthCheck.retries": "Attempts after a failure before the server counts as failed.",
   "VirtualServer.spec.healthCheck.rise": "Successes in a row that make a server healthy.",
   "VirtualServer.spec.healthCheck.fall": "Failures in a row that make a server failed.",
@@ -155,6 +156,16 @@ function routerSchema(): Json {
   at(spec, ["unicast", "peers", "[]"], {
     "x-kubernetes-validations": [{ rule: "isIP(self)", message: "must be an IP address" }],
   });
+  at(spec, ["virtualServers", "from", "[]", "addresses", "[]"], {
+    "x-kubernetes-validations": [
+      { rule: "isIP(self) || isCIDR(self)", message: "must be an IPv4 or IPv6 address or CIDR" },
+    ],
+  });
+  at(spec, ["virtualServers", "from", "[]", "ports", "[]"], {
+    "x-kubernetes-validations": [
+      { rule: "!has(self.endPort) || self.endPort >= self.port", message: "endPort must not be below port" },
+    ],
+  });
   at(spec, ["priorities"], {
     "x-kubernetes-list-type": "map",
     "x-kubernetes-list-map-keys": ["node"],
@@ -193,11 +204,25 @@ function serverSchema(): Json {
   at(spec, ["address"], ip);
   at(spec, ["realServers", "[]", "address"], ip);
   at(spec, ["sorryServer", "address"], ip);
+  at(spec, ["realServers", "[]", "checkTargets", "[]", "address"], ip);
+  at(spec, ["group", "[]"], {
+    "x-kubernetes-validations": [
+      {
+        rule: "has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)",
+        message: "give either fwmark or address and port",
+      },
+    ],
+  });
   spec["x-kubernetes-validations"] = [
     {
-      rule: "has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)",
-      message: "give either fwmark or address and port",
+      rule: "has(self.group) ? !has(self.fwmark) && !has(self.address) && !has(self.port) : has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)",
+      message: "give one of group, fwmark, or address and port",
       fieldPath: ".fwmark",
+    },
+    {
+      rule: "self.realServers.all(r, has(r.port)) || (has(self.group) ? self.group.all(g, has(g.fwmark)) : has(self.fwmark))",
+      message: "real servers need a port unless the service is selected by firewall marks only",
+      fieldPath: ".realServers",
     },
   ];
   return spec;

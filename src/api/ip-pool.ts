@@ -3,42 +3,10 @@
 import Type from "typebox";
 import { parseRange, overlaps, type AddressRange } from "./ranges.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
+import { LabelSelectorSchema } from "./label-selector.ts";
 import { ADDRESS_MAX, API_VERSION, Duration, VirtualRouterSpec } from "./virtual-router.ts";
 
-const LabelSelector = (description: string) =>
-  Type.Optional(
-    Type.Object(
-      {
-        matchLabels: Type.Optional(
-          Type.Record(Type.String(), Type.String(), { description: "Labels that must all match." }),
-        ),
-        matchExpressions: Type.Optional(
-          Type.Array(
-            Type.Object(
-              {
-                key: Type.String({ description: "Label key." }),
-                operator: Type.Union(
-                  [
-                    Type.Literal("In"),
-                    Type.Literal("NotIn"),
-                    Type.Literal("Exists"),
-                    Type.Literal("DoesNotExist"),
-                  ],
-                  {
-                    description: "In, NotIn, Exists or DoesNotExist.",
-                  },
-                ),
-                values: Type.Optional(Type.Array(Type.String(), { description: "Values for In and NotIn." })),
-              },
-              { additionalProperties: false },
-            ),
-            { description: "Requirements that must all hold." },
-          ),
-        ),
-      },
-      { additionalProperties: false, description },
-    ),
-  );
+const LabelSelector = (description: string) => Type.Optional(LabelSelectorSchema(description));
 
 export const IPPoolSpec = Type.Object(
   {
@@ -60,6 +28,13 @@ export const IPPoolSpec = Type.Object(
     ),
     avoidBuggyIPs: Type.Optional(
       Type.Boolean({ default: false, description: "Skip IPv4 addresses ending in .0 and .255." }),
+    ),
+    crossNamespaceSharing: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description:
+          "Services of different namespaces may share an address when both carry the same vipkeeper.io/sharing-key and each names the other's namespace in vipkeeper.io/sharing-cross-namespace; false forbids it in this pool.",
+      }),
     ),
     serviceSelector: LabelSelector("Services that may use the pool (all when empty)."),
     namespaceSelector: LabelSelector("Namespaces whose Services may use the pool (all when empty)."),

@@ -106,6 +106,12 @@ export const VirtualRouterStatus = Type.Object({
       description: "The VRID the router runs with (spec.vrid, or allocated by the controller).",
     }),
   ),
+  preferredMaster: Type.Optional(
+    Type.String({
+      description:
+        "The node the controller gives priority 200 so masters spread over nodes (when spec.priorities is empty): the same router keeps it while it can, and routers of one set of nodes get different ones.",
+    }),
+  ),
   master: Type.Optional(Type.String({ description: "The node that holds the addresses now (empty: none)." })),
   nodes: Type.Optional(
     Type.Array(NodeEntry, {

@@ -5,6 +5,7 @@ import { familyOf, type IpFamily } from "../vrrp/address.ts";
 import { parseDuration } from "./duration.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
 import { parseCidr } from "./cidr.ts";
+import { LabelSelectorSchema } from "./label-selector.ts";
 
 export const GROUP = "vipkeeper.io";
 export const VERSION = "v1alpha1";
@@ -44,6 +45,65 @@ export const VirtualAddress = Type.Object(
     label: Type.Optional(
       Type.String({
         description: "IPv4 address label (like keepalived's), starting with the interface name.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const GrantedPort = Type.Object(
+  {
+    port: Type.Integer({ minimum: 1, maximum: 65535, description: "First (or only) port." }),
+    endPort: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 65535, description: "Last port of a range (inclusive)." }),
+    ),
+    protocol: Type.Optional(
+      Type.Union([Type.Literal("TCP"), Type.Literal("UDP"), Type.Literal("SCTP")], {
+        description: "TCP, UDP or SCTP; every protocol when absent.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** What the admin lets the VirtualServers of some namespaces do with this router. */
+export const VirtualServerGrant = Type.Object(
+  {
+    namespaceSelector: LabelSelectorSchema(
+      "The namespaces this grant is for (Namespaces carry kubernetes.io/metadata.name: <name>); an empty selector picks every namespace.",
+    ),
+    addresses: Type.Optional(
+      Type.Array(Type.String({ maxLength: ADDRESS_MAX }), {
+        maxItems: 255,
+        description:
+          "Virtual addresses (or CIDRs) their VirtualServers may serve. This router's own addresses when absent.",
+      }),
+    ),
+    ports: Type.Optional(
+      Type.Array(GrantedPort, {
+        maxItems: 64,
+        description: "Virtual ports they may serve; every port when absent.",
+      }),
+    ),
+    fwmarks: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 4_294_967_295 }), {
+        maxItems: 64,
+        description:
+          "Firewall marks they may balance (spec.fwmark selects whatever traffic the admin's firewall marks); none when absent.",
+      }),
+    ),
+    allowExec: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          "Allow exec health checks (a command run as root on every node of the router). Needs the agent's --allow-scripts too.",
+      }),
+    ),
+    allowNodeLocal: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          "Allow real servers (and sorry servers) on loopback, link-local or unspecified addresses, or on an address of a node or a virtual address: health checks and traffic would come from the host network to node-local ports.",
       }),
     ),
   },
@@ -112,6 +172,14 @@ export const VirtualRouterSpec = Type.Object(
     preemptDelay: Duration(
       "How long to wait after seeing a lower-priority master before preempting it.",
       "0s",
+    ),
+    syncGroup: Type.Optional(
+      Type.String({
+        pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        maxLength: 63,
+        description:
+          "Routers with the same syncGroup move together (keepalived's vrrp_sync_group): one in Fault puts all in Fault, one that leaves Master takes the others out of Master, and they become Master only together. Honoured where one engine runs all of them: the file-mode agent. In cluster mode each router runs in an engine of its own and this version does not coordinate them.",
+      }),
     ),
     accept: Type.Optional(
       Type.Boolean({
@@ -334,6 +402,22 @@ export const VirtualRouterSpec = Type.Object(
         },
       ),
     ),
+    virtualServers: Type.Optional(
+      Type.Object(
+        {
+          from: Type.Array(VirtualServerGrant, {
+            maxItems: 100,
+            description:
+              "Grants, each to the namespaces its selector picks. A VirtualServer is programmed when one grant that picks its namespace allows all of it.",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Which namespaces may attach VirtualServers to this router (their spec.routerRef), and what those may use. None may when absent: a VirtualServer is namespaced, its router is the admin's, and every node of the router programs it as root.",
+        },
+      ),
+    ),
     v3Ipv4Checksum: Type.Optional(
       Type.Union([Type.Literal("PseudoHeader"), Type.Literal("Plain")], {
         default: "PseudoHeader",
@@ -434,6 +518,16 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
     if (family === undefined) err(`unicast.peers[${i}]`, `'${peer}' is not an IP address`);
     else if (!families.has(family))
       err(`unicast.peers[${i}]`, `${peer} is IPv${family}, but no address of that family is virtual`);
+  });
+  spec.virtualServers?.from.forEach((g, i) => {
+    g.addresses?.forEach((a, j) => {
+      if (!parseCidr(a))
+        err(`virtualServers.from[${i}].addresses[${j}]`, `'${a}' is not an IPv4 or IPv6 address or CIDR`);
+    });
+    g.ports?.forEach((p, j) => {
+      if (p.endPort !== undefined && p.endPort < p.port)
+        err(`virtualServers.from[${i}].ports[${j}].endPort`, `${p.endPort} is below port ${p.port}`);
+    });
   });
   return errors;
 }

@@ -31,11 +31,19 @@ Options:
   --namespace NS         cluster mode: the agent's namespace, for its Lease and VRRP password
                          Secrets (default: $POD_NAMESPACE or vipkeeper)
   --kubeconfig FILE      cluster mode: use this kubeconfig
-  --allow-scripts        cluster mode: run track and notify scripts that objects name (as root)
+  --state-dir DIR        cluster mode: keep the last cluster view here, to run the routers of the
+                         last plan when the agent starts while the API server is unreachable
+                         (default /var/lib/vipkeeper; a host path in the DaemonSet)
+  --allow-scripts        cluster mode: run track and notify scripts that routers name, and exec
+                         checks of VirtualServers whose router grants allowExec (as root)
   --status-socket PATH   serve state and counters as JSON on this UNIX socket
   --metrics ADDR         serve Prometheus metrics on HOST:PORT (e.g. :9650) at /metrics
   --lb-backend B         load balancer dataplane: auto (IPVS if the kernel has it), ipvs,
                          nftables (default auto)
+  --permanent-addresses  bind virtual addresses without a lifetime. By default a master binds
+                         them for 2 s and renews them every 500 ms, so that when every vipkeeper
+                         process on the node dies the kernel removes them by itself; with this
+                         flag the node keeps them until something removes them (keepalived's way)
   -h, --help             show this help
 `;
 
@@ -44,11 +52,13 @@ export interface AgentArgs {
   config?: string;
   /** File mode: keepalived's config id for a keepalived.conf, when not the node's. */
   configId?: string;
-  cluster?: { namespace: string; kubeconfig?: string; allowScripts: boolean };
+  cluster?: { namespace: string; kubeconfig?: string; allowScripts: boolean; stateDir: string };
   node: string;
   statusSocket?: string;
   metricsAddress?: string;
   lbBackend?: "auto" | "ipvs" | "nftables";
+  /** The dead man's switch off: virtual addresses bound without a lifetime. */
+  permanentAddresses?: boolean;
 }
 
 export function parseAgentArgs(argv: string[]): AgentArgs | string {
@@ -63,10 +73,12 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
         namespace: { type: "string" },
         kubeconfig: { type: "string" },
         "allow-scripts": { type: "boolean" },
+        "state-dir": { type: "string" },
         node: { type: "string" },
         "status-socket": { type: "string" },
         metrics: { type: "string" },
         "lb-backend": { type: "string" },
+        "permanent-addresses": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -95,8 +107,10 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
     args.cluster = {
       namespace: values.namespace ?? process.env.POD_NAMESPACE ?? "vipkeeper",
       allowScripts: values["allow-scripts"] ?? false,
+      stateDir: values["state-dir"] ?? "/var/lib/vipkeeper",
       ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     };
+  if (values["permanent-addresses"]) args.permanentAddresses = true;
   if (values["status-socket"]) args.statusSocket = values["status-socket"];
   if (values.metrics) {
     if (!LISTEN_ADDRESS.test(values.metrics)) return `--metrics: '${values.metrics}' is not HOST:PORT`;
@@ -115,6 +129,15 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.stderr.write(`vipkeeper agent: ${args}\n\n${HELP}`);
     return 2;
   }
+  const engineArgs: EngineArgs = {
+    node: args.node,
+    ...(args.permanentAddresses ? { permanentAddresses: true } : {}),
+  };
+  // Before anything is bound: engines an earlier run left (their agent killed, and they could not
+  // end themselves) are ended, and virtual addresses it left bound are removed, whether or not
+  // this run still has them (this run starts holding nothing; its masters bind again).
+  const { endLeftovers } = await import("../agent/leftovers.ts");
+  await endLeftovers(createLogger("agent", { node: args.node }));
   if (args.cluster) {
     // The objects come from the API: SIGHUP (keepalived's reload) has nothing to read again, and
     // must not end the agent (Node's default for it).
@@ -122,7 +145,6 @@ export async function runAgent(argv: string[]): Promise<number> {
       createLogger("agent", { node: args.node }).info("SIGHUP: nothing to reload in cluster mode"),
     );
     const { runClusterAgent } = await import("../agent/cluster-main.ts");
-    const engineArgs: EngineArgs = { node: args.node };
     return runClusterAgent({
       node: args.node,
       ...args.cluster,
@@ -132,7 +154,6 @@ export async function runAgent(argv: string[]): Promise<number> {
     });
   }
   const log = createLogger("agent", { node: args.node });
-  const engineArgs: EngineArgs = { node: args.node };
   // Metrics and the status document are served by this process, for the engines (asked over IPC at
   // each request) and the load balancer (which runs here).
   const { AgentMetrics } = await import("../agent/agent-metrics.ts");

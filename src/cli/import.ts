@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { validateVirtualRouter } from "../api/virtual-router.ts";
+import { grantFor } from "../cluster/grants.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import { convertKeepalived, mergeRouters, type Finding } from "../keepalived/convert.ts";
 import {
@@ -16,7 +17,8 @@ import {
 const HELP = `Usage: vipkeeper import [--node NAME] [--config-id ID] FILE | NODE=FILE ...
 
 Prints the VirtualRouter and VirtualServer objects equivalent to keepalived.conf files, as
-YAML, and reports on stderr every keyword it could not carry over and why.
+YAML, and reports on stderr every keyword it could not carry over and why, then a summary
+line: "imported: N objects; changed: N; unmapped: N".
 
 A keepalived.conf describes one node. Give each node's file as NODE=FILE to merge them into
 one set of routers with every node's priority; a bare FILE is for node --node NAME, else the
@@ -28,6 +30,10 @@ Options:
   --node NAME       node name for a bare FILE
   --config-id ID    keepalived's config id (-i) for every FILE, instead of the node's name
                     (for a bare FILE without --node, this host's name)
+  --namespace NS    namespace of the VirtualServers (default: default); their routers grant
+                    them that namespace (spec.virtualServers), with exec checks (MISC_CHECK)
+                    and local real servers where the file has them, as keepalived ran them
+  --strict          fail (exit 1, nothing on stdout) when any keyword is left unmapped
   -h, --help        show this help
 `;
 
@@ -40,6 +46,8 @@ export function runImport(argv: string[]): number {
       options: {
         node: { type: "string" },
         "config-id": { type: "string" },
+        strict: { type: "boolean" },
+        namespace: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -113,6 +121,26 @@ export function runImport(argv: string[]): number {
   for (const f of findings)
     process.stderr.write(`${f.file}:${f.line}: ${f.keyword}: ${f.kind}: ${f.message}\n`);
   for (const c of [...conflicts, ...serverConflicts]) process.stderr.write(`conflict: ${c}\n`);
+  const unmapped = findings.filter((f) => f.kind === "unmapped").length;
+  const strictFails = parsed.values.strict === true && unmapped > 0;
+  process.stderr.write(
+    `${summaryLine(routers.length, servers.size, findings)}${strictFails ? " (--strict: unmapped keywords are errors; nothing printed)" : ""}\n`,
+  );
+  if (strictFails) return 1;
+  // The file was the admin's: its virtual servers run as they did, in one namespace that their
+  // routers grant them (cluster mode refuses a VirtualServer its router does not grant).
+  const namespace = parsed.values.namespace ?? "default";
+  for (const v of servers.values()) v.metadata.namespace = namespace;
+  for (const r of routers) {
+    const grant = grantFor(r, [...servers.values()], namespace);
+    if (grant) r.spec.virtualServers = { from: [grant] };
+  }
   process.stdout.write([...routers, ...servers.values()].map((r) => stringify(r)).join("---\n"));
   return invalid ? 1 : 0;
+}
+
+/** The report's last line: what was imported, and how many keywords changed behaviour or stayed out. */
+export function summaryLine(routers: number, servers: number, findings: readonly Finding[]): string {
+  const count = (kind: Finding["kind"]) => findings.filter((f) => f.kind === kind).length;
+  return `imported: ${routers} VirtualRouter${routers === 1 ? "" : "s"}, ${servers} VirtualServer${servers === 1 ? "" : "s"}; changed: ${count("changed")}; unmapped: ${count("unmapped")}`;
 }

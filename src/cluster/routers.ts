@@ -23,7 +23,7 @@ export type RouterObject = Omit<VirtualRouter, "metadata"> & {
     finalizers?: string[];
     labels?: Record<string, string>;
   };
-  status?: { vrid?: number };
+  status?: { vrid?: number; preferredMaster?: string };
 };
 
 /** Labels that put a node in maintenance: its instances stop and hand over (keepalived's down file). */
@@ -55,11 +55,15 @@ export function defaultPriority(router: string, node: string): number {
   return 100 + (fnv1a(`${router}/${node}`) % 100);
 }
 
+/** The priority of the node the controller prefers as master (status.preferredMaster): above every default. */
+export const PREFERRED_PRIORITY = 200;
+
+/** spec.priorities, else PREFERRED_PRIORITY for the preferred master, else the default. */
 export function priorityOf(router: RouterObject, node: string): number {
-  return (
-    router.spec.priorities?.find((p) => p.node === node)?.priority ??
-    defaultPriority(router.metadata.name, node)
-  );
+  const named = router.spec.priorities?.find((p) => p.node === node)?.priority;
+  if (named !== undefined) return named;
+  if (!router.spec.priorities?.length && router.status?.preferredMaster === node) return PREFERRED_PRIORITY;
+  return defaultPriority(router.metadata.name, node);
 }
 
 /**
@@ -250,7 +254,7 @@ function network(address: string, prefix: number): string {
 }
 
 /** FNV-1a, 32 bits: a small stable hash (not for security). */
-function fnv1a(text: string): number {
+export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (const c of Buffer.from(text, "utf8")) {
     h ^= c;

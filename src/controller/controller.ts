@@ -3,9 +3,10 @@
 // Event writes; the agents' DaemonSet is kept on the union of the nodes that routers select.
 import type { V1Lease, V1Node } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { allocateVrids, selectedNodes, type ClusterNode } from "../cluster/routers.ts";
+import { selectedNodes, type ClusterNode } from "../cluster/routers.ts";
 import { AGENT_LEASE_SECONDS } from "../agent/agent-lease.ts";
 import {
+  allocate,
   FINALIZER,
   reconcileRouter,
   type Allocation,
@@ -61,10 +62,12 @@ export class RouterController {
     const name = router.metadata.name;
     const sig = JSON.stringify([router.spec, router.metadata.deletionTimestamp ?? null]);
     const exists = this.ports.routers.list().some((r) => r.metadata.name === name);
-    // Our own status.vrid write agrees with the allocation: nothing to re-plan.
-    const vridAgrees =
-      router.status?.vrid === undefined || this.allocation?.vrids.get(name) === router.status.vrid;
-    if (exists && this.signatures.get(name) === sig && vridAgrees) return queue.add(name);
+    // Our own status.vrid and preferredMaster writes agree with the allocation: nothing to re-plan.
+    const agrees =
+      (router.status?.vrid === undefined || this.allocation?.vrids.get(name) === router.status.vrid) &&
+      (router.status?.preferredMaster === undefined ||
+        this.allocation?.masters.get(name) === router.status.preferredMaster);
+    if (exists && this.signatures.get(name) === sig && agrees) return queue.add(name);
     if (exists) this.signatures.set(name, sig);
     else this.signatures.delete(name);
     this.invalidate(queue, name);
@@ -94,7 +97,7 @@ export class RouterController {
     if (!router) return;
     const nodes = this.clusterNodes();
     const now = this.ports.now();
-    this.allocation ??= allocateVrids(this.ports.routers.list(), nodes);
+    this.allocation ??= allocate(this.ports.routers.list(), nodes);
     const actions = reconcileRouter(
       router,
       {

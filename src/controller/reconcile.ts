@@ -3,7 +3,8 @@
 // and idempotent: the same inputs give the same answer, and nothing depends on what came before
 // except what the object itself records.
 import { validateVirtualRouter } from "../api/virtual-router.ts";
-import type { allocateVrids } from "../cluster/routers.ts";
+import { assignMasters } from "../cluster/masters.ts";
+import { allocateVrids, type VridAllocation } from "../cluster/routers.ts";
 import { selectedNodes, type ClusterNode, type RouterObject } from "../cluster/routers.ts";
 import {
   summarize,
@@ -29,6 +30,8 @@ export type RouterWithStatus = RouterObject & {
 /** The status fields the controller owns (applied with its own field manager). */
 export interface ControllerStatus {
   vrid?: number;
+  /** Given priority 200 by every agent (cluster/masters.ts spreads them). */
+  preferredMaster?: string;
   master: string;
   conditions: Condition[];
   observedGeneration?: number;
@@ -50,8 +53,13 @@ export interface World {
   now: number;
 }
 
-/** The routers' VRIDs and conflicts: computed once per pass over all routers (it is global). */
-export type Allocation = ReturnType<typeof allocateVrids>;
+/** The routers' VRIDs, conflicts and preferred masters: computed once per pass over all routers (global). */
+export type Allocation = VridAllocation & { masters: ReadonlyMap<string, string> };
+
+export function allocate(routers: readonly RouterWithStatus[], nodes: readonly ClusterNode[]): Allocation {
+  const before = new Map(routers.map((r) => [r.metadata.name, r.status?.preferredMaster]));
+  return { ...allocateVrids(routers, nodes), masters: assignMasters(routers, nodes, (r) => before.get(r)) };
+}
 
 export function reconcileRouter(
   router: RouterWithStatus,
@@ -122,6 +130,7 @@ export function reconcileRouter(
   const summary = summarize(entries, selected, world.liveness, world.now, problems);
   if (summary.recheckAfterMs !== undefined) actions.recheckAfterMs = summary.recheckAfterMs;
   const vrid = allocation.vrids.get(name);
+  const preferredMaster = allocation.masters.get(name);
   const old = router.status;
   const now = new Date(world.now).toISOString().replace(/\.\d{3}Z$/, "Z");
   const conditions = withTransitionTimes(
@@ -134,6 +143,7 @@ export function reconcileRouter(
     master: summary.master,
     conditions,
     ...(vrid !== undefined ? { vrid } : {}),
+    ...(preferredMaster !== undefined ? { preferredMaster } : {}),
     ...(router.metadata.generation !== undefined ? { observedGeneration: router.metadata.generation } : {}),
   };
   if (!sameStatus(next, old)) actions.status = next;
@@ -171,6 +181,7 @@ function stripForValidation(router: RouterWithStatus): unknown {
 function sameStatus(next: ControllerStatus, old: RouterWithStatus["status"]): boolean {
   if (!old) return false;
   if ((old.master ?? "") !== next.master || old.vrid !== next.vrid) return false;
+  if (old.preferredMaster !== next.preferredMaster) return false;
   if (old.observedGeneration !== next.observedGeneration) return false;
   const key = (cs: readonly Condition[] | undefined) =>
     JSON.stringify(

@@ -1,6 +1,7 @@
 // One health check attempt against one real server, for each kind keepalived has: HTTP(S) GET
-// with expected status and optional body digest, TCP connect, UDP (a reply, or no ICMP refusal),
-// DNS query, and exec. Each resolves (never rejects) with ok, a reason and its latency.
+// with expected status and optional body digest (every url in turn), TCP connect, UDP (a reply,
+// or no ICMP refusal), DNS query, SMTP (banner, HELO, QUIT), ICMP echo, and exec. Each resolves
+// (never rejects) with ok, a reason and its latency.
 import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
@@ -8,10 +9,14 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { runShell } from "../agent/shell.ts";
+import { icmpEcho } from "../net/icmp-echo.ts";
 
 export interface CheckResult {
   ok: boolean;
-  /** Why it failed (or what it saw), for logs. */
+  /**
+   * The outcome in a few words (a status code, an error, a count), for logs and Events. Never what
+   * the target answered: a namespace's check must not read a node's services through it.
+   */
   detail: string;
   latencyMs: number;
 }
@@ -24,7 +29,11 @@ export type CheckSpec =
       digest?: string;
       host?: string;
       insecure?: boolean;
+      /** Further URLs, each fetched in turn after the first; all must pass (keepalived's url blocks). */
+      more?: { path: string; statusCodes: number[]; digest?: string }[];
     }
+  | { type: "smtp"; helo: string }
+  | { type: "ping" }
   | { type: "tcp" }
   | { type: "udp"; payload?: string }
   | { type: "dns"; name: string; recordType: "A" | "AAAA" }
@@ -42,12 +51,30 @@ const done = (t0: number, ok: boolean, detail: string): CheckResult => ({
   latencyMs: performance.now() - t0,
 });
 
+/** The check against every target in turn (a real server's check targets): all must pass. */
+export async function runChecks(
+  spec: CheckSpec,
+  targets: readonly Target[],
+  timeoutMs: number,
+): Promise<CheckResult> {
+  if (targets.length === 1) return runCheck(spec, targets[0]!, timeoutMs);
+  const t0 = started();
+  for (const t of targets) {
+    const r = await runCheck(spec, t, timeoutMs);
+    if (!r.ok) return done(t0, false, `${hostHeader(undefined, t)}: ${r.detail}`);
+  }
+  return done(t0, true, `${targets.length} targets passed`);
+}
+
 export function runCheck(spec: CheckSpec, target: Target, timeoutMs: number): Promise<CheckResult> {
   switch (spec.type) {
     case "http":
-      return plainHttpCheck(spec, target, timeoutMs);
     case "https":
-      return httpCheck(spec, target, timeoutMs);
+      return spec.more?.length ? everyUrl(spec, target, timeoutMs) : oneUrl(spec, target, timeoutMs);
+    case "smtp":
+      return smtpCheck(spec, target, timeoutMs);
+    case "ping":
+      return pingCheck(target, timeoutMs);
     case "tcp":
       return tcpCheck(target, timeoutMs);
     case "udp":
@@ -57,6 +84,88 @@ export function runCheck(spec: CheckSpec, target: Target, timeoutMs: number): Pr
     case "exec":
       return execCheck(spec, target, timeoutMs);
   }
+}
+
+type HttpSpec = Extract<CheckSpec, { type: "http" | "https" }>;
+
+function oneUrl(spec: HttpSpec, target: Target, timeoutMs: number): Promise<CheckResult> {
+  return spec.type === "https" ? httpCheck(spec, target, timeoutMs) : plainHttpCheck(spec, target, timeoutMs);
+}
+
+/** keepalived's HTTP_GET / SSL_GET with several url blocks: each in turn, on its own connection; all must pass. */
+async function everyUrl(spec: HttpSpec, target: Target, timeoutMs: number): Promise<CheckResult> {
+  const t0 = started();
+  const { more, ...first } = spec;
+  const urls = [first, ...(more ?? []).map((u) => ({ ...first, digest: undefined, ...u }))];
+  for (const u of urls) {
+    const r = await oneUrl(u, target, timeoutMs);
+    if (!r.ok) return done(t0, false, `${u.path}: ${r.detail}`);
+  }
+  return done(t0, true, `${urls.length} urls passed`);
+}
+
+/** A line-oriented reply: the status of its last line ("250-a\r\n250 b\r\n" is one reply). */
+function smtpReply(buffer: string): { status: number; rest: string } | undefined {
+  let p = 0;
+  for (;;) {
+    const eol = buffer.indexOf("\r\n", p);
+    if (eol < 0) return undefined;
+    const line = buffer.slice(p, eol);
+    p = eol + 2;
+    if (!/^\d{3}-/.test(line))
+      return { status: /^\d{3}/.test(line) ? Number(line.slice(0, 3)) : 0, rest: buffer.slice(p) };
+  }
+}
+
+/** keepalived's SMTP_CHECK: the 220 banner, HELO answered by 250, QUIT. */
+function smtpCheck(
+  spec: Extract<CheckSpec, { type: "smtp" }>,
+  target: Target,
+  timeoutMs: number,
+): Promise<CheckResult> {
+  const t0 = started();
+  return new Promise((resolve) => {
+    const sock = connect({ host: target.address, port: target.port });
+    let settled = false;
+    const finish = (ok: boolean, detail: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(done(t0, ok, detail));
+    };
+    const timer = deadline(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms (${step})`));
+    let step: "banner" | "HELO" | "QUIT" = "banner";
+    let received = "";
+    sock.setEncoding("latin1");
+    sock.on("data", (d: string) => {
+      received += d;
+      if (received.length > MAX_HEAD) return finish(false, "reply too long");
+      for (;;) {
+        const reply = smtpReply(received);
+        if (!reply) return;
+        received = reply.rest;
+        if (step === "banner") {
+          if (reply.status !== 220) return finish(false, `banner ${reply.status || "not SMTP"}`);
+          step = "HELO";
+          sock.write(`HELO ${spec.helo}\r\n`);
+        } else if (step === "HELO") {
+          if (reply.status !== 250) return finish(false, `HELO answered ${reply.status}`);
+          step = "QUIT";
+          sock.write("QUIT\r\n");
+        } else return finish(true, "banner, HELO and QUIT answered");
+      }
+    });
+    // Some servers close at once after QUIT without a 221: the HELO already passed, as for keepalived.
+    sock.once("end", () => finish(step === "QUIT", `connection closed before the ${step} reply`));
+    sock.once("error", (e) => finish(false, e.message));
+  });
+}
+
+async function pingCheck(target: Target, timeoutMs: number): Promise<CheckResult> {
+  const t0 = started();
+  const r = await icmpEcho(target.address, timeoutMs);
+  return done(t0, r.ok, r.detail);
 }
 
 /**
@@ -69,11 +178,7 @@ function deadline(ms: number, expire: () => void): NodeJS.Timeout {
   return setTimeout(() => setImmediate(expire), ms);
 }
 
-function httpCheck(
-  spec: Extract<CheckSpec, { type: "http" | "https" }>,
-  target: Target,
-  timeoutMs: number,
-): Promise<CheckResult> {
+function httpCheck(spec: HttpSpec, target: Target, timeoutMs: number): Promise<CheckResult> {
   const t0 = started();
   return new Promise((resolve) => {
     const request = spec.type === "https" ? httpsRequest : httpRequest;
@@ -96,7 +201,7 @@ function httpCheck(
           if (!spec.statusCodes.includes(status)) return resolve(done(t0, false, `status ${status}`));
           const digest = hash?.digest("hex");
           if (spec.digest && digest !== spec.digest.toLowerCase())
-            return resolve(done(t0, false, `digest ${digest ?? ""} differs`));
+            return resolve(done(t0, false, "body digest differs from spec"));
           resolve(done(t0, true, `status ${status}`));
         });
         res.on("error", (e) => resolve(done(t0, false, e.message)));
@@ -140,11 +245,7 @@ export function dechunk(body: Buffer): Buffer | undefined {
  * the socket rather than with node:http, which costs several times the CPU per check; without a
  * digest the answer is decided by its status line and the connection closed at once.
  */
-function plainHttpCheck(
-  spec: Extract<CheckSpec, { type: "http" | "https" }>,
-  target: Target,
-  timeoutMs: number,
-): Promise<CheckResult> {
+function plainHttpCheck(spec: HttpSpec, target: Target, timeoutMs: number): Promise<CheckResult> {
   const t0 = started();
   return new Promise((resolve) => {
     const sock = connect({ host: target.address, port: target.port });
@@ -176,7 +277,7 @@ function plainHttpCheck(
         body = data;
       } else if (length !== undefined) body = body.subarray(0, length);
       const digest = createHash("md5").update(body).digest("hex");
-      if (digest !== spec.digest!.toLowerCase()) finish(false, `digest ${digest} differs`);
+      if (digest !== spec.digest!.toLowerCase()) finish(false, "body digest differs from spec");
       else finish(true, `status ${status}`);
     };
     sock.on("data", (d: Buffer) => {

@@ -4,7 +4,7 @@
 // change of health is reported, at once, so the dataplane follows within milliseconds.
 import type { Logger } from "pino";
 import type { Counters } from "../agent/counters.ts";
-import { runCheck, type CheckResult, type CheckSpec, type Target } from "./checkers.ts";
+import { runChecks, type CheckResult, type CheckSpec, type Target } from "./checkers.ts";
 import { RiseFall } from "./rise-fall.ts";
 
 export interface CheckJob {
@@ -12,6 +12,8 @@ export interface CheckJob {
   service: string;
   server: string;
   target: Target;
+  /** Checked instead of target when set, each in turn; the server is healthy when all pass. */
+  targets?: Target[];
   spec: CheckSpec;
   intervalMs: number;
   timeoutMs: number;
@@ -95,7 +97,7 @@ export class HealthScheduler {
     let result: CheckResult = { ok: false, detail: "not run", latencyMs: 0 };
     for (let a = 0; a <= job.retries && !this.stopped; a++) {
       if (a > 0) await new Promise<void>((r) => this.later(r, job.delayBeforeRetryMs));
-      result = await this.limited(() => runCheck(job.spec, job.target, job.timeoutMs));
+      result = await this.limited(() => runChecks(job.spec, job.targets ?? [job.target], job.timeoutMs));
       this.opts.onResult?.(job, result);
       if (result.ok) break;
     }

@@ -25,6 +25,7 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
   const port = settings.metricsPort ?? DEFAULT_METRICS_PORT;
   const args = ["agent", "--cluster", "--node", "$(NODE_NAME)", "--metrics", `0.0.0.0:${port}`];
   if (settings.allowScripts) args.push("--allow-scripts");
+  if (settings.permanentAddresses) args.push("--permanent-addresses");
   // Only an explicit choice goes on the command line: unset and "auto" are the agent's default.
   if (settings.lbBackend && settings.lbBackend !== "auto") args.push("--lb-backend", settings.lbBackend);
   return {
@@ -100,6 +101,9 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
               volumeMounts: [
                 { name: "run", mountPath: "/run/vipkeeper" },
                 { name: "tmp", mountPath: "/tmp" },
+                // The last cluster view, kept across reboots: the agent runs its last plan when it
+                // starts while the API server is unreachable (its only host path).
+                { name: "state", mountPath: "/var/lib/vipkeeper" },
               ],
               ...(settings.resources ? { resources: settings.resources } : {}),
             },
@@ -107,6 +111,7 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
           volumes: [
             { name: "run", emptyDir: {} },
             { name: "tmp", emptyDir: {} },
+            { name: "state", hostPath: { path: "/var/lib/vipkeeper", type: "DirectoryOrCreate" } },
           ],
         },
       },

@@ -28,6 +28,12 @@ export const AgentSettingsSchema = Type.Object(
         },
       ),
     ),
+    permanentAddresses: Type.Optional(
+      Type.Boolean({
+        description:
+          "Bind virtual addresses without a lifetime (agent --permanent-addresses). By default a master binds them for 2 s and renews them, so that a node whose agent died lets go of them by itself.",
+      }),
+    ),
     nodeSelector: Type.Optional(
       Type.Record(Type.String(), Type.String(), {
         description: "Extra node labels agents require, on top of the nodes routers select.",

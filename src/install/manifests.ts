@@ -115,9 +115,48 @@ export function installObjects(v: ValueOf, namespace: string): { file: string; o
           rules: [
             rule(["vipkeeper.io"], ["virtualrouters", "virtualservers"], READ),
             rule(["vipkeeper.io"], ["virtualrouters/status", "virtualservers/status"], ["patch"]),
-            rule([""], ["nodes", "pods"], READ),
+            // Namespaces' labels: routers grant VirtualServers to namespaces by selector.
+            rule([""], ["nodes", "pods", "namespaces"], READ),
             rule(["discovery.k8s.io"], ["endpointslices"], READ),
             rule([""], ["events"], ["create", "patch"]),
+          ],
+        },
+        // Tenants: the built-in edit/admin roles (bound in a namespace) manage VirtualServers, view
+        // reads them; routers and pools, the admin's, are readable only (a ClusterRoleBinding of
+        // view or edit is needed for cluster-scoped reads).
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRole",
+          metadata: {
+            ...meta("vipkeeper-edit", "rbac", false),
+            labels: {
+              ...labels("rbac"),
+              "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+              "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+            },
+          },
+          rules: [
+            rule(
+              ["vipkeeper.io"],
+              ["virtualservers"],
+              [...READ, "create", "update", "patch", "delete", "deletecollection"],
+            ),
+            rule(["vipkeeper.io"], ["virtualservers/status", "virtualrouters", "ippools"], READ),
+          ],
+        },
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRole",
+          metadata: {
+            ...meta("vipkeeper-view", "rbac", false),
+            labels: { ...labels("rbac"), "rbac.authorization.k8s.io/aggregate-to-view": "true" },
+          },
+          rules: [
+            rule(
+              ["vipkeeper.io"],
+              ["virtualservers", "virtualservers/status", "virtualrouters", "ippools"],
+              READ,
+            ),
           ],
         },
         {

@@ -12,7 +12,20 @@ import { parseCidr } from "../api/cidr.ts";
 import { familyOf } from "../vrrp/address.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
-import { convertVirtualServer, type RealServerScripts } from "./virtual-server.ts";
+import { convertVirtualServer, type QuorumScripts, type RealServerScripts } from "./virtual-server.ts";
+
+/** A vrrp_sync_group's own notify scripts, run by the agent reading the keepalived.conf. */
+export interface SyncGroupScripts {
+  /** spec.syncGroup of the members. */
+  syncGroup: string;
+  /** The group's name in keepalived.conf (G1), which `notify` receives. */
+  group: string;
+  master?: string;
+  backup?: string;
+  fault?: string;
+  stop?: string;
+  any?: string;
+}
 
 export interface Finding {
   file: string;
@@ -28,6 +41,10 @@ export interface Conversion {
   virtualServers: VirtualServer[];
   /** notify_up / notify_down per real server, which the VirtualServer API does not carry. */
   realServerScripts: RealServerScripts[];
+  /** quorum_up / quorum_down per virtual_server, which the VirtualServer API does not carry. */
+  quorumScripts: QuorumScripts[];
+  /** notify scripts of each vrrp_sync_group, which the VirtualRouter API does not carry. */
+  syncGroupScripts: SyncGroupScripts[];
   findings: Finding[];
   /** global_defs router_id, when set: the node name a caller may default to. */
   routerId?: string;
@@ -63,6 +80,12 @@ const GLOBAL_NOTES: Record<string, string> = {
   enable_script_security: "vipkeeper runs scripts only from the agent's own configuration",
   script_user: "scripts run as the agent's user",
   max_auto_priority: "not needed: the VRRP engine is a process of its own",
+  vrrp_strict:
+    "out of scope: vipkeeper follows the RFC without a strict mode (no firewall rules for the addresses; unicast and PASS stay allowed)",
+  lvs_sync_daemon:
+    "out of scope: the LVS sync daemon (connection state is not synchronised between directors)",
+  vrrp_skip_check_adv_addr:
+    "out of scope: every advert's address list is checked as the RFC says (VRRPv2 drops a mismatch, v3 logs it)",
 };
 
 export function convertKeepalived(statements: readonly Statement[], node: string): Conversion {
@@ -97,7 +120,17 @@ export function convertKeepalived(statements: readonly Statement[], node: string
         else if (g.keyword === "vrrp_garp_master_refresh") setDuration(garpDefaults, "refresh", g, note);
         else if (g.keyword === "vrrp_garp_master_refresh_repeat")
           garpDefaults.refreshRepeat = Number(g.args[0]);
-        else if (g.keyword === "vrrp_garp_interval") setDuration(garpDefaults, "interval", g, note);
+        else if (
+          (g.keyword === "vrrp_garp_interval" || g.keyword === "vrrp_gna_interval") &&
+          Number(g.args[0]) === 0
+        )
+          note(
+            g,
+            "changed",
+            `keepalived rejects 0 ("'0' is invalid") and ignores the line; so does the import`,
+          );
+        else if (g.keyword === "vrrp_garp_interval" || g.keyword === "vrrp_gna_interval")
+          setDuration(garpDefaults, "interval", g, note);
         else if (g.keyword === "notification_email") {
           mail.to.push(...(g.children ?? []).map((c) => c.keyword));
           mail.at = g;
@@ -164,18 +197,30 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   const routers: VirtualRouter[] = [];
   const virtualServerBlocks: Statement[] = [];
   const syncGroups: Statement[] = [];
+  const groups = new Map<string, Statement>();
   for (const s of statements) {
     if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
     if (s.keyword === "vrrp_instance") {
       const r = convertInstance(s, node, scripts, garpDefaults, defaultVersion, note, mailSettings);
       if (r) routers.push(r);
     } else if (s.keyword === "virtual_server") virtualServerBlocks.push(s);
-    else if (s.keyword === "virtual_server_group")
-      note(s, "unmapped", "virtual_server_group: write one virtual_server per address and port");
-    else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
+    else if (s.keyword === "virtual_server_group") {
+      if (s.args[0]) groups.set(s.args[0], s);
+      else note(s, "unmapped", "virtual_server_group without a name");
+    } else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
+    else if (
+      s.keyword === "static_ipaddress" ||
+      s.keyword === "static_routes" ||
+      s.keyword === "static_rules"
+    )
+      note(s, "unmapped", `not yet: ${s.keyword} (addresses, routes and rules kept on the host)`);
     else note(s, "unmapped", "unknown top-level keyword");
   }
-  for (const g of syncGroups) mapSyncGroup(g, routers, note);
+  const syncGroupScripts: SyncGroupScripts[] = [];
+  for (const g of syncGroups) {
+    const scripts = mapSyncGroup(g, routers, note);
+    if (scripts) syncGroupScripts.push(scripts);
+  }
   mailed ||= routers.some((r) => r.spec.notify?.mail);
   if (mailSettings && !mailed && mail.at)
     note(
@@ -186,12 +231,29 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   // Pass 3: virtual servers, which refer to the routers holding their addresses.
   const virtualServers: VirtualServer[] = [];
   const realServerScripts: RealServerScripts[] = [];
+  const quorumScripts: QuorumScripts[] = [];
   for (const s of virtualServerBlocks) {
-    const { server, scripts } = convertVirtualServer(s, routers, note);
+    const { server, scripts, quorum } = convertVirtualServer(s, routers, note, groups);
     if (server) virtualServers.push(server);
     realServerScripts.push(...scripts);
+    if (quorum) quorumScripts.push(quorum);
   }
-  const result: Conversion = { routers, virtualServers, realServerScripts, findings };
+  const used = new Set(virtualServerBlocks.filter((s) => s.args[0] === "group").map((s) => s.args[1]));
+  for (const [name, g] of groups)
+    if (!used.has(name))
+      note(
+        g,
+        "changed",
+        `virtual_server_group ${name} is used by no virtual_server: nothing to import (keepalived ignores it too)`,
+      );
+  const result: Conversion = {
+    routers,
+    virtualServers,
+    realServerScripts,
+    quorumScripts,
+    syncGroupScripts,
+    findings,
+  };
   if (routerId !== undefined) result.routerId = routerId;
   return result;
 }
@@ -222,6 +284,7 @@ function convertInstance(
   const track: NonNullable<VirtualRouterSpec["track"]> = {};
   const notify: Record<string, string> = {};
   const peers: string[] = [];
+  const addressLines: Statement[] = [];
   let version: 2 | 3 | undefined;
   let priority = 100; // keepalived's default
   let sourceIp: string | undefined;
@@ -288,7 +351,13 @@ function convertInstance(
         const type = k.children?.find((c) => c.keyword === "auth_type")?.args[0];
         const pass = k.children?.find((c) => c.keyword === "auth_pass")?.args[0];
         if (type !== "PASS")
-          note(k, "unmapped", `auth_type ${type ?? "(none)"}: only PASS exists in vipkeeper`);
+          note(
+            k,
+            "unmapped",
+            type === "AH"
+              ? "auth_type AH: out of scope (RFC 5798 dropped AH); use PASS or none"
+              : `auth_type ${type ?? "(none)"}: only PASS exists in vipkeeper`,
+          );
         else if (pass !== undefined) {
           // keepalived uses the first 8 characters of a longer password.
           if (pass.length > 8)
@@ -324,7 +393,22 @@ function convertInstance(
       case "virtual_ipaddress":
         for (const a of k.children ?? []) {
           const address = convertAddress(a, note);
-          if (address) spec.addresses.push(address);
+          if (!address) continue;
+          // keepalived takes the same address twice (one of them only is added); one entry here.
+          const ip = parseCidr(address.address)?.address;
+          const i = spec.addresses.findIndex((b) => parseCidr(b.address)?.address === ip);
+          if (i < 0) {
+            spec.addresses.push(address);
+            addressLines.push(a);
+            continue;
+          }
+          const before = addressLines[i]!;
+          const dropped = a.args.length > 0 ? ` (its ${a.args.join(" ")} is not applied)` : "";
+          note(
+            a,
+            "changed",
+            `${ip ?? a.keyword} is listed twice (lines ${before.line} and ${a.line}): one address, as line ${before.line} writes it; keepalived too keeps the first and ignores the repeat${dropped}`,
+          );
         }
         break;
       case "unicast_src_ip":
@@ -345,10 +429,30 @@ function convertInstance(
       case "smtp_alert":
         if (k.args[0] === "false" || k.args[0] === "no") smtpAlert = false;
         else if (mail) smtpAlert = true;
-        else note(k, "unmapped", "smtp_alert without notification_email and smtp_server in global_defs");
+        else
+          note(
+            k,
+            "changed",
+            "no notification_email and smtp_server in global_defs: keepalived has nowhere to send mail, and neither has vipkeeper",
+          );
         break;
       case "virtual_ipaddress_excluded":
         note(k, "unmapped", "addresses left out of adverts are not supported; list them in another router");
+        break;
+      case "lvs_sync_daemon_interface":
+        note(
+          k,
+          "unmapped",
+          "out of scope: the LVS sync daemon (connection state is not synchronised between directors)",
+        );
+        break;
+      case "use_vmac":
+      case "vmac_xmit_base":
+        note(k, "unmapped", "not yet: the virtual MAC (VMAC) on a macvlan");
+        break;
+      case "virtual_routes":
+      case "virtual_rules":
+        note(k, "unmapped", "not yet: routes and policy rules added while master");
         break;
       default:
         note(k, "unmapped", "no equivalent in VirtualRouter");
@@ -450,28 +554,43 @@ export function mergeRouters(perNode: { file: string; routers: VirtualRouter[] }
 }
 
 /**
- * vrrp_sync_group: its members fail together. Each member router tracks the other members'
- * interfaces (and their track_interface entries) with weight 0, so a link a member depends on
- * going down puts every member in Fault, as keepalived's group does. What is not carried over: a
- * member that loses mastership by priority alone does not take the others with it.
+ * vrrp_sync_group: its members become VirtualRouters with the same spec.syncGroup, which the agent's
+ * engine moves together as keepalived does (Fault, leaving Master, becoming Master only together).
  */
 function mapSyncGroup(
   g: Statement,
   routers: VirtualRouter[],
   note: (s: Statement, kind: Finding["kind"], message: string) => void,
-): void {
+): SyncGroupScripts | undefined {
   const name = g.args[0] ?? "group";
   const group = g.children?.find((c) => c.keyword === "group");
   const members = (group?.children ?? []).map((c) => c.keyword);
   const found = members
     .map((m) => routers.find((r) => r.metadata.name === objectName(m)))
     .filter((r): r is VirtualRouter => r !== undefined);
+  const scripts: Omit<SyncGroupScripts, "syncGroup"> = { group: name };
+  const NOTIFY: Record<string, "master" | "backup" | "fault" | "stop" | "any"> = {
+    notify_master: "master",
+    notify_backup: "backup",
+    notify_fault: "fault",
+    notify_stop: "stop",
+    notify: "any",
+  };
   for (const c of g.children ?? [])
-    if (c.keyword !== "group")
+    if (NOTIFY[c.keyword] && c.args.length > 0) {
+      scripts[NOTIFY[c.keyword]!] = c.args.join(" ");
+      note(
+        c,
+        "changed",
+        `vrrp_sync_group ${name}: run by the agent reading this keepalived.conf when the group's state changes; the VirtualRouter API has no field for it, so \`vipkeeper import\` output leaves it out`,
+      );
+    } else if (c.keyword !== "group")
       note(
         c,
         "unmapped",
-        `vrrp_sync_group ${name}: ${c.keyword} (group-level settings are not carried over)`,
+        routers.some((r) => r.metadata.annotations?.[KEEPALIVED_INSTANCE_ANNOTATION] === c.keyword)
+          ? `vrrp_sync_group ${name}: an instance outside a group { } block (keepalived 2.2.7 rejects it as an unknown keyword too)`
+          : `vrrp_sync_group ${name}: ${c.keyword} (group-level settings are not carried over)`,
       );
   if (found.length < 2) {
     note(
@@ -479,24 +598,14 @@ function mapSyncGroup(
       "unmapped",
       `vrrp_sync_group ${name}: fewer than two of its instances (${members.join(", ")}) were converted`,
     );
-    return;
+    return undefined;
   }
-  const interfacesOf = (r: VirtualRouter) => [
-    ...(r.spec.interface ? [r.spec.interface] : []),
-    ...(r.spec.track?.interfaces ?? []).map((t) => t.name),
-  ];
-  for (const r of found) {
-    const own = new Set(interfacesOf(r));
-    const others = [...new Set(found.filter((o) => o !== r).flatMap(interfacesOf))].filter(
-      (i) => !own.has(i),
-    );
-    if (others.length === 0) continue;
-    const track = (r.spec.track ??= {});
-    track.interfaces = [...(track.interfaces ?? []), ...others.map((i) => ({ name: i, weight: 0 }))];
-  }
+  const syncGroup = objectName(name);
+  for (const r of found) r.spec.syncGroup = syncGroup;
   note(
     g,
     "changed",
-    `vrrp_sync_group ${name}: each of ${found.map((r) => r.metadata.name).join(", ")} tracks the others' interfaces with weight 0, so they fail together; a member that loses mastership by priority alone does not take the others with it`,
+    `vrrp_sync_group ${name}: ${found.map((r) => r.metadata.name).join(", ")} get syncGroup ${syncGroup} and move together in the agent reading this file; in a cluster each router runs in an engine of its own, and this version does not coordinate them there`,
   );
+  return Object.keys(scripts).length > 1 ? { syncGroup, ...scripts } : undefined;
 }

@@ -3,7 +3,12 @@
 // checker is taken and every real server whose checker differs is reported. Every keyword maps or
 // is reported with file, line and why.
 import { API_VERSION, type VirtualRouter } from "../api/virtual-router.ts";
-import { VirtualServerSpec, validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
+import {
+  VirtualServerSpec,
+  servedEndpoints,
+  validateVirtualServer,
+  type VirtualServer,
+} from "../api/virtual-server.ts";
 import { parseCidr } from "../api/cidr.ts";
 import { familyOf } from "../vrrp/address.ts";
 import type { Statement } from "./syntax.ts";
@@ -11,6 +16,17 @@ import type { Statement } from "./syntax.ts";
 type Note = (s: Statement, kind: "unmapped" | "changed", message: string) => void;
 type Spec = VirtualServer["spec"];
 type HealthCheck = NonNullable<Spec["healthCheck"]>;
+type CheckTarget = NonNullable<Spec["realServers"][number]["checkTargets"]>[number];
+
+/** keepalived's quorum_up / quorum_down of one virtual_server: run by the agent from keepalived.conf. */
+export interface QuorumScripts {
+  /** The VirtualServer's key (namespace/name). */
+  service: string;
+  up?: string;
+  down?: string;
+  /** keepalived's omega: on the agent's shutdown, notify_down of each up real server and quorum_down run. */
+  omega?: true;
+}
 
 /** keepalived's notify_up / notify_down of one real server: run by the agent from keepalived.conf. */
 export interface RealServerScripts {
@@ -66,6 +82,8 @@ interface Check {
   retries?: number;
   delayBeforeRetry?: string;
   interval?: string;
+  /** connect_ip, or SMTP_CHECK's host blocks: what this real server's check aims at instead of it. */
+  targets?: CheckTarget[];
 }
 
 const CHECKERS = new Set([
@@ -83,13 +101,15 @@ const CHECKERS = new Set([
 
 function convertChecker(
   c: Statement,
-  serverPort: number,
+  serverAddress: string,
+  serverPort: number | undefined,
   defaultHost: string | undefined,
   note: Note,
 ): Check | undefined {
   const out: Check = { at: c, check: {} };
   let port: number | undefined;
   let host = defaultHost;
+  let connectIp: string | undefined;
   const common = (k: Statement): boolean => {
     const v = k.args[0];
     switch (k.keyword) {
@@ -115,7 +135,8 @@ function convertChecker(
         if ((out.interval = seconds(v)) === undefined) note(k, "unmapped", `'${v ?? ""}' is not seconds`);
         return true;
       case "connect_ip":
-        note(k, "unmapped", "checks always aim at the real server's own address");
+        if (v && familyOf(v)) connectIp = v;
+        else note(k, "unmapped", `'${v ?? ""}' is not an address`);
         return true;
       case "bindto":
       case "bind_port":
@@ -138,18 +159,15 @@ function convertChecker(
   const body = c.children ?? [];
   if (c.keyword === "HTTP_GET" || c.keyword === "SSL_GET") {
     const http: NonNullable<HealthCheck["httpGet"]> = {};
-    let urls = 0;
+    const urls: NonNullable<NonNullable<HealthCheck["httpGet"]>["urls"]> = [];
     for (const k of body) {
       if (common(k)) continue;
       if (k.keyword === "url") {
-        if (++urls > 1) {
-          note(k, "unmapped", "only the first url block is checked; keepalived needs every url to pass");
-          continue;
-        }
+        const url: { path?: string; statusCodes?: number[]; digest?: string } = {};
         for (const u of k.children ?? []) {
           const v = u.args[0];
-          if (u.keyword === "path" && v) http.path = v;
-          else if (u.keyword === "digest" && v && /^[0-9a-fA-F]{32}$/.test(v)) http.digest = v.toLowerCase();
+          if (u.keyword === "path" && v) url.path = v;
+          else if (u.keyword === "digest" && v && /^[0-9a-fA-F]{32}$/.test(v)) url.digest = v.toLowerCase();
           else if (u.keyword === "status_code") {
             const codes: number[] = [];
             for (const a of u.args) {
@@ -157,16 +175,28 @@ function convertChecker(
               if (!m) continue;
               for (let x = Number(m[1]); x <= Number(m[2] ?? m[1]); x++) codes.push(x);
             }
-            if (codes.length > 0) http.statusCodes = codes;
+            if (codes.length > 0) url.statusCodes = codes;
             else note(u, "unmapped", `'${u.args.join(" ")}' is not a status code`);
-          } else if (u.keyword === "virtualhost" && v) host = v;
-          else
+          } else if (u.keyword === "virtualhost" && v) {
+            if (urls.length > 0 || http.path !== undefined)
+              note(
+                u,
+                "changed",
+                "one Host for every url of a check: the first url's virtualhost is sent for all",
+              );
+            else host = v;
+          } else
             note(
               u,
               "unmapped",
               u.keyword === "digest" ? "a digest is 32 hex digits" : "no equivalent in httpGet",
             );
         }
+        if (http.path === undefined && urls.length === 0) {
+          http.path = url.path ?? "/";
+          if (url.statusCodes) http.statusCodes = url.statusCodes;
+          if (url.digest) http.digest = url.digest;
+        } else urls.push({ ...url, path: url.path ?? "/" });
       } else if (k.keyword === "virtualhost" && k.args[0]) host = k.args[0];
       else if (k.keyword === "enable_sni" || k.keyword === "tls_compliant")
         note(k, "changed", "HTTPS checks always send SNI (the Host) and speak standard TLS");
@@ -177,6 +207,7 @@ function convertChecker(
           `no equivalent in a VirtualServer's ${c.keyword === "SSL_GET" ? "httpsGet" : "httpGet"}`,
         );
     }
+    if (urls.length > 0) http.urls = urls;
     if (host) http.host = host;
     if (port !== undefined && port !== serverPort) http.port = port;
     // keepalived's SSL_GET does not verify the server's certificate either.
@@ -239,10 +270,48 @@ function convertChecker(
         ...((port ?? 53) !== serverPort ? { port: port ?? 53 } : {}),
       },
     };
+  } else if (c.keyword === "SMTP_CHECK") {
+    let helo: string | undefined;
+    for (const k of body) {
+      if (common(k)) continue;
+      if (k.keyword === "helo_name" && k.args[0]) helo = k.args[0];
+      else if (k.keyword === "host") {
+        // keepalived 2.x still reads the old host blocks: each is a check of its own, all must pass.
+        let address: string | undefined;
+        let hostPort: number | undefined;
+        for (const h of k.children ?? []) {
+          if (h.keyword === "connect_ip" && h.args[0] && familyOf(h.args[0])) address = h.args[0];
+          else if (h.keyword === "connect_port" && int(h.args[0]) !== undefined) hostPort = int(h.args[0]);
+          else if (h.keyword === "bindto" || h.keyword === "bind_port" || h.keyword === "bind_if")
+            note(
+              h,
+              "unmapped",
+              "out of scope: a source address belongs to one node, and an object runs on every node; checks leave from the address the kernel chooses",
+            );
+          else note(h, "unmapped", "no equivalent in a check target");
+        }
+        (out.targets ??= []).push({
+          address: address ?? "",
+          ...(hostPort !== undefined ? { port: hostPort } : {}),
+        });
+      } else note(k, "unmapped", "no equivalent in a VirtualServer's smtp check");
+    }
+    out.check = {
+      smtp: { ...(helo ? { helo } : {}), ...(port !== undefined && port !== serverPort ? { port } : {}) },
+    };
+    // A host block without connect_ip checks the real server itself.
+    if (out.targets) for (const t of out.targets) if (!t.address) t.address = connectIp ?? serverAddress;
+  } else if (c.keyword === "PING_CHECK") {
+    for (const k of body) {
+      if (common(k)) continue;
+      note(k, "unmapped", "no equivalent in a VirtualServer's ping check");
+    }
+    out.check = { ping: {} };
   } else {
     note(c, "unmapped", `${c.keyword}: this check kind does not exist in vipkeeper`);
     return undefined;
   }
+  if (connectIp && !out.targets) out.targets = [{ address: connectIp }];
   return out;
 }
 
@@ -254,17 +323,50 @@ const sameCheck = (a: Check, b: Check) =>
 const API_HAS_PERSISTENCE = "persistence" in VirtualServerSpec.properties;
 const API_HAS_FWMARK = "fwmark" in VirtualServerSpec.properties;
 
+/**
+ * One entry of a virtual_server_group: `ADDR PORT`, `ADDR-LAST PORT` (keepalived's range: the last
+ * octet, or the last group of an IPv6 address in hex, runs up to LAST), or `fwmark N`.
+ */
+function groupEntry(e: Statement, note: Note): NonNullable<Spec["group"]>[number] | undefined {
+  if (e.keyword === "fwmark") {
+    const mark = int(e.args[0]);
+    if (mark === undefined || mark < 1) note(e, "unmapped", `'${e.args[0] ?? ""}' is not a firewall mark`);
+    return mark === undefined || mark < 1 ? undefined : { fwmark: mark };
+  }
+  const port = int(e.args[0]);
+  const m = /^(.*?)(?:-([0-9a-fA-F]+))?$/.exec(e.keyword)!;
+  const first = m[1]!;
+  const family = familyOf(first);
+  if (!family || port === undefined) {
+    note(e, "unmapped", `'${[e.keyword, ...e.args].join(" ")}' is not ADDRESS[-LAST] PORT or fwmark N`);
+    return undefined;
+  }
+  if (m[2] === undefined) return { address: first, port };
+  const sep = family === 4 ? "." : ":";
+  const cut = first.lastIndexOf(sep);
+  const lastPart = family === 4 ? String(Number(m[2])) : Number.parseInt(m[2], 16).toString(16);
+  const last = first.slice(0, cut + 1) + lastPart;
+  if (familyOf(last) !== family) {
+    note(e, "unmapped", `'${e.keyword}' is not a range keepalived reads`);
+    return undefined;
+  }
+  return { address: `${first}-${last}`, port };
+}
+
 export function convertVirtualServer(
   s: Statement,
   routers: readonly VirtualRouter[],
   note: Note,
-): { server?: VirtualServer; scripts: RealServerScripts[] } {
+  groups: ReadonlyMap<string, Statement> = new Map(),
+): { server?: VirtualServer; scripts: RealServerScripts[]; quorum?: QuorumScripts } {
   const scripts: RealServerScripts[] = [];
+  const quorumScripts: Omit<QuorumScripts, "service"> = {};
   // Traffic by address and port, or by firewall mark once the API has fwmark (another part of the
   // tree adds it).
   let address: string | undefined;
   let port: number | undefined;
   let fwmark: number | undefined;
+  let group: Spec["group"];
   if (s.args[0] === "fwmark") {
     fwmark = int(s.args[1]);
     if (!API_HAS_FWMARK) {
@@ -276,8 +378,16 @@ export function convertVirtualServer(
       return { scripts };
     }
   } else if (s.args[0] === "group") {
-    note(s, "unmapped", "virtual_server group: write one VirtualServer per address and port");
-    return { scripts };
+    const g = groups.get(s.args[1] ?? "");
+    if (!g) {
+      note(s, "unmapped", `no virtual_server_group named '${s.args[1] ?? ""}'`);
+      return { scripts };
+    }
+    group = (g.children ?? []).flatMap((e) => groupEntry(e, note) ?? []);
+    if (group.length === 0) {
+      note(s, "unmapped", `virtual_server_group ${s.args[1] ?? ""} has no usable entry`);
+      return { scripts };
+    }
   } else {
     address = s.args[0];
     port = int(s.args[1]);
@@ -287,8 +397,15 @@ export function convertVirtualServer(
     }
   }
   const spec = (
-    fwmark !== undefined ? { fwmark, realServers: [] } : { address, port, realServers: [] }
+    group
+      ? { group, realServers: [] }
+      : fwmark !== undefined
+        ? { fwmark, realServers: [] }
+        : { address, port, realServers: [] }
   ) as Spec;
+  // The address that tells the family, and the router: the service's, else its group's first.
+  const firstAddress = address ?? servedEndpoints(spec).find((e) => e.address !== undefined)?.address;
+  const marksOnly = !firstAddress;
   let interval: string | undefined;
   let defaultHost: string | undefined;
   let inhibit: boolean | undefined;
@@ -332,8 +449,8 @@ export function convertVirtualServer(
         const len = v ? prefixLength(v) : undefined;
         if (len === undefined) note(k, "unmapped", `'${v ?? ""}' is not a netmask or prefix length`);
         else if (
-          address
-            ? familyOf(address) === 6
+          firstAddress
+            ? familyOf(firstAddress) === 6
             : s.children?.some((c) => c.keyword === "real_server" && c.args[0]?.includes(":"))
         )
           persistence.ipv6PrefixLength = len;
@@ -374,7 +491,12 @@ export function convertVirtualServer(
         );
         break;
       case "omega":
-        note(k, "unmapped", "no scripts run when a real server is removed by reload or shutdown");
+        quorumScripts.omega = true;
+        note(
+          k,
+          "changed",
+          "run by the agent from this keepalived.conf on its shutdown (notify_down of each up real server, quorum_down while the quorum holds), not when a reload removes a real server; `vipkeeper import` output leaves it out",
+        );
         break;
       case "ha_suspend":
         note(
@@ -385,7 +507,15 @@ export function convertVirtualServer(
         break;
       case "quorum_up":
       case "quorum_down":
-        note(k, "unmapped", "no scripts on quorum changes; the webhooks and mail report each real server");
+        if (k.args.length === 0) note(k, "unmapped", `${k.keyword} without a script`);
+        else {
+          quorumScripts[k.keyword === "quorum_up" ? "up" : "down"] = k.args.join(" ");
+          note(
+            k,
+            "changed",
+            "run by the agent from this keepalived.conf when the service gains or loses its quorum; the VirtualServer API has no field for it, so `vipkeeper import` output leaves it out",
+          );
+        }
         break;
       case "smtp_alert":
         note(k, "changed", "mail about real servers goes where the VirtualRouter's notify.mail says");
@@ -398,7 +528,7 @@ export function convertVirtualServer(
         note(k, "unmapped", "no equivalent in VirtualServer");
     }
   }
-  if (spec.protocol === undefined && fwmark === undefined)
+  if (spec.protocol === undefined && !marksOnly)
     note(
       s,
       "changed",
@@ -417,26 +547,30 @@ export function convertVirtualServer(
     }
   }
 
-  const name = virtualServerName(
-    fwmark !== undefined ? `fwmark-${fwmark}` : `${address}-${port}`,
-    spec.protocol ?? "TCP",
-  );
+  const selector = group
+    ? `group-${s.args[1] ?? ""}`
+    : fwmark !== undefined
+      ? `fwmark-${fwmark}`
+      : `${address}-${port}`;
+  const name = virtualServerName(selector, spec.protocol ?? "TCP");
   // Real servers, and the checks they carry.
   let first: Check | undefined;
   let unchecked: Statement | undefined;
   for (const r of realServerBlocks) {
     const [ra, rpText] = r.args;
     const rp = int(rpText);
-    if (!ra || !familyOf(ra) || rp === undefined) {
+    // keepalived lets a fwmark service's real servers leave the port out: the packet's is kept.
+    if (!ra || !familyOf(ra) || (rp === undefined && !(marksOnly && rpText === undefined))) {
       note(r, "unmapped", `'${r.args.join(" ")}' is not ADDRESS PORT`);
       continue;
     }
-    const server: Spec["realServers"][number] = { address: ra, port: rp };
+    const server: Spec["realServers"][number] = { address: ra, ...(rp !== undefined ? { port: rp } : {}) };
     const rsScripts: RealServerScripts = {
       service: `default/${name}`,
-      server: ra.includes(":") ? `[${ra}]:${rp}` : `${ra}:${rp}`,
+      server: ra.includes(":") ? `[${ra}]:${rp ?? 0}` : `${ra}:${rp ?? 0}`,
     };
     let checks = 0;
+    let checkTargets: CheckTarget[] | undefined;
     for (const k of r.children ?? []) {
       const v = k.args[0];
       if (k.keyword === "weight") {
@@ -453,7 +587,7 @@ export function convertVirtualServer(
           "run by the agent from this keepalived.conf; the VirtualServer API has no field for it, so `vipkeeper import` output leaves it out",
         );
       } else if (CHECKERS.has(k.keyword)) {
-        const c = convertChecker(k, rp, defaultHost, note);
+        const c = convertChecker(k, ra, rp, defaultHost, note);
         if (!c) continue;
         if (++checks > 1) {
           note(
@@ -463,6 +597,7 @@ export function convertVirtualServer(
           );
           continue;
         }
+        if (c.targets) checkTargets = c.targets;
         if (!first) first = c;
         else if (!sameCheck(first, c))
           note(
@@ -479,6 +614,7 @@ export function convertVirtualServer(
       } else note(k, "unmapped", "no equivalent in a VirtualServer's real server");
     }
     if (checks === 0) unchecked ??= r;
+    if (checkTargets) server.checkTargets = checkTargets;
     if (rsScripts.up !== undefined || rsScripts.down !== undefined) scripts.push(rsScripts);
     spec.realServers.push(server);
   }
@@ -500,21 +636,24 @@ export function convertVirtualServer(
   }
 
   // The router whose virtual addresses hold ours keeps the service's address alive.
-  const router = routers.find((r) => r.spec.addresses.some((a) => parseCidr(a.address)?.address === address));
+  const served = servedEndpoints(spec).flatMap((e) => (e.address !== undefined ? [e.address] : []));
+  const router = routers.find((r) =>
+    r.spec.addresses.some((a) => served.includes(parseCidr(a.address)?.address ?? "")),
+  );
   if (router) spec.routerRef = router.metadata.name;
-  else if (fwmark !== undefined)
+  else if (marksOnly)
     note(s, "changed", "a fwmark service has no address to find its vrrp_instance by: no routerRef");
-  else note(s, "changed", `no vrrp_instance holds ${address}: the VirtualServer has no routerRef`);
+  else
+    note(
+      s,
+      "changed",
+      `no vrrp_instance holds ${group ? "an address of the group" : address}: the VirtualServer has no routerRef`,
+    );
 
   const server: VirtualServer = {
     apiVersion: API_VERSION,
     kind: "VirtualServer",
-    metadata: {
-      name: virtualServerName(
-        fwmark !== undefined ? `fwmark-${fwmark}` : `${address}-${port}`,
-        spec.protocol ?? "TCP",
-      ),
-    },
+    metadata: { name },
     spec,
   };
   if (spec.realServers.length === 0) {
@@ -523,5 +662,12 @@ export function convertVirtualServer(
   }
   const errors = validateVirtualServer(server);
   for (const e of errors) note(s, "unmapped", `${e.field}: ${e.message}`);
-  return errors.length > 0 ? { scripts } : { server, scripts };
+  if (errors.length > 0) return { scripts };
+  return {
+    server,
+    scripts,
+    ...(Object.keys(quorumScripts).length > 0
+      ? { quorum: { service: `default/${name}`, ...quorumScripts } }
+      : {}),
+  };
 }

@@ -11,6 +11,7 @@
 // harmlessly. ListWatch has no option for allowWatchBookmarks, so the Watch it is given adds
 // allowWatchBookmarks=true to each watch request: BOOKMARK events move the resourceVersion forward
 // on quiet resources, so a re-watch after compaction needs no relist as often.
+import { Backoff, WATCH_RETRY } from "../base/backoff.ts";
 import {
   ListWatch,
   Watch,
@@ -39,7 +40,7 @@ export interface InformerOptions<T> {
   labelSelector?: string;
   fieldSelector?: string;
   log: Logger;
-  /** Restart backoff: first delay and cap (500 ms and 30 s); each delay is jittered to 50–100 %. */
+  /** Restart backoff: first delay and cap (WATCH_RETRY: 500 ms and 8 s); each jittered to 50–100 %. */
   restartDelayMs?: number;
   maxRestartDelayMs?: number;
 }
@@ -79,7 +80,8 @@ class BookmarkWatch extends Watch {
 export class SupervisedInformer<T> {
   private readonly lw: ListWatch<KubernetesObject>;
   private readonly handlers: Record<Verb, Handler<T>[]> = { add: [], update: [], delete: [] };
-  private delayMs = 0;
+  private readonly retry: Backoff;
+  private readonly retryCapMs: number;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private lastFailureAt = 0;
@@ -95,6 +97,8 @@ export class SupervisedInformer<T> {
 
   constructor(kc: KubeConfig, opts: InformerOptions<T>) {
     this.opts = opts;
+    this.retryCapMs = opts.maxRestartDelayMs ?? WATCH_RETRY.maxMs;
+    this.retry = new Backoff({ firstMs: opts.restartDelayMs ?? WATCH_RETRY.firstMs, maxMs: this.retryCapMs });
     if (!opts.path && !opts.resource) throw new Error("informer: give path or resource");
     this.path = opts.path ?? collectionPath(opts.resource!, opts.namespace);
     this.syncedOnce = new Promise((resolve) => (this.markSynced = resolve));
@@ -183,20 +187,17 @@ export class SupervisedInformer<T> {
   }
 
   private healthy(): void {
-    this.delayMs = 0;
+    this.retry.reset();
   }
 
   private restart(err: unknown): void {
     if (this.stopped || this.timer) return;
     this.restarts++;
-    const first = this.opts.restartDelayMs ?? 500;
-    const cap = this.opts.maxRestartDelayMs ?? 30_000;
     // A failure long after the last one starts the backoff over (quiet resources send no events).
     const now = performance.now();
-    if (now - this.lastFailureAt > 2 * cap) this.delayMs = 0;
+    if (now - this.lastFailureAt > 2 * this.retryCapMs) this.retry.reset();
     this.lastFailureAt = now;
-    this.delayMs = Math.min(cap, this.delayMs ? this.delayMs * 2 : first);
-    const delay = Math.round(this.delayMs / 2 + Math.random() * (this.delayMs / 2));
+    const delay = this.retry.next();
     this.opts.log.warn(
       {
         path: this.path,

@@ -2,6 +2,7 @@
 // processed is never processed twice at once (added meanwhile, it runs again after done); failures
 // come back with per-key exponential backoff, successes forget it; shutDown() lets the workers
 // finish what is queued and in flight, then run() resolves. Time comes from an injected clock.
+import { backoffStep } from "../base/backoff.ts";
 import type { Logger } from "pino";
 
 export interface QueueClock {
@@ -91,7 +92,7 @@ export class WorkQueue<K = string> {
   /** The delay addRateLimited would use next for this key. */
   backoffOf(key: K): number {
     const n = this.failures.get(key) ?? 0;
-    return Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(n, 60));
+    return backoffStep(n + 1, this.baseDelayMs, this.maxDelayMs);
   }
 
   /** Again after this key's backoff: base × 2^failures, capped. */

@@ -3,6 +3,7 @@
 // the network tests, the keepalived interop tests, the benchmarks and `vipkeeper lab`; it lives in
 // src/ because the CLI ships it. Faults are nftables rules in the switch, in a table of our own.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { existsSync } from "node:fs";
 
 export interface LabOptions {
   /** Namespace name prefix: every namespace of this lab starts with it. */
@@ -28,6 +29,18 @@ export function run(argv: string[], input?: string): string {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", input });
   if (r.status !== 0) throw new LabError(`${argv.join(" ")}: ${(r.stderr || r.error?.message || "").trim()}`);
   return r.stdout;
+}
+
+const HAVE_SETPRIV = existsSync("/usr/bin/setpriv");
+
+/**
+ * The argv that runs `argv` tied to this process: util-linux's setpriv sets the parent-death
+ * signal (PR_SET_PDEATHSIG, SIGKILL) and execs it (same pid; `ip netns exec` execs too, and the
+ * setting survives exec), so what a test or the lab starts dies with the process that started it,
+ * even when that process is killed (a test runner's time limit, Ctrl-C, SIGKILL).
+ */
+export function tiedToParent(argv: string[], signal: "KILL" | "TERM" = "KILL"): string[] {
+  return HAVE_SETPRIV ? ["setpriv", "--pdeathsig", signal, "--", ...argv] : argv;
 }
 
 export function namespaces(prefix: string): string[] {
@@ -80,6 +93,9 @@ export class Lab {
     if (opts.nodes < 1 || opts.nodes > 9) throw new LabError("nodes: 1..9");
     cleanupStale(opts.prefix);
     const lab = new Lab(opts);
+    // A process that exits without destroying its lab (a test worker whose runner died) still
+    // deletes the namespaces; a process killed outright leaves them to the next create's sweep.
+    process.once("exit", lab.destroyAtExit);
     try {
       lab.build();
     } catch (err) {
@@ -152,7 +168,8 @@ export class Lab {
 
   /** Starts a process inside a host's namespace; it is killed on destroy(). */
   spawn(host: string, argv: string[], opts: SpawnOptions = {}): ChildProcess {
-    const child = spawn("ip", ["netns", "exec", this.node(host).ns, ...argv], { stdio: "pipe", ...opts });
+    const [cmd, ...args] = tiedToParent(["ip", "netns", "exec", this.node(host).ns, ...argv]);
+    const child = spawn(cmd!, args, { stdio: "pipe", ...opts });
     this.children.add(child);
     child.once("exit", () => this.children.delete(child));
     return child;
@@ -202,7 +219,8 @@ export class Lab {
    * switch namespace, reading commands): for measurements that start their clock at the fault.
    */
   armLinkDown(host: string): () => void {
-    const ip = spawn("ip", ["-n", this.switchNs, "-batch", "-"], { stdio: ["pipe", "ignore", "inherit"] });
+    const [cmd, ...args] = tiedToParent(["ip", "-n", this.switchNs, "-batch", "-"]);
+    const ip = spawn(cmd!, args, { stdio: ["pipe", "ignore", "inherit"] });
     this.children.add(ip);
     ip.once("exit", () => this.children.delete(ip));
     return () => ip.stdin?.end(`link set ${this.node(host).port} down\n`);
@@ -237,10 +255,13 @@ export class Lab {
     );
   }
 
+  private readonly destroyAtExit = () => this.destroy();
+
   /** Kills what it started and deletes every namespace. Idempotent. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    process.off("exit", this.destroyAtExit);
     for (const c of this.children) c.kill("SIGKILL");
     cleanupStale(this.prefix);
   }

@@ -11,6 +11,8 @@ export interface Pool {
   avoidBuggyIPs: boolean;
   /** May this Service draw from the pool (namespace and Service selectors, evaluated by the caller)? */
   allows(service: ServiceRequest): boolean;
+  /** May Services of different namespaces share an address of the pool (when both allow it)? */
+  crossNamespaceSharing: boolean;
 }
 
 export interface Port {
@@ -28,6 +30,11 @@ export interface ServiceRequest {
   pool?: string;
   /** Services with the same key may share an address when their ports do not clash. */
   sharingKey?: string;
+  /**
+   * Other namespaces whose Services this one may share with ("*": any); a Service of another
+   * namespace shares only when each names the other's namespace.
+   */
+  sharingNamespaces?: readonly string[];
   ports: readonly Port[];
   /** The Service's labels (for the pools' serviceSelector). */
   labels?: Readonly<Record<string, string>>;
@@ -41,10 +48,22 @@ export interface Assignment {
 export type AssignResult =
   { ok: true; assignment: Assignment } | { ok: false; reason: string; message: string };
 
-interface Holder {
-  key: string;
-  sharingKey?: string;
-  ports: readonly Port[];
+type Holder = Pick<ServiceRequest, "key" | "sharingKey" | "sharingNamespaces" | "ports">;
+
+const namespaceOf = (key: string) => key.split("/")[0]!;
+const welcomes = (s: Holder, namespace: string) =>
+  (s.sharingNamespaces ?? []).some((n) => n === "*" || n === namespace);
+
+/**
+ * May two Services hold one address? The same sharing key and no common port; across namespaces,
+ * also each side's consent and the pool's.
+ */
+function mayShare(a: Holder, b: Holder, pool: Pool | undefined): boolean {
+  if (!a.sharingKey || a.sharingKey !== b.sharingKey) return false;
+  if (a.ports.some((p) => b.ports.some((q) => p.port === q.port && p.protocol === q.protocol))) return false;
+  const na = namespaceOf(a.key);
+  const nb = namespaceOf(b.key);
+  return na === nb || (!!pool?.crossNamespaceSharing && welcomes(a, nb) && welcomes(b, na));
 }
 
 export class Allocator {
@@ -167,12 +186,9 @@ export class Allocator {
 
   /** Who keeps `svc` off `address`, if anyone. */
   private clash(address: string, svc: ServiceRequest): string | undefined {
-    for (const h of this.holders.get(address) ?? []) {
-      if (h.key === svc.key) continue;
-      if (!svc.sharingKey || h.sharingKey !== svc.sharingKey) return h.key;
-      if (h.ports.some((p) => svc.ports.some((q) => p.port === q.port && p.protocol === q.protocol)))
-        return h.key;
-    }
+    const pool = this.pools.find((p) => p.ranges.some((r) => contains(r, address)));
+    for (const h of this.holders.get(address) ?? [])
+      if (h.key !== svc.key && !mayShare(h, svc, pool)) return h.key;
     return undefined;
   }
 
@@ -182,6 +198,7 @@ export class Allocator {
       key: svc.key,
       ports: svc.ports,
       ...(svc.sharingKey ? { sharingKey: svc.sharingKey } : {}),
+      ...(svc.sharingNamespaces ? { sharingNamespaces: svc.sharingNamespaces } : {}),
     };
     for (const addr of a.addresses)
       this.holders.set(addr, [...(this.holders.get(addr) ?? []).filter((h) => h.key !== svc.key), holder]);

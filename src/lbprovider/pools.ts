@@ -1,29 +1,8 @@
 // IPPool objects to the provider's pools: ranges, who may draw from them (label selectors on the
 // Service and its namespace), and the template of the VirtualRouters that announce them.
 import { poolRanges, type IPPoolSpec } from "../api/ip-pool.ts";
+import { selects } from "../api/label-selector.ts";
 import type { ProviderPool } from "./provider.ts";
-
-type Selector = IPPoolSpec["serviceSelector"];
-
-/** metav1.LabelSelector semantics: all of matchLabels and matchExpressions; empty selects all. */
-export function selects(selector: Selector, labels: Readonly<Record<string, string>> = {}): boolean {
-  if (!selector) return true;
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of selector.matchExpressions ?? []) {
-    const v = labels[e.key];
-    const values = e.values ?? [];
-    const ok =
-      e.operator === "In"
-        ? v !== undefined && values.includes(v)
-        : e.operator === "NotIn"
-          ? v === undefined || !values.includes(v)
-          : e.operator === "Exists"
-            ? v !== undefined
-            : v === undefined;
-    if (!ok) return false;
-  }
-  return true;
-}
 
 export interface PoolObject {
   metadata: { name: string; deletionTimestamp?: string };
@@ -42,6 +21,7 @@ export function providerPool(
       ranges: poolRanges(spec),
       autoAssign: spec.autoAssign ?? true,
       avoidBuggyIPs: spec.avoidBuggyIPs ?? false,
+      crossNamespaceSharing: spec.crossNamespaceSharing ?? true,
       allows: (svc) =>
         selects(spec.serviceSelector, svc.labels) &&
         selects(spec.namespaceSelector, namespaceLabels(svc.key.split("/")[0]!)),

@@ -3,7 +3,7 @@
 // spread over nodes as in keepalived's dual-master pattern).
 import type { V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
 import { API_VERSION, type VirtualRouterSpec } from "../api/virtual-router.ts";
-import type { RouterObject } from "../cluster/routers.ts";
+import { fnv1a, type RouterObject } from "../cluster/routers.ts";
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { Assignment, ServiceRequest } from "./allocator.ts";
 
@@ -11,10 +11,15 @@ export const LB_CLASS = "vipkeeper.io/vrrp";
 export const ANNOTATION_ADDRESSES = "vipkeeper.io/addresses";
 export const ANNOTATION_POOL = "vipkeeper.io/pool";
 export const ANNOTATION_SHARING_KEY = "vipkeeper.io/sharing-key";
+/** Namespaces (comma-separated, or *) whose Services may share this one's address (Cilium's model). */
+export const ANNOTATION_SHARING_NAMESPACES = "vipkeeper.io/sharing-cross-namespace";
 /** Labels on the VirtualRouters the provider generates. */
 export const LABEL_POOL = "vipkeeper.io/pool";
 export const LABEL_MANAGED = "app.kubernetes.io/managed-by";
 export const MANAGER = "vipkeeper-lb-provider";
+/** The label the API server puts on every Namespace: its name. */
+const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+type VirtualServerGrants = NonNullable<VirtualRouterSpec["virtualServers"]>;
 
 export const serviceKey = (s: V1Service) => `${s.metadata?.namespace ?? "default"}/${s.metadata?.name ?? ""}`;
 
@@ -68,6 +73,13 @@ export function serviceRequest(s: V1Service): ParsedRequest {
     ...(requested ? { requested } : {}),
     ...(ann[ANNOTATION_POOL] ? { pool: ann[ANNOTATION_POOL] } : {}),
     ...(ann[ANNOTATION_SHARING_KEY] ? { sharingKey: ann[ANNOTATION_SHARING_KEY] } : {}),
+    ...(ann[ANNOTATION_SHARING_NAMESPACES]
+      ? {
+          sharingNamespaces: ann[ANNOTATION_SHARING_NAMESPACES].split(",")
+            .map((n) => n.trim())
+            .filter(Boolean),
+        }
+      : {}),
   };
   return { request, warnings };
 }
@@ -94,9 +106,7 @@ export interface PoolAnnouncement {
 
 /** Which of the pool's routers announces a Service: stable, from the key alone. */
 export function routerIndex(key: string, routers: number): number {
-  let h = 0x811c9dc5;
-  for (const c of Buffer.from(key)) h = Math.imul(h ^ c, 0x01000193) >>> 0;
-  return h % Math.max(1, routers);
+  return fnv1a(key) % Math.max(1, routers);
 }
 
 export const routerName = (pool: string, i: number) => `lb-${pool}-${i}`;
@@ -112,25 +122,39 @@ export function routersForPool(
   local: ReadonlySet<string> = new Set(),
 ): RouterObject[] {
   const byRouter = new Map<number, Set<string>>();
-  const placed = new Set<string>();
+  /** Which router announces each address. */
+  const placed = new Map<string, number | RouterObject>();
   const dedicated: RouterObject[] = [];
-  for (const key of [...assignments.keys()].sort()) {
+  const keys = [...assignments.keys()].sort().filter((k) => assignments.get(k)!.pool === announce.pool);
+  for (const key of keys) {
     const a = assignments.get(key)!;
-    if (a.pool !== announce.pool) continue;
     if (local.has(key)) {
       // externalTrafficPolicy: Local: a router of its own, whose master must have a ready endpoint.
       const fresh = a.addresses.filter((addr) => !placed.has(addr));
-      fresh.forEach((addr) => placed.add(addr));
-      if (fresh.length > 0) dedicated.push(localRouter(announce, key, fresh));
+      if (fresh.length === 0) continue;
+      const router = localRouter(announce, key, fresh);
+      fresh.forEach((addr) => placed.set(addr, router));
+      dedicated.push(router);
       continue;
     }
     const i = routerIndex(key, announce.routers);
     for (const addr of a.addresses) {
       if (placed.has(addr)) continue;
-      placed.add(addr);
+      placed.set(addr, i);
       byRouter.set(i, (byRouter.get(i) ?? new Set()).add(addr));
     }
   }
+  // Each router grants VirtualServers exactly its Services' namespaces, each its own addresses.
+  const grants = new Map<number | RouterObject, Map<string, Set<string>>>();
+  for (const key of keys) {
+    const namespace = key.split("/")[0]!;
+    for (const addr of assignments.get(key)!.addresses) {
+      const router = placed.get(addr)!;
+      const byNs = grants.get(router) ?? grants.set(router, new Map()).get(router)!;
+      byNs.set(namespace, (byNs.get(namespace) ?? new Set()).add(addr));
+    }
+  }
+  for (const router of dedicated) router.spec.virtualServers = virtualServerGrants(grants.get(router)!);
   return [
     ...[...byRouter.entries()]
       .sort(([a], [b]) => a - b)
@@ -146,10 +170,21 @@ export function routersForPool(
           garp: { refresh: "10s" },
           ...announce.template,
           addresses: [...addrs].sort().map((address) => ({ address })),
+          virtualServers: virtualServerGrants(grants.get(i)!),
         },
       })),
     ...dedicated,
   ];
+}
+
+/** One grant per namespace, for the addresses its Services hold on the router. */
+function virtualServerGrants(byNamespace: ReadonlyMap<string, ReadonlySet<string>>): VirtualServerGrants {
+  return {
+    from: [...byNamespace.keys()].sort().map((ns) => ({
+      namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } },
+      addresses: [...byNamespace.get(ns)!].sort(),
+    })),
+  };
 }
 
 /** The router of one externalTrafficPolicy: Local Service (its name: pool, then a hash of the key). */

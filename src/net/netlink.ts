@@ -16,6 +16,7 @@ export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
+export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
 
@@ -24,7 +25,16 @@ export const RTMGRP_LINK = 0x1;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const IFA_LABEL = 3;
+const IFA_CACHEINFO = 6;
+const IFA_PROTO = 11;
 export const IFA_F_NODAD = 0x02;
+/** The kernel's "forever" in struct ifa_cacheinfo. */
+export const INFINITY_LIFE_TIME = 0xffffffff;
+/**
+ * The address protocol (IFA_PROTO, Linux 5.18+; older kernels ignore it) vipkeeper marks its
+ * virtual addresses with, so that a later run knows them as its own: 112, VRRP's IP protocol.
+ */
+export const IFAPROT_VIPKEEPER = 112;
 
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
@@ -109,6 +119,13 @@ export interface AddressRequest {
   label?: string;
   /** IPv6: usable at once, no duplicate address detection. */
   nodad?: boolean;
+  /**
+   * Seconds until the kernel removes the address by itself (IFA_CACHEINFO; valid and preferred
+   * alike, since an IPv6 address past its preferred lifetime is deprecated); absent: permanent.
+   */
+  lifetimeSec?: number;
+  /** IFA_PROTO: who added the address (IFAPROT_VIPKEEPER for virtual addresses). */
+  proto?: number;
 }
 
 /** The body of RTM_NEWADDR / RTM_DELADDR (struct ifaddrmsg + attributes). */
@@ -122,7 +139,17 @@ export function addressBody(req: AddressRequest): Buffer {
   const bytes = Buffer.from(addressToBytes(req.address));
   const attrs = [attr(IFA_LOCAL, bytes), attr(IFA_ADDRESS, bytes)];
   if (req.label !== undefined && req.family === 4) attrs.push(attr(IFA_LABEL, cString(req.label)));
+  if (req.lifetimeSec !== undefined) attrs.push(attr(IFA_CACHEINFO, cacheInfo(req.lifetimeSec)));
+  if (req.proto !== undefined) attrs.push(attr(IFA_PROTO, Buffer.from([req.proto])));
   return Buffer.concat([head, ...attrs]);
+}
+
+/** struct ifa_cacheinfo {ifa_prefered, ifa_valid, cstamp, tstamp} (the stamps are the kernel's). */
+export function cacheInfo(lifetimeSec: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(lifetimeSec, 0);
+  b.writeUInt32LE(lifetimeSec, 4);
+  return b;
 }
 
 export interface AddressInfo {
@@ -132,6 +159,10 @@ export interface AddressInfo {
   prefixLength: number;
   scope: number;
   label?: string;
+  /** IFA_PROTO, when the kernel reports one. */
+  proto?: number;
+  /** Seconds of validity left (IFA_CACHEINFO); absent for a permanent address. */
+  validSec?: number;
 }
 
 export function parseAddress(msg: NetlinkMessage): AddressInfo | undefined {
@@ -151,6 +182,11 @@ export function parseAddress(msg: NetlinkMessage): AddressInfo | undefined {
   };
   const label = readCString(attrs.get(IFA_LABEL));
   if (label !== undefined) info.label = label;
+  const proto = attrs.get(IFA_PROTO);
+  if (proto?.length === 1) info.proto = proto[0]!;
+  const cache = attrs.get(IFA_CACHEINFO);
+  if (cache && cache.length >= 8 && cache.readUInt32LE(4) !== INFINITY_LIFE_TIME)
+    info.validSec = cache.readUInt32LE(4);
   return info;
 }
 

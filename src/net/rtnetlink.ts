@@ -11,6 +11,7 @@ import {
   NLM_F_CREATE,
   NLM_F_DUMP,
   NLM_F_EXCL,
+  NLM_F_REPLACE,
   NLM_F_REQUEST,
   parseAddress,
   parseLink,
@@ -41,6 +42,19 @@ export class RtNetlink extends NetlinkSocket {
       NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
       addressBody(req),
       `add ${req.address}/${req.prefixLength}`,
+    );
+  }
+
+  /**
+   * Adds the address, or replaces it where it exists: its lifetime (IFA_CACHEINFO) and mark start
+   * again from now. How a virtual address is bound and renewed.
+   */
+  async replaceAddress(req: AddressRequest): Promise<void> {
+    await this.request(
+      RTM_NEWADDR,
+      NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+      addressBody(req),
+      `replace ${req.address}/${req.prefixLength}`,
     );
   }
 

@@ -1,6 +1,7 @@
 // Transition notifications beyond scripts: webhooks (JSON POST, timeout, retries with backoff) and
 // mail through an SMTP server as keepalived's smtp_alert sends it (nodemailer). Fire and forget:
 // the VRRP engine hands the event over and never waits; failures are logged and counted.
+import { Backoff } from "../base/backoff.ts";
 import type { Logger } from "pino";
 import type { TransitionEvent } from "../agent/engine.ts";
 import type { Counters } from "../agent/counters.ts";
@@ -129,8 +130,9 @@ export type WebhookPlan = NonNullable<TransitionEvent["plan"]["notify"]["webhook
 /** POSTs `body` as JSON with retries and backoff; resolves with the last error, or undefined once delivered. */
 export async function deliverWebhook(hook: WebhookPlan, body: unknown): Promise<string | undefined> {
   let lastError = "";
+  const retry = new Backoff({ firstMs: 500, maxMs: 10_000 });
   for (let attempt = 0; attempt <= hook.retries; attempt++) {
-    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** (attempt - 1), 10_000)));
+    if (attempt > 0) await new Promise((r) => setTimeout(r, retry.next()));
     try {
       const res = await fetch(hook.url, {
         method: "POST",

@@ -3,7 +3,7 @@
 // was imported from a keepalived.conf). Fire and forget: VRRP never waits on them;
 // a failure or an overrun is logged.
 import type { Logger } from "pino";
-import type { TransitionEvent } from "../agent/engine.ts";
+import type { GroupTransitionEvent, TransitionEvent } from "../agent/engine.ts";
 import { runShell } from "../agent/shell.ts";
 
 const TIMEOUT_MS = 60_000;
@@ -31,16 +31,41 @@ export function notifyCommands(event: TransitionEvent): { command: string; args:
   return out;
 }
 
+/** A sync group's commands (keepalived's vrrp_sync_group notify_*; `notify` gets GROUP <name> <STATE>). */
+export function groupNotifyCommands(event: GroupTransitionEvent): { command: string; args: string[] }[] {
+  const n = event.members.find((m) => m.syncGroupNotify)?.syncGroupNotify;
+  if (!n) return [];
+  const word = { master: "MASTER", backup: "BACKUP", fault: "FAULT", stop: "STOP" }[event.to];
+  const out: { command: string; args: string[] }[] = [];
+  const specific = { master: n.master, backup: n.backup, fault: n.fault, stop: n.stop }[event.to];
+  if (specific) out.push({ command: specific, args: [] });
+  if (n.any) out.push({ command: n.any, args: ["GROUP", n.group, word] });
+  return out;
+}
+
+/** Starts a sync group's scripts; the promise (never rejected) ends when they have. */
+export function runGroupNotifyScripts(event: GroupTransitionEvent, log: Logger): Promise<void> {
+  return runCommands(groupNotifyCommands(event), `group ${event.group}`, log);
+}
+
 /** Starts the transition's scripts; the promise (never rejected) ends when they have. */
 export function runNotifyScripts(event: TransitionEvent, log: Logger): Promise<void> {
+  return runCommands(notifyCommands(event), event.plan.key, log);
+}
+
+function runCommands(
+  commands: { command: string; args: string[] }[],
+  instance: string,
+  log: Logger,
+): Promise<void> {
   return Promise.all(
-    notifyCommands(event).map(({ command, args }) => {
+    commands.map(({ command, args }) => {
       // keepalived appends its arguments to the command line: `notify.sh` gets INSTANCE name ...
       const line = args.length ? `${command} "$@"` : command;
       return runShell(line, { timeoutMs: TIMEOUT_MS, args }).then((r) => {
         if (r.code !== 0)
           log.warn(
-            { instance: event.plan.key, command, code: r.code, timedOut: r.timedOut, err: r.error },
+            { instance, command, code: r.code, timedOut: r.timedOut, err: r.error },
             "notify script failed",
           );
       });

@@ -94,8 +94,14 @@ export function realServerEvent(
   };
 }
 
-/** keepalived's label of a service: the address with port, or its firewall mark. */
-export function serviceLabel(spec: { address?: string; port?: number; fwmark?: number }): string {
+/** keepalived's label of a service: the address with port, or its firewall mark (a group's: its first). */
+export function serviceLabel(spec: {
+  address?: string;
+  port?: number;
+  fwmark?: number;
+  group?: { address?: string; port?: number; fwmark?: number }[];
+}): string {
+  if (spec.group?.[0]) return serviceLabel(spec.group[0]);
   if (spec.fwmark !== undefined) return `FWM ${spec.fwmark}`;
   const a = spec.address ?? "?";
   return a.includes(":") ? `[${a}]:${spec.port ?? 0}` : `${a}:${spec.port ?? 0}`;

@@ -42,7 +42,9 @@ export type TransitionReason =
   | "equal-priority-higher-address"
   | "shutdown"
   | "fault"
-  | "fault-cleared";
+  | "fault-cleared"
+  /** A sync group moved this instance with another member (keepalived's vrrp_sync_group). */
+  | "sync-group";
 
 export type Effect =
   | { type: "transition"; from: VrrpState; to: VrrpState; reason: TransitionReason }
@@ -70,6 +72,12 @@ export class VrrpInstance {
   private preemptAllowedAt: number | undefined;
   /** The last accepted advert was a priority-0 resignation (only for naming the transition). */
   private masterResigned = false;
+  /** In a sync group: an expired Master_Down_Timer waits for the group instead of taking over. */
+  private syncHeld = false;
+  /** Held by the group with its Master_Down_Timer expired: ready to be master when every member is. */
+  private wanting = false;
+  /** Another member of the sync group is in Fault. */
+  private groupFaulted = false;
 
   constructor(config: InstanceConfig) {
     this.cfg = { ...config, addresses: [...config.addresses] };
@@ -110,10 +118,65 @@ export class VrrpInstance {
     return Math.min(this.adverTimer, this.masterDownTimer);
   }
 
+  /** Put in a sync group: from now on, becoming master waits for promote(). */
+  holdForGroup(on: boolean): void {
+    this.syncHeld = on;
+  }
+
+  /** Backup with its Master_Down_Timer expired, held by its sync group. */
+  get wantsMaster(): boolean {
+    return this.wanting;
+  }
+
+  /** Its own tracking says Fault (not the sync group's). */
+  get ownFault(): boolean {
+    return this.faulted;
+  }
+
+  /** The sync group lets a waiting member become master (every member can). */
+  promote(now: number): Effect[] {
+    if (this.current !== "backup" || !this.wanting) return [];
+    this.wanting = false;
+    return this.becomeMaster(now, this.masterResigned ? "master-resigned" : "master-down");
+  }
+
+  /**
+   * Another member of the sync group left Master: this one leaves too, resigning with priority 0 so
+   * the peer that holds the group's other instances takes this one over after Skew_Time.
+   */
+  resignForGroup(now: number): Effect[] {
+    if (this.current !== "master") return [];
+    this.adverTimer = undefined;
+    this.masterAdverIntervalMs = this.config.advertIntervalMs;
+    this.masterDownTimer =
+      now + masterDownIntervalMs(this.config.version, this.effective, this.masterAdverIntervalMs);
+    this.masterResigned = false;
+    this.wanting = false;
+    return [this.advert(RESIGN_PRIORITY), { type: "release-addresses" }, this.moveTo("backup", "sync-group")];
+  }
+
+  /** A member of the sync group is in Fault (or no longer): the group is in Fault together. */
+  setGroupFault(on: boolean, now: number): Effect[] {
+    const before = this.isFaulted;
+    this.groupFaulted = on;
+    return this.faultChanged(before, now, "sync-group");
+  }
+
+  private get isFaulted(): boolean {
+    return this.faulted || this.groupFaulted;
+  }
+
+  private faultChanged(before: boolean, now: number, reason: TransitionReason): Effect[] {
+    const after = this.isFaulted;
+    if (after === before) return [];
+    if (after) return this.current === "initialize" ? [] : this.enterFault(reason);
+    return this.current === "fault" ? this.startup(now, "fault-cleared") : [];
+  }
+
   /** The Startup event. A faulted instance goes straight to Fault. */
   start(now: number): Effect[] {
     if (this.current !== "initialize") return [];
-    if (this.faulted) return this.enterFault("fault");
+    if (this.isFaulted) return this.enterFault(this.faulted ? "fault" : "sync-group");
     return this.startup(now, "startup");
   }
 
@@ -136,7 +199,11 @@ export class VrrpInstance {
       this.adverTimer = now + this.config.advertIntervalMs;
     }
     if (this.current === "backup" && this.masterDownTimer !== undefined && this.masterDownTimer <= now) {
-      effects.push(...this.becomeMaster(now, this.masterResigned ? "master-resigned" : "master-down"));
+      if (this.syncHeld) {
+        // The group decides (promote): it goes master only when every member can.
+        this.masterDownTimer = undefined;
+        this.wanting = true;
+      } else effects.push(...this.becomeMaster(now, this.masterResigned ? "master-resigned" : "master-down"));
     }
     return effects;
   }
@@ -154,10 +221,9 @@ export class VrrpInstance {
   /** New tracking results (effective priority and fault). */
   updateTracking(status: TrackingStatus, now: number): Effect[] {
     this.effective = status.priority;
-    if (status.fault === this.faulted) return [];
+    const before = this.isFaulted;
     this.faulted = status.fault;
-    if (status.fault) return this.current === "initialize" ? [] : this.enterFault("fault");
-    return this.current === "fault" ? this.startup(now, "fault-cleared") : [];
+    return this.faultChanged(before, now, "fault");
   }
 
   private receiveAsBackup(advert: Advert, now: number): Effect[] {
@@ -165,6 +231,7 @@ export class VrrpInstance {
       this.masterDownTimer =
         now + skewTimeMs(this.config.version, this.effective, this.masterAdverIntervalMs);
       this.masterResigned = true;
+      this.wanting = false;
       return [];
     }
     const lower = advert.priority < this.effective;
@@ -174,6 +241,7 @@ export class VrrpInstance {
     this.masterDownTimer =
       now + masterDownIntervalMs(this.config.version, this.effective, this.masterAdverIntervalMs);
     this.masterResigned = false;
+    this.wanting = false;
     return [];
   }
 
@@ -211,6 +279,7 @@ export class VrrpInstance {
   }
 
   private startup(now: number, reason: TransitionReason): Effect[] {
+    this.wanting = false;
     if (this.config.priority === OWNER_PRIORITY) return this.becomeMaster(now, "address-owner");
     this.masterAdverIntervalMs = this.config.advertIntervalMs;
     this.masterDownTimer =
@@ -222,6 +291,7 @@ export class VrrpInstance {
 
   private becomeMaster(now: number, reason: TransitionReason): Effect[] {
     this.masterDownTimer = undefined;
+    this.wanting = false;
     this.preemptAllowedAt = undefined;
     this.adverTimer = now + this.config.advertIntervalMs;
     return [
@@ -246,6 +316,7 @@ export class VrrpInstance {
     this.masterDownTimer = undefined;
     this.preemptAllowedAt = undefined;
     this.masterResigned = false;
+    this.wanting = false;
   }
 
   private moveTo(to: VrrpState, reason: TransitionReason): Effect {

@@ -25,6 +25,8 @@ interface Node {
   log: string[];
   announced: number[];
   sent: { destination: string; priority: number; at: number }[];
+  /** Sync group transitions: "g master". */
+  groups: string[];
   failBind: boolean;
 }
 
@@ -32,7 +34,14 @@ function lan(clock: FakeClock, config = CONFIG()) {
   const { routers } = parseConfig(config);
   const nodes: Node[] = [];
   const make = (name: string, source: string) => {
-    const node: Node = { name, log: [], announced: [], sent: [], failBind: false } as unknown as Node;
+    const node: Node = {
+      name,
+      log: [],
+      announced: [],
+      sent: [],
+      groups: [],
+      failBind: false,
+    } as unknown as Node;
     const port: VrrpPort = {
       sourceAddress: source,
       send(payload, destination) {
@@ -60,6 +69,7 @@ function lan(clock: FakeClock, config = CONFIG()) {
       announcer,
       clock,
       log: pino({ level: "silent" }),
+      onGroupTransition: (e) => void node.groups.push(`${e.group} ${e.to}`),
     });
     nodes.push(node);
     return node;
@@ -140,6 +150,82 @@ describe("VRRP engine", () => {
     await clock.advance(10_000);
     expect(n2.engine.status()[0]?.state).toBe("master");
     expect(n1.engine.status()[0]?.state).toBe("backup");
+  });
+
+  describe("a sync group (keepalived's vrrp_sync_group): members move together, whatever the cause", () => {
+    const GROUP = (dbTrack: string) => `${CONFIG("  syncGroup: g\n")}---
+apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: db}
+spec:
+  vrid: 52
+  interface: eth0
+  syncGroup: g
+  addresses: [{address: 198.18.0.60/24}]
+  priorities: [{node: n1, priority: 150}, {node: n2, priority: 100}]
+  track: {interfaces: [${dbTrack}]}
+`;
+    const states = (n: Node) => n.engine.status().map((s) => `${s.key} ${s.state}`);
+
+    it("one member in Fault puts the group in Fault (the other resigns too); both come back together", async () => {
+      const clock = new FakeClock();
+      const { make } = lan(clock, GROUP("{name: eth1, weight: 0}"));
+      const n1 = make("n1", "198.18.0.11");
+      const n2 = make("n2", "198.18.0.12");
+      await n1.engine.start();
+      await n2.engine.start();
+      await clock.advance(10_000);
+      expect(states(n1)).toEqual(["web/ipv4 master", "db/ipv4 master"]);
+      n1.engine.setLink("eth1", false); // only db tracks it
+      expect(states(n1)).toEqual(["web/ipv4 fault", "db/ipv4 fault"]);
+      expect(n1.sent.slice(-2).map((p) => p.priority)).toEqual([0, 0]);
+      await clock.advance(5000);
+      expect(states(n2)).toEqual(["web/ipv4 master", "db/ipv4 master"]);
+      n1.engine.setLink("eth1", true);
+      await clock.advance(10_000);
+      expect(states(n1)).toEqual(["web/ipv4 master", "db/ipv4 master"]);
+      expect(states(n2)).toEqual(["web/ipv4 backup", "db/ipv4 backup"]);
+      // The group's own state, for its notify scripts: once per change.
+      expect(n1.groups).toEqual(["g backup", "g master", "g fault", "g backup", "g master"]);
+      expect(n2.groups).toEqual(["g backup", "g master", "g backup"]);
+      await n1.engine.stop();
+      expect(n1.groups.at(-1)).toBe("g stop");
+    });
+
+    // db's priority on a node: 150 (n1) or 100 (n2), +60 while that node's eth1 is up.
+    const PRIORITY = "{name: eth1, weight: 60}";
+    const n2FirstThenN1 = async (config: string) => {
+      const clock = new FakeClock();
+      const { make } = lan(clock, config);
+      const n1 = make("n1", "198.18.0.11");
+      const n2 = make("n2", "198.18.0.12");
+      await n2.engine.start();
+      await clock.advance(10_000);
+      n1.engine.setLink("eth1", false); // n1's db: 150, below n2's 160
+      await n1.engine.start();
+      await clock.advance(10_000);
+      return { clock, n1, n2 };
+    };
+
+    it("priorities alone: the group stays where one member cannot move, and moves whole when every member can", async () => {
+      const { clock, n1, n2 } = await n2FirstThenN1(GROUP(PRIORITY));
+      // web on n1 (150) would preempt n2's (100), but db cannot (150 < 160): keepalived prefers Backup.
+      expect(states(n2)).toEqual(["web/ipv4 master", "db/ipv4 master"]);
+      expect(states(n1)).toEqual(["web/ipv4 backup", "db/ipv4 backup"]);
+      await clock.advance(30_000);
+      expect(states(n1)).toEqual(["web/ipv4 backup", "db/ipv4 backup"]);
+      // n2's db drops to 100: now every member of n1's group can preempt, and the group moves whole.
+      n2.engine.setLink("eth1", false);
+      await clock.advance(10_000);
+      expect(states(n1)).toEqual(["web/ipv4 master", "db/ipv4 master"]);
+      expect(states(n2)).toEqual(["web/ipv4 backup", "db/ipv4 backup"]);
+    });
+
+    it("without the group, the same priorities split the routers over the nodes", async () => {
+      const { n1, n2 } = await n2FirstThenN1(GROUP(PRIORITY).replaceAll("  syncGroup: g\n", ""));
+      expect(states(n1)).toEqual(["web/ipv4 master", "db/ipv4 backup"]);
+      expect(states(n2)).toEqual(["web/ipv4 backup", "db/ipv4 master"]);
+    });
   });
 
   it("healthy scripts with positive weights count from the start; a failed one moves mastership", async () => {

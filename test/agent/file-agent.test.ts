@@ -58,6 +58,25 @@ describe("reload", () => {
     expect(steps(file({ db: true }), file({ priority: 120 }))).toEqual({ web: "restart", db: "stop" });
   });
 
+  it("restarts a sync group whole when one of its members (re)starts: members share one engine", () => {
+    const grouped = (o: { priority?: number; db?: boolean }) => {
+      const c = file(o);
+      for (const r of c.routers) r.spec.syncGroup = "g";
+      return c;
+    };
+    expect(steps(grouped({ db: true }), grouped({ db: true }))).toEqual({ web: "keep", db: "keep" });
+    expect(steps(grouped({ db: true }), grouped({ db: true, priority: 120 }))).toEqual({
+      web: "restart",
+      db: "restart",
+    });
+    expect(steps(grouped({}), grouped({ db: true }))).toEqual({ web: "restart", db: "start" });
+    // Outside a group, the same change leaves the other router alone.
+    expect(steps(file({ db: true }), file({ db: true, priority: 120 }))).toEqual({
+      web: "restart",
+      db: "keep",
+    });
+  });
+
   it("replaces the load balancer only when its inputs changed", () => {
     const base = loadBalancerInputs(file({}));
     expect(loadBalancerInputs(file({ priority: 120 }))).toBe(base);

@@ -8,7 +8,7 @@ import { RiseFall } from "../../src/health/rise-fall.ts";
 import { runShell } from "../../src/agent/shell.ts";
 import type { TransitionEvent } from "../../src/agent/engine.ts";
 import type { InstancePlan } from "../../src/agent/plan.ts";
-import { notifyCommands } from "../../src/observe/notify-scripts.ts";
+import { groupNotifyCommands, notifyCommands } from "../../src/observe/notify-scripts.ts";
 
 describe("rise and fall", () => {
   it("changes health only after `fall` failures or `rise` successes in a row", () => {
@@ -86,5 +86,23 @@ describe("notify commands", () => {
   it("names an imported router's instance as keepalived.conf did", () => {
     const imported = { ...event("master"), plan: { ...plan, keepalivedName: "VI_1" } };
     expect(notifyCommands(imported)[1]!.args).toEqual(["INSTANCE", "VI_1", "MASTER", "150"]);
+  });
+
+  it("a sync group's scripts: its state's own, and `notify` with GROUP name STATE", () => {
+    const member = {
+      ...plan,
+      syncGroup: "g1",
+      syncGroupNotify: { group: "G1", master: "/bin/gm", fault: "/bin/gf", any: "/bin/gany" },
+    };
+    const group = (to: "master" | "backup" | "fault" | "stop") =>
+      groupNotifyCommands({ group: "g1", from: undefined, to, members: [plan, member] });
+    expect(group("master")).toEqual([
+      { command: "/bin/gm", args: [] },
+      { command: "/bin/gany", args: ["GROUP", "G1", "MASTER"] },
+    ]);
+    expect(group("backup")).toEqual([{ command: "/bin/gany", args: ["GROUP", "G1", "BACKUP"] }]);
+    expect(group("stop")[0]!.args).toEqual(["GROUP", "G1", "STOP"]);
+    // A group from the API (no keepalived.conf) has no scripts.
+    expect(groupNotifyCommands({ group: "g1", from: undefined, to: "master", members: [plan] })).toEqual([]);
   });
 });

@@ -166,6 +166,33 @@ describe("VirtualServerStatusWriter", () => {
     w.stop();
   });
 
+  it("an object its router does not grant gets NotPermitted, and loses it once granted", async () => {
+    await create("refused");
+    const w = writer(["refused"]);
+    w.programming([]);
+    w.programmed();
+    const refusal = {
+      rule: "NamespaceNotAllowed",
+      message:
+        "spec.routerRef: VirtualRouter web grants no VirtualServers to namespace shop (spec.virtualServers.from)",
+    } as const;
+    w.refusals(new Map([["shop/refused", refusal]]));
+    w.routerState("web", ["IPv4"]);
+    await w.idle();
+    expect(ready("refused")).toMatchObject({
+      status: "False",
+      reason: "NotPermitted",
+      message: `not programmed: ${refusal.message}`,
+    });
+    // Granted now: in the dataplane, no refusal.
+    w.programming([stored("refused")!]);
+    w.programmed();
+    w.refusals(new Map());
+    await w.idle();
+    expect(ready("refused")).toMatchObject({ status: "True", reason: "Serving" });
+    w.stop();
+  });
+
   it("with a dual-stack router, each VirtualServer follows the master of its own family", async () => {
     await create("v4");
     await create("v6", {

@@ -178,6 +178,22 @@ describe("virtualServerStatus", () => {
     );
   });
 
+  it("not permitted by its router: Ready False NotPermitted with the rule's message, nothing active", () => {
+    const refusal = {
+      rule: "ExecNotAllowed",
+      message: "spec.healthCheck.exec: the agent runs without --allow-scripts; the command was not run",
+    } as const;
+    const s = virtualServerStatus(vs(), { kind: "refused", refusal }, undefined, at(1));
+    expect(s.active).toBe(0);
+    expect(s.realServers).toBeUndefined();
+    expect(cond(s, "Ready")).toMatchObject({
+      status: "False",
+      reason: "NotPermitted",
+      message: `not programmed: ${refusal.message}`,
+    });
+    expect(cond(s, "Invalid")).toMatchObject({ status: "False" });
+  });
+
   it("a message with thousands of errors is clipped", () => {
     const errors = Array.from({ length: 5000 }, (_, i) => ({
       field: `spec.realServers[${i}].address`,

@@ -45,6 +45,24 @@ export const SAMPLES: Record<string, Sample> = {
     bad: router({ addresses: [{ address: "198.18.0.256/24" }] }),
     field: "spec.addresses[0].address",
   },
+  "VirtualRouter.spec.virtualServers.from[].addresses[] isIP(self) || isCIDR(self)": {
+    good: router({
+      virtualServers: { from: [{ namespaceSelector: {}, addresses: ["198.18.0.50", "2001:db8:5::/64"] }] },
+    }),
+    bad: router({ virtualServers: { from: [{ namespaceSelector: {}, addresses: ["198.18.0.0/33"] }] } }),
+    field: "spec.virtualServers.from[0].addresses[0]",
+  },
+  "VirtualRouter.spec.virtualServers.from[].ports[] !has(self.endPort) || self.endPort >= self.port": {
+    good: router({
+      virtualServers: {
+        from: [{ namespaceSelector: {}, ports: [{ port: 80 }, { port: 8000, endPort: 8080 }] }],
+      },
+    }),
+    bad: router({
+      virtualServers: { from: [{ namespaceSelector: {}, ports: [{ port: 8080, endPort: 8000 }] }] },
+    }),
+    field: "spec.virtualServers.from[0].ports[0]",
+  },
   "VirtualRouter.spec.priorities self.filter(p, p.priority == 255).size() <= 1": {
     good: router({
       priorities: [
@@ -65,8 +83,30 @@ export const SAMPLES: Record<string, Sample> = {
     bad: router({ unicast: { peers: ["node-b"] } }),
     field: "spec.unicast.peers[0]",
   },
-  "VirtualServer.spec has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
+  "VirtualServer.spec has(self.group) ? !has(self.fwmark) && !has(self.address) && !has(self.port) : has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
     { good: marked({ fwmark: 7 }), bad: server({ fwmark: 7 }), field: "spec.fwmark" },
+  "VirtualServer.spec self.realServers.all(r, has(r.port)) || (has(self.group) ? self.group.all(g, has(g.fwmark)) : has(self.fwmark))":
+    {
+      good: marked({ group: [{ fwmark: 7 }, { fwmark: 8 }], realServers: [{ address: "198.18.0.13" }] }),
+      bad: marked({
+        group: [{ fwmark: 7 }, { address: "198.18.0.50", port: 80 }],
+        realServers: [{ address: "198.18.0.13" }],
+      }),
+      field: "spec.realServers",
+    },
+  "VirtualServer.spec.group[] has(self.fwmark) ? !has(self.address) && !has(self.port) : has(self.address) && has(self.port)":
+    {
+      good: marked({ group: [{ address: "198.18.0.50-198.18.0.52", port: 80 }, { fwmark: 7 }] }),
+      bad: marked({ group: [{ address: "198.18.0.50" }] }),
+      field: "spec.group[0]",
+    },
+  "VirtualServer.spec.realServers[].checkTargets[].address isIP(self)": {
+    good: server({
+      realServers: [{ address: "198.18.0.13", port: 25, checkTargets: [{ address: "198.18.0.14" }] }],
+    }),
+    bad: server({ realServers: [{ address: "198.18.0.13", port: 25, checkTargets: [{ address: "mx" }] }] }),
+    field: "spec.realServers[0].checkTargets[0].address",
+  },
   "VirtualServer.spec.address isIP(self)": {
     good: server({ address: "2001:db8::50", realServers: [{ address: "2001:db8::13", port: 80 }] }),
     bad: server({ address: "198.18.0.50/24" }),

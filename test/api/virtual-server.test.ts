@@ -1,8 +1,8 @@
 // VirtualServer validation: what the schema says and what it cannot, each naming the field.
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/agent/config-file.ts";
-import { validateVirtualServer } from "../../src/api/virtual-server.ts";
-import { checkJobs, nftablesProblems, toVirtualService } from "../../src/lb/from-api.ts";
+import { servedEndpoints, validateVirtualServer } from "../../src/api/virtual-server.ts";
+import { checkJobs, nftablesProblems, toVirtualService, toVirtualServices } from "../../src/lb/from-api.ts";
 
 const vs = (spec: Record<string, unknown>) => ({
   apiVersion: "vipkeeper.io/v1alpha1",
@@ -113,6 +113,173 @@ describe("VirtualServer", () => {
       expect.stringMatching(/spec\.fwmark: .*IPVS backend/),
     ]);
     expect(nftablesProblems(vs({}) as never)).toEqual([]);
+  });
+
+  it("group: addresses, ranges and fwmarks served alike; servedEndpoints lists them all; one dataplane service each", () => {
+    const grouped = (spec: Record<string, unknown>) => {
+      const o = vs(spec);
+      delete (o.spec as Record<string, unknown>).address;
+      delete (o.spec as Record<string, unknown>).port;
+      return o;
+    };
+    const fields = (o: unknown) => validateVirtualServer(o).map((e) => e.field);
+    const g = grouped({
+      group: [
+        { address: "198.18.0.50", port: 80 },
+        { address: "198.18.0.60-198.18.0.62", port: 8080 },
+        { fwmark: 7 },
+      ],
+      protocol: "UDP",
+    });
+    expect(validateVirtualServer(g)).toEqual([]);
+    expect(servedEndpoints(g.spec as never)).toEqual([
+      { address: "198.18.0.50", port: 80, protocol: "UDP" },
+      { address: "198.18.0.60", port: 8080, protocol: "UDP" },
+      { address: "198.18.0.61", port: 8080, protocol: "UDP" },
+      { address: "198.18.0.62", port: 8080, protocol: "UDP" },
+      { fwmark: 7, protocol: "UDP" },
+    ]);
+    // The single forms answer the same function.
+    expect(servedEndpoints(vs({}).spec as never)).toEqual([
+      { address: "198.18.0.50", port: 80, protocol: "TCP" },
+    ]);
+    expect(servedEndpoints(grouped({ fwmark: 9 }).spec as never)).toEqual([{ fwmark: 9, protocol: "TCP" }]);
+    const svcs = toVirtualServices(g as never);
+    expect(svcs.map((s) => [s.key, s.address, s.port, s.fwmark])).toEqual([
+      ["shop/web", "198.18.0.50", 80, undefined],
+      ["shop/web#1", "198.18.0.60", 8080, undefined],
+      ["shop/web#2", "198.18.0.61", 8080, undefined],
+      ["shop/web#3", "198.18.0.62", 8080, undefined],
+      ["shop/web#4", "", 0, 7],
+    ]);
+    expect(svcs.every((s) => s.family === 4 && s.protocol === "udp" && s.realServers.length === 1)).toBe(
+      true,
+    );
+    expect(nftablesProblems(g as never)).toEqual([expect.stringMatching(/spec\.group: .*IPVS backend/)]);
+    // One of group, fwmark, or address and port.
+    expect(fields(vs({ group: [{ fwmark: 7 }] }))).toEqual(["spec.group"]);
+    expect(fields(grouped({ group: [{ fwmark: 7 }], fwmark: 8 }))).toEqual(["spec.group"]);
+    expect(fields(grouped({ group: [{ address: "198.18.0.50" }] }))).toEqual(["spec.group[0]"]);
+    expect(fields(grouped({ group: [{ address: "198.18.0.50", port: 80, fwmark: 7 }] }))).toEqual([
+      "spec.group[0]",
+    ]);
+    expect(fields(grouped({ group: [{ address: "198.18.0.62-198.18.0.60", port: 80 }] }))).toEqual([
+      "spec.group[0].address",
+    ]);
+    expect(
+      fields(
+        grouped({
+          group: [
+            { address: "198.18.0.50", port: 80 },
+            { address: "2001:db8::50", port: 80 },
+          ],
+        }),
+      ),
+    ).toEqual(["spec.group[1].address"]);
+    expect(
+      fields(
+        grouped({
+          group: [
+            { address: "198.18.0.50", port: 80 },
+            { address: "198.18.0.49-198.18.0.51", port: 80 },
+          ],
+        }),
+      ),
+    ).toEqual(["spec.group"]);
+    expect(fields(grouped({ group: [{ address: "198.18.0.0-198.18.8.0", port: 80 }] }))).toEqual([
+      "spec.group",
+    ]);
+    expect(fields(grouped({ group: [{ address: "2001:db8::50", port: 80 }] }))).toEqual([
+      "spec.realServers[0].address",
+    ]);
+  });
+
+  it("real servers without a port only where marks alone select the traffic, and then with a port to check", () => {
+    const fields = (o: unknown) => validateVirtualServer(o).map((e) => e.field);
+    const marked = (spec: Record<string, unknown>) => {
+      const o = vs(spec);
+      delete (o.spec as Record<string, unknown>).address;
+      delete (o.spec as Record<string, unknown>).port;
+      return o;
+    };
+    const portless = [{ address: "198.18.0.13" }];
+    expect(fields(marked({ fwmark: 7, realServers: portless, healthCheck: { tcp: { port: 80 } } }))).toEqual(
+      [],
+    );
+    expect(fields(marked({ group: [{ fwmark: 7 }, { fwmark: 8 }], realServers: portless }))).toEqual([]);
+    expect(fields(marked({ fwmark: 7, realServers: portless, healthCheck: { ping: {} } }))).toEqual([]);
+    expect(fields(vs({ realServers: portless }))).toEqual(["spec.realServers[0].port"]);
+    expect(
+      fields(marked({ group: [{ fwmark: 7 }, { address: "198.18.0.50", port: 80 }], realServers: portless })),
+    ).toEqual(["spec.realServers[0].port"]);
+    expect(fields(marked({ fwmark: 7, realServers: portless, healthCheck: { tcp: {} } }))).toEqual([
+      "spec.realServers[0].port",
+    ]);
+    // Port 0 in the dataplane: IPVS keeps the packet's own port.
+    expect(toVirtualService(marked({ fwmark: 7, realServers: portless }) as never).realServers[0]).toEqual({
+      address: "198.18.0.13",
+      port: 0,
+      weight: 1,
+    });
+    const [job] = checkJobs(
+      marked({ fwmark: 7, realServers: portless, healthCheck: { tcp: { port: 80 } } }) as never,
+    );
+    expect(job).toMatchObject({ server: "198.18.0.13:0", target: { address: "198.18.0.13", port: 80 } });
+  });
+
+  it("check jobs for keepalived's checks: every url, SMTP with its helo, ping, and a real server's check targets", () => {
+    const [http] = checkJobs(
+      vs({
+        healthCheck: {
+          httpGet: {
+            path: "/a",
+            digest: "0123456789abcdef0123456789abcdef",
+            urls: [{ path: "/b", statusCodes: [201] }],
+          },
+        },
+      }) as never,
+    );
+    expect(http!.spec).toEqual({
+      type: "http",
+      path: "/a",
+      statusCodes: [200],
+      digest: "0123456789abcdef0123456789abcdef",
+      more: [{ path: "/b", statusCodes: [201] }],
+    });
+    const [smtp] = checkJobs(
+      vs({
+        port: 25,
+        realServers: [
+          {
+            address: "198.18.0.13",
+            port: 25,
+            checkTargets: [{ address: "198.18.0.13" }, { address: "198.18.1.13", port: 587 }],
+          },
+        ],
+        healthCheck: { smtp: { helo: "foo.bar.com" } },
+      }) as never,
+    );
+    expect(smtp).toMatchObject({
+      spec: { type: "smtp", helo: "foo.bar.com" },
+      target: { address: "198.18.0.13", port: 25 },
+      targets: [
+        { address: "198.18.0.13", port: 25 },
+        { address: "198.18.1.13", port: 587 },
+      ],
+    });
+    expect(checkJobs(vs({ healthCheck: { smtp: {} } }) as never)[0]!.spec).toEqual({
+      type: "smtp",
+      helo: "smtpchecker.keepalived.org",
+    });
+    expect(checkJobs(vs({ healthCheck: { ping: {} } }) as never)[0]!.spec).toEqual({ type: "ping" });
+    expect(validateVirtualServer(vs({ healthCheck: { ping: {}, tcp: {} } })).map((e) => e.field)).toEqual([
+      "spec.healthCheck",
+    ]);
+    expect(
+      validateVirtualServer(
+        vs({ realServers: [{ address: "198.18.0.13", port: 25, checkTargets: [{ address: "mx" }] }] }),
+      ).map((e) => e.field),
+    ).toEqual(["spec.realServers[0].checkTargets[0].address"]);
   });
 
   it("health-check jobs per real server, with the check's own port where given", () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { allocateVrids, type ClusterNode } from "../../src/cluster/routers.ts";
+import type { ClusterNode } from "../../src/cluster/routers.ts";
 import { summarize, type NodeEntry } from "../../src/cluster/status.ts";
 import { nodeEntry } from "../../src/agent/status-entry.ts";
 import {
+  allocate,
   FINALIZER,
   reconcileRouter,
   type RouterWithStatus,
@@ -56,7 +57,7 @@ const entry = (
 });
 
 function run(r: RouterWithStatus, w = world([r])) {
-  return reconcileRouter(r, w, allocateVrids(w.routers, w.nodes));
+  return reconcileRouter(r, w, allocate(w.routers, w.nodes));
 }
 
 describe("controller reconcile", () => {
@@ -143,7 +144,7 @@ describe("controller reconcile", () => {
     };
     const aa: RouterWithStatus = { ...a, spec: { vrid: 1, addresses: a.spec.addresses } };
     const w = world([aa, b]);
-    const alloc = allocateVrids(w.routers, w.nodes);
+    const alloc = allocate(w.routers, w.nodes);
     const rb = reconcileRouter(b, w, alloc);
     expect(rb.status?.vrid).toBeUndefined();
     expect(rb.status?.conditions[0]).toMatchObject({
@@ -166,7 +167,7 @@ describe("controller reconcile", () => {
     // A dead agent does not hold deletion up.
     const dead = deleting([entry("n1", "Master", T0 - 9000)], T0 - 1000);
     expect(
-      reconcileRouter(dead, world([dead], { n1: T0 - 60_000 }), allocateVrids([], nodes)).removeFinalizer,
+      reconcileRouter(dead, world([dead], { n1: T0 - 60_000 }), allocate([], nodes)).removeFinalizer,
     ).toBe(true);
     const timedOut = run(deleting([entry("n1", "Master", T0 - 9000)], T0 - 61_000));
     expect(timedOut.removeFinalizer).toBe(true);

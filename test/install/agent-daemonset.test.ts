@@ -36,14 +36,18 @@ describe("the agents' DaemonSet", () => {
     expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
   });
 
-  it("defaults: node-critical, tolerates all, host DNS, no host paths, probes on the metrics port", () => {
+  it("defaults: node-critical, tolerates all, host DNS, one host path (the saved view), probes on the metrics port", () => {
     const ds = agentDaemonSet({ settings: {}, namespace: "vk", image: "img", nodeNames: ["n1"] });
     const pod = ds.spec!.template.spec!;
     const c = pod.containers[0]!;
     expect(pod.priorityClassName).toBe("system-node-critical");
     expect(pod.dnsPolicy).toBe("ClusterFirstWithHostNet");
     expect(pod.serviceAccountName).toBe("vipkeeper-agent");
-    expect(pod.volumes!.every((v) => v.hostPath === undefined)).toBe(true);
+    // The only host path: the agent's own state directory, mounted where --state-dir defaults to.
+    expect(pod.volumes!.filter((v) => v.hostPath).map((v) => [v.name, v.hostPath!.path])).toEqual([
+      ["state", "/var/lib/vipkeeper"],
+    ]);
+    expect(c.volumeMounts!.find((m) => m.name === "state")!.mountPath).toBe("/var/lib/vipkeeper");
     expect(c.args).toEqual(["agent", "--cluster", "--node", "$(NODE_NAME)", "--metrics", "0.0.0.0:9650"]);
     expect(c.env!.find((e) => e.name === "NODE_NAME")!.valueFrom!.fieldRef!.fieldPath).toBe("spec.nodeName");
     expect(c.livenessProbe!.httpGet!.port).toBe("metrics");
@@ -63,6 +67,16 @@ describe("the agents' DaemonSet", () => {
     expect(args("nftables").slice(-2)).toEqual(["--lb-backend", "nftables"]);
     expect(args("auto")).not.toContain("--lb-backend");
     expect(() => parseAgentSettings("lbBackend: xdp\n")).toThrow(/lbBackend/);
+  });
+
+  it("virtual addresses have a lifetime unless the settings ask for permanent ones (--permanent-addresses)", () => {
+    const args = (yaml: string) =>
+      agentDaemonSet({ settings: parseAgentSettings(yaml), namespace: "vk", image: "img", nodeNames: ["n1"] })
+        .spec!.template.spec!.containers[0]!.args!;
+    expect(args("{}\n")).not.toContain("--permanent-addresses");
+    expect(args("permanentAddresses: false\n")).not.toContain("--permanent-addresses");
+    expect(args("permanentAddresses: true\n")).toContain("--permanent-addresses");
+    expect(() => parseAgentSettings("permanentAddresses: 3\n")).toThrow(/permanentAddresses/);
   });
 
   it("stays valid with no node selected (scheduled nowhere)", () => {

@@ -221,6 +221,37 @@ describe("install files", () => {
     );
   });
 
+  it("RBAC for tenants: VirtualServers through the built-in admin/edit and view roles; routers and pools read-only", () => {
+    const rbac = objectsOf(installFiles().get("deploy")!.get("02-rbac.yaml")!);
+    const role = (name: string) =>
+      rbac.find((o) => o.kind === "ClusterRole" && get(o, "metadata.name") === name)!;
+    const verbsOn = (name: string, resource: string) =>
+      (role(name).rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[])
+        .filter((r) => r.apiGroups.includes("vipkeeper.io") && r.resources.includes(resource))
+        .flatMap((r) => r.verbs)
+        .sort();
+    const READ = ["get", "list", "watch"];
+    const labelsOf = (name: string) => get(role(name), "metadata.labels") as Record<string, string>;
+    expect(labelsOf("vipkeeper-edit")).toMatchObject({
+      "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+      "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+    });
+    expect(labelsOf("vipkeeper-edit")["rbac.authorization.k8s.io/aggregate-to-view"]).toBeUndefined();
+    expect(labelsOf("vipkeeper-view")).toMatchObject({
+      "rbac.authorization.k8s.io/aggregate-to-view": "true",
+    });
+    expect(verbsOn("vipkeeper-edit", "virtualservers")).toEqual(
+      [...READ, "create", "update", "patch", "delete", "deletecollection"].sort(),
+    );
+    // Status is the agents': tenants read it, never write it.
+    for (const name of ["vipkeeper-edit", "vipkeeper-view"]) {
+      expect(verbsOn(name, "virtualservers/status")).toEqual(READ);
+      expect(verbsOn(name, "virtualrouters")).toEqual(READ);
+      expect(verbsOn(name, "ippools")).toEqual(READ);
+    }
+    expect(verbsOn("vipkeeper-view", "virtualservers")).toEqual(READ);
+  });
+
   it("controller Deployment: the interface the controller expects, non-root and read-only", () => {
     const objs = objectsOf(installFiles().get("deploy")!.get("03-controller.yaml")!);
     const dep = objs.find((o) => o.kind === "Deployment")!;
@@ -267,6 +298,10 @@ describe("install files", () => {
       expect(runtime).toMatch(new RegExp(`\\b${pkg}\\b`));
     expect(runtime).not.toMatch(/\bg\+\+|\bmake\b|\bipvsadm\b/);
     expect(runtime).toMatch(/^COPY --from=build \/app\/node_modules node_modules\/$/m);
+    // It runs the compiled JavaScript: dist/ from the builder, no sources.
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist dist\/$/m);
+    expect(runtime).not.toMatch(/^COPY src\//m);
+    expect(text).toMatch(/npm run build/);
     const ignored = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n");
     for (const p of ["node_modules/", ".git/", "test/"]) expect(ignored).toContain(p);
     expect(text).toMatch(/^ENTRYPOINT \["node", "\/app\/bin\/vipkeeper.js"\]$/m);

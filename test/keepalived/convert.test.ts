@@ -1,6 +1,10 @@
 // keepalived.conf to VirtualRouter: the tutorial's configurations as users bring them, each keyword's
 // mapping, the report of what cannot be carried over, and the merge of several nodes' files.
 import { spawnSync } from "node:child_process";
+import { parseAllDocuments } from "yaml";
+import { refusal } from "../../src/cluster/grants.ts";
+import type { VirtualServer } from "../../src/api/virtual-server.ts";
+import type { RouterObject } from "../../src/cluster/routers.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -246,6 +250,76 @@ describe("the agent and the import command read keepalived.conf", () => {
     expect(r.stderr).toContain("haproxy-pair-master.conf:3: notification_email: changed");
   });
 
+  it("`vipkeeper import --namespace NS`: the routers grant the VirtualServers what the file ran, and no more", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vk-import-"));
+    const file = join(dir, "lb.conf");
+    writeFileSync(
+      file,
+      `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    virtual_ipaddress {
+        198.18.0.50/24
+    }
+}
+virtual_server 198.18.0.50 80 {
+    lb_algo rr
+    protocol TCP
+    real_server 198.18.0.13 8080 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check.sh 198.18.0.13"
+        }
+    }
+}
+virtual_server 198.18.0.50 443 {
+    lb_algo rr
+    protocol TCP
+    real_server 127.0.0.1 8443 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+`,
+    );
+    const r = spawnSync(process.execPath, [BIN, "import", "--node", "n1", "--namespace", "shop", file], {
+      encoding: "utf8",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string });
+    const router = docs.find((d) => d.kind === "VirtualRouter") as unknown as RouterObject;
+    expect(router.spec.virtualServers).toEqual({
+      from: [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "shop" } },
+          allowExec: true,
+          allowNodeLocal: true,
+        },
+      ],
+    });
+    const servers = docs.filter((d) => d.kind === "VirtualServer") as unknown as VirtualServer[];
+    expect(servers.map((v) => v.metadata.namespace)).toEqual(["shop", "shop"]);
+    for (const vs of servers)
+      expect(
+        refusal(vs, {
+          router,
+          namespaceLabels: { "kubernetes.io/metadata.name": "shop" },
+          allowScripts: true,
+          nodeAddresses: new Set(),
+        }),
+      ).toBeUndefined();
+    // Another namespace is granted nothing.
+    expect(
+      refusal(servers[0]!, {
+        router,
+        namespaceLabels: { "kubernetes.io/metadata.name": "other" },
+        allowScripts: true,
+        nodeAddresses: new Set(),
+      }),
+    ).toMatchObject({ rule: "NamespaceNotAllowed" });
+  });
+
   it("a syntax error names file and line, and exits 1; a file without vrrp_instance exits 1", () => {
     const dir = mkdtempSync(join(tmpdir(), "vk-import-"));
     writeFileSync(join(dir, "bad.conf"), "vrrp_instance X {\n  interface eth0\n");
@@ -261,8 +335,8 @@ describe("the agent and the import command read keepalived.conf", () => {
 });
 
 describe("vrrp_sync_group", () => {
-  it("makes its members fail together: each tracks the others' interfaces with weight 0, reported as changed", () => {
-    const { routers, findings } = convertText(`
+  it("gives its members one syncGroup (the engine moves them together); group notify scripts are reported", () => {
+    const { routers, findings, syncGroupScripts } = convertText(`
 vrrp_sync_group VG_1 {
   group {
     VI_EXT
@@ -288,16 +362,19 @@ vrrp_instance VI_INT {
 `);
     const ext = routers.find((r) => r.metadata.name === "vi-ext")!;
     const int = routers.find((r) => r.metadata.name === "vi-int")!;
-    expect(ext.spec.track?.interfaces).toEqual([{ name: "eth2" }, { name: "eth1", weight: 0 }]);
-    expect(int.spec.track?.interfaces).toEqual([
-      { name: "eth0", weight: 0 },
-      { name: "eth2", weight: 0 },
-    ]);
+    expect(ext.spec.syncGroup).toBe("vg-1");
+    expect(int.spec.syncGroup).toBe("vg-1");
+    expect(ext.spec.track?.interfaces).toEqual([{ name: "eth2" }]);
+    expect(int.spec.track).toBeUndefined();
     for (const r of routers) expect(validateVirtualRouter(r)).toEqual([]);
-    expect(findings.find((f) => f.kind === "changed" && /vrrp_sync_group VG_1/.test(f.message))?.line).toBe(
-      2,
-    );
-    expect(findings.find((f) => /notify_master.*group-level/.test(f.message))?.kind).toBe("unmapped");
+    expect(
+      findings.find((f) => f.kind === "changed" && /VG_1: .* get syncGroup vg-1/.test(f.message))?.line,
+    ).toBe(2);
+    // The group's notify scripts go to the agent reading the file (the API has no field for them).
+    expect(syncGroupScripts).toEqual([
+      { syncGroup: "vg-1", group: "VG_1", master: "/usr/local/bin/both-master" },
+    ]);
+    expect(findings.find((f) => f.keyword === "notify_master")?.kind).toBe("changed");
   });
 
   it("reports a group whose instances are not there", () => {

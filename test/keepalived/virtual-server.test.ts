@@ -261,15 +261,15 @@ virtual_server 10.0.0.200 80 {
       healthCheck: { dns: { name: "example.org", type: "AAAA" }, interval: "1s" },
     });
     expect(udp!.spec.healthCheck).toMatchObject({ udp: { port: 5001 } });
-    expect(unrouted!.spec.healthCheck).toBeUndefined();
+    expect(unrouted!.spec.healthCheck).toMatchObject({ ping: {} });
     expect(unrouted!.spec.routerRef).toBeUndefined();
     const lines = said(findings);
     for (const l of [
       "11 lb_algo unmapped",
       "12 alpha changed",
-      "13 omega unmapped",
+      "13 omega changed", // run by the agent on its shutdown
       "14 ha_suspend changed",
-      "15 quorum_up unmapped",
+      "15 quorum_up changed", // run by the agent from the file
       "20 misc_dynamic unmapped",
       "22 notify_up changed",
       "23 notify_down changed",
@@ -277,15 +277,77 @@ virtual_server 10.0.0.200 80 {
       "27 MISC_CHECK changed", // a different command than the first server's
       "40 SMTP_CHECK unmapped",
       apiHasFwmark ? "52 virtual_server changed" : "52 virtual_server unmapped", // fwmark
-      "56 virtual_server unmapped", // group
-      "58 virtual_server_group unmapped",
-      "63 PING_CHECK unmapped",
+      "56 virtual_server unmapped", // group: no real servers
       "10 virtual_server changed", // no protocol line: keepalived would take UDP
       "61 virtual_server changed", // no routerRef
     ])
       expect(lines).toContain(l);
     // Every finding names the file.
     expect(findings.every((f) => f.file === "k.conf")).toBe(true);
+  });
+
+  it("virtual_server group: IPv4 and IPv6 ranges as keepalived writes them (last octet; last group in hex), routerRef by any address", () => {
+    const { virtualServers, findings } = convertText(`${ROUTER}
+virtual_server_group v6 {
+  2001:db8::a-f 443
+  2001:db8::100 80
+}
+virtual_server_group v4 {
+  10.0.0.98-100 80
+  fwmark 3
+}
+virtual_server_group unused {
+  10.0.0.1 80
+}
+virtual_server group v6 {
+  protocol TCP
+  real_server 2001:db8::11 8443 {
+    SSL_GET {
+      url {
+        path /a
+      }
+      url {
+        path /b
+        status_code 200-201
+        digest 0123456789ABCDEF0123456789ABCDEF
+      }
+    }
+  }
+}
+virtual_server group v4 {
+  protocol TCP
+  real_server 10.0.0.11 80 {
+    TCP_CHECK {
+      connect_ip 10.0.0.21
+    }
+  }
+}
+virtual_server group nowhere {
+  real_server 10.0.0.11 80 {
+  }
+}
+`);
+    expect(virtualServers.map((v) => [v.metadata.name, v.spec.group, v.spec.routerRef])).toEqual([
+      [
+        "vs-group-v6",
+        [
+          { address: "2001:db8::a-2001:db8::f", port: 443 },
+          { address: "2001:db8::100", port: 80 },
+        ],
+        "vi-1",
+      ],
+      ["vs-group-v4", [{ address: "10.0.0.98-10.0.0.100", port: 80 }, { fwmark: 3 }], "vi-1"],
+    ]);
+    for (const v of virtualServers) expect(validateVirtualServer(v)).toEqual([]);
+    expect(virtualServers[0]!.spec.healthCheck?.httpsGet).toEqual({
+      path: "/a",
+      urls: [{ path: "/b", statusCodes: [200, 201], digest: "0123456789abcdef0123456789abcdef" }],
+      insecureSkipVerify: true,
+    });
+    expect(virtualServers[1]!.spec.realServers[0]!.checkTargets).toEqual([{ address: "10.0.0.21" }]);
+    const lines = said(findings);
+    expect(lines).toContain("18 virtual_server_group changed"); // unused: keepalived ignores it too
+    expect(lines).toContain("44 virtual_server unmapped"); // no such group
   });
 
   it("notify_up / notify_down are kept for the agent with the load balancer's keys", () => {

@@ -457,6 +457,9 @@ export class ApiServer {
   private admit(r: Resource, o: Obj, old: Obj | undefined, q: URLSearchParams): void {
     o.apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
     o.kind = r.kind;
+    // The real server labels every Namespace with its own name (so selectors can name namespaces).
+    if (r.plural === "namespaces" && !r.group)
+      o.metadata.labels = { ...o.metadata.labels, "kubernetes.io/metadata.name": o.metadata.name };
     if (!r.custom) checkMicroTimes(r, o);
     if (!r.custom || !r.schema) return;
     const unknown = prune(

@@ -10,6 +10,7 @@ const pool = (name: string, texts: string[], over: Partial<Pool> = {}): Pool => 
   autoAssign: true,
   avoidBuggyIPs: false,
   allows: () => true,
+  crossNamespaceSharing: true,
   ...over,
 });
 const svc = (key: string, over: Partial<ServiceRequest> = {}): ServiceRequest => ({
@@ -66,12 +67,39 @@ describe("allocator", () => {
 
   it("shares an address between Services with one sharing key and no port clash", () => {
     const a = new Allocator([pool("p", ["198.18.10.0/24"])]);
-    const web = a.assign(svc("web", { sharingKey: "k" }));
-    const dns = a.assign(svc("dns", { sharingKey: "k", ports: [{ port: 53, protocol: "UDP" }] }));
-    const clash = a.assign(svc("web2", { sharingKey: "k" }));
+    const web = a.assign(svc("default/web", { sharingKey: "k" }));
+    const dns = a.assign(svc("default/dns", { sharingKey: "k", ports: [{ port: 53, protocol: "UDP" }] }));
+    const clash = a.assign(svc("default/web2", { sharingKey: "k" }));
     expect(web.ok && dns.ok && dns.assignment.addresses).toEqual(web.ok && web.assignment.addresses);
     expect(clash.ok && clash.assignment.addresses).not.toEqual(web.ok && web.assignment.addresses);
-    expect(a.holdersOf("198.18.10.0")).toEqual(["web", "dns"]);
+    expect(a.holdersOf("198.18.10.0")).toEqual(["default/web", "default/dns"]);
+  });
+
+  it("shares across namespaces only when both Services allow it and the pool does not forbid it", () => {
+    const dns = { sharingKey: "k", ports: [{ port: 53, protocol: "UDP" }] };
+    const shared = (pools: Pool[], web: Partial<ServiceRequest>, other: Partial<ServiceRequest>) => {
+      const a = new Allocator(pools);
+      a.assign(svc("team-a/web", { sharingKey: "k", requested: ["198.18.10.1"], ...web }));
+      return a.assign(svc("team-b/dns", { ...dns, requested: ["198.18.10.1"], ...other }));
+    };
+    const open = [pool("p", ["198.18.10.0/24"])];
+    // The same key alone does not share across namespaces (the key is no secret).
+    expect(shared(open, {}, {})).toMatchObject({ ok: false, reason: "AddressInUse" });
+    // One side's consent is not enough.
+    expect(shared(open, { sharingNamespaces: ["team-b"] }, {})).toMatchObject({ ok: false });
+    expect(shared(open, {}, { sharingNamespaces: ["*"] })).toMatchObject({ ok: false });
+    expect(shared(open, { sharingNamespaces: ["team-c"] }, { sharingNamespaces: ["team-a"] })).toMatchObject({
+      ok: false,
+    });
+    // Both sides: shared, by name or by *.
+    expect(shared(open, { sharingNamespaces: ["team-b"] }, { sharingNamespaces: ["team-a"] }).ok).toBe(true);
+    expect(shared(open, { sharingNamespaces: ["*"] }, { sharingNamespaces: ["*"] }).ok).toBe(true);
+    // The pool may forbid it whatever the Services say.
+    const closed = [pool("p", ["198.18.10.0/24"], { crossNamespaceSharing: false })];
+    expect(shared(closed, { sharingNamespaces: ["*"] }, { sharingNamespaces: ["*"] })).toMatchObject({
+      ok: false,
+      reason: "AddressInUse",
+    });
   });
 
   it("uses a pool without autoAssign only when asked by name", () => {
@@ -86,6 +114,7 @@ describe("allocator", () => {
         kind: fc.constant("create" as const),
         id: fc.integer({ min: 0, max: 15 }),
         key: fc.option(fc.constantFrom("k1", "k2"), { nil: undefined }),
+        welcome: fc.option(fc.constantFrom(["*"], ["ns0"], ["ns1"]), { nil: undefined }),
         port: fc.constantFrom(80, 443, 53),
         dual: fc.boolean(),
         ask: fc.option(fc.integer({ min: 0, max: 12 }), { nil: undefined }),
@@ -101,19 +130,20 @@ describe("allocator", () => {
         let clock = 0;
         for (const o of ops) {
           if (o.kind === "create") {
-            const key = `s${o.id}`;
+            const key = `ns${o.id % 2}/s${o.id}`;
             if (live.has(key)) continue;
             const req = svc(key, {
               families: o.dual ? [4, 6] : [4],
               ports: [{ port: o.port, protocol: "TCP" }],
               ...(o.key ? { sharingKey: o.key } : {}),
+              ...(o.welcome ? { sharingNamespaces: o.welcome } : {}),
               ...(o.ask !== undefined ? { requested: [`198.18.10.${o.ask}`] } : {}),
             });
             const r = a.assign(req);
             if (r.ok) live.set(key, { req, addresses: r.assignment.addresses, created: clock++ });
           } else if (o.kind === "delete") {
-            a.release(`s${o.id}`);
-            live.delete(`s${o.id}`);
+            a.release(`ns${o.id % 2}/s${o.id}`);
+            live.delete(`ns${o.id % 2}/s${o.id}`);
           } else {
             // A new controller: adopt every Service's published addresses, oldest first.
             a = new Allocator(pools);
@@ -133,6 +163,12 @@ describe("allocator", () => {
             const k = holders[0]!.sharingKey;
             expect(k).toBeDefined();
             expect(holders.every((h) => h.sharingKey === k)).toBe(true);
+            // Across namespaces, each side named the other's namespace (or *).
+            const ns = (r: ServiceRequest) => r.key.split("/")[0]!;
+            for (const x of holders)
+              for (const y of holders)
+                if (ns(x) !== ns(y))
+                  expect(x.sharingNamespaces?.some((n) => n === "*" || n === ns(y))).toBe(true);
             const ports = holders.flatMap((h) => h.ports.map((p) => `${p.port}/${p.protocol}`));
             expect(new Set(ports).size).toBe(ports.length);
           }

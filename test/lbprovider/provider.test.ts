@@ -11,6 +11,7 @@ const pools: ProviderPool[] = [
       autoAssign: true,
       avoidBuggyIPs: false,
       allows: () => true,
+      crossNamespaceSharing: true,
     },
     announce: { pool: "p", routers: 2, template: { interface: "eth0" } },
   },
@@ -76,6 +77,50 @@ describe("LoadBalancer provider", () => {
     );
     const next = p.pass([...changed, svc("d")], pools);
     expect(next.ingress.get("ns/d")?.[0]?.ip).toBe("198.18.10.1");
+  });
+
+  it("a sharing key from another namespace does not get a Service's address unless both allow it", () => {
+    const sharing = (namespace: string, name: string, extra: Record<string, string> = {}): V1Service =>
+      svc(name, {
+        metadata: {
+          name,
+          namespace,
+          creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, t++)),
+          annotations: {
+            "vipkeeper.io/sharing-key": "web",
+            "vipkeeper.io/addresses": "198.18.10.1",
+            ...extra,
+          },
+        },
+        spec: { type: "LoadBalancer", loadBalancerClass: "vipkeeper.io/vrrp", ports: [{ port: 443 }] },
+      });
+    const owner = sharing("team-a", "web");
+    const p = new LbProvider(false);
+    const first = p.pass([owner, sharing("team-b", "steal")], pools);
+    expect(first.ingress.get("team-a/web")?.[0]?.ip).toBe("198.18.10.1");
+    expect(first.ingress.has("team-b/steal")).toBe(false);
+    expect(first.events.find((e) => e.service === "team-b/steal")).toMatchObject({
+      type: "Warning",
+      reason: "AddressInUse",
+      message: "198.18.10.1 is held by team-a/web and cannot be shared with it",
+    });
+    // The generated router grants the address to team-a only.
+    expect(first.routers.flatMap((r) => r.spec.virtualServers?.from ?? [])).toEqual([
+      {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "team-a" } },
+        addresses: ["198.18.10.1"],
+      },
+    ]);
+    // Both sides consent: shared, and each namespace is granted the address.
+    const consenting = new LbProvider(false).pass(
+      [
+        sharing("team-a", "web", { "vipkeeper.io/sharing-cross-namespace": "team-b" }),
+        sharing("team-b", "dns", { "vipkeeper.io/sharing-cross-namespace": "team-a" }),
+      ].map((s, i) => (i === 1 ? { ...s, spec: { ...s.spec, ports: [{ port: 53, protocol: "UDP" }] } } : s)),
+      pools,
+    );
+    expect(consenting.ingress.get("team-b/dns")?.[0]?.ip).toBe("198.18.10.1");
+    expect(consenting.routers.flatMap((r) => r.spec.virtualServers?.from ?? []).length).toBe(2);
   });
 
   it("leaves Services of other classes alone unless it is the default provider", () => {

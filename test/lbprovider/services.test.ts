@@ -88,4 +88,33 @@ describe("LoadBalancer Services", () => {
     expect(routers[0]!.spec.garp?.refresh).toBe("10s");
     expect(routerIndex("ns/s1", 3)).toBe(routerIndex("ns/s1", 3));
   });
+
+  it("grants each namespace its own Services' addresses on the router that announces them, and nothing else", () => {
+    const assignments = new Map<string, Assignment>([
+      ["team-a/web", { addresses: ["198.18.10.1", "2001:db8:10::1"], pool: "p" }],
+      ["team-b/dns", { addresses: ["198.18.10.1"], pool: "p" }], // shared with team-a/web
+      ["team-b/api", { addresses: ["198.18.10.2"], pool: "p" }],
+      ["team-c/local", { addresses: ["198.18.10.3"], pool: "p" }],
+    ]);
+    const routers = routersForPool(
+      { pool: "p", routers: 1, template: { interface: "eth0" } },
+      assignments,
+      new Set(["team-c/local"]),
+    );
+    const byName = Object.fromEntries(routers.map((r) => [r.metadata.name, r.spec.virtualServers]));
+    const ns = (n: string) => ({ matchLabels: { "kubernetes.io/metadata.name": n } });
+    expect(byName["lb-p-0"]).toEqual({
+      from: [
+        { namespaceSelector: ns("team-a"), addresses: ["198.18.10.1", "2001:db8:10::1"] },
+        { namespaceSelector: ns("team-b"), addresses: ["198.18.10.1", "198.18.10.2"] },
+      ],
+    });
+    const local = routers.find((r) => r.metadata.name.includes("-local-"))!;
+    expect(local.spec.virtualServers).toEqual({
+      from: [{ namespaceSelector: ns("team-c"), addresses: ["198.18.10.3"] }],
+    });
+    expect(
+      routers.every((r) => validateVirtualRouter({ ...r, metadata: { name: r.metadata.name } }).length === 0),
+    ).toBe(true);
+  });
 });

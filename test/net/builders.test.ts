@@ -17,7 +17,11 @@ import {
 } from "../../src/net/linux.ts";
 import {
   addressBody,
+  attr,
+  cacheInfo,
   decodeMessages,
+  IFAPROT_VIPKEEPER,
+  INFINITY_LIFE_TIME,
   encodeMessage,
   parseAddress,
   parseAttrs,
@@ -77,6 +81,47 @@ describe("rtnetlink messages", () => {
     expect(body[0]).toBe(10);
     expect(body[2]).toBe(0x02);
     expect(parseAttrs(body.subarray(8)).has(3)).toBe(false);
+  });
+
+  it("a finite lifetime is IFA_CACHEINFO (preferred = valid, stamps 0) and the mark IFA_PROTO, one byte padded", () => {
+    for (const family of [4, 6] as const) {
+      const body = addressBody({
+        ifindex: 7,
+        family,
+        address: family === 4 ? "198.18.0.50" : "2001:db8::50",
+        prefixLength: family === 4 ? 24 : 64,
+        lifetimeSec: 2,
+        proto: IFAPROT_VIPKEEPER,
+      });
+      const attrs = parseAttrs(body.subarray(8));
+      // struct ifa_cacheinfo {u32 ifa_prefered; u32 ifa_valid; u32 cstamp; u32 tstamp}: an IPv6
+      // address past its preferred lifetime would be deprecated, so preferred is never shorter.
+      expect(attrs.get(6)!.toString("hex")).toBe("02000000" + "02000000" + "00000000" + "00000000");
+      expect([...attrs.get(11)!]).toEqual([112]); // IFA_PROTO: VRRP's protocol number
+      expect(body.length % 4).toBe(0);
+      // The attribute headers: cacheinfo is 4 + 16 bytes, proto 4 + 1 (then 3 bytes of padding).
+      const raw = body.subarray(body.length - 28);
+      expect([raw.readUInt16LE(0), raw.readUInt16LE(2)]).toEqual([20, 6]);
+      expect([raw.readUInt16LE(20), raw.readUInt16LE(22)]).toEqual([5, 11]);
+      // What the kernel reports back parses to the same lifetime and mark.
+      const parsed = parseAddress({ type: RTM_NEWADDR, flags: 0, seq: 0, pid: 0, payload: body });
+      expect(parsed).toMatchObject({ validSec: 2, proto: 112 });
+    }
+    // Without a lifetime: no IFA_CACHEINFO (the kernel makes the address permanent).
+    const permanent = addressBody({ ifindex: 7, family: 4, address: "198.18.0.50", prefixLength: 24 });
+    expect(parseAttrs(permanent.subarray(8)).has(6)).toBe(false);
+    expect(cacheInfo(3).readUInt32LE(0)).toBe(3);
+  });
+
+  it("a permanent address as the kernel reports it (valid INFINITY_LIFE_TIME) has no validSec", () => {
+    const body = Buffer.concat([
+      addressBody({ ifindex: 2, family: 4, address: "198.18.0.1", prefixLength: 24 }),
+      attr(6, Buffer.from("ffffffffffffffff0000000000000000", "hex")),
+    ]);
+    expect(parseAddress({ type: RTM_NEWADDR, flags: 0, seq: 0, pid: 0, payload: body })?.validSec).toBe(
+      undefined,
+    );
+    expect(INFINITY_LIFE_TIME).toBe(0xffffffff);
   });
 
   it("messages round-trip through encode and decode, and parse back as the address they carry", () => {

@@ -40,6 +40,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
     c.startController(["--metrics", "127.0.0.1:19651"]);
     for (const n of lab.nodes) c.startAgent(n.name);
+    await c.createNamespace("shop");
   }, 60_000);
 
   afterAll(() => c?.destroy());
@@ -55,6 +56,9 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
           addresses: [{ address: `${VIP}/24` }],
           advertInterval: "100ms",
           garp: { delay: "1s", repeat: 1 },
+          virtualServers: {
+            from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "shop" } } }],
+          },
         },
       },
     });
@@ -130,8 +134,10 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
   it("killing the master's agent moves the VIP, and the status follows", async () => {
     const before = (await get()).status!.master!;
     const other = lab.nodes.find((n) => n.name !== before)!.name;
-    // The whole agent dies (supervisor and engine), as when its pod is killed.
+    // The whole agent dies (supervisor and engine), as when its pod is killed: the dead man's switch
+    // (on by default in cluster mode too) has the dead node's kernel drop the VIP within 3 s.
     c.killAgent(before);
+    await waitUntil(() => !lab.holds(before, VIP), 3000, `${before}'s kernel to drop ${VIP}\n${dump()}`);
     await waitUntil(() => lab.holders(VIP).includes(other), 10_000, `${other} to take ${VIP}\n${dump()}`);
     await waitUntil(
       async () => (await get()).status?.master === other,
@@ -180,6 +186,46 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     );
     expect(lab.holders(VIP)).toEqual([holder]); // in place: no new election
   }, 90_000);
+
+  it("an agent that starts while the API server is away runs its saved plan: it takes over when the master dies", async () => {
+    const holder = await settled();
+    const other = lab.nodes.find((n) => n.name !== holder)!.name;
+    const from = c.logs.length;
+    c.api.setUnavailable(true);
+    try {
+      // The backup's node reboots during the outage: its agent starts with no API server.
+      c.killAgent(other);
+      c.startAgent(other);
+      await waitUntil(
+        () =>
+          c.logs
+            .slice(from)
+            .some((l) => l.startsWith(`${other}: `) && l.includes("running the routers of the saved plan")),
+        20_000,
+        `${other} to run its saved plan\n${dump()}`,
+      );
+      // Then the master dies: only VRRP from the saved plan can move the VIP now.
+      c.killAgent(holder);
+      await waitUntil(() => lab.holders(VIP).join() === other, 10_000, `${other} to take ${VIP}\n${dump()}`);
+    } finally {
+      c.api.setUnavailable(false);
+    }
+    await waitUntil(
+      () =>
+        c.logs
+          .slice(from)
+          .some((l) => l.startsWith(`${other}: `) && l.includes("back to the live cluster view")),
+      30_000,
+      `${other} back on the live view\n${dump()}`,
+    );
+    await waitUntil(
+      async () => (await get()).status?.master === other,
+      20_000,
+      `status.master ${other}\n${dump()}`,
+    );
+    c.startAgent(holder);
+    await waitUntil(() => lab.holders(VIP).length === 1, 15_000, `a single holder again\n${dump()}`);
+  }, 120_000);
 
   it("tracks pods on the node: only a node with a ready pod holds the VIP, and it follows the pod", async () => {
     const core = c.api.kubeConfig().makeApiClient(CoreV1Api);
@@ -246,8 +292,8 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
           routerRef: "web",
           scheduler: "rr",
           realServers: [
-            { address: "198.18.0.11", port: 9090 },
-            { address: "198.18.0.12", port: 9090 },
+            { address: lab.client.ipv4, port: 9090 },
+            { address: lab.client.ipv4, port: 9091 },
           ],
         },
       },
@@ -265,7 +311,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
         15_000,
         `${n.name}'s table to hold the service\n${table(n.name)}\n${dump()}`,
       );
-    expect(table(lab.nodes[0]!.name)).toContain("198.18.0.12 . 9090");
+    expect(table(lab.nodes[0]!.name)).toContain(`${lab.client.ipv4} . 9091`);
     await custom.deleteNamespacedCustomObject({ ...vs, name: "web-http" });
     for (const n of lab.nodes)
       await waitUntil(() => !table(n.name).includes("8080"), 15_000, `${n.name}'s service to go`);

@@ -70,6 +70,7 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
     core = c.api.kubeConfig().makeApiClient(CoreV1Api);
     for (const p of PORTS) await startBackend(p);
+    await c.createNamespace("shop");
     c.startController();
     for (const n of lab.nodes) c.startAgent(n.name);
     await custom.createClusterCustomObject({
@@ -78,7 +79,13 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
         apiVersion: "vipkeeper.io/v1alpha1",
         kind: "VirtualRouter",
         metadata: { name: "web" },
-        spec: { addresses: [{ address: `${VIP}/24` }], advertInterval: "100ms" },
+        spec: {
+          addresses: [{ address: `${VIP}/24` }],
+          advertInterval: "100ms",
+          virtualServers: {
+            from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "shop" } } }],
+          },
+        },
       },
     });
     await custom.createNamespacedCustomObject({

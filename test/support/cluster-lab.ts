@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { crds } from "../../src/api/crds.ts";
-import { Lab } from "../../src/lab/lab.ts";
+import { Lab, tiedToParent } from "../../src/lab/lab.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 import { waitUntil } from "./agents.ts";
 import { unixToTcp } from "./unix-forward.ts";
@@ -43,6 +43,7 @@ export class ClusterLab<A extends LabApi = ApiServer> {
   private readonly dir: string;
   private readonly bridge: Server;
   private controller: ChildProcess | undefined;
+  private destroyed = false;
   private readonly agents = new Map<string, ChildProcess>();
 
   private constructor(lab: Lab, api: A, dir: string, bridge: Server) {
@@ -92,6 +93,14 @@ export class ClusterLab<A extends LabApi = ApiServer> {
     return c;
   }
 
+  /** A Namespace object (the API server labels it kubernetes.io/metadata.name: NAME). */
+  async createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
+    await this.api
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name, labels } } });
+  }
+
   /** The node's way to the API server (127.0.0.1:16443 in its namespace); again after a killAll. */
   async startForwarder(node: string): Promise<void> {
     const fwd = this.lab.spawn(node, [process.execPath, FORWARD, "16443", join(this.dir, "api.sock")]);
@@ -113,21 +122,30 @@ export class ClusterLab<A extends LabApi = ApiServer> {
   }
 
   startController(extra: string[] = []): void {
-    this.controller = spawn(
+    // Tied to this process: it runs outside the lab's namespaces, where no sweep would find it.
+    const [cmd, ...args] = tiedToParent([
       process.execPath,
-      [
-        BIN,
-        "controller",
-        "--kubeconfig",
-        join(this.dir, "controller.kubeconfig"),
-        "--namespace",
-        AGENT_NAMESPACE,
-        "--no-agents",
-        ...extra,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POD_NAME: "controller-0" } },
-    );
-    this.collect("controller", this.controller);
+      BIN,
+      "controller",
+      "--kubeconfig",
+      join(this.dir, "controller.kubeconfig"),
+      "--namespace",
+      AGENT_NAMESPACE,
+      "--no-agents",
+      ...extra,
+    ]);
+    const controller = spawn(cmd!, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, POD_NAME: "controller-0" },
+    });
+    this.controller = controller;
+    this.collect("controller", controller);
+    // As its Deployment would: a controller that exits (it does when it loses leadership, e.g. in
+    // a long API server outage) is started again.
+    controller.once("exit", () => {
+      if (this.controller === controller && !this.destroyed)
+        setTimeout(() => !this.destroyed && this.startController(extra), 1000).unref();
+    });
   }
 
   startAgent(node: string, extra: string[] = []): void {
@@ -142,6 +160,8 @@ export class ClusterLab<A extends LabApi = ApiServer> {
       AGENT_NAMESPACE,
       "--kubeconfig",
       join(this.dir, `agent-${node}.kubeconfig`),
+      "--state-dir",
+      join(this.dir, `state-${node}`),
       ...extra,
     ]);
     this.collect(node, child);
@@ -196,6 +216,7 @@ export class ClusterLab<A extends LabApi = ApiServer> {
   }
 
   async destroy(): Promise<void> {
+    this.destroyed = true;
     if (process.env.VK_CLUSTER_LOG) writeFileSync(process.env.VK_CLUSTER_LOG, this.logs.join("\n"));
     this.controller?.kill("SIGKILL");
     for (const a of this.agents.values()) a.kill("SIGKILL");

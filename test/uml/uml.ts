@@ -2,8 +2,17 @@
 // read-only root, runs one command inside as PID 1's child, and returns what it wrote to a shared
 // writable directory. About 4 s a boot: batch cases into one command. See /work/shared/IPVS-ON-UML.md.
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname } from "node:path";
+import { tiedToParent } from "../../src/lab/lab.ts";
 
 export const UML_KERNEL = "/usr/bin/linux.uml";
 const MODULES = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_sh", "ip_vs_mh", "veth"];
@@ -52,6 +61,19 @@ export interface UmlResult {
   cleanup: () => void;
 }
 
+/**
+ * Runs the guest and ends every process of it: UML makes itself a session (its pid is its process
+ * group) and some of its helper processes outlive the kernel process, so the guard kills that
+ * group when the guest exits and when it gets SIGTERM (kill(), or the runner's death).
+ */
+const GUARD = [
+  `trap 'kill -KILL -$pid 2>/dev/null; kill -KILL $pid 2>/dev/null; exit 137' TERM`,
+  `"$@" & pid=$!`,
+  "wait $pid; rc=$?",
+  "kill -KILL -$pid 2>/dev/null",
+  "exit $rc",
+].join("\n");
+
 /** Boots a guest that runs `command` and powers off when it ends (or is killed). */
 export function startUml(opts: UmlOptions): UmlGuest {
   const dir = mkdtempSync("/tmp/vkip-uml-");
@@ -78,6 +100,7 @@ echo o > /proc/sysrq-trigger
 sleep 30
 `;
   writeFileSync(`${dir}/init.sh`, init);
+  writeFileSync(`${dir}/runner`, String(process.pid));
   chmodSync(`${dir}/init.sh`, 0o755);
   const args = [
     "mem=768M",
@@ -92,18 +115,31 @@ sleep 30
     "quiet",
   ];
   if (opts.netns) args.push(`vec0:transport=raw,ifname=eth0${opts.mac ? `,mac=${opts.mac}` : ""}`);
-  const argv = opts.netns ? ["ip", "netns", "exec", opts.netns, UML_KERNEL, ...args] : [UML_KERNEL, ...args];
+  // Guests an older run left are swept first; this one is tied to this process: GUARD (a shell)
+  // gets SIGTERM when this process dies (parent-death signal) and kills the guest's process group.
+  sweepOrphanedGuests();
+  const argv = tiedToParent(
+    [
+      "sh",
+      "-c",
+      GUARD,
+      "vk-uml-guard",
+      ...(opts.netns ? ["ip", "netns", "exec", opts.netns, UML_KERNEL, ...args] : [UML_KERNEL, ...args]),
+    ],
+    "TERM",
+  );
   let consoleText = "";
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, TMPDIR: dir },
-    detached: true, // its own process group: kill() takes every process of the guest
+    detached: true, // not in the runner's process group: a Ctrl-C goes to the runner, which ends it
   });
   child.stdout.on("data", (d: Buffer) => (consoleText += d.toString()));
   child.stderr.on("data", (d: Buffer) => (consoleText += d.toString()));
+  // The guard kills the guest's process group (the kernel and every helper) and exits.
   const kill = () => {
     try {
-      process.kill(-child.pid!, "SIGKILL");
+      process.kill(child.pid!, "SIGTERM");
     } catch {
       // already gone
     }
@@ -111,8 +147,7 @@ sleep 30
   const timer = setTimeout(kill, opts.timeoutMs ?? 120_000);
   const exited = new Promise<void>((resolve) =>
     child.once("exit", () => {
-      clearTimeout(timer);
-      kill(); // the guest's helper processes go with it
+      clearTimeout(timer); // the guard has taken the guest's helper processes with it
       resolve();
     }),
   );
@@ -131,6 +166,48 @@ sleep 30
     kill,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Kills UML guests whose runner is gone: a linux.uml that startUml booted (its init is
+ * /tmp/vkip-uml-XXXX/init.sh, and that directory names the runner's pid in `runner`) whose runner
+ * is no longer alive. Guests tied to their runner die with it; this catches what an older run, or
+ * a machine without setpriv, left. Returns the pids killed.
+ */
+export function sweepOrphanedGuests(): number[] {
+  const killed: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    try {
+      const init = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+        .split("\0")
+        .find((a) => /^init=\/tmp\/vkip-uml-[^/]+\/init\.sh$/.test(a));
+      if (!init) continue;
+      const dir = dirname(init.slice("init=".length));
+      let runner = 0;
+      try {
+        runner = Number(readFileSync(`${dir}/runner`, "utf8"));
+      } catch {
+        // no record: its directory was removed, so nothing can read what the guest does
+      }
+      if (runner > 0 && alive(runner)) continue;
+      process.kill(pid, "SIGKILL"); // its helper processes die with it
+      killed.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return killed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs `command` (a shell line, cwd the repository) in a UML guest; the shared dir is $OUT inside. */
