@@ -1,28 +1,55 @@
-// The controller's cost, against the in-process API server (test/kubeapi):
+// The controller's cost, against the in-process API server (test/kubeapi), or with --real against
+// a real kube-apiserver (scripts/kube-up.sh, one per cold start; admin credentials throughout):
 //   cold start: 1,000 VirtualRouters over 50 Nodes (20 subnets of 50 routers) reconciled from a
 //   controller that starts with nothing: time until every router has its VRID and conditions.
 //   apply-to-master: in the lab (2 nodes, real agents), the time from creating one router to its
 //   status naming a master, with everything already running; the VRRP part of it (election at
 //   100 ms adverts) is measured beside it.
 //
-//   node bench/controller.ts [--routers 1000] [--nodes 50] [--runs 3]
+//   node bench/controller.ts [--routers 1000] [--nodes 50] [--runs 3] [--real]
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { crds } from "../src/api/crds.ts";
 import { startApiServer } from "../test/kubeapi/server.ts";
-import { ClusterLab } from "../test/support/cluster-lab.ts";
+import { ClusterLab, type LabApi } from "../test/support/cluster-lab.ts";
+import { RealKube, ROOT } from "../test/support/real-kube.ts";
+
+/** The API server of a run, its admin kubeconfig (for a process on this machine) and its end. */
+async function apiServer(): Promise<{ api: LabApi; kubeconfig: (hostPort?: string) => string }> {
+  if (!REAL) {
+    const api = await startApiServer({ crds: crds() });
+    return { api, kubeconfig: (hostPort) => api.kubeConfigYaml(hostPort ? `http://${hostPort}` : undefined) };
+  }
+  const kube = await RealKube.start();
+  await kube.kubectlOk(["apply", "-f", `${ROOT}/crds`]);
+  await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  // Without a kube-controller-manager nothing makes the namespace's default ServiceAccount; the
+  // controller's Events go to "default", which kube-apiserver makes itself.
+  await kube.kubectlOk(["create", "namespace", "vipkeeper"]);
+  return {
+    api: kube,
+    kubeconfig: (hostPort) => {
+      const text = readFileSync(kube.kubeconfig, "utf8");
+      return hostPort
+        ? text.replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://${hostPort}`)
+        : text;
+    },
+  };
+}
 
 const { values } = parseArgs({
   options: {
     routers: { type: "string", default: "1000" },
     nodes: { type: "string", default: "50" },
     runs: { type: "string", default: "3" },
+    real: { type: "boolean", default: false },
   },
 });
+const REAL = values.real;
 const ROUTERS = Number(values.routers);
 const NODES = Number(values.nodes);
 const RUNS = Number(values.runs);
@@ -32,7 +59,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function coldStart(): Promise<{ ms: number; cpuMs: number }> {
-  const api = await startApiServer({ crds: crds() });
+  const { api, kubeconfig } = await apiServer();
   const kc = api.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
@@ -57,7 +84,7 @@ async function coldStart(): Promise<{ ms: number; cpuMs: number }> {
       },
     });
   const dir = mkdtempSync(join(tmpdir(), "vk-bench-"));
-  writeFileSync(join(dir, "kubeconfig"), api.kubeConfigYaml());
+  writeFileSync(join(dir, "kubeconfig"), kubeconfig());
   const started = performance.now();
   const child = spawn(
     process.execPath,
@@ -100,7 +127,14 @@ async function coldStart(): Promise<{ ms: number; cpuMs: number }> {
 }
 
 async function applyToMaster(): Promise<{ toMaster: number[]; toBound: number[] }> {
-  const c = await ClusterLab.create("vkbc", 2);
+  const { api, kubeconfig } = REAL ? await apiServer() : { api: undefined, kubeconfig: undefined };
+  const c =
+    api && kubeconfig
+      ? await ClusterLab.createWith("vkbc", 2, api, {
+          agent: (hostPort) => kubeconfig(hostPort),
+          controller: () => kubeconfig(),
+        })
+      : await ClusterLab.create("vkbc", 2);
   const custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
   const toMaster: number[] = [];
   const toBound: number[] = [];
@@ -142,6 +176,7 @@ async function applyToMaster(): Promise<{ toMaster: number[]; toBound: number[] 
 
 const cold: { ms: number; cpuMs: number }[] = [];
 for (let i = 0; i < RUNS; i++) cold.push(await coldStart());
+console.log(`API server: ${REAL ? "real kube-apiserver (scripts/kube-up.sh)" : "in-process (test/kubeapi)"}`);
 console.log(
   `cold start, ${ROUTERS} VirtualRouters over ${NODES} nodes: median ${(median(cold.map((c) => c.ms)) / 1000).toFixed(2)} s ` +
     `(runs: ${cold.map((c) => (c.ms / 1000).toFixed(2)).join(", ")} s; controller CPU ${cold.map((c) => (c.cpuMs / 1000).toFixed(2)).join(", ")} s)`,

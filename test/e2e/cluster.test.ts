@@ -223,6 +223,7 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
         "clustertrustbundles.certificates.k8s.io get list watch", // every authenticated user
         "endpointslices.discovery.k8s.io get list watch",
         "events create patch",
+        "namespaces get list watch", // routers grant VirtualServers to namespaces by label
         "nodes get list watch",
         "pods get list watch",
         "virtualrouters.vipkeeper.io get list watch",
@@ -404,7 +405,9 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
     console.log(
       `API server outage of 60 s: ${failures} failed attempts logged; status caught up ${Math.round(caughtUp)} ms after its return`,
     );
-    expect(failures).toBeLessThan(200);
+    // Each loop (an informer, a Lease, a status writer; ~10 per process, 3 processes) retries at
+    // most every few seconds (jittered backoff capped at 5-8 s): a few hundred in 60 s, never a storm.
+    expect(failures).toBeLessThan(600);
     c.startAgent(holder, ["--metrics", AGENT_METRICS]);
     await waitUntil(() => c.lab.holders(VIP).length === 1, 20_000, `a single holder again\n${dump()}`);
   }, 150_000);
