@@ -40,7 +40,7 @@ export interface InformerOptions<T> {
   labelSelector?: string;
   fieldSelector?: string;
   log: Logger;
-  /** Restart backoff: first delay and cap (WATCH_RETRY: 500 ms and 8 s); each jittered to 50–100 %. */
+  /** Restart backoff: first delay and cap (WATCH_RETRY: 500 ms and 5 s); each jittered to 50–100 %. */
   restartDelayMs?: number;
   maxRestartDelayMs?: number;
 }

@@ -406,7 +406,7 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
       `API server outage of 60 s: ${failures} failed attempts logged; status caught up ${Math.round(caughtUp)} ms after its return`,
     );
     // Each loop (an informer, a Lease, a status writer; ~10 per process, 3 processes) retries at
-    // most every few seconds (jittered backoff capped at 5-8 s): a few hundred in 60 s, never a storm.
+    // most every few seconds (jittered backoff capped at 5 s): a few hundred in 60 s, never a storm.
     expect(failures).toBeLessThan(600);
     c.startAgent(holder, ["--metrics", AGENT_METRICS]);
     await waitUntil(() => c.lab.holders(VIP).length === 1, 20_000, `a single holder again\n${dump()}`);
