@@ -126,15 +126,8 @@ function smtpCheck(
   const t0 = started();
   return new Promise((resolve) => {
     const sock = connect({ host: target.address, port: target.port });
-    let settled = false;
-    const finish = (ok: boolean, detail: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(done(t0, ok, detail));
-    };
-    const timer = deadline(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms (${step})`));
+    const { finish, limit } = attempt(t0, resolve, () => sock.destroy());
+    limit(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms (${step})`));
     let step: "banner" | "HELO" | "QUIT" = "banner";
     let received = "";
     sock.setEncoding("latin1");
@@ -166,6 +159,24 @@ async function pingCheck(target: Target, timeoutMs: number): Promise<CheckResult
   const t0 = started();
   const r = await icmpEcho(target.address, timeoutMs);
   return done(t0, r.ok, r.detail);
+}
+
+/**
+ * The one verdict of an attempt on a socket: the first call of `finish` wins, clears the time limit
+ * and closes the socket (a reply and the limit may both come, and closing twice would throw).
+ */
+function attempt(t0: number, resolve: (r: CheckResult) => void, close: () => void) {
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const finish = (ok: boolean, detail: string) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    close();
+    resolve(done(t0, ok, detail));
+  };
+  const limit = (ms: number, expire: () => void) => void (timer = deadline(ms, expire));
+  return { finish, limit };
 }
 
 /**
@@ -249,15 +260,8 @@ function plainHttpCheck(spec: HttpSpec, target: Target, timeoutMs: number): Prom
   const t0 = started();
   return new Promise((resolve) => {
     const sock = connect({ host: target.address, port: target.port });
-    let settled = false;
-    const finish = (ok: boolean, detail: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(done(t0, ok, detail));
-    };
-    const timer = deadline(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms`));
+    const { finish, limit } = attempt(t0, resolve, () => sock.destroy());
+    limit(timeoutMs, () => finish(false, `no answer within ${timeoutMs} ms`));
     sock.setNoDelay(true);
     sock.once("connect", () =>
       sock.write(
@@ -314,15 +318,8 @@ function tcpCheck(target: Target, timeoutMs: number): Promise<CheckResult> {
   const t0 = started();
   return new Promise((resolve) => {
     const s = connect({ host: target.address, port: target.port });
-    let settled = false;
-    const finish = (ok: boolean, detail: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      s.destroy();
-      resolve(done(t0, ok, detail));
-    };
-    const timer = deadline(timeoutMs, () => finish(false, `no connection within ${timeoutMs} ms`));
+    const { finish, limit } = attempt(t0, resolve, () => s.destroy());
+    limit(timeoutMs, () => finish(false, `no connection within ${timeoutMs} ms`));
     s.once("connect", () => finish(true, "connected"));
     s.once("error", (e) => finish(false, e.message));
   });
@@ -337,15 +334,8 @@ function udpCheck(
   const t0 = started();
   return new Promise((resolve) => {
     const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
-    let settled = false;
-    const finish = (ok: boolean, detail: string) => {
-      if (settled) return; // a reply and the limit may both come (close twice would throw)
-      settled = true;
-      clearTimeout(timer);
-      sock.close();
-      resolve(done(t0, ok, detail));
-    };
-    const timer = deadline(spec.payload ? timeoutMs : Math.min(timeoutMs, 500), () =>
+    const { finish, limit } = attempt(t0, resolve, () => sock.close());
+    limit(spec.payload ? timeoutMs : Math.min(timeoutMs, 500), () =>
       finish(!spec.payload, spec.payload ? "no reply" : "no refusal"),
     );
     sock.on("error", (e) => finish(false, e.message));
