@@ -56,6 +56,21 @@ export function nodeLocalKind(address: string, nodeAddresses: ReadonlySet<string
   return undefined;
 }
 
+/** The label the API server puts on every Namespace: its name. */
+const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+/** The selector of one namespace, by name (what generated and imported grants name). */
+export const namespaceByName = (namespace: string) => ({
+  matchLabels: { [NAMESPACE_NAME_LABEL]: namespace },
+});
+
+/** An address (or CIDR's address) in canonical text, or the text as it is when it is none. */
+const canonical = (text: string) => parseCidr(text)?.address ?? text;
+
+/** The router's own virtual addresses, canonical: what a grant without `addresses` allows. */
+const ownAddresses = (router: { spec: VirtualRouterSpec }) =>
+  new Set(router.spec.addresses.map((a) => canonical(a.address)));
+
 const inCidr = (address: string, cidr: string): boolean => {
   const c = parseCidr(cidr);
   if (!c) return false;
@@ -104,6 +119,7 @@ function checkGrant(
   const router = ctx.router.metadata.name;
   // Everything the object serves (address and port, fwmark, or every entry of its group).
   const field = spec.group ? "spec.group" : undefined;
+  const own = ownAddresses(ctx.router);
   for (const e of servedEndpoints(spec)) {
     if (e.fwmark !== undefined) {
       if (!(g.fwmarks ?? []).includes(e.fwmark))
@@ -113,9 +129,8 @@ function checkGrant(
         };
       continue;
     }
-    const own = ctx.router.spec.addresses.map((a) => parseCidr(a.address)?.address);
-    const address = parseCidr(e.address)?.address ?? e.address;
-    const granted = g.addresses ? g.addresses.some((c) => inCidr(address, c)) : own.includes(address);
+    const address = canonical(e.address);
+    const granted = g.addresses ? g.addresses.some((c) => inCidr(address, c)) : own.has(address);
     if (!granted)
       return {
         rule: "AddressNotAllowed",
@@ -202,7 +217,7 @@ export function nodeAddressSet(lists: Iterable<readonly string[]>): Set<string> 
 function endpointKeys(vs: VirtualServer): string[] {
   return servedEndpoints(vs.spec).map((e) => {
     if (e.fwmark !== undefined) return `fwmark ${e.fwmark}`;
-    const address = parseCidr(e.address)?.address ?? e.address;
+    const address = canonical(e.address);
     return `${e.protocol} ${address.includes(":") ? `[${address}]` : address}:${e.port}`;
   });
 }
@@ -257,17 +272,15 @@ export function grantFor(
 ): Grant | undefined {
   const mine = servers.filter((vs) => vs.spec.routerRef === router.metadata.name);
   if (mine.length === 0) return undefined;
-  const own = new Set(router.spec.addresses.map((a) => parseCidr(a.address)?.address));
+  const own = ownAddresses(router);
   const endpoints = mine.flatMap((vs) => servedEndpoints(vs.spec));
-  const addresses = [
-    ...new Set(endpoints.flatMap((e) => (e.address ? [parseCidr(e.address)?.address ?? e.address] : []))),
-  ];
+  const addresses = [...new Set(endpoints.flatMap((e) => (e.address ? [canonical(e.address)] : [])))];
   const fwmarks = [...new Set(endpoints.flatMap((e) => (e.fwmark !== undefined ? [e.fwmark] : [])))];
   const nodeLocal = mine.some((vs) =>
     contactedAddresses(vs.spec).some((s) => nodeLocalKind(s.address, new Set()) !== undefined),
   );
   return {
-    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
+    namespaceSelector: namespaceByName(namespace),
     ...(addresses.some((a) => !own.has(a)) ? { addresses: addresses.sort() } : {}),
     ...(fwmarks.length ? { fwmarks: fwmarks.sort((a, b) => a - b) } : {}),
     ...(mine.some((vs) => vs.spec.healthCheck?.exec) ? { allowExec: true } : {}),

@@ -3,6 +3,7 @@
 // spread over nodes as in keepalived's dual-master pattern).
 import type { V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
 import { API_VERSION, type VirtualRouterSpec } from "../api/virtual-router.ts";
+import { namespaceByName } from "../cluster/grants.ts";
 import { fnv1a, type RouterObject } from "../cluster/routers.ts";
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { Assignment, ServiceRequest } from "./allocator.ts";
@@ -17,8 +18,6 @@ export const ANNOTATION_SHARING_NAMESPACES = "vipkeeper.io/sharing-cross-namespa
 export const LABEL_POOL = "vipkeeper.io/pool";
 export const LABEL_MANAGED = "app.kubernetes.io/managed-by";
 export const MANAGER = "vipkeeper-lb-provider";
-/** The label the API server puts on every Namespace: its name. */
-const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 type VirtualServerGrants = NonNullable<VirtualRouterSpec["virtualServers"]>;
 
 export const serviceKey = (s: V1Service) => `${s.metadata?.namespace ?? "default"}/${s.metadata?.name ?? ""}`;
@@ -181,7 +180,7 @@ export function routersForPool(
 function virtualServerGrants(byNamespace: ReadonlyMap<string, ReadonlySet<string>>): VirtualServerGrants {
   return {
     from: [...byNamespace.keys()].sort().map((ns) => ({
-      namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } },
+      namespaceSelector: namespaceByName(ns),
       addresses: [...byNamespace.get(ns)!].sort(),
     })),
   };
