@@ -6,6 +6,7 @@ import { KEEPALIVED_INSTANCE_ANNOTATION, type VirtualRouter } from "../api/virtu
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
 import { instanceKey } from "../observe/instance-key.ts";
+import type { SyncGroupScripts as KeepalivedSyncGroupScripts } from "../keepalived/convert.ts";
 
 export interface PlannedAddress {
   address: string;
@@ -36,16 +37,8 @@ export interface TrackPlan {
   pods: { namespace: string; matchLabels: Record<string, string>; minReady: number; weight: number }[];
 }
 
-/** keepalived's vrrp_sync_group notify scripts; `any` gets GROUP <name> <STATE>. */
-export interface SyncGroupScripts {
-  /** The group's keepalived name (G1), for `any`'s arguments. */
-  group: string;
-  master?: string;
-  backup?: string;
-  fault?: string;
-  stop?: string;
-  any?: string;
-}
+/** keepalived's vrrp_sync_group notify scripts (`any` gets GROUP <name> <STATE>), as the import reads them. */
+export type SyncGroupScripts = Omit<KeepalivedSyncGroupScripts, "syncGroup">;
 
 export interface NotifyPlan {
   master?: string;
