@@ -15,8 +15,9 @@ import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { crds } from "../src/api/crds.ts";
 import { startApiServer } from "../test/kubeapi/server.ts";
-import { ClusterLab, type LabApi } from "../test/support/cluster-lab.ts";
-import { RealKube, ROOT } from "../test/support/real-kube.ts";
+import { inProcessCluster } from "../test/support/cluster-lab.ts";
+import { ClusterLab, type LabApi } from "../src/lab/cluster-lab.ts";
+import { RealKube, ROOT } from "../src/lab/real-kube.ts";
 
 /** The API server of a run, its admin kubeconfig (for a process on this machine) and its end. */
 async function apiServer(): Promise<{ api: LabApi; kubeconfig: (hostPort?: string) => string }> {
@@ -134,7 +135,7 @@ async function applyToMaster(): Promise<{ toMaster: number[]; toBound: number[] 
           agent: (hostPort) => kubeconfig(hostPort),
           controller: () => kubeconfig(),
         })
-      : await ClusterLab.create("vkbc", 2);
+      : await inProcessCluster("vkbc", 2);
   const custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
   const toMaster: number[] = [];
   const toBound: number[] = [];

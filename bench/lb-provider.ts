@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { crds } from "../src/api/crds.ts";
 import { startApiServer } from "../test/kubeapi/server.ts";
-import { ClusterLab } from "../test/support/cluster-lab.ts";
+import { inProcessCluster } from "../test/support/cluster-lab.ts";
 
 const { values } = parseArgs({
   options: { services: { type: "string", default: "1000" }, runs: { type: "string", default: "3" } },
@@ -21,7 +21,7 @@ const { values } = parseArgs({
 const SERVICES = Number(values.services);
 const RUNS = Number(values.runs);
 const BIN = join(import.meta.dirname, "../bin/vipkeeper.js");
-const BACKEND = join(import.meta.dirname, "../test/support/http-backend.ts");
+const BACKEND = join(import.meta.dirname, "../src/lab/http-backend.ts");
 const POOLS = { group: "vipkeeper.io", version: "v1alpha1", plural: "ippools" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -73,7 +73,7 @@ async function coldStart(): Promise<number> {
 }
 
 async function createToAnswer(): Promise<number[]> {
-  const c = await ClusterLab.create("vkbl", 2);
+  const c = await inProcessCluster("vkbl", 2);
   const out: number[] = [];
   try {
     const core = c.api.kubeConfig().makeApiClient(CoreV1Api);

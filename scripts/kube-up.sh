@@ -9,7 +9,7 @@
 #
 # Ports (environment): KUBE_API_PORT (6443), ETCD_CLIENT_PORT (2379), ETCD_PEER_PORT (2380).
 # kube-apiserver listens on 127.0.0.1 only. Lab network namespaces reach it through a forward of
-# their own 127.0.0.1:PORT (test/support/unix-forward.ts): the serving certificate names 127.0.0.1,
+# their own 127.0.0.1:PORT (src/lab/unix-forward.ts): the serving certificate names 127.0.0.1,
 # localhost and the in-cluster names, so TLS verifies from both sides.
 #
 # DIR keeps the state: pki/ (CA, serving, admin and service-account keys), etcd/ (data), *.log,

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Lab } from "../lab/lab.ts";
 import { Probe } from "../lab/probe.ts";
+import { runClusterLab } from "./lab-cluster.ts";
 
 const HELP = `Usage: vipkeeper lab [options]
 
@@ -13,8 +14,15 @@ Builds a lab in network namespaces (a switch, nodes n1..n3 and a client; address
 master (its processes killed and its cable pulled), and prints how long the client lost the VIP.
 Needs root. Everything is removed on exit or Ctrl-C.
 
+With --cluster, the same as a cluster runs it: a real kube-apiserver and etcd (built by the
+set-up), the controller, and agents on the lab's nodes with their own service accounts; applies
+examples/ with kubectl, shows \`kubectl get vr\` with its MASTER column, the VirtualServer's real
+servers and the LoadBalancer Service's address, kills the master's agent, and prints the status
+moving and the client's outage.
+
 Options:
   --config FILE   the VirtualRouter file to run (default examples/lab.yaml)
+  --cluster       the cluster demo above (instead of --config)
   -h, --help      show this help
 `;
 
@@ -29,7 +37,11 @@ export async function runLab(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { config: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        config: { type: "string" },
+        cluster: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     }));
   } catch (err) {
     process.stderr.write(`vipkeeper lab: ${(err as Error).message}\n`);
@@ -42,6 +54,13 @@ export async function runLab(argv: string[]): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write("vipkeeper lab: needs root (network namespaces)\n");
     return 1;
+  }
+  if (values.cluster) {
+    if (values.config !== undefined) {
+      process.stderr.write("vipkeeper lab: --cluster applies examples/; --config is for the file-mode lab\n");
+      return 2;
+    }
+    return runClusterLab();
   }
   const config = values.config ?? join(ROOT, "examples/lab.yaml");
   const t0 = Date.now();

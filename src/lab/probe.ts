@@ -51,15 +51,20 @@ export class Probe {
     return undefined;
   }
 
-  async stop(): Promise<ProbeResult> {
+  /** Stops pinging; the longest silence is counted from `since` (epoch ms) when given. */
+  async stop(since?: number): Promise<ProbeResult> {
     const exited = new Promise((res) => this.child.once("exit", res));
     this.child.kill("SIGINT");
     await exited;
+    // From the last reply before `since`: a silence that began before it counts whole.
+    const start =
+      since === undefined ? this.started : (this.replies.findLast((t) => t <= since) ?? this.started);
     let longest = 0;
-    let from = this.started;
-    let to = this.started;
-    let prev = this.started;
+    let from = start;
+    let to = start;
+    let prev = start;
     for (const t of this.replies) {
+      if (t <= start) continue;
       if (t - prev > longest) [longest, from, to] = [t - prev, prev, t];
       prev = t;
     }

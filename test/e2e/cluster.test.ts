@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure } from "../kubeapi/failure.ts";
 import { waitUntil } from "../support/agents.ts";
-import { AGENT_NAMESPACE, ClusterLab } from "../support/cluster-lab.ts";
-import { RealKube, ROOT } from "../support/real-kube.ts";
+import { AGENT_NAMESPACE, ClusterLab, serviceAccountCredentials } from "../../src/lab/cluster-lab.ts";
+import { RealKube, ROOT } from "../../src/lab/real-kube.ts";
 
 const IS_ROOT = process.getuid?.() === 0;
 if (!IS_ROOT) console.warn("test/e2e/cluster.test.ts skipped: needs root for network namespaces");
@@ -20,19 +20,9 @@ const VIP = "198.18.0.50";
 const VR = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
 const CONTROLLER_METRICS = "127.0.0.1:19751";
 const AGENT_METRICS = "127.0.0.1:19750";
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
+const BACKEND = join(import.meta.dirname, "../../src/lab/http-backend.ts");
 const SA = (name: string) => `system:serviceaccount:${AGENT_NAMESPACE}:${name}`;
 
-const agentPod = (node: string) => ({
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: `vipkeeper-agent-${node}`, namespace: AGENT_NAMESPACE },
-  spec: {
-    nodeName: node,
-    serviceAccountName: "vipkeeper-agent",
-    containers: [{ name: "agent", image: "vipkeeper" }],
-  },
-});
 /** Each node's agent's credentials, reaching the server from the test machine. */
 const agentConfigs = new Map<string, string>();
 
@@ -64,28 +54,14 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
       "-f",
       `${ROOT}/deploy/02-rbac.yaml`,
     ]);
-    // Each agent's token is bound to a pod on its node, as the DaemonSet's pods' tokens are (no
-    // kubelet runs the pod here: the object is what the token names).
+    const credentials = serviceAccountCredentials(kube);
     c = await ClusterLab.createWith("vke2e", 2, kube, {
+      ...credentials,
       agent: async (hostPort, node) => {
-        await kube.kubectlOk(["apply", "-f", "-"], JSON.stringify(agentPod(node)));
-        agentConfigs.set(
-          node,
-          await kube.serviceAccountKubeConfig(
-            AGENT_NAMESPACE,
-            "vipkeeper-agent",
-            `127.0.0.1:${kube.port}`,
-            `vipkeeper-agent-${node}`,
-          ),
-        );
-        return kube.serviceAccountKubeConfig(
-          AGENT_NAMESPACE,
-          "vipkeeper-agent",
-          hostPort,
-          `vipkeeper-agent-${node}`,
-        );
+        // The test's own copy reaches the server from the test machine.
+        agentConfigs.set(node, await credentials.agent(`127.0.0.1:${kube.port}`, node));
+        return credentials.agent(hostPort, node);
       },
-      controller: () => kube.serviceAccountKubeConfig(AGENT_NAMESPACE, "vipkeeper-controller"),
     });
     custom = kube.kubeConfig().makeApiClient(CustomObjectsApi);
     c.startController(["--metrics", CONTROLLER_METRICS]);

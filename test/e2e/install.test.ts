@@ -4,7 +4,7 @@
 // applying cleanly with server-side dry run. No kubelet runs here: objects are checked as stored,
 // not as running pods (the lab runs controller and agents as processes).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RealKube, ROOT } from "../support/real-kube.ts";
+import { RealKube, ROOT } from "../../src/lab/real-kube.ts";
 
 const CHART = `${ROOT}/charts/vipkeeper`;
 let kube: RealKube;

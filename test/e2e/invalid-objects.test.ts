@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure } from "../kubeapi/failure.ts";
 import { SAMPLES } from "../api/cel-samples.ts";
 import { causeFields, createObject, INVALID_OBJECTS, type InvalidCase } from "../api/invalid-objects.ts";
-import { RealKube, ROOT } from "../support/real-kube.ts";
+import { RealKube, ROOT } from "../../src/lab/real-kube.ts";
 
 let kube: RealKube;
 let custom: CustomObjectsApi;

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { RealKube, ROOT, type Run } from "../support/real-kube.ts";
+import { RealKube, ROOT, type Run } from "../../src/lab/real-kube.ts";
 
 const dirs: string[] = [];
 const tempDir = () => {

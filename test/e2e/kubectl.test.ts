@@ -10,7 +10,7 @@ import { crds } from "../../src/api/crds.ts";
 import { validateIPPool } from "../../src/api/ip-pool.ts";
 import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
 import { validateVirtualServer } from "../../src/api/virtual-server.ts";
-import { RealKube, ROOT } from "../support/real-kube.ts";
+import { RealKube, ROOT } from "../../src/lab/real-kube.ts";
 
 type Json = Record<string, unknown>;
 let kube: RealKube;

@@ -6,7 +6,9 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@k
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
-import { ClusterLab } from "../support/cluster-lab.ts";
+import type { ApiServer } from "../kubeapi/server.ts";
+import type { ClusterLab } from "../support/cluster-lab.ts";
+import { inProcessCluster } from "../support/cluster-lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/cluster.test.ts skipped: needs root for network namespaces");
@@ -25,7 +27,7 @@ type Router = {
 };
 
 describe.skipIf(!ROOT)("cluster mode in the lab", () => {
-  let c: ClusterLab;
+  let c: ClusterLab<ApiServer>;
   let lab: Lab;
   let custom: CustomObjectsApi;
   const get = async () => (await custom.getClusterCustomObject({ ...VR, name: "web" })) as Router;
@@ -35,7 +37,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
   const settled = () => c.settledMaster(VIP, async () => (await get()).status?.master, 20_000);
 
   beforeAll(async () => {
-    c = await ClusterLab.create("vkcl", 2);
+    c = await inProcessCluster("vkcl", 2);
     lab = c.lab;
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
     c.startController(["--metrics", "127.0.0.1:19651"]);

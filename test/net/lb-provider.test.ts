@@ -7,12 +7,13 @@ import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type V1Service } from "@ku
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitUntil } from "../support/agents.ts";
-import { ClusterLab } from "../support/cluster-lab.ts";
+import type { ClusterLab } from "../support/cluster-lab.ts";
+import { inProcessCluster } from "../support/cluster-lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/lb-provider.test.ts skipped: needs root for network namespaces");
 
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
+const BACKEND = join(import.meta.dirname, "../../src/lab/http-backend.ts");
 const GROUP = { group: "vipkeeper.io", version: "v1alpha1" };
 
 describe.skipIf(!ROOT)("LoadBalancer Services in the lab", () => {
@@ -31,7 +32,7 @@ describe.skipIf(!ROOT)("LoadBalancer Services in the lab", () => {
   };
 
   beforeAll(async () => {
-    c = await ClusterLab.create("vklb", 2);
+    c = await inProcessCluster("vklb", 2);
     core = c.api.kubeConfig().makeApiClient(CoreV1Api);
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
     for (const n of c.lab.nodes) {

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VirtualServerStatus } from "../../src/agent/vs-status.ts";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
-import { ClusterLab } from "../support/cluster-lab.ts";
+import type { ClusterLab } from "../support/cluster-lab.ts";
+import { inProcessCluster } from "../support/cluster-lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/vs-grants.test.ts skipped: needs root for network namespaces");
@@ -92,7 +93,7 @@ describe.skipIf(!ROOT)("VirtualServer grants: what a namespace may make a node d
 
   beforeAll(async () => {
     rmSync(marker, { force: true });
-    c = await ClusterLab.create("vkgr", 2);
+    c = await inProcessCluster("vkgr", 2);
     lab = c.lab;
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
     for (const ns of ["team-a", "team-b"]) await c.createNamespace(ns);

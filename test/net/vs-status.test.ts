@@ -10,12 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VirtualServerStatus } from "../../src/agent/vs-status.ts";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
-import { ClusterLab } from "../support/cluster-lab.ts";
+import type { ClusterLab } from "../support/cluster-lab.ts";
+import { inProcessCluster } from "../support/cluster-lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/vs-status.test.ts skipped: needs root for network namespaces");
 
-const BACKEND = join(import.meta.dirname, "../support/http-backend.ts");
+const BACKEND = join(import.meta.dirname, "../../src/lab/http-backend.ts");
 const VIP = "198.18.0.60";
 const VR = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
 const VS = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualservers", namespace: "shop" };
@@ -65,7 +66,7 @@ describe.skipIf(!ROOT)("VirtualServer status in cluster mode (lab)", () => {
       );
 
   beforeAll(async () => {
-    c = await ClusterLab.create("vkvs", 2);
+    c = await inProcessCluster("vkvs", 2);
     lab = c.lab;
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
     core = c.api.kubeConfig().makeApiClient(CoreV1Api);

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Lab } from "../../src/lab/lab.ts";
 import type { InstanceStatus } from "../../src/agent/engine.ts";
+export { waitUntil } from "../../src/lab/wait.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
 
@@ -75,20 +76,6 @@ export function readStatus(socket: string): Promise<AgentStatus> {
 }
 
 /** Polls until `cond` holds; resolves with the elapsed milliseconds, rejects after `timeoutMs`. */
-export async function waitUntil(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await cond()) return Date.now() - start;
-    if (Date.now() - start > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** The PID of the engine process (the supervisor's child) in a node's namespace. */
 export function enginePid(lab: Lab, node: string): number | undefined {
   for (const pid of lab.pids(node)) {

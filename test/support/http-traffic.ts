@@ -1,11 +1,11 @@
-// HTTP traffic in the lab: real servers that answer with their name (http-backend.ts) and a client
+// HTTP traffic in the lab: real servers that answer with their name (src/lab/http-backend.ts) and a client
 // that counts who answered (http-load.ts), each run in a lab host.
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "./agents.ts";
 
-export const HTTP_BACKEND = join(import.meta.dirname, "http-backend.ts");
+export const HTTP_BACKEND = join(import.meta.dirname, "../../src/lab/http-backend.ts");
 export const HTTP_LOAD = join(import.meta.dirname, "http-load.ts");
 
 /** Answers by server name (and "error" for failures). */

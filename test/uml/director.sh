@@ -6,7 +6,7 @@
 # Args: ADDRESS/PREFIX CONFIG NODE [SORRY_NAME]
 set -u
 ip addr add "$1" dev eth0
-if [ -n "${4:-}" ]; then node test/support/http-backend.ts 80 "$4" > "$OUT/sorry.log" 2>&1 & fi
+if [ -n "${4:-}" ]; then node src/lab/http-backend.ts 80 "$4" > "$OUT/sorry.log" 2>&1 & fi
 if [ "${DIRECTOR:-vipkeeper}" = keepalived ]; then
   keepalived --dont-fork --log-console --log-detail -f "$2" -p /run/keepalived.pid -r /run/vrrp.pid \
     -c /run/checkers.pid > "$OUT/agent.log" 2>&1 &

@@ -1,7 +1,7 @@
-// A real control plane for a test file: etcd and kube-apiserver started by scripts/kube-up.sh
+// A real control plane for a test file, a bench or `vipkeeper lab --cluster`: etcd and kube-apiserver started by scripts/kube-up.sh
 // (built by scripts/build-kube.sh) on free ports in a folder of its own, and stopped by
 // scripts/kube-down.sh. kubectl and helm are the built ones, never whatever else is on PATH.
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -163,6 +163,15 @@ export class RealKube {
   /** The same as stop() (for the lab's LabApi). */
   close(): Promise<void> {
     return this.stop();
+  }
+
+  /**
+   * The same as stop(), synchronously: for a process's exit handler (kube-up.sh starts the
+   * servers in sessions of their own, so nothing else ends them when the lab's process ends).
+   */
+  stopSync(): void {
+    spawnSync("bash", [join(SCRIPTS, "kube-down.sh"), this.dir], { stdio: "ignore" });
+    if (!process.env.VK_KEEP_KUBE) rmSync(this.dir, { recursive: true, force: true });
   }
 
   async stop(): Promise<void> {
