@@ -13,7 +13,7 @@
 # localhost and the in-cluster names, so TLS verifies from both sides.
 #
 # DIR keeps the state: pki/ (CA, serving, admin and service-account keys), etcd/ (data), *.log,
-# *.pid. Starting again on the same DIR reuses the keys and data.
+# audit.log (every request's metadata), *.pid. Starting again on the same DIR reuses the keys and data.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=scripts/kube-versions.sh
@@ -157,6 +157,15 @@ else
 fi
 
 # --- kube-apiserver ---------------------------------------------------------------------------
+# An audit log of every request's metadata (who, verb, resource), as clusters keep: what
+# bench/api-at-rest.ts counts the agents' and the controller's requests from.
+cat >"$dir/audit-policy.yaml" <<'EOF_POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+EOF_POLICY
 setsid "$KUBE_BIN/kube-apiserver" \
   --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 \
   --endpoint-reconciler-type=none \
@@ -174,6 +183,8 @@ setsid "$KUBE_BIN/kube-apiserver" \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
   --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
   --profiling=false \
+  --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log" \
+  --audit-log-format=json --audit-log-maxsize=64 --audit-log-maxbackup=1 \
   >"$dir/kube-apiserver.log" 2>&1 </dev/null &
 echo $! >"$dir/kube-apiserver.pid"
 

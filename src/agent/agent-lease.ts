@@ -39,18 +39,37 @@ export function keepAgentLease(
   let stopped = false;
   let failing = false;
   let timer: NodeJS.Timeout | undefined;
-  const renew = async () => {
-    try {
-      const current = await api.readNamespacedLease({ name, namespace }).catch((err: { code?: number }) => {
+  // The lease as last written: a renewal is one conditional update, as a kubelet renews its node
+  // lease; after a conflict or an error, the next write reads first.
+  let last: V1Lease | undefined;
+  const write = async () => {
+    const body = agentLease(node, namespace, new Date());
+    if (!last) {
+      last = await api.readNamespacedLease({ name, namespace }).catch((err: { code?: number }) => {
         if (err.code === 404) return undefined;
         throw err;
       });
-      const body = agentLease(node, namespace, new Date());
-      if (!current) await api.createNamespacedLease({ namespace, body });
-      else {
-        body.metadata!.resourceVersion = current.metadata?.resourceVersion;
-        await api.replaceNamespacedLease({ name, namespace, body });
+      if (!last) {
+        last = await api.createNamespacedLease({ namespace, body });
+        return;
       }
+    }
+    body.metadata!.resourceVersion = last.metadata?.resourceVersion;
+    try {
+      last = await api.replaceNamespacedLease({ name, namespace, body });
+    } catch (err) {
+      last = undefined;
+      throw err;
+    }
+  };
+  const renew = async () => {
+    try {
+      // A conflict (someone else wrote it: an admin, a restarted agent) or a deleted lease is
+      // retried at once, read or created.
+      await write().catch((err: { code?: number }) => {
+        if (err.code === 409 || err.code === 404) return write();
+        throw err;
+      });
       if (failing) {
         failing = false;
         log.info({ lease: name }, "agent lease renewed again: the API server is back");

@@ -388,6 +388,38 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
     await waitUntil(() => c.lab.holders(VIP).length === 1, 20_000, `a single holder again\n${dump()}`);
   }, 150_000);
 
+  it("an agent restarted while the API server is down runs its saved plan: it takes over when the master dies", async () => {
+    const holder = await c.settledMaster(VIP, async () => (await get()).status?.master, 30_000);
+    const other = c.lab.nodes.find((n) => n.name !== holder)!.name;
+    const from = c.logs.length;
+    const logged = (text: string) => () =>
+      c.logs.slice(from).some((l) => l.startsWith(`${other}: `) && l.includes(text));
+    await kube.stopApiServer();
+    try {
+      // The backup's node reboots during the outage: its agent starts with no API server to ask.
+      c.killAgent(other);
+      c.startAgent(other, ["--metrics", AGENT_METRICS]);
+      await waitUntil(
+        logged("running the routers of the saved plan"),
+        30_000,
+        `${other}'s saved plan\n${dump()}`,
+      );
+      // Then the master's node fails: only VRRP from the saved plan can move the VIP now.
+      c.killAgent(holder);
+      await waitUntil(
+        () => c.lab.holders(VIP).join() === other,
+        15_000,
+        `${other} alone on ${VIP}\n${dump()}`,
+      );
+    } finally {
+      await kube.startApiServer();
+    }
+    await waitUntil(logged("back to the live cluster view"), 30_000, `${other} on the live view\n${dump()}`);
+    await waitUntil(async () => (await get()).status?.master === other, 15_000, `status.master = ${other}`);
+    c.startAgent(holder, ["--metrics", AGENT_METRICS]);
+    await waitUntil(() => c.lab.holders(VIP).length === 1, 20_000, `a single holder again\n${dump()}`);
+  }, 150_000);
+
   it("deleting the router releases the VIP everywhere, then the object goes", async () => {
     await kube.kubectlOk(["delete", "vr", "web", "--wait=false"]);
     await waitUntil(() => c.lab.holders(VIP).length === 0, 20_000, `${VIP} released\n${dump()}`);

@@ -89,9 +89,14 @@ describe("leader election against an API server", () => {
     await Promise.all(electors.splice(0).map((e) => e.stop()));
   });
 
-  function elector(identity: string, name: string, extra: Partial<LeaderElectionOptions> = {}) {
+  function elector(
+    identity: string,
+    name: string,
+    extra: Partial<LeaderElectionOptions> = {},
+    client: CoordinationV1Api = coordination,
+  ) {
     const seen = { started: 0, stopped: 0, leaders: [] as string[], why: [] as string[] };
-    const e = new LeaderElector(coordination, {
+    const e = new LeaderElector(client, {
       namespace: NS,
       name,
       identity,
@@ -230,6 +235,43 @@ describe("leader election against an API server", () => {
     expect(a.e.isLeader).toBe(false);
   });
 
+  it("a leader renews in one request (an update conditional on its own last write), and reads after a conflict", async () => {
+    const calls: string[] = [];
+    const counted = new Proxy(coordination, {
+      get: (target, prop) => {
+        const v = Reflect.get(target, prop) as unknown;
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const name = `le-${n++}`;
+    const a = elector("a", name, {}, counted);
+    void a.e.run();
+    await until(() => a.e.isLeader, "a to lead");
+    const from = calls.length;
+    const rounds = a.e.stats.rounds;
+    await until(() => a.e.stats.rounds >= rounds + 5, "five renewals");
+    const renewals = calls.slice(from, from + 5);
+    expect(renewals).toEqual(Array(5).fill("replaceNamespacedLease"));
+    // Someone else writes the lease (its holder unchanged): the next update is stale, 409; the
+    // elector reads and renews in the same round, and keeps leading.
+    const cur = await read(name);
+    await coordination.replaceNamespacedLease({
+      name,
+      namespace: NS,
+      body: { ...cur, metadata: { ...cur.metadata, labels: { touched: "yes" } } },
+    });
+    const mark = calls.length;
+    const r2 = a.e.stats.rounds;
+    await until(() => a.e.stats.rounds >= r2 + 2, "two more rounds");
+    expect(calls.slice(mark)).toContain("readNamespacedLease");
+    expect(a.e.isLeader).toBe(true);
+    expect((await read(name)).spec?.holderIdentity).toBe("a");
+  });
+
   it("a leader that finds another holder on the lease stops leading at once, not at renewDeadline", async () => {
     const name = `le-${n++}`;
     const a = elector("a", name);
@@ -257,9 +299,10 @@ describe("leader election against an API server", () => {
     const hanging = new Proxy(coordination, {
       get(target, prop, receiver) {
         const real = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== "readNamespacedLease" || typeof real !== "function") return real;
-        return (req: { name: string; namespace: string }) =>
-          hang ? new Promise(() => {}) : target.readNamespacedLease(req);
+        if (typeof real !== "function") return real;
+        // Every request from then on hangs: the leader's renewals (updates) as well as reads.
+        return (...args: unknown[]) =>
+          hang ? new Promise(() => {}) : (real as (...a: unknown[]) => unknown).apply(target, args);
       },
     });
     const seen: string[] = [];
@@ -291,9 +334,10 @@ describe("leader election against an API server", () => {
     const hanging = new Proxy(coordination, {
       get(target, prop, receiver) {
         const real = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== "readNamespacedLease" || typeof real !== "function") return real;
-        return (req: { name: string; namespace: string }) =>
-          hang ? new Promise(() => {}) : target.readNamespacedLease(req);
+        if (typeof real !== "function") return real;
+        // Every request from then on hangs: the leader's renewals (updates) as well as reads.
+        return (...args: unknown[]) =>
+          hang ? new Promise(() => {}) : (real as (...a: unknown[]) => unknown).apply(target, args);
       },
     });
     const seen: string[] = [];
