@@ -8,39 +8,14 @@
 //
 //   node bench/controller.ts [--routers 1000] [--nodes 50] [--runs 3] [--real]
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { crds } from "../src/api/crds.ts";
-import { startApiServer } from "../test/kubeapi/server.ts";
 import { inProcessCluster } from "../test/support/cluster-lab.ts";
-import { ClusterLab, type LabApi } from "../src/lab/cluster-lab.ts";
-import { RealKube, ROOT } from "../src/lab/real-kube.ts";
-
-/** The API server of a run, its admin kubeconfig (for a process on this machine) and its end. */
-async function apiServer(): Promise<{ api: LabApi; kubeconfig: (hostPort?: string) => string }> {
-  if (!REAL) {
-    const api = await startApiServer({ crds: crds() });
-    return { api, kubeconfig: (hostPort) => api.kubeConfigYaml(hostPort ? `http://${hostPort}` : undefined) };
-  }
-  const kube = await RealKube.start();
-  await kube.kubectlOk(["apply", "-f", `${ROOT}/crds`]);
-  await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
-  // Without a kube-controller-manager nothing makes the namespace's default ServiceAccount; the
-  // controller's Events go to "default", which kube-apiserver makes itself.
-  await kube.kubectlOk(["create", "namespace", "vipkeeper"]);
-  return {
-    api: kube,
-    kubeconfig: (hostPort) => {
-      const text = readFileSync(kube.kubeconfig, "utf8");
-      return hostPort
-        ? text.replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://${hostPort}`)
-        : text;
-    },
-  };
-}
+import { ClusterLab } from "../src/lab/cluster-lab.ts";
+import { apiServer } from "./api-server.ts";
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +35,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function coldStart(): Promise<{ ms: number; cpuMs: number }> {
-  const { api, kubeconfig } = await apiServer();
+  const { api, kubeconfig } = await apiServer(REAL);
   const kc = api.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
@@ -128,7 +103,7 @@ async function coldStart(): Promise<{ ms: number; cpuMs: number }> {
 }
 
 async function applyToMaster(): Promise<{ toMaster: number[]; toBound: number[] }> {
-  const { api, kubeconfig } = REAL ? await apiServer() : { api: undefined, kubeconfig: undefined };
+  const { api, kubeconfig } = REAL ? await apiServer(true) : { api: undefined, kubeconfig: undefined };
   const c =
     api && kubeconfig
       ? await ClusterLab.createWith("vkbc", 2, api, {

@@ -1,28 +1,36 @@
-// The LoadBalancer provider's cost, against the in-process API server (test/kubeapi):
+// The LoadBalancer provider's cost, against the in-process API server (test/kubeapi), or with
+// --real against a real kube-apiserver (scripts/kube-up.sh, a fresh one per cold start):
 //   cold start: 1,000 Services of type LoadBalancer and one IPPool; a controller that starts with
-//   nothing allocates and publishes every address: time until every Service shows one.
+//   nothing allocates and publishes every address: time until every Service shows one and the
+//   generated VirtualRouters hold every address (255 at most each).
 //   create-to-answer: in the lab (2 nodes, real agents, everything already running), the time from
 //   creating a Service to its address answering HTTP from the lab's client.
 //
-//   node bench/lb-provider.ts [--services 1000] [--runs 3]
+//   create-to-answer runs on the in-process server only.
+//
+//   node bench/lb-provider.ts [--services 1000] [--runs 3] [--real]
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { crds } from "../src/api/crds.ts";
-import { startApiServer } from "../test/kubeapi/server.ts";
+import { apiServer } from "./api-server.ts";
 import { inProcessCluster } from "../test/support/cluster-lab.ts";
 
 const { values } = parseArgs({
-  options: { services: { type: "string", default: "1000" }, runs: { type: "string", default: "3" } },
+  options: {
+    services: { type: "string", default: "1000" },
+    runs: { type: "string", default: "3" },
+    real: { type: "boolean", default: false },
+  },
 });
 const SERVICES = Number(values.services);
 const RUNS = Number(values.runs);
 const BIN = join(import.meta.dirname, "../bin/vipkeeper.js");
 const BACKEND = join(import.meta.dirname, "../src/lab/http-backend.ts");
 const POOLS = { group: "vipkeeper.io", version: "v1alpha1", plural: "ippools" };
+const VRS = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pool = (addresses: string[], extra: object = {}) => ({
@@ -36,10 +44,11 @@ const pool = (addresses: string[], extra: object = {}) => ({
 });
 
 async function coldStart(): Promise<number> {
-  const api = await startApiServer({ crds: crds() });
+  const { api, kubeconfig } = await apiServer(values.real);
   const kc = api.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject(pool(["198.18.16.0/20"]));
+  for (let i = 0; i < 10; i++) await core.createNamespace({ body: { metadata: { name: `ns-${i}` } } });
   for (let i = 0; i < SERVICES; i++)
     await core.createNamespacedService({
       namespace: `ns-${i % 10}`,
@@ -49,7 +58,7 @@ async function coldStart(): Promise<number> {
       },
     });
   const dir = mkdtempSync(join(tmpdir(), "vk-bench-"));
-  writeFileSync(join(dir, "kubeconfig"), api.kubeConfigYaml());
+  writeFileSync(join(dir, "kubeconfig"), kubeconfig());
   const started = performance.now();
   const child = spawn(
     process.execPath,
@@ -59,14 +68,26 @@ async function coldStart(): Promise<number> {
       env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" },
     },
   );
-  let done = 0;
-  while (done < SERVICES) {
+  // Done when every Service shows an address and the generated routers hold every address.
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  let published: number | undefined;
+  for (;;) {
     await sleep(250);
     const list = await core.listServiceForAllNamespaces();
-    done = list.items.filter((s) => s.status?.loadBalancer?.ingress?.length).length;
-    if (performance.now() - started > 120_000) throw new Error(`only ${done} of ${SERVICES} after 120 s`);
+    const done = list.items.filter((s) => s.status?.loadBalancer?.ingress?.length).length;
+    if (done === SERVICES) published ??= performance.now() - started;
+    const routers = (await custom.listClusterCustomObject({ ...VRS })) as {
+      items: { spec: { addresses: unknown[] } }[];
+    };
+    const announced = routers.items.reduce((n, r) => n + r.spec.addresses.length, 0);
+    if (published !== undefined && announced === SERVICES) break;
+    if (performance.now() - started > 120_000)
+      throw new Error(`after 120 s: ${done} of ${SERVICES} published, ${announced} in routers`);
   }
   const ms = performance.now() - started;
+  console.log(
+    `  every Service's address published after ${(published / 1000).toFixed(2)} s, all in generated routers after ${(ms / 1000).toFixed(2)} s`,
+  );
   child.kill("SIGKILL");
   await api.close();
   return ms;
@@ -128,7 +149,11 @@ for (let i = 0; i < RUNS; i++) cold.push(await coldStart());
 console.log(
   `cold start, ${SERVICES} LoadBalancer Services: median ${(median(cold) / 1000).toFixed(2)} s (runs: ${cold.map((m) => (m / 1000).toFixed(2)).join(", ")} s)`,
 );
-if (process.getuid?.() === 0) {
+console.log(
+  `API server: ${values.real ? "real kube-apiserver (scripts/kube-up.sh)" : "in-process (test/kubeapi)"}`,
+);
+if (values.real) console.log("create-to-answer: run without --real");
+else if (process.getuid?.() === 0) {
   const a = await createToAnswer();
   console.log(
     `Service created to its address answering (lab): median ${Math.round(median(a))} ms (runs: ${a.map(Math.round).join(", ")} ms)`,

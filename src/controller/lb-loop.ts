@@ -45,7 +45,11 @@ export class LbProviderLoop {
       .filter((p) => !p.metadata.deletionTimestamp)
       .map((p) => providerPool(p, (ns) => nsLabels.get(ns)));
     const services = this.ports.services.list();
-    const pass = this.provider.pass(services, pools);
+    const current = new Map<string, string>();
+    for (const r of this.ports.routers.list())
+      if (r.metadata.labels?.[LABEL_MANAGED] === MANAGER && !r.metadata.deletionTimestamp)
+        for (const a of r.spec.addresses) current.set(a.address, r.metadata.name);
+    const pass = this.provider.pass(services, pools, current);
     const byKey = new Map(services.map((s) => [`${s.metadata?.namespace}/${s.metadata?.name}`, s]));
     for (const e of pass.events) {
       const s = byKey.get(e.service);

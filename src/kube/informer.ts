@@ -7,10 +7,11 @@
 // What 2.0.1 does with time (checked in dist/watch.js and kubernetes-client/javascript#3020/#3022):
 // 2.0.0 aborted every watch 30 s after it started, even a busy one; 2.0.1 turned requestTimeoutMs
 // (30 s) into an inactivity timeout, re-armed on every chunk of data, after which ListWatch
-// reconnects from the last resourceVersion without backoff: a quiet watch is re-opened every 30 s,
-// harmlessly. ListWatch has no option for allowWatchBookmarks, so the Watch it is given adds
-// allowWatchBookmarks=true to each watch request: BOOKMARK events move the resourceVersion forward
-// on quiet resources, so a re-watch after compaction needs no relist as often.
+// reconnects from the last resourceVersion without backoff. ListWatch has no option for
+// allowWatchBookmarks or timeoutSeconds, so the Watch it is given adds both to each watch request
+// and stretches the inactivity timeout past the server's bookmark cadence (WATCH_INACTIVITY_MS):
+// BOOKMARK events move the resourceVersion forward on quiet resources (a re-watch after
+// compaction needs no relist as often) and keep a quiet watch open until the server ends it.
 import { Backoff, WATCH_RETRY } from "../base/backoff.ts";
 import {
   ListWatch,
@@ -57,12 +58,30 @@ export function collectionPath(
 type Handler<T> = (obj: T) => void;
 type Verb = "add" | "update" | "delete";
 
-/** A Watch that asks for BOOKMARK events (ListWatch never does) and tells when a watch opens. */
+/**
+ * How long a watch may stay silent before it is re-opened. kube-apiserver 1.37 sends a BOOKMARK on
+ * a quiet watch that asks for them 2 minutes after it opens, then every minute (seen here), so a
+ * live watch is never cut; a dead connection is noticed within this time. client-node's own 30 s re-opened every quiet watch twice
+ * a minute: most of an idle agent's requests.
+ */
+export const WATCH_INACTIVITY_MS = 180_000;
+
+/** The server ends each watch after 5 to 10 minutes, spread as client-go's reflector spreads them. */
+export function watchTimeoutSeconds(random = Math.random()): number {
+  return Math.floor(300 * (1 + random));
+}
+
+/**
+ * A Watch that asks for BOOKMARK events (ListWatch never does) and a server-side timeout, and
+ * tells when a watch opens.
+ */
 class BookmarkWatch extends Watch {
   private readonly opening: () => void;
   constructor(kc: KubeConfig, opening: () => void) {
     super(kc);
     this.opening = opening;
+    // A plain field in client-node 2.0.1's Watch (dist/watch.js), private only in its types.
+    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_INACTIVITY_MS;
   }
 
   override watch(
@@ -72,7 +91,12 @@ class BookmarkWatch extends Watch {
     done: Parameters<Watch["watch"]>[3],
   ): Promise<AbortController> {
     this.opening();
-    return super.watch(path, { ...queryParams, allowWatchBookmarks: true }, callback, done);
+    return super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds() },
+      callback,
+      done,
+    );
   }
 }
 

@@ -46,7 +46,12 @@ export class LbProvider {
     this.isDefaultProvider = isDefaultProvider;
   }
 
-  pass(services: readonly V1Service[], pools: readonly ProviderPool[]): ProviderPass {
+  /** `current`: each address's generated router now (addresses stay where they are). */
+  pass(
+    services: readonly V1Service[],
+    pools: readonly ProviderPool[],
+    current: ReadonlyMap<string, string> = new Map(),
+  ): ProviderPass {
     this.allocator.setPools(pools.map((p) => p.pool));
     const out: ProviderPass = { ingress: new Map(), events: [], routers: [] };
     const ours = services
@@ -74,7 +79,7 @@ export class LbProvider {
       if (a) assignments.set(key, a);
     }
     const local = new Set(ours.filter((s) => s.spec?.externalTrafficPolicy === "Local").map(serviceKey));
-    for (const p of pools) out.routers.push(...routersForPool(p.announce, assignments, local));
+    for (const p of pools) out.routers.push(...routersForPool(p.announce, assignments, local, current));
     return out;
   }
 

@@ -110,41 +110,77 @@ export function routerIndex(key: string, routers: number): number {
 
 export const routerName = (pool: string, i: number) => `lb-${pool}-${i}`;
 
+/** A VirtualRouter holds at most this many addresses (spec.addresses; an advert counts them in a byte). */
+export const ROUTER_ADDRESSES_MAX = 255;
+
+/** Router i's k-th extra router, for the addresses beyond ROUTER_ADDRESSES_MAX (k >= 1). */
+const overflowName = (pool: string, i: number, k: number) => `${routerName(pool, i)}-more${k}`;
+
+/** Whether `name` is one of the pool's shared routers (or their extras) that still exists. */
+function isSharedRouter(name: string, announce: PoolAnnouncement): boolean {
+  const prefix = `lb-${announce.pool}-`;
+  if (!name.startsWith(prefix)) return false;
+  const m = /^(\d+)(?:-more[1-9]\d*)?$/.exec(name.slice(prefix.length));
+  return !!m && Number(m[1]) < announce.routers;
+}
+
 /**
  * The VirtualRouters that announce a pool's assigned addresses; routers with no address are left
  * out (the caller deletes them). A shared address belongs to the router of the first Service that
- * holds it, so one address is never announced twice.
+ * holds it, so one address is never announced twice. A Service's addresses go to its router by a
+ * hash of its key; a full router (ROUTER_ADDRESSES_MAX) spills into extra routers. `current` (each
+ * address's router now) keeps an address where it is while that router stands: moving it would be
+ * an election, and an outage, for nothing.
  */
 export function routersForPool(
   announce: PoolAnnouncement,
   assignments: ReadonlyMap<string, Assignment>,
   local: ReadonlySet<string> = new Set(),
+  current: ReadonlyMap<string, string> = new Map(),
 ): RouterObject[] {
-  const byRouter = new Map<number, Set<string>>();
-  /** Which router announces each address. */
-  const placed = new Map<string, number | RouterObject>();
+  const byRouter = new Map<string, Set<string>>();
+  /** Which router announces each address (a shared router's name, or a dedicated router). */
+  const placed = new Map<string, string | RouterObject>();
   const dedicated: RouterObject[] = [];
+  /** Shared addresses to place, with the router their Service hashes to. */
+  const pending: { addr: string; home: number }[] = [];
   const keys = [...assignments.keys()].sort().filter((k) => assignments.get(k)!.pool === announce.pool);
   for (const key of keys) {
     const a = assignments.get(key)!;
+    const fresh = a.addresses.filter((addr) => !placed.has(addr));
+    if (fresh.length === 0) continue;
     if (local.has(key)) {
       // externalTrafficPolicy: Local: a router of its own, whose master must have a ready endpoint.
-      const fresh = a.addresses.filter((addr) => !placed.has(addr));
-      if (fresh.length === 0) continue;
       const router = localRouter(announce, key, fresh);
       fresh.forEach((addr) => placed.set(addr, router));
       dedicated.push(router);
       continue;
     }
-    const i = routerIndex(key, announce.routers);
-    for (const addr of a.addresses) {
-      if (placed.has(addr)) continue;
-      placed.set(addr, i);
-      byRouter.set(i, (byRouter.get(i) ?? new Set()).add(addr));
+    const home = routerIndex(key, announce.routers);
+    for (const addr of fresh) {
+      placed.set(addr, "");
+      pending.push({ addr, home });
     }
   }
+  const place = (addr: string, name: string) => {
+    placed.set(addr, name);
+    byRouter.set(name, (byRouter.get(name) ?? new Set()).add(addr));
+  };
+  const hasRoom = (name: string) => (byRouter.get(name)?.size ?? 0) < ROUTER_ADDRESSES_MAX;
+  // Addresses stay on the router that has them, then the rest fill their home router and its extras.
+  const unplaced = pending.filter(({ addr }) => {
+    const now = current.get(addr);
+    if (now === undefined || !isSharedRouter(now, announce) || !hasRoom(now)) return true;
+    place(addr, now);
+    return false;
+  });
+  for (const { addr, home } of unplaced) {
+    let name = routerName(announce.pool, home);
+    for (let k = 1; !hasRoom(name); k++) name = overflowName(announce.pool, home, k);
+    place(addr, name);
+  }
   // Each router grants VirtualServers exactly its Services' namespaces, each its own addresses.
-  const grants = new Map<number | RouterObject, Map<string, Set<string>>>();
+  const grants = new Map<string | RouterObject, Map<string, Set<string>>>();
   for (const key of keys) {
     const namespace = key.split("/")[0]!;
     for (const addr of assignments.get(key)!.addresses) {
@@ -156,12 +192,12 @@ export function routersForPool(
   for (const router of dedicated) router.spec.virtualServers = virtualServerGrants(grants.get(router)!);
   return [
     ...[...byRouter.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([i, addrs]): RouterObject => ({
+      .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+      .map(([name, addrs]): RouterObject => ({
         apiVersion: API_VERSION,
         kind: "VirtualRouter",
         metadata: {
-          name: routerName(announce.pool, i),
+          name,
           labels: { [LABEL_POOL]: announce.pool, [LABEL_MANAGED]: MANAGER },
         },
         spec: {
@@ -169,7 +205,7 @@ export function routersForPool(
           garp: { refresh: "10s" },
           ...announce.template,
           addresses: [...addrs].sort().map((address) => ({ address })),
-          virtualServers: virtualServerGrants(grants.get(i)!),
+          virtualServers: virtualServerGrants(grants.get(name)!),
         },
       })),
     ...dedicated,

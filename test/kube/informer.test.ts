@@ -4,7 +4,12 @@
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { collectionPath, SupervisedInformer } from "../../src/kube/informer.ts";
+import {
+  collectionPath,
+  SupervisedInformer,
+  WATCH_INACTIVITY_MS,
+  watchTimeoutSeconds,
+} from "../../src/kube/informer.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 
 const log = pino({ level: "silent" });
@@ -179,6 +184,21 @@ describe("supervised informer", { timeout: 30_000 }, () => {
     await until(() => inf.get("after", NS) !== undefined, "the re-watch");
     expect(inf.lists).toBe(1);
     expect(inf.get("after", NS)?.metadata?.resourceVersion).toBe(cm.metadata?.resourceVersion);
+  });
+
+  it("asks the server to end each watch after 5 to 10 minutes, and waits longer than its bookmark cadence for data", async () => {
+    expect(watchTimeoutSeconds(0)).toBe(300);
+    expect(watchTimeoutSeconds(0.999)).toBe(599);
+    expect(WATCH_INACTIVITY_MS).toBeGreaterThan(120_000); // kube-apiserver's first bookmark: 2 min
+    const { inf } = await setup();
+    const before = api!.watchQueries.length;
+    await inf.start();
+    await until(() => api!.watchQueries.length > before, "the watch");
+    const q = new URLSearchParams(api!.watchQueries.at(-1));
+    expect(q.get("allowWatchBookmarks")).toBe("true");
+    const t = Number(q.get("timeoutSeconds"));
+    expect(t).toBeGreaterThanOrEqual(300);
+    expect(t).toBeLessThan(600);
   });
 
   it("converges on the server's state through random changes, cut watches, compactions and outages", async () => {

@@ -93,11 +93,14 @@ export interface ApiServerOptions {
   crds?: Obj[];
   /** How many changes the server remembers for watches (older versions get 410 Gone). */
   historyLimit?: number;
+  /** BOOKMARK cadence on watches that ask (60 s, as kube-apiserver 1.37 sends them once going). */
   bookmarkIntervalMs?: number;
 }
 
 export class ApiServer {
   readonly resources: Resource[];
+  /** The query of every watch opened, for tests of what clients ask for. */
+  readonly watchQueries: string[] = [];
   private readonly objects = new Map<string, Obj>();
   private history: Change[] = [];
   private compactedRv = 0;
@@ -375,6 +378,7 @@ export class ApiServer {
       fields: parseSelector(q.get("fieldSelector")),
       res,
     };
+    this.watchQueries.push(q.toString());
     res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
     res.flushHeaders();
     const from = q.get("resourceVersion");
@@ -415,7 +419,7 @@ export class ApiServer {
               },
             }) + "\n",
           );
-        }, this.opts.bookmarkIntervalMs ?? 10_000),
+        }, this.opts.bookmarkIntervalMs ?? 60_000),
       );
     res.on("close", () => {
       timers.forEach((t) => clearTimeout(t));

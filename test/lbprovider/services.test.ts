@@ -6,6 +6,7 @@ import {
   isOurs,
   publishedAddresses,
   routerIndex,
+  ROUTER_ADDRESSES_MAX,
   routersForPool,
   serviceRequest,
 } from "../../src/lbprovider/services.ts";
@@ -87,6 +88,50 @@ describe("LoadBalancer Services", () => {
     ).toBe(true);
     expect(routers[0]!.spec.garp?.refresh).toBe("10s");
     expect(routerIndex("ns/s1", 3)).toBe(routerIndex("ns/s1", 3));
+  });
+
+  it("spills past 255 addresses into extra routers, each valid, and keeps addresses where they are", () => {
+    const assignments = new Map<string, Assignment>();
+    const addr = (i: number) => `198.18.${16 + (i >> 8)}.${i & 255}`;
+    for (let i = 0; i < 1000; i++)
+      assignments.set(`ns/s${String(i).padStart(4, "0")}`, { addresses: [addr(i)], pool: "p" });
+    const announce = { pool: "p", routers: 2, template: { interface: "eth0" } };
+    const routers = routersForPool(announce, assignments);
+    // Two home routers by hash, each full at 255, the rest in their extras.
+    expect(routers.every((r) => r.spec.addresses.length <= ROUTER_ADDRESSES_MAX)).toBe(true);
+    expect(
+      routers.filter((r) => r.spec.addresses.length === ROUTER_ADDRESSES_MAX).length,
+    ).toBeGreaterThanOrEqual(2);
+    expect(routers.map((r) => r.metadata.name)).toContain("lb-p-0-more1");
+    expect(routers.flatMap((r) => r.spec.addresses).length).toBe(1000);
+    for (const r of routers)
+      expect(validateVirtualRouter({ ...r, metadata: { name: r.metadata.name } }), r.metadata.name).toEqual(
+        [],
+      );
+
+    // A new Service whose key sorts first moves nobody: every address keeps its router.
+    const where = new Map(
+      routers.flatMap((r) => r.spec.addresses.map((a) => [a.address, r.metadata.name] as const)),
+    );
+    const more = new Map([["ns/a-first", { addresses: ["198.18.30.1"], pool: "p" }], ...assignments]);
+    const again = routersForPool(announce, more, new Set(), where);
+    const whereAgain = new Map(
+      again.flatMap((r) => r.spec.addresses.map((a) => [a.address, r.metadata.name] as const)),
+    );
+    for (const [a, name] of where) expect(whereAgain.get(a), a).toBe(name);
+    expect(again.every((r) => r.spec.addresses.length <= ROUTER_ADDRESSES_MAX)).toBe(true);
+    // Without the current placement, the same change would have moved addresses between routers.
+    const moved = routersForPool(announce, more);
+    const whereMoved = new Map(
+      moved.flatMap((r) => r.spec.addresses.map((a) => [a.address, r.metadata.name] as const)),
+    );
+    expect([...where].some(([a, name]) => whereMoved.get(a) !== name)).toBe(true);
+    // A router name that is not the pool's (another pool's, or beyond its router count) is not kept.
+    const foreign = new Map([[addr(0), "lb-q-0"]]);
+    const placedHome = routersForPool(announce, assignments, new Set(), foreign);
+    expect(
+      placedHome.find((r) => r.spec.addresses.some((a) => a.address === addr(0)))!.metadata.name,
+    ).toMatch(/^lb-p-[01](-more\d+)?$/);
   });
 
   it("grants each namespace its own Services' addresses on the router that announces them, and nothing else", () => {
