@@ -9,8 +9,8 @@ import {
   type ClusterNode,
   type RouterObject,
 } from "../cluster/routers.ts";
-import { addressToBytes, type IpFamily } from "../vrrp/address.ts";
-import { planForNode, type NodePlan } from "./plan.ts";
+import { addressToBytes, familyOf, type IpFamily } from "../vrrp/address.ts";
+import { planForNode, type NodePlan, type SourceFilter } from "./plan.ts";
 
 export interface HostAddress {
   interfaceName: string;
@@ -80,7 +80,21 @@ function decide(router: RouterObject, me: ClusterNode, inputs: ClusterInputs): R
   if (errors.length > 0) return no(errors.map((e) => `${e.field}: ${e.message}`).join("; "));
   const plan = planForNode([resolved], me.name);
   if (plan.instances.length === 0) return no(plan.skipped.map((s) => s.reason).join("; "));
+  for (const i of plan.instances) i.sources = clusterSources(i.family, inputs.nodes);
   return { router: router.metadata.name, run: true, plan, notes };
+}
+
+/**
+ * Whom a multicast instance obeys in a cluster: the agent obeys only cluster nodes (DESIGN.md,
+ * Security rules). IPv4: the Nodes' addresses, every Node's (a node the router does not select
+ * may still be resigning it). IPv6: adverts come from link-local sources, which Node objects do
+ * not list, so any link-local source with hop limit 255 (on the link, GTSM); `unicast: {}` is
+ * what filters IPv6 to the nodes. (An instance with unicast peers obeys the peers only.)
+ */
+export function clusterSources(family: IpFamily, nodes: readonly ClusterNode[]): SourceFilter {
+  if (family === 6) return { kind: "link-local" };
+  const addresses = new Set(nodes.flatMap((n) => n.addresses).filter((a) => familyOf(a) === 4));
+  return { kind: "nodes", addresses: [...addresses].sort() };
 }
 
 /** The interface holding an address on the same subnet as the router's first address. */

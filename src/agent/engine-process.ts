@@ -124,7 +124,10 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       return;
     }
     if (msg.type !== "addresses") return;
-    for (const i of msg.instances) running.updateAddresses(i.key, i.addresses);
+    for (const i of msg.instances) {
+      running.updateAddresses(i.key, i.addresses);
+      running.updateSources(i.key, i.sources);
+    }
     reporter?.report();
   };
   process.on("message", onUpdate);

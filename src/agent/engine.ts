@@ -8,7 +8,7 @@ import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
 import { Counters } from "./counters.ts";
-import type { InstancePlan, PlannedAddress } from "./plan.ts";
+import type { InstancePlan, PlannedAddress, SourceFilter } from "./plan.ts";
 
 export interface Clock {
   /** Milliseconds on a monotonic clock. */
@@ -105,6 +105,22 @@ interface Running {
   lastAdvertFrom?: string;
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
+  /** Sources already logged as not obeyed (a few; the drops counter counts them all). */
+  warnedSources: Set<string>;
+}
+
+/** Sources logged per instance at most: a flood of forged sources must not flood the log. */
+const WARNED_SOURCES = 16;
+
+/** The receive policy's source rules: unicast peers, else the plan's multicast filter, else any. */
+function sourcePolicy(
+  peers: readonly string[],
+  sources: SourceFilter | undefined,
+): Pick<ReceivePolicy, "allowedSources" | "linkLocalSourcesOnly"> {
+  if (peers.length > 0) return { allowedSources: new Set(peers) };
+  if (sources?.kind === "nodes") return { allowedSources: new Set(sources.addresses) };
+  if (sources?.kind === "link-local") return { linkLocalSourcesOnly: true };
+  return {};
 }
 
 export class VrrpEngine {
@@ -142,7 +158,7 @@ export class VrrpEngine {
         primaryAddress: port.sourceAddress,
         requireMaxTtl: opts.requireMaxTtl?.(plan) ?? true,
         ...(plan.auth ? { auth: plan.auth } : {}),
-        ...(plan.unicastPeers.length > 0 ? { allowedSources: new Set(plan.unicastPeers) } : {}),
+        ...sourcePolicy(plan.unicastPeers, plan.sources),
       };
       // keepalived puts an instance in Fault while its own interface is down.
       const tracked: TrackedState[] = [
@@ -174,6 +190,7 @@ export class VrrpEngine {
         addressQueue: Promise.resolve(),
         holds: false,
         since: opts.clock.now(),
+        warnedSources: new Set(),
       });
     }
   }
@@ -233,6 +250,16 @@ export class VrrpEngine {
     const result = checkReceived(packet, r.policy);
     if (!result.ok) {
       this.counters.add("drops", { instance: r.plan.key, reason: result.reason });
+      // Someone else speaks on our VRID: worth a warning (once per source), unlike line noise.
+      if (result.reason === "source-not-allowed" && !r.warnedSources.has(packet.source)) {
+        if (r.warnedSources.size < WARNED_SOURCES) {
+          r.warnedSources.add(packet.source);
+          this.opts.log.warn(
+            { instance: r.plan.key, source: packet.source, detail: result.detail },
+            "adverts from a source that is not a peer are dropped",
+          );
+        }
+      }
       this.opts.log.debug(
         { instance: r.plan.key, reason: result.reason, detail: result.detail, source: packet.source },
         "advert dropped",
@@ -279,6 +306,21 @@ export class VrrpEngine {
         }
       });
     }
+    return true;
+  }
+
+  /**
+   * New sources to obey for a running instance (cluster mode: a Node came or went), without a new
+   * election: only the receive policy changes.
+   */
+  updateSources(key: string, sources: SourceFilter | undefined): boolean {
+    const r = this.running.find((x) => x.plan.key === key);
+    if (!r) return false;
+    const { allowedSources: _a, linkLocalSourcesOnly: _l, ...rest } = r.policy;
+    r.plan = { ...r.plan, ...(sources ? { sources } : {}) };
+    if (!sources) delete r.plan.sources;
+    r.policy = { ...rest, ...sourcePolicy(r.plan.unicastPeers, sources) };
+    r.warnedSources.clear();
     return true;
   }
 
