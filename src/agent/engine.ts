@@ -84,6 +84,8 @@ export interface InstanceStatus {
   lastAdvertFrom?: string;
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
+  /** The last advert dropped because its source is not a peer (someone else speaks on our VRID). */
+  lastForeignAdvert?: { from: string; priority: number; at: number };
   holdsAddresses: boolean;
   /** Tracked objects (the instance's own interface first) and their health. */
   tracked: { name: string; healthy: boolean }[];
@@ -105,6 +107,7 @@ interface Running {
   lastAdvertFrom?: string;
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
+  lastForeignAdvert?: { from: string; priority: number; at: number };
   /** Sources already logged as not obeyed (a few; the drops counter counts them all). */
   warnedSources: Set<string>;
 }
@@ -250,7 +253,14 @@ export class VrrpEngine {
     const result = checkReceived(packet, r.policy);
     if (!result.ok) {
       this.counters.add("drops", { instance: r.plan.key, reason: result.reason });
-      // Someone else speaks on our VRID: worth a warning (once per source), unlike line noise.
+      // Someone else speaks on our VRID (the advert decoded: the source check comes after): worth
+      // a warning (once per source) and the status (the controller's ForeignSpeaker).
+      if (result.reason === "source-not-allowed")
+        r.lastForeignAdvert = {
+          from: packet.source,
+          priority: packet.payload[2]!,
+          at: this.opts.clock.now(),
+        };
       if (result.reason === "source-not-allowed" && !r.warnedSources.has(packet.source)) {
         if (r.warnedSources.size < WARNED_SOURCES) {
           r.warnedSources.add(packet.source);
@@ -359,6 +369,7 @@ export class VrrpEngine {
       ...(r.lastAdvertFrom !== undefined ? { lastAdvertFrom: r.lastAdvertFrom } : {}),
       ...(r.lastAdvertPriority !== undefined ? { lastAdvertPriority: r.lastAdvertPriority } : {}),
       ...(r.lastAnnounceAt !== undefined ? { lastAnnounceAt: r.lastAnnounceAt } : {}),
+      ...(r.lastForeignAdvert ? { lastForeignAdvert: { ...r.lastForeignAdvert } } : {}),
     }));
   }
 

@@ -325,6 +325,12 @@ spec:
     }
     expect(state()).toBe("master");
     expect(engine.counters.get("drops", { instance: "web/ipv4", reason: "source-not-allowed" })).toBe(30);
+    // Who else speaks on the VRID goes into the status (the controller's ForeignSpeaker).
+    expect(engine.status()[0]!.lastForeignAdvert).toEqual({
+      from: "198.18.0.100",
+      priority: 254,
+      at: clock.now() - 100,
+    });
     // A node joins the cluster: its adverts are obeyed without a new election of our own.
     expect(
       engine.updateSources("web/ipv4", { kind: "nodes", addresses: ["198.18.0.11", "198.18.0.100"] }),

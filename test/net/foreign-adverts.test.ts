@@ -23,6 +23,18 @@ describe.skipIf(!ROOT)("multicast adverts from outside the cluster (cluster mode
   let c: ClusterLab;
   let lab: Lab;
   let vrid = 0;
+  type Router = {
+    status?: {
+      vrid?: number;
+      master?: string;
+      conditions?: { type: string; status: string; message: string }[];
+    };
+  };
+  const get = async () =>
+    (await c.api
+      .kubeConfig()
+      .makeApiClient(CustomObjectsApi)
+      .getClusterCustomObject({ ...VR, name: "web" })) as Router;
 
   /** The agent's drops of one reason (its metrics, read inside the node's namespace). */
   const drops = (node: string, reason: string): number => {
@@ -81,8 +93,6 @@ describe.skipIf(!ROOT)("multicast adverts from outside the cluster (cluster mode
         },
       },
     });
-    type Router = { status?: { vrid?: number; master?: string } };
-    const get = async () => (await custom.getClusterCustomObject({ ...VR, name: "web" })) as Router;
     // The agents start a little apart and the higher priority preempts: wait until it settles.
     await c.settledMaster(VIP, async () => (await get()).status?.master, 30_000);
     vrid = (await get()).status?.vrid ?? 0;
@@ -96,6 +106,15 @@ describe.skipIf(!ROOT)("multicast adverts from outside the cluster (cluster mode
     const before = drops(master, "source-not-allowed");
     await forge("client");
     expect(lab.holders(VIP)).toEqual([master]);
+    // The status says someone outside the cluster speaks on the VRID.
+    await waitUntil(
+      async () =>
+        (await get()).status?.conditions?.some(
+          (x) => x.type === "ForeignSpeaker" && x.status === "True" && x.message.includes(lab.client.ipv4),
+        ) ?? false,
+      15_000,
+      `ForeignSpeaker naming ${lab.client.ipv4}\n${c.dump()}`,
+    );
     // Both agents hear the group: the backup drops them too, and stays backup.
     for (const n of ["n1", "n2"])
       expect(drops(n, "source-not-allowed") - (n === master ? before : 0)).toBeGreaterThanOrEqual(25);
