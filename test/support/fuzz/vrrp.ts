@@ -3,7 +3,12 @@
 // Inputs are valid adverts (v2 with and without a password, v3 over IPv4 and IPv6, both IPv4
 // checksum forms), then mostly mutated: blind byte changes, or a named field set to another value
 // with the checksum made right again, so the checks behind the checksum are reached too.
-import { bytesToAddress, canonicalAddress, type IpFamily } from "../../../src/vrrp/address.ts";
+import {
+  addressToBytes,
+  bytesToAddress,
+  canonicalAddress,
+  type IpFamily,
+} from "../../../src/vrrp/address.ts";
 import { internetChecksum } from "../../../src/vrrp/checksum.ts";
 import { parseIpv4Packet } from "../../../src/vrrp/ip-header.ts";
 import {
@@ -146,12 +151,46 @@ function policyFor(c: Case, rng: Random): ReceivePolicy {
   };
   if (c.advert.auth) p.auth = c.advert.auth;
   if (rng.chance(0.3)) p.allowedSources = new Set([c.path.source]);
+  else if (c.family === 6 && rng.chance(0.5)) p.linkLocalSourcesOnly = true; // cluster mode, IPv6 multicast
   return p;
 }
 
-/** What the accepted message's bytes say, read without the codec: the fields must agree. */
-function disagreement(msg: Uint8Array, advert: Advert, family: IpFamily): string | undefined {
+/**
+ * What the accepted message's bytes say, read without the codec: the fields must agree, and the
+ * message must be what an advert is (type 1, its exact length, a checksum that holds in the form
+ * the decoder reports, computed here from RFC 1071's sum over the pseudo-header and message).
+ */
+function disagreement(
+  msg: Uint8Array,
+  advert: Advert,
+  path: PacketPath,
+  form: ChecksumForm,
+): string | undefined {
+  const family = path.family;
   const alen = family === 4 ? 4 : 16;
+  if ((msg[0]! & 0x0f) !== 1) return `accepted type ${msg[0]! & 0x0f}`;
+  const length = 8 + msg[3]! * alen + (advert.version === 2 ? 8 : 0);
+  if (msg.length !== length) return `accepted ${msg.length} bytes for ${msg[3]} addresses`;
+  const pseudo = Buffer.alloc(family === 4 ? 12 : 40);
+  if (advert.version === 3 && (family === 6 || form === "pseudo-header")) {
+    const a = addressToBytes(path.source);
+    const b = addressToBytes(path.destination);
+    pseudo.set(a, 0);
+    pseudo.set(b, a.length);
+    // IPv4 (RFC 768 form): zero, protocol, length; IPv6 (RFC 8200 8.1): 32-bit length, next header.
+    if (family === 4) {
+      pseudo[9] = 112;
+      pseudo.writeUInt16BE(msg.length, 10);
+    } else {
+      pseudo.writeUInt32BE(msg.length, 32);
+      pseudo[39] = 112;
+    }
+  }
+  const sum =
+    advert.version === 3 && (family === 6 || form === "pseudo-header")
+      ? internetChecksum(pseudo, msg)
+      : internetChecksum(msg);
+  if (sum !== 0) return `accepted with a checksum that does not hold (${form})`;
   const interval = advert.version === 3 ? ((msg[4]! << 8) | msg[5]!) & 0x0fff : msg[5]! * 100;
   const want = {
     version: msg[0]! >> 4,
@@ -219,11 +258,18 @@ export const vrrpTarget: FuzzTarget = {
       return wrong(
         `round trip: sent ${JSON.stringify(made.advert)}, decoded ${JSON.stringify(result.advert)}`,
       );
-    const off = disagreement(packet.payload, result.advert, c.family);
+    const off = disagreement(
+      packet.payload,
+      result.advert,
+      { family: c.family, source: packet.source, destination: packet.destination },
+      result.checksumForm,
+    );
     if (off) return wrong(off);
     if (policy.requireMaxTtl && packet.ttl !== 255) return wrong(`accepted with TTL ${packet.ttl}`);
     if (policy.allowedSources && !policy.allowedSources.has(packet.source))
       return wrong(`accepted from ${packet.source}, not an allowed source`);
+    if (policy.linkLocalSourcesOnly && !packet.source.startsWith("fe80:"))
+      return wrong(`accepted from ${packet.source}, not link-local`);
     return { kind: "accepted" };
   },
 };
