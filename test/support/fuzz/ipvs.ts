@@ -82,25 +82,21 @@ function extendNest(nest: Buffer, more: Buffer[]): Buffer {
 
 /** A dump reply's message for the service, as the kernel answers (statistics inside the nest). */
 function serviceMessage(svc: IpvsService, seq: number): Buffer {
-  const stats =
-    svc.connections === undefined
-      ? []
-      : [
-          attr(
-            10 | NLA_F_NESTED,
-            Buffer.concat([attr(1, u32(svc.connections)), attr(2, u32(svc.inPackets ?? 0))]),
-          ),
-        ];
+  const counts = [
+    ...(svc.connections === undefined ? [] : [attr(1, u32(svc.connections))]),
+    ...(svc.inPackets === undefined ? [] : [attr(2, u32(svc.inPackets))]),
+  ];
+  const stats = counts.length === 0 ? [] : [attr(10 | NLA_F_NESTED, Buffer.concat(counts))];
   return genlMessage(FAMILY_ID, NLM_F_MULTI, seq, IPVS_CMD.NEW_SERVICE, [
     extendNest(serviceAttr(svc), stats),
   ]);
 }
 
 function destMessage(d: IpvsDest, seq: number): Buffer {
-  const counts =
-    d.activeConnections === undefined
-      ? []
-      : [attr(7, u32(d.activeConnections)), attr(8, u32(d.inactiveConnections ?? 0))];
+  const counts = [
+    ...(d.activeConnections === undefined ? [] : [attr(7, u32(d.activeConnections))]),
+    ...(d.inactiveConnections === undefined ? [] : [attr(8, u32(d.inactiveConnections))]),
+  ];
   return genlMessage(FAMILY_ID, NLM_F_MULTI, seq, IPVS_CMD.NEW_DEST, [extendNest(destAttr(d), counts)]);
 }
 
@@ -175,8 +171,17 @@ export const ipvsTarget: FuzzTarget = {
       }
       return { kind: "accepted" };
     }
-    for (const d of decoded)
-      if (d.ok && !plausible(d.value)) return wrong(`decoded nonsense ${JSON.stringify(d.value)}`);
+    for (const d of decoded) {
+      if (!d.ok) continue;
+      if (!plausible(d.value)) return wrong(`decoded nonsense ${JSON.stringify(d.value)}`);
+      // What was read from mutated bytes, written out and read again, reads the same: no field is
+      // half-read (a decoder that took a field from the wrong place or width would differ).
+      const again = services
+        ? decodeService(decodeMessages(serviceMessage(d.value as IpvsService, 0)).messages[0]!)
+        : decodeDest(decodeMessages(destMessage(d.value as IpvsDest, 0)).messages[0]!, family);
+      if (!again.ok || !same(again.value, d.value))
+        return wrong(`decoded ${JSON.stringify(d.value)}, which reads back as ${JSON.stringify(again)}`);
+    }
     if (malformed) return { kind: "rejected", reason: "malformed-datagram" };
     const refused = decoded.find((d) => !d.ok);
     if (refused && !refused.ok) return { kind: "rejected", reason: refused.reason };
