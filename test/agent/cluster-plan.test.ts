@@ -124,6 +124,13 @@ describe("cluster mode: what this node runs", () => {
     ]);
   });
 
+  it("leaves IPv4 multicast unfiltered, and says why, where the VRRP interface holds no Node address", () => {
+    const elsewhere = [{ ...nodes[0]!, addresses: ["198.19.5.1"] }, nodes[1]!];
+    const [d] = decideRouters(inputs({ nodes: elsewhere }));
+    expect(d?.run && d.plan.instances[0]?.sources).toBeUndefined();
+    expect(d?.run && d.notes.join()).toMatch(/adverts from any source on eth0 are obeyed.*198\.19\.5\.1/);
+  });
+
   it("finds the interface by subnet, never a link-local or the VIP itself", () => {
     expect(interfaceFor(router({ addresses: [{ address: "2001:db8:1::50/64" }] }), host)).toBe("eth1");
     expect(interfaceFor(router({ addresses: [{ address: "198.19.0.50" }] }), host)).toBeUndefined();
