@@ -253,23 +253,7 @@ export class VrrpEngine {
     const result = checkReceived(packet, r.policy);
     if (!result.ok) {
       this.counters.add("drops", { instance: r.plan.key, reason: result.reason });
-      // Someone else speaks on our VRID (the advert decoded: the source check comes after): worth
-      // a warning (once per source) and the status (the controller's ForeignSpeaker).
-      if (result.reason === "source-not-allowed")
-        r.lastForeignAdvert = {
-          from: packet.source,
-          priority: packet.payload[2]!,
-          at: this.opts.clock.now(),
-        };
-      if (result.reason === "source-not-allowed" && !r.warnedSources.has(packet.source)) {
-        if (r.warnedSources.size < WARNED_SOURCES) {
-          r.warnedSources.add(packet.source);
-          this.opts.log.warn(
-            { instance: r.plan.key, source: packet.source, detail: result.detail },
-            "adverts from a source that is not a peer are dropped",
-          );
-        }
-      }
+      if (result.reason === "source-not-allowed") this.foreign(r, packet, result.detail);
       this.opts.log.debug(
         { instance: r.plan.key, reason: result.reason, detail: result.detail, source: packet.source },
         "advert dropped",
@@ -282,6 +266,20 @@ export class VrrpEngine {
     r.lastAdvertFrom = packet.source;
     r.lastAdvertPriority = result.advert.priority;
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+  }
+
+  /**
+   * Someone else speaks on our VRID (the advert decoded: the source check comes after it): worth a
+   * warning, once per source, and the status (the controller's ForeignSpeaker).
+   */
+  private foreign(r: Running, packet: ReceivedPacket, detail: string): void {
+    r.lastForeignAdvert = { from: packet.source, priority: packet.payload[2]!, at: this.opts.clock.now() };
+    if (r.warnedSources.has(packet.source) || r.warnedSources.size >= WARNED_SOURCES) return;
+    r.warnedSources.add(packet.source);
+    this.opts.log.warn(
+      { instance: r.plan.key, source: packet.source, detail },
+      "adverts from a source that is not a peer are dropped",
+    );
   }
 
   /**
