@@ -94,10 +94,10 @@ describe.skipIf(!ROOT)("multicast adverts from outside the cluster (cluster mode
       },
     });
     // The agents start a little apart and the higher priority preempts: wait until it settles.
-    await c.settledMaster(VIP, async () => (await get()).status?.master, 30_000);
+    await c.settledMaster(VIP, async () => (await get()).status?.master, 60_000);
     vrid = (await get()).status?.vrid ?? 0;
     expect(vrid).toBeGreaterThan(0);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(() => c?.destroy());
 
