@@ -151,20 +151,25 @@ function errorKind(message: string): string {
     .slice(0, 70);
 }
 
+/** One input: a fixture's text, mutated or not, and the config id to read it with. */
+export function keepalivedInput(rng: Random): { text: string; mutated: boolean; configId?: string } {
+  corpus ??= keepalivedCorpus();
+  const original = rng.pick(corpus);
+  const mutated = !rng.chance(0.05);
+  let lines = original.split("\n");
+  if (mutated)
+    for (let n = rng.int(1, 4); n > 0; n--) lines = MUTATIONS[rng.pick(MUTATION_NAMES)]!(rng, lines);
+  const configId = rng.pick(["lb1", "lb2", undefined]);
+  return { text: lines.join("\n"), mutated, ...(configId === undefined ? {} : { configId }) };
+}
+
 export const keepalivedTarget: FuzzTarget = {
   name: "keepalived",
   one(rng) {
-    corpus ??= keepalivedCorpus();
     // Includes resolve beside the file: an empty directory, so no include reads anything real.
     emptyDir ??= mkdtempSync(join(tmpdir(), "vk-fuzz-"));
     const file = join(emptyDir, "keepalived.conf");
-    const original = rng.pick(corpus);
-    const mutated = !rng.chance(0.05);
-    let lines = original.split("\n");
-    if (mutated)
-      for (let n = rng.int(1, 4); n > 0; n--) lines = MUTATIONS[rng.pick(MUTATION_NAMES)]!(rng, lines);
-    const text = lines.join("\n");
-    const configId = rng.pick(["lb1", "lb2", undefined]);
+    const { text, mutated, configId } = keepalivedInput(rng);
 
     // The decoder's part: a KeepalivedSyntaxError is a rejection, anything else thrown a crash.
     try {
