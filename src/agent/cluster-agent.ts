@@ -164,7 +164,7 @@ export class ClusterAgent {
       if (current?.engine.update(d.plan)) {
         current.digest = digest;
         current.plan = d.plan;
-        log.info({ router: d.router }, "router addresses updated in place");
+        log.info({ router: d.router }, "router updated in place (virtual addresses or the sources it obeys)");
         continue;
       }
       // A changed router restarts its own engine only: the others' elections are untouched.

@@ -9,8 +9,8 @@ import {
   type ClusterNode,
   type RouterObject,
 } from "../cluster/routers.ts";
-import { addressToBytes, type IpFamily } from "../vrrp/address.ts";
-import { planForNode, type NodePlan } from "./plan.ts";
+import { addressToBytes, familyOf, type IpFamily } from "../vrrp/address.ts";
+import { planForNode, type NodePlan, type SourceFilter } from "./plan.ts";
 
 export interface HostAddress {
   interfaceName: string;
@@ -80,7 +80,36 @@ function decide(router: RouterObject, me: ClusterNode, inputs: ClusterInputs): R
   if (errors.length > 0) return no(errors.map((e) => `${e.field}: ${e.message}`).join("; "));
   const plan = planForNode([resolved], me.name);
   if (plan.instances.length === 0) return no(plan.skipped.map((s) => s.reason).join("; "));
+  for (const i of plan.instances) {
+    const sources = clusterSources(i.family, inputs.nodes);
+    // Our own adverts leave from an address of the interface: when none of them is our Node's
+    // address, the other nodes' adverts likely leave from addresses their Nodes do not list
+    // either (another network than the InternalIP's), and the filter would split the router.
+    const own = inputs.host.filter((h) => h.interfaceName === iface && h.family === 4).map((h) => h.address);
+    if (sources.kind === "nodes" && !own.some((a) => me.addresses.includes(a))) {
+      notes.push(
+        `adverts from any source on ${iface} are obeyed: none of its addresses (${own.join(", ") || "none"}) is this Node's address (${me.addresses.join(", ")}), so the Node addresses cannot say who the nodes are there; use unicast, or make the Node's InternalIP an address of ${iface}`,
+      );
+      continue;
+    }
+    i.sources = sources;
+  }
   return { router: router.metadata.name, run: true, plan, notes };
+}
+
+/**
+ * Whom a multicast instance obeys in a cluster: the agent obeys only cluster nodes (DESIGN.md,
+ * Security rules). IPv4: the Nodes' addresses, every Node's (a node the router does not select
+ * may still be resigning it). IPv6: adverts come from link-local sources, which Node objects do
+ * not list, so any link-local source with hop limit 255 (on the link, GTSM); `unicast: {}` is
+ * what filters IPv6 to the nodes. (An instance with unicast peers obeys the peers only.) The
+ * caller leaves IPv4 unfiltered, with a note, where this node's own VRRP interface has no Node
+ * address.
+ */
+export function clusterSources(family: IpFamily, nodes: readonly ClusterNode[]): SourceFilter {
+  if (family === 6) return { kind: "link-local" };
+  const addresses = new Set(nodes.flatMap((n) => n.addresses).filter((a) => familyOf(a) === 4));
+  return { kind: "nodes", addresses: [...addresses].sort() };
 }
 
 /** The interface holding an address on the same subnet as the router's first address. */

@@ -2,7 +2,7 @@
 // the file again, so it loads neither the YAML parser nor the schema validator: a smaller process
 // starts faster and, killed, is torn down sooner (its supervisor hears of the death sooner).
 import { runEngineProcess, type EngineArgs } from "./engine-process.ts";
-import type { NodePlan, PlannedAddress } from "./plan.ts";
+import type { NodePlan, PlannedAddress, SourceFilter } from "./plan.ts";
 
 /** The supervisor's first message to a new engine. */
 export interface EngineStart {
@@ -12,11 +12,14 @@ export interface EngineStart {
 }
 
 /**
- * Later messages: new virtual addresses for running instances (no new election), the health of
- * tracked cluster objects, or routers to stop while the others run on.
+ * Later messages: new virtual addresses and sources to obey for running instances (no new
+ * election), the health of tracked cluster objects, or routers to stop while the others run on.
  */
 export type EngineUpdate =
-  | { type: "addresses"; instances: { key: string; addresses: PlannedAddress[] }[] }
+  | {
+      type: "addresses";
+      instances: { key: string; addresses: PlannedAddress[]; sources?: SourceFilter }[];
+    }
   | { type: "tracked"; states: { name: string; healthy: boolean }[] }
   | { type: "remove"; routers: string[] };
 

@@ -124,7 +124,10 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       return;
     }
     if (msg.type !== "addresses") return;
-    for (const i of msg.instances) running.updateAddresses(i.key, i.addresses);
+    for (const i of msg.instances) {
+      running.updateAddresses(i.key, i.addresses);
+      running.updateSources(i.key, i.sources);
+    }
     reporter?.report();
   };
   process.on("message", onUpdate);
@@ -149,9 +152,13 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   return 0;
 }
 
+/** While a foreign source goes on speaking, its `at` in the status is refreshed this often. */
+const FOREIGN_REFRESH_MS = 20_000;
+
 /**
  * Status for the supervisor: at once on a transition, else when a check each second finds a change
- * worth a status write (priority, the master heard, addresses held) — never one per advert.
+ * worth a status write (priority, the master heard, addresses held, a foreign source, or the same
+ * one FOREIGN_REFRESH_MS later) — never one per advert.
  */
 function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) {
   let last = "";
@@ -168,6 +175,8 @@ function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) 
         i.lastAdvertPriority,
         (i.lastAnnounceAt ?? -1) >= i.since, // announced since the last transition
         i.tracked.filter((t) => !t.healthy).map((t) => t.name),
+        i.lastForeignAdvert?.from,
+        Math.floor((i.lastForeignAdvert?.at ?? 0) / FOREIGN_REFRESH_MS),
       ]),
     );
     if (!force && significant === last) return;
@@ -175,7 +184,7 @@ function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) 
     tell({
       type: "status",
       instances: instances.map((i) => {
-        const { lastAdvertHeardAt, lastAnnounceAt, ...rest } = i;
+        const { lastAdvertHeardAt, lastAnnounceAt, lastForeignAdvert, ...rest } = i;
         const heard = epoch(lastAdvertHeardAt);
         const announced = epoch(lastAnnounceAt);
         return {
@@ -183,6 +192,9 @@ function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) 
           since: epoch(i.since)!,
           ...(heard !== undefined ? { lastAdvertHeardAt: heard } : {}),
           ...(announced !== undefined ? { lastAnnounceAt: announced } : {}),
+          ...(lastForeignAdvert
+            ? { lastForeignAdvert: { ...lastForeignAdvert, at: epoch(lastForeignAdvert.at)! } }
+            : {}),
         };
       }),
     });

@@ -8,7 +8,7 @@ import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
 import { Counters } from "./counters.ts";
-import type { InstancePlan, PlannedAddress } from "./plan.ts";
+import type { InstancePlan, PlannedAddress, SourceFilter } from "./plan.ts";
 
 export interface Clock {
   /** Milliseconds on a monotonic clock. */
@@ -84,6 +84,8 @@ export interface InstanceStatus {
   lastAdvertFrom?: string;
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
+  /** The last advert dropped because its source is not a peer (someone else speaks on our VRID). */
+  lastForeignAdvert?: { from: string; priority: number; at: number };
   holdsAddresses: boolean;
   /** Tracked objects (the instance's own interface first) and their health. */
   tracked: { name: string; healthy: boolean }[];
@@ -105,6 +107,23 @@ interface Running {
   lastAdvertFrom?: string;
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
+  lastForeignAdvert?: { from: string; priority: number; at: number };
+  /** Sources already logged as not obeyed (a few; the drops counter counts them all). */
+  warnedSources: Set<string>;
+}
+
+/** Sources logged per instance at most: a flood of forged sources must not flood the log. */
+const WARNED_SOURCES = 16;
+
+/** The receive policy's source rules: unicast peers, else the plan's multicast filter, else any. */
+function sourcePolicy(
+  peers: readonly string[],
+  sources: SourceFilter | undefined,
+): Pick<ReceivePolicy, "allowedSources" | "linkLocalSourcesOnly"> {
+  if (peers.length > 0) return { allowedSources: new Set(peers) };
+  if (sources?.kind === "nodes") return { allowedSources: new Set(sources.addresses) };
+  if (sources?.kind === "link-local") return { linkLocalSourcesOnly: true };
+  return {};
 }
 
 export class VrrpEngine {
@@ -142,7 +161,7 @@ export class VrrpEngine {
         primaryAddress: port.sourceAddress,
         requireMaxTtl: opts.requireMaxTtl?.(plan) ?? true,
         ...(plan.auth ? { auth: plan.auth } : {}),
-        ...(plan.unicastPeers.length > 0 ? { allowedSources: new Set(plan.unicastPeers) } : {}),
+        ...sourcePolicy(plan.unicastPeers, plan.sources),
       };
       // keepalived puts an instance in Fault while its own interface is down.
       const tracked: TrackedState[] = [
@@ -174,6 +193,7 @@ export class VrrpEngine {
         addressQueue: Promise.resolve(),
         holds: false,
         since: opts.clock.now(),
+        warnedSources: new Set(),
       });
     }
   }
@@ -233,6 +253,7 @@ export class VrrpEngine {
     const result = checkReceived(packet, r.policy);
     if (!result.ok) {
       this.counters.add("drops", { instance: r.plan.key, reason: result.reason });
+      if (result.reason === "source-not-allowed") this.foreign(r, packet, result.detail);
       this.opts.log.debug(
         { instance: r.plan.key, reason: result.reason, detail: result.detail, source: packet.source },
         "advert dropped",
@@ -245,6 +266,20 @@ export class VrrpEngine {
     r.lastAdvertFrom = packet.source;
     r.lastAdvertPriority = result.advert.priority;
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+  }
+
+  /**
+   * Someone else speaks on our VRID (the advert decoded: the source check comes after it): worth a
+   * warning, once per source, and the status (the controller's ForeignSpeaker).
+   */
+  private foreign(r: Running, packet: ReceivedPacket, detail: string): void {
+    r.lastForeignAdvert = { from: packet.source, priority: packet.payload[2]!, at: this.opts.clock.now() };
+    if (r.warnedSources.has(packet.source) || r.warnedSources.size >= WARNED_SOURCES) return;
+    r.warnedSources.add(packet.source);
+    this.opts.log.warn(
+      { instance: r.plan.key, source: packet.source, detail },
+      "adverts from a source that is not a peer are dropped",
+    );
   }
 
   /**
@@ -279,6 +314,21 @@ export class VrrpEngine {
         }
       });
     }
+    return true;
+  }
+
+  /**
+   * New sources to obey for a running instance (cluster mode: a Node came or went), without a new
+   * election: only the receive policy changes.
+   */
+  updateSources(key: string, sources: SourceFilter | undefined): boolean {
+    const r = this.running.find((x) => x.plan.key === key);
+    if (!r) return false;
+    const { allowedSources: _a, linkLocalSourcesOnly: _l, ...rest } = r.policy;
+    r.plan = { ...r.plan, ...(sources ? { sources } : {}) };
+    if (!sources) delete r.plan.sources;
+    r.policy = { ...rest, ...sourcePolicy(r.plan.unicastPeers, sources) };
+    r.warnedSources.clear();
     return true;
   }
 
@@ -317,6 +367,7 @@ export class VrrpEngine {
       ...(r.lastAdvertFrom !== undefined ? { lastAdvertFrom: r.lastAdvertFrom } : {}),
       ...(r.lastAdvertPriority !== undefined ? { lastAdvertPriority: r.lastAdvertPriority } : {}),
       ...(r.lastAnnounceAt !== undefined ? { lastAnnounceAt: r.lastAnnounceAt } : {}),
+      ...(r.lastForeignAdvert ? { lastForeignAdvert: { ...r.lastForeignAdvert } } : {}),
     }));
   }
 

@@ -18,8 +18,8 @@ const ENGINE_MAIN = fileURLToPath(new URL(`./engine-main${extname(import.meta.ur
 export interface RunningEngine {
   readonly supervisor: Supervisor;
   /**
-   * Takes a new plan in place when it differs from the running one only in virtual addresses (no
-   * new election); false when it needs a restart.
+   * Takes a new plan in place when it differs from the running one only in virtual addresses or
+   * the sources it obeys (no new election); false when it needs a restart.
    */
   update(plan: NodePlan): boolean;
   /**
@@ -99,12 +99,16 @@ export async function startEngine(
   return {
     supervisor,
     update(next) {
-      if (!onlyAddressesDiffer(current, next)) return false;
+      if (!takenInPlace(current, next)) return false;
       current = next;
       resigner.setPlans(next.instances);
       const msg: EngineUpdate = {
         type: "addresses",
-        instances: next.instances.map((i) => ({ key: i.key, addresses: i.addresses })),
+        instances: next.instances.map((i) => ({
+          key: i.key,
+          addresses: i.addresses,
+          ...(i.sources ? { sources: i.sources } : {}),
+        })),
       };
       supervisor.send(msg);
       return true;
@@ -129,8 +133,12 @@ export async function startEngine(
   };
 }
 
-/** Same instances with the same settings; only their virtual addresses may differ. */
-export function onlyAddressesDiffer(a: NodePlan, b: NodePlan): boolean {
-  const strip = (p: NodePlan) => JSON.stringify(p.instances.map((i) => ({ ...i, addresses: [] })));
+/**
+ * Same instances with the same settings; only their virtual addresses and the sources they obey
+ * (the cluster's nodes, which come and go) may differ: those change in place.
+ */
+export function takenInPlace(a: NodePlan, b: NodePlan): boolean {
+  const strip = (p: NodePlan) =>
+    JSON.stringify(p.instances.map((i) => ({ ...i, addresses: [], sources: undefined })));
   return strip(a) === strip(b);
 }

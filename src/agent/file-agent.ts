@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { loadConfig, type AgentConfig } from "./config-file.ts";
 import type { EngineArgs } from "./engine-process.ts";
-import { onlyAddressesDiffer, startEngine, type RunningEngine } from "./engines.ts";
+import { takenInPlace, startEngine, type RunningEngine } from "./engines.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import { planForNode, type NodePlan } from "./plan.ts";
 import type { EngineMessage } from "./supervisor.ts";
@@ -38,7 +38,7 @@ export function routerSteps(running: NodePlan, next: NodePlan): Map<string, Rout
     const old = before.get(router);
     if (!old) steps.set(router, "start");
     else if (JSON.stringify(old) === JSON.stringify(plan)) steps.set(router, "keep");
-    else steps.set(router, onlyAddressesDiffer(old, plan) ? "addresses" : "restart");
+    else steps.set(router, takenInPlace(old, plan) ? "addresses" : "restart");
   }
   // A sync group's members must share one engine: one of them (re)starting restarts them all.
   const groupOf = (router: string) => after.get(router)?.instances[0]?.syncGroup;

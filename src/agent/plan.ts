@@ -90,12 +90,24 @@ export interface InstancePlan {
   addresses: PlannedAddress[];
   /** Empty: multicast. */
   unicastPeers: string[];
+  /**
+   * Whom a multicast instance obeys; absent: any source on the segment (file mode, as keepalived).
+   * With unicast peers it is not used: the peers are the only sources obeyed.
+   */
+  sources?: SourceFilter;
   auth?: V2Auth;
   checksumForm: ChecksumForm;
   track: TrackPlan;
   notify: NotifyPlan;
   garp: GarpPlan;
 }
+
+/**
+ * Cluster mode's sources for multicast: "nodes", the cluster's Node addresses of the instance's
+ * family (IPv4); "link-local", any IPv6 link-local source (IPv6 adverts come from link-local
+ * addresses, which Node objects do not list: only unicast peers filter IPv6 to the nodes).
+ */
+export type SourceFilter = { kind: "nodes"; addresses: string[] } | { kind: "link-local" };
 
 export interface NodePlan {
   instances: InstancePlan[];

@@ -34,6 +34,11 @@ export function nodeEntry(node: string, instances: readonly InstanceStatus[], me
   // The node's state is its IPv4 instance's (or the only one's); Master wins if any family is master.
   const lead = per.find((p) => p.state === "Master") ?? per[0]!;
   const announced = Math.max(...instances.map((i) => i.lastAnnounceAt ?? 0));
+  // Either family's newest: the controller needs only to know someone else speaks.
+  const foreign = instances
+    .map((i) => i.lastForeignAdvert)
+    .filter((f) => f !== undefined)
+    .sort((a, b) => b.at - a.at)[0];
   const entry: NodeEntry = {
     name: node,
     state: lead.state,
@@ -42,6 +47,9 @@ export function nodeEntry(node: string, instances: readonly InstanceStatus[], me
     interface: lead.raw.interfaceName,
     since: lead.since,
     ...(lead.lastAdvertHeard ? { lastAdvertHeard: lead.lastAdvertHeard } : {}),
+    ...(foreign
+      ? { lastForeignAdvert: { from: foreign.from, priority: foreign.priority, at: iso(foreign.at) } }
+      : {}),
     ...(announced > 0 ? { lastGratuitousArp: iso(announced) } : {}),
     ...(message ? { message } : {}),
     checks: checksOf(instances),

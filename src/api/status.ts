@@ -39,6 +39,18 @@ const AdvertHeard = Type.Object(
   { description: "The last VRRP advert this node heard for the router (who the master is, seen from here)." },
 );
 
+const ForeignAdvert = Type.Object(
+  {
+    from: Type.String({ description: "Source address of the advert." }),
+    priority: Type.Integer({ description: "Priority it carried." }),
+    at: Time("When it was last heard (refreshed at most every 20 s while it goes on)"),
+  },
+  {
+    description:
+      "The last advert for the router's VRID this node dropped because its source is not a cluster node (the controller's ForeignSpeaker).",
+  },
+);
+
 export const InstanceEntry = Type.Object({
   family: Type.Union([Type.Literal("IPv4"), Type.Literal("IPv6")], {
     description: "Address family of the instance.",
@@ -57,6 +69,7 @@ export const NodeEntry = Type.Object({
   interface: Type.Optional(Type.String({ description: "Interface the node speaks VRRP on." })),
   since: Type.Optional(Time("When the state was entered")),
   lastAdvertHeard: Type.Optional(AdvertHeard),
+  lastForeignAdvert: Type.Optional(ForeignAdvert),
   lastGratuitousArp: Type.Optional(Time("Last gratuitous ARP / unsolicited neighbour advertisement sent")),
   message: Type.Optional(
     Type.String({ description: "Why the node does not run the router, or a note on how it runs it." }),
@@ -93,7 +106,7 @@ const ROUTER_CONDITIONS = [
   "SplitBrain: True when more than one live node claims master for longer than an advert exchange should take.",
   "VRIDConflict: the VRID is already used on the segment by another VirtualRouter (or none is left); this one does not run.",
   "AddressConflict: another VirtualRouter already holds one of the addresses; this one does not run.",
-  "ForeignSpeaker: adverts for this VRID come from an address that is not a cluster node (a keepalived or router outside the cluster).",
+  "ForeignSpeaker: adverts for this VRID come from an address that is not a cluster node (a keepalived or router outside the cluster); agents drop them, and it stays True until a minute after the last.",
   "NoNodes: spec.nodeSelector selects no node.",
   "Invalid: the spec breaks a rule the schema cannot express; the message names the fields.",
 ].join(" ");

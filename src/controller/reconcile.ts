@@ -17,6 +17,11 @@ import {
 export const FINALIZER = "vipkeeper.io/release";
 /** How long a deleted router waits for live agents to report that they released it. */
 export const RELEASE_TIMEOUT_MS = 60_000;
+/**
+ * ForeignSpeaker stays True this long after the last advert an agent dropped from outside the
+ * cluster: agents refresh its time every 20 s while it goes on, and a write may wait on backoff.
+ */
+export const FOREIGN_SPEAKER_MS = 60_000;
 
 export type RouterWithStatus = RouterObject & {
   status?: RouterObject["status"] & {
@@ -105,14 +110,22 @@ export function reconcileRouter(
   for (const c of allocation.conflicts.filter((c) => c.router === name))
     problems.push({ type: c.kind, reason: c.kind, message: c.message });
   const nodeAddresses = new Set(world.nodes.flatMap((n) => n.addresses));
+  // Agents in cluster mode drop adverts from outside the cluster and report the last one
+  // (lastForeignAdvert); an advert heard and obeyed from outside (a unicast peer listed by hand
+  // that is no node) counts too.
+  const dropped = entries
+    .filter((e) => selected.has(e.name))
+    .map((e) => e.lastForeignAdvert)
+    .filter((f) => f !== undefined && world.now - Date.parse(f.at) < FOREIGN_SPEAKER_MS);
   const foreign = [
-    ...new Set(
-      entries
+    ...new Set([
+      ...dropped.map((f) => f!.from),
+      ...entries
         .filter((e) => selected.has(e.name))
         .flatMap((e) => [e.lastAdvertHeard, ...(e.instances ?? []).map((i) => i.lastAdvertHeard)])
         .map((h) => h?.from)
         .filter((from): from is string => !!from && !from.startsWith("fe80:") && !nodeAddresses.has(from)),
-    ),
+    ]),
   ];
   if (foreign.length > 0)
     problems.push({
@@ -129,6 +142,10 @@ export function reconcileRouter(
 
   const summary = summarize(entries, selected, world.liveness, world.now, problems);
   if (summary.recheckAfterMs !== undefined) actions.recheckAfterMs = summary.recheckAfterMs;
+  // ForeignSpeaker ends a while after the last foreign advert: look again then.
+  const foreignEnds = Math.min(...dropped.map((f) => Date.parse(f!.at) + FOREIGN_SPEAKER_MS - world.now));
+  if (Number.isFinite(foreignEnds))
+    actions.recheckAfterMs = Math.min(actions.recheckAfterMs ?? Infinity, Math.max(1000, foreignEnds));
   const vrid = allocation.vrids.get(name);
   const preferredMaster = allocation.masters.get(name);
   const old = router.status;

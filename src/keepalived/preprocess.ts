@@ -63,12 +63,15 @@ export class Preprocessor {
     this.configId = configId;
   }
 
-  file(path: string, depth: number): void {
+  /** A file; `from` is the include line that names it (its error then names that line). */
+  file(path: string, depth: number, from?: Place): void {
     let text: string;
     try {
       text = readFileSync(path, "utf8");
     } catch (err) {
-      throw new KeepalivedSyntaxError(path, 0, `cannot read: ${(err as Error).message}`);
+      const why = `cannot read: ${(err as Error).message}`;
+      if (from) throw this.error(from, `include ${path}: ${why}`);
+      throw new KeepalivedSyntaxError(path, 0, why);
     }
     this.text(text, path, depth);
   }
@@ -299,7 +302,7 @@ export class Preprocessor {
     for (const { text: pattern } of patterns) {
       const abs = isAbsolute(pattern) ? pattern : join(dirname(ctx.file), pattern);
       const matches = /[*?[]/.test(abs) ? globSync(abs).sort() : [abs];
-      for (const m of matches) this.file(m, ctx.depth + 1);
+      for (const m of matches) this.file(m, ctx.depth + 1, ctx);
     }
   }
 

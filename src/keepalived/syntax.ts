@@ -53,10 +53,23 @@ export function parseKeepalived(
   return tree(pre.pieces);
 }
 
+/**
+ * How deep blocks may nest. keepalived's deepest is 4 (virtual_server, real_server, HTTP_GET,
+ * url); a `~SEQ` repeating an opening brace could otherwise nest them deep enough to exhaust the
+ * stack, which is no syntax error but a crash.
+ */
+const MAX_BLOCK_DEPTH = 64;
+
 /** Statements from pieces: a statement followed by `{` has the statements up to its `}` as children. */
 function tree(pieces: Piece[]): Statement[] {
   let pos = 0;
-  const block = (opener: Piece | undefined): Statement[] => {
+  const block = (opener: Piece | undefined, depth = 0): Statement[] => {
+    if (depth > MAX_BLOCK_DEPTH && opener)
+      throw new KeepalivedSyntaxError(
+        opener.file,
+        opener.line,
+        `blocks nested more than ${MAX_BLOCK_DEPTH} deep`,
+      );
     const out: Statement[] = [];
     while (pos < pieces.length) {
       const p = pieces[pos++]!;
@@ -71,7 +84,7 @@ function tree(pieces: Piece[]): Statement[] {
       const next = pieces[pos];
       if (next?.kind === "open") {
         pos++;
-        stmt.children = block(next);
+        stmt.children = block(next, depth + 1);
       }
       out.push(stmt);
     }

@@ -334,7 +334,8 @@ function groupEntry(e: Statement, note: Note): NonNullable<Spec["group"]>[number
     return mark === undefined || mark < 1 ? undefined : { fwmark: mark };
   }
   const port = int(e.args[0]);
-  const m = /^(.*?)(?:-([0-9a-fA-F]+))?$/.exec(e.keyword)!;
+  // `s`: a keyword may hold a lone \r or U+2028, which `.` alone would not match.
+  const m = /^(.*?)(?:-([0-9a-fA-F]+))?$/s.exec(e.keyword)!;
   const first = m[1]!;
   const family = familyOf(first);
   if (!family || port === undefined) {

@@ -197,10 +197,14 @@ export function parseFamilyId(msg: NetlinkMessage): number | undefined {
 
 const familyOfAf = (n: number | undefined): IpFamily | undefined =>
   n === AF_INET ? 4 : n === AF_INET6 ? 6 : undefined;
-const protocolOf = (n: number): Protocol | undefined =>
+const protocolOf = (n: number | undefined): Protocol | undefined =>
   (Object.keys(IPPROTO) as Protocol[]).find((p) => IPPROTO[p] === n);
 const readAddr = (b: Buffer | undefined, f: IpFamily) =>
   b && b.length >= (f === 4 ? 4 : 16) ? bytesToAddress(b.subarray(0, f === 4 ? 4 : 16)) : undefined;
+// An attribute shorter than its type is read as absent: the kernel never sends one, and a reader
+// must not throw on what it did not expect.
+const readU16 = (b: Buffer | undefined) => (b && b.length >= 2 ? b.readUInt16LE(0) : undefined);
+const readPort = (b: Buffer | undefined) => (b && b.length >= 2 ? b.readUInt16BE(0) : undefined);
 const readU32 = (b: Buffer | undefined) => (b && b.length >= 4 ? b.readUInt32LE(0) : undefined);
 
 function prefixOfMask(b: Buffer | undefined, f: IpFamily): number {
@@ -226,49 +230,81 @@ function parseStats(b: Buffer | undefined): { connections?: number; inPackets?: 
   return out;
 }
 
-/** A service from a GET_SERVICE dump; undefined for a message that is not one (counted by callers). */
-export function parseService(msg: NetlinkMessage): IpvsService | undefined {
-  if (msg.payload.length < 4) return undefined;
+/** Why a dump message did not decode (callers count these; the fuzz bench reports them). */
+export type IpvsDecodeRejection =
+  | "short-message"
+  | "no-service"
+  | "no-dest"
+  | "bad-family"
+  | "bad-protocol"
+  | "bad-address"
+  | "bad-port"
+  | "bad-forwarding";
+
+export type IpvsDecoded<T> = { ok: true; value: T } | { ok: false; reason: IpvsDecodeRejection };
+
+const no = (reason: IpvsDecodeRejection): { ok: false; reason: IpvsDecodeRejection } => ({
+  ok: false,
+  reason,
+});
+
+/** A service from a GET_SERVICE dump, or why the message is not one. Never throws. */
+export function decodeService(msg: NetlinkMessage): IpvsDecoded<IpvsService> {
+  if (msg.payload.length < 4) return no("short-message");
   const nest = parseAttrs(msg.payload.subarray(4)).get(CMD_ATTR_SERVICE);
-  if (!nest) return undefined;
+  if (!nest) return no("no-service");
   const a = parseAttrs(nest);
-  const family = familyOfAf(a.get(SVC.AF)?.readUInt16LE(0));
-  if (!family) return undefined;
+  const family = familyOfAf(readU16(a.get(SVC.AF)));
+  if (!family) return no("bad-family");
   const fwmark = readU32(a.get(SVC.FWMARK));
   let id: ServiceId;
   if (fwmark) id = { family, fwmark };
   else {
-    const protocol = protocolOf(a.get(SVC.PROTOCOL)?.readUInt16LE(0) ?? -1);
+    const protocol = protocolOf(readU16(a.get(SVC.PROTOCOL)));
+    if (!protocol) return no("bad-protocol");
     const address = readAddr(a.get(SVC.ADDR), family);
-    const port = a.get(SVC.PORT)?.readUInt16BE(0);
-    if (!protocol || !address || port === undefined) return undefined;
+    if (!address) return no("bad-address");
+    const port = readPort(a.get(SVC.PORT));
+    if (port === undefined) return no("bad-port");
     id = { family, protocol, address, port };
   }
   const sched = a.get(SVC.SCHED);
-  const flags = a.get(SVC.FLAGS);
   return {
-    id,
-    scheduler: sched ? sched.subarray(0, Math.max(0, sched.indexOf(0))).toString() : "",
-    flags: flags && flags.length >= 4 ? flags.readUInt32LE(0) : 0,
-    timeout: readU32(a.get(SVC.TIMEOUT)) ?? 0,
-    prefixLength: prefixOfMask(a.get(SVC.NETMASK), family),
-    ...parseStats(a.get(SVC.STATS)),
+    ok: true,
+    value: {
+      id,
+      scheduler: sched ? sched.subarray(0, Math.max(0, sched.indexOf(0))).toString() : "",
+      flags: readU32(a.get(SVC.FLAGS)) ?? 0,
+      timeout: readU32(a.get(SVC.TIMEOUT)) ?? 0,
+      prefixLength: prefixOfMask(a.get(SVC.NETMASK), family),
+      ...parseStats(a.get(SVC.STATS)),
+    },
   };
 }
 
-/** A destination from a GET_DEST dump. */
-export function parseDest(msg: NetlinkMessage, serviceFamily: IpFamily): IpvsDest | undefined {
-  if (msg.payload.length < 4) return undefined;
+/** A service from a GET_SERVICE dump; undefined for a message that is not one (counted by callers). */
+export function parseService(msg: NetlinkMessage): IpvsService | undefined {
+  const d = decodeService(msg);
+  return d.ok ? d.value : undefined;
+}
+
+/** A destination from a GET_DEST dump, or why the message is not one. Never throws. */
+export function decodeDest(msg: NetlinkMessage, serviceFamily: IpFamily): IpvsDecoded<IpvsDest> {
+  if (msg.payload.length < 4) return no("short-message");
   const nest = parseAttrs(msg.payload.subarray(4)).get(CMD_ATTR_DEST);
-  if (!nest) return undefined;
+  if (!nest) return no("no-dest");
   const a = parseAttrs(nest);
   // Kernels before 5.x send no DEST_ATTR_ADDR_FAMILY: the dest is then of the service's family.
-  const family = familyOfAf(a.get(DEST.AF)?.readUInt16LE(0)) ?? serviceFamily;
+  const af = a.get(DEST.AF);
+  const family = af ? familyOfAf(readU16(af)) : serviceFamily;
+  if (!family) return no("bad-family");
   const address = readAddr(a.get(DEST.ADDR), family);
-  const port = a.get(DEST.PORT)?.readUInt16BE(0);
+  if (!address) return no("bad-address");
+  const port = readPort(a.get(DEST.PORT));
+  if (port === undefined) return no("bad-port");
   const fwd = (readU32(a.get(DEST.FWD)) ?? 0) & FWD_MASK;
   const forwarding = (Object.keys(FWD) as Forwarding[]).find((f) => FWD[f] === fwd);
-  if (!address || port === undefined || !forwarding) return undefined;
+  if (!forwarding) return no("bad-forwarding");
   const d: IpvsDest = {
     family,
     address,
@@ -282,5 +318,11 @@ export function parseDest(msg: NetlinkMessage, serviceFamily: IpFamily): IpvsDes
   const inactive = readU32(a.get(DEST.INACTIVE));
   if (active !== undefined) d.activeConnections = active;
   if (inactive !== undefined) d.inactiveConnections = inactive;
-  return d;
+  return { ok: true, value: d };
+}
+
+/** A destination from a GET_DEST dump. */
+export function parseDest(msg: NetlinkMessage, serviceFamily: IpFamily): IpvsDest | undefined {
+  const d = decodeDest(msg, serviceFamily);
+  return d.ok ? d.value : undefined;
 }

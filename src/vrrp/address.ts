@@ -24,6 +24,11 @@ export function bytesToAddress(bytes: Uint8Array): string {
   return ipaddr.fromByteArray(Array.from(bytes)).toString();
 }
 
+/** An IPv6 link-local address (fe80::/10): where RFC 9568 5.1.2.1 has IPv6 adverts come from. */
+export function isLinkLocalV6(text: string): boolean {
+  return familyOf(text) === 6 && ipaddr.IPv6.parse(text).range() === "linkLocal";
+}
+
 /** Unsigned comparison in network byte order (RFC 5798 6.4.3: the higher primary address wins a tie). */
 export function compareAddresses(a: string, b: string): number {
   const x = addressToBytes(a);

@@ -1,6 +1,6 @@
 // The receive checks of RFC 9568 7.1 / RFC 3768 7.1 that sit between the codec and an instance:
 // they decide whether a decoded advert may reach the state machine, and name the reason when not.
-import type { IpFamily } from "./address.ts";
+import { isLinkLocalV6, type IpFamily } from "./address.ts";
 import { OWNER_PRIORITY } from "./instance.ts";
 import {
   decodeAdvert,
@@ -26,6 +26,8 @@ export interface ReceivePolicy {
   primaryAddress: string;
   /** When set, only adverts from these sources are obeyed (unicast peers, or cluster nodes). */
   allowedSources?: ReadonlySet<string>;
+  /** Only adverts from IPv6 link-local sources are obeyed (cluster mode, IPv6 multicast). */
+  linkLocalSourcesOnly?: boolean;
   /** Require TTL / hop limit 255 when the transport can see it. */
   requireMaxTtl: boolean;
 }
@@ -98,6 +100,8 @@ export function checkReceived(packet: ReceivedPacket, policy: ReceivePolicy): Re
     return fail("own-advert", `from our own address ${packet.source}`);
   if (policy.allowedSources && !policy.allowedSources.has(packet.source))
     return fail("source-not-allowed", `${packet.source} is not a configured peer`);
+  if (policy.linkLocalSourcesOnly && !isLinkLocalV6(packet.source))
+    return fail("source-not-allowed", `${packet.source} is not a link-local address`);
   if (advert.version === 2) {
     if (!sameAuth(advert.auth, policy.auth))
       return fail("auth-mismatch", `authentication ${advert.auth?.type ?? "none"} does not match ours`);

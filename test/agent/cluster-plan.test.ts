@@ -114,6 +114,23 @@ describe("cluster mode: what this node runs", () => {
     expect(d?.run && d.plan.instances[0]?.unicastPeers).toEqual(["198.18.0.1", "198.18.0.2"]);
   });
 
+  it("obeys in multicast only the nodes' IPv4 addresses, and any IPv6 link-local source (Nodes list none)", () => {
+    const dual = router({ addresses: [{ address: "198.18.0.100/24" }, { address: "2001:db8:1::50/64" }] });
+    const withV6 = [...nodes, { name: "n3", labels: {}, addresses: ["198.18.0.3", "2001:db8:1::3"] }];
+    const [d] = decideRouters(inputs({ routers: [dual], nodes: withV6 }));
+    expect(d?.run && d.plan.instances.map((i) => [i.key, i.sources])).toEqual([
+      ["web/ipv4", { kind: "nodes", addresses: ["198.18.0.1", "198.18.0.2", "198.18.0.3"] }],
+      ["web/ipv6", { kind: "link-local" }],
+    ]);
+  });
+
+  it("leaves IPv4 multicast unfiltered, and says why, where the VRRP interface holds no Node address", () => {
+    const elsewhere = [{ ...nodes[0]!, addresses: ["198.19.5.1"] }, nodes[1]!];
+    const [d] = decideRouters(inputs({ nodes: elsewhere }));
+    expect(d?.run && d.plan.instances[0]?.sources).toBeUndefined();
+    expect(d?.run && d.notes.join()).toMatch(/adverts from any source on eth0 are obeyed.*198\.19\.5\.1/);
+  });
+
   it("finds the interface by subnet, never a link-local or the VIP itself", () => {
     expect(interfaceFor(router({ addresses: [{ address: "2001:db8:1::50/64" }] }), host)).toBe("eth1");
     expect(interfaceFor(router({ addresses: [{ address: "198.19.0.50" }] }), host)).toBeUndefined();

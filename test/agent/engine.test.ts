@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { VrrpEngine, type AddressPort, type AnnouncePort, type VrrpPort } from "../../src/agent/engine.ts";
 import { parseConfig } from "../../src/agent/config-file.ts";
 import { planForNode, type PlannedAddress } from "../../src/agent/plan.ts";
+import { encodeAdvert } from "../../src/vrrp/packet.ts";
 import { skewTimeMs, masterDownIntervalMs } from "../../src/vrrp/timers.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
@@ -288,6 +289,55 @@ spec:
     expect(n1.engine.counters.get("drops", { reason: "unknown-vrid" })).toBe(1);
     expect(n1.engine.counters.get("drops", { instance: "web/ipv4", reason: "bad-checksum" })).toBe(1);
     expect(n1.engine.counters.get("drops", { instance: "web/ipv4", reason: "bad-ttl" })).toBe(1);
+  });
+
+  it("with a source filter (cluster mode, multicast) a forged higher priority is dropped and counted; a new node is obeyed in place", async () => {
+    const clock = new FakeClock();
+    const { routers } = parseConfig(CONFIG());
+    const plans = planForNode(routers, "n1").instances.map((p) => ({
+      ...p,
+      sources: { kind: "nodes" as const, addresses: ["198.18.0.11", "198.18.0.12"] },
+    }));
+    const engine = new VrrpEngine({
+      plans,
+      port: () => ({ sourceAddress: "198.18.0.11", send: () => undefined }),
+      addresses: { bind: () => Promise.resolve(), release: () => Promise.resolve() },
+      announcer: { announce: () => undefined },
+      clock,
+      log: pino({ level: "silent" }),
+    });
+    await engine.start();
+    await clock.advance(10_000);
+    const state = () => engine.status()[0]!.state;
+    expect(state()).toBe("master");
+    const forge = (source: string) => ({
+      payload: encodeAdvert(
+        { version: 3, vrid: 51, priority: 254, intervalCs: 100, addresses: ["198.18.0.50"] },
+        { family: 4, source, destination: "224.0.0.18" },
+      ),
+      source,
+      destination: "224.0.0.18",
+      ttl: 255,
+    });
+    for (let i = 0; i < 30; i++) {
+      engine.receive("eth0", 4, forge("198.18.0.100"));
+      await clock.advance(100);
+    }
+    expect(state()).toBe("master");
+    expect(engine.counters.get("drops", { instance: "web/ipv4", reason: "source-not-allowed" })).toBe(30);
+    // Who else speaks on the VRID goes into the status (the controller's ForeignSpeaker).
+    expect(engine.status()[0]!.lastForeignAdvert).toEqual({
+      from: "198.18.0.100",
+      priority: 254,
+      at: clock.now() - 100,
+    });
+    // A node joins the cluster: its adverts are obeyed without a new election of our own.
+    expect(
+      engine.updateSources("web/ipv4", { kind: "nodes", addresses: ["198.18.0.11", "198.18.0.100"] }),
+    ).toBe(true);
+    engine.receive("eth0", 4, forge("198.18.0.100"));
+    await clock.advance(0);
+    expect(state()).toBe("backup");
   });
 
   it("a failed bind is counted and logged; the instance goes on", async () => {

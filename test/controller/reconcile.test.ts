@@ -136,6 +136,28 @@ describe("controller reconcile", () => {
     expect(run(ok).status?.conditions.find((x) => x.type === "ForeignSpeaker")).toBeUndefined();
   });
 
+  it("flags a foreign speaker the agents dropped, for a minute after the last one, and looks again then", () => {
+    const dropped = (at: number) =>
+      router({
+        vrid: 1,
+        nodes: [
+          entry("n1", "Master", T0 - 60_000, {
+            lastForeignAdvert: { from: "198.18.0.100", priority: 254, at: iso(at) },
+          }),
+          entry("n2", "Backup", T0 - 60_000),
+        ],
+      });
+    const fresh = run(dropped(T0 - 10_000));
+    expect(fresh.status?.conditions.find((x) => x.type === "ForeignSpeaker")).toMatchObject({
+      status: "True",
+      message: expect.stringMatching(/198.18.0.100/) as string,
+    });
+    expect(fresh.recheckAfterMs).toBe(50_000);
+    const old = run(dropped(T0 - 61_000));
+    expect(old.status?.conditions.find((x) => x.type === "ForeignSpeaker")).toBeUndefined();
+    expect(old.recheckAfterMs).toBeUndefined();
+  });
+
   it("reports a VRID conflict as not ready, and the conflicting router gets no VRID", () => {
     const a = router(undefined, { name: "a", creationTimestamp: iso(T0 - 2000) });
     const b: RouterWithStatus = {
@@ -187,6 +209,7 @@ describe("controller reconcile", () => {
         holdsAddresses: true,
         lastAnnounceAt: T0 + 5,
         tracked: [{ name: "interface eth0", healthy: true }],
+        lastForeignAdvert: { from: "198.18.0.100", priority: 254, at: T0 + 2000 },
       },
       {
         key: "web/ipv6",
@@ -212,6 +235,7 @@ describe("controller reconcile", () => {
       priority: 150,
       interface: "eth0",
       lastGratuitousArp: iso(T0),
+      lastForeignAdvert: { from: "198.18.0.100", priority: 254, at: iso(T0 + 2000) },
     });
     expect(e.checks).toEqual({ total: 2, failing: ["endpoints/shop/web"] });
     expect(e.instances?.[1]).toEqual({

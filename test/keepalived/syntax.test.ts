@@ -70,6 +70,19 @@ describe("keepalived.conf syntax", () => {
     ["an unclosed block", "vrrp_instance A {\n  priority 100\n", 1, "never closed"],
     ["a stray close", "}\n", 1, "without a matching"],
     ["an unterminated quote", 'vrrp_script s {\n  script "killall -0 x\n}\n', 2, "unterminated"],
+    // Found by bench/fuzz.ts: 20,000 nested blocks exhausted the stack (a RangeError, not this error).
+    [
+      "blocks nested too deep",
+      "global_defs {\n~SEQ(i, 20000) vrrp_instance X {\n",
+      2,
+      "nested more than 64 deep",
+    ],
+    [
+      "an include that cannot be read, at its include line",
+      "global_defs {\n}\ninclude missing.conf\n",
+      3,
+      "cannot read",
+    ],
   ])("reports %s with its line", (_name, text, line, words) => {
     try {
       parseKeepalived(text, "k.conf");

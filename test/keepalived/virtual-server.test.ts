@@ -396,6 +396,12 @@ virtual_server 10.0.0.1 80 {
       /spec\.realServers\[0\]\.address/,
     );
   });
+  it("a group entry whose word holds a lone carriage return is reported, not a crash (found by bench/fuzz.ts)", () => {
+    const { findings } = convertText(
+      "virtual_server_group g {\n  10.0.0.1\r-5 80\n}\nvirtual_server group g {\n}\n",
+    );
+    expect(findings.some((f) => f.line === 2 && f.kind === "unmapped")).toBe(true);
+  });
 });
 
 describe("the agent and the import command read virtual servers", () => {

@@ -11,6 +11,8 @@ import {
   GENL_ID_CTRL,
   CTRL_CMD_GETFAMILY,
   IPVS_CMD,
+  decodeDest,
+  decodeService,
   parseDest,
   parseFamilyId,
   parseService,
@@ -172,5 +174,15 @@ describe("IPVS generic netlink against ipvsadm's and keepalived's messages", () 
     expect(parseService(junk)).toBeUndefined();
     expect(parseDest(junk, 4)).toBeUndefined();
     expect(parseService({ ...junk, payload: Buffer.alloc(2) })).toBeUndefined();
+    // Found by bench/fuzz.ts: an address-family attribute shorter than its u16 threw a RangeError.
+    const shortAf = (nestType: number) => ({
+      ...junk,
+      payload: Buffer.concat([
+        Buffer.from([1, 1, 0, 0]),
+        attr(nestType | 0x8000, attr(nestType === 1 ? 1 : 11, Buffer.from([2]))),
+      ]),
+    });
+    expect(decodeService(shortAf(1))).toEqual({ ok: false, reason: "bad-family" });
+    expect(decodeDest(shortAf(2), 4)).toEqual({ ok: false, reason: "bad-family" });
   });
 });

@@ -6,6 +6,7 @@ import {
   AdvertEncodeError,
   decodeAdvert,
   encodeAdvert,
+  vrrpChecksum,
   type Advert,
   type ChecksumForm,
   type PacketPath,
@@ -136,6 +137,34 @@ describe("VRRP codec", () => {
         expect(decodeAdvert(wire.subarray(0, cut % wire.length), c.path).ok).toBe(false);
         expect(decodeAdvert(Buffer.concat([wire, extra]), c.path).ok).toBe(false);
       }),
+    );
+  });
+
+  it("a header field set to any value, checksum made right: accepted as the bytes say, or rejected with a reason", () => {
+    // Byte offsets of version/type, VRID, priority, count, auth type or interval (v2) / interval (v3).
+    fc.assert(
+      fc.property(anyCase, fc.constantFrom(0, 1, 2, 3, 4, 5), fc.nat(255), (c, at, value) => {
+        const wire = encodeAdvert(c.advert, c.path, c.form);
+        wire[at] = value;
+        wire.writeUInt16BE(0, 6);
+        const version = wire[0]! >> 4 === 2 ? 2 : 3;
+        wire.writeUInt16BE(vrrpChecksum(wire, version, c.path, c.form), 6);
+        const result = decodeAdvert(wire, c.path);
+        if (!result.ok) {
+          expect(result.detail.length).toBeGreaterThan(0);
+          return;
+        }
+        const alen = c.path.family === 4 ? 4 : 16;
+        expect(result.advert).toMatchObject({
+          version: wire[0]! >> 4,
+          vrid: wire[1],
+          priority: wire[2],
+          intervalCs: result.advert.version === 3 ? wire.readUInt16BE(4) & 0x0fff : wire[5]! * 100,
+        });
+        expect(wire[0]! & 0x0f).toBe(1);
+        expect(wire.length).toBe(8 + wire[3]! * alen + (result.advert.version === 2 ? 8 : 0));
+      }),
+      { numRuns: 1000 },
     );
   });
 

@@ -29,6 +29,35 @@ describe("receive checks", () => {
     expect(checkReceived(packet(advert2), policy2)).toMatchObject({ ok: true, addressMismatch: false });
   });
 
+  it("obeys only the allowed sources, or only IPv6 link-local sources, when the policy says so", () => {
+    const nodes = { ...policy3, allowedSources: new Set(["198.18.0.11"]) };
+    expect(checkReceived(packet(advert3), nodes).ok).toBe(true);
+    expect(checkReceived(packet(advert3, { source: "198.18.0.100" }), nodes)).toMatchObject({
+      ok: false,
+      reason: "source-not-allowed",
+    });
+    const v6: ReceivePolicy = {
+      ...policy3,
+      family: 6,
+      addresses: ["2001:db8::50"],
+      primaryAddress: "fe80::12",
+      linkLocalSourcesOnly: true,
+    };
+    const advert6 = { ...advert3, addresses: ["2001:db8::50"] };
+    const from = (source: string): ReceivedPacket => ({
+      payload: encodeAdvert(advert6, { family: 6, source, destination: "ff02::12" }),
+      source,
+      destination: "ff02::12",
+      ttl: 255,
+    });
+    expect(checkReceived(from("fe80::11"), v6).ok).toBe(true);
+    expect(checkReceived(from("2001:db8::11"), v6)).toMatchObject({
+      ok: false,
+      reason: "source-not-allowed",
+    });
+    expect(checkReceived(from("2001:db8::11"), { ...v6, linkLocalSourcesOnly: false }).ok).toBe(true);
+  });
+
   it("drops a TTL below 255 (RFC 9568 7.1), and cannot check what the transport does not deliver", () => {
     expect(checkReceived(packet(advert3, { ttl: 254 }), policy3)).toMatchObject({
       ok: false,
