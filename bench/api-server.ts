@@ -16,6 +16,8 @@ export async function apiServer(
     return { api, kubeconfig: (hostPort) => api.kubeConfigYaml(hostPort ? `http://${hostPort}` : undefined) };
   }
   const kube = await RealKube.start();
+  // kube-up.sh starts the servers in sessions of their own: stopped however the bench ends.
+  process.once("exit", () => kube.stopSync());
   await kube.kubectlOk(["apply", "-f", `${ROOT}/crds`]);
   await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
   // Without a kube-controller-manager nothing makes the namespace's default ServiceAccount; the

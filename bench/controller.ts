@@ -8,6 +8,7 @@
 //
 //   node bench/controller.ts [--routers 1000] [--nodes 50] [--runs 3] [--real]
 import { spawn } from "node:child_process";
+import { tiedToParent } from "../src/lab/lab.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,19 +63,21 @@ async function coldStart(): Promise<{ ms: number; cpuMs: number }> {
   const dir = mkdtempSync(join(tmpdir(), "vk-bench-"));
   writeFileSync(join(dir, "kubeconfig"), kubeconfig());
   const started = performance.now();
-  const child = spawn(
+  // Tied to this process (setpriv, which execs: the pid is the controller's): no orphan when the bench dies.
+  const [cmd, ...args] = tiedToParent([
     process.execPath,
-    [
-      BIN,
-      "controller",
-      "--kubeconfig",
-      join(dir, "kubeconfig"),
-      "--no-agents",
-      "--no-leader-elect",
-      "--no-lb-provider",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" } },
-  );
+    BIN,
+    "controller",
+    "--kubeconfig",
+    join(dir, "kubeconfig"),
+    "--no-agents",
+    "--no-leader-elect",
+    "--no-lb-provider",
+  ]);
+  const child = spawn(cmd!, args, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" },
+  });
   let done = 0;
   while (done < ROUTERS) {
     // A full list is itself work for the (in-process) API server: poll gently.

@@ -10,6 +10,7 @@
 //
 //   node bench/lb-provider.ts [--services 1000] [--runs 3] [--real]
 import { spawn } from "node:child_process";
+import { tiedToParent } from "../src/lab/lab.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,14 +61,20 @@ async function coldStart(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "vk-bench-"));
   writeFileSync(join(dir, "kubeconfig"), kubeconfig());
   const started = performance.now();
-  const child = spawn(
+  // Tied to this process (setpriv, which execs: the pid is the controller's): no orphan when the bench dies.
+  const [cmd, ...args] = tiedToParent([
     process.execPath,
-    [BIN, "controller", "--kubeconfig", join(dir, "kubeconfig"), "--no-agents", "--no-leader-elect"],
-    {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" },
-    },
-  );
+    BIN,
+    "controller",
+    "--kubeconfig",
+    join(dir, "kubeconfig"),
+    "--no-agents",
+    "--no-leader-elect",
+  ]);
+  const child = spawn(cmd!, args, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" },
+  });
   // Done when every Service shows an address and the generated routers hold every address.
   const custom = kc.makeApiClient(CustomObjectsApi);
   let published: number | undefined;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
-import { ClusterLab } from "../support/cluster-lab.ts";
+import { inProcessCluster, type ClusterLab } from "../support/cluster-lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/foreign-adverts.test.ts skipped: needs root for network namespaces");
@@ -72,7 +72,7 @@ describe.skipIf(!ROOT)("multicast adverts from outside the cluster (cluster mode
   };
 
   beforeAll(async () => {
-    c = await ClusterLab.create("vkpf-", 3);
+    c = await inProcessCluster("vkpf-", 3);
     lab = c.lab;
     c.startController();
     // n3 is a Node without an agent: a cluster node's address, no vipkeeper on it.
