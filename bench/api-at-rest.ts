@@ -67,8 +67,7 @@ const kube = await RealKube.start();
 process.once("exit", () => kube.stopSync());
 let c: ClusterLab<RealKube> | undefined;
 try {
-  await kube.kubectlOk(["apply", "-f", `${ROOT}/crds`]);
-  await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await kube.installCrds();
   await kube.kubectlOk([
     "apply",
     "-f",

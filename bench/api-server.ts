@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { crds } from "../src/api/crds.ts";
 import type { LabApi } from "../src/lab/cluster-lab.ts";
-import { RealKube, ROOT } from "../src/lab/real-kube.ts";
+import { RealKube } from "../src/lab/real-kube.ts";
 import { startApiServer } from "../test/kubeapi/server.ts";
 
 /** The API server of a run, its admin kubeconfig (for a process on this machine) and its end. */
@@ -18,8 +18,7 @@ export async function apiServer(
   const kube = await RealKube.start();
   // kube-up.sh starts the servers in sessions of their own: stopped however the bench ends.
   process.once("exit", () => kube.stopSync());
-  await kube.kubectlOk(["apply", "-f", `${ROOT}/crds`]);
-  await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await kube.installCrds();
   // Without a kube-controller-manager nothing makes the namespace's default ServiceAccount; the
   // controller's Events go to "default", which kube-apiserver makes itself.
   await kube.kubectlOk(["create", "namespace", "vipkeeper"]);

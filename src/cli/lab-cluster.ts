@@ -45,7 +45,7 @@ export async function runClusterLab(): Promise<number> {
   try {
     say(`kube-apiserver ready at https://127.0.0.1:${kube.port} (KUBECONFIG=${kube.kubeconfig})`);
     await kubectl("apply", "-f", join(ROOT, "crds"));
-    await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    await kube.installCrds(); // applied again (unchanged), and waited for until they serve
     await kubectl(
       "apply",
       "-f",

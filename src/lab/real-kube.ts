@@ -108,6 +108,22 @@ export class RealKube {
     return r.stdout;
   }
 
+  /**
+   * Applies vipkeeper's CRDs (crds/) and returns once they serve: Established, and then lists
+   * answer (just after Established, kube-apiserver can still say 429 "storage is (re)initializing").
+   */
+  async installCrds(): Promise<void> {
+    await this.kubectlOk(["apply", "-f", join(ROOT, "crds")]);
+    await this.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await this.kubectl(["get", "virtualrouters,virtualservers,ippools", "-A"]);
+      if (r.code === 0) return;
+      if (Date.now() > deadline) throw new Error(`vipkeeper's CRDs do not serve after 30 s:\n${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+
   helm(args: string[], input?: string): Promise<Run> {
     return run(join(KUBE_BIN, "helm"), args, this.env(), input);
   }

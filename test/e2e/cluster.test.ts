@@ -45,8 +45,7 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
 
   beforeAll(async () => {
     kube = await RealKube.start();
-    await kube.kubectlOk(["apply", "-f", `${ROOT}/crds`]);
-    await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    await kube.installCrds();
     await kube.kubectlOk([
       "apply",
       "-f",

@@ -7,15 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure } from "../kubeapi/failure.ts";
 import { SAMPLES } from "../api/cel-samples.ts";
 import { causeFields, createObject, INVALID_OBJECTS, type InvalidCase } from "../api/invalid-objects.ts";
-import { RealKube, ROOT } from "../../src/lab/real-kube.ts";
+import { RealKube } from "../../src/lab/real-kube.ts";
 
 let kube: RealKube;
 let custom: CustomObjectsApi;
 
 beforeAll(async () => {
   kube = await RealKube.start();
-  await kube.kubectlOk(["apply", "-f", `${ROOT}/crds`]);
-  await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+  await kube.installCrds();
   custom = kube.kubeConfig().makeApiClient(CustomObjectsApi);
 }, 180_000);
 afterAll(async () => kube?.stop());
