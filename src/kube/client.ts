@@ -1,6 +1,9 @@
 // The KubeConfig, and the few writes vipkeeper makes, with the content types set explicitly:
 // client-node's custom-object patches default to JSON patch unless the header says otherwise.
+import { createHash } from "node:crypto";
+import type { AgentOptions } from "node:https";
 import {
+  type Cluster,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
@@ -10,9 +13,40 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 
+/**
+ * A KubeConfig whose requests share connections. client-node 2.0.1 builds a new undici Agent for
+ * every request (applySecurityAuthentication calls its private createDispatcher each time), so
+ * every request opened a TLS connection of its own: against kube-apiserver, half of the
+ * controller's CPU in a cold start went to TLS set-up and handshakes. One Agent per distinct TLS
+ * set-up (server, CA, client certificate, proxy) keeps connections alive between requests, as
+ * client-go's transport cache does; a rotated certificate makes a new one.
+ */
+export class PooledKubeConfig extends KubeConfig {
+  constructor() {
+    super();
+    type Make = (cluster: Cluster | null, agentOptions: AgentOptions) => unknown;
+    const self = this as unknown as { createDispatcher: Make };
+    const make = self.createDispatcher.bind(this);
+    const pool = new Map<string, unknown>();
+    self.createDispatcher = (cluster, agentOptions) => {
+      const key = createHash("sha256")
+        .update(
+          JSON.stringify([
+            cluster?.server,
+            cluster?.proxyUrl,
+            this.createDispatcherOptions(cluster, agentOptions),
+          ]),
+        )
+        .digest("hex");
+      if (!pool.has(key)) pool.set(key, make(cluster, agentOptions));
+      return pool.get(key);
+    };
+  }
+}
+
 /** In-cluster when running in a pod, else the given file, else KUBECONFIG / ~/.kube/config. */
 export function loadKubeConfig(file?: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   if (file) kc.loadFromFile(file);
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();
