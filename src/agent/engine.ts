@@ -8,7 +8,7 @@ import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
 import { Counters } from "./counters.ts";
-import type { InstancePlan, PlannedAddress } from "./plan.ts";
+import { vrrpDevice, type InstancePlan, type PlannedAddress } from "./plan.ts";
 
 export interface Clock {
   /** Milliseconds on a monotonic clock. */
@@ -147,6 +147,8 @@ export class VrrpEngine {
       // keepalived puts an instance in Fault while its own interface is down.
       const tracked: TrackedState[] = [
         { name: `interface ${plan.interfaceName}`, weight: 0, healthy: true },
+        // The virtual MAC's macvlan, which holds the addresses (someone may delete it).
+        ...(plan.vmac ? [{ name: `interface ${plan.vmac.name}`, weight: 0, healthy: true }] : []),
         ...plan.track.interfaces.map((t) => ({
           name: `interface ${t.name}`,
           weight: t.weight,
@@ -220,11 +222,14 @@ export class VrrpEngine {
     r.timer = undefined;
   }
 
-  /** A VRRP message that arrived on `interfaceName`. Never throws: bad input is counted and dropped. */
+  /**
+   * A VRRP message that arrived on `interfaceName` (an instance's vrrpDevice: its virtual MAC's
+   * interface where it speaks from there). Never throws: bad input is counted and dropped.
+   */
   receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
     const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;
     const r = this.running.find(
-      (x) => x.plan.interfaceName === interfaceName && x.plan.family === family && x.plan.vrid === vrid,
+      (x) => vrrpDevice(x.plan) === interfaceName && x.plan.family === family && x.plan.vrid === vrid,
     );
     if (!r) {
       this.counters.add("drops", { reason: vrid === undefined ? "too-short" : "unknown-vrid" });

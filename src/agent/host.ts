@@ -15,7 +15,7 @@ import {
 import { VrrpSocket } from "../net/vrrp-socket.ts";
 import { errnoCode } from "../net/native.ts";
 import type { AddressPort, AnnouncePort, VrrpPort } from "./engine.ts";
-import type { InstancePlan, PlannedAddress } from "./plan.ts";
+import { vrrpDevice, type InstancePlan, type PlannedAddress } from "./plan.ts";
 import { AddressKeeper, type AddressLifetime } from "./address-keeper.ts";
 
 export interface HostNetwork {
@@ -81,14 +81,21 @@ export async function openHostNetwork(
       return link;
     };
 
+    // Where an instance speaks: its virtual MAC's interface, or its own. The supervisor's resign
+    // path (no receiving) may find the macvlan gone with its dead engine; the interface serves then.
+    const deviceOf = (plan: InstancePlan) => {
+      const dev = vrrpDevice(plan);
+      return onPacket === undefined && !links.has(dev) ? plan.interfaceName : dev;
+    };
     const sockets = new Map<string, VrrpSocket>();
     for (const plan of plans) {
-      const key = `${plan.interfaceName}/${plan.family}`;
+      const device = deviceOf(plan);
+      const key = `${device}/${plan.family}`;
       if (sockets.has(key)) continue;
+      // The source is the interface's address even when the macvlan sends: it has none of its own.
       const link = linkOf(plan.interfaceName);
-      const sameSocket = plans.filter(
-        (p) => p.interfaceName === plan.interfaceName && p.family === plan.family,
-      );
+      linkOf(device);
+      const sameSocket = plans.filter((p) => deviceOf(p) === device && p.family === plan.family);
       // One socket, one source: a mix of multicast and unicast IPv6 instances on one interface
       // speaks from the link-local address.
       const unicastOnly = sameSocket.every((p) => p.unicastPeers.length > 0);
@@ -99,12 +106,11 @@ export async function openHostNetwork(
         );
       const socket = new VrrpSocket({
         family: plan.family,
-        interfaceName: plan.interfaceName,
+        interfaceName: device,
         sourceAddress: source,
         multicast: onPacket !== undefined && !unicastOnly,
-        onPacket: (packet) => onPacket?.(plan.interfaceName, plan.family, packet),
-        onDrop: (reason, detail) =>
-          log.debug({ interface: plan.interfaceName, reason, detail }, "packet dropped"),
+        onPacket: (packet) => onPacket?.(device, plan.family, packet),
+        onDrop: (reason, detail) => log.debug({ interface: device, reason, detail }, "packet dropped"),
       });
       sockets.set(key, socket);
       closers.push(() => socket.close());
@@ -169,7 +175,7 @@ export async function openHostNetwork(
 
     return {
       vrrpPort(plan) {
-        const socket = sockets.get(`${plan.interfaceName}/${plan.family}`)!;
+        const socket = sockets.get(`${deviceOf(plan)}/${plan.family}`)!;
         return { sourceAddress: socket.sourceAddress, send: (payload, dst) => socket.send(payload, dst) };
       },
       addresses: addressPort,
@@ -177,7 +183,11 @@ export async function openHostNetwork(
       localAddresses: new Set(addresses.filter((a) => !virtual.has(a.address)).map((a) => a.address)),
       async watchLinks(onLink) {
         const names = new Set(
-          plans.flatMap((p) => [p.interfaceName, ...p.track.interfaces.map((t) => t.name)]),
+          plans.flatMap((p) => [
+            p.interfaceName,
+            ...(p.vmac ? [p.vmac.name] : []),
+            ...p.track.interfaces.map((t) => t.name),
+          ]),
         );
         const state = new Map<string, boolean>();
         const events = new RtNetlink(RTMGRP_LINK);

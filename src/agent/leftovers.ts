@@ -10,6 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSy
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { removeMarkedAddresses } from "./host.ts";
+import { removeMarkedVirtualMacs } from "./virtual-mac.ts";
 
 export const DEFAULT_RUN_DIR = "/run/vipkeeper";
 
@@ -143,6 +144,16 @@ export async function endLeftovers(
       log.warn({ addresses: removed }, "removed virtual addresses an earlier run left bound");
   } catch (err) {
     log.error({ err: (err as Error).message }, "could not look for virtual addresses an earlier run left");
+  }
+  try {
+    const removed = await removeMarkedVirtualMacs();
+    if (removed.length > 0)
+      log.warn({ interfaces: removed }, "removed virtual MAC interfaces an earlier run left");
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message },
+      "could not look for virtual MAC interfaces an earlier run left",
+    );
   }
 }
 

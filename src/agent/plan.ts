@@ -65,6 +65,29 @@ export interface GarpPlan {
   refreshRepeat: number;
 }
 
+/**
+ * RFC 5798's virtual MAC on a macvlan of the instance's interface (keepalived's use_vmac): the
+ * addresses without a dev of their own are bound there, so their MAC moves with the master.
+ */
+export interface VirtualMacPlan {
+  /** The macvlan's name (keepalived's default vrrp.VRID; vrrp6.VRID for IPv6). */
+  name: string;
+  /** 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6). */
+  mac: string;
+  /** Adverts are sent and heard on the parent interface instead (keepalived's vmac_xmit_base). */
+  advertsOnParent: boolean;
+}
+
+/** RFC 5798 7.3: the virtual router MAC of a VRID and family. */
+export function virtualMac(vrid: number, family: IpFamily): string {
+  return `00:00:5e:00:0${family === 4 ? 1 : 2}:${vrid.toString(16).padStart(2, "0")}`;
+}
+
+/** The interface an instance's adverts leave from and arrive on: the virtual MAC's, unless it says otherwise. */
+export function vrrpDevice(plan: InstancePlan): string {
+  return plan.vmac && !plan.vmac.advertsOnParent ? plan.vmac.name : plan.interfaceName;
+}
+
 export interface InstancePlan {
   /** router/ipv4 or router/ipv6: one VRRP instance per family of the router's addresses. */
   key: string;
@@ -83,6 +106,7 @@ export interface InstancePlan {
   vrid: number;
   priority: number;
   interfaceName: string;
+  vmac?: VirtualMacPlan;
   advertIntervalMs: number;
   preempt: boolean;
   preemptDelayMs: number;
@@ -132,14 +156,21 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
       continue;
     }
     const iface = spec.interface;
+    const vrid = spec.vrid;
     const keepalivedName = router.metadata.annotations?.[KEEPALIVED_INSTANCE_ANNOTATION];
+    const vmacOf = (family: IpFamily): VirtualMacPlan | undefined =>
+      spec.virtualMAC && {
+        name: spec.virtualMAC.interface ?? `vrrp${family === 6 ? "6" : ""}.${vrid}`,
+        mac: virtualMac(vrid, family),
+        advertsOnParent: spec.virtualMAC.advertsOnParent ?? false,
+      };
     const addresses = spec.addresses.map((a): PlannedAddress => {
       const cidr = parseCidr(a.address)!;
       const planned: PlannedAddress = {
         address: cidr.address,
         prefixLength: cidr.prefixLength,
         family: cidr.family,
-        dev: a.dev ?? iface,
+        dev: a.dev ?? vmacOf(cidr.family)?.name ?? iface,
       };
       if (a.label !== undefined) planned.label = a.label;
       return planned;
@@ -158,6 +189,7 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         vrid: spec.vrid,
         priority,
         interfaceName: iface,
+        ...(spec.virtualMAC ? { vmac: vmacOf(family)! } : {}),
         advertIntervalMs: ms(spec.advertInterval, "1s"),
         preempt: spec.preempt ?? true,
         preemptDelayMs: ms(spec.preemptDelay, "0s"),

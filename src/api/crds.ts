@@ -192,6 +192,12 @@ function routerSchema(): Json {
       message: "addresses must be unique",
       fieldPath: ".addresses",
     },
+    {
+      rule: "!has(self.virtualMAC) || !has(self.virtualMAC.interface) || self.addresses.all(a, a.address.contains(':')) || self.addresses.all(a, !a.address.contains(':'))",
+      message:
+        "virtualMAC.interface names one interface, but IPv4 and IPv6 run as two instances each with its own virtual MAC: leave it out",
+      fieldPath: ".virtualMAC.interface",
+    },
   ];
   return spec;
 }

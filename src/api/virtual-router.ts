@@ -23,6 +23,9 @@ export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$";
 export const Duration = (description: string, def: string) =>
   Type.Optional(Type.String({ description, default: def, pattern: DURATION_PATTERN }));
 
+/** A Linux interface name: at most 15 characters, no slash, colon or space (and not . or ..). */
+export const INTERFACE_NAME_PATTERN = "^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,14}$";
+
 const Weight = Type.Optional(
   Type.Integer({
     minimum: -254,
@@ -133,6 +136,32 @@ export const VirtualRouterSpec = Type.Object(
     }),
     interface: Type.Optional(
       Type.String({ description: "Interface that speaks VRRP and holds the addresses (e.g. eth0)." }),
+    ),
+    virtualMAC: Type.Optional(
+      Type.Object(
+        {
+          interface: Type.Optional(
+            Type.String({
+              pattern: INTERFACE_NAME_PATTERN,
+              maxLength: 15,
+              description:
+                "Name of the macvlan interface that carries the virtual MAC; vrrp.<vrid> (IPv4) and vrrp6.<vrid> (IPv6) when absent. Only for routers whose addresses are all of one family.",
+            }),
+          ),
+          advertsOnParent: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description:
+                "Send and receive adverts on spec.interface with its own MAC instead of on the virtual MAC's interface (keepalived's vmac_xmit_base); announcements still come from the virtual MAC.",
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Use RFC 5798's virtual MAC (00:00:5e:00:01:<vrid> for IPv4, 00:00:5e:00:02:<vrid> for IPv6) on a macvlan of spec.interface, as keepalived's use_vmac: each node creates the macvlan (private mode) when the router starts and removes it when it stops, binds the addresses without a dev of their own on it while master, and announces them from it, so the addresses' MAC moves with the master and neighbours with a stale ARP or ND entry keep reaching it. The parent interface is set to answer ARP only for its own addresses (arp_ignore 1, arp_filter 1, arp_announce 2).",
+        },
+      ),
     ),
     nodeSelector: Type.Optional(
       Type.Record(Type.String(), Type.String(), {
@@ -519,6 +548,16 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
     else if (!families.has(family))
       err(`unicast.peers[${i}]`, `${peer} is IPv${family}, but no address of that family is virtual`);
   });
+  if (spec.virtualMAC?.interface !== undefined && families.size > 1)
+    err(
+      "virtualMAC.interface",
+      "IPv4 and IPv6 run as two instances, each with its own virtual MAC and interface; leave the name out (vrrp.<vrid> and vrrp6.<vrid>) or split the router by family",
+    );
+  if (spec.virtualMAC?.interface !== undefined && spec.virtualMAC.interface === spec.interface)
+    err(
+      "virtualMAC.interface",
+      `must differ from spec.interface (${spec.interface}): it names the macvlan made on it`,
+    );
   spec.virtualServers?.from.forEach((g, i) => {
     g.addresses?.forEach((a, j) => {
       if (!parseCidr(a))

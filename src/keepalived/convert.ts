@@ -289,6 +289,8 @@ function convertInstance(
   let priority = 100; // keepalived's default
   let sourceIp: string | undefined;
   let trackInterfaces: Statement | undefined;
+  let useVmac: Statement | undefined;
+  let xmitBase: Statement | undefined;
   let smtpAlert = mail?.global ?? false;
   for (const k of s.children ?? []) {
     const v = k.args[0];
@@ -447,8 +449,10 @@ function convertInstance(
         );
         break;
       case "use_vmac":
+        useVmac = k;
+        break;
       case "vmac_xmit_base":
-        note(k, "unmapped", "not yet: the virtual MAC (VMAC) on a macvlan");
+        xmitBase = k;
         break;
       case "virtual_routes":
       case "virtual_rules":
@@ -481,6 +485,15 @@ function convertInstance(
     // One file for every node: the peer list holds them all and each node leaves out its own.
     spec.unicast = { peers: [...new Set([...(sourceIp ? [sourceIp] : []), ...peers])] };
   }
+  if (useVmac) {
+    const vmacName = useVmac.args[0];
+    spec.virtualMAC = {
+      ...(vmacName !== undefined ? { interface: vmacName } : {}),
+      ...(xmitBase ? { advertsOnParent: true } : {}),
+    };
+    if (vmacName === undefined && hasIpv6)
+      note(useVmac, "changed", `the IPv6 virtual MAC's interface is vrrp6.${spec.vrid ?? "<vrid>"}`);
+  } else if (xmitBase) note(xmitBase, "unmapped", "vmac_xmit_base without use_vmac has no effect");
   if (Object.keys(garp).length > 0) spec.garp = garp;
   if (Object.keys(track).length > 0) spec.track = track;
   if (Object.keys(notify).length > 0 || (smtpAlert && mail))

@@ -8,6 +8,7 @@ export const NLMSG_DONE = 3;
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
+export const RTM_SETLINK = 19;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
@@ -38,7 +39,16 @@ export const IFAPROT_VIPKEEPER = 112;
 
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
+const IFLA_LINK = 5;
 const IFLA_OPERSTATE = 16;
+const IFLA_LINKINFO = 18;
+const IFLA_IFALIAS = 20;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_MACVLAN_MODE = 1;
+/** macvlan's private mode: no traffic between macvlans of one parent, and no source-MAC filter. */
+export const MACVLAN_MODE_PRIVATE = 1;
+const NLA_F_NESTED = 0x8000;
 export const IFF_UP = 0x1;
 export const IFF_RUNNING = 0x40;
 export const IFF_LOWER_UP = 0x10000;
@@ -193,6 +203,10 @@ export function parseAddress(msg: NetlinkMessage): AddressInfo | undefined {
 export interface LinkInfo {
   ifindex: number;
   name: string;
+  /** IFLA_IFALIAS, the link's free-text description (vipkeeper marks the macvlans it made). */
+  alias?: string;
+  /** IFLA_LINK: the parent's ifindex, for a macvlan or vlan. */
+  parent?: number;
   flags: number;
   /** IF_OPER_* (6 = up). */
   operState: number;
@@ -217,7 +231,53 @@ export function parseLink(msg: NetlinkMessage): LinkInfo | undefined {
   };
   const mac = attrs.get(IFLA_ADDRESS);
   if (mac) info.mac = Buffer.from(mac);
+  const alias = readCString(attrs.get(IFLA_IFALIAS));
+  if (alias) info.alias = alias;
+  const parent = attrs.get(IFLA_LINK);
+  if (parent?.length === 4) info.parent = parent.readInt32LE(0);
   return info;
+}
+
+/** struct ifinfomsg: family, type, index, flags and the mask of flags to change. */
+export function linkHeader(ifindex = 0, flags = 0, change = 0): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeInt32LE(ifindex, 4);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+/** The body of RTM_SETLINK giving a link an alias (link creation ignores IFLA_IFALIAS). */
+export function aliasBody(ifindex: number, alias: string): Buffer {
+  return Buffer.concat([linkHeader(ifindex), attr(IFLA_IFALIAS, Buffer.from(alias, "utf8"))]);
+}
+
+export interface MacvlanRequest {
+  name: string;
+  parentIfindex: number;
+  mac: Buffer;
+  mode: number;
+}
+
+/** The body of RTM_NEWLINK creating a macvlan (down) on a parent, with its MAC. */
+export function macvlanBody(req: MacvlanRequest): Buffer {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const nested = (type: number, ...children: Buffer[]) => attr(type | NLA_F_NESTED, Buffer.concat(children));
+  return Buffer.concat([
+    linkHeader(),
+    attr(IFLA_IFNAME, cString(req.name)),
+    attr(IFLA_LINK, u32(req.parentIfindex)),
+    attr(IFLA_ADDRESS, req.mac),
+    nested(
+      IFLA_LINKINFO,
+      attr(IFLA_INFO_KIND, cString("macvlan")),
+      nested(IFLA_INFO_DATA, attr(IFLA_MACVLAN_MODE, u32(req.mode))),
+    ),
+  ]);
 }
 
 /** An empty ifinfomsg / ifaddrmsg of the given family, for dump requests. */

@@ -17,8 +17,16 @@ import {
   parseLink,
   RTM_DELADDR,
   RTM_GETADDR,
+  RTM_DELLINK,
   RTM_GETLINK,
   RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+  IFF_UP,
+  linkHeader,
+  aliasBody,
+  macvlanBody,
+  type MacvlanRequest,
   type AddressInfo,
   type AddressRequest,
   type LinkInfo,
@@ -71,5 +79,32 @@ export class RtNetlink extends NetlinkSocket {
   async links(): Promise<LinkInfo[]> {
     const replies = await this.request(RTM_GETLINK, NLM_F_DUMP, dumpBody("link"), "list links");
     return replies.map(parseLink).filter((l): l is LinkInfo => l !== undefined);
+  }
+
+  /** Creates a macvlan, down (so that its settings are in place before it speaks). */
+  async addMacvlan(req: MacvlanRequest): Promise<void> {
+    await this.request(
+      RTM_NEWLINK,
+      NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+      macvlanBody(req),
+      `add macvlan ${req.name}`,
+    );
+  }
+
+  async setLinkUp(ifindex: number, up: boolean): Promise<void> {
+    await this.request(
+      RTM_SETLINK,
+      NLM_F_ACK,
+      linkHeader(ifindex, up ? IFF_UP : 0, IFF_UP),
+      `set link ${ifindex} ${up ? "up" : "down"}`,
+    );
+  }
+
+  async setLinkAlias(ifindex: number, alias: string): Promise<void> {
+    await this.request(RTM_SETLINK, NLM_F_ACK, aliasBody(ifindex, alias), `set alias of link ${ifindex}`);
+  }
+
+  async removeLink(ifindex: number): Promise<void> {
+    await this.request(RTM_DELLINK, NLM_F_ACK, linkHeader(ifindex), `remove link ${ifindex}`);
   }
 }

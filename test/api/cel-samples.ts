@@ -40,6 +40,15 @@ export const SAMPLES: Record<string, Sample> = {
     bad: router({ addresses: [{ address: "198.18.0.50/24" }, { address: "198.18.0.50/24" }] }),
     field: "spec.addresses",
   },
+  "VirtualRouter.spec !has(self.virtualMAC) || !has(self.virtualMAC.interface) || self.addresses.all(a, a.address.contains(':')) || self.addresses.all(a, !a.address.contains(':'))":
+    {
+      good: router({ virtualMAC: { interface: "vmac50" } }),
+      bad: router({
+        virtualMAC: { interface: "vmac50" },
+        addresses: [{ address: "198.18.0.50/24" }, { address: "2001:db8::50/64" }],
+      }),
+      field: "spec.virtualMAC.interface",
+    },
   "VirtualRouter.spec.addresses[].address isIP(self) || isCIDR(self)": {
     good: router({ addresses: [{ address: "198.18.0.50" }, { address: "2001:db8::50/64" }] }),
     bad: router({ addresses: [{ address: "198.18.0.256/24" }] }),

@@ -47,6 +47,10 @@ describe("VirtualRouter validation", () => {
 
   it("accepts a valid router", () => {
     expect(fields(valid())).toEqual([]);
+    expect(fields(withSpec({ virtualMAC: { advertsOnParent: true } }))).toEqual([]);
+    expect(
+      fields(withSpec({ addresses: [{ address: "198.18.0.50" }], virtualMAC: { interface: "vmac51" } })),
+    ).toEqual([]);
   });
 
   it.each([
@@ -106,6 +110,21 @@ describe("VirtualRouter validation", () => {
       "a peer of a family with no address",
       { addresses: [{ address: "198.18.0.50" }], unicast: { peers: ["2001:db8::12"] } },
       "spec.unicast.peers[0]",
+    ],
+    [
+      "a virtual MAC name on a dual-stack router",
+      { virtualMAC: { interface: "vmac51" } },
+      "spec.virtualMAC.interface",
+    ],
+    [
+      "a virtual MAC named like its parent",
+      { addresses: [{ address: "198.18.0.50" }], virtualMAC: { interface: "eth0" } },
+      "spec.virtualMAC.interface",
+    ],
+    [
+      "a virtual MAC name Linux refuses",
+      { addresses: [{ address: "198.18.0.50" }], virtualMAC: { interface: "vrrp/51" } },
+      "spec.virtualMAC.interface",
     ],
   ])("rejects %s, naming the field", (_name, patch, field) => {
     const errors = fields(withSpec(patch));

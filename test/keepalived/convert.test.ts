@@ -145,9 +145,37 @@ describe("keyword mapping", () => {
       preemptDelay: "2500ms",
       unicast: { peers: ["198.18.0.11", "198.18.0.12"] },
       addresses: [{ address: "198.18.0.50/32" }],
+      virtualMAC: {},
     });
     expect(validateVirtualRouter(routers[0])).toEqual([]);
-    expect(findings).toEqual([expect.objectContaining({ keyword: "use_vmac", kind: "unmapped", line: 17 })]);
+    expect(findings).toEqual([]);
+  });
+
+  it("use_vmac with a name and vmac_xmit_base; vmac_xmit_base alone is reported", () => {
+    const { routers, findings } = convertText(`
+      vrrp_instance named {
+        interface eth1
+        virtual_router_id 51
+        use_vmac vmac51
+        vmac_xmit_base
+        virtual_ipaddress {
+          198.18.0.50/24
+        }
+      }
+      vrrp_instance base_only {
+        interface eth1
+        virtual_router_id 52
+        vmac_xmit_base
+        virtual_ipaddress {
+          198.18.0.52/24
+        }
+      }`);
+    expect(routers[0]!.spec.virtualMAC).toEqual({ interface: "vmac51", advertsOnParent: true });
+    expect(routers[1]!.spec.virtualMAC).toBeUndefined();
+    expect(validateVirtualRouter(routers[0])).toEqual([]);
+    expect(findings).toEqual([
+      expect.objectContaining({ keyword: "vmac_xmit_base", kind: "unmapped", line: 14 }),
+    ]);
   });
 
   it("IPv6 addresses without a version get VRRPv3; track_interface weights are kept; notify takes keepalived's arguments", () => {

@@ -33,7 +33,6 @@ const KEEPALIVED_REFUSES = new Set([
 ]);
 /** Not built yet: the VRRP features of issue 19's item 3 (README: "Not yet"). */
 const NOT_YET = new Set([
-  "use_vmac",
   "virtual_routes",
   "virtual_rules",
   "static_routes",

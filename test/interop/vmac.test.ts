@@ -1,0 +1,201 @@
+// The virtual MAC (keepalived's use_vmac) in a mixed group: vipkeeper on n1, keepalived 2.2.7 with
+// use_vmac on n2, one VRID. Whichever is master answers ARP for the VIP with 00:00:5e:00:01:VRID
+// from its macvlan, and the client's neighbour entry for the VIP stays the same across a failover
+// in either direction while the client keeps reaching the VIP. vipkeeper's macvlan is gone when
+// its agent stops, and one left by an agent killed outright is removed by the next start.
+// Lab prefix "vkvm-".
+import { spawnSync, type ChildProcess } from "node:child_process";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Lab } from "../../src/lab/lab.ts";
+import { startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
+import { keepalivedCommand, keepalivedConfig } from "./keepalived.ts";
+
+const ROOT = process.getuid?.() === 0;
+const HAVE_KEEPALIVED = spawnSync("keepalived", ["--version"]).status === 0;
+if (!ROOT || !HAVE_KEEPALIVED) console.warn("test/interop/vmac.test.ts skipped: needs root and keepalived");
+
+const VRID = 51;
+const VMAC = "00:00:5e:00:01:33";
+const VIP = "198.18.0.50";
+
+const routerYaml = (priority: number) => `apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: web}
+spec:
+  vrid: ${VRID}
+  interface: eth0
+  advertInterval: 100ms
+  addresses: [{address: ${VIP}/24}]
+  priorities: [{node: n1, priority: ${priority}}]
+  virtualMAC: {}
+  garp: {delay: 1s}
+`;
+
+/** keepalived's configuration with use_vmac (the lab helper writes the rest). */
+const keepalivedVmac = (priority: number) =>
+  keepalivedConfig([
+    {
+      name: "VI_1",
+      version: 3,
+      vrid: VRID,
+      priority,
+      interfaceName: "eth0",
+      advertIntervalS: 0.1,
+      addresses: [`${VIP}/24`],
+    },
+  ]).replace("  interface eth0\n", "  interface eth0\n  use_vmac\n");
+
+describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
+  "the virtual MAC beside keepalived's use_vmac",
+  { timeout: 60_000 },
+  () => {
+    let lab: Lab;
+    let agent: RunningAgent | undefined;
+    let keepalived: ChildProcess | undefined;
+    const keepalivedLog: string[] = [];
+
+    /** Every address of a host, on any interface, with the interface's name. */
+    const addressesOf = (host: string) =>
+      (
+        JSON.parse(lab.exec(host, ["ip", "-j", "addr", "show"])) as {
+          ifname: string;
+          address?: string;
+          addr_info: { local: string }[];
+        }[]
+      ).flatMap((l) => l.addr_info.map((a) => ({ dev: l.ifname, mac: l.address, address: a.local })));
+    const holder = () =>
+      lab.nodes.flatMap((n) =>
+        addressesOf(n.name)
+          .filter((a) => a.address === VIP)
+          .map((a) => ({ node: n.name, ...a })),
+      );
+    const linkNames = (host: string) =>
+      (JSON.parse(lab.exec(host, ["ip", "-j", "link", "show"])) as { ifname: string }[]).map((l) => l.ifname);
+    /** The MACs that answer ARP for the VIP, as the client's arping sees them. */
+    const arpReplies = () => {
+      const out = spawnSync(
+        "ip",
+        ["netns", "exec", lab.client.ns, "arping", "-c", "3", "-w", "3", "-I", "eth0", VIP],
+        {
+          encoding: "utf8",
+        },
+      ).stdout;
+      return [...out.matchAll(/reply from \S+ \[([0-9A-Fa-f:]+)\]/g)].map((m) => m[1]!.toLowerCase());
+    };
+    const clientNeighbour = () => lab.exec("client", ["ip", "neigh", "show", VIP]).trim();
+    const ping = () =>
+      spawnSync("ip", ["netns", "exec", lab.client.ns, "ping", "-c", "3", "-i", "0.2", "-W", "1", VIP])
+        .status === 0;
+
+    const startKeepalived = (priority: number) => {
+      const { argv } = keepalivedCommand(keepalivedVmac(priority));
+      keepalived = lab.spawn("n2", argv);
+      keepalived.stdout?.on("data", (d: Buffer) => keepalivedLog.push(d.toString()));
+      keepalived.stderr?.on("data", (d: Buffer) => keepalivedLog.push(d.toString()));
+    };
+
+    beforeAll(() => {
+      lab = Lab.create({ prefix: "vkvm-", nodes: 2 });
+      // keepalived sets arp_ignore and arp_filter on the parent but leaves arp_announce to the admin
+      // (its NOTE_vrrp_vmac.txt): without it, its node's ARP requests from the parent carry the VIP
+      // and teach the client the parent's MAC. vipkeeper sets it itself (n1 is left as it comes).
+      lab.exec("n2", ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"]);
+    });
+    afterAll(() => lab?.destroy());
+    afterEach(async ({ task }) => {
+      if (task.result?.state === "fail")
+        console.log(
+          `vipkeeper:\n${agent?.log.slice(-30).join("\n")}\nkeepalived:\n${keepalivedLog.join("").split("\n").slice(-30).join("\n")}`,
+        );
+      keepalivedLog.length = 0;
+      for (const n of lab.nodes) lab.killAll(n.name);
+      if (agent) await agent.exited;
+      agent = keepalived = undefined;
+      for (const n of lab.nodes) spawnSync("ip", ["-n", n.ns, "link", "del", "vrrp.51"]);
+      spawnSync("ip", ["-n", lab.client.ns, "neigh", "flush", "dev", "eth0"]);
+    });
+
+    it("vipkeeper master, then keepalived: one MAC answers, the client's entry never changes", async () => {
+      agent = startAgent(lab, "n1", writeConfig(routerYaml(150)));
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
+      startKeepalived(100);
+      // The VIP is on the macvlan, whose MAC is the virtual one; the parent keeps its own.
+      const held = holder();
+      expect(held).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+      const replies = arpReplies();
+      expect(replies.length).toBeGreaterThan(0);
+      expect(new Set(replies)).toEqual(new Set([VMAC]));
+      expect(ping()).toBe(true);
+      const before = clientNeighbour();
+      expect(before).toContain(`lladdr ${VMAC}`);
+      // keepalived is backup with its own vrrp.51 up (same MAC), and must not take over meanwhile.
+      await waitUntil(() => linkNames("n2").includes("vrrp.51"), 10_000, "keepalived's macvlan");
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(holder().map((h) => h.node)).toEqual(["n1"]);
+
+      agent.child.kill("SIGTERM");
+      expect(await agent.exited).toBe(0);
+      await waitUntil(() => holder().some((h) => h.node === "n2"), 5000, "keepalived to take the VIP");
+      expect(linkNames("n1")).not.toContain("vrrp.51"); // removed on stop
+      expect(holder()).toEqual([{ node: "n2", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+      expect(ping()).toBe(true);
+      expect(clientNeighbour()).toContain(`lladdr ${VMAC}`);
+      expect(new Set(arpReplies())).toEqual(new Set([VMAC]));
+    });
+
+    it("keepalived master, then vipkeeper: the client keeps its entry and reaches the VIP", async () => {
+      startKeepalived(150);
+      await waitUntil(() => holder().some((h) => h.node === "n2"), 15_000, "keepalived to take the VIP");
+      agent = startAgent(lab, "n1", writeConfig(routerYaml(100)));
+      await waitUntil(() => linkNames("n1").includes("vrrp.51"), 10_000, "vipkeeper's macvlan");
+      expect(ping()).toBe(true);
+      expect(clientNeighbour()).toContain(`lladdr ${VMAC}`);
+      // vipkeeper hears keepalived's adverts on its own macvlan (same source MAC) and stays backup.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(holder().map((h) => h.node)).toEqual(["n2"]);
+      expect(new Set(arpReplies())).toEqual(new Set([VMAC]));
+
+      keepalived!.kill("SIGKILL");
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 5000, "vipkeeper to take the VIP");
+      // keepalived killed outright leaves its macvlan, without the VIP: take it away as a dead node would be.
+      spawnSync("ip", ["-n", lab.node("n2").ns, "link", "del", "vrrp.51"]);
+      expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+      expect(ping()).toBe(true);
+      expect(clientNeighbour()).toContain(`lladdr ${VMAC}`);
+      expect(new Set(arpReplies())).toEqual(new Set([VMAC]));
+    });
+
+    it("a macvlan left by an agent killed outright goes at the next start, which makes its own", async () => {
+      agent = startAgent(lab, "n1", writeConfig(routerYaml(150)));
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
+      lab.killAll("n1"); // SIGKILL to every process: nobody removes the macvlan
+      await agent.exited;
+      expect(linkNames("n1")).toContain("vrrp.51");
+      // The dead man's switch still takes the VIP away.
+      await waitUntil(() => holder().length === 0, 4000, "the VIP to expire");
+      agent = startAgent(lab, "n1", writeConfig(routerYaml(150)));
+      await waitUntil(
+        () => agent!.log.some((l) => l.includes("removed virtual MAC interfaces an earlier run left")),
+        10_000,
+        "the leftover sweep",
+      );
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP again");
+      expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+      agent.child.kill("SIGTERM");
+      expect(await agent.exited).toBe(0);
+      expect(linkNames("n1")).not.toContain("vrrp.51");
+    });
+
+    it("a name vipkeeper did not make is refused, and nothing is bound", async () => {
+      lab.exec("n1", ["ip", "link", "add", "vrrp.51", "type", "veth", "peer", "name", "vkvm-peer"]);
+      agent = startAgent(lab, "n1", writeConfig(routerYaml(150)));
+      await waitUntil(
+        () => agent!.log.some((l) => l.includes("is not the virtual MAC vipkeeper made")),
+        10_000,
+        "the refusal",
+      );
+      expect(holder()).toEqual([]);
+      expect(linkNames("n1")).toContain("vrrp.51"); // the foreign interface is left alone
+    });
+  },
+);
