@@ -5,6 +5,7 @@
 // its agent stops, and one left by an agent killed outright is removed by the next start.
 // Lab prefix "vkvm-".
 import { spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
@@ -184,6 +185,33 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       agent.child.kill("SIGTERM");
       expect(await agent.exited).toBe(0);
       expect(linkNames("n1")).not.toContain("vrrp.51");
+    });
+
+    it("a crashed engine's macvlan is removed by its supervisor, and the restarted engine makes it again", async () => {
+      agent = startAgent(lab, "n1", writeConfig(routerYaml(150)));
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
+      const engine = lab.pids("n1").find((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("engine-main");
+        } catch {
+          return false;
+        }
+      });
+      expect(engine).toBeDefined();
+      const logged = agent.log.length;
+      process.kill(engine!, "SIGKILL");
+      await waitUntil(
+        () => agent!.log.slice(logged).some((l) => l.includes("virtual MAC interface removed")),
+        5000,
+        "the supervisor to remove the macvlan",
+      );
+      await waitUntil(
+        () => agent!.log.slice(logged).some((l) => l.includes("virtual MAC interface made")),
+        10_000,
+        "the new engine's macvlan",
+      );
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 10_000, "the VIP again");
+      expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
     });
 
     it("a name vipkeeper did not make is refused, and nothing is bound", async () => {
