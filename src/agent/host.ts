@@ -109,6 +109,7 @@ export async function openHostNetwork(
         interfaceName: device,
         sourceAddress: source,
         multicast: onPacket !== undefined && !unicastOnly,
+        foreignSource: device !== plan.interfaceName,
         onPacket: (packet) => onPacket?.(device, plan.family, packet),
         onDrop: (reason, detail) => log.debug({ interface: device, reason, detail }, "packet dropped"),
       });

@@ -70,7 +70,7 @@ export interface GarpPlan {
  * addresses without a dev of their own are bound there, so their MAC moves with the master.
  */
 export interface VirtualMacPlan {
-  /** The macvlan's name (keepalived's default vrrp.VRID; vrrp6.VRID for IPv6). */
+  /** The macvlan's name (keepalived's default vrrp.VRID; vrrp6.VRID for IPv6 beside IPv4). */
   name: string;
   /** 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6). */
   mac: string;
@@ -158,9 +158,11 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
     const iface = spec.interface;
     const vrid = spec.vrid;
     const keepalivedName = router.metadata.annotations?.[KEEPALIVED_INSTANCE_ANNOTATION];
+    const dualStack = new Set(spec.addresses.map((a) => familyOf(a.address.split("/")[0]!))).size > 1;
     const vmacOf = (family: IpFamily): VirtualMacPlan | undefined =>
       spec.virtualMAC && {
-        name: spec.virtualMAC.interface ?? `vrrp${family === 6 ? "6" : ""}.${vrid}`,
+        // keepalived's name, vrrp.VRID, for either family; a router with both needs two.
+        name: spec.virtualMAC.interface ?? `vrrp${family === 6 && dualStack ? "6" : ""}.${vrid}`,
         mac: virtualMac(vrid, family),
         advertsOnParent: spec.virtualMAC.advertsOnParent ?? false,
       };

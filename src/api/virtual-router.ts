@@ -145,7 +145,7 @@ export const VirtualRouterSpec = Type.Object(
               pattern: INTERFACE_NAME_PATTERN,
               maxLength: 15,
               description:
-                "Name of the macvlan interface that carries the virtual MAC; vrrp.<vrid> (IPv4) and vrrp6.<vrid> (IPv6) when absent. Only for routers whose addresses are all of one family.",
+                "Name of the macvlan interface that carries the virtual MAC. When absent: vrrp.<vrid>, as keepalived names it, and vrrp6.<vrid> for the IPv6 instance of a router with addresses of both families. Only for routers whose addresses are all of one family.",
             }),
           ),
           advertsOnParent: Type.Optional(
@@ -551,7 +551,7 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
   if (spec.virtualMAC?.interface !== undefined && families.size > 1)
     err(
       "virtualMAC.interface",
-      "IPv4 and IPv6 run as two instances, each with its own virtual MAC and interface; leave the name out (vrrp.<vrid> and vrrp6.<vrid>) or split the router by family",
+      "IPv4 and IPv6 run as two instances, each with its own virtual MAC and interface: leave the name out (vrrp.<vrid> and vrrp6.<vrid>) or split the router by family",
     );
   if (spec.virtualMAC?.interface !== undefined && spec.virtualMAC.interface === spec.interface)
     err(

@@ -491,8 +491,6 @@ function convertInstance(
       ...(vmacName !== undefined ? { interface: vmacName } : {}),
       ...(xmitBase ? { advertsOnParent: true } : {}),
     };
-    if (vmacName === undefined && hasIpv6)
-      note(useVmac, "changed", `the IPv6 virtual MAC's interface is vrrp6.${spec.vrid ?? "<vrid>"}`);
   } else if (xmitBase) note(xmitBase, "unmapped", "vmac_xmit_base without use_vmac has no effect");
   if (Object.keys(garp).length > 0) spec.garp = garp;
   if (Object.keys(track).length > 0) spec.track = track;

@@ -1,6 +1,6 @@
 // The virtual MAC (keepalived's use_vmac) in a mixed group: vipkeeper on n1, keepalived 2.2.7 with
-// use_vmac on n2, one VRID. Whichever is master answers ARP for the VIP with 00:00:5e:00:01:VRID
-// from its macvlan, and the client's neighbour entry for the VIP stays the same across a failover
+// use_vmac on n2, one VRID, over IPv4 and over IPv6. Whichever is master answers ARP for the VIP
+// with 00:00:5e:00:01:VRID (neighbour solicitations with 00:00:5e:00:02:VRID) from its macvlan, and the client's neighbour entry for the VIP stays the same across a failover
 // in either direction while the client keeps reaching the VIP. vipkeeper's macvlan is gone when
 // its agent stops, and one left by an agent killed outright is removed by the next start.
 // Lab prefix "vkvm-".
@@ -18,22 +18,24 @@ if (!ROOT || !HAVE_KEEPALIVED) console.warn("test/interop/vmac.test.ts skipped: 
 const VRID = 51;
 const VMAC = "00:00:5e:00:01:33";
 const VIP = "198.18.0.50";
+const VMAC6 = "00:00:5e:00:02:33";
+const VIP6 = "2001:db8::50";
 
-const routerYaml = (priority: number) => `apiVersion: vipkeeper.io/v1alpha1
+const routerYaml = (priority: number, address = `${VIP}/24`) => `apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter
 metadata: {name: web}
 spec:
   vrid: ${VRID}
   interface: eth0
   advertInterval: 100ms
-  addresses: [{address: ${VIP}/24}]
+  addresses: [{address: "${address}"}]
   priorities: [{node: n1, priority: ${priority}}]
   virtualMAC: {}
   garp: {delay: 1s}
 `;
 
 /** keepalived's configuration with use_vmac (the lab helper writes the rest). */
-const keepalivedVmac = (priority: number) =>
+const keepalivedVmac = (priority: number, address = `${VIP}/24`) =>
   keepalivedConfig([
     {
       name: "VI_1",
@@ -42,7 +44,7 @@ const keepalivedVmac = (priority: number) =>
       priority,
       interfaceName: "eth0",
       advertIntervalS: 0.1,
-      addresses: [`${VIP}/24`],
+      addresses: [address],
     },
   ]).replace("  interface eth0\n", "  interface eth0\n  use_vmac\n");
 
@@ -88,8 +90,8 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       spawnSync("ip", ["netns", "exec", lab.client.ns, "ping", "-c", "3", "-i", "0.2", "-W", "1", VIP])
         .status === 0;
 
-    const startKeepalived = (priority: number) => {
-      const { argv } = keepalivedCommand(keepalivedVmac(priority));
+    const startKeepalived = (priority: number, address?: string) => {
+      const { argv } = keepalivedCommand(keepalivedVmac(priority, address));
       keepalived = lab.spawn("n2", argv);
       keepalived.stdout?.on("data", (d: Buffer) => keepalivedLog.push(d.toString()));
       keepalived.stderr?.on("data", (d: Buffer) => keepalivedLog.push(d.toString()));
@@ -112,7 +114,9 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       for (const n of lab.nodes) lab.killAll(n.name);
       if (agent) await agent.exited;
       agent = keepalived = undefined;
-      for (const n of lab.nodes) spawnSync("ip", ["-n", n.ns, "link", "del", "vrrp.51"]);
+      for (const n of lab.nodes)
+        for (const l of linkNames(n.name).filter((l) => l.startsWith("vrrp")))
+          spawnSync("ip", ["-n", n.ns, "link", "del", l]);
       spawnSync("ip", ["-n", lab.client.ns, "neigh", "flush", "dev", "eth0"]);
     });
 
@@ -164,6 +168,73 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       expect(ping()).toBe(true);
       expect(clientNeighbour()).toContain(`lladdr ${VMAC}`);
       expect(new Set(arpReplies())).toEqual(new Set([VMAC]));
+    });
+
+    describe("IPv6", () => {
+      const holder6 = () =>
+        lab.nodes.flatMap((n) =>
+          addressesOf(n.name)
+            .filter((a) => a.address === VIP6)
+            .map((a) => ({ node: n.name, ...a })),
+        );
+      const ping6 = () =>
+        spawnSync("ip", [
+          "netns",
+          "exec",
+          lab.client.ns,
+          "ping",
+          "-6",
+          "-c",
+          "3",
+          "-i",
+          "0.2",
+          "-W",
+          "1",
+          VIP6,
+        ]).status === 0;
+      /** The client's entry, learned afresh: flushed, then a ping makes it solicit the VIP. */
+      const neighbour6 = () => lab.exec("client", ["ip", "-6", "neigh", "show", VIP6]).trim();
+
+      it("vipkeeper master, then keepalived: the client's entry is the IPv6 virtual MAC throughout", async () => {
+        agent = startAgent(lab, "n1", writeConfig(routerYaml(150, `${VIP6}/64`)));
+        await waitUntil(() => holder6().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
+        startKeepalived(100, `${VIP6}/64`);
+        expect(holder6()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC6, address: VIP6 }]);
+        expect(ping6()).toBe(true);
+        expect(neighbour6()).toContain(`lladdr ${VMAC6}`);
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(holder6().map((h) => h.node)).toEqual(["n1"]); // keepalived stays backup
+
+        agent.child.kill("SIGTERM");
+        expect(await agent.exited).toBe(0);
+        await waitUntil(() => holder6().some((h) => h.node === "n2"), 5000, "keepalived to take the VIP");
+        expect(linkNames("n1")).not.toContain("vrrp.51");
+        expect(ping6()).toBe(true);
+        expect(neighbour6()).toContain(`lladdr ${VMAC6}`);
+        spawnSync("ip", ["-n", lab.client.ns, "neigh", "flush", "dev", "eth0"]);
+        expect(ping6()).toBe(true);
+        expect(neighbour6()).toContain(`lladdr ${VMAC6}`); // keepalived's node answers with it too
+      });
+
+      it("keepalived master, then vipkeeper", async () => {
+        startKeepalived(150, `${VIP6}/64`);
+        await waitUntil(() => holder6().some((h) => h.node === "n2"), 15_000, "keepalived to take the VIP");
+        agent = startAgent(lab, "n1", writeConfig(routerYaml(100, `${VIP6}/64`)));
+        await waitUntil(() => linkNames("n1").includes("vrrp.51"), 10_000, "vipkeeper's macvlan");
+        expect(ping6()).toBe(true);
+        const before = neighbour6();
+        expect(before).toContain(`lladdr ${VMAC6}`);
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(holder6().map((h) => h.node)).toEqual(["n2"]); // vipkeeper stays backup
+
+        keepalived!.kill("SIGKILL");
+        await waitUntil(() => holder6().some((h) => h.node === "n1"), 5000, "vipkeeper to take the VIP");
+        for (const l of linkNames("n2").filter((l) => l.startsWith("vrrp")))
+          spawnSync("ip", ["-n", lab.node("n2").ns, "link", "del", l]);
+        expect(holder6()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC6, address: VIP6 }]);
+        expect(ping6()).toBe(true);
+        expect(neighbour6()).toContain(`lladdr ${VMAC6}`);
+      });
     });
 
     it("a macvlan left by an agent killed outright goes at the next start, which makes its own", async () => {
