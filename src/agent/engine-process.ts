@@ -81,6 +81,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     port: (p) => host.vrrpPort(p),
     addresses: host.addresses,
     announcer: host.announcer,
+    routes: host.routes,
     clock: realClock,
     log,
     // keepalived sends IPv6 unicast adverts with hop limit 64: for unicast IPv6 the peer list

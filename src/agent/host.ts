@@ -14,7 +14,8 @@ import {
 } from "../net/netlink.ts";
 import { VrrpSocket } from "../net/vrrp-socket.ts";
 import { errnoCode } from "../net/native.ts";
-import type { AddressPort, AnnouncePort, VrrpPort } from "./engine.ts";
+import type { AddressPort, AnnouncePort, RoutePort, VrrpPort } from "./engine.ts";
+import { hostRoutes } from "./routes.ts";
 import { vrrpDevice, type InstancePlan, type PlannedAddress } from "./plan.ts";
 import { AddressKeeper, type AddressLifetime } from "./address-keeper.ts";
 
@@ -22,6 +23,7 @@ export interface HostNetwork {
   vrrpPort(plan: InstancePlan): VrrpPort;
   addresses: AddressPort;
   announcer: AnnouncePort;
+  routes: RoutePort;
   /** This host's own addresses (not the virtual ones), canonical. */
   localAddresses: ReadonlySet<string>;
   /** Calls back with the state of every interface the plans use, then on each change. */
@@ -181,6 +183,7 @@ export async function openHostNetwork(
       },
       addresses: addressPort,
       announcer,
+      routes: hostRoutes(nl, (name) => links.get(name)?.ifindex, log),
       localAddresses: new Set(addresses.filter((a) => !virtual.has(a.address)).map((a) => a.address)),
       async watchLinks(onLink) {
         const names = new Set(

@@ -5,6 +5,8 @@ import { parseDuration } from "../api/duration.ts";
 import { KEEPALIVED_INSTANCE_ANNOTATION, type VirtualRouter } from "../api/virtual-router.ts";
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
+import { RT_TABLE_MAIN, type RouteRequest, type RuleRequest } from "../net/routes.ts";
+import { ruleFamily, type VirtualRoute, type VirtualRule } from "../api/routes.ts";
 import { instanceKey } from "../observe/instance-key.ts";
 import type { SyncGroupScripts as KeepalivedSyncGroupScripts } from "../keepalived/convert.ts";
 
@@ -88,6 +90,10 @@ export function vrrpDevice(plan: InstancePlan): string {
   return plan.vmac && !plan.vmac.advertsOnParent ? plan.vmac.name : plan.interfaceName;
 }
 
+/** A route the master adds (VirtualRouter spec.routes); `dev` is resolved to its index on the host. */
+export type PlannedRoute = Omit<RouteRequest, "ifindex"> & { dev?: string };
+export type PlannedRule = RuleRequest;
+
 export interface InstancePlan {
   /** router/ipv4 or router/ipv6: one VRRP instance per family of the router's addresses. */
   key: string;
@@ -112,6 +118,9 @@ export interface InstancePlan {
   preemptDelayMs: number;
   accept: boolean;
   addresses: PlannedAddress[];
+  /** Routes and rules of this family added while master (absent: none). */
+  routes?: PlannedRoute[];
+  rules?: PlannedRule[];
   /** Empty: multicast. */
   unicastPeers: string[];
   auth?: V2Auth;
@@ -181,6 +190,8 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
     for (const family of [4, 6] as const) {
       const own = addresses.filter((a) => a.family === family);
       if (own.length === 0) continue;
+      const routes = (spec.routes ?? []).map(plannedRoute).filter((r) => r.family === family);
+      const rules = (spec.rules ?? []).flatMap((r) => plannedRules(r, family));
       const instance: InstancePlan = {
         key: instanceKey(name, family),
         router: name,
@@ -197,6 +208,8 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         preemptDelayMs: ms(spec.preemptDelay, "0s"),
         accept: spec.accept ?? true,
         addresses: own,
+        ...(routes.length > 0 ? { routes } : {}),
+        ...(rules.length > 0 ? { rules } : {}),
         unicastPeers: (spec.unicast?.peers ?? []).filter((p) => familyOf(p) === family).map(canonicalAddress),
         checksumForm: spec.v3Ipv4Checksum === "Plain" ? "plain" : "pseudo-header",
         track: {
@@ -251,6 +264,48 @@ export function withoutOwnAddresses(
   local: ReadonlySet<string>,
 ): InstancePlan[] {
   return plans.map((p) => ({ ...p, unicastPeers: p.unicastPeers.filter((peer) => !local.has(peer)) }));
+}
+
+function plannedRoute(r: VirtualRoute): PlannedRoute {
+  const to = parseCidr(r.to)!;
+  const type = r.type ?? "Unicast";
+  return {
+    family: to.family,
+    to: { address: to.address, prefixLength: to.prefixLength },
+    ...(r.via !== undefined ? { via: canonicalAddress(r.via) } : {}),
+    ...(r.dev !== undefined ? { dev: r.dev } : {}),
+    ...(r.src !== undefined ? { src: canonicalAddress(r.src) } : {}),
+    table: r.table ?? RT_TABLE_MAIN,
+    ...(r.metric !== undefined ? { metric: r.metric } : {}),
+    type,
+    // As `ip route` chooses: a route straight onto a link has link scope.
+    scope: r.scope ?? (type === "Unicast" && r.via === undefined ? "Link" : "Global"),
+  };
+}
+
+/** The rule as `family`'s instance adds it: a rule without prefixes is added in every family. */
+function plannedRules(r: VirtualRule, family: IpFamily): PlannedRule[] {
+  const own = ruleFamily(r);
+  if (own !== undefined && own !== family) return [];
+  const prefix = (text: string | undefined) => {
+    const c = text === undefined ? undefined : parseCidr(text);
+    return c && { address: c.address, prefixLength: c.prefixLength };
+  };
+  const from = prefix(r.from);
+  const to = prefix(r.to);
+  return [
+    {
+      family,
+      ...(from ? { from } : {}),
+      ...(to ? { to } : {}),
+      ...(r.fwmark !== undefined ? { fwmark: r.fwmark } : {}),
+      ...(r.fwmask !== undefined ? { fwmask: r.fwmask } : {}),
+      ...(r.iif !== undefined ? { iif: r.iif } : {}),
+      ...(r.oif !== undefined ? { oif: r.oif } : {}),
+      ...(r.priority !== undefined ? { priority: r.priority } : {}),
+      table: r.table,
+    },
+  ];
 }
 
 function notifyPlan(n: VirtualRouter["spec"]["notify"]): NotifyPlan {

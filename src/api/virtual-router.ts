@@ -6,6 +6,7 @@ import { parseDuration } from "./duration.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
 import { parseCidr } from "./cidr.ts";
 import { LabelSelectorSchema } from "./label-selector.ts";
+import { VirtualRoute, VirtualRule, validateRoutesAndRules } from "./routes.ts";
 
 export const GROUP = "vipkeeper.io";
 export const VERSION = "v1alpha1";
@@ -162,6 +163,20 @@ export const VirtualRouterSpec = Type.Object(
             "Use RFC 5798's virtual MAC (00:00:5e:00:01:<vrid> for IPv4, 00:00:5e:00:02:<vrid> for IPv6) on a macvlan of spec.interface, as keepalived's use_vmac: each node creates the macvlan (private mode) when the router starts and removes it when it stops, binds the addresses without a dev of their own on it while master, and announces them from it, so the addresses' MAC moves with the master and neighbours with a stale ARP or ND entry keep reaching it. The parent interface is set to answer ARP only for its own addresses (arp_ignore 1, arp_filter 1, arp_announce 2).",
         },
       ),
+    ),
+    routes: Type.Optional(
+      Type.Array(VirtualRoute, {
+        maxItems: 255,
+        description:
+          "Routes the master adds when it becomes master and removes when it leaves (keepalived's virtual_routes), marked as vipkeeper's (protocol 112) so that only they are removed. One already there that is not vipkeeper's is left as it is.",
+      }),
+    ),
+    rules: Type.Optional(
+      Type.Array(VirtualRule, {
+        maxItems: 255,
+        description:
+          "Policy routing rules the master adds when it becomes master and removes when it leaves (keepalived's virtual_rules), marked as vipkeeper's (protocol 112). A rule without from or to is added for each family of the addresses.",
+      }),
     ),
     nodeSelector: Type.Optional(
       Type.Record(Type.String(), Type.String(), {
@@ -558,6 +573,7 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
       "virtualMAC.interface",
       `must differ from spec.interface (${spec.interface}): it names the macvlan made on it`,
     );
+  validateRoutesAndRules(spec.routes, spec.rules, families, err);
   spec.virtualServers?.from.forEach((g, i) => {
     g.addresses?.forEach((a, j) => {
       if (!parseCidr(a))

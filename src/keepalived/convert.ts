@@ -12,6 +12,8 @@ import { parseCidr } from "../api/cidr.ts";
 import { familyOf } from "../vrrp/address.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
+import { convertRoute, convertRule } from "./routes.ts";
+import { ruleFamily } from "../api/routes.ts";
 import { convertVirtualServer, type QuorumScripts, type RealServerScripts } from "./virtual-server.ts";
 
 /** A vrrp_sync_group's own notify scripts, run by the agent reading the keepalived.conf. */
@@ -455,8 +457,18 @@ function convertInstance(
         xmitBase = k;
         break;
       case "virtual_routes":
+        for (const line of k.children ?? []) {
+          const r = convertRoute(line);
+          if ("problem" in r) note(line, "unmapped", r.problem);
+          else (spec.routes ??= []).push(r.value);
+        }
+        break;
       case "virtual_rules":
-        note(k, "unmapped", "not yet: routes and policy rules added while master");
+        for (const line of k.children ?? []) {
+          const r = convertRule(line);
+          if ("problem" in r) note(line, "unmapped", r.problem);
+          else (spec.rules ??= []).push(r.value);
+        }
         break;
       default:
         note(k, "unmapped", "no equivalent in VirtualRouter");
@@ -485,6 +497,22 @@ function convertInstance(
     // One file for every node: the peer list holds them all and each node leaves out its own.
     spec.unicast = { peers: [...new Set([...(sourceIp ? [sourceIp] : []), ...peers])] };
   }
+  // A route or rule of a family with no virtual address: no instance of this router would add it.
+  const families = new Set(spec.addresses.map((a) => parseCidr(a.address)?.family));
+  const [routes, rules] = [spec.routes, spec.rules];
+  if (routes) spec.routes = routes.filter((r) => keepFamily(parseCidr(r.to)?.family, r.to, "route"));
+  if (rules) spec.rules = rules.filter((r) => keepFamily(ruleFamily(r), r.from ?? r.to ?? "", "rule"));
+  function keepFamily(family: number | undefined, text: string, what: string): boolean {
+    if (family === undefined || families.has(family as 4 | 6)) return true;
+    note(
+      s,
+      "unmapped",
+      `${what} ${text} is IPv${family} and the instance has no IPv${family} address: no instance would add it`,
+    );
+    return false;
+  }
+  if (spec.routes?.length === 0) delete spec.routes;
+  if (spec.rules?.length === 0) delete spec.rules;
   if (useVmac) {
     const vmacName = useVmac.args[0];
     spec.virtualMAC = {

@@ -1,5 +1,5 @@
-// One NETLINK_ROUTE socket (netlink-socket.ts): addresses and links, and (when subscribed) link
-// events. Errors reject with the errno name as `code` (EEXIST, ...).
+// One NETLINK_ROUTE socket (netlink-socket.ts): addresses, links, routes and rules, and (when
+// subscribed) link events. Errors reject with the errno name as `code` (EEXIST, ...).
 import type { IpFamily } from "../vrrp/address.ts";
 import { NETLINK_ROUTE } from "./linux.ts";
 import { NetlinkError, NetlinkSocket } from "./netlink-socket.ts";
@@ -32,6 +32,22 @@ import {
   type LinkInfo,
   type NetlinkMessage,
 } from "./netlink.ts";
+
+import {
+  parseRoute,
+  parseRule,
+  routeBody,
+  ruleBody,
+  RTM_DELROUTE,
+  RTM_DELRULE,
+  RTM_GETROUTE,
+  RTM_GETRULE,
+  RTM_NEWROUTE,
+  RTM_NEWRULE,
+  type RouteInfo,
+  type RouteRequest,
+  type RuleRequest,
+} from "./routes.ts";
 
 export { NetlinkError };
 
@@ -107,4 +123,55 @@ export class RtNetlink extends NetlinkSocket {
   async removeLink(ifindex: number): Promise<void> {
     await this.request(RTM_DELLINK, NLM_F_ACK, linkHeader(ifindex), `remove link ${ifindex}`);
   }
+
+  /** Adds a route (vipkeeper's protocol); EEXIST when one with its destination, table and metric is there. */
+  async addRoute(req: RouteRequest): Promise<void> {
+    await this.request(
+      RTM_NEWROUTE,
+      NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+      routeBody(req),
+      `add route ${prefix(req.to)}`,
+    );
+  }
+
+  /** Removes vipkeeper's route (ESRCH when there is none: the kernel matches the protocol too). */
+  async removeRoute(req: RouteRequest): Promise<void> {
+    await this.request(RTM_DELROUTE, NLM_F_ACK, routeBody(req), `remove route ${prefix(req.to)}`);
+  }
+
+  async addRule(req: RuleRequest): Promise<void> {
+    await this.request(
+      RTM_NEWRULE,
+      NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+      ruleBody(req),
+      `add rule to table ${req.table}`,
+    );
+  }
+
+  async removeRule(req: RuleRequest): Promise<void> {
+    await this.request(RTM_DELRULE, NLM_F_ACK, ruleBody(req), `remove rule to table ${req.table}`);
+  }
+
+  /** Every route of every table, for the leftover sweep. */
+  async routes(): Promise<RouteInfo[]> {
+    const replies = await this.request(RTM_GETROUTE, NLM_F_DUMP, Buffer.alloc(12), "list routes");
+    return replies.map(parseRoute).filter((r): r is RouteInfo => r !== undefined);
+  }
+
+  async rules(): Promise<{ protocol: number; body: Buffer }[]> {
+    const replies = await this.request(RTM_GETRULE, NLM_F_DUMP, Buffer.alloc(12), "list rules");
+    return replies.map(parseRule).filter((r) => r !== undefined);
+  }
+
+  /** Sends a dumped route or rule back as a removal. */
+  async removeDumped(kind: "route" | "rule", body: Buffer): Promise<void> {
+    await this.request(
+      kind === "route" ? RTM_DELROUTE : RTM_DELRULE,
+      NLM_F_ACK,
+      body,
+      `remove a left ${kind}`,
+    );
+  }
 }
+
+const prefix = (p: { address: string; prefixLength: number }) => `${p.address}/${p.prefixLength}`;

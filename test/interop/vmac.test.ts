@@ -3,7 +3,7 @@
 // with 00:00:5e:00:01:VRID (neighbour solicitations with 00:00:5e:00:02:VRID) from its macvlan, and the client's neighbour entry for the VIP stays the same across a failover
 // in either direction while the client keeps reaching the VIP. vipkeeper's macvlan is gone when
 // its agent stops, and one left by an agent killed outright is removed by the next start.
-// Lab prefix "vkvm-".
+// Lab prefix "vkvm-m".
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -98,7 +98,7 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
     };
 
     beforeAll(() => {
-      lab = Lab.create({ prefix: "vkvm-", nodes: 2 });
+      lab = Lab.create({ prefix: "vkvm-m", nodes: 2 });
       // keepalived sets arp_ignore and arp_filter on the parent but leaves arp_announce to the admin
       // (its NOTE_vrrp_vmac.txt): without it, its node's ARP requests from the parent carry the VIP
       // and teach the client the parent's MAC. vipkeeper sets it itself (n1 is left as it comes).
