@@ -117,6 +117,14 @@ describe("cluster mode: what this node runs", () => {
   it("finds the interface by subnet, never a link-local or the VIP itself", () => {
     expect(interfaceFor(router({ addresses: [{ address: "2001:db8:1::50/64" }] }), host)).toBe("eth1");
     expect(interfaceFor(router({ addresses: [{ address: "198.19.0.50" }] }), host)).toBeUndefined();
+    // A master with a virtual MAC holds its addresses on the macvlan: none of them names it.
+    const master: HostAddress[] = [
+      { interfaceName: "vrrp.51", family: 4, address: "198.18.0.50", prefixLength: 24 },
+      { interfaceName: "vrrp.51", family: 4, address: "198.18.0.51", prefixLength: 24 },
+      ...host,
+    ];
+    const two = router({ addresses: [{ address: "198.18.0.50/24" }, { address: "198.18.0.51/24" }] });
+    expect(interfaceFor(two, master)).toBe("eth0");
     expect(
       decideRouters(inputs({ routers: [router({ addresses: [{ address: "198.19.0.50" }] })] }))[0],
     ).toMatchObject({
