@@ -266,7 +266,7 @@ export function withoutOwnAddresses(
   return plans.map((p) => ({ ...p, unicastPeers: p.unicastPeers.filter((peer) => !local.has(peer)) }));
 }
 
-function plannedRoute(r: VirtualRoute): PlannedRoute {
+export function plannedRoute(r: VirtualRoute): PlannedRoute {
   const to = parseCidr(r.to)!;
   const type = r.type ?? "Unicast";
   return {
@@ -284,7 +284,7 @@ function plannedRoute(r: VirtualRoute): PlannedRoute {
 }
 
 /** The rule as `family`'s instance adds it: a rule without prefixes is added in every family. */
-function plannedRules(r: VirtualRule, family: IpFamily): PlannedRule[] {
+export function plannedRules(r: VirtualRule, family: IpFamily): PlannedRule[] {
   const own = ruleFamily(r);
   if (own !== undefined && own !== family) return [];
   const prefix = (text: string | undefined) => {

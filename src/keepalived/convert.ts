@@ -13,7 +13,7 @@ import { familyOf } from "../vrrp/address.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
 import { convertRoute, convertRule } from "./routes.ts";
-import { ruleFamily } from "../api/routes.ts";
+import { ruleFamily, type VirtualRoute, type VirtualRule } from "../api/routes.ts";
 import { convertVirtualServer, type QuorumScripts, type RealServerScripts } from "./virtual-server.ts";
 
 /** A vrrp_sync_group's own notify scripts, run by the agent reading the keepalived.conf. */
@@ -38,6 +38,24 @@ export interface Finding {
   message: string;
 }
 
+/** A static_ipaddress line: always with its interface (there is no instance to default to). */
+export type StaticAddress = VirtualRouterSpec["addresses"][number] & {
+  dev: string;
+  scope?: "Global" | "Site" | "Link" | "Host";
+};
+const STATIC_SCOPES: Record<string, StaticAddress["scope"]> = {
+  global: "Global",
+  site: "Site",
+  link: "Link",
+  host: "Host",
+};
+
+export interface HostStatics {
+  addresses: StaticAddress[];
+  routes: VirtualRoute[];
+  rules: VirtualRule[];
+}
+
 export interface Conversion {
   routers: VirtualRouter[];
   virtualServers: VirtualServer[];
@@ -47,6 +65,8 @@ export interface Conversion {
   quorumScripts: QuorumScripts[];
   /** notify scripts of each vrrp_sync_group, which the VirtualRouter API does not carry. */
   syncGroupScripts: SyncGroupScripts[];
+  /** static_ipaddress / static_routes / static_rules: the host's own, kept whatever the state (file mode). */
+  statics: HostStatics;
   findings: Finding[];
   /** global_defs router_id, when set: the node name a caller may default to. */
   routerId?: string;
@@ -200,6 +220,7 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   const virtualServerBlocks: Statement[] = [];
   const syncGroups: Statement[] = [];
   const groups = new Map<string, Statement>();
+  const statics: HostStatics = { addresses: [], routes: [], rules: [] };
   for (const s of statements) {
     if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
     if (s.keyword === "vrrp_instance") {
@@ -210,12 +231,26 @@ export function convertKeepalived(statements: readonly Statement[], node: string
       if (s.args[0]) groups.set(s.args[0], s);
       else note(s, "unmapped", "virtual_server_group without a name");
     } else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
-    else if (
-      s.keyword === "static_ipaddress" ||
-      s.keyword === "static_routes" ||
-      s.keyword === "static_rules"
-    )
-      note(s, "unmapped", `not yet: ${s.keyword} (addresses, routes and rules kept on the host)`);
+    else if (s.keyword === "static_ipaddress")
+      for (const line of s.children ?? []) {
+        const a = convertAddress(line, note, true);
+        if (!a) continue;
+        if (a.dev === undefined)
+          note(line, "unmapped", "a static address needs dev: there is no instance interface to default to");
+        else statics.addresses.push(a as StaticAddress);
+      }
+    else if (s.keyword === "static_routes")
+      for (const line of s.children ?? []) {
+        const r = convertRoute(line);
+        if ("problem" in r) note(line, "unmapped", r.problem);
+        else statics.routes.push(r.value);
+      }
+    else if (s.keyword === "static_rules")
+      for (const line of s.children ?? []) {
+        const r = convertRule(line);
+        if ("problem" in r) note(line, "unmapped", r.problem);
+        else statics.rules.push(r.value);
+      }
     else note(s, "unmapped", "unknown top-level keyword");
   }
   const syncGroupScripts: SyncGroupScripts[] = [];
@@ -254,6 +289,7 @@ export function convertKeepalived(statements: readonly Statement[], node: string
     realServerScripts,
     quorumScripts,
     syncGroupScripts,
+    statics,
     findings,
   };
   if (routerId !== undefined) result.routerId = routerId;
@@ -540,7 +576,8 @@ function convertInstance(
 function convertAddress(
   a: Statement,
   note: (s: Statement, kind: Finding["kind"], message: string) => void,
-): VirtualRouterSpec["addresses"][number] | undefined {
+  withScope = false,
+): (VirtualRouterSpec["addresses"][number] & { scope?: StaticAddress["scope"] }) | undefined {
   const cidr = parseCidr(a.keyword);
   if (!cidr) {
     note(a, "unmapped", `'${a.keyword}' is not an address`);
@@ -548,12 +585,13 @@ function convertAddress(
   }
   // keepalived's default prefix is a host route.
   const address = a.keyword.includes("/") ? a.keyword : `${a.keyword}/${cidr.family === 4 ? 32 : 128}`;
-  const out: VirtualRouterSpec["addresses"][number] = { address };
+  const out: VirtualRouterSpec["addresses"][number] & { scope?: StaticAddress["scope"] } = { address };
   for (let i = 0; i < a.args.length; i += 2) {
     const key = a.args[i]!;
     const value = a.args[i + 1];
     if (key === "dev" && value) out.dev = value;
     else if (key === "label" && value) out.label = value;
+    else if (key === "scope" && withScope && value && STATIC_SCOPES[value]) out.scope = STATIC_SCOPES[value];
     else note(a, "unmapped", `address option '${key}' is not supported`);
   }
   return out;

@@ -136,6 +136,8 @@ export interface AddressRequest {
   lifetimeSec?: number;
   /** IFA_PROTO: who added the address (IFAPROT_VIPKEEPER for virtual addresses). */
   proto?: number;
+  /** RT_SCOPE_*: universe (0) when absent. */
+  scope?: number;
 }
 
 /** The body of RTM_NEWADDR / RTM_DELADDR (struct ifaddrmsg + attributes). */
@@ -144,7 +146,7 @@ export function addressBody(req: AddressRequest): Buffer {
   head[0] = req.family === 4 ? AF_INET : AF_INET6;
   head[1] = req.prefixLength;
   head[2] = req.family === 6 && req.nodad ? IFA_F_NODAD : 0;
-  head[3] = 0; // RT_SCOPE_UNIVERSE
+  head[3] = req.scope ?? 0; // RT_SCOPE_UNIVERSE unless asked
   head.writeUInt32LE(req.ifindex, 4);
   const bytes = Buffer.from(addressToBytes(req.address));
   const attrs = [attr(IFA_LOCAL, bytes), attr(IFA_ADDRESS, bytes)];
