@@ -130,7 +130,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       const gone = plan.instances.filter((i) => msg.routers.includes(i.router));
       void running
         .removeRouters(new Set(msg.routers))
-        .then(() => removeVirtualMacs(gone, log))
+        .then(() => removeVirtualMacs(gone, process.pid, log))
         .catch((err: unknown) =>
           log.error({ err: (err as Error).message }, "could not remove a stopped router's virtual MAC"),
         )

@@ -92,7 +92,7 @@ export async function startEngine(
       return child;
     },
     resign: (keys) => resigner.resign(keys),
-    cleanup: () => removeVirtualMacs(current.instances, log),
+    cleanup: (pid) => removeVirtualMacs(current.instances, pid, log),
     log,
     ...(onStatus ? { onStatus } : {}),
     ...(onMessage ? { onMessage } : {}),

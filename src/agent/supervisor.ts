@@ -25,7 +25,7 @@ export interface SupervisorOptions {
    * After the engine died (whether or not it held masters): removes what it made on the host
    * besides addresses (its virtual MACs' interfaces).
    */
-  cleanup?(): Promise<unknown>;
+  cleanup?(enginePid: number): Promise<unknown>;
   log: Logger;
   /** First restart delay; doubles on each crash within a minute of the last, up to 30 s. */
   restartDelayMs?: number;
@@ -143,7 +143,8 @@ export class Supervisor {
       this.opts.log.error({ err: (err as Error).message }, "resigning failed");
     }
     try {
-      await this.opts.cleanup?.();
+      const pid = this.child?.pid;
+      if (pid !== undefined) await this.opts.cleanup?.(pid);
     } catch (err) {
       this.opts.log.error({ err: (err as Error).message }, "cleaning up after the engine failed");
     }

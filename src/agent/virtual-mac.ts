@@ -8,9 +8,9 @@
 // our own echo, so a backup hears the master on the macvlan. The macvlan stays up while the
 // instance runs, in every state; in backup it holds no address and answers nothing.
 //
-// Every macvlan carries the alias "vipkeeper vmac <instance>", so that the supervisor (the engine
-// died) and a later agent (leftovers) remove only what vipkeeper made, and an interface of the
-// same name that is not ours is refused rather than taken over.
+// Every macvlan carries the alias "vipkeeper vmac <instance> engine <pid>", so that the supervisor
+// (the engine died) and a later agent (leftovers) remove only what vipkeeper made, and an
+// interface of the same name that is not ours is refused rather than taken over.
 import { writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { RtNetlink } from "../net/rtnetlink.ts";
@@ -22,7 +22,13 @@ export const VMAC_ALIAS_PREFIX = "vipkeeper vmac ";
 
 export class VirtualMacError extends Error {}
 
-const aliasOf = (plan: InstancePlan) => `${VMAC_ALIAS_PREFIX}${plan.key}`;
+/**
+ * "vipkeeper vmac <instance> engine <pid>": the engine that made it is part of the mark, so that an
+ * engine stopping a router never removes the macvlan a newer engine made for it meanwhile (a
+ * reload starts the changed router in a new engine while the old one stops it).
+ */
+const aliasOf = (plan: InstancePlan, pid: number) => `${instancePrefix(plan)}engine ${pid}`;
+const instancePrefix = (plan: InstancePlan) => `${VMAC_ALIAS_PREFIX}${plan.key} `;
 const macBytes = (mac: string) => Buffer.from(mac.split(":").map((h) => parseInt(h, 16)));
 
 /**
@@ -72,7 +78,7 @@ export async function createVirtualMacs(plans: readonly InstancePlan[], log: Log
   const wanted = plans.filter((p) => p.vmac);
   const made: InstancePlan[] = [];
   const madeIndexes: number[] = [];
-  const remove = () => removeVirtualMacs(made, log);
+  const remove = () => removeVirtualMacs(made, process.pid, log);
   if (wanted.length === 0) return { remove };
   const nl = new RtNetlink();
   try {
@@ -82,7 +88,7 @@ export async function createVirtualMacs(plans: readonly InstancePlan[], log: Log
       const parent = links.find((l) => l.name === plan.interfaceName);
       if (!parent) throw new VirtualMacError(`interface ${plan.interfaceName} does not exist`);
       const existing = links.find((l) => l.name === vmac.name);
-      if (existing && existing.alias !== aliasOf(plan))
+      if (existing && !existing.alias?.startsWith(instancePrefix(plan)))
         throw new VirtualMacError(
           `interface ${vmac.name} exists and is not the virtual MAC vipkeeper made for ${plan.key}`,
         );
@@ -104,7 +110,7 @@ export async function createVirtualMacs(plans: readonly InstancePlan[], log: Log
       // Removed by index if the alias never lands (a removal by alias would not find it).
       made.push(plan);
       madeIndexes.push(link.ifindex);
-      await nl.setLinkAlias(link.ifindex, aliasOf(plan));
+      await nl.setLinkAlias(link.ifindex, aliasOf(plan, process.pid));
       setSysctls(plan.interfaceName, parentSysctls());
       setSysctls(vmac.name, vmacSysctls());
       await nl.setLinkUp(link.ifindex, true);
@@ -122,9 +128,16 @@ export async function createVirtualMacs(plans: readonly InstancePlan[], log: Log
   }
 }
 
-/** Removes these plans' macvlans where they are vipkeeper's (by alias); one already gone is fine. */
-export async function removeVirtualMacs(plans: readonly InstancePlan[], log?: Logger): Promise<string[]> {
-  const aliases = new Set(plans.filter((p) => p.vmac).map(aliasOf));
+/**
+ * Removes these plans' macvlans that engine `pid` made (by alias); one already gone, or made again
+ * by another engine since, is left.
+ */
+export async function removeVirtualMacs(
+  plans: readonly InstancePlan[],
+  pid: number,
+  log?: Logger,
+): Promise<string[]> {
+  const aliases = new Set(plans.filter((p) => p.vmac).map((p) => aliasOf(p, pid)));
   if (aliases.size === 0) return [];
   return removeLinks((l) => l.alias !== undefined && aliases.has(l.alias), log);
 }

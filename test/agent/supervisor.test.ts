@@ -73,18 +73,20 @@ describe("supervisor", () => {
         return fork(ENGINE, ["backup"], { stdio: "ignore" });
       },
       resign: () => Promise.resolve(void events.push("resign")),
-      cleanup: () => new Promise((r) => setTimeout(() => r(events.push("cleanup")), 50)),
+      cleanup: (pid) => new Promise((r) => setTimeout(() => r(events.push(`cleanup ${pid}`)), 50)),
       log,
       restartDelayMs: 10,
     });
     sup.start();
     await waitFor(() => sup.pid !== undefined);
     await new Promise((r) => setTimeout(r, 200));
-    process.kill(sup.pid!, "SIGKILL");
+    const dead = sup.pid!;
+    process.kill(dead, "SIGKILL");
     await waitFor(() => events.length >= 3);
-    expect(events).toEqual(["spawn", "cleanup", "spawn"]);
+    // For the engine that died (its pid marks what it made), not the next one.
+    expect(events).toEqual(["spawn", `cleanup ${dead}`, "spawn"]);
     await new Promise((r) => setTimeout(r, 200));
     await sup.stop();
-    expect(events).toEqual(["spawn", "cleanup", "spawn"]);
+    expect(events).toEqual(["spawn", `cleanup ${dead}`, "spawn"]);
   });
 });

@@ -5,7 +5,7 @@
 // its agent stops, and one left by an agent killed outright is removed by the next start.
 // Lab prefix "vkvm-m".
 import { spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
@@ -282,6 +282,45 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
         "the new engine's macvlan",
       );
       await waitUntil(() => holder().some((h) => h.node === "n1"), 10_000, "the VIP again");
+      expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+    });
+
+    it("a reload that restarts the router in a new engine keeps the new engine's macvlan", async () => {
+      // Two routers share the first engine: a reload stops the changed one there in place while a new
+      // engine starts it, and the old engine's removal must not take the new engine's macvlan.
+      const other = `---
+apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: other}
+spec:
+  vrid: 60
+  interface: eth0
+  advertInterval: 100ms
+  addresses: [{address: 198.18.0.60/24}]
+  priorities: [{node: n1, priority: 150}]
+`;
+      const file = writeConfig(routerYaml(150) + other);
+      agent = startAgent(lab, "n1", file);
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
+      const alias = () => {
+        const r = spawnSync("ip", ["-n", lab.node("n1").ns, "-j", "-d", "link", "show", "vrrp.51"], {
+          encoding: "utf8",
+        });
+        return r.status === 0 ? (JSON.parse(r.stdout) as { ifalias?: string }[])[0]?.ifalias : undefined;
+      };
+      const before = alias();
+      expect(before).toMatch(/^vipkeeper vmac web\/ipv4 engine \d+$/);
+      writeFileSync(file, routerYaml(150).replace("advertInterval: 100ms", "advertInterval: 200ms") + other);
+      agent.child.kill("SIGHUP");
+      await waitUntil(
+        () => agent!.log.some((l) => l.includes("configuration reloaded")),
+        10_000,
+        "the reload",
+      );
+      await waitUntil(() => alias() !== undefined && alias() !== before, 10_000, "the new engine's macvlan");
+      await new Promise((r) => setTimeout(r, 1500)); // the old engine's removal has run by now
+      expect(alias()).not.toBe(before);
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 5000, "the VIP on the new macvlan");
       expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
     });
 
