@@ -286,8 +286,10 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
     });
 
     it("a reload that restarts the router in a new engine keeps the new engine's macvlan", async () => {
-      // Two routers share the first engine: a reload stops the changed one there in place while a new
-      // engine starts it, and the old engine's removal must not take the new engine's macvlan.
+      // Two routers share the first engine: a reload stops the changed one there in place while a
+      // new engine starts it. The old engine's removal names its own pid (in the alias), so it
+      // cannot take the new engine's macvlan; the old engine is usually done first here (the new
+      // one takes ~0.5 s to start), so this checks the reload path end to end, not that race.
       const other = `---
 apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter
