@@ -517,7 +517,11 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
     else seen.set(cidr.address, i);
     if (version === 2 && cidr.family === 6)
       err("version", `VRRPv2 is IPv4 only, but spec.addresses[${i}] is ${a.address}`);
-    const dev = a.dev ?? spec.interface;
+    // An address without a dev of its own goes on the virtual MAC's interface (IPv4: vrrp.<vrid>).
+    const vmacName =
+      spec.virtualMAC &&
+      (spec.virtualMAC.interface ?? (spec.vrid !== undefined ? `vrrp.${spec.vrid}` : undefined));
+    const dev = a.dev ?? (spec.virtualMAC ? vmacName : spec.interface);
     if (a.label !== undefined) {
       if (cidr.family === 6) err(`addresses[${i}].label`, "labels exist for IPv4 addresses only");
       else if (dev !== undefined && !a.label.startsWith(dev))

@@ -49,6 +49,9 @@ describe("VirtualRouter validation", () => {
     expect(fields(valid())).toEqual([]);
     expect(fields(withSpec({ virtualMAC: { advertsOnParent: true } }))).toEqual([]);
     expect(
+      fields(withSpec({ virtualMAC: {}, addresses: [{ address: "198.18.0.50", label: "vrrp.51:x" }] })),
+    ).toEqual([]);
+    expect(
       fields(
         withSpec({
           routes: [
@@ -118,6 +121,11 @@ describe("VirtualRouter validation", () => {
     [
       "a label not starting with the interface",
       { addresses: [{ address: "198.18.0.50", label: "eth1:x" }] },
+      "spec.addresses[0].label",
+    ],
+    [
+      "a label naming the parent for an address on the virtual MAC's interface",
+      { virtualMAC: {}, addresses: [{ address: "198.18.0.50", label: "eth0:x" }] },
       "spec.addresses[0].label",
     ],
     ["a bad unicast peer", { unicast: { peers: ["nope"] } }, "spec.unicast.peers[0]"],
