@@ -51,6 +51,39 @@ describe("cluster mode: what this node runs", () => {
     expect(d.plan.instances.map((i) => [i.key, i.vrid, i.interfaceName])).toEqual([["web/ipv4", 7, "eth0"]]);
   });
 
+  it("carries the virtual MAC (named from the controller's VRID), routes and rules into the plan", () => {
+    const [d] = decideRouters(
+      inputs({
+        routers: [
+          router({
+            virtualMAC: {},
+            routes: [{ to: "198.19.5.0/24", via: "198.18.0.254" }],
+            rules: [{ from: "198.18.0.100", table: 100 }],
+          }),
+        ],
+      }),
+    );
+    expect(d?.run).toBe(true);
+    if (!d?.run) return;
+    const [i] = d.plan.instances;
+    expect(i?.vmac).toEqual({ name: "vrrp.7", mac: "00:00:5e:00:01:07", advertsOnParent: false });
+    expect(i?.addresses.map((a) => a.dev)).toEqual(["vrrp.7"]);
+    expect(i?.interfaceName).toBe("eth0");
+    expect(i?.routes).toEqual([
+      {
+        family: 4,
+        to: { address: "198.19.5.0", prefixLength: 24 },
+        via: "198.18.0.254",
+        table: 254,
+        type: "Unicast",
+        scope: "Global",
+      },
+    ]);
+    expect(i?.rules).toEqual([
+      { family: 4, from: { address: "198.18.0.100", prefixLength: 32 }, table: 100 },
+    ]);
+  });
+
   it("waits for the controller's VRID", () => {
     expect(decideRouters(inputs({ routers: [router({}, {})] }))[0]).toMatchObject({
       run: false,
