@@ -11,10 +11,9 @@
 // Every macvlan carries the alias "vipkeeper vmac <instance> engine <pid>", so that the supervisor
 // (the engine died) and a later agent (leftovers) remove only what vipkeeper made, and an
 // interface of the same name that is not ours is refused rather than taken over.
-import { writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { RtNetlink } from "../net/rtnetlink.ts";
-import { MACVLAN_MODE_PRIVATE, type LinkInfo } from "../net/netlink.ts";
+import { IN6_ADDR_GEN_MODE_NONE, MACVLAN_MODE_PRIVATE, type LinkInfo } from "../net/netlink.ts";
 import { errnoCode } from "../net/native.ts";
 import type { InstancePlan } from "./plan.ts";
 
@@ -32,37 +31,23 @@ const instancePrefix = (plan: InstancePlan) => `${VMAC_ALIAS_PREFIX}${plan.key} 
 const macBytes = (mac: string) => Buffer.from(mac.split(":").map((h) => parseInt(h, 16)));
 
 /**
- * The sysctls a virtual MAC needs, keepalived's among them. On the parent: answer ARP only for
+ * The settings a virtual MAC needs (keepalived's among them), set through netlink (no /proc/sys
+ * write, which an unprivileged container cannot make). On the parent: answer ARP only for
  * addresses on the interface asked (arp_ignore 1; the virtual addresses live on the macvlan, and
  * the parent would otherwise answer for them with its own MAC), and never put a virtual address in
  * the parent's own ARP requests (arp_announce 2), which would teach neighbours the parent's MAC.
  * They are left set when the macvlan goes: another router's macvlan on the same parent may still
  * need them, and they change nothing for the parent's own addresses.
  */
-export function parentSysctls(): Record<string, string> {
-  return { "ipv4/conf/%s/arp_ignore": "1", "ipv4/conf/%s/arp_filter": "1", "ipv4/conf/%s/arp_announce": "2" };
-}
+export const PARENT_SETTINGS = { arp_ignore: 1, arp_filter: 1, arp_announce: 2 };
 
 /**
  * On the macvlan: answer ARP only for its own (virtual) addresses, whatever the route back
  * (arp_filter 0: the route to the segment leaves by the parent); accept adverts whose source routes
  * through the parent (rp_filter 0) and a local source (accept_local); and no IPv6 address of its
- * own (addr_gen_mode 1, none), which both nodes would share and defend with the same MAC.
+ * own (address generation none), which every node's macvlan would share and defend with the same MAC.
  */
-export function vmacSysctls(): Record<string, string> {
-  return {
-    "ipv4/conf/%s/arp_ignore": "1",
-    "ipv4/conf/%s/arp_filter": "0",
-    "ipv4/conf/%s/rp_filter": "0",
-    "ipv4/conf/%s/accept_local": "1",
-    "ipv6/conf/%s/addr_gen_mode": "1",
-  };
-}
-
-function setSysctls(dev: string, values: Record<string, string>): void {
-  for (const [path, value] of Object.entries(values))
-    writeFileSync(`/proc/sys/net/${path.replace("%s", dev)}`, value);
-}
+export const VMAC_SETTINGS = { arp_ignore: 1, arp_filter: 0, rp_filter: 0, accept_local: 1 };
 
 export interface VirtualMacs {
   /** Removes the macvlans made (their addresses go with them). */
@@ -111,8 +96,8 @@ export async function createVirtualMacs(plans: readonly InstancePlan[], log: Log
       made.push(plan);
       madeIndexes.push(link.ifindex);
       await nl.setLinkAlias(link.ifindex, aliasOf(plan, process.pid));
-      setSysctls(plan.interfaceName, parentSysctls());
-      setSysctls(vmac.name, vmacSysctls());
+      await nl.setDevconf(parent.ifindex, PARENT_SETTINGS);
+      await nl.setDevconf(link.ifindex, VMAC_SETTINGS, IN6_ADDR_GEN_MODE_NONE);
       await nl.setLinkUp(link.ifindex, true);
       log.info(
         { instance: plan.key, interface: vmac.name, mac: vmac.mac, parent: plan.interfaceName },

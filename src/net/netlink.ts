@@ -249,6 +249,47 @@ export function linkHeader(ifindex = 0, flags = 0, change = 0): Buffer {
   return b;
 }
 
+const IFLA_AF_SPEC = 26;
+const IFLA_INET_CONF = 1;
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+
+/** IPv4 per-interface settings (IPV4_DEVCONF_*, linux/ip.h), the sysctls of net.ipv4.conf.<dev>. */
+export const IPV4_DEVCONF = {
+  rp_filter: 8,
+  arp_filter: 13,
+  arp_announce: 18,
+  arp_ignore: 19,
+  accept_local: 23,
+} as const;
+/** IN6_ADDR_GEN_MODE_NONE: the interface makes no IPv6 link-local address of its own. */
+export const IN6_ADDR_GEN_MODE_NONE = 1;
+
+/**
+ * The body of RTM_SETLINK setting an interface's IPv4 settings and IPv6 address generation mode
+ * through IFLA_AF_SPEC: what the sysctls under /proc/sys/net set, which a container without
+ * privilege cannot write (its /proc/sys is read-only), while NET_ADMIN suffices here.
+ */
+export function devconfBody(
+  ifindex: number,
+  ipv4: Partial<Record<keyof typeof IPV4_DEVCONF, number>>,
+  addrGenMode?: number,
+): Buffer {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const nested = (type: number, ...children: Buffer[]) => attr(type | NLA_F_NESTED, Buffer.concat(children));
+  const families: Buffer[] = [];
+  const conf = Object.entries(ipv4).map(([k, v]) =>
+    attr(IPV4_DEVCONF[k as keyof typeof IPV4_DEVCONF], u32(v)),
+  );
+  if (conf.length > 0) families.push(nested(AF_INET, nested(IFLA_INET_CONF, ...conf)));
+  if (addrGenMode !== undefined)
+    families.push(nested(AF_INET6, attr(IFLA_INET6_ADDR_GEN_MODE, Buffer.from([addrGenMode]))));
+  return Buffer.concat([linkHeader(ifindex), nested(IFLA_AF_SPEC, ...families)]);
+}
+
 /** The body of RTM_SETLINK giving a link an alias (link creation ignores IFLA_IFALIAS). */
 export function aliasBody(ifindex: number, alias: string): Buffer {
   return Buffer.concat([linkHeader(ifindex), attr(IFLA_IFALIAS, Buffer.from(alias, "utf8"))]);

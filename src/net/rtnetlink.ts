@@ -25,6 +25,7 @@ import {
   IFF_UP,
   linkHeader,
   aliasBody,
+  devconfBody,
   macvlanBody,
   type MacvlanRequest,
   type AddressInfo,
@@ -113,6 +114,20 @@ export class RtNetlink extends NetlinkSocket {
       NLM_F_ACK,
       linkHeader(ifindex, up ? IFF_UP : 0, IFF_UP),
       `set link ${ifindex} ${up ? "up" : "down"}`,
+    );
+  }
+
+  /** Per-interface IPv4 settings and IPv6 address generation mode (devconfBody). */
+  async setDevconf(
+    ifindex: number,
+    ipv4: Parameters<typeof devconfBody>[1],
+    addrGenMode?: number,
+  ): Promise<void> {
+    await this.request(
+      RTM_SETLINK,
+      NLM_F_ACK,
+      devconfBody(ifindex, ipv4, addrGenMode),
+      `configure link ${ifindex}`,
     );
   }
 

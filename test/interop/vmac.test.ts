@@ -127,6 +127,19 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       // The VIP is on the macvlan, whose MAC is the virtual one; the parent keeps its own.
       const held = holder();
       expect(held).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+      // The settings that make only the macvlan answer for the VIP, set by netlink (IFLA_AF_SPEC).
+      const sysctl = (path: string) => lab.exec("n1", ["cat", `/proc/sys/net/${path}`]).trim();
+      expect(["arp_ignore", "arp_filter", "arp_announce"].map((k) => sysctl(`ipv4/conf/eth0/${k}`))).toEqual([
+        "1",
+        "1",
+        "2",
+      ]);
+      expect(
+        ["arp_ignore", "arp_filter", "rp_filter", "accept_local"].map((k) =>
+          sysctl(`ipv4/conf/vrrp.51/${k}`),
+        ),
+      ).toEqual(["1", "0", "0", "1"]);
+      expect(sysctl("ipv6/conf/vrrp.51/addr_gen_mode")).toBe("1");
       const replies = arpReplies();
       expect(replies.length).toBeGreaterThan(0);
       expect(new Set(replies)).toEqual(new Set([VMAC]));
