@@ -156,7 +156,9 @@ export async function openHostNetwork(
           try {
             await nl.removeAddress(request(a));
           } catch (err) {
-            if (errnoCode(err) !== "EADDRNOTAVAIL") throw err;
+            // Gone already, or with its interface (a virtual MAC's macvlan removed by its engine).
+            if (err instanceof HostNetworkError) return;
+            if (!["EADDRNOTAVAIL", "ENODEV"].includes(errnoCode(err) ?? "")) throw err;
           }
         },
       },

@@ -250,6 +250,49 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       });
     });
 
+    it("advertsOnParent beside keepalived's vmac_xmit_base: adverts from the parent, the VIP still on the macvlan", async () => {
+      const xmitBase = (yaml: string) =>
+        yaml.replace("virtualMAC: {}", "virtualMAC: {advertsOnParent: true}");
+      agent = startAgent(lab, "n1", writeConfig(xmitBase(routerYaml(150))));
+      await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
+      const { argv } = keepalivedCommand(
+        keepalivedVmac(100).replace("  use_vmac\n", "  use_vmac\n  vmac_xmit_base\n"),
+      );
+      keepalived = lab.spawn("n2", argv);
+      keepalived.stdout?.on("data", (d: Buffer) => keepalivedLog.push(d.toString()));
+      // The adverts leave n1 with its parent's MAC.
+      const frames = spawnSync(
+        "ip",
+        [
+          "netns",
+          "exec",
+          lab.client.ns,
+          "timeout",
+          "2",
+          "tcpdump",
+          "-lnei",
+          "eth0",
+          "-c",
+          "3",
+          "ip proto 112",
+        ],
+        { encoding: "utf8" },
+      );
+      expect(frames.stdout, frames.stderr).toContain(`${lab.node("n1").mac} > 01:00:5e:00:00:12`);
+      expect(frames.stdout).not.toContain(VMAC);
+      await waitUntil(() => linkNames("n2").includes("vrrp.51"), 10_000, "keepalived's macvlan");
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]); // keepalived is backup
+      expect(ping()).toBe(true);
+      expect(clientNeighbour()).toContain(`lladdr ${VMAC}`);
+
+      agent.child.kill("SIGTERM");
+      expect(await agent.exited).toBe(0);
+      await waitUntil(() => holder().some((h) => h.node === "n2"), 5000, "keepalived to take the VIP");
+      expect(ping()).toBe(true);
+      expect(clientNeighbour()).toContain(`lladdr ${VMAC}`);
+    });
+
     it("a macvlan left by an agent killed outright goes at the next start, which makes its own", async () => {
       agent = startAgent(lab, "n1", writeConfig(routerYaml(150)));
       await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
@@ -296,6 +339,8 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       );
       await waitUntil(() => holder().some((h) => h.node === "n1"), 10_000, "the VIP again");
       expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+      // The resign path found the addresses' macvlan already gone with the engine's, and said nothing.
+      expect(agent.log.slice(logged).filter((l) => l.includes("resigning failed"))).toEqual([]);
     });
 
     it("a reload that restarts the router in a new engine keeps the new engine's macvlan", async () => {
