@@ -114,13 +114,15 @@ export function clusterSources(family: IpFamily, nodes: readonly ClusterNode[]):
 
 /** The interface holding an address on the same subnet as the router's first address. */
 export function interfaceFor(router: RouterObject, host: readonly HostAddress[]): string | undefined {
+  // Not the router's own addresses, held while master: on a virtual MAC's macvlan they would name it.
+  const own = new Set(router.spec.addresses.map((a) => parseCidr(a.address)?.address));
   for (const a of router.spec.addresses) {
     const vip = parseCidr(a.address);
     if (!vip) continue;
     const hit = host.find(
       (h) =>
         h.family === vip.family &&
-        h.address !== vip.address &&
+        !own.has(h.address) &&
         h.prefixLength < (vip.family === 4 ? 32 : 128) &&
         !h.address.startsWith("fe80:") &&
         sameNetwork(h.address, vip.address, h.prefixLength),

@@ -8,7 +8,8 @@ import { parseCidr } from "../api/cidr.ts";
 import { type FieldError } from "../api/field-errors.ts";
 import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
-import { convertKeepalived, type SyncGroupScripts } from "../keepalived/convert.ts";
+import { convertKeepalived, type HostStatics, type SyncGroupScripts } from "../keepalived/convert.ts";
+import { validateRoutesAndRules } from "../api/routes.ts";
 import { defaultConfigId, KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
 import type { QuorumScripts, RealServerScripts } from "../keepalived/virtual-server.ts";
 
@@ -31,6 +32,8 @@ export interface AgentConfig {
   quorumScripts?: QuorumScripts[];
   /** keepalived.conf's vrrp_sync_group notify scripts (not in the VirtualRouter API). */
   syncGroupScripts?: SyncGroupScripts[];
+  /** keepalived.conf's static_ipaddress / static_routes / static_rules (file mode only). */
+  statics?: HostStatics;
 }
 
 interface Candidate {
@@ -93,12 +96,23 @@ export function parseKeepalivedConfig(file: string, node: string, configId: stri
   ];
   const objects = checkObjects(file, candidates, []);
   const notes = conversion.findings.map((f) => `${f.file}:${f.line}: ${f.keyword}: ${f.message}`);
+  const { statics } = conversion;
+  const staticProblems: string[] = [];
+  validateRoutesAndRules(
+    statics.routes,
+    statics.rules,
+    new Set([4, 6]),
+    (field, message) => staticProblems.push(`${field}: ${message}`),
+    { routes: "static_routes", rules: "static_rules" },
+  );
+  if (staticProblems.length > 0) throw new ConfigError(file, staticProblems);
   return {
     ...objects,
     notes,
     realServerScripts: conversion.realServerScripts,
     quorumScripts: conversion.quorumScripts,
     syncGroupScripts: conversion.syncGroupScripts,
+    statics,
   };
 }
 

@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import { createLogger } from "../observe/log.ts";
 import { VrrpEngine, type Clock } from "./engine.ts";
 import { openHostNetwork } from "./host.ts";
+import { createVirtualMacs, removeVirtualMacs } from "./virtual-mac.ts";
 import { DEFAULT_ADDRESS_LIFETIME } from "./address-keeper.ts";
 import { removeEnginePidFile, writeEnginePidFile } from "./leftovers.ts";
 import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
@@ -64,17 +65,23 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const pidFile = writeEnginePidFile();
   // Packets may arrive before the engine exists; they are dropped until it does.
   const deliver: { to?: VrrpEngine } = {};
+  // The virtual MACs' interfaces first: the VRRP sockets of those instances are bound to them.
+  const vmacs = await createVirtualMacs(plan.instances, log);
   const host = await openHostNetwork(
     plan.instances,
     log,
     (ifname, family, packet) => deliver.to?.receive(ifname, family, packet),
     args.permanentAddresses ? {} : { addressLifetime: DEFAULT_ADDRESS_LIFETIME },
-  );
+  ).catch(async (err: unknown) => {
+    await vmacs.remove();
+    throw err;
+  });
   const engine = new VrrpEngine({
     plans: withoutOwnAddresses(plan.instances, host.localAddresses),
     port: (p) => host.vrrpPort(p),
     addresses: host.addresses,
     announcer: host.announcer,
+    routes: host.routes,
     clock: realClock,
     log,
     // keepalived sends IPv6 unicast adverts with hop limit 64: for unicast IPv6 the peer list
@@ -120,7 +127,14 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
       return;
     }
     if (msg.type === "remove") {
-      void running.removeRouters(new Set(msg.routers)).then(() => reporter?.report());
+      const gone = plan.instances.filter((i) => msg.routers.includes(i.router));
+      void running
+        .removeRouters(new Set(msg.routers))
+        .then(() => removeVirtualMacs(gone, process.pid, log))
+        .catch((err: unknown) =>
+          log.error({ err: (err as Error).message }, "could not remove a stopped router's virtual MAC"),
+        )
+        .then(() => reporter?.report());
       return;
     }
     if (msg.type !== "addresses") return;
@@ -141,6 +155,9 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   tell({ type: "state", masters: [] });
   for (const w of watchers) w.close();
   host.close();
+  await vmacs
+    .remove()
+    .catch((err: unknown) => log.error({ err: (err as Error).message }, "could not remove virtual MACs"));
   removeEnginePidFile(pidFile);
   process.off("message", onUpdate);
   // What the stop told (scripts, webhooks, mail) may finish, within the supervisor's stop grace:

@@ -8,7 +8,14 @@ import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
 import { Counters } from "./counters.ts";
-import type { InstancePlan, PlannedAddress, SourceFilter } from "./plan.ts";
+import {
+  vrrpDevice,
+  type InstancePlan,
+  type PlannedAddress,
+  type PlannedRoute,
+  type PlannedRule,
+  type SourceFilter,
+} from "./plan.ts";
 
 export interface Clock {
   /** Milliseconds on a monotonic clock. */
@@ -28,6 +35,14 @@ export interface AddressPort {
   bind(addresses: readonly PlannedAddress[]): Promise<void>;
   /** Removes the addresses; an address already gone is fine. */
   release(addresses: readonly PlannedAddress[]): Promise<void>;
+}
+
+/** Routes and policy rules a master adds (VirtualRouter spec.routes / spec.rules). */
+export interface RoutePort {
+  /** Adds them; one already there is fine (a foreign one is left as it is). */
+  add(routes: readonly PlannedRoute[], rules: readonly PlannedRule[]): Promise<void>;
+  /** Removes vipkeeper's; one already gone is fine. */
+  remove(routes: readonly PlannedRoute[], rules: readonly PlannedRule[]): Promise<void>;
 }
 
 export interface AnnouncePort {
@@ -62,6 +77,8 @@ export interface EngineOptions {
   port(plan: InstancePlan): VrrpPort;
   addresses: AddressPort;
   announcer: AnnouncePort;
+  /** Where plans have routes or rules. */
+  routes?: RoutePort;
   clock: Clock;
   log: Logger;
   onTransition?(event: TransitionEvent): void;
@@ -166,6 +183,8 @@ export class VrrpEngine {
       // keepalived puts an instance in Fault while its own interface is down.
       const tracked: TrackedState[] = [
         { name: `interface ${plan.interfaceName}`, weight: 0, healthy: true },
+        // The virtual MAC's macvlan, which holds the addresses (someone may delete it).
+        ...(plan.vmac ? [{ name: `interface ${plan.vmac.name}`, weight: 0, healthy: true }] : []),
         ...plan.track.interfaces.map((t) => ({
           name: `interface ${t.name}`,
           weight: t.weight,
@@ -200,7 +219,12 @@ export class VrrpEngine {
 
   /** Removes addresses a crashed run may have left, then starts every instance. */
   async start(): Promise<void> {
-    await Promise.all(this.running.map((r) => this.opts.addresses.release(r.plan.addresses)));
+    await Promise.all(
+      this.running.map(async (r) => {
+        if (hasRoutes(r.plan)) await this.opts.routes?.remove(r.plan.routes ?? [], r.plan.rules ?? []);
+        await this.opts.addresses.release(r.plan.addresses);
+      }),
+    );
     const now = this.opts.clock.now();
     for (const r of this.running) {
       // Healthy objects with positive weights count from the start, as keepalived's do.
@@ -240,11 +264,14 @@ export class VrrpEngine {
     r.timer = undefined;
   }
 
-  /** A VRRP message that arrived on `interfaceName`. Never throws: bad input is counted and dropped. */
+  /**
+   * A VRRP message that arrived on `interfaceName` (an instance's vrrpDevice: its virtual MAC's
+   * interface where it speaks from there). Never throws: bad input is counted and dropped.
+   */
   receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
     const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;
     const r = this.running.find(
-      (x) => x.plan.interfaceName === interfaceName && x.plan.family === family && x.plan.vrid === vrid,
+      (x) => vrrpDevice(x.plan) === interfaceName && x.plan.family === family && x.plan.vrid === vrid,
     );
     if (!r) {
       this.counters.add("drops", { reason: vrid === undefined ? "too-short" : "unknown-vrid" });
@@ -507,7 +534,16 @@ export class VrrpEngine {
     const { addresses, log } = this.opts;
     r.addressQueue = r.addressQueue.then(async () => {
       try {
-        await (op === "bind" ? addresses.bind(r.plan.addresses) : addresses.release(r.plan.addresses));
+        // Routes after the addresses they may name as source, and away before them.
+        const { routes } = this.opts;
+        const [plannedRoutes, plannedRules] = [r.plan.routes ?? [], r.plan.rules ?? []];
+        if (op === "bind") {
+          await addresses.bind(r.plan.addresses);
+          if (routes && hasRoutes(r.plan)) await routes.add(plannedRoutes, plannedRules);
+        } else {
+          if (routes && hasRoutes(r.plan)) await routes.remove(plannedRoutes, plannedRules);
+          await addresses.release(r.plan.addresses);
+        }
         log.info(
           { instance: r.plan.key, addresses: r.plan.addresses.map((a) => `${a.address}/${a.prefixLength}`) },
           op === "bind" ? "addresses bound" : "addresses released",
@@ -548,6 +584,8 @@ export class VrrpEngine {
     }
   }
 }
+
+const hasRoutes = (plan: InstancePlan) => (plan.routes?.length ?? 0) + (plan.rules?.length ?? 0) > 0;
 
 /**
  * Tracked objects only the cluster agent can judge (it watches the API), with the names the engine

@@ -10,6 +10,7 @@ import type { EngineArgs } from "./engine-process.ts";
 import type { InstanceStatus } from "./engine.ts";
 import type { NodePlan } from "./plan.ts";
 import { prepareResign } from "./resign.ts";
+import { removeVirtualMacs } from "./virtual-mac.ts";
 import { Supervisor, type EngineMessage } from "./supervisor.ts";
 
 // engine-main beside this module: .ts when running the sources, .js when running dist/.
@@ -91,6 +92,7 @@ export async function startEngine(
       return child;
     },
     resign: (keys) => resigner.resign(keys),
+    cleanup: (pid) => removeVirtualMacs(current.instances, pid, log),
     log,
     ...(onStatus ? { onStatus } : {}),
     ...(onMessage ? { onMessage } : {}),

@@ -8,6 +8,7 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { loadConfig, type AgentConfig } from "./config-file.ts";
+import { HostStaticsKeeper } from "./statics.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { takenInPlace, startEngine, type RunningEngine } from "./engines.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
@@ -98,9 +99,12 @@ export class FileAgent {
   /** keepalived's omega scripts of the running load balancer, for stop(). */
   private lbShutdown: (() => Promise<void>) | undefined;
   private reloading: Promise<void> | undefined;
+  /** keepalived.conf's static_ipaddress / static_routes / static_rules, held while the agent runs. */
+  private readonly statics: HostStaticsKeeper;
 
   private constructor(opts: FileAgentOptions, loaded: Loaded) {
     this.opts = opts;
+    this.statics = new HostStaticsKeeper(opts.log);
     this.config = loaded.config;
     this.plan = loaded.plan;
   }
@@ -113,11 +117,13 @@ export class FileAgent {
   static async start(opts: FileAgentOptions): Promise<FileAgent> {
     const agent = new FileAgent(opts, load(opts));
     agent.report();
+    await agent.statics.apply(agent.config.statics);
     if (agent.plan.instances.length > 0) await agent.startGroup(agent.plan);
     try {
       agent.lb = await agent.startLoadBalancer(agent.config);
     } catch (err) {
       await agent.stopGroups();
+      await agent.statics.stop();
       const { LoadBalancerError } = await import("./load-balancer.ts");
       throw err instanceof LoadBalancerError ? new FileAgentError(err.message) : err;
     }
@@ -167,6 +173,7 @@ export class FileAgent {
     this.config = config;
     this.plan = plan;
     this.report();
+    await this.statics.apply(config.statics);
     const routers = (wanted: RouterStep[]) =>
       [...steps].filter(([, s]) => wanted.includes(s)).map(([router]) => router);
     for (const router of routers(["restart"]))
@@ -215,6 +222,7 @@ export class FileAgent {
       this.stopGroups(),
       omega && Promise.race([omega, new Promise((r) => setTimeout(r, 3000).unref())]),
     ]);
+    await this.statics.stop();
   }
 
   private report(): void {

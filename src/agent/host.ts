@@ -14,14 +14,16 @@ import {
 } from "../net/netlink.ts";
 import { VrrpSocket } from "../net/vrrp-socket.ts";
 import { errnoCode } from "../net/native.ts";
-import type { AddressPort, AnnouncePort, VrrpPort } from "./engine.ts";
-import type { InstancePlan, PlannedAddress } from "./plan.ts";
+import type { AddressPort, AnnouncePort, RoutePort, VrrpPort } from "./engine.ts";
+import { hostRoutes } from "./routes.ts";
+import { vrrpDevice, type InstancePlan, type PlannedAddress } from "./plan.ts";
 import { AddressKeeper, type AddressLifetime } from "./address-keeper.ts";
 
 export interface HostNetwork {
   vrrpPort(plan: InstancePlan): VrrpPort;
   addresses: AddressPort;
   announcer: AnnouncePort;
+  routes: RoutePort;
   /** This host's own addresses (not the virtual ones), canonical. */
   localAddresses: ReadonlySet<string>;
   /** Calls back with the state of every interface the plans use, then on each change. */
@@ -81,14 +83,21 @@ export async function openHostNetwork(
       return link;
     };
 
+    // Where an instance speaks: its virtual MAC's interface, or its own. The supervisor's resign
+    // path (no receiving) may find the macvlan gone with its dead engine; the interface serves then.
+    const deviceOf = (plan: InstancePlan) => {
+      const dev = vrrpDevice(plan);
+      return onPacket === undefined && !links.has(dev) ? plan.interfaceName : dev;
+    };
     const sockets = new Map<string, VrrpSocket>();
     for (const plan of plans) {
-      const key = `${plan.interfaceName}/${plan.family}`;
+      const device = deviceOf(plan);
+      const key = `${device}/${plan.family}`;
       if (sockets.has(key)) continue;
+      // The source is the interface's address even when the macvlan sends: it has none of its own.
       const link = linkOf(plan.interfaceName);
-      const sameSocket = plans.filter(
-        (p) => p.interfaceName === plan.interfaceName && p.family === plan.family,
-      );
+      linkOf(device);
+      const sameSocket = plans.filter((p) => deviceOf(p) === device && p.family === plan.family);
       // One socket, one source: a mix of multicast and unicast IPv6 instances on one interface
       // speaks from the link-local address.
       const unicastOnly = sameSocket.every((p) => p.unicastPeers.length > 0);
@@ -99,12 +108,12 @@ export async function openHostNetwork(
         );
       const socket = new VrrpSocket({
         family: plan.family,
-        interfaceName: plan.interfaceName,
+        interfaceName: device,
         sourceAddress: source,
         multicast: onPacket !== undefined && !unicastOnly,
-        onPacket: (packet) => onPacket?.(plan.interfaceName, plan.family, packet),
-        onDrop: (reason, detail) =>
-          log.debug({ interface: plan.interfaceName, reason, detail }, "packet dropped"),
+        foreignSource: device !== plan.interfaceName,
+        onPacket: (packet) => onPacket?.(device, plan.family, packet),
+        onDrop: (reason, detail) => log.debug({ interface: device, reason, detail }, "packet dropped"),
       });
       sockets.set(key, socket);
       closers.push(() => socket.close());
@@ -147,7 +156,9 @@ export async function openHostNetwork(
           try {
             await nl.removeAddress(request(a));
           } catch (err) {
-            if (errnoCode(err) !== "EADDRNOTAVAIL") throw err;
+            // Gone already, or with its interface (a virtual MAC's macvlan removed by its engine).
+            if (err instanceof HostNetworkError) return;
+            if (!["EADDRNOTAVAIL", "ENODEV"].includes(errnoCode(err) ?? "")) throw err;
           }
         },
       },
@@ -169,15 +180,20 @@ export async function openHostNetwork(
 
     return {
       vrrpPort(plan) {
-        const socket = sockets.get(`${plan.interfaceName}/${plan.family}`)!;
+        const socket = sockets.get(`${deviceOf(plan)}/${plan.family}`)!;
         return { sourceAddress: socket.sourceAddress, send: (payload, dst) => socket.send(payload, dst) };
       },
       addresses: addressPort,
       announcer,
+      routes: hostRoutes(nl, (name) => links.get(name)?.ifindex, log),
       localAddresses: new Set(addresses.filter((a) => !virtual.has(a.address)).map((a) => a.address)),
       async watchLinks(onLink) {
         const names = new Set(
-          plans.flatMap((p) => [p.interfaceName, ...p.track.interfaces.map((t) => t.name)]),
+          plans.flatMap((p) => [
+            p.interfaceName,
+            ...(p.vmac ? [p.vmac.name] : []),
+            ...p.track.interfaces.map((t) => t.name),
+          ]),
         );
         const state = new Map<string, boolean>();
         const events = new RtNetlink(RTMGRP_LINK);

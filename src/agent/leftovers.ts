@@ -1,7 +1,8 @@
 // What an earlier run of the agent may have left on this node, found and ended before a new agent
 // binds anything: engine processes whose agent died (each engine records itself in a pid file
 // under /run/vipkeeper, checked against /proc/<pid>/cmdline so that a reused pid is never taken
-// for an engine), and virtual addresses carrying vipkeeper's mark.
+// for an engine), and virtual addresses, routes and rules carrying vipkeeper's mark, and the
+// macvlans of virtual MACs (by their alias).
 //
 // Engines end themselves when their agent dies (the IPC channel closes), so a leftover engine is
 // one that could not: hung, or stopped. Pid files are per engine and name the network namespace,
@@ -10,6 +11,9 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSy
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { removeMarkedAddresses } from "./host.ts";
+import { removeMarkedVirtualMacs } from "./virtual-mac.ts";
+import { removeMarkedRoutes } from "./routes.ts";
+import { RtNetlink } from "../net/rtnetlink.ts";
 
 export const DEFAULT_RUN_DIR = "/run/vipkeeper";
 
@@ -143,6 +147,25 @@ export async function endLeftovers(
       log.warn({ addresses: removed }, "removed virtual addresses an earlier run left bound");
   } catch (err) {
     log.error({ err: (err as Error).message }, "could not look for virtual addresses an earlier run left");
+  }
+  const nl = new RtNetlink();
+  try {
+    const removed = await removeMarkedRoutes(nl);
+    if (removed.routes + removed.rules > 0) log.warn(removed, "removed routes and rules an earlier run left");
+  } catch (err) {
+    log.error({ err: (err as Error).message }, "could not look for routes and rules an earlier run left");
+  } finally {
+    nl.close();
+  }
+  try {
+    const removed = await removeMarkedVirtualMacs();
+    if (removed.length > 0)
+      log.warn({ interfaces: removed }, "removed virtual MAC interfaces an earlier run left");
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message },
+      "could not look for virtual MAC interfaces an earlier run left",
+    );
   }
 }
 

@@ -5,6 +5,8 @@ import { parseDuration } from "../api/duration.ts";
 import { KEEPALIVED_INSTANCE_ANNOTATION, type VirtualRouter } from "../api/virtual-router.ts";
 import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
+import { RT_TABLE_MAIN, type RouteRequest, type RuleRequest } from "../net/routes.ts";
+import { ruleFamily, type VirtualRoute, type VirtualRule } from "../api/routes.ts";
 import { instanceKey } from "../observe/instance-key.ts";
 import type { SyncGroupScripts as KeepalivedSyncGroupScripts } from "../keepalived/convert.ts";
 
@@ -65,6 +67,33 @@ export interface GarpPlan {
   refreshRepeat: number;
 }
 
+/**
+ * RFC 5798's virtual MAC on a macvlan of the instance's interface (keepalived's use_vmac): the
+ * addresses without a dev of their own are bound there, so their MAC moves with the master.
+ */
+export interface VirtualMacPlan {
+  /** The macvlan's name (keepalived's default vrrp.VRID; vrrp6.VRID for IPv6 beside IPv4). */
+  name: string;
+  /** 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6). */
+  mac: string;
+  /** Adverts are sent and heard on the parent interface instead (keepalived's vmac_xmit_base). */
+  advertsOnParent: boolean;
+}
+
+/** RFC 5798 7.3: the virtual router MAC of a VRID and family. */
+export function virtualMac(vrid: number, family: IpFamily): string {
+  return `00:00:5e:00:0${family === 4 ? 1 : 2}:${vrid.toString(16).padStart(2, "0")}`;
+}
+
+/** The interface an instance's adverts leave from and arrive on: the virtual MAC's, unless it says otherwise. */
+export function vrrpDevice(plan: InstancePlan): string {
+  return plan.vmac && !plan.vmac.advertsOnParent ? plan.vmac.name : plan.interfaceName;
+}
+
+/** A route the master adds (VirtualRouter spec.routes); `dev` is resolved to its index on the host. */
+export type PlannedRoute = Omit<RouteRequest, "ifindex"> & { dev?: string };
+export type PlannedRule = RuleRequest;
+
 export interface InstancePlan {
   /** router/ipv4 or router/ipv6: one VRRP instance per family of the router's addresses. */
   key: string;
@@ -83,11 +112,15 @@ export interface InstancePlan {
   vrid: number;
   priority: number;
   interfaceName: string;
+  vmac?: VirtualMacPlan;
   advertIntervalMs: number;
   preempt: boolean;
   preemptDelayMs: number;
   accept: boolean;
   addresses: PlannedAddress[];
+  /** Routes and rules of this family added while master (absent: none). */
+  routes?: PlannedRoute[];
+  rules?: PlannedRule[];
   /** Empty: multicast. */
   unicastPeers: string[];
   /**
@@ -144,14 +177,23 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
       continue;
     }
     const iface = spec.interface;
+    const vrid = spec.vrid;
     const keepalivedName = router.metadata.annotations?.[KEEPALIVED_INSTANCE_ANNOTATION];
+    const dualStack = new Set(spec.addresses.map((a) => familyOf(a.address.split("/")[0]!))).size > 1;
+    const vmacOf = (family: IpFamily): VirtualMacPlan | undefined =>
+      spec.virtualMAC && {
+        // keepalived's name, vrrp.VRID, for either family; a router with both needs two.
+        name: spec.virtualMAC.interface ?? `vrrp${family === 6 && dualStack ? "6" : ""}.${vrid}`,
+        mac: virtualMac(vrid, family),
+        advertsOnParent: spec.virtualMAC.advertsOnParent ?? false,
+      };
     const addresses = spec.addresses.map((a): PlannedAddress => {
       const cidr = parseCidr(a.address)!;
       const planned: PlannedAddress = {
         address: cidr.address,
         prefixLength: cidr.prefixLength,
         family: cidr.family,
-        dev: a.dev ?? iface,
+        dev: a.dev ?? vmacOf(cidr.family)?.name ?? iface,
       };
       if (a.label !== undefined) planned.label = a.label;
       return planned;
@@ -160,6 +202,8 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
     for (const family of [4, 6] as const) {
       const own = addresses.filter((a) => a.family === family);
       if (own.length === 0) continue;
+      const routes = (spec.routes ?? []).map(plannedRoute).filter((r) => r.family === family);
+      const rules = (spec.rules ?? []).flatMap((r) => plannedRules(r, family));
       const instance: InstancePlan = {
         key: instanceKey(name, family),
         router: name,
@@ -170,11 +214,14 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         vrid: spec.vrid,
         priority,
         interfaceName: iface,
+        ...(spec.virtualMAC ? { vmac: vmacOf(family)! } : {}),
         advertIntervalMs: ms(spec.advertInterval, "1s"),
         preempt: spec.preempt ?? true,
         preemptDelayMs: ms(spec.preemptDelay, "0s"),
         accept: spec.accept ?? true,
         addresses: own,
+        ...(routes.length > 0 ? { routes } : {}),
+        ...(rules.length > 0 ? { rules } : {}),
         unicastPeers: (spec.unicast?.peers ?? []).filter((p) => familyOf(p) === family).map(canonicalAddress),
         checksumForm: spec.v3Ipv4Checksum === "Plain" ? "plain" : "pseudo-header",
         track: {
@@ -229,6 +276,48 @@ export function withoutOwnAddresses(
   local: ReadonlySet<string>,
 ): InstancePlan[] {
   return plans.map((p) => ({ ...p, unicastPeers: p.unicastPeers.filter((peer) => !local.has(peer)) }));
+}
+
+export function plannedRoute(r: VirtualRoute): PlannedRoute {
+  const to = parseCidr(r.to)!;
+  const type = r.type ?? "Unicast";
+  return {
+    family: to.family,
+    to: { address: to.address, prefixLength: to.prefixLength },
+    ...(r.via !== undefined ? { via: canonicalAddress(r.via) } : {}),
+    ...(r.dev !== undefined ? { dev: r.dev } : {}),
+    ...(r.src !== undefined ? { src: canonicalAddress(r.src) } : {}),
+    table: r.table ?? RT_TABLE_MAIN,
+    ...(r.metric !== undefined ? { metric: r.metric } : {}),
+    type,
+    // As `ip route` chooses: a route straight onto a link has link scope.
+    scope: r.scope ?? (type === "Unicast" && r.via === undefined ? "Link" : "Global"),
+  };
+}
+
+/** The rule as `family`'s instance adds it: a rule without prefixes is added in every family. */
+export function plannedRules(r: VirtualRule, family: IpFamily): PlannedRule[] {
+  const own = ruleFamily(r);
+  if (own !== undefined && own !== family) return [];
+  const prefix = (text: string | undefined) => {
+    const c = text === undefined ? undefined : parseCidr(text);
+    return c && { address: c.address, prefixLength: c.prefixLength };
+  };
+  const from = prefix(r.from);
+  const to = prefix(r.to);
+  return [
+    {
+      family,
+      ...(from ? { from } : {}),
+      ...(to ? { to } : {}),
+      ...(r.fwmark !== undefined ? { fwmark: r.fwmark } : {}),
+      ...(r.fwmask !== undefined ? { fwmask: r.fwmask } : {}),
+      ...(r.iif !== undefined ? { iif: r.iif } : {}),
+      ...(r.oif !== undefined ? { oif: r.oif } : {}),
+      ...(r.priority !== undefined ? { priority: r.priority } : {}),
+      table: r.table,
+    },
+  ];
 }
 
 function notifyPlan(n: VirtualRouter["spec"]["notify"]): NotifyPlan {

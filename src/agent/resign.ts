@@ -1,6 +1,6 @@
 // The supervisor's emergency path when the engine died: priority 0 for each instance the engine
 // held as master (so backups take over after Skew_Time, as after a graceful stop) and removal of
-// their addresses (so no node but the new master answers for them).
+// their routes, rules and addresses (so no node but the new master answers for them).
 import type { Logger } from "pino";
 import { buildAdvert, RESIGN_PRIORITY } from "../vrrp/instance.ts";
 import { sendAdvert } from "./adverts.ts";
@@ -38,6 +38,10 @@ export async function prepareResign(initial: readonly InstancePlan[], log: Logge
       host = await openHostNetwork(plans, log, undefined);
       sendPriorityZero(host, chosen, log, true);
     }
+    await host.routes.remove(
+      chosen.flatMap((p) => p.routes ?? []),
+      chosen.flatMap((p) => p.rules ?? []),
+    );
     await host.addresses.release(chosen.flatMap((p) => p.addresses));
     log.warn({ instances: keys }, "resigned and released addresses for the dead engine");
   };

@@ -21,6 +21,11 @@ export interface SupervisorOptions {
   spawn(): ChildProcess;
   /** Sends priority 0 for these instances and releases their addresses. */
   resign(instanceKeys: string[]): Promise<void>;
+  /**
+   * After the engine died (whether or not it held masters): removes what it made on the host
+   * besides addresses (its virtual MACs' interfaces).
+   */
+  cleanup?(enginePid: number): Promise<unknown>;
   log: Logger;
   /** First restart delay; doubles on each crash within a minute of the last, up to 30 s. */
   restartDelayMs?: number;
@@ -132,11 +137,16 @@ export class Supervisor {
     const held = this.masters;
     this.masters = [];
     this.opts.log.error({ instances: held }, `${why}; resigning for the instances it held as master`);
-    if (held.length === 0) return;
     try {
-      await this.opts.resign(held);
+      if (held.length > 0) await this.opts.resign(held);
     } catch (err) {
       this.opts.log.error({ err: (err as Error).message }, "resigning failed");
+    }
+    try {
+      const pid = this.child?.pid;
+      if (pid !== undefined) await this.opts.cleanup?.(pid);
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, "cleaning up after the engine failed");
     }
   }
 }

@@ -166,6 +166,23 @@ function routerSchema(): Json {
       { rule: "!has(self.endPort) || self.endPort >= self.port", message: "endPort must not be below port" },
     ],
   });
+  at(spec, ["routes", "[]", "to"], {
+    "x-kubernetes-validations": [{ rule: "isCIDR(self)", message: "must be an IPv4 or IPv6 prefix (CIDR)" }],
+  });
+  for (const field of ["via", "src"])
+    at(spec, ["routes", "[]", field], {
+      "x-kubernetes-validations": [{ rule: "isIP(self)", message: "must be an IP address" }],
+    });
+  for (const field of ["from", "to"])
+    at(spec, ["rules", "[]", field], {
+      "x-kubernetes-validations": [
+        { rule: "isIP(self) || isCIDR(self)", message: "must be an IPv4 or IPv6 address or prefix" },
+      ],
+    });
+  for (const list of ["routes", "rules"])
+    at(spec, [list, "[]", "table"], {
+      "x-kubernetes-validations": [{ rule: "self != 255", message: "255 is the kernel's local table" }],
+    });
   at(spec, ["priorities"], {
     "x-kubernetes-list-type": "map",
     "x-kubernetes-list-map-keys": ["node"],
@@ -191,6 +208,12 @@ function routerSchema(): Json {
       rule: "self.addresses.all(a, self.addresses.exists_one(b, b.address == a.address))",
       message: "addresses must be unique",
       fieldPath: ".addresses",
+    },
+    {
+      rule: "!has(self.virtualMAC) || !has(self.virtualMAC.interface) || self.addresses.all(a, a.address.contains(':')) || self.addresses.all(a, !a.address.contains(':'))",
+      message:
+        "virtualMAC.interface names one interface, but IPv4 and IPv6 run as two instances each with its own virtual MAC: leave it out",
+      fieldPath: ".virtualMAC.interface",
     },
   ];
   return spec;

@@ -6,6 +6,7 @@ import { parseDuration } from "./duration.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
 import { parseCidr } from "./cidr.ts";
 import { LabelSelectorSchema } from "./label-selector.ts";
+import { VirtualRoute, VirtualRule, validateRoutesAndRules } from "./routes.ts";
 
 export const GROUP = "vipkeeper.io";
 export const VERSION = "v1alpha1";
@@ -22,6 +23,9 @@ export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$";
 /** An optional duration field, with its default. */
 export const Duration = (description: string, def: string) =>
   Type.Optional(Type.String({ description, default: def, pattern: DURATION_PATTERN }));
+
+/** A Linux interface name: at most 15 characters, no slash, colon or space (and not . or ..). */
+export const INTERFACE_NAME_PATTERN = "^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,14}$";
 
 const Weight = Type.Optional(
   Type.Integer({
@@ -133,6 +137,46 @@ export const VirtualRouterSpec = Type.Object(
     }),
     interface: Type.Optional(
       Type.String({ description: "Interface that speaks VRRP and holds the addresses (e.g. eth0)." }),
+    ),
+    virtualMAC: Type.Optional(
+      Type.Object(
+        {
+          interface: Type.Optional(
+            Type.String({
+              pattern: INTERFACE_NAME_PATTERN,
+              maxLength: 15,
+              description:
+                "Name of the macvlan interface that carries the virtual MAC. When absent: vrrp.<vrid>, as keepalived names it, and vrrp6.<vrid> for the IPv6 instance of a router with addresses of both families. Only for routers whose addresses are all of one family.",
+            }),
+          ),
+          advertsOnParent: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description:
+                "Send and receive adverts on spec.interface with its own MAC instead of on the virtual MAC's interface (keepalived's vmac_xmit_base); announcements still come from the virtual MAC.",
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "Use RFC 5798's virtual MAC (00:00:5e:00:01:<vrid> for IPv4, 00:00:5e:00:02:<vrid> for IPv6) on a macvlan of spec.interface, as keepalived's use_vmac: each node creates the macvlan (private mode) when the router starts and removes it when it stops, binds the addresses without a dev of their own on it while master, and announces them from it, so the addresses' MAC moves with the master and neighbours with a stale ARP or ND entry keep reaching it. The parent interface is set to answer ARP only for its own addresses (arp_ignore 1, arp_filter 1, arp_announce 2).",
+        },
+      ),
+    ),
+    routes: Type.Optional(
+      Type.Array(VirtualRoute, {
+        maxItems: 255,
+        description:
+          "Routes the master adds when it becomes master and removes when it leaves (keepalived's virtual_routes), marked as vipkeeper's (protocol 112) so that only they are removed. One already there that is not vipkeeper's is left as it is.",
+      }),
+    ),
+    rules: Type.Optional(
+      Type.Array(VirtualRule, {
+        maxItems: 255,
+        description:
+          "Policy routing rules the master adds when it becomes master and removes when it leaves (keepalived's virtual_rules), marked as vipkeeper's (protocol 112). A rule without from or to is added for each family of the addresses.",
+      }),
     ),
     nodeSelector: Type.Optional(
       Type.Record(Type.String(), Type.String(), {
@@ -473,7 +517,11 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
     else seen.set(cidr.address, i);
     if (version === 2 && cidr.family === 6)
       err("version", `VRRPv2 is IPv4 only, but spec.addresses[${i}] is ${a.address}`);
-    const dev = a.dev ?? spec.interface;
+    // An address without a dev of its own goes on the virtual MAC's interface (IPv4: vrrp.<vrid>).
+    const vmacName =
+      spec.virtualMAC &&
+      (spec.virtualMAC.interface ?? (spec.vrid !== undefined ? `vrrp.${spec.vrid}` : undefined));
+    const dev = a.dev ?? (spec.virtualMAC ? vmacName : spec.interface);
     if (a.label !== undefined) {
       if (cidr.family === 6) err(`addresses[${i}].label`, "labels exist for IPv4 addresses only");
       else if (dev !== undefined && !a.label.startsWith(dev))
@@ -519,6 +567,17 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
     else if (!families.has(family))
       err(`unicast.peers[${i}]`, `${peer} is IPv${family}, but no address of that family is virtual`);
   });
+  if (spec.virtualMAC?.interface !== undefined && families.size > 1)
+    err(
+      "virtualMAC.interface",
+      "IPv4 and IPv6 run as two instances, each with its own virtual MAC and interface: leave the name out (vrrp.<vrid> and vrrp6.<vrid>) or split the router by family",
+    );
+  if (spec.virtualMAC?.interface !== undefined && spec.virtualMAC.interface === spec.interface)
+    err(
+      "virtualMAC.interface",
+      `must differ from spec.interface (${spec.interface}): it names the macvlan made on it`,
+    );
+  validateRoutesAndRules(spec.routes, spec.rules, families, err);
   spec.virtualServers?.from.forEach((g, i) => {
     g.addresses?.forEach((a, j) => {
       if (!parseCidr(a))

@@ -12,6 +12,8 @@ import { parseCidr } from "../api/cidr.ts";
 import { familyOf } from "../vrrp/address.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
+import { convertRoute, convertRule } from "./routes.ts";
+import { ruleFamily, type VirtualRoute, type VirtualRule } from "../api/routes.ts";
 import { convertVirtualServer, type QuorumScripts, type RealServerScripts } from "./virtual-server.ts";
 
 /** A vrrp_sync_group's own notify scripts, run by the agent reading the keepalived.conf. */
@@ -36,6 +38,24 @@ export interface Finding {
   message: string;
 }
 
+/** A static_ipaddress line: always with its interface (there is no instance to default to). */
+export type StaticAddress = VirtualRouterSpec["addresses"][number] & {
+  dev: string;
+  scope?: "Global" | "Site" | "Link" | "Host";
+};
+const STATIC_SCOPES: Record<string, StaticAddress["scope"]> = {
+  global: "Global",
+  site: "Site",
+  link: "Link",
+  host: "Host",
+};
+
+export interface HostStatics {
+  addresses: StaticAddress[];
+  routes: VirtualRoute[];
+  rules: VirtualRule[];
+}
+
 export interface Conversion {
   routers: VirtualRouter[];
   virtualServers: VirtualServer[];
@@ -45,6 +65,8 @@ export interface Conversion {
   quorumScripts: QuorumScripts[];
   /** notify scripts of each vrrp_sync_group, which the VirtualRouter API does not carry. */
   syncGroupScripts: SyncGroupScripts[];
+  /** static_ipaddress / static_routes / static_rules: the host's own, kept whatever the state (file mode). */
+  statics: HostStatics;
   findings: Finding[];
   /** global_defs router_id, when set: the node name a caller may default to. */
   routerId?: string;
@@ -198,6 +220,7 @@ export function convertKeepalived(statements: readonly Statement[], node: string
   const virtualServerBlocks: Statement[] = [];
   const syncGroups: Statement[] = [];
   const groups = new Map<string, Statement>();
+  const statics: HostStatics = { addresses: [], routes: [], rules: [] };
   for (const s of statements) {
     if (s.keyword === "global_defs" || s.keyword === "vrrp_script") continue;
     if (s.keyword === "vrrp_instance") {
@@ -208,12 +231,26 @@ export function convertKeepalived(statements: readonly Statement[], node: string
       if (s.args[0]) groups.set(s.args[0], s);
       else note(s, "unmapped", "virtual_server_group without a name");
     } else if (s.keyword === "vrrp_sync_group") syncGroups.push(s);
-    else if (
-      s.keyword === "static_ipaddress" ||
-      s.keyword === "static_routes" ||
-      s.keyword === "static_rules"
-    )
-      note(s, "unmapped", `not yet: ${s.keyword} (addresses, routes and rules kept on the host)`);
+    else if (s.keyword === "static_ipaddress")
+      for (const line of s.children ?? []) {
+        const a = convertAddress(line, note, true);
+        if (!a) continue;
+        if (a.dev === undefined)
+          note(line, "unmapped", "a static address needs dev: there is no instance interface to default to");
+        else statics.addresses.push(a as StaticAddress);
+      }
+    else if (s.keyword === "static_routes")
+      for (const line of s.children ?? []) {
+        const r = convertRoute(line);
+        if ("problem" in r) note(line, "unmapped", r.problem);
+        else statics.routes.push(r.value);
+      }
+    else if (s.keyword === "static_rules")
+      for (const line of s.children ?? []) {
+        const r = convertRule(line);
+        if ("problem" in r) note(line, "unmapped", r.problem);
+        else statics.rules.push(r.value);
+      }
     else note(s, "unmapped", "unknown top-level keyword");
   }
   const syncGroupScripts: SyncGroupScripts[] = [];
@@ -252,6 +289,7 @@ export function convertKeepalived(statements: readonly Statement[], node: string
     realServerScripts,
     quorumScripts,
     syncGroupScripts,
+    statics,
     findings,
   };
   if (routerId !== undefined) result.routerId = routerId;
@@ -289,6 +327,8 @@ function convertInstance(
   let priority = 100; // keepalived's default
   let sourceIp: string | undefined;
   let trackInterfaces: Statement | undefined;
+  let useVmac: Statement | undefined;
+  let xmitBase: Statement | undefined;
   let smtpAlert = mail?.global ?? false;
   for (const k of s.children ?? []) {
     const v = k.args[0];
@@ -447,12 +487,24 @@ function convertInstance(
         );
         break;
       case "use_vmac":
+        useVmac = k;
+        break;
       case "vmac_xmit_base":
-        note(k, "unmapped", "not yet: the virtual MAC (VMAC) on a macvlan");
+        xmitBase = k;
         break;
       case "virtual_routes":
+        for (const line of k.children ?? []) {
+          const r = convertRoute(line);
+          if ("problem" in r) note(line, "unmapped", r.problem);
+          else (spec.routes ??= []).push(r.value);
+        }
+        break;
       case "virtual_rules":
-        note(k, "unmapped", "not yet: routes and policy rules added while master");
+        for (const line of k.children ?? []) {
+          const r = convertRule(line);
+          if ("problem" in r) note(line, "unmapped", r.problem);
+          else (spec.rules ??= []).push(r.value);
+        }
         break;
       default:
         note(k, "unmapped", "no equivalent in VirtualRouter");
@@ -481,6 +533,29 @@ function convertInstance(
     // One file for every node: the peer list holds them all and each node leaves out its own.
     spec.unicast = { peers: [...new Set([...(sourceIp ? [sourceIp] : []), ...peers])] };
   }
+  // A route or rule of a family with no virtual address: no instance of this router would add it.
+  const families = new Set(spec.addresses.map((a) => parseCidr(a.address)?.family));
+  const [routes, rules] = [spec.routes, spec.rules];
+  if (routes) spec.routes = routes.filter((r) => keepFamily(parseCidr(r.to)?.family, r.to, "route"));
+  if (rules) spec.rules = rules.filter((r) => keepFamily(ruleFamily(r), r.from ?? r.to ?? "", "rule"));
+  function keepFamily(family: number | undefined, text: string, what: string): boolean {
+    if (family === undefined || families.has(family as 4 | 6)) return true;
+    note(
+      s,
+      "unmapped",
+      `${what} ${text} is IPv${family} and the instance has no IPv${family} address: no instance would add it`,
+    );
+    return false;
+  }
+  if (spec.routes?.length === 0) delete spec.routes;
+  if (spec.rules?.length === 0) delete spec.rules;
+  if (useVmac) {
+    const vmacName = useVmac.args[0];
+    spec.virtualMAC = {
+      ...(vmacName !== undefined ? { interface: vmacName } : {}),
+      ...(xmitBase ? { advertsOnParent: true } : {}),
+    };
+  } else if (xmitBase) note(xmitBase, "unmapped", "vmac_xmit_base without use_vmac has no effect");
   if (Object.keys(garp).length > 0) spec.garp = garp;
   if (Object.keys(track).length > 0) spec.track = track;
   if (Object.keys(notify).length > 0 || (smtpAlert && mail))
@@ -501,7 +576,8 @@ function convertInstance(
 function convertAddress(
   a: Statement,
   note: (s: Statement, kind: Finding["kind"], message: string) => void,
-): VirtualRouterSpec["addresses"][number] | undefined {
+  withScope = false,
+): (VirtualRouterSpec["addresses"][number] & { scope?: StaticAddress["scope"] }) | undefined {
   const cidr = parseCidr(a.keyword);
   if (!cidr) {
     note(a, "unmapped", `'${a.keyword}' is not an address`);
@@ -509,12 +585,13 @@ function convertAddress(
   }
   // keepalived's default prefix is a host route.
   const address = a.keyword.includes("/") ? a.keyword : `${a.keyword}/${cidr.family === 4 ? 32 : 128}`;
-  const out: VirtualRouterSpec["addresses"][number] = { address };
+  const out: VirtualRouterSpec["addresses"][number] & { scope?: StaticAddress["scope"] } = { address };
   for (let i = 0; i < a.args.length; i += 2) {
     const key = a.args[i]!;
     const value = a.args[i + 1];
     if (key === "dev" && value) out.dev = value;
     else if (key === "label" && value) out.label = value;
+    else if (key === "scope" && withScope && value && STATIC_SCOPES[value]) out.scope = STATIC_SCOPES[value];
     else note(a, "unmapped", `address option '${key}' is not supported`);
   }
   return out;

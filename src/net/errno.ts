@@ -2,6 +2,7 @@
 const NAMES: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
+  3: "ESRCH",
   13: "EACCES",
   16: "EBUSY",
   17: "EEXIST",
@@ -10,6 +11,7 @@ const NAMES: Record<number, string> = {
   95: "EOPNOTSUPP",
   98: "EADDRINUSE",
   99: "EADDRNOTAVAIL",
+  101: "ENETUNREACH",
   105: "ENOBUFS",
 };
 

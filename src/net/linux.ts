@@ -31,6 +31,8 @@ export const IPV6_PKTINFO = 50;
 export const IPV6_RECVHOPLIMIT = 51;
 export const IPV6_HOPLIMIT = 52;
 export const IPV6_TCLASS = 67;
+/** Lets IPV6_PKTINFO name a source address the sending interface does not hold (Linux 4.15+). */
+export const IPV6_FREEBIND = 78;
 export const ICMP6_FILTER = 1;
 export const ETH_P_ARP = 0x0806;
 export const NETLINK_ROUTE = 0;

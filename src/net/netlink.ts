@@ -8,6 +8,7 @@ export const NLMSG_DONE = 3;
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
+export const RTM_SETLINK = 19;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
@@ -38,7 +39,16 @@ export const IFAPROT_VIPKEEPER = 112;
 
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
+const IFLA_LINK = 5;
 const IFLA_OPERSTATE = 16;
+const IFLA_LINKINFO = 18;
+const IFLA_IFALIAS = 20;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_MACVLAN_MODE = 1;
+/** macvlan's private mode: no traffic between macvlans of one parent, and no source-MAC filter. */
+export const MACVLAN_MODE_PRIVATE = 1;
+const NLA_F_NESTED = 0x8000;
 export const IFF_UP = 0x1;
 export const IFF_RUNNING = 0x40;
 export const IFF_LOWER_UP = 0x10000;
@@ -126,6 +136,8 @@ export interface AddressRequest {
   lifetimeSec?: number;
   /** IFA_PROTO: who added the address (IFAPROT_VIPKEEPER for virtual addresses). */
   proto?: number;
+  /** RT_SCOPE_*: universe (0) when absent. */
+  scope?: number;
 }
 
 /** The body of RTM_NEWADDR / RTM_DELADDR (struct ifaddrmsg + attributes). */
@@ -134,7 +146,7 @@ export function addressBody(req: AddressRequest): Buffer {
   head[0] = req.family === 4 ? AF_INET : AF_INET6;
   head[1] = req.prefixLength;
   head[2] = req.family === 6 && req.nodad ? IFA_F_NODAD : 0;
-  head[3] = 0; // RT_SCOPE_UNIVERSE
+  head[3] = req.scope ?? 0; // RT_SCOPE_UNIVERSE unless asked
   head.writeUInt32LE(req.ifindex, 4);
   const bytes = Buffer.from(addressToBytes(req.address));
   const attrs = [attr(IFA_LOCAL, bytes), attr(IFA_ADDRESS, bytes)];
@@ -193,6 +205,10 @@ export function parseAddress(msg: NetlinkMessage): AddressInfo | undefined {
 export interface LinkInfo {
   ifindex: number;
   name: string;
+  /** IFLA_IFALIAS, the link's free-text description (vipkeeper marks the macvlans it made). */
+  alias?: string;
+  /** IFLA_LINK: the parent's ifindex, for a macvlan or vlan. */
+  parent?: number;
   flags: number;
   /** IF_OPER_* (6 = up). */
   operState: number;
@@ -217,7 +233,94 @@ export function parseLink(msg: NetlinkMessage): LinkInfo | undefined {
   };
   const mac = attrs.get(IFLA_ADDRESS);
   if (mac) info.mac = Buffer.from(mac);
+  const alias = readCString(attrs.get(IFLA_IFALIAS));
+  if (alias) info.alias = alias;
+  const parent = attrs.get(IFLA_LINK);
+  if (parent?.length === 4) info.parent = parent.readInt32LE(0);
   return info;
+}
+
+/** struct ifinfomsg: family, type, index, flags and the mask of flags to change. */
+export function linkHeader(ifindex = 0, flags = 0, change = 0): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeInt32LE(ifindex, 4);
+  b.writeUInt32LE(flags, 8);
+  b.writeUInt32LE(change, 12);
+  return b;
+}
+
+const IFLA_AF_SPEC = 26;
+const IFLA_INET_CONF = 1;
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+
+/** IPv4 per-interface settings (IPV4_DEVCONF_*, linux/ip.h), the sysctls of net.ipv4.conf.<dev>. */
+export const IPV4_DEVCONF = {
+  rp_filter: 8,
+  arp_filter: 13,
+  arp_announce: 18,
+  arp_ignore: 19,
+  accept_local: 23,
+} as const;
+/** IN6_ADDR_GEN_MODE_NONE: the interface makes no IPv6 link-local address of its own. */
+export const IN6_ADDR_GEN_MODE_NONE = 1;
+
+/**
+ * The body of RTM_SETLINK setting an interface's IPv4 settings and IPv6 address generation mode
+ * through IFLA_AF_SPEC: what the sysctls under /proc/sys/net set, which a container without
+ * privilege cannot write (its /proc/sys is read-only), while NET_ADMIN suffices here.
+ */
+export function devconfBody(
+  ifindex: number,
+  ipv4: Partial<Record<keyof typeof IPV4_DEVCONF, number>>,
+  addrGenMode?: number,
+): Buffer {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const nested = (type: number, ...children: Buffer[]) => attr(type | NLA_F_NESTED, Buffer.concat(children));
+  const families: Buffer[] = [];
+  const conf = Object.entries(ipv4).map(([k, v]) =>
+    attr(IPV4_DEVCONF[k as keyof typeof IPV4_DEVCONF], u32(v)),
+  );
+  if (conf.length > 0) families.push(nested(AF_INET, nested(IFLA_INET_CONF, ...conf)));
+  if (addrGenMode !== undefined)
+    families.push(nested(AF_INET6, attr(IFLA_INET6_ADDR_GEN_MODE, Buffer.from([addrGenMode]))));
+  return Buffer.concat([linkHeader(ifindex), nested(IFLA_AF_SPEC, ...families)]);
+}
+
+/** The body of RTM_SETLINK giving a link an alias (link creation ignores IFLA_IFALIAS). */
+export function aliasBody(ifindex: number, alias: string): Buffer {
+  return Buffer.concat([linkHeader(ifindex), attr(IFLA_IFALIAS, Buffer.from(alias, "utf8"))]);
+}
+
+export interface MacvlanRequest {
+  name: string;
+  parentIfindex: number;
+  mac: Buffer;
+  mode: number;
+}
+
+/** The body of RTM_NEWLINK creating a macvlan (down) on a parent, with its MAC. */
+export function macvlanBody(req: MacvlanRequest): Buffer {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const nested = (type: number, ...children: Buffer[]) => attr(type | NLA_F_NESTED, Buffer.concat(children));
+  return Buffer.concat([
+    linkHeader(),
+    attr(IFLA_IFNAME, cString(req.name)),
+    attr(IFLA_LINK, u32(req.parentIfindex)),
+    attr(IFLA_ADDRESS, req.mac),
+    nested(
+      IFLA_LINKINFO,
+      attr(IFLA_INFO_KIND, cString("macvlan")),
+      nested(IFLA_INFO_DATA, attr(IFLA_MACVLAN_MODE, u32(req.mode))),
+    ),
+  ]);
 }
 
 /** An empty ifinfomsg / ifaddrmsg of the given family, for dump requests. */

@@ -24,6 +24,7 @@ import {
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPV6_ADD_MEMBERSHIP,
+  IPV6_FREEBIND,
   IPV6_HOPLIMIT,
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_IF,
@@ -59,6 +60,12 @@ export interface VrrpSocketOptions {
   onDrop?(reason: string, detail: string): void;
   /** Hop limit for sent packets (255 by the RFC; tests use others). */
   hopLimit?: number;
+  /**
+   * IPv6: send from `sourceAddress` though the interface does not hold it (a virtual MAC's
+   * macvlan speaks with its parent's link-local address, and must not hold it: in backup it would
+   * answer neighbour solicitations for it from the shared virtual MAC).
+   */
+  foreignSource?: boolean;
 }
 
 export class VrrpSocket {
@@ -102,6 +109,7 @@ export class VrrpSocket {
         net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, int32(this.ifindex));
         net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, int32(1));
         net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, int32(1));
+        if (opts.foreignSource) net.setsockopt(this.fd, IPPROTO_IPV6, IPV6_FREEBIND, int32(1));
         if (opts.multicast)
           net.setsockopt(
             this.fd,

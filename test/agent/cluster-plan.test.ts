@@ -51,6 +51,39 @@ describe("cluster mode: what this node runs", () => {
     expect(d.plan.instances.map((i) => [i.key, i.vrid, i.interfaceName])).toEqual([["web/ipv4", 7, "eth0"]]);
   });
 
+  it("carries the virtual MAC (named from the controller's VRID), routes and rules into the plan", () => {
+    const [d] = decideRouters(
+      inputs({
+        routers: [
+          router({
+            virtualMAC: {},
+            routes: [{ to: "198.19.5.0/24", via: "198.18.0.254" }],
+            rules: [{ from: "198.18.0.100", table: 100 }],
+          }),
+        ],
+      }),
+    );
+    expect(d?.run).toBe(true);
+    if (!d?.run) return;
+    const [i] = d.plan.instances;
+    expect(i?.vmac).toEqual({ name: "vrrp.7", mac: "00:00:5e:00:01:07", advertsOnParent: false });
+    expect(i?.addresses.map((a) => a.dev)).toEqual(["vrrp.7"]);
+    expect(i?.interfaceName).toBe("eth0");
+    expect(i?.routes).toEqual([
+      {
+        family: 4,
+        to: { address: "198.19.5.0", prefixLength: 24 },
+        via: "198.18.0.254",
+        table: 254,
+        type: "Unicast",
+        scope: "Global",
+      },
+    ]);
+    expect(i?.rules).toEqual([
+      { family: 4, from: { address: "198.18.0.100", prefixLength: 32 }, table: 100 },
+    ]);
+  });
+
   it("waits for the controller's VRID", () => {
     expect(decideRouters(inputs({ routers: [router({}, {})] }))[0]).toMatchObject({
       run: false,
@@ -134,6 +167,14 @@ describe("cluster mode: what this node runs", () => {
   it("finds the interface by subnet, never a link-local or the VIP itself", () => {
     expect(interfaceFor(router({ addresses: [{ address: "2001:db8:1::50/64" }] }), host)).toBe("eth1");
     expect(interfaceFor(router({ addresses: [{ address: "198.19.0.50" }] }), host)).toBeUndefined();
+    // A master with a virtual MAC holds its addresses on the macvlan: none of them names it.
+    const master: HostAddress[] = [
+      { interfaceName: "vrrp.51", family: 4, address: "198.18.0.50", prefixLength: 24 },
+      { interfaceName: "vrrp.51", family: 4, address: "198.18.0.51", prefixLength: 24 },
+      ...host,
+    ];
+    const two = router({ addresses: [{ address: "198.18.0.50/24" }, { address: "198.18.0.51/24" }] });
+    expect(interfaceFor(two, master)).toBe("eth0");
     expect(
       decideRouters(inputs({ routers: [router({ addresses: [{ address: "198.19.0.50" }] })] }))[0],
     ).toMatchObject({

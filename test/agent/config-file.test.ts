@@ -56,6 +56,19 @@ describe("agent config file", () => {
     });
   });
 
+  it("puts the addresses without a dev on the virtual MAC's interface, one per family", () => {
+    const text = ROUTER.replace(
+      "  advertInterval: 100ms\n",
+      "  advertInterval: 100ms\n  virtualMAC: {}\n",
+    ).replace("      label: eth0:web\n", "    - {address: 198.18.1.50/24, dev: eth1}\n");
+    const [v4, v6] = planForNode(parseConfig(text).routers, "n1").instances;
+    expect(v4!.vmac).toEqual({ name: "vrrp.51", mac: "00:00:5e:00:01:33", advertsOnParent: false });
+    expect(v4!.addresses.map((a) => a.dev)).toEqual(["vrrp.51", "eth1"]);
+    expect(v4!.interfaceName).toBe("eth0");
+    expect(v6!.vmac).toEqual({ name: "vrrp6.51", mac: "00:00:5e:00:02:33", advertsOnParent: false });
+    expect(v6!.addresses.map((a) => a.dev)).toEqual(["vrrp6.51"]);
+  });
+
   it("skips routers that do not list the node, saying why", () => {
     const plan = planForNode(parseConfig(ROUTER).routers, "n3");
     expect(plan.instances).toEqual([]);

@@ -2,7 +2,13 @@
 // state machine. The same engine runs on real sockets in the network tests.
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { VrrpEngine, type AddressPort, type AnnouncePort, type VrrpPort } from "../../src/agent/engine.ts";
+import {
+  VrrpEngine,
+  type AddressPort,
+  type AnnouncePort,
+  type RoutePort,
+  type VrrpPort,
+} from "../../src/agent/engine.ts";
 import { parseConfig } from "../../src/agent/config-file.ts";
 import { planForNode, type PlannedAddress } from "../../src/agent/plan.ts";
 import { encodeAdvert } from "../../src/vrrp/packet.ts";
@@ -63,11 +69,17 @@ function lan(clock: FakeClock, config = CONFIG()) {
       },
     };
     const announcer: AnnouncePort = { announce: () => void node.announced.push(clock.now()) };
+    const routes: RoutePort = {
+      add: (r, rules) => Promise.resolve(void node.log.push(`add ${r.length} routes ${rules.length} rules`)),
+      remove: (r, rules) =>
+        Promise.resolve(void node.log.push(`remove ${r.length} routes ${rules.length} rules`)),
+    };
     node.engine = new VrrpEngine({
       plans: planForNode(routers, name).instances,
       port: () => port,
       addresses,
       announcer,
+      routes,
       clock,
       log: pino({ level: "silent" }),
       onGroupTransition: (e) => void node.groups.push(`${e.group} ${e.to}`),
@@ -97,6 +109,32 @@ describe("VRRP engine", () => {
     expect(n2.announced).toEqual([]);
     expect(n1.engine.counters.total("adverts_sent")).toBeGreaterThan(5);
     expect(n2.engine.counters.total("adverts_received")).toBe(n1.engine.counters.total("adverts_sent"));
+  });
+
+  it("a master adds its routes and rules after binding and removes them before releasing; a backup never", async () => {
+    const clock = new FakeClock();
+    const config =
+      CONFIG(`  routes: [{to: 198.19.5.0/24, via: 198.18.0.1}, {to: 198.19.6.0/24, type: Blackhole}]
+  rules: [{from: 198.18.0.50, table: 100}]
+`);
+    const { make } = lan(clock, config);
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    await clock.advance(10_000);
+    // A start removes what a crashed run may have left, routes before addresses.
+    expect(n1.log).toEqual([
+      "remove 2 routes 1 rules",
+      "release 198.18.0.50",
+      "bind 198.18.0.50",
+      "add 2 routes 1 rules",
+    ]);
+    expect(n2.log).toEqual(["remove 2 routes 1 rules", "release 198.18.0.50"]);
+    await n1.engine.stop();
+    expect(n1.log.slice(-2)).toEqual(["remove 2 routes 1 rules", "release 198.18.0.50"]);
+    await clock.advance(5000);
+    expect(n2.log.slice(-2)).toEqual(["bind 198.18.0.50", "add 2 routes 1 rules"]);
   });
 
   it("stop resigns with priority 0 and releases; the backup takes over after Skew_Time", async () => {

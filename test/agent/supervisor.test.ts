@@ -15,7 +15,7 @@ writeFileSync(
   ENGINE,
   `if (process.argv[2] !== "hang") process.on("SIGTERM", () => process.exit(0));
    else process.on("SIGTERM", () => {});
-   process.send({ type: "state", masters: ["web/ipv4"] });
+   process.send({ type: "state", masters: process.argv[2] === "backup" ? [] : ["web/ipv4"] });
    setInterval(() => {}, 1000);`,
 );
 
@@ -63,5 +63,30 @@ describe("supervisor", () => {
     await waitFor(() => sup.heldMasters().length === 1);
     await sup.stop();
     expect(resigned).toEqual([["web/ipv4"]]);
+  });
+
+  it("cleans up after a dead engine that held no master, before restarting it; not after a graceful stop", async () => {
+    const events: string[] = [];
+    const sup = new Supervisor({
+      spawn: () => {
+        events.push("spawn");
+        return fork(ENGINE, ["backup"], { stdio: "ignore" });
+      },
+      resign: () => Promise.resolve(void events.push("resign")),
+      cleanup: (pid) => new Promise((r) => setTimeout(() => r(events.push(`cleanup ${pid}`)), 50)),
+      log,
+      restartDelayMs: 10,
+    });
+    sup.start();
+    await waitFor(() => sup.pid !== undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const dead = sup.pid!;
+    process.kill(dead, "SIGKILL");
+    await waitFor(() => events.length >= 3);
+    // For the engine that died (its pid marks what it made), not the next one.
+    expect(events).toEqual(["spawn", `cleanup ${dead}`, "spawn"]);
+    await new Promise((r) => setTimeout(r, 200));
+    await sup.stop();
+    expect(events).toEqual(["spawn", `cleanup ${dead}`, "spawn"]);
   });
 });

@@ -40,6 +40,50 @@ export const SAMPLES: Record<string, Sample> = {
     bad: router({ addresses: [{ address: "198.18.0.50/24" }, { address: "198.18.0.50/24" }] }),
     field: "spec.addresses",
   },
+  "VirtualRouter.spec !has(self.virtualMAC) || !has(self.virtualMAC.interface) || self.addresses.all(a, a.address.contains(':')) || self.addresses.all(a, !a.address.contains(':'))":
+    {
+      good: router({ virtualMAC: { interface: "vmac50" } }),
+      bad: router({
+        virtualMAC: { interface: "vmac50" },
+        addresses: [{ address: "198.18.0.50/24" }, { address: "2001:db8::50/64" }],
+      }),
+      field: "spec.virtualMAC.interface",
+    },
+  "VirtualRouter.spec.routes[].to isCIDR(self)": {
+    good: router({ routes: [{ to: "198.18.5.0/24", via: "198.18.0.1" }] }),
+    bad: router({ routes: [{ to: "198.18.5.0/33", via: "198.18.0.1" }] }),
+    field: "spec.routes[0].to",
+  },
+  "VirtualRouter.spec.routes[].via isIP(self)": {
+    good: router({ routes: [{ to: "198.18.5.0/24", via: "198.18.0.1" }] }),
+    bad: router({ routes: [{ to: "198.18.5.0/24", via: "198.18.0.0/24" }] }),
+    field: "spec.routes[0].via",
+  },
+  "VirtualRouter.spec.routes[].src isIP(self)": {
+    good: router({ routes: [{ to: "198.18.5.0/24", dev: "eth0", src: "198.18.0.50" }] }),
+    bad: router({ routes: [{ to: "198.18.5.0/24", dev: "eth0", src: "gateway" }] }),
+    field: "spec.routes[0].src",
+  },
+  "VirtualRouter.spec.routes[].table self != 255": {
+    good: router({ routes: [{ to: "198.18.5.0/24", dev: "eth0", table: 100 }] }),
+    bad: router({ routes: [{ to: "198.18.5.0/24", dev: "eth0", table: 255 }] }),
+    field: "spec.routes[0].table",
+  },
+  "VirtualRouter.spec.rules[].from isIP(self) || isCIDR(self)": {
+    good: router({ rules: [{ from: "198.18.0.50", table: 100 }] }),
+    bad: router({ rules: [{ from: "198.18.0./24", table: 100 }] }),
+    field: "spec.rules[0].from",
+  },
+  "VirtualRouter.spec.rules[].to isIP(self) || isCIDR(self)": {
+    good: router({ rules: [{ to: "198.18.5.0/24", table: 100 }] }),
+    bad: router({ rules: [{ to: "198.18.5.0/240", table: 100 }] }),
+    field: "spec.rules[0].to",
+  },
+  "VirtualRouter.spec.rules[].table self != 255": {
+    good: router({ rules: [{ from: "198.18.0.50", table: 100 }] }),
+    bad: router({ rules: [{ from: "198.18.0.50", table: 255 }] }),
+    field: "spec.rules[0].table",
+  },
   "VirtualRouter.spec.addresses[].address isIP(self) || isCIDR(self)": {
     good: router({ addresses: [{ address: "198.18.0.50" }, { address: "2001:db8::50/64" }] }),
     bad: router({ addresses: [{ address: "198.18.0.256/24" }] }),

@@ -36,6 +36,14 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 const SCHEMA_CASES: InvalidCase[] = [
   {
+    name: "a virtual MAC interface name Linux refuses",
+    kind: "VirtualRouter",
+    spec: { addresses: vip, virtualMAC: { interface: "eth0:vip" } },
+    field: "spec.virtualMAC.interface",
+    message: /spec\.virtualMAC\.interface: Invalid value: "eth0:vip": .*should match/,
+    reason: "FieldValueInvalid",
+  },
+  {
     name: "vrid above 255",
     kind: "VirtualRouter",
     spec: { vrid: 300, addresses: vip },

@@ -47,6 +47,28 @@ describe("VirtualRouter validation", () => {
 
   it("accepts a valid router", () => {
     expect(fields(valid())).toEqual([]);
+    expect(fields(withSpec({ virtualMAC: { advertsOnParent: true } }))).toEqual([]);
+    expect(
+      fields(withSpec({ virtualMAC: {}, addresses: [{ address: "198.18.0.50", label: "vrrp.51:x" }] })),
+    ).toEqual([]);
+    expect(
+      fields(
+        withSpec({
+          routes: [
+            { to: "198.18.5.0/24", via: "198.18.0.1", src: "198.18.0.50", table: 100, metric: 5 },
+            { to: "::/0", via: "2001:db8::1" },
+            { to: "198.18.6.0/24", type: "Blackhole" },
+          ],
+          rules: [
+            { from: "198.18.0.50", table: 100, priority: 100 },
+            { fwmark: 3, fwmask: 255, table: 100 },
+          ],
+        }),
+      ),
+    ).toEqual([]);
+    expect(
+      fields(withSpec({ addresses: [{ address: "198.18.0.50" }], virtualMAC: { interface: "vmac51" } })),
+    ).toEqual([]);
   });
 
   it.each([
@@ -101,12 +123,72 @@ describe("VirtualRouter validation", () => {
       { addresses: [{ address: "198.18.0.50", label: "eth1:x" }] },
       "spec.addresses[0].label",
     ],
+    [
+      "a label naming the parent for an address on the virtual MAC's interface",
+      { virtualMAC: {}, addresses: [{ address: "198.18.0.50", label: "eth0:x" }] },
+      "spec.addresses[0].label",
+    ],
     ["a bad unicast peer", { unicast: { peers: ["nope"] } }, "spec.unicast.peers[0]"],
     [
       "a peer of a family with no address",
       { addresses: [{ address: "198.18.0.50" }], unicast: { peers: ["2001:db8::12"] } },
       "spec.unicast.peers[0]",
     ],
+    [
+      "a virtual MAC name on a dual-stack router",
+      { virtualMAC: { interface: "vmac51" } },
+      "spec.virtualMAC.interface",
+    ],
+    [
+      "a virtual MAC named like its parent",
+      { addresses: [{ address: "198.18.0.50" }], virtualMAC: { interface: "eth0" } },
+      "spec.virtualMAC.interface",
+    ],
+    [
+      "a virtual MAC name Linux refuses",
+      { addresses: [{ address: "198.18.0.50" }], virtualMAC: { interface: "vrrp/51" } },
+      "spec.virtualMAC.interface",
+    ],
+    ["a route that is no prefix", { routes: [{ to: "198.18.5.0/33", dev: "eth0" }] }, "spec.routes[0].to"],
+    [
+      "a route of a family with no virtual address",
+      { addresses: [{ address: "198.18.0.50" }], routes: [{ to: "2001:db8:5::/64", dev: "eth0" }] },
+      "spec.routes[0].to",
+    ],
+    [
+      "a gateway of another family",
+      { routes: [{ to: "198.18.5.0/24", via: "2001:db8::1" }] },
+      "spec.routes[0].via",
+    ],
+    ["a unicast route going nowhere", { routes: [{ to: "198.18.5.0/24" }] }, "spec.routes[0]"],
+    [
+      "a blackhole with a gateway",
+      { routes: [{ to: "198.18.5.0/24", type: "Blackhole", via: "198.18.0.1" }] },
+      "spec.routes[0].type",
+    ],
+    [
+      "the local table",
+      { routes: [{ to: "198.18.5.0/24", dev: "eth0", table: 255 }] },
+      "spec.routes[0].table",
+    ],
+    [
+      "a route twice",
+      {
+        routes: [
+          { to: "198.18.5.0/24", dev: "eth0" },
+          { to: "198.18.5.0/24", via: "198.18.0.1" },
+        ],
+      },
+      "spec.routes[1].to",
+    ],
+    ["a rule without a table", { rules: [{ from: "198.18.0.50" }] }, "spec.rules[0].table"],
+    ["a rule from no prefix", { rules: [{ from: "198.18.0./24", table: 2 }] }, "spec.rules[0].from"],
+    [
+      "a rule mixing families",
+      { rules: [{ from: "198.18.0.0/24", to: "2001:db8::/64", table: 2 }] },
+      "spec.rules[0].to",
+    ],
+    ["a mask without a mark", { rules: [{ fwmask: 255, table: 2 }] }, "spec.rules[0].fwmask"],
   ])("rejects %s, naming the field", (_name, patch, field) => {
     const errors = fields(withSpec(patch));
     expect(errors.length).toBeGreaterThan(0);

@@ -145,9 +145,83 @@ describe("keyword mapping", () => {
       preemptDelay: "2500ms",
       unicast: { peers: ["198.18.0.11", "198.18.0.12"] },
       addresses: [{ address: "198.18.0.50/32" }],
+      virtualMAC: {},
     });
     expect(validateVirtualRouter(routers[0])).toEqual([]);
-    expect(findings).toEqual([expect.objectContaining({ keyword: "use_vmac", kind: "unmapped", line: 17 })]);
+    expect(findings).toEqual([]);
+  });
+
+  it("virtual_routes and virtual_rules become routes and rules; what cannot be carried over is left out and reported", () => {
+    const { routers, findings } = convertText(`
+      vrrp_instance gw {
+        interface eth0
+        virtual_router_id 52
+        virtual_ipaddress {
+          198.18.0.50/24
+        }
+        virtual_routes {
+          src 198.18.0.50 198.19.9.0/24 via 198.18.0.1 dev eth1 metric 5
+          blackhole 198.19.10.0/24
+          default gw 198.18.0.1 table 100
+          198.19.11.0/24 dev eth0 scope link table main
+          198.19.12.0/24 via 198.18.0.1 or 198.18.0.2
+          2001:db8:9::/64 via 2001:db8::1
+        }
+        virtual_rules {
+          from 198.18.0.50 table 100
+          fwmark 0x7/0xff lookup 100 priority 200
+          to 198.19.0./24 table 2
+          from 198.18.0.0/24 iif eth1 table 100 pref 300 goto 5
+        }
+      }`);
+    expect(routers[0]!.spec.routes).toEqual([
+      { src: "198.18.0.50", to: "198.19.9.0/24", via: "198.18.0.1", dev: "eth1", metric: 5 },
+      { type: "Blackhole", to: "198.19.10.0/24" },
+      { to: "0.0.0.0/0", via: "198.18.0.1", table: 100 },
+      { to: "198.19.11.0/24", dev: "eth0", scope: "Link", table: 254 },
+    ]);
+    expect(routers[0]!.spec.rules).toEqual([
+      { from: "198.18.0.50/32", table: 100, priority: 16383 },
+      { fwmark: 7, fwmask: 255, table: 100, priority: 200 },
+    ]);
+    expect(validateVirtualRouter(routers[0])).toEqual([]);
+    expect(findings.map((f) => [f.line, f.kind, f.message])).toEqual([
+      [13, "unmapped", "'or' is not supported in a route (the line is left out)"],
+      [19, "unmapped", "'198.19.0./24' is not an address or prefix"],
+      [20, "unmapped", "'goto' is not supported in a rule (the line is left out)"],
+      [
+        2,
+        "unmapped",
+        "route 2001:db8:9::/64 is IPv6 and the instance has no IPv6 address: no instance would add it",
+      ],
+    ]);
+  });
+
+  it("use_vmac with a name and vmac_xmit_base; vmac_xmit_base alone is reported", () => {
+    const { routers, findings } = convertText(`
+      vrrp_instance named {
+        interface eth1
+        virtual_router_id 51
+        use_vmac vmac51
+        vmac_xmit_base
+        virtual_ipaddress {
+          198.18.0.50/24
+        }
+      }
+      vrrp_instance base_only {
+        interface eth1
+        virtual_router_id 52
+        vmac_xmit_base
+        virtual_ipaddress {
+          198.18.0.52/24
+        }
+      }`);
+    expect(routers[0]!.spec.virtualMAC).toEqual({ interface: "vmac51", advertsOnParent: true });
+    expect(routers[1]!.spec.virtualMAC).toBeUndefined();
+    expect(validateVirtualRouter(routers[0])).toEqual([]);
+    expect(findings).toEqual([
+      expect.objectContaining({ keyword: "vmac_xmit_base", kind: "unmapped", line: 14 }),
+    ]);
   });
 
   it("IPv6 addresses without a version get VRRPv3; track_interface weights are kept; notify takes keepalived's arguments", () => {

@@ -11,6 +11,8 @@ import {
   serviceRequest,
 } from "../../src/lbprovider/services.ts";
 import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
+import type { IPPoolSpec } from "../../src/api/ip-pool.ts";
+import { providerPool } from "../../src/lbprovider/pools.ts";
 
 const service = (
   over: Partial<V1Service["spec"]> = {},
@@ -161,5 +163,34 @@ describe("LoadBalancer Services", () => {
     expect(
       routers.every((r) => validateVirtualRouter({ ...r, metadata: { name: r.metadata.name } }).length === 0),
     ).toBe(true);
+  });
+
+  it("generated routers never carry routes, rules or a virtual MAC, whatever the pool's object holds", () => {
+    // Routes steer the node's traffic: only a VirtualRouter (the admin's) may carry them. The
+    // template is built field by field, so even keys the schema would prune do not get through.
+    const spec = {
+      addresses: ["198.18.10.0/24"],
+      announce: {
+        routers: 1,
+        interface: "eth0",
+        advertInterval: "100ms",
+        unicast: true,
+        routes: [{ to: "0.0.0.0/0", via: "198.18.0.66" }],
+        rules: [{ from: "198.18.10.1", table: 7 }],
+        virtualMAC: {},
+      },
+    } as unknown as IPPoolSpec;
+    const { announce } = providerPool({ metadata: { name: "p" }, spec }, () => ({}));
+    const routers = routersForPool(
+      announce,
+      new Map<string, Assignment>([["shop/web", { addresses: ["198.18.10.1"], pool: "p" }]]),
+      new Set(["shop/web"]),
+    );
+    expect(routers.length).toBeGreaterThan(0);
+    for (const r of routers) {
+      expect(r.spec).not.toHaveProperty("routes");
+      expect(r.spec).not.toHaveProperty("rules");
+      expect(r.spec).not.toHaveProperty("virtualMAC");
+    }
   });
 });
