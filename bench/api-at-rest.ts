@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterLab, serviceAccountCredentials } from "../src/lab/cluster-lab.ts";
-import { RealKube, ROOT } from "../src/lab/real-kube.ts";
+import { RealKube } from "../src/lab/real-kube.ts";
 import { waitUntil } from "../src/lab/wait.ts";
 
 const { values } = parseArgs({
@@ -68,13 +68,7 @@ process.once("exit", () => kube.stopSync());
 let c: ClusterLab<RealKube> | undefined;
 try {
   await kube.installCrds();
-  await kube.kubectlOk([
-    "apply",
-    "-f",
-    `${ROOT}/deploy/01-namespace.yaml`,
-    "-f",
-    `${ROOT}/deploy/02-rbac.yaml`,
-  ]);
+  await kube.installRbac();
   c = await ClusterLab.createWith("vkrest-", 3, kube, serviceAccountCredentials(kube));
   const objects: object[] = [];
   for (let i = 0; i < ROUTERS; i++)

@@ -1,7 +1,11 @@
 // The API server a bench runs against: the in-process one (test/kubeapi), or with --real a real
 // kube-apiserver (scripts/kube-up.sh, a fresh one per call) with vipkeeper's CRDs Established and
 // its namespace made; admin credentials throughout.
-import { readFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tiedToParent } from "../src/lab/lab.ts";
 import { crds } from "../src/api/crds.ts";
 import type { LabApi } from "../src/lab/cluster-lab.ts";
 import { RealKube } from "../src/lab/real-kube.ts";
@@ -31,4 +35,28 @@ export async function apiServer(
         : text;
     },
   };
+}
+
+/**
+ * The controller as a process on `kubeconfig` (its text), without leader election or agents,
+ * logging warnings only; tied to the bench (setpriv, which execs: the pid is the controller's), so
+ * an interrupted bench leaves none behind.
+ */
+export function startController(kubeconfig: string, extra: string[] = []): ChildProcess {
+  const dir = mkdtempSync(join(tmpdir(), "vk-bench-"));
+  writeFileSync(join(dir, "kubeconfig"), kubeconfig);
+  const [cmd, ...args] = tiedToParent([
+    process.execPath,
+    join(import.meta.dirname, "../bin/vipkeeper.js"),
+    "controller",
+    "--kubeconfig",
+    join(dir, "kubeconfig"),
+    "--no-agents",
+    "--no-leader-elect",
+    ...extra,
+  ]);
+  return spawn(cmd!, args, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" },
+  });
 }

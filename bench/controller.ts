@@ -7,16 +7,11 @@
 //   100 ms adverts) is measured beside it.
 //
 //   node bench/controller.ts [--routers 1000] [--nodes 50] [--runs 3] [--real]
-import { spawn } from "node:child_process";
-import { tiedToParent } from "../src/lab/lab.ts";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { inProcessCluster } from "../test/support/cluster-lab.ts";
 import { ClusterLab } from "../src/lab/cluster-lab.ts";
-import { apiServer } from "./api-server.ts";
+import { apiServer, startController } from "./api-server.ts";
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +25,6 @@ const REAL = values.real;
 const ROUTERS = Number(values.routers);
 const NODES = Number(values.nodes);
 const RUNS = Number(values.runs);
-const BIN = join(import.meta.dirname, "../bin/vipkeeper.js");
 const VR = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -60,24 +54,8 @@ async function coldStart(): Promise<{ ms: number; cpuMs: number }> {
         },
       },
     });
-  const dir = mkdtempSync(join(tmpdir(), "vk-bench-"));
-  writeFileSync(join(dir, "kubeconfig"), kubeconfig());
   const started = performance.now();
-  // Tied to this process (setpriv, which execs: the pid is the controller's): no orphan when the bench dies.
-  const [cmd, ...args] = tiedToParent([
-    process.execPath,
-    BIN,
-    "controller",
-    "--kubeconfig",
-    join(dir, "kubeconfig"),
-    "--no-agents",
-    "--no-leader-elect",
-    "--no-lb-provider",
-  ]);
-  const child = spawn(cmd!, args, {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" },
-  });
+  const child = startController(kubeconfig(), ["--no-lb-provider"]);
   let done = 0;
   while (done < ROUTERS) {
     // A full list is itself work for the (in-process) API server: poll gently.

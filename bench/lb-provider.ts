@@ -9,14 +9,10 @@
 //   create-to-answer runs on the in-process server only.
 //
 //   node bench/lb-provider.ts [--services 1000] [--runs 3] [--real]
-import { spawn } from "node:child_process";
-import { tiedToParent } from "../src/lab/lab.ts";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { apiServer } from "./api-server.ts";
+import { apiServer, startController } from "./api-server.ts";
 import { inProcessCluster } from "../test/support/cluster-lab.ts";
 
 const { values } = parseArgs({
@@ -28,7 +24,6 @@ const { values } = parseArgs({
 });
 const SERVICES = Number(values.services);
 const RUNS = Number(values.runs);
-const BIN = join(import.meta.dirname, "../bin/vipkeeper.js");
 const BACKEND = join(import.meta.dirname, "../src/lab/http-backend.ts");
 const POOLS = { group: "vipkeeper.io", version: "v1alpha1", plural: "ippools" };
 const VRS = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
@@ -58,23 +53,8 @@ async function coldStart(): Promise<number> {
         spec: { type: "LoadBalancer", loadBalancerClass: "vipkeeper.io/vrrp", ports: [{ port: 80 }] },
       },
     });
-  const dir = mkdtempSync(join(tmpdir(), "vk-bench-"));
-  writeFileSync(join(dir, "kubeconfig"), kubeconfig());
   const started = performance.now();
-  // Tied to this process (setpriv, which execs: the pid is the controller's): no orphan when the bench dies.
-  const [cmd, ...args] = tiedToParent([
-    process.execPath,
-    BIN,
-    "controller",
-    "--kubeconfig",
-    join(dir, "kubeconfig"),
-    "--no-agents",
-    "--no-leader-elect",
-  ]);
-  const child = spawn(cmd!, args, {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, VIPKEEPER_LOG_LEVEL: "warn" },
-  });
+  const child = startController(kubeconfig(), []);
   // Done when every Service shows an address and the generated routers hold every address.
   const custom = kc.makeApiClient(CustomObjectsApi);
   let published: number | undefined;

@@ -124,6 +124,12 @@ export class RealKube {
     }
   }
 
+  /** deploy/'s namespace, service accounts, roles and the agents' admission policy, as installed. */
+  async installRbac(): Promise<void> {
+    const files = ["01-namespace.yaml", "02-rbac.yaml"].flatMap((f) => ["-f", join(ROOT, "deploy", f)]);
+    await this.kubectlOk(["apply", ...files]);
+  }
+
   helm(args: string[], input?: string): Promise<Run> {
     return run(join(KUBE_BIN, "helm"), args, this.env(), input);
   }

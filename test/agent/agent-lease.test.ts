@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentLeaseName, keepAgentLease } from "../../src/agent/agent-lease.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 import { waitUntil } from "../support/agents.ts";
+import { countCalls } from "../support/count-calls.ts";
 
 const NS = "vipkeeper";
 const log = pino({ level: "silent" });
@@ -21,17 +22,7 @@ describe("agent lease", () => {
   afterAll(() => api.close());
 
   it("renews with one update per period, rereads after a conflict, recreates a deleted lease", async () => {
-    const calls: string[] = [];
-    const counted = new Proxy(coordination, {
-      get: (target, prop) => {
-        const v = Reflect.get(target, prop) as unknown;
-        if (typeof v !== "function") return v;
-        return (...args: unknown[]) => {
-          calls.push(String(prop));
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
+    const { client: counted, calls } = countCalls(coordination);
     const name = agentLeaseName("n1");
     const lease = keepAgentLease(counted, NS, "n1", log, 50);
     try {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure } from "../kubeapi/failure.ts";
 import { waitUntil } from "../support/agents.ts";
 import { AGENT_NAMESPACE, ClusterLab, serviceAccountCredentials } from "../../src/lab/cluster-lab.ts";
-import { RealKube, ROOT } from "../../src/lab/real-kube.ts";
+import { RealKube } from "../../src/lab/real-kube.ts";
 
 const IS_ROOT = process.getuid?.() === 0;
 if (!IS_ROOT) console.warn("test/e2e/cluster.test.ts skipped: needs root for network namespaces");
@@ -46,13 +46,7 @@ describe.skipIf(!IS_ROOT)("vipkeeper on a real kube-apiserver, agents in the lab
   beforeAll(async () => {
     kube = await RealKube.start();
     await kube.installCrds();
-    await kube.kubectlOk([
-      "apply",
-      "-f",
-      `${ROOT}/deploy/01-namespace.yaml`,
-      "-f",
-      `${ROOT}/deploy/02-rbac.yaml`,
-    ]);
+    await kube.installRbac();
     const credentials = serviceAccountCredentials(kube);
     c = await ClusterLab.createWith("vke2e", 2, kube, {
       ...credentials,

@@ -10,6 +10,7 @@ import {
   type LeaderElectionOptions,
 } from "../../src/kube/leader-election.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
+import { countCalls } from "../support/count-calls.ts";
 
 const log = pino({ level: "silent" });
 
@@ -236,17 +237,7 @@ describe("leader election against an API server", () => {
   });
 
   it("a leader renews in one request (an update conditional on its own last write), and reads after a conflict", async () => {
-    const calls: string[] = [];
-    const counted = new Proxy(coordination, {
-      get: (target, prop) => {
-        const v = Reflect.get(target, prop) as unknown;
-        if (typeof v !== "function") return v;
-        return (...args: unknown[]) => {
-          calls.push(String(prop));
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
+    const { client: counted, calls } = countCalls(coordination);
     const name = `le-${n++}`;
     const a = elector("a", name, {}, counted);
     void a.e.run();
