@@ -23,6 +23,7 @@ import { createLogger } from "../observe/log.ts";
 import { keepAgentLease } from "./agent-lease.ts";
 import { ClusterAgent, type ClusterView } from "./cluster-agent.ts";
 import { AgentMetrics } from "./agent-metrics.ts";
+import { serveStatus } from "./status-server.ts";
 import type { HostAddress } from "./cluster-plan.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { startEngine, WarmEngines } from "./engines.ts";
@@ -39,6 +40,8 @@ export interface ClusterAgentArgs {
   engineArgs: EngineArgs;
   /** HOST:PORT for /metrics. */
   metricsAddress?: string;
+  /** A UNIX socket serving the routers' state and counters as JSON (as in file mode). */
+  statusSocket?: string;
   lbBackend?: "auto" | "ipvs" | "nftables";
   /** Where the last cluster view is kept (saved-view.ts). */
   stateDir: string;
@@ -258,6 +261,9 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   engines.of = () => agent.engines();
   // One metrics endpoint for all the engines, answered from their snapshots.
   const metricsServer = args.metricsAddress ? await metrics.serve(args.metricsAddress) : undefined;
+  const statusServer = args.statusSocket
+    ? await serveStatus(args.statusSocket, async () => ({ node: args.node, ...(await metrics.status()) }))
+    : undefined;
   const sync = () =>
     agent.sync().then(() => {
       if (current === liveView) store.save(snapshotOf(liveView, new Date()));
@@ -310,6 +316,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   vsStatus.stop();
   warm.close();
   metricsServer?.close();
+  statusServer?.close();
   nl.close();
   log.info("agent stopped");
   return 0;

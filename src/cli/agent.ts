@@ -150,6 +150,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       ...args.cluster,
       engineArgs,
       ...(args.metricsAddress ? { metricsAddress: args.metricsAddress } : {}),
+      ...(args.statusSocket ? { statusSocket: args.statusSocket } : {}),
       ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
     });
   }

@@ -2,10 +2,12 @@
 // controller as a process (leader-elected), and real agents in the lab's node namespaces reaching
 // the API server through a UNIX socket (no packet leaves the namespaces). The same scenarios run on
 // a real cluster in test/e2e when KUBECONFIG is set.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.ts";
-import { waitUntil } from "../support/agents.ts";
+import { readStatus, waitUntil } from "../support/agents.ts";
 import type { ApiServer } from "../kubeapi/server.ts";
 import type { ClusterLab } from "../support/cluster-lab.ts";
 import { inProcessCluster } from "../support/cluster-lab.ts";
@@ -33,6 +35,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
   const get = async () => (await custom.getClusterCustomObject({ ...VR, name: "web" })) as Router;
   const dump = () => c.dump();
 
+  const statusSocket = (node: string) => join(tmpdir(), `vkcl-${process.pid}-${node}.sock`);
   /** One node has held the VIP for 1.5 s on end and the status names it: returns it. */
   const settled = () => c.settledMaster(VIP, async () => (await get()).status?.master, 20_000);
 
@@ -41,7 +44,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     lab = c.lab;
     custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
     c.startController(["--metrics", "127.0.0.1:19651"]);
-    for (const n of lab.nodes) c.startAgent(n.name);
+    for (const n of lab.nodes) c.startAgent(n.name, ["--status-socket", statusSocket(n.name)]);
     await c.createNamespace("shop");
   }, 60_000);
 
@@ -74,6 +77,10 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     );
     // The agents may start a little apart, and the higher priority preempts: wait until it settles.
     const holder = await settled();
+    // The agent's status socket, as in file mode, tells the same.
+    const local = await readStatus(statusSocket(holder));
+    expect(local.node).toBe(holder);
+    expect(local.instances.find((i) => i.key === "web/ipv4")?.state).toBe("master");
     // The backup reports the master it hears (a status write on change, not per advert).
     await waitUntil(
       async () =>

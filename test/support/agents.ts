@@ -75,7 +75,6 @@ export function readStatus(socket: string): Promise<AgentStatus> {
   });
 }
 
-/** Polls until `cond` holds; resolves with the elapsed milliseconds, rejects after `timeoutMs`. */
 /** The PID of the engine process (the supervisor's child) in a node's namespace. */
 export function enginePid(lab: Lab, node: string): number | undefined {
   for (const pid of lab.pids(node)) {
