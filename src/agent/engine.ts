@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import { VrrpInstance, type Effect, type VrrpState } from "../vrrp/instance.ts";
 import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
+import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
@@ -85,6 +86,8 @@ export interface InstanceStatus {
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
   holdsAddresses: boolean;
+  /** Two masters heard alternating within the last advert interval and a half (split-brain.ts). */
+  splitBrain: boolean;
   /** Tracked objects (the instance's own interface first) and their health. */
   tracked: { name: string; healthy: boolean }[];
 }
@@ -105,6 +108,7 @@ interface Running {
   lastAdvertFrom?: string;
   lastAdvertPriority?: number;
   lastAnnounceAt?: number;
+  splitBrain: SplitBrainWatch;
 }
 
 export class VrrpEngine {
@@ -174,6 +178,7 @@ export class VrrpEngine {
         addressQueue: Promise.resolve(),
         holds: false,
         since: opts.clock.now(),
+        splitBrain: new SplitBrainWatch(),
       });
     }
   }
@@ -244,7 +249,23 @@ export class VrrpEngine {
     r.lastAdvertHeardAt = this.opts.clock.now();
     r.lastAdvertFrom = packet.source;
     r.lastAdvertPriority = result.advert.priority;
+    if (result.advert.priority > 0) this.heardMaster(r, packet.source);
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+  }
+
+  /** A master's advert, another's or our own: split brain is two of them alternating. */
+  private heardMaster(r: Running, source: string): void {
+    const state = r.instance.state;
+    if (state !== "master" && state !== "backup") return;
+    const before = r.splitBrain.episodes;
+    r.splitBrain.heard(source, this.opts.clock.now(), r.instance.learnedMasterAdverIntervalMs);
+    if (r.splitBrain.episodes > before) {
+      this.counters.add("split_brains", { instance: r.plan.key });
+      this.opts.log.warn(
+        { instance: r.plan.key, vrid: r.plan.vrid, masters: [source, r.lastAdvertFrom] },
+        `${r.plan.key}: two masters are advertising (split brain)`,
+      );
+    }
   }
 
   /**
@@ -312,6 +333,7 @@ export class VrrpEngine {
       addresses: r.plan.addresses.map((a) => `${a.address}/${a.prefixLength}`),
       since: r.since,
       holdsAddresses: r.holds,
+      splitBrain: r.splitBrain.active(this.opts.clock.now(), r.instance.learnedMasterAdverIntervalMs),
       tracked: r.tracked.map((t) => ({ name: t.name, healthy: t.healthy })),
       ...(r.lastAdvertHeardAt !== undefined ? { lastAdvertHeardAt: r.lastAdvertHeardAt } : {}),
       ...(r.lastAdvertFrom !== undefined ? { lastAdvertFrom: r.lastAdvertFrom } : {}),
@@ -409,6 +431,7 @@ export class VrrpEngine {
     switch (e.type) {
       case "transition": {
         r.since = clock.now();
+        if (e.to === "initialize" || e.to === "fault") r.splitBrain.reset();
         this.counters.add("transitions", { instance: r.plan.key, to: e.to });
         log.info(
           { instance: r.plan.key, vrid: r.plan.vrid, from: e.from, to: e.to, reason: e.reason },
@@ -429,6 +452,7 @@ export class VrrpEngine {
       }
       case "send-advert": {
         const { sent, errors } = sendAdvert(r.port, r.plan, e.advert);
+        if (e.advert.priority > 0 && r.instance.state === "master") this.heardMaster(r, r.port.sourceAddress);
         this.counters.add("adverts_sent", { instance: r.plan.key }, sent);
         for (const { destination, error } of errors) {
           this.counters.add("send_errors", { instance: r.plan.key });
