@@ -132,8 +132,13 @@ export function checkInvariants(t: Timeline, limits: Limits): Verdict {
             at: Math.max(e.at, w.settleFrom),
             detail: `${e.holders.length} holders (${e.holders.join(", ") || "none"}) ${Math.round(Math.max(e.at, w.settleFrom) - w.settleFrom)} ms into the settled window`,
           });
-      if (w.fault.kind === "partition")
-        outcomes[i] = { ...outcomes[i]!, ...splitBrain(timeline, w, vip, limits, breaks) };
+      if (w.fault.kind === "partition") {
+        // The longest of the VIPs' split brains and of their ends after the heal.
+        const o = outcomes[i]!;
+        const sb = splitBrain(timeline, w, vip, limits, breaks);
+        o.splitBrainMs = Math.max(o.splitBrainMs ?? 0, sb.splitBrainMs ?? 0);
+        o.endedAfterHealMs = Math.max(o.endedAfterHealMs ?? 0, sb.endedAfterHealMs ?? 0);
+      }
     }
     for (const gap of answerGaps(t.answers, vip, t.end)) {
       const length = gap.to - gap.from;

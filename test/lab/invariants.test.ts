@@ -141,6 +141,29 @@ describe("fault lab invariants", () => {
     expect(lingering.breaks.map((b) => b.kind)).toEqual(["split-brain-after-heal"]);
   });
 
+  it("a partition's figures are the longest over the VIPs", () => {
+    const VIP6 = "2001:db8::50";
+    const part = fault("partition", { nodes: ["n1"], others: ["n2"] });
+    const v = checkInvariants(
+      {
+        vips: [VIP, VIP6],
+        holders: [
+          held(0, "n1"),
+          held(1400, "n2"),
+          held(3120, "n2", false),
+          { at: 0, node: "n1", vip: VIP6, held: true },
+          { at: 1300, node: "n2", vip: VIP6, held: true },
+          { at: 3040, node: "n2", vip: VIP6, held: false },
+        ],
+        answers: [...answers(0, 9000, "n1"), ...answers(0, 9000, "n1").map((a) => ({ ...a, vip: VIP6 }))],
+        end: 9000,
+        faults: [window(part, 1000, 3000)],
+      },
+      LIMITS,
+    );
+    expect(v.outcomes[0]).toMatchObject({ splitBrainMs: 1740, endedAfterHealMs: 120 });
+  });
+
   it("renewals of an address already held change nothing in the timeline", () => {
     expect(holderTimeline([held(0, "n1"), held(500, "n1"), held(1000, "n1")], VIP)).toEqual([
       { at: Number.NEGATIVE_INFINITY, holders: [] },
