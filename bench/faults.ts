@@ -7,7 +7,8 @@
 // keepalived on all four nodes ("the same positions") for its figures beside ours.
 // Run (root): . scripts/env.sh && node bench/faults.ts --seconds 600 --seed 18
 //   [--compare keepalived|none] [--kinds link,partition,...]
-// --seconds is the time for injecting faults in each group. Prints the report; its last line
+// --seconds is the time for injecting faults in the mixed group; the keepalived group then gets
+// the same faults in the same order. Prints the report; its last line
 // says how many invariant breaks the mixed group had; exits 1 if any.
 import type { ChildProcess } from "node:child_process";
 import { randomInt } from "node:crypto";
@@ -103,7 +104,12 @@ class ProberOutput {
   private buf = "";
   private readonly child: ChildProcess;
   constructor(lab: Lab) {
+    // Real-time priority: it stamps each answer as it reads it, and a node process starting on a
+    // busy core must not pass for an unanswered VIP.
     const child = lab.spawn("client", [
+      "chrt",
+      "-f",
+      "20",
       process.execPath,
       join(import.meta.dirname, "../src/lab/neighbour-prober.ts"),
       "eth0",
@@ -158,7 +164,15 @@ interface PhaseResult {
   members: Member[];
 }
 
-async function runPhase(lab: Lab, impls: Record<string, Impl>, label: string): Promise<PhaseResult> {
+/** Faults for `seconds`, or exactly `count` faults (the keepalived group repeats the mixed group's). */
+type Budget = { seconds: number } | { count: number };
+
+async function runPhase(
+  lab: Lab,
+  impls: Record<string, Impl>,
+  label: string,
+  budget: Budget,
+): Promise<PhaseResult> {
   resetLab(lab);
   const holders = new HolderWatch(lab, VIPS);
   const members = NODES.map((n) => member(lab, impls[n]!, n, SETTINGS));
@@ -183,7 +197,8 @@ async function runPhase(lab: Lab, impls: Record<string, Impl>, label: string): P
     masterDownMs: MASTER_DOWN_MS,
     kinds: KINDS,
   })) {
-    if (Date.now() - started >= SECONDS * 1000) break;
+    if ("seconds" in budget ? Date.now() - started >= budget.seconds * 1000 : fault.index >= budget.count)
+      break;
     log(`${label} ${describeFault(fault)}`);
     windows.push(await inject(lab, fault, members, reloads));
     injected.set(fault.kind, (injected.get(fault.kind) ?? 0) + 1);
@@ -207,6 +222,16 @@ async function runPhase(lab: Lab, impls: Record<string, Impl>, label: string): P
       for (const c of timeline.holders)
         if (c.at >= w.injectedAt && c.at <= w.settleTo)
           log(`  +${c.at - w.injectedAt} ms ${c.node} ${c.held ? "holds" : "released"} ${c.vip}`);
+      for (const vip of VIPS) {
+        const seen = timeline.answers.filter(
+          (a) => a.vip === vip && a.at >= w.injectedAt - 100 && a.at <= w.settleTo,
+        );
+        for (let i = 1; i < seen.length; i++)
+          if (seen[i]!.at - seen[i - 1]!.at > 3 * PROBE_PERIOD_MS)
+            log(
+              `  ${vip} unanswered from +${seen[i - 1]!.at - w.injectedAt} ms (${seen[i - 1]!.node}) to +${seen[i]!.at - w.injectedAt} ms (${seen[i]!.node})`,
+            );
+      }
     }
   for (const m of members) for (const pid of m.pids()) process.kill(pid, "SIGKILL");
   return { timeline, verdict, injected, members };
@@ -344,16 +369,19 @@ log(
 let mixed: PhaseResult;
 let baseline: PhaseResult | undefined;
 try {
-  mixed = await runPhase(lab, MIXED, "mixed");
+  mixed = await runPhase(lab, MIXED, "mixed", { seconds: SECONDS });
   if (mixed.verdict.breaks.length)
     for (const m of mixed.members) log(`--- ${m.node} (${m.impl})\n${m.log().join("\n")}`);
-  if (values.compare === "keepalived") baseline = await runPhase(lab, ALL_KEEPALIVED, "keepalived");
+  if (values.compare === "keepalived")
+    baseline = await runPhase(lab, ALL_KEEPALIVED, "keepalived", { count: mixed.timeline.faults.length });
 } finally {
   resetLab(lab);
   lab.destroy();
 }
 
-console.log(`fault lab, seed ${SEED}, ${SECONDS} s of faults per group, ${new Date().toISOString()}`);
+console.log(
+  `fault lab, seed ${SEED}, ${SECONDS} s of faults, ${mixed.timeline.faults.length} faults, ${new Date().toISOString()}`,
+);
 console.log(
   `adverts every ${INTERVAL} ms; Master_Down_Interval (priority ${Math.min(...Object.values(SETTINGS.priorities))}) ${MASTER_DOWN_MS.toFixed(1)} ms; limits: unanswered ${LIMITS.unansweredMs.toFixed(1)} ms, split brain after heal ${LIMITS.healMs} ms; settle ${SETTLE_MS.toFixed(0)} ms + ${QUIET_MS} ms checked`,
 );
