@@ -331,11 +331,18 @@ async function inject(
 
 const fmt = (ms: number | undefined) => (ms === undefined ? "–" : `${Math.round(ms)} ms`);
 
-function kindRows(r: PhaseResult): Map<FaultKind, { injected: number; longest: number }> {
-  const out = new Map<FaultKind, { injected: number; longest: number }>();
-  for (const o of r.verdict.outcomes) {
-    const row = out.get(o.kind) ?? { injected: 0, longest: 0 };
+interface KindRow {
+  injected: number;
+  onMaster: number;
+  longest: number;
+}
+
+function kindRows(r: PhaseResult): Map<FaultKind, KindRow> {
+  const out = new Map<FaultKind, KindRow>();
+  for (const [i, o] of r.verdict.outcomes.entries()) {
+    const row = out.get(o.kind) ?? { injected: 0, onMaster: 0, longest: 0 };
     row.injected++;
+    if (r.timeline.faults[i]!.fault.onMaster) row.onMaster++;
     row.longest = Math.max(row.longest, o.longestUnansweredMs);
     out.set(o.kind, row);
   }

@@ -26,6 +26,12 @@ export interface Fault {
   lossPercent?: number;
   /** How long the fault lasts before it is reverted (ms); 0 for a fault with nothing to revert. */
   holdMs: number;
+  /**
+   * Aimed at the master, whoever it is when the fault lands (onMaster): `nodes[0]` is then only the
+   * fallback, and the lab resolves it with aimAt(). Half the faults, as the master's are the ones
+   * that move a VIP.
+   */
+  onMaster?: boolean;
 }
 
 /** mulberry32: a small, well-mixed 32-bit generator; the same seed gives the same sequence. */
@@ -57,7 +63,8 @@ export function* faultSchedule(opts: ScheduleOptions): Generator<Fault> {
   for (let index = 0; ; index++) {
     const kind = pick(kinds);
     const node = pick(opts.nodes);
-    const base = { index, kind, nodes: [node] };
+    const onMaster = random() < 0.5;
+    const base = { index, kind, nodes: [node], ...(onMaster && kind !== "loss" ? { onMaster } : {}) };
     switch (kind) {
       case "engine-kill":
       case "reload":
@@ -96,6 +103,22 @@ export function* faultSchedule(opts: ScheduleOptions): Generator<Fault> {
   }
 }
 
+/**
+ * The fault as it lands, given who is master now: a fault aimed at the master hits it (on a
+ * partition the master takes the place of side A's first node, swapped if it was on side B).
+ */
+export function aimAt(f: Fault, master: string | undefined): Fault {
+  if (!f.onMaster || master === undefined || f.nodes[0] === master) return f;
+  const nodes = [...f.nodes];
+  const others = f.others ? [...f.others] : undefined;
+  const inA = nodes.indexOf(master);
+  const inB = others?.indexOf(master) ?? -1;
+  if (inA >= 0) [nodes[0], nodes[inA]] = [nodes[inA]!, nodes[0]!];
+  else if (inB >= 0) [nodes[0], others![inB]] = [master, nodes[0]!];
+  else nodes[0] = master;
+  return { ...f, nodes, ...(others ? { others } : {}) };
+}
+
 /** One line per fault for the log: enough to see what a replay will do. */
 export function describeFault(f: Fault): string {
   const what =
@@ -104,5 +127,5 @@ export function describeFault(f: Fault): string {
       : f.kind === "loss"
         ? `${f.lossPercent}% of VRRP`
         : f.nodes.join(",");
-  return `#${f.index} ${f.kind} ${what}${f.holdMs ? ` for ${f.holdMs} ms` : ""}`;
+  return `#${f.index} ${f.kind}${f.onMaster ? " (on the master)" : ""} ${what}${f.holdMs ? ` for ${f.holdMs} ms` : ""}`;
 }
