@@ -118,8 +118,9 @@ export function checkInvariants(t: Timeline, limits: Limits): Verdict {
     kind: w.fault.kind,
     longestUnansweredMs: 0,
   }));
-  const windowOf = (from: number, to: number) =>
-    t.faults.findIndex((w, i) => from < (t.faults[i + 1]?.injectedAt ?? t.end) && to > w.injectedAt);
+  // A gap is the doing of the fault under which it ended: it often begins a few ms before the
+  // injection (the last answer before the cable came out), so its start would blame the one before.
+  const windowOf = (to: number) => t.faults.findLastIndex((w) => w.injectedAt < to);
   for (const vip of t.vips) {
     const timeline = holderTimeline(t.holders, vip);
     for (const [i, w] of t.faults.entries()) {
@@ -142,7 +143,7 @@ export function checkInvariants(t: Timeline, limits: Limits): Verdict {
     }
     for (const gap of answerGaps(t.answers, vip, t.end)) {
       const length = gap.to - gap.from;
-      const i = windowOf(gap.from, gap.to);
+      const i = windowOf(gap.to);
       if (i >= 0) outcomes[i]!.longestUnansweredMs = Math.max(outcomes[i]!.longestUnansweredMs, length);
       if (length > limits.unansweredMs)
         breaks.push({

@@ -93,6 +93,23 @@ describe("fault lab invariants", () => {
     expect(v.outcomes[0]!.longestUnansweredMs).toBe(510);
   });
 
+  it("a gap that began just before a fault is that fault's, not the one before", () => {
+    const v = checkInvariants(
+      {
+        vips: [VIP],
+        holders: [held(0, "n1")],
+        answers: [...answers(0, 5000, "n1"), ...answers(5300, 9000, "n2")],
+        faults: [
+          window(fault("track", { index: 0 }), 500, 1000),
+          window(fault("link", { index: 1 }), 5005, 6000),
+        ],
+        end: 9000,
+      },
+      LIMITS,
+    );
+    expect(v.outcomes.map((o) => Math.round(o.longestUnansweredMs))).toEqual([10, 310]);
+  });
+
   it("a partition: split brain heard by a vipkeeper node must be reported, and end soon after the heal", () => {
     const part = fault("partition", { nodes: ["n1"], others: ["n2"] });
     const base = {
