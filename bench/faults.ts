@@ -339,15 +339,17 @@ interface KindRow {
   injected: number;
   onMaster: number;
   longest: number;
+  twoHolders: number;
 }
 
 function kindRows(r: PhaseResult): Map<FaultKind, KindRow> {
   const out = new Map<FaultKind, KindRow>();
   for (const [i, o] of r.verdict.outcomes.entries()) {
-    const row = out.get(o.kind) ?? { injected: 0, onMaster: 0, longest: 0 };
+    const row = out.get(o.kind) ?? { injected: 0, onMaster: 0, longest: 0, twoHolders: 0 };
     row.injected++;
     if (r.timeline.faults[i]!.fault.onMaster) row.onMaster++;
     row.longest = Math.max(row.longest, o.longestUnansweredMs);
+    row.twoHolders = Math.max(row.twoHolders, o.longestMultiHolderMs);
     out.set(o.kind, row);
   }
   return out;
@@ -402,15 +404,17 @@ console.log(
 const ours = kindRows(mixed);
 const theirs = baseline ? kindRows(baseline) : undefined;
 console.log(
-  `| fault | injected (on the master) | longest unanswered, mixed group |${theirs ? " longest unanswered, keepalived ×4 |" : ""}`,
+  `| fault | injected (on the master) | longest unanswered: mixed | ${theirs ? "keepalived ×4 | " : ""}longest with two holders: mixed |${theirs ? " keepalived ×4 |" : ""}`,
 );
-console.log(`|---|---|---|${theirs ? "---|" : ""}`);
+console.log(`|---|---|---|${theirs ? "---|---|---|" : "---|"}`);
 for (const kind of KINDS) {
   const a = ours.get(kind);
   const b = theirs?.get(kind);
-  console.log(
-    `| ${kind} | ${a?.injected ?? 0} (${a?.onMaster ?? 0}) | ${fmt(a?.longest)} |${theirs ? ` ${fmt(b?.longest)} |` : ""}`,
-  );
+  const cells = [`${a?.injected ?? 0} (${a?.onMaster ?? 0})`, fmt(a?.longest)];
+  if (theirs) cells.push(fmt(b?.longest));
+  cells.push(fmt(a?.twoHolders));
+  if (theirs) cells.push(fmt(b?.twoHolders));
+  console.log(`| ${kind} | ${cells.join(" | ")} |`);
 }
 console.log(`mixed group: ${partitionLine(mixed)}`);
 if (baseline) console.log(`keepalived ×4: ${partitionLine(baseline)} (keepalived reports no split brain)`);

@@ -58,6 +58,8 @@ export interface FaultOutcome {
   kind: FaultKind;
   /** The longest time any VIP went unanswered, from a gap overlapping the fault's window (ms). */
   longestUnansweredMs: number;
+  /** The longest stretch in which two nodes or more held one VIP (ms), from the injection to the settle check. */
+  longestMultiHolderMs: number;
   /** Partition: how long two nodes or more held a VIP (ms), and how long after the heal it ended. */
   splitBrainMs?: number;
   endedAfterHealMs?: number;
@@ -117,6 +119,7 @@ export function checkInvariants(t: Timeline, limits: Limits): Verdict {
     index: w.fault.index,
     kind: w.fault.kind,
     longestUnansweredMs: 0,
+    longestMultiHolderMs: 0,
   }));
   // A gap is the doing of the fault under which it ended: it often begins a few ms before the
   // injection (the last answer before the cable came out), so its start would blame the one before.
@@ -124,6 +127,10 @@ export function checkInvariants(t: Timeline, limits: Limits): Verdict {
   for (const vip of t.vips) {
     const timeline = holderTimeline(t.holders, vip);
     for (const [i, w] of t.faults.entries()) {
+      outcomes[i]!.longestMultiHolderMs = Math.max(
+        outcomes[i]!.longestMultiHolderMs,
+        longestMultiHolder(during(timeline, w.injectedAt, w.settleTo), w.injectedAt, w.settleTo),
+      );
       for (const e of during(timeline, w.settleFrom, w.settleTo))
         if (e.holders.length !== 1)
           breaks.push({
@@ -156,6 +163,21 @@ export function checkInvariants(t: Timeline, limits: Limits): Verdict {
     }
   }
   return { breaks, outcomes };
+}
+
+/** The longest run of consecutive entries with two holders or more, clipped to [from, to]. */
+function longestMultiHolder(entries: HolderTimeline, from: number, to: number): number {
+  let longest = 0;
+  let runFrom: number | undefined;
+  for (const [j, e] of entries.entries()) {
+    const start = Math.max(e.at, from);
+    const end = Math.min(entries[j + 1]?.at ?? to, to);
+    if (e.holders.length >= 2) {
+      runFrom ??= start;
+      longest = Math.max(longest, end - runFrom);
+    } else runFrom = undefined;
+  }
+  return longest;
 }
 
 /** A partition's split brain on one VIP: its length, its end after the heal, and whether it was reported. */

@@ -62,6 +62,7 @@ describe("fault lab invariants", () => {
     );
     expect(v.breaks.map((b) => b.kind)).toEqual(["holders"]);
     expect(v.breaks[0]!.detail).toContain("2 holders (n1, n2)");
+    expect(v.outcomes[0]!.longestMultiHolderMs).toBe(4000); // from 2000 to the end of the window
   });
 
   it("no holder at all in the settled window is a break too", () => {
@@ -127,7 +128,11 @@ describe("fault lab invariants", () => {
       LIMITS,
     );
     expect(clean.breaks).toEqual([]);
-    expect(clean.outcomes[0]).toMatchObject({ splitBrainMs: 1700, endedAfterHealMs: 100 });
+    expect(clean.outcomes[0]).toMatchObject({
+      splitBrainMs: 1700,
+      endedAfterHealMs: 100,
+      longestMultiHolderMs: 1700,
+    });
     const unreported = checkInvariants(
       {
         ...base,
