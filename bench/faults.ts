@@ -97,6 +97,18 @@ const PROBE_PERIOD_MS = 10;
 /** A process start (Node type-stripping the sources, keepalived reading its file) may take this long. */
 const READY_TIMEOUT_MS = 40_000;
 
+/**
+ * A signal to a process that may have ended meanwhile (a tracked script's run lives a few ms;
+ * a VRRP process may just have been restarted): a process already gone is not an error here.
+ */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => console.error(`${new Date().toISOString()} ${s}`);
 
@@ -237,7 +249,7 @@ async function runPhase(
             );
       }
     }
-  for (const m of members) for (const pid of m.pids()) process.kill(pid, "SIGKILL");
+  for (const m of members) for (const pid of m.pids()) signal(pid, "SIGKILL");
   return { timeline, verdict, injected, members };
 }
 
@@ -256,7 +268,7 @@ async function inject(
     case "engine-kill": {
       const pid = m!.vrrpPid();
       if (pid === undefined) log(`  ${m!.node}: no VRRP process to kill (restarting)`);
-      else process.kill(pid, "SIGKILL");
+      else signal(pid, "SIGKILL");
       // Restarted by its parent: vipkeeper's supervisor, keepalived's parent process.
       await waitFor(() => {
         const now = m!.vrrpPid();
@@ -266,16 +278,16 @@ async function inject(
       break;
     }
     case "node-kill":
-      for (const pid of m!.pids()) process.kill(pid, "SIGKILL");
+      for (const pid of m!.pids()) signal(pid, "SIGKILL");
       await sleep(f.holdMs);
       m!.start();
       mustRestart = true;
       break;
     case "stop": {
       const pid = m!.vrrpPid();
-      if (pid !== undefined) process.kill(pid, "SIGSTOP");
+      if (pid !== undefined) signal(pid, "SIGSTOP");
       await sleep(f.holdMs);
-      if (pid !== undefined) process.kill(pid, "SIGCONT");
+      if (pid !== undefined) signal(pid, "SIGCONT");
       break;
     }
     case "link":
