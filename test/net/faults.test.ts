@@ -11,7 +11,8 @@ const HAVE_KEEPALIVED = spawnSync("keepalived", ["--version"]).status === 0;
 if (!ROOT || !HAVE_KEEPALIVED)
   console.warn("test/net/faults.test.ts skipped: needs root for network namespaces, and keepalived");
 
-const SEED = 18;
+// Its first ten faults hold every kind, half of them on the master (found from the schedule alone).
+const SEED = 52;
 const SECONDS = 60;
 
 describe.skipIf(!ROOT || !HAVE_KEEPALIVED)("the fault lab, short form", () => {
@@ -40,12 +41,13 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)("the fault lab, short form", () => {
       const lines = out.trim().split("\n");
       expect(lines.at(-1)).toBe("0 invariant breaks");
       expect(code).toBe(0);
-      // Faults really ran: the report counts them, at least one a kind in most of the table.
+      // Faults really ran: the report counts them, nearly every kind (a slow machine may reach
+      // the last of the ten after its 60 s).
       const injected = lines
         .filter((l) => /^\| [a-z-]+ \| \d+ \(\d+\) \|/.test(l))
         .map((l) => parseInt(l.split("|")[2]!.trim(), 10));
-      expect(injected.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(8);
-      expect(injected.filter((n) => n > 0).length).toBeGreaterThanOrEqual(5);
+      expect(injected.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(9);
+      expect(injected.filter((n) => n > 0).length).toBeGreaterThanOrEqual(8);
     },
   );
 });
