@@ -12,7 +12,7 @@
 // says how many invariant breaks the mixed group had; exits 1 if any.
 import type { ChildProcess } from "node:child_process";
 import { randomInt } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -402,6 +402,7 @@ try {
 } finally {
   resetLab(lab);
   lab.destroy();
+  rmSync(SETTINGS.flagDir, { recursive: true, force: true });
 }
 
 console.log(
