@@ -262,7 +262,7 @@ export class VrrpEngine {
     if (r.splitBrain.episodes > before) {
       this.counters.add("split_brains", { instance: r.plan.key });
       this.opts.log.warn(
-        { instance: r.plan.key, vrid: r.plan.vrid, masters: [source, r.lastAdvertFrom] },
+        { instance: r.plan.key, vrid: r.plan.vrid, heard: source },
         `${r.plan.key}: two masters are advertising (split brain)`,
       );
     }
