@@ -188,6 +188,7 @@ function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) 
         i.state,
         i.effectivePriority,
         i.holdsAddresses,
+        i.splitBrain,
         i.lastAdvertFrom,
         i.lastAdvertPriority,
         (i.lastAnnounceAt ?? -1) >= i.since, // announced since the last transition

@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import { VrrpInstance, type Effect, type VrrpState } from "../vrrp/instance.ts";
 import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
+import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
@@ -104,6 +105,8 @@ export interface InstanceStatus {
   /** The last advert dropped because its source is not a peer (someone else speaks on our VRID). */
   lastForeignAdvert?: { from: string; priority: number; at: number };
   holdsAddresses: boolean;
+  /** Two masters heard alternating within the last advert interval and a half (split-brain.ts). */
+  splitBrain: boolean;
   /** Tracked objects (the instance's own interface first) and their health. */
   tracked: { name: string; healthy: boolean }[];
 }
@@ -127,6 +130,7 @@ interface Running {
   lastForeignAdvert?: { from: string; priority: number; at: number };
   /** Sources already logged as not obeyed (a few; the drops counter counts them all). */
   warnedSources: Set<string>;
+  splitBrain: SplitBrainWatch;
 }
 
 /** Sources logged per instance at most: a flood of forged sources must not flood the log. */
@@ -213,6 +217,7 @@ export class VrrpEngine {
         holds: false,
         since: opts.clock.now(),
         warnedSources: new Set(),
+        splitBrain: new SplitBrainWatch(),
       });
     }
   }
@@ -292,7 +297,23 @@ export class VrrpEngine {
     r.lastAdvertHeardAt = this.opts.clock.now();
     r.lastAdvertFrom = packet.source;
     r.lastAdvertPriority = result.advert.priority;
+    if (result.advert.priority > 0) this.heardMaster(r, packet.source);
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+  }
+
+  /** A master's advert, another's or our own: split brain is two of them alternating. */
+  private heardMaster(r: Running, source: string): void {
+    const state = r.instance.state;
+    if (state !== "master" && state !== "backup") return;
+    const before = r.splitBrain.episodes;
+    r.splitBrain.heard(source, this.opts.clock.now(), r.instance.learnedMasterAdverIntervalMs);
+    if (r.splitBrain.episodes > before) {
+      this.counters.add("split_brains", { instance: r.plan.key });
+      this.opts.log.warn(
+        { instance: r.plan.key, vrid: r.plan.vrid, heard: source },
+        `${r.plan.key}: two masters are advertising (split brain)`,
+      );
+    }
   }
 
   /**
@@ -389,6 +410,7 @@ export class VrrpEngine {
       addresses: r.plan.addresses.map((a) => `${a.address}/${a.prefixLength}`),
       since: r.since,
       holdsAddresses: r.holds,
+      splitBrain: r.splitBrain.active(this.opts.clock.now(), r.instance.learnedMasterAdverIntervalMs),
       tracked: r.tracked.map((t) => ({ name: t.name, healthy: t.healthy })),
       ...(r.lastAdvertHeardAt !== undefined ? { lastAdvertHeardAt: r.lastAdvertHeardAt } : {}),
       ...(r.lastAdvertFrom !== undefined ? { lastAdvertFrom: r.lastAdvertFrom } : {}),
@@ -487,6 +509,7 @@ export class VrrpEngine {
     switch (e.type) {
       case "transition": {
         r.since = clock.now();
+        if (e.to === "initialize" || e.to === "fault") r.splitBrain.reset();
         this.counters.add("transitions", { instance: r.plan.key, to: e.to });
         log.info(
           { instance: r.plan.key, vrid: r.plan.vrid, from: e.from, to: e.to, reason: e.reason },
@@ -507,6 +530,7 @@ export class VrrpEngine {
       }
       case "send-advert": {
         const { sent, errors } = sendAdvert(r.port, r.plan, e.advert);
+        if (e.advert.priority > 0 && r.instance.state === "master") this.heardMaster(r, r.port.sourceAddress);
         this.counters.add("adverts_sent", { instance: r.plan.key }, sent);
         for (const { destination, error } of errors) {
           this.counters.add("send_errors", { instance: r.plan.key });

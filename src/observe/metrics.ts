@@ -23,6 +23,7 @@ const HELP: Record<string, string> = {
   send_errors: "Adverts the kernel refused to send.",
   address_errors: "Address binds or releases that failed.",
   address_mismatch: "v3 adverts whose address list differs from ours (logged, not dropped).",
+  split_brains: "Split-brain episodes seen: two masters advertising alternately within 1.5 advert intervals.",
   notifications: "Webhooks and mails about transitions, by channel and result.",
 };
 
@@ -87,6 +88,16 @@ export class VrrpMetrics {
         this.reset();
         for (const i of source.status())
           for (const s of STATES) this.set({ ...instanceLabels(i.key), state: s }, i.state === s ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "vipkeeper_vrrp_split_brain",
+      help: "1 while this node hears two masters advertising alternately (within 1.5 advert intervals), else 0.",
+      labelNames: ["router", "family"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const i of source.status()) this.set(instanceLabels(i.key), i.splitBrain ? 1 : 0);
       },
     });
     new Gauge({

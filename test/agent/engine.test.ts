@@ -40,6 +40,8 @@ interface Node {
 function lan(clock: FakeClock, config = CONFIG()) {
   const { routers } = parseConfig(config);
   const nodes: Node[] = [];
+  /** Pairs "a b" that cannot hear each other (a partition between two nodes). */
+  const cuts = new Set<string>();
   const make = (name: string, source: string) => {
     const node: Node = {
       name,
@@ -54,7 +56,12 @@ function lan(clock: FakeClock, config = CONFIG()) {
       send(payload, destination) {
         node.sent.push({ destination, priority: payload[2]!, at: clock.now() });
         for (const other of nodes)
-          if (other !== node) other.engine.receive("eth0", 4, { payload, source, destination, ttl: 255 });
+          if (
+            other !== node &&
+            !cuts.has(`${node.name} ${other.name}`) &&
+            !cuts.has(`${other.name} ${node.name}`)
+          )
+            other.engine.receive("eth0", 4, { payload, source, destination, ttl: 255 });
       },
     };
     const addresses: AddressPort = {
@@ -87,7 +94,7 @@ function lan(clock: FakeClock, config = CONFIG()) {
     nodes.push(node);
     return node;
   };
-  return { nodes, make };
+  return { nodes, make, cuts };
 }
 
 describe("VRRP engine", () => {
@@ -153,6 +160,35 @@ describe("VRRP engine", () => {
     expect(n2.engine.status()[0]?.state).toBe("master");
     const took = n2.engine.status()[0]!.since - stopAt;
     expect(took).toBeCloseTo(skewTimeMs(3, 100, 1000), 6);
+  });
+
+  it("split brain: a cut between master and backup makes two masters; the third node and the metric say so until the heal", async () => {
+    const clock = new FakeClock();
+    const config = CONFIG().replace(
+      "{node: n2, priority: 100}]",
+      "{node: n2, priority: 100}, {node: n3, priority: 50}]",
+    );
+    const { make, cuts } = lan(clock, config);
+    const [n1, n2, n3] = [make("n1", "198.18.0.11"), make("n2", "198.18.0.12"), make("n3", "198.18.0.13")];
+    for (const n of [n1, n2, n3]) await n.engine.start();
+    await clock.advance(10_000);
+    const splitBrain = () => [n1, n2, n3].map((n) => n.engine.status()[0]!.splitBrain);
+    expect(splitBrain()).toEqual([false, false, false]);
+    cuts.add("n1 n2");
+    await clock.advance(5000);
+    expect([n1, n2].map((n) => n.engine.status()[0]!.state)).toEqual(["master", "master"]);
+    // n3 hears both; n1 and n2 hear only n3, which is silent as a backup.
+    expect(splitBrain()).toEqual([false, false, true]);
+    expect(n3.engine.counters.total("split_brains")).toBe(1);
+    cuts.clear();
+    await clock.advance(1000); // n2 hears n1 (higher) within one interval and steps down
+    expect(n2.engine.status()[0]!.state).toBe("backup");
+    await clock.advance(1600); // the evidence is 1.5 intervals old at most
+    expect(splitBrain()).toEqual([false, false, false]);
+    // The heal itself showed n1 the lower master alternating with its own adverts: at most one
+    // episode each, and the failover at the cut (n1 gone silent for n2) none of its own.
+    expect(n3.engine.counters.total("split_brains")).toBe(1);
+    expect(n2.engine.counters.total("split_brains")).toBe(0);
   });
 
   it("own interface down: Fault, priority 0, release, and no more announcements", async () => {

@@ -207,6 +207,7 @@ describe("controller reconcile", () => {
         addresses: ["198.18.0.100/24"],
         since: T0,
         holdsAddresses: true,
+        splitBrain: false,
         lastAnnounceAt: T0 + 5,
         tracked: [{ name: "interface eth0", healthy: true }],
         lastForeignAdvert: { from: "198.18.0.100", priority: 254, at: T0 + 2000 },
@@ -220,6 +221,7 @@ describe("controller reconcile", () => {
         addresses: ["2001:db8::100/64"],
         since: T0,
         holdsAddresses: false,
+        splitBrain: false,
         tracked: [
           { name: "interface eth0", healthy: true },
           { name: "endpoints shop/web", healthy: false },

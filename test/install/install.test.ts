@@ -319,6 +319,7 @@ describe("install files", () => {
       addresses: ["198.18.0.50/24"],
       since: 0,
       holdsAddresses: true,
+      splitBrain: false,
       tracked: [],
     };
     const counters = new Counters();

@@ -18,6 +18,16 @@ export interface KeepalivedInstance {
   password?: string;
   unicastSource?: string;
   unicastPeers?: string[];
+  /** A vrrp_script tracked with a weight (the script is written once, before the instances). */
+  trackScript?: KeepalivedScript;
+}
+
+export interface KeepalivedScript {
+  name: string;
+  /** The command; keepalived's script security wants its executable in a root-only path. */
+  script: string;
+  intervalS: number;
+  weight: number;
 }
 
 export function keepalivedConfig(instances: KeepalivedInstance[], routerId = "lab"): string {
@@ -28,6 +38,19 @@ export function keepalivedConfig(instances: KeepalivedInstance[], routerId = "la
     "  vrrp_garp_master_delay 1",
     "}",
   ];
+  const scripts = new Map(
+    instances.flatMap((i) => (i.trackScript ? [[i.trackScript.name, i.trackScript]] : [])),
+  );
+  for (const t of scripts.values())
+    lines.push(
+      `vrrp_script ${t.name} {`,
+      `  script "${t.script}"`,
+      `  interval ${t.intervalS}`,
+      `  weight ${t.weight}`,
+      "  rise 1",
+      "  fall 1",
+      "}",
+    );
   for (const i of instances) {
     lines.push(
       `vrrp_instance ${i.name} {`,
@@ -45,6 +68,7 @@ export function keepalivedConfig(instances: KeepalivedInstance[], routerId = "la
       if (i.unicastSource) lines.push(`  unicast_src_ip ${i.unicastSource}`);
       lines.push("  unicast_peer {", ...i.unicastPeers.map((p) => `    ${p}`), "  }");
     }
+    if (i.trackScript) lines.push("  track_script {", `    ${i.trackScript.name}`, "  }");
     lines.push("  virtual_ipaddress {", ...i.addresses.map((a) => `    ${a}`), "  }", "}");
   }
   return `${lines.join("\n")}\n`;
