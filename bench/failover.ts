@@ -7,6 +7,8 @@
 // Faults land just after one of the master's adverts (see oneRun).
 // For vipkeeper the backup (n2) also serves its metrics, and each run reads the one failover its
 // vipkeeper_vrrp_failover_seconds histogram observed, to set beside the client's figure.
+// Each row's median is checked against keepalived's of the same run (ceiling()): the last line
+// says how many ceilings broke, and the exit status is 1 if any did.
 // Run (root): . scripts/env.sh && node bench/failover.ts [--runs 5] [--intervals 1s,100ms]
 //   [--faults node-failure,graceful,crash]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -316,6 +318,25 @@ const fmt = (ms: number) =>
   !Number.isFinite(ms) ? "never" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
 const fmtDiff = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(1)} ms`;
 
+/**
+ * The claims of BENCHMARKS.md, checked against keepalived in the same run: node failure is bound by
+ * the RFC for both (ratio at most 1.1); a graceful stop at most 25 % or 20 ms slower, whichever is
+ * more; an engine crash no slower than keepalived's (the supervisor resigns for its dead engine).
+ */
+function ceiling(fault: Fault, intervalMs: number, ours: number, theirs: number): string | undefined {
+  const limit =
+    fault === "node-failure"
+      ? theirs * 1.1
+      : fault === "graceful"
+        ? Math.max(theirs * 1.25, theirs + 20)
+        : theirs;
+  if (!Number.isFinite(ours)) return `${fault} at ${fmt(intervalMs)}: vipkeeper never answered`;
+  return ours <= limit
+    ? undefined
+    : `${fault} at ${fmt(intervalMs)}: vipkeeper ${fmt(ours)} above its ceiling ${fmt(limit)} (keepalived ${fmt(theirs)})`;
+}
+const checks: (string | undefined)[] = [];
+
 const lab = Lab.create({ prefix: "vkb-", nodes: 2 });
 lab.destroyOnExit();
 const rows: string[] = [];
@@ -349,6 +370,7 @@ try {
         `| ${fault} | ${fmt(intervalMs)} | ${observed.length ? cell(observed) : "missing"} | ${cell(figures.vipkeeper)} | ${diffCell} | ${paired.length} of ${RUNS} |`,
       );
       const ratio = median(figures.vipkeeper) / median(figures.keepalived);
+      checks.push(ceiling(fault, intervalMs, median(figures.vipkeeper), median(figures.keepalived)));
       rows.push(
         `| ${fault} | ${fmt(intervalMs)} | ${cell(figures.vipkeeper)} | ${cell(figures.keepalived)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : "0 (keepalived never)"} |`,
       );
@@ -372,4 +394,7 @@ counted exactly one failover and the client saw an answer.`);
 console.log("| fault | advert interval | metric | client | metric − client | runs paired |");
 console.log("|---|---|---|---|---|---|");
 for (const r of metricRows) console.log(r);
-process.exit(0);
+const broken = checks.filter((c): c is string => c !== undefined);
+for (const b of broken) console.log(`ceiling broken: ${b}`);
+console.log(`\n${checks.length} ceilings checked against keepalived, ${broken.length} broken`);
+process.exit(broken.length ? 1 : 0);
