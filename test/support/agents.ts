@@ -82,7 +82,7 @@ export function enginePid(lab: Lab, node: string): number | undefined {
       if (
         readFileSync(`/proc/${pid}/cmdline`, "utf8")
           .split("\0")
-          .some((a) => a.endsWith("engine-main.ts"))
+          .some((a) => /engine-main\.[jt]s$/.test(a)) // the sources, or dist/ (the benches)
       )
         return pid;
     } catch {
