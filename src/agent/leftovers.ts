@@ -60,11 +60,14 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
+/** Whether a command line (argv) runs an engine: engine-main.ts from the sources, .js from dist/. */
+export function isEngineCommand(argv: readonly string[]): boolean {
+  return argv.some((a) => /(^|\/)engine-main\.[jt]s$/.test(a));
+}
+
 function isEngine(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
-      .split("\0")
-      .some((a) => a.endsWith("engine-main.ts"));
+    return isEngineCommand(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
   } catch {
     return false;
   }

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Lab } from "../../src/lab/lab.ts";
 import type { InstanceStatus } from "../../src/agent/engine.ts";
+import { isEngineCommand } from "../../src/agent/leftovers.ts";
 export { waitUntil } from "../../src/lab/wait.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
@@ -79,12 +80,7 @@ export function readStatus(socket: string): Promise<AgentStatus> {
 export function enginePid(lab: Lab, node: string): number | undefined {
   for (const pid of lab.pids(node)) {
     try {
-      if (
-        readFileSync(`/proc/${pid}/cmdline`, "utf8")
-          .split("\0")
-          .some((a) => /engine-main\.[jt]s$/.test(a)) // the sources, or dist/ (the benches)
-      )
-        return pid;
+      if (isEngineCommand(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"))) return pid;
     } catch {
       // gone meanwhile
     }
