@@ -1,5 +1,6 @@
 // The fault lab's schedule: which fault comes next, on which nodes, for how long, drawn from a
 // seeded generator so that a failing run replays from its seed. Pure: no clock, no I/O.
+import { seededRandom } from "../base/seeded-random.ts";
 
 export const FAULT_KINDS = [
   "engine-kill", // SIGKILL of the VRRP process (vipkeeper's engine, keepalived's VRRP child)
@@ -32,18 +33,6 @@ export interface Fault {
    * that move a VIP.
    */
   onMaster?: boolean;
-}
-
-/** mulberry32: a small, well-mixed 32-bit generator; the same seed gives the same sequence. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface ScheduleOptions {

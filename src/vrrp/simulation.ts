@@ -6,6 +6,7 @@ import { VrrpInstance, type Effect, type InstanceConfig, type VrrpState } from "
 import { encodeAdvert, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6, type VrrpVersion } from "./packet.ts";
 import { checkReceived, type ReceivePolicy } from "./receive.ts";
 import { effectivePriority, type TrackedState } from "./tracking.ts";
+import { seededRandom } from "../base/seeded-random.ts";
 
 export interface SimRouterSpec {
   name: string;
@@ -53,18 +54,6 @@ interface Delivery {
   payload: Buffer;
 }
 
-/** mulberry32: a small seeded PRNG, so a seed gives the same losses and delays every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class SimulatedLan {
   now = 0;
   readonly events: SimEvent[] = [];
@@ -81,7 +70,7 @@ export class SimulatedLan {
 
   constructor(options: SimLanOptions) {
     this.options = options;
-    this.random = prng(options.seed ?? 1);
+    this.random = seededRandom(options.seed ?? 1);
     this.lossRate = options.lossRate ?? 0;
     this.delayMs = options.delayMs ?? 1;
     this.jitterMs = options.jitterMs ?? 0;
