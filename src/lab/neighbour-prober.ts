@@ -7,6 +7,7 @@
 //   node src/lab/neighbour-prober.ts DEV MAC IPV4 IPV6 PERIOD_MS VIP...
 import { fileURLToPath } from "node:url";
 import { addressToBytes, bytesToAddress } from "../vrrp/address.ts";
+import { arpRequestFrame, neighbourMessage } from "../net/announce.ts";
 import {
   AF_INET6,
   AF_PACKET,
@@ -30,19 +31,7 @@ const BROADCAST = Buffer.alloc(6, 0xff);
 
 /** An ARP request from us (sender) for `target`. */
 export function arpRequest(mac: Uint8Array, source: string, target: string): Buffer {
-  const f = Buffer.alloc(42);
-  BROADCAST.copy(f, 0);
-  f.set(mac, 6);
-  f.writeUInt16BE(ETH_P_ARP, 12);
-  f.writeUInt16BE(1, 14); // Ethernet
-  f.writeUInt16BE(0x0800, 16); // IPv4
-  f[18] = 6;
-  f[19] = 4;
-  f.writeUInt16BE(1, 20); // request
-  f.set(mac, 22);
-  f.set(addressToBytes(source), 28);
-  f.set(addressToBytes(target), 38); // target MAC stays zero
-  return f;
+  return arpRequestFrame(mac, source, target, Buffer.alloc(6)); // target MAC unknown: zero
 }
 
 /** An ARP reply addressed to `mac`: the address it answers for and the replier's MAC. */
@@ -53,15 +42,9 @@ export function parseArpReply(frame: Buffer, mac: Uint8Array): { address: string
   return { address: bytesToAddress(frame.subarray(28, 32)), mac: macText(frame.subarray(22, 28)) };
 }
 
-/** A neighbour solicitation for `target` with our link-layer address (the kernel fills the checksum). */
+/** A neighbour solicitation for `target` with our link-layer address. */
 export function neighbourSolicitation(mac: Uint8Array, target: string): Buffer {
-  const m = Buffer.alloc(32);
-  m[0] = NEIGHBOUR_SOLICITATION;
-  m.set(addressToBytes(target), 8);
-  m[24] = 1; // source link-layer address
-  m[25] = 1;
-  m.set(mac, 26);
-  return m;
+  return neighbourMessage(NEIGHBOUR_SOLICITATION, 0, target, "source", mac);
 }
 
 /** ff02::1:ffXX:XXXX, where the solicitation for `target` goes. */

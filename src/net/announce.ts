@@ -19,9 +19,13 @@ import { nativeNet } from "./native.ts";
 
 const BROADCAST = Buffer.alloc(6, 0xff);
 
-/** Ethernet frame of a gratuitous ARP request: sender and target are the address; target MAC broadcast. */
-export function garpFrame(mac: Uint8Array, address: string): Buffer {
-  const ip = addressToBytes(address);
+/** Ethernet frame of an ARP request (broadcast) from `mac`/`sender` for `target`, target MAC as given. */
+export function arpRequestFrame(
+  mac: Uint8Array,
+  sender: string,
+  target: string,
+  targetMac: Uint8Array,
+): Buffer {
   const f = Buffer.alloc(42);
   BROADCAST.copy(f, 0);
   f.set(mac, 6);
@@ -32,23 +36,41 @@ export function garpFrame(mac: Uint8Array, address: string): Buffer {
   f[19] = 4;
   f.writeUInt16BE(1, 20); // request
   f.set(mac, 22);
-  f.set(ip, 28);
-  BROADCAST.copy(f, 32);
-  f.set(ip, 38);
+  f.set(addressToBytes(sender), 28);
+  f.set(targetMac, 32);
+  f.set(addressToBytes(target), 38);
   return f;
 }
 
-/** ICMPv6 neighbour advertisement with the override flag and a target link-layer address option
- * (the kernel fills the checksum). */
-export function unsolicitedNa(mac: Uint8Array, address: string): Buffer {
+/** Ethernet frame of a gratuitous ARP request: sender and target are the address; target MAC broadcast. */
+export function garpFrame(mac: Uint8Array, address: string): Buffer {
+  return arpRequestFrame(mac, address, address, BROADCAST);
+}
+
+/**
+ * An ICMPv6 neighbour discovery message (solicitation or advertisement) for `target`, with one
+ * link-layer address option (the kernel fills the checksum).
+ */
+export function neighbourMessage(
+  type: 135 | 136,
+  flags: number,
+  target: string,
+  option: "source" | "target",
+  mac: Uint8Array,
+): Buffer {
   const m = Buffer.alloc(32);
-  m[0] = 136; // neighbour advertisement
-  m.writeUInt32BE(0x20000000, 4); // O: override; not a router, not solicited
-  m.set(addressToBytes(address), 8);
-  m[24] = 2; // target link-layer address
+  m[0] = type;
+  m.writeUInt32BE(flags, 4);
+  m.set(addressToBytes(target), 8);
+  m[24] = option === "source" ? 1 : 2; // source / target link-layer address
   m[25] = 1; // in units of 8 bytes
   m.set(mac, 26);
   return m;
+}
+
+/** Neighbour advertisement with the override flag (not a router, not solicited) and our MAC. */
+export function unsolicitedNa(mac: Uint8Array, address: string): Buffer {
+  return neighbourMessage(136, 0x20000000, address, "target", mac);
 }
 
 /** One interface's announcer: an AF_PACKET socket for ARP and a raw ICMPv6 socket for NA. */
