@@ -81,8 +81,8 @@ export async function runClusterLab(): Promise<number> {
       .flatMap((f) => ["-f", join(ROOT, "examples", f)]);
     await kubectl("apply", ...examples);
 
-    const master = async (router = "ingress-vip") =>
-      (await kube.kubectlOk(["get", "vr", router, "-o", "jsonpath={.status.master}"])).trim();
+    const master = async () =>
+      (await kube.kubectlOk(["get", "vr", "ingress-vip", "-o", "jsonpath={.status.master}"])).trim();
     const holder = await lab.settledMaster(VIP, master, 60_000);
     say(`${holder} is master of ingress-vip and holds ${VIP}`);
     const externalIp = async () =>
