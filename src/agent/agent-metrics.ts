@@ -1,14 +1,13 @@
 // The agent's metrics endpoint and --status-socket document, served by the agent's main process for
-// all its engines (cluster mode: one per router; file mode: one per group of routers) and its load
-// balancer. At each scrape or status request the
-// parent asks every engine for a snapshot of its status and counters over IPC and answers from
-// those; observed failovers arrive as they happen.
+// its engine and its load balancer. At each scrape or status request the parent asks the engine
+// for a snapshot of its status and counters over IPC and answers from it; observed failovers
+// arrive as they happen.
 import type { Server } from "node:http";
 import { serveMetrics } from "../observe/http-endpoint.ts";
 import { sumCounters } from "./counters.ts";
 import type { InstanceStatus } from "./engine.ts";
-import type { RunningEngine } from "./engines.ts";
-import type { EngineMessage } from "./supervisor.ts";
+import type { NodeEngine } from "./engines.ts";
+import type { EngineMessage } from "./ipc.ts";
 import { VrrpMetrics } from "../observe/metrics.ts";
 
 type Snapshot = Extract<EngineMessage, { type: "snapshot" }>;
@@ -17,10 +16,10 @@ export class AgentMetrics {
   private readonly latest = new Map<string, Snapshot>();
   private readonly waiting = new Map<number, () => void>();
   private nextId = 1;
-  private readonly engines: () => ReadonlyMap<string, RunningEngine>;
+  private readonly engines: () => ReadonlyMap<string, NodeEngine>;
   readonly metrics: VrrpMetrics;
 
-  constructor(engines: () => ReadonlyMap<string, RunningEngine>, labels: Record<string, string>) {
+  constructor(engines: () => ReadonlyMap<string, NodeEngine>, labels: Record<string, string>) {
     this.engines = engines;
     this.metrics = new VrrpMetrics(
       {

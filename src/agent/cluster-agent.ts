@@ -1,6 +1,7 @@
-// Cluster mode: keeps one engine per VirtualRouter that selects this node, in step with what the
-// API says (through the caches it is given), and reports this node's entry of each router's status.
-// When the API server is away the caches stand still and the engines run on with their last plans.
+// Cluster mode: keeps the node's one engine running every VirtualRouter that selects this node, in
+// step with what the API says (through the caches it is given), and reports this node's entry of
+// each router's status. When the API server is away the caches stand still and the engine runs on
+// with its last plan.
 import type { Logger } from "pino";
 import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
 import { nodeEntry } from "./status-entry.ts";
@@ -9,12 +10,12 @@ import { decideRouters, type HostAddress } from "./cluster-plan.ts";
 import { endpointConflicts, nodeAddressSet, refusal, type Refusal } from "../cluster/grants.ts";
 import { podsKey, type InstanceStatus } from "./engine.ts";
 import type { EngineArgs } from "./engine-process.ts";
-import type { RunningEngine } from "./engines.ts";
+import type { NodeEngine } from "./engines.ts";
 import type { NodePlan } from "./plan.ts";
 import type { StatusWriter } from "./status-writer.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { serviceKey } from "../lb/from-api.ts";
-import type { EngineMessage } from "./supervisor.ts";
+import type { EngineMessage } from "./ipc.ts";
 import type { VirtualServerStatusWriter } from "./vs-status-writer.ts";
 
 /** What the agent reads from the API (informer caches). */
@@ -54,9 +55,9 @@ export interface ClusterAgentOptions {
     log: Logger,
     onStatus: (i: InstanceStatus[]) => void,
     onMessage: (msg: EngineMessage) => void,
-  ): Promise<RunningEngine>;
+  ): Promise<NodeEngine>;
   /** Engine messages other than status (metrics snapshots, observed failovers). */
-  onEngineMessage?(router: string, msg: EngineMessage): void;
+  onEngineMessage?(engine: string, msg: EngineMessage): void;
   /** This node's state of a router changed (for a Kubernetes Event). */
   onTransition?(router: string, from: NodeState | undefined, to: NodeEntry): void;
   /** Programs the VirtualServers of the routers this node runs (absent: no load balancing). */
@@ -65,17 +66,23 @@ export interface ClusterAgentOptions {
   virtualServerStatus?: VirtualServerStatusWriter;
 }
 
+/** A router the engine runs: its part of the node's plan, and what the plan noted of it. */
 interface Runner {
-  digest: string;
-  engine: RunningEngine;
   notes: string[];
   plan: NodePlan;
-  /** What the engine was last told of its tracked cluster objects. */
-  tracked?: string;
 }
+
+/** The engine's name in metrics and the status document (one per agent). */
+const ENGINE_NAME = "engine";
 
 export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
+  /** The node's engine, started with the first router. */
+  private engine: NodeEngine | undefined;
+  /** Router of each running instance key (the engine's status comes by instance). */
+  private routerOf = new Map<string, string>();
+  /** What the engine was last told of tracked cluster objects. */
+  private tracked = "";
   private readonly states = new Map<string, NodeState>();
   /** The node's dataplane: what it was started with (digest, service keys), and its handle. */
   private lb: { digest: string; keys: string[]; running?: { stop(): void } } = { digest: "[]", keys: [] };
@@ -92,13 +99,14 @@ export class ClusterAgent {
     this.opts = opts;
   }
 
-  /** Routers this agent runs an engine for now. */
+  /** Routers the engine runs now. */
   routers(): string[] {
     return [...this.runners.keys()];
   }
 
-  engines(): Map<string, RunningEngine> {
-    return new Map([...this.runners].map(([k, r]) => [k, r.engine]));
+  /** The running engine by its name (for metrics and the status document). */
+  engines(): Map<string, NodeEngine> {
+    return new Map(this.engine ? [[ENGINE_NAME, this.engine]] : []);
   }
 
   /** Brings the engines in step with the view; calls made meanwhile coalesce into one more pass. */
@@ -122,11 +130,12 @@ export class ClusterAgent {
     return this.running;
   }
 
-  /** Stops every engine (each resigns and releases its addresses) and reports them stopped. */
+  /** Stops the engine (every router resigns and releases its addresses) and reports them stopped. */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.running;
-    await Promise.all([...this.runners.keys()].map((r) => this.stopRunner(r, "the agent stopped")));
+    await this.engine?.stop();
+    for (const router of [...this.runners.keys()]) this.reportStopped(router, "the agent stopped");
     this.lb.running?.stop(); // the table stays: a restarted agent replaces it atomically
     await this.opts.status.flush();
   }
@@ -143,46 +152,65 @@ export class ClusterAgent {
       allowScripts: this.opts.allowScripts,
       secret: (n, k) => view.secret(n, k),
     });
-    const wanted = new Set(decisions.map((d) => d.router));
     const existing = new Set(view.routers().map((r) => r.metadata.name));
-    // Routers that no longer select this node, or are gone: stop their engines.
-    for (const router of [...this.runners.keys()])
-      if (!wanted.has(router)) {
-        await this.stopRunner(router, "this node is no longer selected");
-        if (!existing.has(router)) this.opts.status.forget(router);
-      }
-    for (const d of decisions) {
-      const current = this.runners.get(d.router);
-      if (!d.run) {
-        if (current) await this.stopRunner(d.router, d.reason);
-        else this.report(d.router, nodeEntry(node, [], d.reason));
-        continue;
-      }
-      const digest = JSON.stringify(d.plan);
-      if (current?.digest === digest) continue;
-      // New addresses only (a Service got or lost an address): no new election.
-      if (current?.engine.update(d.plan)) {
-        current.digest = digest;
-        current.plan = d.plan;
-        log.info({ router: d.router }, "router updated in place (virtual addresses or the sources it obeys)");
-        continue;
-      }
-      // A changed router restarts its own engine only: the others' elections are untouched.
-      if (current) await this.stopRunner(d.router, "restarting with a changed spec");
-      for (const note of d.notes) log.warn({ router: d.router }, note);
-      const notes = d.notes;
-      const engine = await this.opts.startEngine(
-        d.plan,
+    const running = decisions.filter((d) => d.run);
+    // The node's plan: every router that runs here, in a stable order.
+    const plan: NodePlan = {
+      instances: running.flatMap((d) => d.plan.instances),
+      skipped: running.flatMap((d) => d.plan.skipped),
+    };
+    const gone = [...this.runners.keys()].filter((r) => !running.some((d) => d.router === r));
+    const before = new Map([...this.runners].map(([r, x]) => [r, JSON.stringify(x.plan)]));
+    for (const d of running) {
+      if (before.get(d.router) !== JSON.stringify(d.plan))
+        for (const note of d.notes) log.warn({ router: d.router }, note);
+      this.runners.set(d.router, { notes: d.notes, plan: d.plan });
+    }
+    for (const router of gone) this.runners.delete(router);
+    this.routerOf = new Map(plan.instances.map((i) => [i.key, i.router]));
+    if (!this.engine && plan.instances.length > 0) {
+      this.engine = await this.opts.startEngine(
+        plan,
         { ...this.opts.engineArgs, reportStatus: true },
-        log.child({ router: d.router }),
-        (instances) => {
-          if (this.runners.get(d.router)?.engine === engine)
-            this.report(d.router, nodeEntry(node, instances, notes.join("; ") || undefined));
-        },
-        (msg) => this.opts.onEngineMessage?.(d.router, msg),
+        log,
+        (instances) => this.engineStatus(instances),
+        (msg) => this.opts.onEngineMessage?.(ENGINE_NAME, msg),
       );
-      this.runners.set(d.router, { digest, engine, notes, plan: d.plan });
-      log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");
+      for (const d of running)
+        log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");
+    } else if (this.engine) {
+      const steps = await this.engine.apply(plan);
+      for (const [router, step] of steps) {
+        if (step === "keep") continue;
+        const instances = plan.instances.filter((i) => i.router === router).map((i) => i.key);
+        if (step === "addresses")
+          log.info({ router }, "router updated in place (virtual addresses or the sources it obeys)");
+        else if (step === "start") log.info({ router, instances }, "router started");
+        else if (step === "restart") log.info({ router, instances }, "router restarted with a changed spec");
+      }
+    }
+    // Routers that stopped here: no longer selected, gone, or not run for a reason.
+    const reasons = new Map(decisions.filter((d) => !d.run).map((d) => [d.router, d.reason]));
+    for (const router of gone) {
+      this.reportStopped(router, reasons.get(router) ?? "this node is no longer selected");
+      if (!existing.has(router)) this.opts.status.forget(router);
+    }
+    for (const d of decisions)
+      if (!d.run && !gone.includes(d.router)) this.report(d.router, nodeEntry(node, [], d.reason));
+  }
+
+  /** The engine's status, told as each router's entry. */
+  private engineStatus(instances: InstanceStatus[]): void {
+    const byRouter = new Map<string, InstanceStatus[]>();
+    for (const i of instances) {
+      const router = this.routerOf.get(i.key);
+      // An instance of a router stopped meanwhile (the engine had not heard yet): not told.
+      if (router === undefined || !this.runners.has(router)) continue;
+      byRouter.set(router, [...(byRouter.get(router) ?? []), i]);
+    }
+    for (const [router, mine] of byRouter) {
+      const notes = this.runners.get(router)?.notes ?? [];
+      this.report(router, nodeEntry(this.opts.node, mine, notes.join("; ") || undefined));
     }
   }
 
@@ -284,34 +312,29 @@ export class ClusterAgent {
     this.opts.status.report(router, entry);
   }
 
-  /** Tells each engine the health of its tracked cluster objects, when that changed. */
+  /** Tells the engine the health of the tracked cluster objects of its routers, when that changed. */
   private pushTracked(): void {
     const { view } = this.opts;
+    const states = new Map<string, boolean>();
     for (const r of this.runners.values()) {
       const track = r.plan.instances[0]?.track;
-      if (!track || (track.endpoints.length === 0 && track.pods.length === 0)) continue;
-      const states = [
-        ...track.endpoints.map((t) => ({
-          name: `endpoints ${t.namespace}/${t.service}`,
-          healthy: view.endpointsReady(t.namespace, t.service),
-        })),
-        ...track.pods.map((t) => ({
-          name: podsKey(t),
-          healthy: view.readyPods(t.namespace, t.matchLabels) >= t.minReady,
-        })),
-      ];
-      const sig = JSON.stringify(states);
-      if (sig === r.tracked) continue;
-      r.tracked = sig;
-      r.engine.setClusterTracked(states);
+      if (!track) continue;
+      for (const t of track.endpoints)
+        states.set(`endpoints ${t.namespace}/${t.service}`, view.endpointsReady(t.namespace, t.service));
+      for (const t of track.pods)
+        states.set(podsKey(t), view.readyPods(t.namespace, t.matchLabels) >= t.minReady);
     }
+    const list = [...states]
+      .map(([name, healthy]) => ({ name, healthy }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const sig = JSON.stringify(list);
+    if (sig === this.tracked || !this.engine) return;
+    this.tracked = sig;
+    this.engine.setClusterTracked(list);
   }
 
-  private async stopRunner(router: string, reason: string): Promise<void> {
-    const r = this.runners.get(router);
-    if (!r) return;
-    this.runners.delete(router);
-    await r.engine.stop();
+  /** A router no longer runs here: its entry says why. */
+  private reportStopped(router: string, reason: string): void {
     this.opts.log.info({ router, reason }, "router stopped");
     this.report(router, nodeEntry(this.opts.node, [], reason));
   }

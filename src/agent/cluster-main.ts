@@ -26,7 +26,7 @@ import { AgentMetrics } from "./agent-metrics.ts";
 import { serveStatus } from "./status-server.ts";
 import type { HostAddress } from "./cluster-plan.ts";
 import type { EngineArgs } from "./engine-process.ts";
-import { startEngine, WarmEngines } from "./engines.ts";
+import { startEngine } from "./engines.ts";
 import { RouterGone, StatusWriter } from "./status-writer.ts";
 import { applyVirtualServerStatus, VirtualServerStatusWriter } from "./vs-status-writer.ts";
 import { snapshotOf, viewOf, ViewStore } from "./saved-view.ts";
@@ -176,7 +176,6 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     readyPods: (ns, labels) => current.readyPods(ns, labels),
   };
   const nl = new RtNetlink();
-  const warm = new WarmEngines();
   const links = new Map<number, string>();
   // Engines report to the metrics as soon as they run; the metrics read the agent's engines.
   const engines = { of: () => new Map() as ReturnType<ClusterAgent["engines"]> };
@@ -187,9 +186,8 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     status,
     allowScripts: args.allowScripts,
     engineArgs: args.engineArgs,
-    startEngine: (plan, engineArgs, log, onStatus, onMessage) =>
-      startEngine(plan, engineArgs, log, onStatus, onMessage, warm),
-    onEngineMessage: (router, msg) => metrics.onMessage(router, msg),
+    startEngine,
+    onEngineMessage: (engine, msg) => metrics.onMessage(engine, msg),
     virtualServerStatus: vsStatus,
     startLoadBalancer: async (objects, deviceOf, onHealth) => {
       const { startLoadBalancer } = await import("./load-balancer.ts");
@@ -314,7 +312,6 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   await agent.stop();
   status.stop();
   vsStatus.stop();
-  warm.close();
   metricsServer?.close();
   statusServer?.close();
   nl.close();

@@ -1,27 +1,8 @@
 // Entry of the engine process the supervisor forks. It takes its plan over IPC instead of reading
 // the file again, so it loads neither the YAML parser nor the schema validator: a smaller process
 // starts faster and, killed, is torn down sooner (its supervisor hears of the death sooner).
-import { runEngineProcess, type EngineArgs } from "./engine-process.ts";
-import type { NodePlan, PlannedAddress, SourceFilter } from "./plan.ts";
-
-/** The supervisor's first message to a new engine. */
-export interface EngineStart {
-  type: "run";
-  plan: NodePlan;
-  args: EngineArgs;
-}
-
-/**
- * Later messages: new virtual addresses and sources to obey for running instances (no new
- * election), the health of tracked cluster objects, or routers to stop while the others run on.
- */
-export type EngineUpdate =
-  | {
-      type: "addresses";
-      instances: { key: string; addresses: PlannedAddress[]; sources?: SourceFilter }[];
-    }
-  | { type: "tracked"; states: { name: string; healthy: boolean }[] }
-  | { type: "remove"; routers: string[] };
+import { runEngineProcess } from "./engine-process.ts";
+import type { EngineCommand } from "./ipc.ts";
 
 // A hangup of the agent's process group (a closed terminal, `kill -HUP -PGID`) is for the
 // supervisor, which reloads; by Node's default it would end an engine that holds addresses. Set
@@ -32,7 +13,7 @@ process.on("SIGHUP", () => undefined);
 const spare = () => process.exit(0);
 process.once("disconnect", spare);
 
-process.once("message", (msg: EngineStart) => {
+process.once("message", (msg: EngineCommand) => {
   if (msg.type !== "run") return;
   process.off("disconnect", spare);
   runEngineProcess(msg.plan, msg.args).then(

@@ -6,16 +6,18 @@ import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createLogger } from "../observe/log.ts";
 import { VrrpEngine, type Clock } from "./engine.ts";
-import { openHostNetwork } from "./host.ts";
-import { createVirtualMacs, removeVirtualMacs } from "./virtual-mac.ts";
+import type { Logger } from "pino";
+import { openHostNetwork, type HostNetwork } from "./host.ts";
+import { createVirtualMacs, type VirtualMacs } from "./virtual-mac.ts";
 import { DEFAULT_ADDRESS_LIFETIME } from "./address-keeper.ts";
 import { removeEnginePidFile, writeEnginePidFile } from "./leftovers.ts";
-import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
+import { withoutOwnAddresses, type InstancePlan, type NodePlan } from "./plan.ts";
+import { plansByRouter, routerSteps } from "./plan-steps.ts";
+import { Backoff } from "../base/backoff.ts";
 import { Notifier } from "../observe/notifier.ts";
 import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scripts.ts";
-import { startScriptTrackers } from "./script-tracker.ts";
-import type { EngineMessage } from "./supervisor.ts";
-import type { EngineUpdate } from "./engine-main.ts";
+import { startScriptTrackers, type ScriptTrackers } from "./script-tracker.ts";
+import type { EngineCommand, EngineMessage } from "./ipc.ts";
 
 /** How long an ending engine waits for its last notifications: inside the supervisor's 5 s grace. */
 const NOTIFY_AT_EXIT_MS = 3000;
@@ -65,19 +67,14 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   const pidFile = writeEnginePidFile();
   // Packets may arrive before the engine exists; they are dropped until it does.
   const deliver: { to?: VrrpEngine } = {};
-  // The virtual MACs' interfaces first: the VRRP sockets of those instances are bound to them.
-  const vmacs = await createVirtualMacs(plan.instances, log);
   const host = await openHostNetwork(
-    plan.instances,
+    [],
     log,
     (ifname, family, packet) => deliver.to?.receive(ifname, family, packet),
     args.permanentAddresses ? {} : { addressLifetime: DEFAULT_ADDRESS_LIFETIME },
-  ).catch(async (err: unknown) => {
-    await vmacs.remove();
-    throw err;
-  });
+  );
   const engine = new VrrpEngine({
-    plans: withoutOwnAddresses(plan.instances, host.localAddresses),
+    plans: [],
     port: (p) => host.vrrpPort(p),
     addresses: host.addresses,
     announcer: host.announcer,
@@ -100,66 +97,35 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   deliver.to = engine;
   const notifier = new Notifier(args.node, log, engine.counters);
   const reporter = args.reportStatus ? statusReporter(engine, tell) : undefined;
-  const running = engine;
-  await host.watchLinks((name, up) => running.setLink(name, up));
-  const watchers = watchFiles(plan, (path, present) => running.setFile(path, present));
-  await running.start();
-  const scripts = startScriptTrackers(
-    plan.instances,
-    (router, name, ok) => running.setScript(router, name, ok),
-    log,
-  );
+  await host.watchLinks((name, up) => engine.setLink(name, up));
+  const files = fileWatch((path, present) => engine.setFile(path, present));
+  const routers = new RouterParts(engine, host, files, log);
+  const onCommand = (msg: EngineCommand) => {
+    // The agent's main process serves the metrics, and asks the engine for a snapshot.
+    if (msg.type === "snapshot")
+      tell({ type: "snapshot", id: msg.id, instances: engine.status(), counters: engine.counters.entries() });
+    else if (msg.type === "tracked") for (const t of msg.states) engine.setClusterTracked(t.name, t.healthy);
+    else if (msg.type === "plan")
+      void routers.want(msg.plan).then(() => {
+        tell({ type: "state", masters: engine.masters().map((p) => p.key) });
+        reporter?.report();
+      });
+  };
+  process.on("message", onCommand);
+  await routers.want(plan);
   tell({ type: "ready" });
   reporter?.report();
-  const onUpdate = (msg: EngineUpdate | { type: "snapshot"; id: number }) => {
-    // The agent's main process serves the metrics, and asks each engine for a snapshot.
-    if (msg.type === "snapshot") {
-      tell({
-        type: "snapshot",
-        id: msg.id,
-        instances: running.status(),
-        counters: running.counters.entries(),
-      });
-      return;
-    }
-    if (msg.type === "tracked") {
-      for (const t of msg.states) running.setClusterTracked(t.name, t.healthy);
-      return;
-    }
-    if (msg.type === "remove") {
-      const gone = plan.instances.filter((i) => msg.routers.includes(i.router));
-      void running
-        .removeRouters(new Set(msg.routers))
-        .then(() => removeVirtualMacs(gone, process.pid, log))
-        .catch((err: unknown) =>
-          log.error({ err: (err as Error).message }, "could not remove a stopped router's virtual MAC"),
-        )
-        .then(() => reporter?.report());
-      return;
-    }
-    if (msg.type !== "addresses") return;
-    for (const i of msg.instances) {
-      running.updateAddresses(i.key, i.addresses);
-      running.updateSources(i.key, i.sources);
-    }
-    reporter?.report();
-  };
-  process.on("message", onUpdate);
 
   await stopAsked;
   process.off("disconnect", onDisconnect); // the engine disconnects by itself at the end
   log.info({ orphaned }, "resigning and releasing addresses");
-  scripts.stop();
+  process.off("message", onCommand);
   reporter?.stop();
-  await running.stop();
+  await routers.stop();
   tell({ type: "state", masters: [] });
-  for (const w of watchers) w.close();
+  files.close();
   host.close();
-  await vmacs
-    .remove()
-    .catch((err: unknown) => log.error({ err: (err as Error).message }, "could not remove virtual MACs"));
   removeEnginePidFile(pidFile);
-  process.off("message", onUpdate);
   // What the stop told (scripts, webhooks, mail) may finish, within the supervisor's stop grace:
   // the addresses are released already, and a receiver that hangs must not keep the engine.
   if (!(await notifier.idleWithin(NOTIFY_AT_EXIT_MS)))
@@ -167,6 +133,135 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   // The IPC channel would keep this process alive; the agent may have closed it first (it exits).
   if (process.connected) process.disconnect();
   return 0;
+}
+
+/**
+ * The routers of the running engine and what each owns besides its instances (its virtual MACs'
+ * interfaces, its tracked scripts). want() brings them to a plan router by router; a router that
+ * cannot start (its interface missing) is logged and tried again with backoff, while the others run.
+ */
+class RouterParts {
+  private running: NodePlan = { instances: [], skipped: [] };
+  private wanted: NodePlan = { instances: [], skipped: [] };
+  private readonly vmacs = new Map<string, VirtualMacs>();
+  private readonly scripts = new Map<string, ScriptTrackers>();
+  private queue = Promise.resolve();
+  private retry: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff({ firstMs: 1000, maxMs: 30_000 });
+  private stopped = false;
+
+  private readonly engine: VrrpEngine;
+  private readonly host: HostNetwork;
+  private readonly files: ReturnType<typeof fileWatch>;
+  private readonly log: Logger;
+
+  constructor(engine: VrrpEngine, host: HostNetwork, files: ReturnType<typeof fileWatch>, log: Logger) {
+    this.engine = engine;
+    this.host = host;
+    this.files = files;
+    this.log = log;
+  }
+
+  /** Changes in the order asked; resolves when this plan is in place (as far as it can be). */
+  want(plan: NodePlan): Promise<void> {
+    this.wanted = plan;
+    const done = this.queue.then(() => this.step());
+    this.queue = done.catch((err: unknown) =>
+      this.log.error({ err: (err as Error).message }, "could not apply the plan"),
+    );
+    return this.queue;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.queue;
+    for (const s of this.scripts.values()) s.stop();
+    await this.engine.stop();
+    for (const v of this.vmacs.values())
+      await v
+        .remove()
+        .catch((err: unknown) =>
+          this.log.error({ err: (err as Error).message }, "could not remove virtual MACs"),
+        );
+  }
+
+  private async step(): Promise<void> {
+    if (this.stopped) return;
+    clearTimeout(this.retry);
+    const next = this.wanted;
+    const steps = routerSteps(this.running, next);
+    const byRouter = plansByRouter(next);
+    const of = (...wanted: string[]) => [...steps].filter(([, s]) => wanted.includes(s)).map(([r]) => r);
+    const going = of("stop", "restart");
+    if (going.length > 0) {
+      for (const r of going) this.scripts.get(r)?.stop();
+      await this.engine.removeRouters(new Set(going));
+      for (const r of going) {
+        this.scripts.delete(r);
+        await this.vmacs
+          .get(r)
+          ?.remove()
+          .catch((err: unknown) =>
+            this.log.error({ router: r, err: (err as Error).message }, "could not remove a virtual MAC"),
+          );
+        this.vmacs.delete(r);
+      }
+    }
+    for (const r of of("addresses"))
+      for (const i of byRouter.get(r)!.instances) {
+        this.engine.updateAddresses(i.key, i.addresses);
+        this.engine.updateSources(i.key, i.sources);
+      }
+    // What runs now: the kept routers with their new addresses; the starting ones join below.
+    let runs: InstancePlan[] = next.instances.filter((i) =>
+      ["keep", "addresses"].includes(steps.get(i.router)!),
+    );
+    const failed: string[] = [];
+    for (const r of of("start", "restart")) {
+      const mine = byRouter.get(r)!.instances;
+      try {
+        // The virtual MACs' interfaces first: the instances' sockets are bound to them.
+        this.vmacs.set(r, await createVirtualMacs(mine, this.log));
+        await this.host.use([...runs, ...mine]);
+        runs = [...runs, ...mine];
+      } catch (err) {
+        failed.push(r);
+        await this.vmacs
+          .get(r)
+          ?.remove()
+          .catch(() => undefined);
+        this.vmacs.delete(r);
+        this.log.error({ router: r, err: (err as Error).message }, `router ${r} not started`);
+      }
+    }
+    await this.host.use(runs);
+    const starting = runs.filter((i) => ["start", "restart"].includes(steps.get(i.router)!));
+    const plans = withoutOwnAddresses(starting, this.host.localAddresses);
+    await this.engine.addInstances(plans, () => {
+      // What is known already of their tracked objects, before they start.
+      for (const p of plans)
+        for (const name of [
+          p.interfaceName,
+          ...(p.vmac ? [p.vmac.name] : []),
+          ...p.track.interfaces.map((t) => t.name),
+        ])
+          this.engine.setLink(name, this.host.linkUp(name));
+      this.files.add(plans.flatMap((p) => p.track.files.map((f) => f.path)));
+    });
+    for (const [router, mine] of plansByRouter({ instances: plans, skipped: [] }))
+      this.scripts.set(
+        router,
+        startScriptTrackers(mine.instances, (r, name, ok) => this.engine.setScript(r, name, ok), this.log),
+      );
+    this.running = { instances: runs, skipped: [] };
+    if (failed.length === 0) this.backoff.reset();
+    else {
+      const delayMs = this.backoff.next();
+      this.log.warn({ routers: failed, delayMs }, "trying the routers that did not start again");
+      this.retry = setTimeout(() => void this.want(this.wanted), delayMs);
+    }
+  }
 }
 
 /** While a foreign source goes on speaking, its `at` in the status is refreshed this often. */
@@ -222,23 +317,35 @@ function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) 
   return { report: () => report(true), stop: () => clearInterval(timer) };
 }
 
-/** Tracked files, from filesystem events on their directories (keepalived polls a script instead). */
-function watchFiles(plan: NodePlan, onChange: (path: string, present: boolean) => void): FSWatcher[] {
-  const paths = [...new Set(plan.instances.flatMap((i) => i.track.files.map((f) => f.path)))];
-  const watchers: FSWatcher[] = [];
-  for (const path of paths) {
-    let present = existsSync(path);
-    onChange(path, present);
-    try {
-      watchers.push(
-        watch(dirname(path), () => {
-          const now = existsSync(path);
-          if (now !== present) onChange(path, (present = now));
-        }),
-      );
-    } catch {
-      // The directory does not exist yet: the file cannot either. Not watched until a restart.
-    }
-  }
-  return watchers;
+/**
+ * Tracked files, from filesystem events on their directories (keepalived polls a script instead).
+ * Paths are added as routers come; a watch stays until the engine ends (a few, and cheap).
+ */
+function fileWatch(onChange: (path: string, present: boolean) => void) {
+  const watchers = new Map<string, FSWatcher | undefined>();
+  const present = new Map<string, boolean>();
+  return {
+    /** Watches these paths (those not watched yet) and tells the state of each. */
+    add(paths: readonly string[]): void {
+      for (const path of new Set(paths)) {
+        if (!watchers.has(path)) {
+          present.set(path, existsSync(path));
+          let watcher: FSWatcher | undefined;
+          try {
+            watcher = watch(dirname(path), () => {
+              const now = existsSync(path);
+              if (now !== present.get(path)) onChange(path, (present.set(path, now), now));
+            });
+          } catch {
+            // The directory does not exist yet: the file cannot either. Not watched until a restart.
+          }
+          watchers.set(path, watcher);
+        }
+        onChange(path, present.get(path)!);
+      }
+    },
+    close(): void {
+      for (const w of watchers.values()) w?.close();
+    },
+  };
 }

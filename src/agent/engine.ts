@@ -155,10 +155,19 @@ export class VrrpEngine {
   /** Inside sync(): effects it applies to members do not start another round. */
   private syncing = false;
   private readonly groupStates = new Map<string, GroupTransitionEvent["to"]>();
+  /** The health of tracked cluster objects as last told (setClusterTracked). */
+  private readonly clusterHealth = new Map<string, boolean>();
+  /** Instances made and not yet started (start() starts them). */
+  private pending: Running[] = [];
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
-    for (const plan of opts.plans) {
+    this.add(opts.plans);
+  }
+
+  private add(plans: readonly InstancePlan[]): void {
+    const { opts } = this;
+    for (const plan of plans) {
       const port = opts.port(plan);
       const instance = new VrrpInstance({
         version: plan.version,
@@ -196,7 +205,11 @@ export class VrrpEngine {
         })),
         ...plan.track.files.map((t) => ({ name: `file ${t.path}`, weight: t.weight, healthy: true })),
         // Unknown until the agent says: a node must not take traffic it may have no endpoint for.
-        ...clusterTracked(plan.track).map((t) => ({ name: t.name, weight: t.weight, healthy: false })),
+        ...clusterTracked(plan.track).map((t) => ({
+          name: t.name,
+          weight: t.weight,
+          healthy: this.clusterHealth.get(t.name) ?? false,
+        })),
         // Healthy until the first runs say otherwise, as keepalived assumes (unless init_fail).
         ...plan.track.scripts.map((t) => ({
           name: scriptKey(plan.router, t.name),
@@ -206,7 +219,7 @@ export class VrrpEngine {
       ];
       // A sync group decides when its members become master (sync()).
       if (plan.syncGroup) instance.holdForGroup(true);
-      this.running.push({
+      const r: Running = {
         plan,
         instance,
         port,
@@ -218,24 +231,40 @@ export class VrrpEngine {
         since: opts.clock.now(),
         warnedSources: new Set(),
         splitBrain: new SplitBrainWatch(),
-      });
+      };
+      this.running.push(r);
+      this.pending.push(r);
     }
   }
 
-  /** Removes addresses a crashed run may have left, then starts every instance. */
+  /** Removes addresses a crashed run may have left, then starts every instance not started yet. */
   async start(): Promise<void> {
+    const starting = this.pending.splice(0);
     await Promise.all(
-      this.running.map(async (r) => {
+      starting.map(async (r) => {
         if (hasRoutes(r.plan)) await this.opts.routes?.remove(r.plan.routes ?? [], r.plan.rules ?? []);
         await this.opts.addresses.release(r.plan.addresses);
       }),
     );
     const now = this.opts.clock.now();
-    for (const r of this.running) {
+    for (const r of starting) {
+      if (this.stopped || !this.running.includes(r)) continue; // removed meanwhile
       // Healthy objects with positive weights count from the start, as keepalived's do.
       this.apply(r, r.instance.updateTracking(effectivePriority(r.plan.priority, r.tracked), now));
       this.apply(r, r.instance.start(now));
     }
+  }
+
+  /**
+   * New instances in the running engine (a router added or changed): they start as at start-up
+   * while the others run on untouched. `beforeStart` sets what is already known of their tracked
+   * objects (links, files), so that they start with it.
+   */
+  async addInstances(plans: readonly InstancePlan[], beforeStart?: () => void): Promise<void> {
+    if (this.stopped || plans.length === 0) return;
+    this.add(plans);
+    beforeStart?.();
+    await this.start();
   }
 
   /** Resigns every master (priority 0), releases every address, and stops all timers. */
@@ -259,7 +288,19 @@ export class VrrpEngine {
     for (const r of gone) this.halt(r);
     const kept = this.running.filter((r) => !routers.has(r.plan.router));
     this.running.splice(0, this.running.length, ...kept);
+    this.pending = this.pending.filter((r) => kept.includes(r));
+    // A sync group whose members all left stops (keepalived's notify_stop); re-added, it starts anew.
+    for (const group of new Set(gone.map((r) => r.plan.syncGroup)))
+      if (group && !kept.some((r) => r.plan.syncGroup === group)) this.endGroup(group, gone);
     await Promise.all(gone.map((r) => r.addressQueue));
+  }
+
+  private endGroup(group: string, members: readonly Running[]): void {
+    const from = this.groupStates.get(group);
+    this.groupStates.delete(group);
+    if (from === undefined || from === "stop") return;
+    const plans = members.filter((m) => m.plan.syncGroup === group).map((m) => m.plan);
+    this.opts.onGroupTransition?.({ group, from, to: "stop", members: plans });
   }
 
   /** One instance stopped: it resigns if master and releases (which ends its announcements too). */
@@ -392,6 +433,8 @@ export class VrrpEngine {
 
   /** The health of a tracked cluster object (a Service's endpoints, pods), from the cluster agent. */
   setClusterTracked(name: string, healthy: boolean): void {
+    // Kept for instances added later: they must not wait for the next change to learn it.
+    this.clusterHealth.set(name, healthy);
     this.setTracked(name, healthy);
   }
 

@@ -1,33 +1,32 @@
-// Runs one VRRP engine process under a supervisor, with resign sockets prepared ahead: the unit
-// both modes use. Cluster mode runs one per router; file mode one for its routers, and one more
-// for those a reload changes or adds (a router is removed from its engine in place).
+// The node's one VRRP engine process under its supervisor, with resign sockets prepared ahead: the
+// unit both modes use. It runs every router of the node; a new plan changes the running engine in
+// place, router by router (plan-steps.ts): the routers whose part is unchanged run on untouched.
 import { fork, type ChildProcess } from "node:child_process";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import type { EngineStart, EngineUpdate } from "./engine-main.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { InstanceStatus } from "./engine.ts";
+import type { EngineCommand, EngineMessage } from "./ipc.ts";
 import type { NodePlan } from "./plan.ts";
+import { routerSteps, type RouterStep } from "./plan-steps.ts";
 import { prepareResign } from "./resign.ts";
 import { removeVirtualMacs } from "./virtual-mac.ts";
-import { Supervisor, type EngineMessage } from "./supervisor.ts";
+import { Supervisor } from "./supervisor.ts";
 
 // engine-main beside this module: .ts when running the sources, .js when running dist/.
 const ENGINE_MAIN = fileURLToPath(new URL(`./engine-main${extname(import.meta.url)}`, import.meta.url));
 
-export interface RunningEngine {
+export interface NodeEngine {
   readonly supervisor: Supervisor;
+  /** The plan the engine was last given. */
+  plan(): NodePlan;
   /**
-   * Takes a new plan in place when it differs from the running one only in virtual addresses or
-   * the sources it obeys (no new election); false when it needs a restart.
+   * Brings the running engine to this plan: routers started, stopped (each resigns and releases
+   * its addresses), restarted, or given new addresses in place; the others are not touched.
+   * Returns what happens to each router.
    */
-  update(plan: NodePlan): boolean;
-  /**
-   * Stops these routers in the running engine (each resigns and releases its addresses); `next` is
-   * the engine's plan without them, for a restart after a crash.
-   */
-  remove(routers: string[], next: NodePlan): void;
+  apply(next: NodePlan): Promise<Map<string, RouterStep>>;
   /** Health of tracked cluster objects (kept, and sent again to a restarted engine). */
   setClusterTracked(states: { name: string; healthy: boolean }[]): void;
   /** Graceful: the engine resigns and releases its addresses (or is killed and resigned for). */
@@ -39,54 +38,20 @@ export function forkEngine(): ChildProcess {
   return fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
 }
 
-/**
- * Keeps one engine process forked ahead, so that starting a router does not wait for a process to
- * start and load its modules (most of a router's start-up; cluster mode, where routers come and go).
- */
-export class WarmEngines {
-  private spare: ChildProcess | undefined;
-  private closed = false;
-
-  constructor() {
-    this.refill();
-  }
-
-  take(): ChildProcess {
-    const ready = this.spare;
-    this.spare = undefined;
-    setImmediate(() => this.refill());
-    if (ready && ready.connected && ready.exitCode === null) return ready;
-    ready?.kill();
-    return forkEngine();
-  }
-
-  private refill(): void {
-    if (this.closed || this.spare) return;
-    this.spare = forkEngine();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.spare?.kill();
-    this.spare = undefined;
-  }
-}
-
 export async function startEngine(
   plan: NodePlan,
   args: EngineArgs,
   log: Logger,
   onStatus?: (instances: InstanceStatus[]) => void,
   onMessage?: (msg: EngineMessage) => void,
-  engines: { take(): ChildProcess } = { take: forkEngine },
-): Promise<RunningEngine> {
+): Promise<NodeEngine> {
   let current = plan;
-  let tracked: EngineUpdate | undefined;
+  let tracked: EngineCommand | undefined;
   const resigner = await prepareResign(plan.instances, log);
   const supervisor = new Supervisor({
     spawn: () => {
-      const child = engines.take();
-      const start: EngineStart = { type: "run", plan: current, args };
+      const child = forkEngine();
+      const start: EngineCommand = { type: "run", plan: current, args };
       child.send(start);
       if (tracked) child.send(tracked);
       return child;
@@ -98,49 +63,38 @@ export async function startEngine(
     ...(onMessage ? { onMessage } : {}),
   });
   supervisor.start();
+  let applying = Promise.resolve();
   return {
     supervisor,
-    update(next) {
-      if (!takenInPlace(current, next)) return false;
+    plan: () => current,
+    apply(next) {
+      const steps = routerSteps(current, next);
+      const previous = current;
       current = next;
-      resigner.setPlans(next.instances);
-      const msg: EngineUpdate = {
-        type: "addresses",
-        instances: next.instances.map((i) => ({
-          key: i.key,
-          addresses: i.addresses,
-          ...(i.sources ? { sources: i.sources } : {}),
-        })),
-      };
-      supervisor.send(msg);
-      return true;
-    },
-    remove(routers, next) {
-      // The resign sockets keep the removed instances' plans: until the engine has resigned them,
-      // a crash must still be resigned for (a key not among the masters costs nothing).
-      const kept = new Map([...current.instances, ...next.instances].map((i) => [i.key, i]));
-      current = next;
-      resigner.setPlans([...kept.values()]);
-      const msg: EngineUpdate = { type: "remove", routers };
-      supervisor.send(msg);
+      if ([...steps.values()].every((s) => s === "keep")) return Promise.resolve(steps);
+      // Until the engine has stopped the routers that go, a crash must still be resigned for
+      // them: the resign sockets serve both plans (a key not among the masters costs nothing).
+      const both = new Map([...previous.instances, ...next.instances].map((i) => [i.key, i]));
+      const result = applying.then(async () => {
+        await resigner
+          .setPlans([...both.values()])
+          .catch((err: unknown) =>
+            log.warn({ err: (err as Error).message }, "resign sockets not ready for the new plan"),
+          );
+        supervisor.send({ type: "plan", plan: next });
+        return steps;
+      });
+      applying = result.then(() => undefined);
+      return result;
     },
     setClusterTracked(states) {
       tracked = { type: "tracked", states };
       supervisor.send(tracked);
     },
     async stop() {
+      await applying;
       await supervisor.stop();
       resigner.close();
     },
   };
-}
-
-/**
- * Same instances with the same settings; only their virtual addresses and the sources they obey
- * (the cluster's nodes, which come and go) may differ: those change in place.
- */
-export function takenInPlace(a: NodePlan, b: NodePlan): boolean {
-  const strip = (p: NodePlan) =>
-    JSON.stringify(p.instances.map((i) => ({ ...i, addresses: [], sources: undefined })));
-  return strip(a) === strip(b);
 }

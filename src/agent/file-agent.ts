@@ -1,56 +1,20 @@
 // File mode: the routers and virtual servers of one file (YAML objects or a keepalived.conf), run
-// as keepalived runs its keepalived.conf. All routers start in one engine process (an engine
-// costs ~60 MB: bench/agent-memory.ts). reload() reads the file again, as keepalived does on
-// SIGHUP, and applies only what changed: a router whose plan is the same runs on untouched; new
-// addresses are taken in place; a changed or removed router is stopped in place in its engine, and
-// the changed and new routers of one reload start together in one new engine; a file that no
+// as keepalived runs its keepalived.conf, all in the node's one engine process. reload() reads the
+// file again, as keepalived does on SIGHUP, and applies only what changed (plan-steps.ts): a router
+// whose plan is the same runs on untouched; new addresses are taken in place; a changed router is
+// stopped and started again in the running engine, and a removed one stopped; a file that no
 // longer loads changes nothing.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { loadConfig, type AgentConfig } from "./config-file.ts";
 import { HostStaticsKeeper } from "./statics.ts";
 import type { EngineArgs } from "./engine-process.ts";
-import { takenInPlace, startEngine, type RunningEngine } from "./engines.ts";
+import { startEngine, type NodeEngine } from "./engines.ts";
+import type { RouterStep } from "./plan-steps.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
 import { planForNode, type NodePlan } from "./plan.ts";
-import type { EngineMessage } from "./supervisor.ts";
+import type { EngineMessage } from "./ipc.ts";
 import type { BackendChoice } from "../lb/backend.ts";
-
-/** Each router's part of the node's plan: the unit one engine runs. */
-export function plansByRouter(plan: NodePlan): Map<string, NodePlan> {
-  const out = new Map<string, NodePlan>();
-  for (const i of plan.instances) {
-    const p = out.get(i.router) ?? { instances: [], skipped: [] };
-    p.instances.push(i);
-    out.set(i.router, p);
-  }
-  return out;
-}
-
-/** What a reload does to one router's engine. */
-export type RouterStep = "keep" | "addresses" | "restart" | "start" | "stop";
-
-export function routerSteps(running: NodePlan, next: NodePlan): Map<string, RouterStep> {
-  const before = plansByRouter(running);
-  const after = plansByRouter(next);
-  const steps = new Map<string, RouterStep>();
-  for (const router of before.keys()) if (!after.has(router)) steps.set(router, "stop");
-  for (const [router, plan] of after) {
-    const old = before.get(router);
-    if (!old) steps.set(router, "start");
-    else if (JSON.stringify(old) === JSON.stringify(plan)) steps.set(router, "keep");
-    else steps.set(router, takenInPlace(old, plan) ? "addresses" : "restart");
-  }
-  // A sync group's members must share one engine: one of them (re)starting restarts them all.
-  const groupOf = (router: string) => after.get(router)?.instances[0]?.syncGroup;
-  const moving = new Set(
-    [...steps].filter(([r, s]) => (s === "start" || s === "restart") && groupOf(r)).map(([r]) => groupOf(r)),
-  );
-  for (const [router, step] of steps)
-    if ((step === "keep" || step === "addresses") && moving.has(groupOf(router)))
-      steps.set(router, "restart");
-  return steps;
-}
 
 /** Everything the load balancer is built from: when it is unchanged, a reload leaves it running. */
 export function loadBalancerInputs(config: AgentConfig): string {
@@ -82,19 +46,15 @@ export interface FileAgentOptions {
 
 export class FileAgentError extends Error {}
 
-/** One engine process and the routers it runs. */
-interface EngineGroup {
-  name: string;
-  plan: NodePlan;
-  engine: RunningEngine;
-}
+/** The engine's name in metrics and the status document (one per agent). */
+const ENGINE_NAME = "engine";
 
 export class FileAgent {
   private readonly opts: FileAgentOptions;
   private config: AgentConfig;
   private plan: NodePlan;
-  private groups: EngineGroup[] = [];
-  private started = 0;
+  /** The node's engine (absent while the file has no router for this node). */
+  private engine: NodeEngine | undefined;
   private lb: LoadBalancer | undefined;
   /** keepalived's omega scripts of the running load balancer, for stop(). */
   private lbShutdown: (() => Promise<void>) | undefined;
@@ -118,11 +78,11 @@ export class FileAgent {
     const agent = new FileAgent(opts, load(opts));
     agent.report();
     await agent.statics.apply(agent.config.statics);
-    if (agent.plan.instances.length > 0) await agent.startGroup(agent.plan);
+    if (agent.plan.instances.length > 0) await agent.startEngine(agent.plan);
     try {
       agent.lb = await agent.startLoadBalancer(agent.config);
     } catch (err) {
-      await agent.stopGroups();
+      await agent.engine?.stop();
       await agent.statics.stop();
       const { LoadBalancerError } = await import("./load-balancer.ts");
       throw err instanceof LoadBalancerError ? new FileAgentError(err.message) : err;
@@ -135,9 +95,9 @@ export class FileAgent {
     return this.plan.instances.map((i) => i.key);
   }
 
-  /** The running engines, by the agent's name for each (for metrics and the status document). */
-  running(): Map<string, RunningEngine> {
-    return new Map(this.groups.map((g) => [g.name, g.engine]));
+  /** The running engine, by the agent's name for it (for metrics and the status document). */
+  running(): Map<string, NodeEngine> {
+    return new Map(this.engine ? [[ENGINE_NAME, this.engine]] : []);
   }
 
   /** Reads the file again and applies what changed; never throws (a failure is logged). */
@@ -166,25 +126,24 @@ export class FileAgent {
       return;
     }
     const { config, plan } = loaded;
-    const steps = routerSteps(this.plan, plan);
-    const plans = plansByRouter(plan);
     const lbChanged = loadBalancerInputs(config) !== loadBalancerInputs(this.config);
     const previous = this.config;
     this.config = config;
     this.plan = plan;
     this.report();
     await this.statics.apply(config.statics);
-    const routers = (wanted: RouterStep[]) =>
-      [...steps].filter(([, s]) => wanted.includes(s)).map(([router]) => router);
-    for (const router of routers(["restart"]))
-      log.warn(
-        { router },
-        "reload: the router's instances changed; restarting it (it resigns and is elected again)",
-      );
-    await this.updateAddresses(routers(["addresses"]), plans);
-    await this.removeRouters(new Set(routers(["stop", "restart"])));
-    const starting = routers(["start", "restart"]).flatMap((r) => plans.get(r)!.instances);
-    if (starting.length > 0) await this.startGroup({ instances: starting, skipped: [] });
+    let steps = new Map<string, RouterStep>();
+    if (this.engine) steps = await this.engine.apply(plan);
+    else if (plan.instances.length > 0) {
+      await this.startEngine(plan);
+      for (const i of plan.instances) steps.set(i.router, "start");
+    }
+    for (const [router, step] of steps)
+      if (step === "restart")
+        log.warn(
+          { router },
+          "reload: the router's instances changed; restarting it (it resigns and is elected again)",
+        );
     if (lbChanged) await this.replaceLoadBalancer(previous);
     log.info(
       { routers: Object.fromEntries(steps), loadBalancer: lbChanged ? "replaced" : "kept" },
@@ -219,7 +178,7 @@ export class FileAgent {
     // keepalived's omega: down scripts on shutdown, given up to 3 s beside the engines' stop.
     const omega = this.lbShutdown?.();
     await Promise.all([
-      this.stopGroups(),
+      this.engine?.stop(),
       omega && Promise.race([omega, new Promise((r) => setTimeout(r, 3000).unref())]),
     ]);
     await this.statics.stop();
@@ -231,62 +190,11 @@ export class FileAgent {
     for (const n of this.config.notes) log.warn(`keepalived.conf: ${n}`);
   }
 
-  private async startGroup(plan: NodePlan): Promise<void> {
+  private async startEngine(plan: NodePlan): Promise<void> {
     const { opts } = this;
-    const name = `engine-${++this.started}`;
-    const engine = await startEngine(plan, opts.engineArgs, opts.log, undefined, (msg) =>
-      opts.onEngineMessage?.(name, msg),
+    this.engine = await startEngine(plan, opts.engineArgs, opts.log, undefined, (msg) =>
+      opts.onEngineMessage?.(ENGINE_NAME, msg),
     );
-    this.groups.push({ name, plan, engine });
-  }
-
-  /** New addresses of running routers, taken in place by their engines (no new election). */
-  private async updateAddresses(routers: string[], plans: Map<string, NodePlan>): Promise<void> {
-    for (const g of [...this.groups]) {
-      const mine = routers.filter((r) => g.plan.instances.some((i) => i.router === r));
-      if (mine.length === 0) continue;
-      const next: NodePlan = {
-        instances: g.plan.instances.flatMap((i) =>
-          mine.includes(i.router) ? plans.get(i.router)!.instances.filter((n) => n.key === i.key) : [i],
-        ),
-        skipped: [],
-      };
-      if (g.engine.update(next)) {
-        g.plan = next;
-        this.opts.log.info({ routers: mine }, "reload: virtual addresses updated in place");
-      } else {
-        // Not an address change after all (routerSteps says it is): restart them instead.
-        await this.removeRouters(new Set(mine));
-        await this.startGroup({ instances: mine.flatMap((r) => plans.get(r)!.instances), skipped: [] });
-      }
-    }
-  }
-
-  /** Stops routers in their engines, in place; an engine left with none is stopped. */
-  private async removeRouters(routers: ReadonlySet<string>): Promise<void> {
-    if (routers.size === 0) return;
-    const emptied: EngineGroup[] = [];
-    for (const g of this.groups) {
-      const mine = [...new Set(g.plan.instances.map((i) => i.router))].filter((r) => routers.has(r));
-      if (mine.length === 0) continue;
-      const rest: NodePlan = {
-        instances: g.plan.instances.filter((i) => !routers.has(i.router)),
-        skipped: [],
-      };
-      if (rest.instances.length === 0) emptied.push(g);
-      else {
-        g.engine.remove(mine, rest);
-        g.plan = rest;
-      }
-    }
-    this.groups = this.groups.filter((g) => !emptied.includes(g));
-    await Promise.all(emptied.map((g) => g.engine.stop()));
-  }
-
-  private async stopGroups(): Promise<void> {
-    const groups = this.groups;
-    this.groups = [];
-    await Promise.all(groups.map((g) => g.engine.stop()));
   }
 
   private async startLoadBalancer(config: AgentConfig): Promise<LoadBalancer | undefined> {

@@ -24,8 +24,15 @@ export interface HostNetwork {
   addresses: AddressPort;
   announcer: AnnouncePort;
   routes: RoutePort;
-  /** This host's own addresses (not the virtual ones), canonical. */
-  localAddresses: ReadonlySet<string>;
+  /** This host's own addresses (not the virtual ones), canonical, as of the last use(). */
+  readonly localAddresses: ReadonlySet<string>;
+  /**
+   * Serves these plans from now on: opens the sockets of interfaces new to it, and closes those no
+   * instance uses any more or whose interface was made again (a virtual MAC's macvlan).
+   */
+  use(plans: readonly InstancePlan[]): Promise<void>;
+  /** Whether the interface was up at the last use() or link event. */
+  linkUp(name: string): boolean;
   /** Calls back with the state of every interface the plans use, then on each change. */
   watchLinks(onLink: (name: string, up: boolean) => void): Promise<void>;
   close(): void;
@@ -73,39 +80,68 @@ export async function openHostNetwork(
   const close = () => {
     for (const c of closers.splice(0).reverse()) c();
   };
-  try {
-    const links = new Map((await nl.links()).map((l) => [l.name, l]));
+  let links = new Map<string, LinkInfo>();
+  let current: readonly InstancePlan[] = [];
+  let localAddresses: ReadonlySet<string> = new Set();
+  const linkState = new Map<string, boolean>();
+  const linkOf = (name: string): LinkInfo => {
+    const link = links.get(name);
+    if (!link) throw new HostNetworkError(`interface ${name} does not exist`);
+    return link;
+  };
+  // Where an instance speaks: its virtual MAC's interface, or its own. The supervisor's resign
+  // path (no receiving) may find the macvlan gone with its dead engine; the interface serves then.
+  const deviceOf = (plan: InstancePlan) => {
+    const dev = vrrpDevice(plan);
+    return onPacket === undefined && !links.has(dev) ? plan.interfaceName : dev;
+  };
+  const socketKey = (plan: InstancePlan) => `${deviceOf(plan)}/${plan.family}`;
+  interface OpenSocket {
+    socket: VrrpSocket;
+    ifindex: number;
+    unicastOnly: boolean;
+  }
+  const sockets = new Map<string, OpenSocket>();
+  const announcers = new Map<string, { announcer: Announcer; ifindex: number }>();
+
+  const use = async (plans: readonly InstancePlan[]) => {
+    links = new Map((await nl.links()).map((l) => [l.name, l]));
+    for (const l of links.values()) linkState.set(l.name, l.up);
     const addresses = await nl.addresses();
     const virtual = new Set(plans.flatMap((p) => p.addresses.map((a) => a.address)));
-    const linkOf = (name: string): LinkInfo => {
-      const link = links.get(name);
-      if (!link) throw new HostNetworkError(`interface ${name} does not exist`);
-      return link;
-    };
-
-    // Where an instance speaks: its virtual MAC's interface, or its own. The supervisor's resign
-    // path (no receiving) may find the macvlan gone with its dead engine; the interface serves then.
-    const deviceOf = (plan: InstancePlan) => {
-      const dev = vrrpDevice(plan);
-      return onPacket === undefined && !links.has(dev) ? plan.interfaceName : dev;
-    };
-    const sockets = new Map<string, VrrpSocket>();
+    // Sockets and announcers of interfaces no longer used, or made again since (a new ifindex).
+    const wanted = new Set(plans.map(socketKey));
+    for (const [key, s] of sockets) {
+      const device = key.slice(0, key.lastIndexOf("/"));
+      if (wanted.has(key) && links.get(device)?.ifindex === s.ifindex) continue;
+      s.socket.close();
+      sockets.delete(key);
+    }
+    for (const [dev, a] of announcers)
+      if (links.get(dev)?.ifindex !== a.ifindex) {
+        a.announcer.close();
+        announcers.delete(dev);
+      }
     for (const plan of plans) {
       const device = deviceOf(plan);
-      const key = `${device}/${plan.family}`;
-      if (sockets.has(key)) continue;
-      // The source is the interface's address even when the macvlan sends: it has none of its own.
-      const link = linkOf(plan.interfaceName);
-      linkOf(device);
-      const sameSocket = plans.filter((p) => deviceOf(p) === device && p.family === plan.family);
+      const key = socketKey(plan);
+      const sameSocket = plans.filter((p) => socketKey(p) === key);
       // One socket, one source: a mix of multicast and unicast IPv6 instances on one interface
       // speaks from the link-local address.
       const unicastOnly = sameSocket.every((p) => p.unicastPeers.length > 0);
+      const open = sockets.get(key);
+      if (open && open.unicastOnly === unicastOnly) continue;
+      // The source is the interface's address even when the macvlan sends: it has none of its own.
+      const link = linkOf(plan.interfaceName);
+      const dev = linkOf(device);
       const source = pickSourceAddress(addresses, link.ifindex, plan.family, virtual, unicastOnly);
       if (!source)
         throw new HostNetworkError(
           `interface ${plan.interfaceName} has no ${plan.family === 4 ? "IPv4 address" : unicastOnly ? "global IPv6 address" : "IPv6 link-local address"} to send VRRP from`,
         );
+      // A socket whose mix of unicast and multicast instances changed is opened again (the
+      // instances already running keep the source they were made with).
+      open?.socket.close();
       const socket = new VrrpSocket({
         family: plan.family,
         interfaceName: device,
@@ -115,21 +151,27 @@ export async function openHostNetwork(
         onPacket: (packet) => onPacket?.(device, plan.family, packet),
         onDrop: (reason, detail) => log.debug({ interface: device, reason, detail }, "packet dropped"),
       });
-      sockets.set(key, socket);
-      closers.push(() => socket.close());
+      sockets.set(key, { socket, ifindex: dev.ifindex, unicastOnly });
     }
+    current = plans;
+    localAddresses = new Set(addresses.filter((a) => !virtual.has(a.address)).map((a) => a.address));
+  };
+  closers.push(() => {
+    for (const s of sockets.values()) s.socket.close();
+    for (const a of announcers.values()) a.announcer.close();
+  });
 
-    const announcers = new Map<string, Announcer>();
+  try {
+    await use(plans);
     const announcerFor = (dev: string) => {
       let a = announcers.get(dev);
       if (!a) {
-        const mac = linkOf(dev).mac;
-        if (!mac) throw new HostNetworkError(`interface ${dev} has no link-layer address`);
-        a = new Announcer(dev, mac);
+        const link = linkOf(dev);
+        if (!link.mac) throw new HostNetworkError(`interface ${dev} has no link-layer address`);
+        a = { announcer: new Announcer(dev, link.mac), ifindex: link.ifindex };
         announcers.set(dev, a);
-        closers.push(() => a?.close());
       }
-      return a;
+      return a.announcer;
     };
 
     const request = (a: PlannedAddress) => ({
@@ -180,27 +222,39 @@ export async function openHostNetwork(
 
     return {
       vrrpPort(plan) {
-        const socket = sockets.get(`${deviceOf(plan)}/${plan.family}`)!;
-        return { sourceAddress: socket.sourceAddress, send: (payload, dst) => socket.send(payload, dst) };
+        const key = socketKey(plan);
+        const socket = sockets.get(key)?.socket;
+        if (!socket) throw new HostNetworkError(`no VRRP socket on ${key} (the plan is not in use)`);
+        // Looked up at each send: the socket may be opened again (use()).
+        return {
+          sourceAddress: socket.sourceAddress,
+          send: (payload, dst) => (sockets.get(key)?.socket ?? socket).send(payload, dst),
+        };
       },
       addresses: addressPort,
       announcer,
       routes: hostRoutes(nl, (name) => links.get(name)?.ifindex, log),
-      localAddresses: new Set(addresses.filter((a) => !virtual.has(a.address)).map((a) => a.address)),
+      get localAddresses() {
+        return localAddresses;
+      },
+      use,
+      linkUp: (name) => linkState.get(name) ?? false,
       async watchLinks(onLink) {
-        const names = new Set(
-          plans.flatMap((p) => [
-            p.interfaceName,
-            ...(p.vmac ? [p.vmac.name] : []),
-            ...p.track.interfaces.map((t) => t.name),
-          ]),
-        );
-        const state = new Map<string, boolean>();
+        // The interfaces of the plans in use at each event: routers come and go.
+        const used = (name: string) =>
+          current.some(
+            (p) =>
+              p.interfaceName === name ||
+              p.vmac?.name === name ||
+              p.track.interfaces.some((t) => t.name === name),
+          );
+        const reported = new Map<string, boolean>();
         const events = new RtNetlink(RTMGRP_LINK);
         closers.push(() => events.close());
         const report = (name: string, up: boolean) => {
-          if (!names.has(name) || state.get(name) === up) return;
-          state.set(name, up);
+          linkState.set(name, up);
+          if (!used(name) || reported.get(name) === up) return;
+          reported.set(name, up);
           onLink(name, up);
         };
         events.onEvent = (msg) => {
@@ -208,6 +262,13 @@ export async function openHostNetwork(
           if (link) report(link.name, link.up);
         };
         const now = new Map((await events.links()).map((l) => [l.name, l.up]));
+        const names = new Set(
+          current.flatMap((p) => [
+            p.interfaceName,
+            ...(p.vmac ? [p.vmac.name] : []),
+            ...p.track.interfaces.map((t) => t.name),
+          ]),
+        );
         for (const name of names) report(name, now.get(name) ?? false);
       },
       close,

@@ -9,8 +9,8 @@ import { withoutOwnAddresses, type InstancePlan } from "./plan.ts";
 
 export interface Resigner {
   resign(instanceKeys: string[]): Promise<void>;
-  /** The engine's plans changed in place (virtual addresses): resign for these from now on. */
-  setPlans(plans: readonly InstancePlan[]): void;
+  /** The engine's plan changed in place: resign for these from now on (their sockets opened). */
+  setPlans(plans: readonly InstancePlan[]): Promise<void>;
   /** Closes the prepared sockets (they would keep the process alive). */
   close(): void;
 }
@@ -47,7 +47,17 @@ export async function prepareResign(initial: readonly InstancePlan[], log: Logge
   };
   return {
     resign,
-    setPlans: (next) => (plans = next),
+    async setPlans(next) {
+      plans = next;
+      try {
+        await host?.use(next);
+      } catch (err) {
+        // Opened afresh on need (resign), when the interfaces may be there.
+        host?.close();
+        host = undefined;
+        throw err;
+      }
+    },
     close: () => {
       host?.close();
       host = undefined;

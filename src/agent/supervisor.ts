@@ -7,15 +7,7 @@ import { Backoff } from "../base/backoff.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { InstanceStatus } from "./engine.ts";
-import type { CounterEntry } from "./counters.ts";
-
-/** What the engine process tells its supervisor over IPC. Times in status are epoch milliseconds. */
-export type EngineMessage =
-  | { type: "state"; masters: string[] }
-  | { type: "ready" }
-  | { type: "status"; instances: InstanceStatus[] }
-  | { type: "snapshot"; id: number; instances: InstanceStatus[]; counters: CounterEntry[] }
-  | { type: "failover"; instance: string; ms: number };
+import type { EngineCommand, EngineMessage } from "./ipc.ts";
 
 export interface SupervisorOptions {
   spawn(): ChildProcess;
@@ -60,8 +52,8 @@ export class Supervisor {
   }
 
   /** A message to the running engine (dropped when there is none). */
-  send(msg: unknown): void {
-    if (this.child?.connected) this.child.send(msg as object);
+  send(msg: EngineCommand): void {
+    if (this.child?.connected) this.child.send(msg);
   }
 
   get pid(): number | undefined {

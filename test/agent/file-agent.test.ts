@@ -1,7 +1,8 @@
 // What a reload does (pure): each router's step from the running and the new plan, and whether the
 // load balancer's inputs changed.
 import { describe, expect, it } from "vitest";
-import { loadBalancerInputs, routerSteps } from "../../src/agent/file-agent.ts";
+import { loadBalancerInputs } from "../../src/agent/file-agent.ts";
+import { routerSteps } from "../../src/agent/plan-steps.ts";
 import { parseConfig } from "../../src/agent/config-file.ts";
 import { planForNode } from "../../src/agent/plan.ts";
 
