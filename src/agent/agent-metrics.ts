@@ -5,7 +5,7 @@
 // those; observed failovers arrive as they happen.
 import type { Server } from "node:http";
 import { serveMetrics } from "../observe/http-endpoint.ts";
-import { sumCounters } from "./counters.ts";
+import { sumCounters } from "../base/counters.ts";
 import type { InstanceStatus } from "./engine.ts";
 import type { RunningEngine } from "./engines.ts";
 import type { EngineMessage } from "./supervisor.ts";

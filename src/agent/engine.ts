@@ -8,7 +8,7 @@ import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
-import { Counters } from "./counters.ts";
+import { Counters } from "../base/counters.ts";
 import {
   vrrpDevice,
   type InstancePlan,

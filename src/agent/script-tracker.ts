@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import type { InstancePlan, ScriptPlan } from "./plan.ts";
 import { RiseFall } from "../health/rise-fall.ts";
-import { runShell } from "./shell.ts";
+import { runShell } from "../base/shell.ts";
 
 export interface ScriptTrackers {
   stop(): void;

@@ -7,7 +7,7 @@ import { Backoff } from "../base/backoff.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import type { InstanceStatus } from "./engine.ts";
-import type { CounterEntry } from "./counters.ts";
+import type { CounterEntry } from "../base/counters.ts";
 
 /** What the engine process tells its supervisor over IPC. Times in status are epoch milliseconds. */
 export type EngineMessage =

@@ -3,7 +3,7 @@
 // waits on an exporter.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
-import type { CounterEntry } from "../agent/counters.ts";
+import type { CounterEntry } from "../base/counters.ts";
 import { instanceLabels } from "./instance-key.ts";
 
 const STATES = ["initialize", "backup", "master", "fault"] as const;

@@ -4,7 +4,7 @@
 import { Backoff } from "../base/backoff.ts";
 import type { Logger } from "pino";
 import type { TransitionEvent } from "../agent/engine.ts";
-import type { Counters } from "../agent/counters.ts";
+import type { Counters } from "../base/counters.ts";
 
 /** The JSON body of a webhook, one per transition. */
 export interface TransitionNotice {

@@ -4,7 +4,7 @@
 // a failure or an overrun is logged.
 import type { Logger } from "pino";
 import type { GroupTransitionEvent, TransitionEvent } from "../agent/engine.ts";
-import { runShell } from "../agent/shell.ts";
+import { runShell } from "../base/shell.ts";
 
 const TIMEOUT_MS = 60_000;
 
