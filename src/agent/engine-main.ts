@@ -2,7 +2,7 @@
 // the file again, so it loads neither the YAML parser nor the schema validator: a smaller process
 // starts faster and, killed, is torn down sooner (its supervisor hears of the death sooner).
 import { runEngineProcess, type EngineArgs } from "./engine-process.ts";
-import type { NodePlan, PlannedAddress, SourceFilter } from "./plan.ts";
+import type { NodePlan, PlannedAddress, SourceFilter } from "../plan/plan.ts";
 
 /** The supervisor's first message to a new engine. */
 export interface EngineStart {

@@ -10,7 +10,7 @@ import { openHostNetwork } from "./host.ts";
 import { createVirtualMacs, removeVirtualMacs } from "./virtual-mac.ts";
 import { DEFAULT_ADDRESS_LIFETIME } from "./address-keeper.ts";
 import { removeEnginePidFile, writeEnginePidFile } from "./leftovers.ts";
-import { withoutOwnAddresses, type NodePlan } from "./plan.ts";
+import { withoutOwnAddresses, type NodePlan } from "../plan/plan.ts";
 import { Notifier } from "../observe/notifier.ts";
 import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers } from "./script-tracker.ts";

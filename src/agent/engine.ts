@@ -16,7 +16,7 @@ import {
   type PlannedRoute,
   type PlannedRule,
   type SourceFilter,
-} from "./plan.ts";
+} from "../plan/plan.ts";
 
 export interface Clock {
   /** Milliseconds on a monotonic clock. */

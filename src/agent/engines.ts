@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { EngineStart, EngineUpdate } from "./engine-main.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { InstanceStatus } from "./engine.ts";
-import type { NodePlan } from "./plan.ts";
+import type { NodePlan } from "../plan/plan.ts";
 import { prepareResign } from "./resign.ts";
 import { removeVirtualMacs } from "./virtual-mac.ts";
 import { Supervisor, type EngineMessage } from "./supervisor.ts";

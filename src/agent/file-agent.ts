@@ -12,7 +12,7 @@ import { HostStaticsKeeper } from "./statics.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { takenInPlace, startEngine, type RunningEngine } from "./engines.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
-import { planForNode, type NodePlan } from "./plan.ts";
+import { planForNode, type NodePlan } from "../plan/plan.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import type { BackendChoice } from "../lb/backend.ts";
 

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Counters } from "../base/counters.ts";
-import { planForNode } from "../agent/plan.ts";
+import { planForNode } from "../plan/plan.ts";
 import type { VirtualRouter } from "../api/virtual-router.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { CheckResult } from "../health/checkers.ts";

@@ -4,7 +4,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
 import type { CounterEntry } from "../base/counters.ts";
-import { instanceLabels } from "./instance-key.ts";
+import { instanceLabels } from "../plan/instance-key.ts";
 
 const STATES = ["initialize", "backup", "master", "fault"] as const;
 

@@ -4,7 +4,7 @@
 // the dataplane never waits on a receiver; failures are logged and counted.
 import type { Logger } from "pino";
 import type { Counters } from "../base/counters.ts";
-import type { NotifyPlan } from "../agent/plan.ts";
+import type { NotifyPlan } from "../plan/plan.ts";
 import { runShell } from "../base/shell.ts";
 import { deliverMail, deliverWebhook, type MailPlan, type WebhookPlan } from "./notifier.ts";
 

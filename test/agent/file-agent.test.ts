@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { loadBalancerInputs, routerSteps } from "../../src/agent/file-agent.ts";
 import { parseConfig } from "../../src/agent/config-file.ts";
-import { planForNode } from "../../src/agent/plan.ts";
+import { planForNode } from "../../src/plan/plan.ts";
 
 const router = (
   name: string,
