@@ -6,7 +6,7 @@
 import type { Server } from "node:http";
 import { serveMetrics } from "../observe/http-endpoint.ts";
 import { sumCounters } from "../base/counters.ts";
-import type { InstanceStatus } from "./engine.ts";
+import type { InstanceStatus } from "../observe/events.ts";
 import type { RunningEngine } from "./engines.ts";
 import type { EngineMessage } from "./supervisor.ts";
 import { VrrpMetrics } from "../observe/metrics.ts";

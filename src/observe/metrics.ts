@@ -2,7 +2,7 @@
 // engines report (agent/agent-metrics.ts), so the VRRP path only bumps its own counters and never
 // waits on an exporter.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
+import type { InstanceStatus, TransitionEvent } from "./events.ts";
 import type { CounterEntry } from "../base/counters.ts";
 import { instanceLabels } from "../plan/instance-key.ts";
 
