@@ -16,7 +16,7 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
-import { AGENT_LEASE_LABEL } from "../agent/agent-lease.ts";
+import { AGENT_LEASE_LABEL } from "../cluster/agent-lease.ts";
 import type { ControllerArgs } from "../cli/controller.ts";
 import { createLogger } from "../observe/log.ts";
 import { RouterController, type ControllerPorts } from "./controller.ts";
