@@ -7,7 +7,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import pino from "pino";
 import { AddressKeeper, DEFAULT_ADDRESS_LIFETIME } from "../src/agent/address-keeper.ts";
-import type { PlannedAddress } from "../src/agent/plan.ts";
+import type { PlannedAddress } from "../src/plan/plan.ts";
 import { IFAPROT_VIPKEEPER } from "../src/net/netlink.ts";
 import { RtNetlink } from "../src/net/rtnetlink.ts";
 

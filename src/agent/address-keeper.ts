@@ -12,7 +12,7 @@
 // one replace request each (bench/address-renewal.ts, BENCHMARKS.md).
 import type { Logger } from "pino";
 import type { AddressPort } from "./engine.ts";
-import type { PlannedAddress } from "./plan.ts";
+import type { PlannedAddress } from "../plan/plan.ts";
 
 export interface AddressLifetime {
   /** The kernel removes an address this many seconds after its last renewal (whole seconds). */

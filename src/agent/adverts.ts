@@ -1,7 +1,7 @@
 // Sending one advert for a planned instance: to its unicast peers, or to the VRRP group.
 import { encodeAdvert, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6, type Advert } from "../vrrp/packet.ts";
 import type { VrrpPort } from "./engine.ts";
-import type { InstancePlan } from "./plan.ts";
+import type { InstancePlan } from "../plan/plan.ts";
 
 export function advertDestinations(plan: InstancePlan): string[] {
   if (plan.unicastPeers.length > 0) return plan.unicastPeers;

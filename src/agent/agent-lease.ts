@@ -3,9 +3,7 @@
 // agent that was killed) from a real claim by it. One small write per period, never per advert.
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-
-export const AGENT_LEASE_LABEL = "vipkeeper.io/agent-lease";
-export const AGENT_LEASE_SECONDS = 20;
+import { AGENT_LEASE_LABEL, AGENT_LEASE_SECONDS } from "../cluster/agent-lease.ts";
 
 export function agentLeaseName(node: string): string {
   // Lease names are DNS subdomains; node names are too, so the prefix keeps them valid (253 max).

@@ -4,8 +4,8 @@
 // arrive as they happen.
 import type { Server } from "node:http";
 import { serveMetrics } from "../observe/http-endpoint.ts";
-import { sumCounters } from "./counters.ts";
-import type { InstanceStatus } from "./engine.ts";
+import { sumCounters } from "../base/counters.ts";
+import type { InstanceStatus } from "../observe/events.ts";
 import type { NodeEngine } from "./engines.ts";
 import type { EngineMessage } from "./ipc.ts";
 import { VrrpMetrics } from "../observe/metrics.ts";

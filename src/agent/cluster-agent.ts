@@ -11,7 +11,7 @@ import { endpointConflicts, nodeAddressSet, refusal, type Refusal } from "../clu
 import { podsKey, type InstanceStatus } from "./engine.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { NodeEngine } from "./engines.ts";
-import type { NodePlan } from "./plan.ts";
+import type { NodePlan } from "../plan/plan.ts";
 import type { StatusWriter } from "./status-writer.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { serviceKey } from "../lb/from-api.ts";

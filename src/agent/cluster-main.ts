@@ -13,9 +13,8 @@ import {
   type V1Secret,
 } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
-import type { RouterObject } from "../cluster/routers.ts";
+import { toClusterNode, type RouterObject } from "../cluster/routers.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
-import { toClusterNode } from "../controller/controller.ts";
 import { loadKubeConfig, applyStatus, EventRecorder } from "../kube/client.ts";
 import { SupervisedInformer } from "../kube/informer.ts";
 import { RtNetlink } from "../net/rtnetlink.ts";

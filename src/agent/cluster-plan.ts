@@ -10,7 +10,7 @@ import {
   type RouterObject,
 } from "../cluster/routers.ts";
 import { addressToBytes, familyOf, type IpFamily } from "../vrrp/address.ts";
-import { planForNode, type NodePlan, type SourceFilter } from "./plan.ts";
+import { planForNode, type NodePlan, type SourceFilter } from "../plan/plan.ts";
 
 export interface HostAddress {
   interfaceName: string;

@@ -2,13 +2,13 @@
 // to their instance through the receive checks, and carries out the instances' effects through
 // ports (raw socket, addresses, announcements) so that it is tested with fakes as well as for real.
 import type { Logger } from "pino";
-import { VrrpInstance, type Effect, type VrrpState } from "../vrrp/instance.ts";
+import { VrrpInstance, type Effect } from "../vrrp/instance.ts";
 import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
 import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert } from "./adverts.ts";
-import { Counters } from "./counters.ts";
+import { Counters } from "../base/counters.ts";
 import {
   vrrpDevice,
   type InstancePlan,
@@ -16,7 +16,9 @@ import {
   type PlannedRoute,
   type PlannedRule,
   type SourceFilter,
-} from "./plan.ts";
+} from "../plan/plan.ts";
+import type { GroupTransitionEvent, InstanceStatus, TransitionEvent } from "../observe/events.ts";
+export type { GroupTransitionEvent, InstanceStatus, TransitionEvent } from "../observe/events.ts";
 
 export interface Clock {
   /** Milliseconds on a monotonic clock. */
@@ -51,28 +53,6 @@ export interface AnnouncePort {
   announce(address: PlannedAddress): void;
 }
 
-export interface TransitionEvent {
-  plan: InstancePlan;
-  from: VrrpState;
-  to: VrrpState;
-  reason: string;
-  at: number;
-  /** The effective priority at the transition. */
-  priority: number;
-  /** On becoming master after hearing a master: ms since its last advert (the failover time). */
-  sinceLastAdvertMs?: number;
-}
-
-/** A sync group's state changed: master (every member), fault (any member), backup otherwise. */
-export interface GroupTransitionEvent {
-  group: string;
-  from: "master" | "backup" | "fault" | "stop" | undefined;
-  /** stop: the engine stopped (keepalived's notify_stop). */
-  to: "master" | "backup" | "fault" | "stop";
-  /** The members' plans (their syncGroupNotify holds the group's scripts). */
-  members: InstancePlan[];
-}
-
 export interface EngineOptions {
   plans: readonly InstancePlan[];
   port(plan: InstancePlan): VrrpPort;
@@ -86,29 +66,6 @@ export interface EngineOptions {
   onGroupTransition?(event: GroupTransitionEvent): void;
   /** Require TTL / hop limit 255 on received adverts (see the agent for keepalived's IPv6 unicast). */
   requireMaxTtl?(plan: InstancePlan): boolean;
-}
-
-export interface InstanceStatus {
-  key: string;
-  state: VrrpState;
-  priority: number;
-  effectivePriority: number;
-  interfaceName: string;
-  /** The virtual addresses (CIDR), held or not. */
-  addresses: string[];
-  since: number;
-  lastAdvertHeardAt?: number;
-  /** Source and priority of the last advert heard (who the master is, seen from here). */
-  lastAdvertFrom?: string;
-  lastAdvertPriority?: number;
-  lastAnnounceAt?: number;
-  /** The last advert dropped because its source is not a peer (someone else speaks on our VRID). */
-  lastForeignAdvert?: { from: string; priority: number; at: number };
-  holdsAddresses: boolean;
-  /** Two masters heard alternating within the last advert interval and a half (split-brain.ts). */
-  splitBrain: boolean;
-  /** Tracked objects (the instance's own interface first) and their health. */
-  tracked: { name: string; healthy: boolean }[];
 }
 
 interface Running {

@@ -1,6 +1,6 @@
 // The node's one VRRP engine process under its supervisor, with resign sockets prepared ahead: the
 // unit both modes use. It runs every router of the node; a new plan changes the running engine in
-// place, router by router (plan-steps.ts): the routers whose part is unchanged run on untouched.
+// place, router by router (plan/steps.ts): the routers whose part is unchanged run on untouched.
 import { fork, type ChildProcess } from "node:child_process";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,8 +8,8 @@ import type { Logger } from "pino";
 import type { EngineArgs } from "./engine-process.ts";
 import type { InstanceStatus } from "./engine.ts";
 import type { EngineCommand, EngineMessage } from "./ipc.ts";
-import type { NodePlan } from "./plan.ts";
-import { routerSteps, type RouterStep } from "./plan-steps.ts";
+import type { NodePlan } from "../plan/plan.ts";
+import { routerSteps, type RouterStep } from "../plan/steps.ts";
 import { prepareResign } from "./resign.ts";
 import { removeVirtualMacs } from "./virtual-mac.ts";
 import { Supervisor } from "./supervisor.ts";

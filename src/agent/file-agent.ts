@@ -1,6 +1,6 @@
 // File mode: the routers and virtual servers of one file (YAML objects or a keepalived.conf), run
 // as keepalived runs its keepalived.conf, all in the node's one engine process. reload() reads the
-// file again, as keepalived does on SIGHUP, and applies only what changed (plan-steps.ts): a router
+// file again, as keepalived does on SIGHUP, and applies only what changed (plan/steps.ts): a router
 // whose plan is the same runs on untouched; new addresses are taken in place; a changed router is
 // stopped and started again in the running engine, and a removed one stopped; a file that no
 // longer loads changes nothing.
@@ -10,9 +10,9 @@ import { loadConfig, type AgentConfig } from "./config-file.ts";
 import { HostStaticsKeeper } from "./statics.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import { startEngine, type NodeEngine } from "./engines.ts";
-import type { RouterStep } from "./plan-steps.ts";
+import type { RouterStep } from "../plan/steps.ts";
 import type { LoadBalancer } from "./load-balancer.ts";
-import { planForNode, type NodePlan } from "./plan.ts";
+import { planForNode, type NodePlan } from "../plan/plan.ts";
 import type { EngineMessage } from "./ipc.ts";
 import type { BackendChoice } from "../lb/backend.ts";
 

@@ -16,7 +16,7 @@ import { VrrpSocket } from "../net/vrrp-socket.ts";
 import { errnoCode } from "../net/native.ts";
 import type { AddressPort, AnnouncePort, RoutePort, VrrpPort } from "./engine.ts";
 import { hostRoutes } from "./routes.ts";
-import { vrrpDevice, type InstancePlan, type PlannedAddress } from "./plan.ts";
+import { vrrpDevice, type InstancePlan, type PlannedAddress } from "../plan/plan.ts";
 import { AddressKeeper, type AddressLifetime } from "./address-keeper.ts";
 
 export interface HostNetwork {

@@ -1,9 +1,9 @@
 // The engine's IPC protocol, both directions: the supervisor's commands and the engine's reports.
 // Times in status are epoch milliseconds (the processes' monotonic clocks differ).
-import type { CounterEntry } from "./counters.ts";
-import type { InstanceStatus } from "./engine.ts";
+import type { CounterEntry } from "../base/counters.ts";
+import type { InstanceStatus } from "../observe/events.ts";
 import type { EngineArgs } from "./engine-process.ts";
-import type { NodePlan } from "./plan.ts";
+import type { NodePlan } from "../plan/plan.ts";
 
 /** The supervisor's first message to a new engine. */
 export interface EngineStart {
@@ -14,7 +14,7 @@ export interface EngineStart {
 
 /**
  * Later commands: the node's whole plan again (the engine changes only the routers whose part
- * differs: plan-steps.ts), the health of tracked cluster objects, a request for a snapshot.
+ * differs: plan/steps.ts), the health of tracked cluster objects, a request for a snapshot.
  */
 export type EngineCommand =
   | EngineStart

@@ -11,7 +11,7 @@ import { checkJobs, nftablesProblems, serviceKey, toVirtualServices } from "../l
 import { chooseBackend, startDataplane, type BackendChoice } from "../lb/backend.ts";
 import { NftError } from "../lb/nft-apply.ts";
 import type { LoadBalancerHooks } from "../observe/lb-observer.ts";
-import type { Counters } from "./counters.ts";
+import type { Counters } from "../base/counters.ts";
 
 export interface LoadBalancer {
   stop(): void;

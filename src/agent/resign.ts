@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { buildAdvert, RESIGN_PRIORITY } from "../vrrp/instance.ts";
 import { sendAdvert } from "./adverts.ts";
 import { openHostNetwork, type HostNetwork } from "./host.ts";
-import { withoutOwnAddresses, type InstancePlan } from "./plan.ts";
+import { withoutOwnAddresses, type InstancePlan } from "../plan/plan.ts";
 
 export interface Resigner {
   resign(instanceKeys: string[]): Promise<void>;

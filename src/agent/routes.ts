@@ -8,7 +8,7 @@ import { errnoCode } from "../net/native.ts";
 import { RTPROT_VIPKEEPER, type RouteRequest } from "../net/routes.ts";
 import type { RtNetlink } from "../net/rtnetlink.ts";
 import type { RoutePort } from "./engine.ts";
-import type { PlannedRoute, PlannedRule } from "./plan.ts";
+import type { PlannedRoute, PlannedRule } from "../plan/plan.ts";
 
 const describeRoute = (r: PlannedRoute) =>
   `${r.type === "Unicast" ? "" : `${r.type.toLowerCase()} `}${r.to.address}/${r.to.prefixLength}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""} table ${r.table}`;

@@ -1,9 +1,9 @@
 // Tracked scripts (keepalived's vrrp_script): each runs every interval, its exit status counted
 // against rise / fall, and only a change of health after those counts reaches the engine.
 import type { Logger } from "pino";
-import type { InstancePlan, ScriptPlan } from "./plan.ts";
+import type { InstancePlan, ScriptPlan } from "../plan/plan.ts";
 import { RiseFall } from "../health/rise-fall.ts";
-import { runShell } from "./shell.ts";
+import { runShell } from "../base/shell.ts";
 
 export interface ScriptTrackers {
   stop(): void;

@@ -13,7 +13,7 @@ import { ROUTE_SCOPES } from "../net/routes.ts";
 import { parseCidr } from "../api/cidr.ts";
 import type { HostStatics } from "../keepalived/convert.ts";
 import { ruleFamily } from "../api/routes.ts";
-import { plannedRoute, plannedRules, type PlannedRoute, type PlannedRule } from "./plan.ts";
+import { plannedRoute, plannedRules, type PlannedRoute, type PlannedRule } from "../plan/plan.ts";
 import { hostRoutes } from "./routes.ts";
 
 interface StaticAddress {

@@ -1,7 +1,7 @@
 // This node's entry of a router's status.nodes, from its engine's report.
 import type { InstanceEntry, NodeEntry, NodeState } from "../cluster/status.ts";
 import type { VrrpState } from "../vrrp/instance.ts";
-import type { InstanceStatus } from "./engine.ts";
+import type { InstanceStatus } from "../observe/events.ts";
 
 const STATE: Record<VrrpState, NodeState> = {
   initialize: "Init",

@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import { RtNetlink } from "../net/rtnetlink.ts";
 import { IN6_ADDR_GEN_MODE_NONE, MACVLAN_MODE_PRIVATE, type LinkInfo } from "../net/netlink.ts";
 import { errnoCode } from "../net/native.ts";
-import type { InstancePlan } from "./plan.ts";
+import type { InstancePlan } from "../plan/plan.ts";
 
 export const VMAC_ALIAS_PREFIX = "vipkeeper vmac ";
 

@@ -1,5 +1,6 @@
 // `vipkeeper controller`: the cluster's planner (one leader at a time, by a Lease).
 import { parseArgs } from "node:util";
+import type { ControllerArgs } from "../controller/main.ts";
 import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
 
 const HELP = `Usage: vipkeeper controller [options]
@@ -20,20 +21,6 @@ Options:
   --default-lb-class      also serve LoadBalancer Services without a loadBalancerClass
   -h, --help              show this help
 `;
-
-export interface ControllerArgs {
-  namespace: string;
-  agentConfig?: string;
-  kubeconfig?: string;
-  metricsAddress?: string;
-  healthAddress?: string;
-  leaderElect: boolean;
-  manageAgents: boolean;
-  lbProvider: boolean;
-  /** Serve LoadBalancer Services with no class too (vipkeeper as the cluster's default provider). */
-  defaultLbClass: boolean;
-  identity: string;
-}
 
 export function parseControllerArgs(argv: string[], env = process.env): ControllerArgs | string {
   let values;

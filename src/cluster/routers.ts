@@ -1,6 +1,7 @@
 // What a VirtualRouter means in a cluster: which nodes take part, each node's priority, the VRID
 // the controller allocates, the unicast peers taken from Nodes, and the conflicts between routers.
 // Pure: the controller plans with it, and each agent resolves its own share with the same rules.
+import type { V1Node } from "@kubernetes/client-node";
 import { parseCidr } from "../api/cidr.ts";
 import type { VirtualRouter } from "../api/virtual-router.ts";
 import { familyOf, addressToBytes, bytesToAddress, type IpFamily } from "../vrrp/address.ts";
@@ -11,6 +12,15 @@ export interface ClusterNode {
   labels: Readonly<Record<string, string>>;
   /** InternalIP addresses (then ExternalIP if none), canonical. */
   addresses: readonly string[];
+}
+
+/** A Node object's facts, as the controller and the agents both read them. */
+export function toClusterNode(n: V1Node): ClusterNode {
+  const all = n.status?.addresses ?? [];
+  const internal = all.filter((a) => a.type === "InternalIP").map((a) => a.address);
+  const addresses =
+    internal.length > 0 ? internal : all.filter((a) => a.type === "ExternalIP").map((a) => a.address);
+  return { name: n.metadata?.name ?? "", labels: n.metadata?.labels ?? {}, addresses };
 }
 
 /** A VirtualRouter as read from the API: metadata and the controller's share of status. */

@@ -3,8 +3,8 @@
 // Event writes; the agents' DaemonSet is kept on the union of the nodes that routers select.
 import type { V1Lease, V1Node } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { selectedNodes, type ClusterNode } from "../cluster/routers.ts";
-import { AGENT_LEASE_SECONDS } from "../agent/agent-lease.ts";
+import { selectedNodes, toClusterNode, type ClusterNode } from "../cluster/routers.ts";
+import { AGENT_LEASE_SECONDS } from "../cluster/agent-lease.ts";
 import {
   allocate,
   FINALIZER,
@@ -150,12 +150,4 @@ export class RouterController {
     if (!seen) return undefined;
     return now - seen.at < AGENT_LEASE_SECONDS * 1000 ? seen.at : undefined;
   }
-}
-
-export function toClusterNode(n: V1Node): ClusterNode {
-  const all = n.status?.addresses ?? [];
-  const internal = all.filter((a) => a.type === "InternalIP").map((a) => a.address);
-  const addresses =
-    internal.length > 0 ? internal : all.filter((a) => a.type === "ExternalIP").map((a) => a.address);
-  return { name: n.metadata?.name ?? "", labels: n.metadata?.labels ?? {}, addresses };
 }

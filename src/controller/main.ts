@@ -16,8 +16,7 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
-import { AGENT_LEASE_LABEL } from "../agent/agent-lease.ts";
-import type { ControllerArgs } from "../cli/controller.ts";
+import { AGENT_LEASE_LABEL } from "../cluster/agent-lease.ts";
 import { createLogger } from "../observe/log.ts";
 import { RouterController, type ControllerPorts } from "./controller.ts";
 import type { RouterWithStatus } from "./reconcile.ts";
@@ -30,6 +29,21 @@ import { WorkQueue } from "../kube/work-queue.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { parseAgentSettings, type AgentSettings } from "../install/agent-settings.ts";
 import { agentDaemonSet } from "../install/agent-daemonset.ts";
+
+/** What `vipkeeper controller` was given (cli/controller.ts parses the command line). */
+export interface ControllerArgs {
+  namespace: string;
+  agentConfig?: string;
+  kubeconfig?: string;
+  metricsAddress?: string;
+  healthAddress?: string;
+  leaderElect: boolean;
+  manageAgents: boolean;
+  lbProvider: boolean;
+  /** Serve LoadBalancer Services with no class too (vipkeeper as the cluster's default provider). */
+  defaultLbClass: boolean;
+  identity: string;
+}
 
 export const FIELD_MANAGER = "vipkeeper-controller";
 const LB_FIELD_MANAGER = "vipkeeper-lb-provider";

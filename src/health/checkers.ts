@@ -8,7 +8,7 @@ import { Resolver } from "node:dns/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
-import { runShell } from "../agent/shell.ts";
+import { runShell } from "../base/shell.ts";
 import { icmpEcho } from "../net/icmp-echo.ts";
 
 export interface CheckResult {

@@ -3,7 +3,7 @@
 // round (keepalived's retry / delay_before_retry), and rise / fall before health changes. Only a
 // change of health is reported, at once, so the dataplane follows within milliseconds.
 import type { Logger } from "pino";
-import type { Counters } from "../agent/counters.ts";
+import type { Counters } from "../base/counters.ts";
 import { runChecks, type CheckResult, type CheckSpec, type Target } from "./checkers.ts";
 import { RiseFall } from "./rise-fall.ts";
 

@@ -3,8 +3,8 @@
 // stays free of both; every hook returns at once and never throws into the dataplane path.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { Counters } from "../agent/counters.ts";
-import { planForNode } from "../agent/plan.ts";
+import type { Counters } from "../base/counters.ts";
+import { planForNode } from "../plan/plan.ts";
 import type { VirtualRouter } from "../api/virtual-router.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { CheckResult } from "../health/checkers.ts";
@@ -12,7 +12,7 @@ import type { CheckJob } from "../health/scheduler.ts";
 import type { QuorumScripts, RealServerScripts } from "../keepalived/virtual-server.ts";
 import { serviceKey, toVirtualService } from "../lb/from-api.ts";
 import { desiredDestinations } from "../lb/model.ts";
-import { runShell } from "../agent/shell.ts";
+import { runShell } from "../base/shell.ts";
 import { LoadBalancerMetrics } from "./lb-metrics.ts";
 import {
   fromRouterNotify,

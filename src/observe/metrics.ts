@@ -2,9 +2,9 @@
 // engines report (agent/agent-metrics.ts), so the VRRP path only bumps its own counters and never
 // waits on an exporter.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { InstanceStatus, TransitionEvent } from "../agent/engine.ts";
-import type { CounterEntry } from "../agent/counters.ts";
-import { instanceLabels } from "./instance-key.ts";
+import type { InstanceStatus, TransitionEvent } from "./events.ts";
+import type { CounterEntry } from "../base/counters.ts";
+import { instanceLabels } from "../plan/instance-key.ts";
 
 const STATES = ["initialize", "backup", "master", "fault"] as const;
 

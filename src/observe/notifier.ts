@@ -3,8 +3,8 @@
 // the VRRP engine hands the event over and never waits; failures are logged and counted.
 import { Backoff } from "../base/backoff.ts";
 import type { Logger } from "pino";
-import type { TransitionEvent } from "../agent/engine.ts";
-import type { Counters } from "../agent/counters.ts";
+import type { TransitionEvent } from "./events.ts";
+import type { Counters } from "../base/counters.ts";
 
 /** The JSON body of a webhook, one per transition. */
 export interface TransitionNotice {

@@ -3,8 +3,8 @@
 // was imported from a keepalived.conf). Fire and forget: VRRP never waits on them;
 // a failure or an overrun is logged.
 import type { Logger } from "pino";
-import type { GroupTransitionEvent, TransitionEvent } from "../agent/engine.ts";
-import { runShell } from "../agent/shell.ts";
+import type { GroupTransitionEvent, TransitionEvent } from "./events.ts";
+import { runShell } from "../base/shell.ts";
 
 const TIMEOUT_MS = 60_000;
 

@@ -3,9 +3,9 @@
 // notify_up / notify_down scripts. Fire and forget: the load balancer hands the change over and
 // the dataplane never waits on a receiver; failures are logged and counted.
 import type { Logger } from "pino";
-import type { Counters } from "../agent/counters.ts";
-import type { NotifyPlan } from "../agent/plan.ts";
-import { runShell } from "../agent/shell.ts";
+import type { Counters } from "../base/counters.ts";
+import type { NotifyPlan } from "../plan/plan.ts";
+import { runShell } from "../base/shell.ts";
 import { deliverMail, deliverWebhook, type MailPlan, type WebhookPlan } from "./notifier.ts";
 
 const SCRIPT_TIMEOUT_MS = 60_000;

@@ -4,7 +4,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { AddressKeeper, DEFAULT_ADDRESS_LIFETIME, type Interval } from "../../src/agent/address-keeper.ts";
-import type { PlannedAddress } from "../../src/agent/plan.ts";
+import type { PlannedAddress } from "../../src/plan/plan.ts";
 import { parseAgentArgs } from "../../src/cli/agent.ts";
 
 const log = pino({ level: "silent" });

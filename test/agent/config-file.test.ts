@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../src/agent/config-file.ts";
-import { planForNode } from "../../src/agent/plan.ts";
+import { planForNode } from "../../src/plan/plan.ts";
 
 const ROUTER = `apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter

@@ -10,7 +10,7 @@ import {
   type VrrpPort,
 } from "../../src/agent/engine.ts";
 import { parseConfig } from "../../src/agent/config-file.ts";
-import { planForNode, type PlannedAddress } from "../../src/agent/plan.ts";
+import { planForNode, type PlannedAddress } from "../../src/plan/plan.ts";
 import { encodeAdvert } from "../../src/vrrp/packet.ts";
 import { skewTimeMs, masterDownIntervalMs } from "../../src/vrrp/timers.ts";
 import { FakeClock } from "../support/fake-clock.ts";

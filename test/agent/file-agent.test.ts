@@ -2,9 +2,9 @@
 // load balancer's inputs changed.
 import { describe, expect, it } from "vitest";
 import { loadBalancerInputs } from "../../src/agent/file-agent.ts";
-import { routerSteps } from "../../src/agent/plan-steps.ts";
+import { routerSteps } from "../../src/plan/steps.ts";
 import { parseConfig } from "../../src/agent/config-file.ts";
-import { planForNode } from "../../src/agent/plan.ts";
+import { planForNode } from "../../src/plan/plan.ts";
 
 const router = (
   name: string,

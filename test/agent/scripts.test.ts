@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RiseFall } from "../../src/health/rise-fall.ts";
-import { runShell } from "../../src/agent/shell.ts";
-import type { TransitionEvent } from "../../src/agent/engine.ts";
-import type { InstancePlan } from "../../src/agent/plan.ts";
+import { runShell } from "../../src/base/shell.ts";
+import type { TransitionEvent } from "../../src/observe/events.ts";
+import type { InstancePlan } from "../../src/plan/plan.ts";
 import { groupNotifyCommands, notifyCommands } from "../../src/observe/notify-scripts.ts";
 
 describe("rise and fall", () => {

@@ -3,7 +3,7 @@
 // defaults apply only where it is present); these tests hold those fallbacks to the schema: an
 // object plans the same with and without its defaults filled in.
 import { describe, expect, it } from "vitest";
-import { planForNode } from "../../src/agent/plan.ts";
+import { planForNode } from "../../src/plan/plan.ts";
 import { withDefaults } from "../../src/api/defaults.ts";
 import { validateVirtualRouter, type VirtualRouter } from "../../src/api/virtual-router.ts";
 import { validateVirtualServer, type VirtualServer } from "../../src/api/virtual-server.ts";

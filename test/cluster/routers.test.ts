@@ -12,7 +12,7 @@ import {
   type ClusterNode,
   type RouterObject,
 } from "../../src/cluster/routers.ts";
-import { planForNode } from "../../src/agent/plan.ts";
+import { planForNode } from "../../src/plan/plan.ts";
 import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
 
 let nextHost = 10;

@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { Counters } from "../../src/agent/counters.ts";
+import { Counters } from "../../src/base/counters.ts";
 import { runCheck } from "../../src/health/checkers.ts";
 import { HealthScheduler, type CheckJob } from "../../src/health/scheduler.ts";
 

@@ -13,8 +13,8 @@ import { parseAgentSettings } from "../../src/install/agent-settings.ts";
 import { DASHBOARD_METRICS } from "../../src/install/dashboard.ts";
 import { VrrpMetrics } from "../../src/observe/metrics.ts";
 import { LoadBalancerMetrics } from "../../src/observe/lb-metrics.ts";
-import { Counters } from "../../src/agent/counters.ts";
-import type { InstanceStatus } from "../../src/agent/engine.ts";
+import { Counters } from "../../src/base/counters.ts";
+import type { InstanceStatus } from "../../src/observe/events.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
 type Json = Record<string, unknown>;

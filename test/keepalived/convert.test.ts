@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
 import { loadConfig } from "../../src/agent/config-file.ts";
-import { planForNode } from "../../src/agent/plan.ts";
+import { planForNode } from "../../src/plan/plan.ts";
 import {
   convertKeepalived,
   mergeRouters,

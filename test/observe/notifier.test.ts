@@ -4,9 +4,9 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { Counters } from "../../src/agent/counters.ts";
-import type { TransitionEvent } from "../../src/agent/engine.ts";
-import type { InstancePlan } from "../../src/agent/plan.ts";
+import { Counters } from "../../src/base/counters.ts";
+import type { TransitionEvent } from "../../src/observe/events.ts";
+import type { InstancePlan } from "../../src/plan/plan.ts";
 import { Notifier } from "../../src/observe/notifier.ts";
 import { startSmtpSink, type ReceivedMail } from "../support/smtp-sink.ts";
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { Counters } from "../../src/agent/counters.ts";
+import { Counters } from "../../src/base/counters.ts";
 import { loadConfig } from "../../src/agent/config-file.ts";
 import { checkJobs } from "../../src/lb/from-api.ts";
 import type { CheckJob } from "../../src/health/scheduler.ts";

@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Lab } from "../../src/lab/lab.ts";
-import type { InstanceStatus } from "../../src/agent/engine.ts";
+import type { InstanceStatus } from "../../src/observe/events.ts";
 import { isEngineCommand } from "../../src/agent/leftovers.ts";
 export { waitUntil } from "../../src/lab/wait.ts";
 

@@ -7,7 +7,7 @@ import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
 import { RT_TABLE_MAIN, type RouteRequest, type RuleRequest } from "../net/routes.ts";
 import { ruleFamily, type VirtualRoute, type VirtualRule } from "../api/routes.ts";
-import { instanceKey } from "../observe/instance-key.ts";
+import { instanceKey } from "./instance-key.ts";
 import type { SyncGroupScripts as KeepalivedSyncGroupScripts } from "../keepalived/convert.ts";
 
 export interface PlannedAddress {
