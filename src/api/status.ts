@@ -108,6 +108,7 @@ const ROUTER_CONDITIONS = [
   "AddressConflict: another VirtualRouter already holds one of the addresses; this one does not run.",
   "ForeignSpeaker: adverts for this VRID come from an address that is not a cluster node (a keepalived or router outside the cluster); agents drop them, and it stays True until a minute after the last.",
   "NoNodes: spec.nodeSelector selects no node.",
+  "SyncGroupSplit: the members of spec.syncGroup cannot be master together: they can share no node (NoCommonNode: each is given a master of its own) or some set spec.priorities and some do not (PrioritiesDiffer); the message names them.",
   "Invalid: the spec breaks a rule the schema cannot express; the message names the fields.",
 ].join(" ");
 
@@ -122,7 +123,7 @@ export const VirtualRouterStatus = Type.Object({
   preferredMaster: Type.Optional(
     Type.String({
       description:
-        "The node the controller gives priority 200 so masters spread over nodes (when spec.priorities is empty): the same router keeps it while it can, and routers of one set of nodes get different ones.",
+        "The node the controller gives priority 200 so masters spread over nodes (when spec.priorities is empty): the same router keeps it while it can, routers of one set of nodes get different ones, and the members of a spec.syncGroup get the same one.",
     }),
   ),
   master: Type.Optional(Type.String({ description: "The node that holds the addresses now (empty: none)." })),

@@ -222,7 +222,7 @@ export const VirtualRouterSpec = Type.Object(
         pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         maxLength: 63,
         description:
-          "Routers with the same syncGroup move together (keepalived's vrrp_sync_group): one in Fault puts all in Fault, one that leaves Master takes the others out of Master, and they become Master only together. Honoured where one engine runs all of them: the file-mode agent. In cluster mode each router runs in an engine of its own and this version does not coordinate them.",
+          "Routers with the same syncGroup move together (keepalived's vrrp_sync_group): one in Fault puts all in Fault, one that leaves Master takes the others out of Master, and they become Master only together. Honoured in file mode and in cluster mode, where one engine per node runs all of that node's routers and the controller gives a group's members one preferred master, on a node they all select, and the same priority on every node (it spreads the group as one unit, weighing as many masters as it has members). Members that can share no node (nodeSelector, maintenance), or some with spec.priorities and some without, cannot be master together: their status gets the condition SyncGroupSplit. Give every member the same spec.priorities, or none.",
       }),
     ),
     accept: Type.Optional(

@@ -57,7 +57,8 @@ export function selectedNodes(router: RouterObject, nodes: readonly ClusterNode[
 }
 
 /**
- * A node's priority when spec.priorities does not name it: 100..199 from a hash of router and node.
+ * A node's priority when spec.priorities does not name it: 100..199 from a hash of the router's
+ * priorityKey (its name, or its sync group's) and node.
  * It depends on nothing else, so a node joining or leaving never changes another node's priority
  * (which would make the master move), and different routers get different masters.
  */
@@ -68,12 +69,21 @@ export function defaultPriority(router: string, node: string): number {
 /** The priority of the node the controller prefers as master (status.preferredMaster): above every default. */
 export const PREFERRED_PRIORITY = 200;
 
+/**
+ * What a router's default priorities are hashed from: its name, or its spec.syncGroup's, so the
+ * members of a group rank every node alike (they become master only together, so a member that
+ * preferred another node than the rest would hold the group in Backup). `:` is in no object name.
+ */
+export function priorityKey(router: RouterObject): string {
+  return router.spec.syncGroup !== undefined ? `syncGroup:${router.spec.syncGroup}` : router.metadata.name;
+}
+
 /** spec.priorities, else PREFERRED_PRIORITY for the preferred master, else the default. */
 export function priorityOf(router: RouterObject, node: string): number {
   const named = router.spec.priorities?.find((p) => p.node === node)?.priority;
   if (named !== undefined) return named;
   if (!router.spec.priorities?.length && router.status?.preferredMaster === node) return PREFERRED_PRIORITY;
-  return defaultPriority(router.metadata.name, node);
+  return defaultPriority(priorityKey(router), node);
 }
 
 /**

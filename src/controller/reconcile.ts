@@ -3,7 +3,7 @@
 // and idempotent: the same inputs give the same answer, and nothing depends on what came before
 // except what the object itself records.
 import { validateVirtualRouter } from "../api/virtual-router.ts";
-import { assignMasters } from "../cluster/masters.ts";
+import { assignMasters, syncGroupSplits, type SyncGroupSplit } from "../cluster/masters.ts";
 import { allocateVrids, type VridAllocation } from "../cluster/routers.ts";
 import { selectedNodes, type ClusterNode, type RouterObject } from "../cluster/routers.ts";
 import {
@@ -58,12 +58,22 @@ export interface World {
   now: number;
 }
 
-/** The routers' VRIDs, conflicts and preferred masters: computed once per pass over all routers (global). */
-export type Allocation = VridAllocation & { masters: ReadonlyMap<string, string> };
+/**
+ * The routers' VRIDs, conflicts, preferred masters and the sync groups that cannot be given one
+ * master (by router, why): computed once per pass over all routers (global).
+ */
+export type Allocation = VridAllocation & {
+  masters: ReadonlyMap<string, string>;
+  syncGroupSplits: ReadonlyMap<string, SyncGroupSplit>;
+};
 
 export function allocate(routers: readonly RouterWithStatus[], nodes: readonly ClusterNode[]): Allocation {
   const before = new Map(routers.map((r) => [r.metadata.name, r.status?.preferredMaster]));
-  return { ...allocateVrids(routers, nodes), masters: assignMasters(routers, nodes, (r) => before.get(r)) };
+  return {
+    ...allocateVrids(routers, nodes),
+    masters: assignMasters(routers, nodes, (r) => before.get(r)),
+    syncGroupSplits: syncGroupSplits(routers, nodes),
+  };
 }
 
 export function reconcileRouter(
@@ -133,6 +143,8 @@ export function reconcileRouter(
       reason: "AdvertFromOutside",
       message: `adverts for this VRID come from ${foreign.join(", ")}, which is not a cluster node`,
     });
+  const split = allocation.syncGroupSplits.get(name);
+  if (split !== undefined) problems.push({ type: "SyncGroupSplit", ...split });
   if (selected.size === 0)
     problems.push({
       type: "NoNodes",

@@ -682,7 +682,7 @@ function mapSyncGroup(
   note(
     g,
     "changed",
-    `vrrp_sync_group ${name}: ${found.map((r) => r.metadata.name).join(", ")} get syncGroup ${syncGroup} and move together in the agent reading this file; in a cluster each router runs in an engine of its own, and this version does not coordinate them there`,
+    `vrrp_sync_group ${name}: ${found.map((r) => r.metadata.name).join(", ")} get syncGroup ${syncGroup} and move together, in the agent reading this file as in a cluster (where the controller gives them one preferred master)`,
   );
   return Object.keys(scripts).length > 1 ? { syncGroup, ...scripts } : undefined;
 }

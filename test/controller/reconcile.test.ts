@@ -177,6 +177,45 @@ describe("controller reconcile", () => {
     expect(rb.events.map((e) => e.reason)).toContain("VRIDConflict");
   });
 
+  it("gives a sync group's members one preferred master, and reports a group that shares no node", () => {
+    const sided: ClusterNode[] = [
+      { name: "n1", labels: { a: "yes" }, addresses: ["198.18.0.1"] },
+      { name: "n2", labels: { a: "yes", b: "yes" }, addresses: ["198.18.0.2"] },
+      { name: "n3", labels: { b: "yes" }, addresses: ["198.18.0.3"] },
+    ];
+    const member = (name: string, side: string, age: number): RouterWithStatus => ({
+      ...router(undefined, { name, creationTimestamp: iso(T0 - age) }),
+      spec: {
+        addresses: [{ address: `198.18.0.${age}/24` }],
+        nodeSelector: { [side]: "yes" },
+        syncGroup: "db",
+      },
+    });
+    const pair = [member("db-a", "a", 2), member("db-b", "b", 1)];
+    const w: World = { ...world(pair), nodes: sided };
+    const alloc = allocate(w.routers, w.nodes);
+    const [ra, rb] = pair.map((r) => reconcileRouter(r, w, alloc));
+    // n2 is the only node both select.
+    expect([ra!.status?.preferredMaster, rb!.status?.preferredMaster]).toEqual(["n2", "n2"]);
+    expect(ra!.status?.conditions.find((c) => c.type === "SyncGroupSplit")).toBeUndefined();
+
+    const apart = [
+      member("db-a", "a", 2),
+      { ...member("db-b", "b", 1), spec: { ...pair[1]!.spec, nodeSelector: { c: "yes" } } },
+    ];
+    const only = sided.map((n) => (n.name === "n3" ? { ...n, labels: { c: "yes" } } : n));
+    const w2: World = { ...world(apart), nodes: only };
+    const split = reconcileRouter(apart[0]!, w2, allocate(w2.routers, w2.nodes));
+    expect(split.status?.conditions.find((c) => c.type === "SyncGroupSplit")).toMatchObject({
+      status: "True",
+      reason: "NoCommonNode",
+      message: expect.stringMatching(/syncGroup db: db-a \(n1, n2\), db-b \(n3\)/) as string,
+    });
+    // Not a reason to stop: Ready follows the election as for any router.
+    expect(split.status?.conditions[0]).toMatchObject({ type: "Ready", reason: "NoMaster" });
+    expect(split.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "NoCommonNode" }));
+  });
+
   it("keeps the finalizer until live agents report the router stopped, or the wait runs out", () => {
     const deleting = (nodes: NodeEntry[], since: number) =>
       router({ vrid: 1, nodes }, { deletionTimestamp: iso(since) });
