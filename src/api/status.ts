@@ -185,9 +185,36 @@ export const IPPoolStatus = Type.Object({
       { description: "Addresses left, after avoidBuggyIPs." },
     ),
   ),
+  vrids: Type.Optional(
+    Type.Array(
+      Type.Object({
+        segment: Type.String({
+          description:
+            "The network the pool's generated routers speak on, with the interface when they name one (198.18.0.0/24 on eth0).",
+        }),
+        used: Type.Integer({
+          minimum: 0,
+          maximum: 255,
+          description: "VRIDs in use on it, by any VirtualRouter.",
+        }),
+        free: Type.Integer({ minimum: 0, maximum: 255, description: "VRIDs left on it (255 - used)." }),
+        routers: Type.Integer({ minimum: 0, description: "The pool's generated routers on it." }),
+        waiting: Type.Integer({
+          minimum: 0,
+          description: "Of those, the ones without a VRID because none was left (see VRIDsExhausted).",
+        }),
+      }),
+      {
+        description:
+          "VRID use on each segment of the pool's generated routers: a segment has 255 VRIDs, and every generated router needs one.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["segment"],
+      },
+    ),
+  ),
   conditions: Type.Optional(
     Conditions(
-      "Ready: the pool is valid and has addresses left. Exhausted: every address is allocated (Services wait). Invalid: the spec breaks a rule the schema cannot express (e.g. overlapping ranges).",
+      "Ready: the pool is valid and has addresses left. Exhausted: every address is allocated (Services wait). VRIDsExhausted: True while a generated router of the pool has no VRID because its segment has none left; the message names the segment and how many more were needed, and those routers' Services get a VRIDsExhausted Event. Invalid: the spec breaks a rule the schema cannot express (e.g. overlapping ranges).",
     ),
   ),
   observedGeneration: Type.Optional(Type.Integer({ description: "The generation last acted on." })),
@@ -197,3 +224,4 @@ export type Condition = Type.Static<typeof Condition>;
 export type NodeEntry = Type.Static<typeof NodeEntry>;
 export type InstanceEntry = Type.Static<typeof InstanceEntry>;
 export type VirtualRouterStatus = Type.Static<typeof VirtualRouterStatus>;
+export type IPPoolStatus = Type.Static<typeof IPPoolStatus>;

@@ -32,6 +32,7 @@ export type RouterObject = Omit<VirtualRouter, "metadata"> & {
     deletionTimestamp?: string;
     finalizers?: string[];
     labels?: Record<string, string>;
+    annotations?: Record<string, string>;
   };
   status?: { vrid?: number; preferredMaster?: string };
 };
@@ -105,7 +106,18 @@ export function segmentKeys(router: RouterObject): string[] {
 export interface RouterConflict {
   router: string;
   kind: "VRIDConflict" | "AddressConflict";
+  /** The condition's reason when it is not the kind itself. */
+  reason?: typeof VRIDS_EXHAUSTED;
   message: string;
+}
+
+/** The reason of a VRIDConflict that is no clash but a segment with no VRID left. */
+export const VRIDS_EXHAUSTED = "VRIDsExhausted";
+
+/** A segment key for people: "198.18.0.0/24", or "198.18.0.0/24 on eth0" when an interface is named. */
+export function segmentText(key: string): string {
+  const [dev, net] = key.split("|") as [string, string];
+  return dev === "*" ? net : `${net} on ${dev}`;
 }
 
 export interface VridAllocation {
@@ -207,7 +219,8 @@ export function allocateVrids(
       conflicts.push({
         router: r.metadata.name,
         kind: "VRIDConflict",
-        message: "every VRID (1-255) is in use on this segment",
+        reason: VRIDS_EXHAUSTED,
+        message: `every VRID (1-255) is in use on ${segments.map(segmentText).join(", ")}; this router does not run`,
       });
       continue;
     }

@@ -8,8 +8,10 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  DiscoveryV1Api,
   PatchStrategy,
   setHeaderOptions,
+  type V1EndpointSlice,
   type V1Lease,
   type V1Namespace,
   type V1Node,
@@ -22,6 +24,7 @@ import { RouterController, type ControllerPorts } from "./controller.ts";
 import type { RouterWithStatus } from "./reconcile.ts";
 import { loadKubeConfig, applyObject, applyStatus, mergePatch, EventRecorder } from "../kube/client.ts";
 import type { PoolObject } from "../lbprovider/pools.ts";
+import { endpointNodes } from "../lbprovider/services.ts";
 import { LbProviderLoop } from "./lb-loop.ts";
 import { ControllerMetrics } from "./metrics.ts";
 import { SupervisedInformer } from "../kube/informer.ts";
@@ -168,14 +171,36 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
       list: () => core.listNamespace(),
       log,
     });
+    // EndpointSlices say on which nodes an externalTrafficPolicy: Local Service's endpoints lie
+    // (its router is that node set's). They change with every pod's readiness; only a change of a
+    // slice's node set is worth a pass.
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const slices = new SupervisedInformer<V1EndpointSlice>(kc, {
+      path: "/apis/discovery.k8s.io/v1/endpointslices",
+      list: () => discovery.listEndpointSliceForAllNamespaces(),
+      log,
+    });
+    const sliceNodes = new Map<string, string>();
+    const sliceChanged = (s: V1EndpointSlice, gone: boolean) => {
+      const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+      const nodes = gone ? undefined : [...endpointNodes([s]).values()].join();
+      if (sliceNodes.get(key) === nodes) return;
+      if (nodes === undefined) sliceNodes.delete(key);
+      else sliceNodes.set(key, nodes);
+      queue.add(LB_KEY);
+    };
+    slices.on("add", (s) => sliceChanged(s, false));
+    slices.on("update", (s) => sliceChanged(s, false));
+    slices.on("delete", (s) => sliceChanged(s, true));
     for (const i of [services, pools, namespaces]) i.on("change", () => queue.add(LB_KEY));
-    informers.push(services, pools, namespaces);
+    informers.push(services, pools, namespaces, slices);
     lb = new LbProviderLoop(
       {
         services,
         pools,
         namespaces,
         routers,
+        slices,
         writeServiceStatus: async (namespace, name, status) => {
           await core.patchNamespacedServiceStatus(
             { namespace, name, body: { status } },
@@ -190,11 +215,11 @@ export async function runControllerProcess(args: ControllerArgs): Promise<number
             if (err.code !== 404) throw err;
           });
         },
-        writePoolStatus: (name, allocated) =>
+        writePoolStatus: (name, status) =>
           applyStatus(
             kc,
             { group: GROUP, version: VERSION, plural: "ippools", name },
-            { apiVersion: `${GROUP}/${VERSION}`, kind: "IPPool", metadata: { name }, status: { allocated } },
+            { apiVersion: `${GROUP}/${VERSION}`, kind: "IPPool", metadata: { name }, status },
             LB_FIELD_MANAGER,
             true,
           ),

@@ -118,7 +118,7 @@ export function reconcileRouter(
       message: invalid.map((e) => `${e.field}: ${e.message}`).join("; "),
     });
   for (const c of allocation.conflicts.filter((c) => c.router === name))
-    problems.push({ type: c.kind, reason: c.kind, message: c.message });
+    problems.push({ type: c.kind, reason: c.reason ?? c.kind, message: c.message });
   const nodeAddresses = new Set(world.nodes.flatMap((n) => n.addresses));
   // Agents in cluster mode drop adverts from outside the cluster and report the last one
   // (lastForeignAdvert); an advert heard and obeyed from outside (a unicast peer listed by hand

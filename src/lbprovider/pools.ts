@@ -1,12 +1,14 @@
 // IPPool objects to the provider's pools: ranges, who may draw from them (label selectors on the
 // Service and its namespace), and the template of the VirtualRouters that announce them.
 import { poolRanges, type IPPoolSpec } from "../api/ip-pool.ts";
+import type { IPPoolStatus } from "../api/status.ts";
 import { selects } from "../api/label-selector.ts";
 import type { ProviderPool } from "./provider.ts";
 
 export interface PoolObject {
-  metadata: { name: string; deletionTimestamp?: string };
+  metadata: { name: string; deletionTimestamp?: string; generation?: number };
   spec: IPPoolSpec;
+  status?: Pick<IPPoolStatus, "conditions">;
 }
 
 export function providerPool(

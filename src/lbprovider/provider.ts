@@ -33,6 +33,8 @@ export interface ProviderPass {
   events: ProviderEvent[];
   /** The generated VirtualRouters as they should be (the caller creates, updates and deletes). */
   routers: RouterObject[];
+  /** The Services (keys) each generated router announces an address of. */
+  members: Map<string, string[]>;
 }
 
 export class LbProvider {
@@ -40,20 +42,26 @@ export class LbProvider {
   private readonly known = new Set<string>();
   /** The last problem reported per Service, so a repeated pass does not repeat its Event. */
   private readonly reported = new Map<string, string>();
+  /** Local Services told they wait for an endpoint (told again only after they had one). */
+  private readonly waiting = new Set<string>();
   private readonly isDefaultProvider: boolean;
 
   constructor(isDefaultProvider: boolean) {
     this.isDefaultProvider = isDefaultProvider;
   }
 
-  /** `current`: each address's generated router now (addresses stay where they are). */
+  /**
+   * `current`: each address's generated router now (addresses stay where they are). `endpoints`:
+   * the nodes each Service's endpoints lie on (`endpointNodes`), for externalTrafficPolicy: Local.
+   */
   pass(
     services: readonly V1Service[],
     pools: readonly ProviderPool[],
     current: ReadonlyMap<string, string> = new Map(),
+    endpoints: ReadonlyMap<string, readonly string[]> = new Map(),
   ): ProviderPass {
     this.allocator.setPools(pools.map((p) => p.pool));
-    const out: ProviderPass = { ingress: new Map(), events: [], routers: [] };
+    const out: ProviderPass = { ingress: new Map(), events: [], routers: [], members: new Map() };
     const ours = services
       .filter((s) => isOurs(s, this.isDefaultProvider) && !s.metadata?.deletionTimestamp)
       .sort(
@@ -68,6 +76,7 @@ export class LbProvider {
         this.allocator.release(key);
         this.known.delete(key);
         this.reported.delete(key);
+        this.waiting.delete(key);
       }
     // Adopt first: Services that publish addresses keep them before anyone is given a new one.
     const withAddresses = ours.filter((s) => publishedAddresses(s).length > 0);
@@ -78,8 +87,35 @@ export class LbProvider {
       const a = this.allocator.assignmentOf(key);
       if (a) assignments.set(key, a);
     }
-    const local = new Set(ours.filter((s) => s.spec?.externalTrafficPolicy === "Local").map(serviceKey));
+    const local = new Map(
+      ours
+        .filter((s) => s.spec?.externalTrafficPolicy === "Local")
+        .map((s) => [serviceKey(s), endpoints.get(serviceKey(s)) ?? []] as const),
+    );
     for (const p of pools) out.routers.push(...routersForPool(p.announce, assignments, local, current));
+    const routerOf = new Map(
+      out.routers.flatMap((r) => r.spec.addresses.map((a) => [a.address, r.metadata.name] as const)),
+    );
+    for (const [key, a] of assignments)
+      for (const name of new Set(
+        a.addresses.map((addr) => routerOf.get(addr)).filter((n) => n !== undefined),
+      ))
+        out.members.set(name, [...(out.members.get(name) ?? []), key].sort());
+    // A Local Service with no endpoint node has no router: say so once, until it has one.
+    for (const [key, nodes] of local) {
+      const unannounced =
+        nodes.length === 0 && !!assignments.get(key)?.addresses.some((a) => !routerOf.has(a));
+      if (unannounced && !this.waiting.has(key))
+        out.events.push({
+          service: key,
+          type: "Normal",
+          reason: "WaitingForEndpoints",
+          message:
+            "externalTrafficPolicy is Local and no node has an endpoint of this Service: its address is announced once one has",
+        });
+      if (unannounced) this.waiting.add(key);
+      else this.waiting.delete(key);
+    }
     return out;
   }
 

@@ -1,7 +1,7 @@
 // LoadBalancer Services, pure part: which Services are ours, what each asks for, the status we
 // publish, and the VirtualRouters that keep the addresses alive (several per pool, so masters
 // spread over nodes as in keepalived's dual-master pattern).
-import type { V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
+import type { V1EndpointSlice, V1LoadBalancerIngress, V1Service } from "@kubernetes/client-node";
 import { API_VERSION, type VirtualRouterSpec } from "../api/virtual-router.ts";
 import { namespaceByName } from "../cluster/grants.ts";
 import { fnv1a, type RouterObject } from "../cluster/routers.ts";
@@ -91,6 +91,24 @@ export function publishedAddresses(s: V1Service): string[] {
     .map(canonicalAddress);
 }
 
+/**
+ * The nodes each Service's endpoints lie on (key namespace/name), from its EndpointSlices. Ready or
+ * not: readiness is the agents' tracking's business, on the spot, so a flapping probe moves no
+ * address between routers; a terminating endpoint no longer counts, its node is on its way out.
+ */
+export function endpointNodes(slices: readonly V1EndpointSlice[]): Map<string, string[]> {
+  const out = new Map<string, Set<string>>();
+  for (const s of slices) {
+    const service = s.metadata?.labels?.["kubernetes.io/service-name"];
+    if (!service) continue;
+    const key = `${s.metadata?.namespace ?? "default"}/${service}`;
+    const nodes = out.get(key) ?? out.set(key, new Set()).get(key)!;
+    for (const e of s.endpoints ?? [])
+      if (e.nodeName && e.conditions?.terminating !== true) nodes.add(e.nodeName);
+  }
+  return new Map([...out].map(([k, v]) => [k, nodeSet(v)]));
+}
+
 /** ipMode VIP: traffic to the address is delivered to the node with the destination unchanged. */
 export function ingressFor(a: Assignment | undefined): V1LoadBalancerIngress[] {
   return (a?.addresses ?? []).map((ip) => ({ ip, ipMode: "VIP" }));
@@ -113,8 +131,10 @@ export const routerName = (pool: string, i: number) => `lb-${pool}-${i}`;
 /** A VirtualRouter holds at most this many addresses (spec.addresses; an advert counts them in a byte). */
 export const ROUTER_ADDRESSES_MAX = 255;
 
-/** Router i's k-th extra router, for the addresses beyond ROUTER_ADDRESSES_MAX (k >= 1). */
-const overflowName = (pool: string, i: number, k: number) => `${routerName(pool, i)}-more${k}`;
+/** A router's k-th extra router, for the addresses beyond ROUTER_ADDRESSES_MAX (k >= 1). */
+const overflowName = (base: string, k: number) => `${base}-more${k}`;
+const isOverflowOf = (name: string, base: string) =>
+  name.startsWith(`${base}-more`) && /^[1-9]\d*$/.test(name.slice(base.length + 5));
 
 /** Whether `name` is one of the pool's shared routers (or their extras) that still exists. */
 function isSharedRouter(name: string, announce: PoolAnnouncement): boolean {
@@ -124,6 +144,23 @@ function isSharedRouter(name: string, announce: PoolAnnouncement): boolean {
   return !!m && Number(m[1]) < announce.routers;
 }
 
+/** Annotation on a Local router: the nodes its Services' endpoints lie on. */
+export const ANNOTATION_ENDPOINT_NODES = "vipkeeper.io/endpoint-nodes";
+
+/** A node set in one canonical form: sorted, without repeats. */
+export const nodeSet = (nodes: Iterable<string>): string[] => [...new Set(nodes)].sort();
+
+/**
+ * The router of the externalTrafficPolicy: Local Services whose endpoints lie on `nodes`: pool,
+ * then 64 bits of hash of the sorted node set, so the name is the same after any restart and two
+ * node sets of one pool do not meet in practice.
+ */
+export function localRouterName(pool: string, nodes: Iterable<string>): string {
+  const text = nodeSet(nodes).join("\n");
+  const part = (h: number) => h.toString(36).padStart(7, "0");
+  return `lb-${pool}-local-${part(fnv1a(text))}${part(fnv1a(`${text}\n`))}`;
+}
+
 /**
  * The VirtualRouters that announce a pool's assigned addresses; routers with no address are left
  * out (the caller deletes them). A shared address belongs to the router of the first Service that
@@ -131,35 +168,41 @@ function isSharedRouter(name: string, announce: PoolAnnouncement): boolean {
  * hash of its key; a full router (ROUTER_ADDRESSES_MAX) spills into extra routers. `current` (each
  * address's router now) keeps an address where it is while that router stands: moving it would be
  * an election, and an outage, for nothing.
+ *
+ * `local`: the externalTrafficPolicy: Local Services, each with the nodes its endpoints lie on.
+ * Those of one node set share one router (`localRouterName`) that tracks each one's endpoints with
+ * weight 0, so only a node that serves them all without a hop may be master; a Service whose node
+ * set changes goes to the router of the new set. One with no endpoint node gets no router (no node
+ * could be master of it) until it has one.
  */
 export function routersForPool(
   announce: PoolAnnouncement,
   assignments: ReadonlyMap<string, Assignment>,
-  local: ReadonlySet<string> = new Set(),
+  local: ReadonlyMap<string, readonly string[]> = new Map(),
   current: ReadonlyMap<string, string> = new Map(),
 ): RouterObject[] {
   const byRouter = new Map<string, Set<string>>();
-  /** Which router announces each address (a shared router's name, or a dedicated router). */
-  const placed = new Map<string, string | RouterObject>();
-  const dedicated: RouterObject[] = [];
-  /** Shared addresses to place, with the router their Service hashes to. */
-  const pending: { addr: string; home: number }[] = [];
+  /** Which router announces each address. */
+  const placed = new Map<string, string>();
+  /** The node set of each Local router's group, by the group's first router's name. */
+  const localNodes = new Map<string, string[]>();
+  /** Addresses to place, with their home router and whether they may stay where they are. */
+  const pending: { addr: string; home: string; local: boolean }[] = [];
   const keys = [...assignments.keys()].sort().filter((k) => assignments.get(k)!.pool === announce.pool);
   for (const key of keys) {
     const a = assignments.get(key)!;
     const fresh = a.addresses.filter((addr) => !placed.has(addr));
     if (fresh.length === 0) continue;
-    if (local.has(key)) {
-      // externalTrafficPolicy: Local: a router of its own, whose master must have a ready endpoint.
-      const router = localRouter(announce, key, fresh);
-      fresh.forEach((addr) => placed.set(addr, router));
-      dedicated.push(router);
-      continue;
-    }
-    const home = routerIndex(key, announce.routers);
+    let home: string;
+    const nodes = local.get(key);
+    if (nodes) {
+      if (nodes.length === 0) continue;
+      home = localRouterName(announce.pool, nodes);
+      localNodes.set(home, nodeSet(nodes));
+    } else home = routerName(announce.pool, routerIndex(key, announce.routers));
     for (const addr of fresh) {
       placed.set(addr, "");
-      pending.push({ addr, home });
+      pending.push({ addr, home, local: !!nodes });
     }
   }
   const place = (addr: string, name: string) => {
@@ -167,33 +210,46 @@ export function routersForPool(
     byRouter.set(name, (byRouter.get(name) ?? new Set()).add(addr));
   };
   const hasRoom = (name: string) => (byRouter.get(name)?.size ?? 0) < ROUTER_ADDRESSES_MAX;
+  // A shared address may stay on any of the pool's shared routers; a Local one only on its node
+  // set's router (or that router's extras), whose tracking is right for it.
+  const mayStay = (now: string, p: (typeof pending)[number]) =>
+    p.local ? now === p.home || isOverflowOf(now, p.home) : isSharedRouter(now, announce);
   // Addresses stay on the router that has them, then the rest fill their home router and its extras.
-  const unplaced = pending.filter(({ addr }) => {
-    const now = current.get(addr);
-    if (now === undefined || !isSharedRouter(now, announce) || !hasRoom(now)) return true;
-    place(addr, now);
+  const unplaced = pending.filter((p) => {
+    const now = current.get(p.addr);
+    if (now === undefined || !mayStay(now, p) || !hasRoom(now)) return true;
+    place(p.addr, now);
     return false;
   });
   for (const { addr, home } of unplaced) {
-    let name = routerName(announce.pool, home);
-    for (let k = 1; !hasRoom(name); k++) name = overflowName(announce.pool, home, k);
+    let name = home;
+    for (let k = 1; !hasRoom(name); k++) name = overflowName(home, k);
     place(addr, name);
   }
-  // Each router grants VirtualServers exactly its Services' namespaces, each its own addresses.
-  const grants = new Map<string | RouterObject, Map<string, Set<string>>>();
+  // Each router grants VirtualServers exactly its Services' namespaces, each its own addresses; a
+  // Local router tracks the endpoints of each Local Service with an address on it.
+  const baseOf = (name: string) => name.replace(/-more[1-9]\d*$/, "");
+  const grants = new Map<string, Map<string, Set<string>>>();
+  const tracked = new Map<string, Set<string>>();
   for (const key of keys) {
     const namespace = key.split("/")[0]!;
     for (const addr of assignments.get(key)!.addresses) {
-      const router = placed.get(addr)!;
+      const router = placed.get(addr);
+      if (!router) continue;
       const byNs = grants.get(router) ?? grants.set(router, new Map()).get(router)!;
       byNs.set(namespace, (byNs.get(namespace) ?? new Set()).add(addr));
+      // Only on its own node set's router: one address shared with a Service of another node set
+      // stays where the first holder put it, and tracking both there would leave no node eligible.
+      const nodes = local.get(key);
+      if (nodes?.length && baseOf(router) === localRouterName(announce.pool, nodes))
+        tracked.set(router, (tracked.get(router) ?? new Set()).add(key));
     }
   }
-  for (const router of dedicated) router.spec.virtualServers = virtualServerGrants(grants.get(router)!);
-  return [
-    ...[...byRouter.entries()]
-      .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
-      .map(([name, addrs]): RouterObject => ({
+  return [...byRouter.entries()]
+    .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+    .map(([name, addrs]): RouterObject => {
+      const nodes = localNodes.get(baseOf(name));
+      const router: RouterObject = {
         apiVersion: API_VERSION,
         kind: "VirtualRouter",
         metadata: {
@@ -207,9 +263,19 @@ export function routersForPool(
           addresses: [...addrs].sort().map((address) => ({ address })),
           virtualServers: virtualServerGrants(grants.get(name)!),
         },
-      })),
-    ...dedicated,
-  ];
+      };
+      if (nodes) {
+        router.metadata.annotations = { [ANNOTATION_ENDPOINT_NODES]: nodes.join(",") };
+        router.spec.track = {
+          ...announce.template.track,
+          endpoints: [...(tracked.get(name) ?? [])].sort().map((key) => {
+            const [namespace, service] = key.split("/") as [string, string];
+            return { namespace, service, weight: 0 };
+          }),
+        };
+      }
+      return router;
+    });
 }
 
 /** One grant per namespace, for the addresses its Services hold on the router. */
@@ -219,28 +285,5 @@ function virtualServerGrants(byNamespace: ReadonlyMap<string, ReadonlySet<string
       namespaceSelector: namespaceByName(ns),
       addresses: [...byNamespace.get(ns)!].sort(),
     })),
-  };
-}
-
-/** The router of one externalTrafficPolicy: Local Service (its name: pool, then a hash of the key). */
-function localRouter(announce: PoolAnnouncement, key: string, addresses: string[]): RouterObject {
-  const [namespace, service] = key.split("/") as [string, string];
-  return {
-    apiVersion: API_VERSION,
-    kind: "VirtualRouter",
-    metadata: {
-      name: `lb-${announce.pool}-local-${routerIndex(key, 0xffffffff).toString(36)}`,
-      labels: {
-        [LABEL_POOL]: announce.pool,
-        [LABEL_MANAGED]: MANAGER,
-        "vipkeeper.io/service": `${namespace}.${service}`,
-      },
-    },
-    spec: {
-      garp: { refresh: "10s" },
-      ...announce.template,
-      addresses: [...addresses].sort().map((address) => ({ address })),
-      track: { ...announce.template.track, endpoints: [{ namespace, service, weight: 0 }] },
-    },
   };
 }

@@ -139,7 +139,10 @@ describe("VRID allocation", () => {
     );
     expect(vrids.size).toBe(255);
     expect(conflicts).toHaveLength(1);
-    expect(conflicts[0]!.message).toMatch(/every VRID/);
+    expect(conflicts[0]).toMatchObject({ kind: "VRIDConflict", reason: "VRIDsExhausted" });
+    expect(conflicts[0]!.message).toBe(
+      "every VRID (1-255) is in use on 198.18.0.0/16; this router does not run",
+    );
   });
 
   it("never gives one VRID twice on a shared segment and node, and never moves a kept VRID", () => {

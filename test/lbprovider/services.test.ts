@@ -116,7 +116,7 @@ describe("LoadBalancer Services", () => {
       routers.flatMap((r) => r.spec.addresses.map((a) => [a.address, r.metadata.name] as const)),
     );
     const more = new Map([["ns/a-first", { addresses: ["198.18.30.1"], pool: "p" }], ...assignments]);
-    const again = routersForPool(announce, more, new Set(), where);
+    const again = routersForPool(announce, more, new Map(), where);
     const whereAgain = new Map(
       again.flatMap((r) => r.spec.addresses.map((a) => [a.address, r.metadata.name] as const)),
     );
@@ -130,7 +130,7 @@ describe("LoadBalancer Services", () => {
     expect([...where].some(([a, name]) => whereMoved.get(a) !== name)).toBe(true);
     // A router name that is not the pool's (another pool's, or beyond its router count) is not kept.
     const foreign = new Map([[addr(0), "lb-q-0"]]);
-    const placedHome = routersForPool(announce, assignments, new Set(), foreign);
+    const placedHome = routersForPool(announce, assignments, new Map(), foreign);
     expect(
       placedHome.find((r) => r.spec.addresses.some((a) => a.address === addr(0)))!.metadata.name,
     ).toMatch(/^lb-p-[01](-more\d+)?$/);
@@ -146,7 +146,7 @@ describe("LoadBalancer Services", () => {
     const routers = routersForPool(
       { pool: "p", routers: 1, template: { interface: "eth0" } },
       assignments,
-      new Set(["team-c/local"]),
+      new Map([["team-c/local", ["n1"]]]),
     );
     const byName = Object.fromEntries(routers.map((r) => [r.metadata.name, r.spec.virtualServers]));
     const ns = (n: string) => ({ matchLabels: { "kubernetes.io/metadata.name": n } });
@@ -184,7 +184,7 @@ describe("LoadBalancer Services", () => {
     const routers = routersForPool(
       announce,
       new Map<string, Assignment>([["shop/web", { addresses: ["198.18.10.1"], pool: "p" }]]),
-      new Set(["shop/web"]),
+      new Map([["shop/web", ["n1"]]]),
     );
     expect(routers.length).toBeGreaterThan(0);
     for (const r of routers) {

@@ -105,51 +105,85 @@ describe.skipIf(!ROOT)("LoadBalancer Services in the lab", () => {
     await waitUntil(() => /^n\d$/.test(curl("198.18.0.200")), 5000, "answers again");
   }, 60_000);
 
-  it("externalTrafficPolicy Local: only a node with a ready local endpoint holds the address, and mastership follows the endpoint", async () => {
+  it("externalTrafficPolicy Local: Services with endpoints on the same nodes share a router; only a node with a ready local endpoint holds an address, and mastership follows the endpoint", async () => {
     const discovery = c.api.kubeConfig().makeApiClient(DiscoveryV1Api);
-    await core.createNamespacedService({
-      namespace: "shop",
-      body: {
-        metadata: { name: "local", namespace: "shop" },
-        spec: {
-          type: "LoadBalancer",
-          loadBalancerClass: "vipkeeper.io/vrrp",
-          externalTrafficPolicy: "Local",
-          ports: [{ port: 8080 }],
+    const names = ["local", "local2"];
+    for (const name of names)
+      await core.createNamespacedService({
+        namespace: "shop",
+        body: {
+          metadata: { name, namespace: "shop" },
+          spec: {
+            type: "LoadBalancer",
+            loadBalancerClass: "vipkeeper.io/vrrp",
+            externalTrafficPolicy: "Local",
+            ports: [{ port: 8080 }],
+          },
         },
+      });
+    const slice = (service: string, node: string) => ({
+      metadata: {
+        name: `${service}-abc`,
+        namespace: "shop",
+        labels: { "kubernetes.io/service-name": service },
       },
-    });
-    const slice = (node: string) => ({
-      metadata: { name: "local-abc", namespace: "shop", labels: { "kubernetes.io/service-name": "local" } },
       addressType: "IPv4",
       endpoints: [{ addresses: ["198.18.0.99"], nodeName: node, conditions: { ready: true } }],
     });
-    await discovery.createNamespacedEndpointSlice({ namespace: "shop", body: slice("n2") });
-    let ip: string | undefined;
+    for (const name of names)
+      await discovery.createNamespacedEndpointSlice({ namespace: "shop", body: slice(name, "n2") });
+    const ips: Record<string, string> = {};
+    for (const name of names)
+      await waitUntil(
+        async () =>
+          !!(ips[name] =
+            (await core.readNamespacedService({ namespace: "shop", name })).status?.loadBalancer?.ingress?.[0]
+              ?.ip ?? ""),
+        15_000,
+        `an address for ${name}\n${c.dump()}`,
+      );
+    type Router = { metadata: { name: string }; spec: { addresses: { address: string }[] } };
+    const routerOf = async (ip: string) => {
+      const rs = (await custom.listClusterCustomObject({ ...GROUP, plural: "virtualrouters" })) as {
+        items: Router[];
+      };
+      return rs.items.find((r) => r.spec.addresses.some((a) => a.address === ip))?.metadata.name;
+    };
+    // One node set (n2): one router for both.
     await waitUntil(
       async () =>
-        !!(ip = (await core.readNamespacedService({ namespace: "shop", name: "local" })).status?.loadBalancer
-          ?.ingress?.[0]?.ip),
+        (await routerOf(ips.local!)) !== undefined &&
+        (await routerOf(ips.local!)) === (await routerOf(ips.local2!)),
       15_000,
-      `an address for the Local Service\n${c.dump()}`,
+      `one router for both Local Services\n${c.dump()}`,
     );
-    await waitUntil(
-      () => c.lab.holders(ip!).join() === "n2",
-      15_000,
-      `n2 (the endpoint's node) to hold ${ip}\n${c.dump()}`,
-    );
+    expect(await routerOf(ips.local!)).toMatch(/^lb-edge-local-[0-9a-z]{14}$/);
+    for (const name of names)
+      await waitUntil(
+        () => c.lab.holders(ips[name]!).join() === "n2",
+        15_000,
+        `n2 (the endpoints' node) to hold ${ips[name]}\n${c.dump()}`,
+      );
+    // local's endpoint moves to n1: its address goes to n1's router and node; local2 stays on n2.
     await discovery.replaceNamespacedEndpointSlice({
       namespace: "shop",
       name: "local-abc",
-      body: slice("n1"),
+      body: slice("local", "n1"),
     });
     await waitUntil(
-      () => c.lab.holders(ip!).join() === "n1",
+      () => c.lab.holders(ips.local!).join() === "n1",
       15_000,
-      `n1 to take ${ip} with the endpoint\n${c.dump()}`,
+      `n1 to take ${ips.local} with the endpoint\n${c.dump()}`,
     );
-    await core.deleteNamespacedService({ namespace: "shop", name: "local" });
-  }, 60_000);
+    expect(await routerOf(ips.local!)).not.toBe(await routerOf(ips.local2!));
+    // local2's router lost a tracked Service, a new plan for its engines (an election): n2 again.
+    await waitUntil(
+      () => c.lab.holders(ips.local2!).join() === "n2",
+      15_000,
+      `n2 to keep ${ips.local2}\n${c.dump()}`,
+    );
+    for (const name of names) await core.deleteNamespacedService({ namespace: "shop", name });
+  }, 90_000);
 
   it("releases the address when the Service is deleted", async () => {
     await core.deleteNamespacedService({ namespace: "shop", name: "web" });
