@@ -183,8 +183,11 @@ export class ClusterAgent {
       for (const [router, step] of steps) {
         if (step === "keep") continue;
         const instances = plan.instances.filter((i) => i.router === router).map((i) => i.key);
-        if (step === "addresses")
-          log.info({ router }, "router updated in place (virtual addresses or the sources it obeys)");
+        if (step === "in-place")
+          log.info(
+            { router },
+            "router updated in place (virtual addresses, sources it obeys, tracked objects)",
+          );
         else if (step === "start") log.info({ router, instances }, "router started");
         else if (step === "restart") log.info({ router, instances }, "router restarted with a changed spec");
       }

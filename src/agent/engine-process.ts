@@ -208,14 +208,15 @@ class RouterParts {
         this.vmacs.delete(r);
       }
     }
-    for (const r of of("addresses"))
+    for (const r of of("in-place"))
       for (const i of byRouter.get(r)!.instances) {
         this.engine.updateAddresses(i.key, i.addresses);
         this.engine.updateSources(i.key, i.sources);
+        this.engine.updateClusterTracking(i.key, i.track);
       }
     // What runs now: the kept routers with their new addresses; the starting ones join below.
     let runs: InstancePlan[] = next.instances.filter((i) =>
-      ["keep", "addresses"].includes(steps.get(i.router)!),
+      ["keep", "in-place"].includes(steps.get(i.router)!),
     );
     const failed: string[] = [];
     for (const r of of("start", "restart")) {

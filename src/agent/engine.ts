@@ -378,6 +378,37 @@ export class VrrpEngine {
     return true;
   }
 
+  /**
+   * New tracked cluster objects for a running instance (a Service joined or left its router),
+   * without a new election: their health is what the agent last told, unknown ones unhealthy.
+   */
+  updateClusterTracking(key: string, track: InstancePlan["track"]): boolean {
+    const r = this.running.find((x) => x.plan.key === key);
+    if (!r) return false;
+    const old = clusterTracked(r.plan.track);
+    const after = clusterTracked(track);
+    r.plan = { ...r.plan, track };
+    if (JSON.stringify(old) === JSON.stringify(after)) return true;
+    const before = new Set(old.map((t) => t.name));
+    r.tracked = [
+      ...r.tracked.filter((t) => !before.has(t.name)),
+      ...after.map((t) => ({
+        name: t.name,
+        weight: t.weight,
+        healthy: this.clusterHealth.get(t.name) ?? false,
+      })),
+    ];
+    this.opts.log.info(
+      { instance: key, tracked: after.map((t) => t.name) },
+      "tracked cluster objects changed",
+    );
+    this.apply(
+      r,
+      r.instance.updateTracking(effectivePriority(r.plan.priority, r.tracked), this.opts.clock.now()),
+    );
+    return true;
+  }
+
   /** Link state of an interface, from kernel events. */
   setLink(interfaceName: string, up: boolean): void {
     this.setTracked(`interface ${interfaceName}`, up);

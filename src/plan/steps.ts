@@ -14,10 +14,10 @@ export function plansByRouter(plan: NodePlan): Map<string, NodePlan> {
 }
 
 /**
- * keep: the same plan; addresses: only its virtual addresses or the sources it obeys changed (taken
- * in place, no new election); restart: stopped (it resigns) and started again; start; stop.
+ * keep: the same plan; in-place: only what takenInPlace allows changed (no new election);
+ * restart: stopped (it resigns) and started again; start; stop.
  */
-export type RouterStep = "keep" | "addresses" | "restart" | "start" | "stop";
+export type RouterStep = "keep" | "in-place" | "restart" | "start" | "stop";
 
 export function routerSteps(running: NodePlan, next: NodePlan): Map<string, RouterStep> {
   const before = plansByRouter(running);
@@ -28,7 +28,7 @@ export function routerSteps(running: NodePlan, next: NodePlan): Map<string, Rout
     const old = before.get(router);
     if (!old) steps.set(router, "start");
     else if (JSON.stringify(old) === JSON.stringify(plan)) steps.set(router, "keep");
-    else steps.set(router, takenInPlace(old, plan) ? "addresses" : "restart");
+    else steps.set(router, takenInPlace(old, plan) ? "in-place" : "restart");
   }
   // A sync group starts together: a member (re)starting or leaving restarts the others, so that
   // the group is elected as one (a member added to a group that is master would hold it back).
@@ -41,17 +41,25 @@ export function routerSteps(running: NodePlan, next: NodePlan): Map<string, Rout
       .filter((g) => g !== undefined),
   );
   for (const [router, step] of steps)
-    if ((step === "keep" || step === "addresses") && moving.has(groupOf(router, after)!))
+    if ((step === "keep" || step === "in-place") && moving.has(groupOf(router, after)!))
       steps.set(router, "restart");
   return steps;
 }
 
 /**
- * Same instances with the same settings; only their virtual addresses and the sources they obey
- * (the cluster's nodes, which come and go) may differ: those change in place.
+ * Same instances with the same settings; what may differ changes in place: their virtual addresses
+ * (a Service got or lost one), the sources they obey (the cluster's nodes come and go) and the
+ * cluster objects they track (a Service joins or leaves a shared externalTrafficPolicy Local router).
  */
 export function takenInPlace(a: NodePlan, b: NodePlan): boolean {
   const strip = (p: NodePlan) =>
-    JSON.stringify(p.instances.map((i) => ({ ...i, addresses: [], sources: undefined })));
+    JSON.stringify(
+      p.instances.map((i) => ({
+        ...i,
+        addresses: [],
+        sources: undefined,
+        track: { ...i.track, endpoints: [], pods: [] },
+      })),
+    );
   return strip(a) === strip(b);
 }

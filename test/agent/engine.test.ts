@@ -488,4 +488,62 @@ spec:
     expect(n1.engine.counters.total("drops", { reason: "unknown-vrid" })).toBeGreaterThan(0);
     expect(n1.log).toEqual(["release 198.18.0.50"]);
   });
+
+  it("adds a router in place: it is elected while the running one's adverts keep their interval", async () => {
+    const clock = new FakeClock();
+    const two = `${CONFIG()}---
+apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: db}
+spec:
+  vrid: 52
+  interface: eth0
+  addresses: [{address: 198.18.0.60/24}]
+  priorities: [{node: n1, priority: 150}, {node: n2, priority: 100}]
+`;
+    const { make } = lan(clock, CONFIG());
+    const n1 = make("n1", "198.18.0.11");
+    const n2 = make("n2", "198.18.0.12");
+    await n1.engine.start();
+    await n2.engine.start();
+    await clock.advance(10_000);
+    const before = n1.sent.length;
+    const webTransitions = n1.engine.counters.total("transitions", { instance: "web/ipv4" });
+    const db = planForNode(parseConfig(two).routers, "n1").instances.filter((i) => i.router === "db");
+    await n1.engine.addInstances(db);
+    await clock.advance(10_000);
+    // db's own election (no peer speaks for it here), web's adverts every second throughout.
+    expect(n1.engine.status().map((i) => [i.key, i.state])).toEqual([
+      ["web/ipv4", "master"],
+      ["db/ipv4", "master"],
+    ]);
+    expect(n1.engine.counters.total("transitions", { instance: "web/ipv4" })).toBe(webTransitions);
+    const webAdverts = n1.sent.slice(before).filter((s) => s.priority === 150);
+    const gaps = webAdverts.slice(1).map((s, i) => s.at - webAdverts[i]!.at);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1000);
+  });
+
+  it("changes tracked cluster objects in place: the new one's known health counts, no re-election", async () => {
+    const clock = new FakeClock();
+    const { make } = lan(clock, CONFIG(`  track: {endpoints: [{namespace: a, service: one, weight: 0}]}\n`));
+    const n1 = make("n1", "198.18.0.11");
+    n1.engine.setClusterTracked("endpoints a/one", true);
+    n1.engine.setClusterTracked("endpoints a/two", false);
+    await n1.engine.start();
+    await clock.advance(10_000);
+    expect(n1.engine.status()[0]!.state).toBe("master");
+    const plan = n1.engine.status()[0]!;
+    const track = (services: string[]) => ({
+      ...planForNode(parseConfig(CONFIG()).routers, "n1").instances[0]!.track,
+      endpoints: services.map((service) => ({ namespace: "a", service, weight: 0 })),
+    });
+    // Joined by a Service whose endpoints are known not ready on this node: Fault at once.
+    expect(n1.engine.updateClusterTracking(plan.key, track(["one", "two"]))).toBe(true);
+    expect(n1.engine.status()[0]!.state).toBe("fault");
+    // It leaves again: healthy, and master after the election a Fault ends with.
+    n1.engine.updateClusterTracking(plan.key, track(["one"]));
+    await clock.advance(10_000);
+    expect(n1.engine.status()[0]!.state).toBe("master");
+    expect(n1.engine.status()[0]!.tracked.map((t) => t.name)).toEqual(["interface eth0", "endpoints a/one"]);
+  });
 });

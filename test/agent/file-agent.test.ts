@@ -45,7 +45,7 @@ describe("reload", () => {
     const base = file({});
     expect(steps(base, file({}))).toEqual({ web: "keep" });
     expect(steps(base, file({ addresses: ["198.18.0.50/24", "198.18.0.51/24"] }))).toEqual({
-      web: "addresses",
+      web: "in-place",
     });
     expect(steps(base, file({ priority: 120 }))).toEqual({ web: "restart" });
     // A new family is a new instance: a restart, not an address change.

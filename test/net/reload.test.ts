@@ -139,7 +139,7 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
     await hup(n2(), "configuration reloaded");
     writeN1({ realServers: ["198.18.0.31"] });
     const lines = await hup(n1(), "configuration reloaded");
-    expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"addresses","vi-2":"keep"\}/);
+    expect(reloaded(lines)).toMatch(/"routers":\{"vi-1":"in-place","vi-2":"keep"\}/);
     expect(lines.join("\n")).toContain("virtual addresses changed");
     await waitUntil(() => lab.holds("n1", VIP2), 5000, "the new address on n1");
     expect(lab.holders(VIP)).toEqual(["n1"]);
