@@ -2,12 +2,15 @@
 // controller as a process (leader-elected), and real agents in the lab's node namespaces reaching
 // the API server through a UNIX socket (no packet leaves the namespaces). The same scenarios run on
 // a real cluster in test/e2e when KUBECONFIG is set.
+import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Lab } from "../../src/lab/lab.ts";
-import { readStatus, waitUntil } from "../support/agents.ts";
+import { enginePids, readStatus, waitUntil } from "../support/agents.ts";
+import { parseEthernet, readPcap } from "../support/pcap.ts";
 import type { ApiServer } from "../kubeapi/server.ts";
 import type { ClusterLab } from "../support/cluster-lab.ts";
 import { inProcessCluster } from "../support/cluster-lab.ts";
@@ -138,6 +141,71 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     expect(text).toMatch(/vipkeeper_controller_reconciles_total\{kind="router",result="error"\} \d/);
     expect(text).toMatch(/vipkeeper_controller_leader 1/);
     expect(text).toContain("vipkeeper_controller_reconcile_duration_seconds_bucket");
+  }, 60_000);
+
+  it("one engine per node runs every router: adding, changing and removing another leaves web's adverts undisturbed", async () => {
+    const holder = await settled();
+    const webVrid = (await get()).status!.vrid!;
+    const engines = () => lab.nodes.map((n) => enginePids(lab, n.name));
+    const before = engines();
+    expect(before.map((p) => p.length)).toEqual(lab.nodes.map(() => 1));
+    // What the backup hears of web while db comes, changes and goes.
+    const backup = lab.nodes.find((n) => n.name !== holder)!;
+    const pcap = join(tmpdir(), `vkcl-${process.pid}.pcap`);
+    const capture = spawn(
+      "ip",
+      ["netns", "exec", backup.ns, "tcpdump", "-U", "-n", "-i", "eth0", "-w", pcap, "ip proto 112"],
+      { stdio: "ignore" },
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const DB = "198.18.0.51";
+    const db = (advertInterval: string) => ({
+      apiVersion: "vipkeeper.io/v1alpha1",
+      kind: "VirtualRouter",
+      metadata: { name: "db" },
+      spec: { addresses: [{ address: `${DB}/24` }], advertInterval },
+    });
+    await custom.createClusterCustomObject({ ...VR, body: db("100ms") });
+    await waitUntil(() => lab.holders(DB).length === 1, 20_000, `one node to hold ${DB}\n${dump()}`);
+    expect(engines()).toEqual(before); // db runs in the engines already there
+    // A new advert interval: db restarts in the running engines (it resigns and is elected again).
+    await custom.patchClusterCustomObject(
+      { ...VR, name: "db", body: { spec: { advertInterval: "200ms" } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    await waitUntil(
+      () =>
+        c.logs.filter((l) => l.includes("router restarted with a changed spec")).length === lab.nodes.length,
+      20_000,
+      "db restarted",
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    await custom.deleteClusterCustomObject({ ...VR, name: "db" });
+    await waitUntil(() => lab.holders(DB).length === 0, 20_000, `${DB} released everywhere`);
+    await new Promise((r) => setTimeout(r, 500));
+    capture.kill("SIGTERM");
+    await new Promise((r) => capture.once("exit", r));
+    const web = readPcap(pcap)
+      .map((r) => ({ at: r.at, ip: parseEthernet(r.data).payload }))
+      .map(({ at, ip }) => ({
+        at,
+        source: [...ip.subarray(12, 16)].join("."),
+        vrrp: ip.subarray((ip[0]! & 0xf) * 4),
+      }))
+      .filter((p) => p.vrrp[1] === webVrid);
+    rmSync(pcap, { force: true });
+    // Only web's master spoke for it, at its priority, every 100 ms: no gap, no resignation.
+    expect(web.length).toBeGreaterThan(20);
+    expect(new Set(web.map((p) => p.source))).toEqual(new Set([lab.node(holder).ipv4]));
+    expect(web.every((p) => p.vrrp[2]! > 0)).toBe(true);
+    const gaps = web.slice(1).map((p, i) => (p.at - web[i]!.at) * 1000);
+    console.log(
+      `web adverts while db came, changed and went: ${web.length}, largest gap ${Math.round(Math.max(...gaps))} ms`,
+    );
+    expect(Math.max(...gaps)).toBeLessThan(250);
+    expect(lab.holders(VIP)).toEqual([holder]);
+    // Still the one engine each node started with.
+    expect(engines()).toEqual(before);
   }, 60_000);
 
   it("killing the master's agent moves the VIP, and the status follows", async () => {

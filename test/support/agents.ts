@@ -78,12 +78,16 @@ export function readStatus(socket: string): Promise<AgentStatus> {
 
 /** The PID of the engine process (the supervisor's child) in a node's namespace. */
 export function enginePid(lab: Lab, node: string): number | undefined {
-  for (const pid of lab.pids(node)) {
+  return enginePids(lab, node)[0];
+}
+
+/** Every engine process in a node's namespace (one, while an agent runs). */
+export function enginePids(lab: Lab, node: string): number[] {
+  return lab.pids(node).filter((pid) => {
     try {
-      if (isEngineCommand(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"))) return pid;
+      return isEngineCommand(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
     } catch {
-      // gone meanwhile
+      return false; // gone meanwhile
     }
-  }
-  return undefined;
+  });
 }

@@ -4,6 +4,8 @@ import { readFileSync } from "node:fs";
 
 export interface PcapRecord {
   linkType: number;
+  /** Capture time, seconds since the epoch (microsecond resolution). */
+  at: number;
   data: Buffer;
 }
 
@@ -18,7 +20,8 @@ export function readPcap(path: string): PcapRecord[] {
   const records: PcapRecord[] = [];
   for (let off = 24; off + 16 <= buf.length;) {
     const caplen = u32(off + 8);
-    records.push({ linkType, data: buf.subarray(off + 16, off + 16 + caplen) });
+    const at = u32(off) + u32(off + 4) / 1e6;
+    records.push({ linkType, at, data: buf.subarray(off + 16, off + 16 + caplen) });
     off += 16 + caplen;
   }
   return records;
