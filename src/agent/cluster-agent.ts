@@ -8,7 +8,8 @@ import { nodeEntry } from "./status-entry.ts";
 import type { NodeEntry, NodeState } from "../cluster/status.ts";
 import { decideRouters, type HostAddress } from "./cluster-plan.ts";
 import { endpointConflicts, nodeAddressSet, refusal, type Refusal } from "../cluster/grants.ts";
-import { podsKey, type InstanceStatus } from "./engine.ts";
+import type { InstanceStatus } from "./engine.ts";
+import { endpointsKey, podsKey } from "../plan/tracked-names.ts";
 import type { EngineArgs } from "./engine-process.ts";
 import type { NodeEngine } from "./engines.ts";
 import type { NodePlan } from "../plan/plan.ts";
@@ -17,6 +18,7 @@ import { validateVirtualServer, type VirtualServer } from "../api/virtual-server
 import { serviceKey } from "../lb/from-api.ts";
 import type { EngineMessage } from "./ipc.ts";
 import type { VirtualServerStatusWriter } from "./vs-status-writer.ts";
+import { WorkQueue } from "../kube/work-queue.ts";
 
 /** What the agent reads from the API (informer caches). */
 export interface ClusterView {
@@ -64,6 +66,8 @@ export interface ClusterAgentOptions {
   startLoadBalancer?: StartLoadBalancer;
   /** Writes the status of the VirtualServers of the routers this node is master of. */
   virtualServerStatus?: VirtualServerStatusWriter;
+  /** How often a full pass runs without a change (default 5 min). */
+  resyncMs?: number;
 }
 
 /** A router the engine runs: its part of the node's plan, and what the plan noted of it. */
@@ -74,6 +78,11 @@ interface Runner {
 
 /** The engine's name in metrics and the status document (one per agent). */
 const ENGINE_NAME = "engine";
+
+type AgentWork = "routers" | "load-balancer";
+
+/** A full pass this often, whatever the informers said (as controllers resync). */
+const RESYNC_MS = 5 * 60_000;
 
 export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
@@ -90,13 +99,26 @@ export class ClusterAgent {
   private host: HostAddress[] = [];
   /** The refusals last logged (message by VirtualServer), so each is logged once. */
   private refusedLogged = new Map<string, string>();
-  private running: Promise<void> | undefined;
-  private again = false;
   private stopped = false;
   private readonly opts: ClusterAgentOptions;
+  /**
+   * The agent's work on the controller's queue: "routers" (the engine's plan and tracked objects)
+   * and "load-balancer" (the dataplane and the VirtualServers' status), each retried with its own
+   * backoff on failure, so that one failing never stops the other; a full resync every few minutes.
+   */
+  private readonly queue: WorkQueue<AgentWork>;
+  private readonly worker: Promise<void>;
+  private readonly resync: NodeJS.Timeout;
+  /** Passes over the routers started, and callers of sync() waiting for a pass begun after them. */
+  private passesStarted = 0;
+  private waiters: { after: number; resolve: () => void }[] = [];
 
   constructor(opts: ClusterAgentOptions) {
     this.opts = opts;
+    this.queue = new WorkQueue<AgentWork>({ log: opts.log, baseDelayMs: 500, maxDelayMs: 30_000 });
+    this.worker = this.queue.run(1, (work) => this.handle(work));
+    this.resync = setInterval(() => this.queue.add("routers"), opts.resyncMs ?? RESYNC_MS);
+    this.resync.unref();
   }
 
   /** Routers the engine runs now. */
@@ -109,35 +131,46 @@ export class ClusterAgent {
     return new Map(this.engine ? [[ENGINE_NAME, this.engine]] : []);
   }
 
-  /** Brings the engines in step with the view; calls made meanwhile coalesce into one more pass. */
+  /**
+   * Brings the engine in step with the view; resolves once a pass begun after this call has ended
+   * (calls made meanwhile coalesce into one more pass; a failed pass is retried with backoff).
+   */
   sync(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.pass()
-          .then(() => this.pushTracked())
-          .then(() => this.syncLoadBalancer())
-          .then(() => this.opts.virtualServerStatus?.changed())
-          .catch((err: unknown) =>
-            this.opts.log.error({ err: (err as Error).message }, "cluster sync failed"),
-          );
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    const after = this.passesStarted;
+    const done = new Promise<void>((resolve) => this.waiters.push({ after, resolve }));
+    this.queue.add("routers");
+    return done;
   }
 
   /** Stops the engine (every router resigns and releases its addresses) and reports them stopped. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.running;
+    clearInterval(this.resync);
+    this.queue.shutDown();
+    await this.worker;
+    for (const w of this.waiters.splice(0)) w.resolve();
     await this.engine?.stop();
     for (const router of [...this.runners.keys()]) this.reportStopped(router, "the agent stopped");
     this.lb.running?.stop(); // the table stays: a restarted agent replaces it atomically
     await this.opts.status.flush();
+  }
+
+  private async handle(work: AgentWork): Promise<void> {
+    if (work === "load-balancer") {
+      await this.syncLoadBalancer();
+      this.opts.virtualServerStatus?.changed();
+      return;
+    }
+    const pass = ++this.passesStarted;
+    try {
+      await this.pass();
+      this.pushTracked();
+      this.queue.add("load-balancer");
+    } finally {
+      const ready = this.waiters.filter((w) => w.after < pass);
+      this.waiters = this.waiters.filter((w) => w.after >= pass);
+      for (const w of ready) w.resolve();
+    }
   }
 
   private async pass(): Promise<void> {
@@ -294,6 +327,9 @@ export class ClusterAgent {
     } catch (err) {
       log.error({ err: (err as Error).message }, "VirtualServers not programmed");
       vsStatus?.programmed((err as Error).message);
+      // Not programmed: the next try (the queue's backoff) starts it again.
+      this.lb.digest = "failed";
+      throw err;
     }
   }
 
@@ -323,7 +359,7 @@ export class ClusterAgent {
       const track = r.plan.instances[0]?.track;
       if (!track) continue;
       for (const t of track.endpoints)
-        states.set(`endpoints ${t.namespace}/${t.service}`, view.endpointsReady(t.namespace, t.service));
+        states.set(endpointsKey(t), view.endpointsReady(t.namespace, t.service));
       for (const t of track.pods)
         states.set(podsKey(t), view.readyPods(t.namespace, t.matchLabels) >= t.minReady);
     }

@@ -17,6 +17,7 @@ import {
   type PlannedRule,
   type SourceFilter,
 } from "../plan/plan.ts";
+import { clusterTracked, fileKey, interfaceKey, scriptKey } from "../plan/tracked-names.ts";
 import type { GroupTransitionEvent, InstanceStatus, TransitionEvent } from "../observe/events.ts";
 export type { GroupTransitionEvent, InstanceStatus, TransitionEvent } from "../observe/events.ts";
 
@@ -152,15 +153,15 @@ export class VrrpEngine {
       };
       // keepalived puts an instance in Fault while its own interface is down.
       const tracked: TrackedState[] = [
-        { name: `interface ${plan.interfaceName}`, weight: 0, healthy: true },
+        { name: interfaceKey(plan.interfaceName), weight: 0, healthy: true },
         // The virtual MAC's macvlan, which holds the addresses (someone may delete it).
-        ...(plan.vmac ? [{ name: `interface ${plan.vmac.name}`, weight: 0, healthy: true }] : []),
+        ...(plan.vmac ? [{ name: interfaceKey(plan.vmac.name), weight: 0, healthy: true }] : []),
         ...plan.track.interfaces.map((t) => ({
-          name: `interface ${t.name}`,
+          name: interfaceKey(t.name),
           weight: t.weight,
           healthy: true,
         })),
-        ...plan.track.files.map((t) => ({ name: `file ${t.path}`, weight: t.weight, healthy: true })),
+        ...plan.track.files.map((t) => ({ name: fileKey(t.path), weight: t.weight, healthy: true })),
         // Unknown until the agent says: a node must not take traffic it may have no endpoint for.
         ...clusterTracked(plan.track).map((t) => ({
           name: t.name,
@@ -411,12 +412,12 @@ export class VrrpEngine {
 
   /** Link state of an interface, from kernel events. */
   setLink(interfaceName: string, up: boolean): void {
-    this.setTracked(`interface ${interfaceName}`, up);
+    this.setTracked(interfaceKey(interfaceName), up);
   }
 
   /** A tracked file exists (a failure, like keepalived's maintenance-file check) or not. */
   setFile(path: string, present: boolean): void {
-    this.setTracked(`file ${path}`, !present);
+    this.setTracked(fileKey(path), !present);
   }
 
   /** The health of a tracked cluster object (a Service's endpoints, pods), from the cluster agent. */
@@ -641,27 +642,3 @@ export class VrrpEngine {
 }
 
 const hasRoutes = (plan: InstancePlan) => (plan.routes?.length ?? 0) + (plan.rules?.length ?? 0) > 0;
-
-/**
- * Tracked objects only the cluster agent can judge (it watches the API), with the names the engine
- * and status know them by: "endpoints ns/service", "pods ns/key=value,...".
- */
-export function clusterTracked(track: InstancePlan["track"]): { name: string; weight: number }[] {
-  return [
-    ...track.endpoints.map((t) => ({ name: `endpoints ${t.namespace}/${t.service}`, weight: t.weight })),
-    ...track.pods.map((t) => ({ name: podsKey(t), weight: t.weight })),
-  ];
-}
-
-export function podsKey(t: { namespace: string; matchLabels: Record<string, string> }): string {
-  const sel = Object.entries(t.matchLabels)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",");
-  return `pods ${t.namespace}/${sel}`;
-}
-
-/** The tracked-object name of a router's script (names are per router, as in the API). */
-export function scriptKey(router: string, name: string): string {
-  return `script ${router}/${name}`;
-}

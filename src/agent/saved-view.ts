@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
 import type { ClusterView } from "./cluster-agent.ts";
-import { podsKey } from "./engine.ts";
+import { podsKey } from "../plan/tracked-names.ts";
 
 export interface ViewSnapshot {
   version: 1;

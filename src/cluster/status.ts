@@ -2,6 +2,7 @@
 // controller's summary of them (master, conditions). Pure.
 
 import type { Condition, InstanceEntry, NodeEntry } from "../api/status.ts";
+import { agentLive } from "./agent-lease.ts";
 
 export type { Condition, InstanceEntry, NodeEntry };
 export type NodeState = NodeEntry["state"];
@@ -21,8 +22,6 @@ export interface RouterSummary {
 
 /** How long a second master claim may stand before it counts as split brain. */
 export const SPLIT_BRAIN_AFTER_MS = 3000;
-/** An agent whose Lease is older than this is taken as gone. */
-export const AGENT_LEASE_MS = 20_000;
 
 /**
  * The controller's view of a router from the agents' entries. The master is the live node whose
@@ -37,10 +36,7 @@ export function summarize(
   now: number,
   problems: { type: string; reason: string; message: string }[] = [],
 ): RouterSummary {
-  const live = (n: string) => {
-    const at = liveness.renewedAt(n);
-    return at !== undefined && now - at < AGENT_LEASE_MS;
-  };
+  const live = (n: string) => agentLive(liveness.renewedAt(n), now);
   const claims = entries
     .filter((e) => selected.has(e.name) && e.state === "Master" && live(e.name))
     .sort((a, b) => Date.parse(b.since ?? "") - Date.parse(a.since ?? ""));

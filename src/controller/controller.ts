@@ -4,7 +4,7 @@
 import type { V1Lease, V1Node } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { selectedNodes, toClusterNode, type ClusterNode } from "../cluster/routers.ts";
-import { AGENT_LEASE_SECONDS } from "../cluster/agent-lease.ts";
+import { agentLive } from "../cluster/agent-lease.ts";
 import {
   allocate,
   FINALIZER,
@@ -148,6 +148,6 @@ export class RouterController {
   private renewedAt(node: string, now: number): number | undefined {
     const seen = this.leaseSeen.get(node);
     if (!seen) return undefined;
-    return now - seen.at < AGENT_LEASE_SECONDS * 1000 ? seen.at : undefined;
+    return agentLive(seen.at, now) ? seen.at : undefined;
   }
 }

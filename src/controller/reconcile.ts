@@ -3,6 +3,7 @@
 // and idempotent: the same inputs give the same answer, and nothing depends on what came before
 // except what the object itself records.
 import { validateVirtualRouter } from "../api/virtual-router.ts";
+import { agentLive } from "../cluster/agent-lease.ts";
 import { assignMasters, syncGroupSplits, type SyncGroupSplit } from "../cluster/masters.ts";
 import { allocateVrids, type VridAllocation } from "../cluster/routers.ts";
 import { selectedNodes, type ClusterNode, type RouterObject } from "../cluster/routers.ts";
@@ -91,9 +92,8 @@ export function reconcileRouter(
     if (!finalizers.includes(FINALIZER)) return actions;
     const holding = entries.filter((e) => {
       if (e.state === "Stopped") return false;
-      const renewed = world.liveness.renewedAt(e.name);
       // An agent that stopped renewing cannot answer; its node is gone or its agent is.
-      return renewed !== undefined && world.now - renewed < 20_000;
+      return agentLive(world.liveness.renewedAt(e.name), world.now);
     });
     const waited = world.now - Date.parse(router.metadata.deletionTimestamp);
     if (holding.length === 0 || waited >= RELEASE_TIMEOUT_MS) {

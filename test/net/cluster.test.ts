@@ -355,6 +355,50 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
     await custom.deleteClusterCustomObject({ ...VR, name: "ingress" });
   }, 60_000);
 
+  it("a sync group moves together: one member's tracked pods fail on the master, and both routers move", async () => {
+    const core = c.api.kubeConfig().makeApiClient(CoreV1Api);
+    const pod = (node: string) => ({
+      metadata: { name: `pair-${node}`, namespace: "ing", labels: { app: "pair" } },
+      spec: { nodeName: node, containers: [{ name: "c", image: "x" }] },
+      status: { conditions: [{ type: "Ready", status: "True" }] },
+    });
+    for (const n of lab.nodes) await core.createNamespacedPod({ namespace: "ing", body: pod(n.name) });
+    const [A, B] = ["198.18.0.52", "198.18.0.53"];
+    const member = (name: string, address: string, track: boolean) => ({
+      apiVersion: "vipkeeper.io/v1alpha1",
+      kind: "VirtualRouter",
+      metadata: { name },
+      spec: {
+        addresses: [{ address: `${address}/24` }],
+        advertInterval: "100ms",
+        syncGroup: "pair",
+        ...(track
+          ? { track: { pods: [{ namespace: "ing", matchLabels: { app: "pair" }, weight: 0 }] } }
+          : {}),
+      },
+    });
+    await custom.createClusterCustomObject({ ...VR, body: member("pair-a", A, true) });
+    await custom.createClusterCustomObject({ ...VR, body: member("pair-b", B, false) });
+    const together = () => lab.holders(A).length === 1 && lab.holders(A).join() === lab.holders(B).join();
+    await waitUntil(together, 20_000, `one node to hold both members' addresses\n${dump()}`);
+    const master = lab.holders(A)[0]!;
+    const preferred = async (name: string) =>
+      ((await custom.getClusterCustomObject({ ...VR, name })) as { status?: { preferredMaster?: string } })
+        .status?.preferredMaster;
+    expect(await preferred("pair-a")).toBe(await preferred("pair-b"));
+    // pair-a's pod on the master is gone: pair-a goes to Fault there, and takes pair-b out with it,
+    // though nothing is wrong with pair-b itself.
+    await core.deleteNamespacedPod({ namespace: "ing", name: `pair-${master}` });
+    const other = lab.nodes.find((n) => n.name !== master)!.name;
+    await waitUntil(
+      () => lab.holders(A).join() === other && lab.holders(B).join() === other,
+      15_000,
+      `both addresses to move to ${other}\n${dump()}`,
+    );
+    for (const name of ["pair-a", "pair-b"]) await custom.deleteClusterCustomObject({ ...VR, name });
+    await waitUntil(() => lab.holders(A).length + lab.holders(B).length === 0, 20_000, "both released");
+  }, 60_000);
+
   it("programs the VirtualServers of the router on every node it runs on, and removes them", async () => {
     const vs = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualservers", namespace: "shop" };
     await custom.createNamespacedCustomObject({
