@@ -38,7 +38,7 @@ const virtualServer: VirtualServer = {
     routerRef: "web",
     realServers: [{ address: "198.18.0.20", port: 9090 }],
   },
-} as VirtualServer;
+};
 
 function fixture(opts: { failHost?: number; failLoadBalancer?: boolean } = {}) {
   let routers: RouterObject[] = [router("web", 1, "198.18.0.50")];
