@@ -166,9 +166,13 @@ class RouterParts {
   want(plan: NodePlan): Promise<void> {
     this.wanted = plan;
     const done = this.queue.then(() => this.step());
-    this.queue = done.catch((err: unknown) =>
-      this.log.error({ err: (err as Error).message }, "could not apply the plan"),
-    );
+    this.queue = done.catch((err: unknown) => {
+      // What did apply stays; the whole plan is tried again with backoff.
+      const delayMs = this.backoff.next();
+      this.log.error({ err: (err as Error).message, delayMs }, "could not apply the plan; trying again");
+      clearTimeout(this.retry);
+      if (!this.stopped) this.retry = setTimeout(() => void this.want(this.wanted), delayMs);
+    });
     return this.queue;
   }
 

@@ -343,11 +343,9 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
       expect(agent.log.slice(logged).filter((l) => l.includes("resigning failed"))).toEqual([]);
     });
 
-    it("a reload that restarts the router in a new engine keeps the new engine's macvlan", async () => {
-      // Two routers share the first engine: a reload stops the changed one there in place while a
-      // new engine starts it. The old engine's removal names its own pid (in the alias), so it
-      // cannot take the new engine's macvlan; the old engine is usually done first here (the new
-      // one takes ~0.5 s to start), so this checks the reload path end to end, not that race.
+    it("a reload that restarts the router makes its macvlan again in the running engine, whose sockets follow", async () => {
+      // Two routers share the engine: the reload stops the changed one (its macvlan goes) and starts
+      // it again (a new macvlan, a new ifindex), so its VRRP socket must be opened again on it.
       const other = `---
 apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter
@@ -362,14 +360,19 @@ spec:
       const file = writeConfig(routerYaml(150) + other);
       agent = startAgent(lab, "n1", file);
       await waitUntil(() => holder().some((h) => h.node === "n1"), 15_000, "vipkeeper to take the VIP");
-      const alias = () => {
+      const link = () => {
         const r = spawnSync("ip", ["-n", lab.node("n1").ns, "-j", "-d", "link", "show", "vrrp.51"], {
           encoding: "utf8",
         });
-        return r.status === 0 ? (JSON.parse(r.stdout) as { ifalias?: string }[])[0]?.ifalias : undefined;
+        return r.status === 0
+          ? (JSON.parse(r.stdout) as { ifindex: number; ifalias?: string }[])[0]
+          : undefined;
       };
-      const before = alias();
-      expect(before).toMatch(/^vipkeeper vmac web\/ipv4 engine \d+$/);
+      startKeepalived(100);
+      await new Promise((r) => setTimeout(r, 1500)); // keepalived hears n1 and settles as backup
+      const before = link();
+      expect(before?.ifalias).toMatch(/^vipkeeper vmac web\/ipv4 engine \d+$/);
+      const logged = agent.log.length;
       writeFileSync(file, routerYaml(150).replace("advertInterval: 100ms", "advertInterval: 200ms") + other);
       agent.child.kill("SIGHUP");
       await waitUntil(
@@ -377,11 +380,26 @@ spec:
         10_000,
         "the reload",
       );
-      await waitUntil(() => alias() !== undefined && alias() !== before, 10_000, "the new engine's macvlan");
-      await new Promise((r) => setTimeout(r, 1500)); // the old engine's removal has run by now
-      expect(alias()).not.toBe(before);
-      await waitUntil(() => holder().some((h) => h.node === "n1"), 5000, "the VIP on the new macvlan");
+      await waitUntil(
+        () => link() !== undefined && link()!.ifindex !== before!.ifindex,
+        10_000,
+        "the macvlan made again",
+      );
+      expect(link()?.ifalias).toBe(before?.ifalias); // the same engine made it
+      // n1 resigned the router (keepalived took over meanwhile) and preempts back through the new
+      // macvlan's socket: keepalived on n2 hears its adverts and lets go (it would keep the VIP if
+      // they went out on the dead interface).
+      await waitUntil(
+        () =>
+          JSON.stringify(holder()) ===
+          JSON.stringify([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]),
+        10_000,
+        "the VIP back on n1's new macvlan alone",
+      );
+      await new Promise((r) => setTimeout(r, 1500));
       expect(holder()).toEqual([{ node: "n1", dev: "vrrp.51", mac: VMAC, address: VIP }]);
+      const since = agent.log.slice(logged);
+      expect(since.filter((l) => l.includes("other/ipv4") && l.includes("->"))).toEqual([]);
     });
 
     it("a name vipkeeper did not make is refused, and nothing is bound", async () => {
