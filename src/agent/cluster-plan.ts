@@ -61,9 +61,12 @@ function decide(router: RouterObject, me: ClusterNode, inputs: ClusterInputs): R
   if (!iface) return no(`no interface of this node is on the subnet of ${router.spec.addresses[0]?.address}`);
   const notes: string[] = [];
   let spec = router.spec;
-  if (spec.notify?.scripts && !inputs.allowScripts) {
-    notes.push("spec.notify.scripts are not run: this agent does not run scripts");
-    const { scripts: _dropped, ...rest } = spec.notify;
+  if ((spec.notify?.scripts || spec.notify?.syncGroupScripts) && !inputs.allowScripts) {
+    const dropped = [spec.notify.scripts && "scripts", spec.notify.syncGroupScripts && "syncGroupScripts"]
+      .filter(Boolean)
+      .map((f) => `spec.notify.${f}`);
+    notes.push(`${dropped.join(" and ")} are not run: this agent does not run scripts`);
+    const { scripts: _s, syncGroupScripts: _g, ...rest } = spec.notify;
     spec = { ...spec, notify: rest };
   }
   const auth = spec.authentication;

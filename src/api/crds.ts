@@ -215,6 +215,11 @@ function routerSchema(): Json {
         "virtualMAC.interface names one interface, but IPv4 and IPv6 run as two instances each with its own virtual MAC: leave it out",
       fieldPath: ".virtualMAC.interface",
     },
+    {
+      rule: "!has(self.notify) || !has(self.notify.syncGroupScripts) || has(self.syncGroup)",
+      message: "runs on a sync group's transitions: set spec.syncGroup too",
+      fieldPath: ".notify.syncGroupScripts",
+    },
   ];
   return spec;
 }

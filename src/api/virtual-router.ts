@@ -384,6 +384,27 @@ export const VirtualRouterSpec = Type.Object(
               },
             ),
           ),
+          syncGroupScripts: Type.Optional(
+            Type.Object(
+              {
+                master: Type.Optional(Type.String({ description: "Run when every member is master." })),
+                backup: Type.Optional(Type.String({ description: "Run when the group is backup." })),
+                fault: Type.Optional(Type.String({ description: "Run when a member is in Fault." })),
+                stop: Type.Optional(Type.String({ description: "Run when the group stops." })),
+                any: Type.Optional(
+                  Type.String({
+                    description:
+                      "Run on every change of the group's state with keepalived's arguments appended: GROUP <syncGroup> MASTER|BACKUP|FAULT|STOP.",
+                  }),
+                ),
+              },
+              {
+                additionalProperties: false,
+                description:
+                  "The sync group's own scripts (keepalived's vrrp_sync_group notify_*), run on the node once per change of the group's state (master: every member master; fault: any member in Fault; backup otherwise). Needs spec.syncGroup; set them on one member (where several do, the first by name is run). Run only where the agent's own configuration allows scripts.",
+              },
+            ),
+          ),
           webhooks: Type.Optional(
             Type.Array(
               Type.Object(
@@ -540,6 +561,8 @@ export function validateVirtualRouter(obj: unknown): FieldError[] {
     err("authentication", "PASS authentication exists in VRRPv2 only (set spec.version: 2)");
   if (spec.authentication && !spec.authentication.password && !spec.authentication.secretRef)
     err("authentication", "needs a password or a secretRef");
+  if (spec.notify?.syncGroupScripts && spec.syncGroup === undefined)
+    err("notify.syncGroupScripts", "runs on a sync group's transitions: set spec.syncGroup too");
   const nodes = new Map<string, number>();
   spec.priorities?.forEach((p, i) => {
     const first = nodes.get(p.node);

@@ -653,13 +653,14 @@ function mapSyncGroup(
     notify_stop: "stop",
     notify: "any",
   };
+  const first = [...found].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))[0];
   for (const c of g.children ?? [])
     if (NOTIFY[c.keyword] && c.args.length > 0) {
       scripts[NOTIFY[c.keyword]!] = c.args.join(" ");
       note(
         c,
         "changed",
-        `vrrp_sync_group ${name}: run by the agent reading this keepalived.conf when the group's state changes; the VirtualRouter API has no field for it, so \`vipkeeper import\` output leaves it out`,
+        `vrrp_sync_group ${name}: on ${first?.metadata.name ?? "its first member"}'s spec.notify.syncGroupScripts, run when the group's state changes${objectName(name) !== name ? ` (\`notify\` gets GROUP ${objectName(name)}, the syncGroup, where the agent reading this file passes ${name})` : ""}`,
       );
     } else if (c.keyword !== "group")
       note(
@@ -679,6 +680,9 @@ function mapSyncGroup(
   }
   const syncGroup = objectName(name);
   for (const r of found) r.spec.syncGroup = syncGroup;
+  const { group: _name, ...commands } = scripts;
+  if (first && Object.keys(commands).length > 0)
+    first.spec.notify = { ...first.spec.notify, syncGroupScripts: commands };
   note(
     g,
     "changed",

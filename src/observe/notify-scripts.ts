@@ -33,7 +33,10 @@ export function notifyCommands(event: TransitionEvent): { command: string; args:
 
 /** A sync group's commands (keepalived's vrrp_sync_group notify_*; `notify` gets GROUP <name> <STATE>). */
 export function groupNotifyCommands(event: GroupTransitionEvent): { command: string; args: string[] }[] {
-  const n = event.members.find((m) => m.syncGroupNotify)?.syncGroupNotify;
+  // Set on one member; where several set them, the first by name.
+  const n = [...event.members]
+    .sort((a, b) => a.router.localeCompare(b.router))
+    .find((m) => m.syncGroupNotify)?.syncGroupNotify;
   if (!n) return [];
   const word = { master: "MASTER", backup: "BACKUP", fault: "FAULT", stop: "STOP" }[event.to];
   const out: { command: string; args: string[] }[] = [];

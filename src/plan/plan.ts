@@ -103,8 +103,8 @@ export interface InstancePlan {
   /** VirtualRouter spec.syncGroup: instances of one group move together (in one engine). */
   syncGroup?: string;
   /**
-   * The sync group's own notify scripts (keepalived.conf's vrrp_sync_group notify_*), run when the
-   * group's state changes: file mode from a keepalived.conf only (the API has no field for them).
+   * The sync group's own notify scripts (spec.notify.syncGroupScripts, keepalived.conf's
+   * vrrp_sync_group notify_*), run when the group's state changes.
    */
   syncGroupNotify?: SyncGroupScripts;
   family: IpFamily;
@@ -209,6 +209,9 @@ export function planForNode(routers: readonly VirtualRouter[], node: string): No
         router: name,
         ...(keepalivedName ? { keepalivedName } : {}),
         ...(spec.syncGroup ? { syncGroup: spec.syncGroup } : {}),
+        ...(spec.syncGroup && spec.notify?.syncGroupScripts
+          ? { syncGroupNotify: { group: spec.syncGroup, ...spec.notify.syncGroupScripts } }
+          : {}),
         family,
         version,
         vrid: spec.vrid,

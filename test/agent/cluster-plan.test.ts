@@ -125,6 +125,18 @@ describe("cluster mode: what this node runs", () => {
     const [d] = decideRouters(inputs({ routers: [notifying] }));
     expect(d?.run && d.notes).toEqual(["spec.notify.scripts are not run: this agent does not run scripts"]);
     expect(d?.run && d.plan.instances[0]?.notify.master).toBeUndefined();
+    // A sync group's scripts likewise: an object in the cluster never runs a command on a node.
+    const group = router({ syncGroup: "pair", notify: { syncGroupScripts: { master: "touch /tmp/x" } } });
+    const [g] = decideRouters(inputs({ routers: [group] }));
+    expect(g?.run && g.notes).toEqual([
+      "spec.notify.syncGroupScripts are not run: this agent does not run scripts",
+    ]);
+    expect(g?.run && g.plan.instances[0]?.syncGroupNotify).toBeUndefined();
+    const [allowed] = decideRouters(inputs({ routers: [group], allowScripts: true }));
+    expect(allowed?.run && allowed.plan.instances[0]?.syncGroupNotify).toEqual({
+      group: "pair",
+      master: "touch /tmp/x",
+    });
   });
 
   it("reads a VRRPv2 password from a Secret, and says which key is missing", () => {

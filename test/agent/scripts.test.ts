@@ -102,7 +102,13 @@ describe("notify commands", () => {
     ]);
     expect(group("backup")).toEqual([{ command: "/bin/gany", args: ["GROUP", "G1", "BACKUP"] }]);
     expect(group("stop")[0]!.args).toEqual(["GROUP", "G1", "STOP"]);
-    // A group from the API (no keepalived.conf) has no scripts.
+    // A group none of whose members has scripts runs none.
     expect(groupNotifyCommands({ group: "g1", from: undefined, to: "master", members: [plan] })).toEqual([]);
+    // Set on two members: the first by name runs, once.
+    const other = { ...member, router: "a-first", syncGroupNotify: { group: "g1", master: "/bin/other" } };
+    expect(group("master")).toHaveLength(2);
+    expect(
+      groupNotifyCommands({ group: "g1", from: undefined, to: "master", members: [member, other] }),
+    ).toEqual([{ command: "/bin/other", args: [] }]);
   });
 });

@@ -49,6 +49,11 @@ export const SAMPLES: Record<string, Sample> = {
       }),
       field: "spec.virtualMAC.interface",
     },
+  "VirtualRouter.spec !has(self.notify) || !has(self.notify.syncGroupScripts) || has(self.syncGroup)": {
+    good: router({ syncGroup: "pair", notify: { syncGroupScripts: { master: "/bin/true" } } }),
+    bad: router({ notify: { syncGroupScripts: { master: "/bin/true" } } }),
+    field: "spec.notify.syncGroupScripts",
+  },
   "VirtualRouter.spec.routes[].to isCIDR(self)": {
     good: router({ routes: [{ to: "198.18.5.0/24", via: "198.18.0.1" }] }),
     bad: router({ routes: [{ to: "198.18.5.0/33", via: "198.18.0.1" }] }),

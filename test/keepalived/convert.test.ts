@@ -444,11 +444,17 @@ vrrp_instance VI_INT {
     expect(
       findings.find((f) => f.kind === "changed" && /VG_1: .* get syncGroup vg-1/.test(f.message))?.line,
     ).toBe(2);
-    // The group's notify scripts go to the agent reading the file (the API has no field for them).
+    // The group's notify scripts: on the first member's spec.notify.syncGroupScripts (the import's
+    // output), and with keepalived's group name for the agent reading the file.
+    expect(ext.spec.notify?.syncGroupScripts).toEqual({ master: "/usr/local/bin/both-master" });
+    expect(int.spec.notify?.syncGroupScripts).toBeUndefined();
     expect(syncGroupScripts).toEqual([
       { syncGroup: "vg-1", group: "VG_1", master: "/usr/local/bin/both-master" },
     ]);
-    expect(findings.find((f) => f.keyword === "notify_master")?.kind).toBe("changed");
+    expect(findings.find((f) => f.keyword === "notify_master")).toMatchObject({
+      kind: "changed",
+      message: expect.stringMatching(/vi-ext's spec.notify.syncGroupScripts.*GROUP vg-1/) as string,
+    });
   });
 
   it("reports a group whose instances are not there", () => {
