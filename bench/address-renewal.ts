@@ -6,7 +6,7 @@
 // Run (root): . scripts/env.sh && node bench/address-renewal.ts
 import { execFileSync, spawnSync } from "node:child_process";
 import pino from "pino";
-import { AddressKeeper, DEFAULT_ADDRESS_LIFETIME } from "../src/agent/address-keeper.ts";
+import { AddressKeeper, DEFAULT_ADDRESS_LIFETIME } from "../src/engine/address-keeper.ts";
 import type { PlannedAddress } from "../src/plan/plan.ts";
 import { IFAPROT_VIPKEEPER } from "../src/net/netlink.ts";
 import { RtNetlink } from "../src/net/rtnetlink.ts";

@@ -3,7 +3,7 @@
 // (build the status, serialize it to compare with the last write), and the size of what is written.
 // Run: . scripts/env.sh && node bench/vs-status.ts
 import type { VirtualServer } from "../src/api/virtual-server.ts";
-import { ServiceHealth, virtualServerStatus } from "../src/agent/vs-status.ts";
+import { ServiceHealth, virtualServerStatus } from "../src/cluster-mode/vs-status.ts";
 
 const N = 10_000;
 const vs: VirtualServer = {

@@ -7,7 +7,7 @@ import { serveMetrics } from "../observe/http-endpoint.ts";
 import { sumCounters } from "../base/counters.ts";
 import type { InstanceStatus } from "../observe/events.ts";
 import type { NodeEngine } from "./engines.ts";
-import type { EngineMessage } from "./ipc.ts";
+import type { EngineMessage } from "../engine/ipc.ts";
 import { VrrpMetrics } from "../observe/metrics.ts";
 
 type Snapshot = Extract<EngineMessage, { type: "snapshot" }>;

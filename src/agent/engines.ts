@@ -5,17 +5,19 @@ import { fork, type ChildProcess } from "node:child_process";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import type { EngineArgs } from "./engine-process.ts";
-import type { InstanceStatus } from "./engine.ts";
-import type { EngineCommand, EngineMessage } from "./ipc.ts";
+import type { EngineArgs } from "../engine/engine-process.ts";
+import type { InstanceStatus } from "../engine/engine.ts";
+import type { EngineCommand, EngineMessage } from "../engine/ipc.ts";
 import type { NodePlan } from "../plan/plan.ts";
 import { routerSteps, type RouterStep } from "../plan/steps.ts";
 import { prepareResign } from "./resign.ts";
-import { removeVirtualMacs } from "./virtual-mac.ts";
+import { removeVirtualMacs } from "../engine/virtual-mac.ts";
 import { Supervisor } from "./supervisor.ts";
 
-// engine-main beside this module: .ts when running the sources, .js when running dist/.
-const ENGINE_MAIN = fileURLToPath(new URL(`./engine-main${extname(import.meta.url)}`, import.meta.url));
+// The engine's entry (engine/engine-main): .ts when running the sources, .js when running dist/.
+const ENGINE_MAIN = fileURLToPath(
+  new URL(`../engine/engine-main${extname(import.meta.url)}`, import.meta.url),
+);
 
 export interface NodeEngine {
   readonly supervisor: Supervisor;

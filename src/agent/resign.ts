@@ -3,8 +3,8 @@
 // their routes, rules and addresses (so no node but the new master answers for them).
 import type { Logger } from "pino";
 import { buildAdvert, RESIGN_PRIORITY } from "../vrrp/instance.ts";
-import { sendAdvert } from "./adverts.ts";
-import { openHostNetwork, type HostNetwork } from "./host.ts";
+import { sendAdvert } from "../engine/adverts.ts";
+import { openHostNetwork, type HostNetwork } from "../engine/host.ts";
 import { withoutOwnAddresses, type InstancePlan } from "../plan/plan.ts";
 
 export interface Resigner {

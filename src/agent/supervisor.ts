@@ -6,8 +6,8 @@
 import { Backoff } from "../base/backoff.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
-import type { InstanceStatus } from "./engine.ts";
-import type { EngineCommand, EngineMessage } from "./ipc.ts";
+import type { InstanceStatus } from "../engine/engine.ts";
+import type { EngineCommand, EngineMessage } from "../engine/ipc.ts";
 
 export interface SupervisorOptions {
   spawn(): ChildProcess;

@@ -1,11 +1,11 @@
-// `vipkeeper agent`: runs this node's VRRP instances from a file (src/agent/file-agent.ts: engine
+// `vipkeeper agent`: runs this node's VRRP instances from a file (src/file-mode/file-agent.ts: engine
 // processes forked and supervised by this one) or, with --cluster, from the API.
 import { parseArgs } from "node:util";
 import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
-import { ConfigError } from "../agent/config-file.ts";
-import type { EngineArgs } from "../agent/engine-process.ts";
+import { ConfigError } from "../file-mode/config-file.ts";
+import type { EngineArgs } from "../engine/engine-process.ts";
 import { createLogger } from "../observe/log.ts";
-import type { FileAgent as FileAgentType } from "../agent/file-agent.ts";
+import type { FileAgent as FileAgentType } from "../file-mode/file-agent.ts";
 import { configIdProblem } from "../keepalived/syntax.ts";
 
 const HELP = `Usage: vipkeeper agent --config FILE --node NAME [options]
@@ -136,7 +136,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   // Before anything is bound: engines an earlier run left (their agent killed, and they could not
   // end themselves) are ended, and virtual addresses it left bound are removed, whether or not
   // this run still has them (this run starts holding nothing; its masters bind again).
-  const { endLeftovers } = await import("../agent/leftovers.ts");
+  const { endLeftovers } = await import("../engine/leftovers.ts");
   await endLeftovers(createLogger("agent", { node: args.node }));
   if (args.cluster) {
     // The objects come from the API: SIGHUP (keepalived's reload) has nothing to read again, and
@@ -144,7 +144,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.on("SIGHUP", () =>
       createLogger("agent", { node: args.node }).info("SIGHUP: nothing to reload in cluster mode"),
     );
-    const { runClusterAgent } = await import("../agent/cluster-main.ts");
+    const { runClusterAgent } = await import("../cluster-mode/cluster-main.ts");
     return runClusterAgent({
       node: args.node,
       ...args.cluster,
@@ -158,7 +158,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   // Metrics and the status document are served by this process, for the engines (asked over IPC at
   // each request) and the load balancer (which runs here).
   const { AgentMetrics } = await import("../agent/agent-metrics.ts");
-  const { FileAgent, FileAgentError } = await import("../agent/file-agent.ts");
+  const { FileAgent, FileAgentError } = await import("../file-mode/file-agent.ts");
   const running: { agent?: FileAgentType } = {};
   const metrics = new AgentMetrics(() => running.agent?.running() ?? new Map(), { node: args.node });
   // SIGHUP reads the file again, as keepalived does (`systemctl reload`); by Node's default it would

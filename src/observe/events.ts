@@ -1,4 +1,4 @@
-// What a VRRP engine reports (agent/engine.ts makes them): each instance's transitions, a sync
+// What a VRRP engine reports (engine/engine.ts makes them): each instance's transitions, a sync
 // group's, and each instance's status. Notifications and metrics here consume them and the agent
 // passes them on (status socket, status entries), so they live below both.
 import type { VrrpState } from "../vrrp/instance.ts";

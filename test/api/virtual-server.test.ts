@@ -1,6 +1,6 @@
 // VirtualServer validation: what the schema says and what it cannot, each naming the field.
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/agent/config-file.ts";
+import { parseConfig } from "../../src/file-mode/config-file.ts";
 import { servedEndpoints, validateVirtualServer } from "../../src/api/virtual-server.ts";
 import { checkJobs, nftablesProblems, toVirtualService, toVirtualServices } from "../../src/lb/from-api.ts";
 

@@ -14,7 +14,9 @@ const LAYERS: readonly (readonly string[])[] = [
   ["cluster", "health", "install", "keepalived"],
   ["lb", "lbprovider", "plan"],
   ["observe"],
-  ["agent", "controller", "lab"],
+  ["engine"],
+  ["agent"],
+  ["cluster-mode", "controller", "file-mode", "lab"],
   ["cli"],
 ];
 
@@ -144,9 +146,9 @@ describe("layers", () => {
 
     it("an import from another directory of the same band", () => {
       expect(
-        one("agent/cluster-main.ts", `import { toClusterNode } from "../controller/controller.ts";`),
+        one("cluster-mode/cluster-main.ts", `import { toClusterNode } from "../controller/controller.ts";`),
       ).toEqual([
-        "agent/cluster-main.ts imports ../controller/controller.ts: controller/ is in agent/'s own band",
+        "cluster-mode/cluster-main.ts imports ../controller/controller.ts: controller/ is in cluster-mode/'s own band",
       ]);
     });
 

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { loadConfig } from "../../src/agent/config-file.ts";
+import { loadConfig } from "../../src/file-mode/config-file.ts";
 import { parseAgentArgs } from "../../src/cli/agent.ts";
 import { SHARED_PAIR, writeCase } from "../keepalived/shared-conf-cases.ts";
 

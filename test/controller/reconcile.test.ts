@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ClusterNode } from "../../src/cluster/routers.ts";
 import { summarize, type NodeEntry } from "../../src/cluster/status.ts";
-import { nodeEntry } from "../../src/agent/status-entry.ts";
+import { nodeEntry } from "../../src/cluster-mode/status-entry.ts";
 import {
   allocate,
   FINALIZER,

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/agent/config-file.ts";
+import { loadConfig } from "../../src/file-mode/config-file.ts";
 import { runCheck, type CheckSpec } from "../../src/health/checkers.ts";
 import { checkJobs } from "../../src/lb/from-api.ts";
 

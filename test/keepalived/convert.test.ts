@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validateVirtualRouter } from "../../src/api/virtual-router.ts";
-import { loadConfig } from "../../src/agent/config-file.ts";
+import { loadConfig } from "../../src/file-mode/config-file.ts";
 import { planForNode } from "../../src/plan/plan.ts";
 import {
   convertKeepalived,

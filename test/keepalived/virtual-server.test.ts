@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/agent/config-file.ts";
+import { loadConfig } from "../../src/file-mode/config-file.ts";
 import { VirtualServerSpec, validateVirtualServer } from "../../src/api/virtual-server.ts";
 import { checkJobs } from "../../src/lb/from-api.ts";
 import { convertKeepalived } from "../../src/keepalived/convert.ts";

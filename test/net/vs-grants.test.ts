@@ -11,7 +11,7 @@ import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { VirtualServerStatus } from "../../src/agent/vs-status.ts";
+import type { VirtualServerStatus } from "../../src/cluster-mode/vs-status.ts";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
 import type { ClusterLab } from "../support/cluster-lab.ts";

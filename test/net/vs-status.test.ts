@@ -7,7 +7,7 @@ import { CoreV1Api, CustomObjectsApi, type CoreV1Event } from "@kubernetes/clien
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { VirtualServerStatus } from "../../src/agent/vs-status.ts";
+import type { VirtualServerStatus } from "../../src/cluster-mode/vs-status.ts";
 import type { Lab } from "../../src/lab/lab.ts";
 import { waitUntil } from "../support/agents.ts";
 import type { ClusterLab } from "../support/cluster-lab.ts";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { Counters } from "../../src/base/counters.ts";
-import { loadConfig } from "../../src/agent/config-file.ts";
+import { loadConfig } from "../../src/file-mode/config-file.ts";
 import { checkJobs } from "../../src/lb/from-api.ts";
 import type { CheckJob } from "../../src/health/scheduler.ts";
 import { HealthScheduler } from "../../src/health/scheduler.ts";

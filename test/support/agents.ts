@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Lab } from "../../src/lab/lab.ts";
 import type { InstanceStatus } from "../../src/observe/events.ts";
-import { isEngineCommand } from "../../src/agent/leftovers.ts";
+import { isEngineCommand } from "../../src/engine/leftovers.ts";
 export { waitUntil } from "../../src/lab/wait.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");

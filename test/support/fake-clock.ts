@@ -1,5 +1,5 @@
 // A virtual clock for the agent's timers: tests advance time and every due timer fires in order.
-import type { Clock } from "../../src/agent/engine.ts";
+import type { Clock } from "../../src/engine/engine.ts";
 
 interface Timer {
   at: number;

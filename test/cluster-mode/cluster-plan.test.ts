@@ -4,7 +4,7 @@ import {
   interfaceFor,
   type ClusterInputs,
   type HostAddress,
-} from "../../src/agent/cluster-plan.ts";
+} from "../../src/cluster-mode/cluster-plan.ts";
 import type { ClusterNode, RouterObject } from "../../src/cluster/routers.ts";
 
 const host: HostAddress[] = [

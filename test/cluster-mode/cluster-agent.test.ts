@@ -2,10 +2,10 @@
 // engine, and that one failing piece of work is retried without stopping the others.
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { ClusterAgent, type ClusterView } from "../../src/agent/cluster-agent.ts";
-import type { HostAddress } from "../../src/agent/cluster-plan.ts";
+import { ClusterAgent, type ClusterView } from "../../src/cluster-mode/cluster-agent.ts";
+import type { HostAddress } from "../../src/cluster-mode/cluster-plan.ts";
 import type { NodeEngine } from "../../src/agent/engines.ts";
-import { StatusWriter } from "../../src/agent/status-writer.ts";
+import { StatusWriter } from "../../src/cluster-mode/status-writer.ts";
 import type { ClusterNode, RouterObject } from "../../src/cluster/routers.ts";
 import type { NodePlan } from "../../src/plan/plan.ts";
 import type { VirtualServer } from "../../src/api/virtual-server.ts";

@@ -21,11 +21,11 @@ import { RtNetlink } from "../net/rtnetlink.ts";
 import { createLogger } from "../observe/log.ts";
 import { keepAgentLease } from "./agent-lease.ts";
 import { ClusterAgent, type ClusterView } from "./cluster-agent.ts";
-import { AgentMetrics } from "./agent-metrics.ts";
-import { serveStatus } from "./status-server.ts";
+import { AgentMetrics } from "../agent/agent-metrics.ts";
+import { serveStatus } from "../agent/status-server.ts";
 import type { HostAddress } from "./cluster-plan.ts";
-import type { EngineArgs } from "./engine-process.ts";
-import { startEngine } from "./engines.ts";
+import type { EngineArgs } from "../engine/engine-process.ts";
+import { startEngine } from "../agent/engines.ts";
 import { RouterGone, StatusWriter } from "./status-writer.ts";
 import { applyVirtualServerStatus, VirtualServerStatusWriter } from "./vs-status-writer.ts";
 import { snapshotOf, viewOf, ViewStore } from "./saved-view.ts";
@@ -189,7 +189,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     onEngineMessage: (engine, msg) => metrics.onMessage(engine, msg),
     virtualServerStatus: vsStatus,
     startLoadBalancer: async (objects, deviceOf, onHealth) => {
-      const { startLoadBalancer } = await import("./load-balancer.ts");
+      const { startLoadBalancer } = await import("../agent/load-balancer.ts");
       const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
       const { realServerEvent } = await import("../observe/real-server-notifier.ts");
       const { hooks } = agentLoadBalancerHooks({

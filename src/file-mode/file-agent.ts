@@ -8,12 +8,12 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { loadConfig, type AgentConfig } from "./config-file.ts";
 import { HostStaticsKeeper } from "./statics.ts";
-import type { EngineArgs } from "./engine-process.ts";
-import { startEngine, type NodeEngine } from "./engines.ts";
+import type { EngineArgs } from "../engine/engine-process.ts";
+import { startEngine, type NodeEngine } from "../agent/engines.ts";
 import type { RouterStep } from "../plan/steps.ts";
-import type { LoadBalancer } from "./load-balancer.ts";
+import type { LoadBalancer } from "../agent/load-balancer.ts";
 import { planForNode, type NodePlan } from "../plan/plan.ts";
-import type { EngineMessage } from "./ipc.ts";
+import type { EngineMessage } from "../engine/ipc.ts";
 import type { BackendChoice } from "../lb/backend.ts";
 
 /** Everything the load balancer is built from: when it is unchanged, a reload leaves it running. */
@@ -84,7 +84,7 @@ export class FileAgent {
     } catch (err) {
       await agent.engine?.stop();
       await agent.statics.stop();
-      const { LoadBalancerError } = await import("./load-balancer.ts");
+      const { LoadBalancerError } = await import("../agent/load-balancer.ts");
       throw err instanceof LoadBalancerError ? new FileAgentError(err.message) : err;
     }
     return agent;
@@ -159,7 +159,7 @@ export class FileAgent {
     try {
       this.lb = await this.startLoadBalancer(this.config);
     } catch (err) {
-      const { LoadBalancerError } = await import("./load-balancer.ts");
+      const { LoadBalancerError } = await import("../agent/load-balancer.ts");
       if (!(err instanceof LoadBalancerError)) throw err;
       log.error(
         { err: err.message },
@@ -202,7 +202,7 @@ export class FileAgent {
     const { routers, virtualServers, realServerScripts, quorumScripts } = config;
     if (virtualServers.length === 0) return undefined;
     // Loaded only where there are virtual servers: most agents run VRRP alone.
-    const { startLoadBalancer } = await import("./load-balancer.ts");
+    const { startLoadBalancer } = await import("../agent/load-balancer.ts");
     const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
     const { hooks, shutdown } = agentLoadBalancerHooks({
       node,

@@ -4,7 +4,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { NodeEntry } from "../../src/cluster/status.ts";
-import { StatusWriter } from "../../src/agent/status-writer.ts";
+import { StatusWriter } from "../../src/cluster-mode/status-writer.ts";
 
 const log = pino({ level: "silent" });
 const entry = (state: NodeEntry["state"]) => ({ name: "n1", state }) as NodeEntry;

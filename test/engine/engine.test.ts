@@ -8,8 +8,8 @@ import {
   type AnnouncePort,
   type RoutePort,
   type VrrpPort,
-} from "../../src/agent/engine.ts";
-import { parseConfig } from "../../src/agent/config-file.ts";
+} from "../../src/engine/engine.ts";
+import { parseConfig } from "../../src/file-mode/config-file.ts";
 import { planForNode, type PlannedAddress } from "../../src/plan/plan.ts";
 import { encodeAdvert } from "../../src/vrrp/packet.ts";
 import { skewTimeMs, masterDownIntervalMs } from "../../src/vrrp/timers.ts";

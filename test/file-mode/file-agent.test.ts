@@ -1,9 +1,9 @@
 // What a reload does (pure): each router's step from the running and the new plan, and whether the
 // load balancer's inputs changed.
 import { describe, expect, it } from "vitest";
-import { loadBalancerInputs } from "../../src/agent/file-agent.ts";
+import { loadBalancerInputs } from "../../src/file-mode/file-agent.ts";
 import { routerSteps } from "../../src/plan/steps.ts";
-import { parseConfig } from "../../src/agent/config-file.ts";
+import { parseConfig } from "../../src/file-mode/config-file.ts";
 import { planForNode } from "../../src/plan/plan.ts";
 
 const router = (

@@ -14,7 +14,7 @@ import { parseCidr } from "../api/cidr.ts";
 import type { HostStatics } from "../keepalived/convert.ts";
 import { ruleFamily } from "../api/routes.ts";
 import { plannedRoute, plannedRules, type PlannedRoute, type PlannedRule } from "../plan/plan.ts";
-import { hostRoutes } from "./routes.ts";
+import { hostRoutes } from "../engine/routes.ts";
 
 interface StaticAddress {
   address: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../src/agent/config-file.ts";
+import { ConfigError, parseConfig } from "../../src/file-mode/config-file.ts";
 import { planForNode } from "../../src/plan/plan.ts";
 
 const ROUTER = `apiVersion: vipkeeper.io/v1alpha1

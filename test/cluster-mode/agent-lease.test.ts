@@ -4,7 +4,7 @@
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentLeaseName, keepAgentLease } from "../../src/agent/agent-lease.ts";
+import { agentLeaseName, keepAgentLease } from "../../src/cluster-mode/agent-lease.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 import { waitUntil } from "../support/agents.ts";
 import { countCalls } from "../support/count-calls.ts";

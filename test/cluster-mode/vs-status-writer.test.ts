@@ -4,9 +4,12 @@ import { CustomObjectsApi } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VirtualServer } from "../../src/api/virtual-server.ts";
-import type { VirtualServerStatus } from "../../src/agent/vs-status.ts";
+import type { VirtualServerStatus } from "../../src/cluster-mode/vs-status.ts";
 import { crds } from "../../src/api/crds.ts";
-import { applyVirtualServerStatus, VirtualServerStatusWriter } from "../../src/agent/vs-status-writer.ts";
+import {
+  applyVirtualServerStatus,
+  VirtualServerStatusWriter,
+} from "../../src/cluster-mode/vs-status-writer.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 import { waitUntil } from "../support/agents.ts";
 

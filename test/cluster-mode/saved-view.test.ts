@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { ClusterView } from "../../src/agent/cluster-agent.ts";
-import { snapshotOf, viewOf, ViewStore } from "../../src/agent/saved-view.ts";
+import type { ClusterView } from "../../src/cluster-mode/cluster-agent.ts";
+import { snapshotOf, viewOf, ViewStore } from "../../src/cluster-mode/saved-view.ts";
 import type { RouterObject } from "../../src/cluster/routers.ts";
 import type { VirtualServer } from "../../src/api/virtual-server.ts";
 

@@ -2,7 +2,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { VirtualServer, VirtualServerSpec } from "../../src/api/virtual-server.ts";
 import { validateVirtualServer } from "../../src/api/virtual-server.ts";
-import { ServiceHealth, virtualServerStatus, type VirtualServerStatus } from "../../src/agent/vs-status.ts";
+import {
+  ServiceHealth,
+  virtualServerStatus,
+  type VirtualServerStatus,
+} from "../../src/cluster-mode/vs-status.ts";
 import { toVirtualService } from "../../src/lb/from-api.ts";
 import { NftablesPlan } from "../../src/lb/nftables.ts";
 

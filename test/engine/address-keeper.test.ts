@@ -3,7 +3,7 @@
 // before a renewal of the same address already under way.
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { AddressKeeper, DEFAULT_ADDRESS_LIFETIME, type Interval } from "../../src/agent/address-keeper.ts";
+import { AddressKeeper, DEFAULT_ADDRESS_LIFETIME, type Interval } from "../../src/engine/address-keeper.ts";
 import type { PlannedAddress } from "../../src/plan/plan.ts";
 import { parseAgentArgs } from "../../src/cli/agent.ts";
 
