@@ -363,7 +363,7 @@ describe.skipIf(!ROOT)("cluster mode in the lab", () => {
       status: { conditions: [{ type: "Ready", status: "True" }] },
     });
     for (const n of lab.nodes) await core.createNamespacedPod({ namespace: "ing", body: pod(n.name) });
-    const [A, B] = ["198.18.0.52", "198.18.0.53"];
+    const [A, B] = ["198.18.0.56", "198.18.0.57"]; // addresses no other case uses
     const member = (name: string, address: string, track: boolean) => ({
       apiVersion: "vipkeeper.io/v1alpha1",
       kind: "VirtualRouter",
