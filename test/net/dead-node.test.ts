@@ -8,7 +8,14 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { keepalivedCommand, keepalivedConfig } from "../interop/keepalived.ts";
-import { readStatus, startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
+import {
+  enginePids,
+  readStatus,
+  startAgent,
+  waitUntil,
+  writeConfig,
+  type RunningAgent,
+} from "../support/agents.ts";
 
 const ROOT = process.getuid?.() === 0;
 const HAVE_KEEPALIVED = spawnSync("keepalived", ["--version"]).status === 0;
@@ -57,16 +64,9 @@ describe.skipIf(!ROOT)("a dead node lets go of its VIPs", { timeout: 45_000 }, (
 
   const holdsAny = (node: string) => lab.holds(node, VIP4) || lab.holds(node, VIP6);
   const holdsBoth = (node: string) => lab.holds(node, VIP4) && lab.holds(node, VIP6);
-  const engines = (node: string) =>
-    lab.pids(node).filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("engine-main.ts");
-      } catch {
-        return false;
-      }
-    });
-  const start = (node: string, file: string, extra: string[] = []) => {
-    const a = startAgent(lab, node, file, extra);
+  const engines = (node: string) => enginePids(lab, node);
+  const start = (node: string, file: string, extra: string[] = [], fromDist = false) => {
+    const a = startAgent(lab, node, file, extra, { fromDist });
     agents.push(a);
     return a;
   };
@@ -148,24 +148,44 @@ nl.close();`,
     expect(lab.holders(VIP4)).toEqual(["n2"]);
   });
 
-  it("SIGKILL of the agent's main process alone: its engine resigns (the peer is master within Skew_Time), releases and exits; a new agent runs exactly one engine", async () => {
-    const file = writeConfig(WEB);
-    await n1MasterOverN2(file);
-    const [engine] = engines("n1");
-    expect(engine).toBeGreaterThan(0);
-    const killedAt = Date.now();
-    agents[0]!.child.kill("SIGKILL");
-    await waitUntil(() => holdsBoth("n2"), 1000, "n2 to take over on the engine's priority 0");
-    await waitUntil(() => !holdsAny("n1"), 1000, "the orphaned engine to release");
-    const tookMs = Date.now() - killedAt;
-    await waitUntil(() => engines("n1").length === 0, 5000, "the orphaned engine to exit");
-    expect(lab.holders(VIP4)).toEqual(["n2"]);
-    console.log(`main process killed: peer master and VIPs released ${tookMs} ms later`);
-    start("n1", file);
-    await waitUntil(() => holdsBoth("n1") && !holdsAny("n2"), 10_000, "n1 to preempt again");
-    await new Promise((r) => setTimeout(r, 500));
-    expect(engines("n1")).toHaveLength(1);
-  });
+  it.each([
+    ["the sources", false],
+    ["dist/ (production)", true],
+  ])(
+    "SIGKILL of the agent's main process alone, running %s: its engine resigns (the peer is master within Skew_Time), releases and exits; a new agent runs exactly one engine",
+    async (_, fromDist) => {
+      const file = writeConfig(WEB);
+      start("n1", file, [], fromDist);
+      start("n2", file);
+      await waitUntil(() => holdsBoth("n1"), 12_000, "n1 to hold both VIPs");
+      await waitUntil(
+        async () =>
+          (await readStatus(agents[1]!.socket).catch(() => undefined))?.instances.every(
+            (i) => i.state === "backup",
+          ) ?? false,
+        10_000,
+        "n2 to be backup",
+      );
+      const [engine] = engines("n1");
+      // The engine runs what the agent runs: engine-main.js from dist/, engine-main.ts from the sources.
+      expect(readFileSync(`/proc/${engine}/cmdline`, "utf8")).toContain(
+        fromDist ? "dist/engine/engine-main.js" : "src/engine/engine-main.ts",
+      );
+      expect(engine).toBeGreaterThan(0);
+      const killedAt = Date.now();
+      agents[0]!.child.kill("SIGKILL");
+      await waitUntil(() => holdsBoth("n2"), 1000, "n2 to take over on the engine's priority 0");
+      await waitUntil(() => !holdsAny("n1"), 1000, "the orphaned engine to release");
+      const tookMs = Date.now() - killedAt;
+      await waitUntil(() => engines("n1").length === 0, 5000, "the orphaned engine to exit");
+      expect(lab.holders(VIP4)).toEqual(["n2"]);
+      console.log(`main process killed (${_}): peer master and VIPs released ${tookMs} ms later`);
+      start("n1", file, [], fromDist);
+      await waitUntil(() => holdsBoth("n1") && !holdsAny("n2"), 10_000, "n1 to preempt again");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(engines("n1")).toHaveLength(1);
+    },
+  );
 
   it("an engine left by an earlier run (stopped, so it could not end itself) is ended by the next agent before it binds", async () => {
     const file = writeConfig(WEB);

@@ -26,20 +26,24 @@ export function writeConfig(yaml: string): string {
   return file;
 }
 
-export function startAgent(lab: Lab, node: string, config: string, extra: string[] = []): RunningAgent {
+/**
+ * Starts `vipkeeper agent` on a lab node, from the sources as every test does, or with `fromDist`
+ * from the compiled dist/ as in production (`npm test` builds it first).
+ */
+export function startAgent(
+  lab: Lab,
+  node: string,
+  config: string,
+  extra: string[] = [],
+  opts: { fromDist?: boolean } = {},
+): RunningAgent {
   const socket = join(mkdtempSync(join(tmpdir(), "vk-sock-")), `${node}.sock`);
-  const child = lab.spawn(node, [
-    process.execPath,
-    BIN,
-    "agent",
-    "--config",
-    config,
-    "--node",
+  const env = opts.fromDist ? { ...process.env, VIPKEEPER_FROM_SOURCE: "" } : process.env;
+  const child = lab.spawn(
     node,
-    "--status-socket",
-    socket,
-    ...extra,
-  ]);
+    [process.execPath, BIN, "agent", "--config", config, "--node", node, "--status-socket", socket, ...extra],
+    { env },
+  );
   const log: string[] = [];
   let buf = "";
   const collect = (chunk: Buffer) => {
