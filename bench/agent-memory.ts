@@ -40,9 +40,12 @@ const advertMs = Number(values["advert-ms"]);
 const cpuSeconds = Number(values.cpu);
 const settleMs = Number(values.settle) * 1000;
 for (const n of sizes) if (!(n >= 1 && n <= 255)) throw new Error(`--routers: 1..255, not ${n}`);
-for (const m of modes) if (m !== "file" && m !== "cluster") throw new Error(`--mode: file or cluster, not ${m}`);
-if (process.env.VIPKEEPER_FROM_SOURCE === "1") throw new Error("unset VIPKEEPER_FROM_SOURCE: this measures dist/");
-if (!existsSync(join(import.meta.dirname, "../dist/cli/main.js"))) throw new Error("run `npm run build` first");
+for (const m of modes)
+  if (m !== "file" && m !== "cluster") throw new Error(`--mode: file or cluster, not ${m}`);
+if (process.env.VIPKEEPER_FROM_SOURCE === "1")
+  throw new Error("unset VIPKEEPER_FROM_SOURCE: this measures dist/");
+if (!existsSync(join(import.meta.dirname, "../dist/cli/main.js")))
+  throw new Error("run `npm run build` first");
 
 const PREFIX = "vkmem-";
 /** Router i (1-based): VRID i, address 198.18.1.i up to 128, then 198.18.2.(i - 128). */
