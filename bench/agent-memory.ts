@@ -40,7 +40,7 @@ const advertMs = Number(values["advert-ms"]);
 const cpuSeconds = Number(values.cpu);
 const settleMs = Number(values.settle) * 1000;
 for (const n of sizes) if (!(n >= 1 && n <= 255)) throw new Error(`--routers: 1..255, not ${n}`);
-for (const m of modes)
+for (const m of modes as string[])
   if (m !== "file" && m !== "cluster") throw new Error(`--mode: file or cluster, not ${m}`);
 if (process.env.VIPKEEPER_FROM_SOURCE === "1")
   throw new Error("unset VIPKEEPER_FROM_SOURCE: this measures dist/");
