@@ -35,9 +35,21 @@ export interface NodeEngine {
   stop(): Promise<void>;
 }
 
+/**
+ * V8 flags of the engine process, after the agent's own. A young generation of 1 MB semi-spaces
+ * (default: growing to 16 MB, and kept): the engine's garbage is short-lived packets and timers, so
+ * the larger young generation only held pages. Measured (bench/agent-memory.ts, file mode, 255 routers,
+ * adverts every 100 ms): engine PSS 71 -> 37 MB, the agent's CPU 6.9 -> 7.7 %. It caps no heap:
+ * what survives goes to the old generation, which stays unlimited.
+ */
+export const ENGINE_NODE_FLAGS = ["--max-semi-space-size=1"];
+
 /** A new engine process, loaded and waiting for its plan. */
 export function forkEngine(): ChildProcess {
-  return fork(ENGINE_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return fork(ENGINE_MAIN, [], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    execArgv: [...process.execArgv, ...ENGINE_NODE_FLAGS],
+  });
 }
 
 export async function startEngine(

@@ -19,3 +19,13 @@ export function parseCidr(text: string): Cidr | undefined {
   if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return undefined;
   return { family, address: canonicalAddress(addr), prefixLength: Number(prefix) };
 }
+
+/**
+ * The family a rule (routes.ts' VirtualRule) is for: that of its prefixes; undefined for a rule
+ * without any (it applies to every family the router has, each instance adding its own). Here,
+ * not beside the rule's schema, so the node's plan loads no schema library.
+ */
+export function ruleFamily(rule: { from?: string; to?: string }): IpFamily | undefined {
+  const prefix = rule.from ?? rule.to;
+  return prefix === undefined ? undefined : parseCidr(prefix)?.family;
+}

@@ -97,14 +97,7 @@ export const VirtualRule = Type.Object(
 export type VirtualRoute = Type.Static<typeof VirtualRoute>;
 export type VirtualRule = Type.Static<typeof VirtualRule>;
 
-/**
- * The family a rule is for: that of its prefixes; undefined for a rule without any (it applies to
- * every family the router has, each instance adding its own).
- */
-export function ruleFamily(rule: VirtualRule): IpFamily | undefined {
-  const prefix = rule.from ?? rule.to;
-  return prefix === undefined ? undefined : parseCidr(prefix)?.family;
-}
+export { ruleFamily } from "./cidr.ts";
 
 type Err = (field: string, message: string) => void;
 

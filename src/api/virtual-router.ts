@@ -494,11 +494,7 @@ export const VirtualRouterSpec = Type.Object(
   { additionalProperties: false },
 );
 
-/**
- * Set by `vipkeeper import` to the vrrp_instance's own name (VI_1): notify scripts and mail name the
- * instance as keepalived did, so admins' scripts and mail filters keep working.
- */
-export const KEEPALIVED_INSTANCE_ANNOTATION = "vipkeeper.io/keepalived-instance";
+export { KEEPALIVED_INSTANCE_ANNOTATION } from "./annotations.ts";
 
 export const VirtualRouter = Type.Object({
   apiVersion: Type.Literal(API_VERSION),

@@ -2,7 +2,7 @@
 // processes forked and supervised by this one) or, with --cluster, from the API.
 import { parseArgs } from "node:util";
 import { LISTEN_ADDRESS } from "../observe/http-endpoint.ts";
-import { ConfigError } from "../file-mode/config-file.ts";
+import { ConfigError } from "../agent/config-error.ts";
 import type { EngineArgs } from "../engine/engine-process.ts";
 import { createLogger } from "../observe/log.ts";
 import type { FileAgent as FileAgentType } from "../file-mode/file-agent.ts";

@@ -3,7 +3,9 @@
 // Every problem is reported with the document and the field, and nothing is half-loaded.
 import { withDefaults } from "../api/defaults.ts";
 import { readFileSync } from "node:fs";
-import { parseAllDocuments } from "yaml";
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
+import { ConfigError } from "../agent/config-error.ts";
 import { parseCidr } from "../api/cidr.ts";
 import { type FieldError } from "../api/field-errors.ts";
 import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
@@ -13,13 +15,13 @@ import { validateRoutesAndRules } from "../api/routes.ts";
 import { defaultConfigId, KeepalivedSyntaxError, parseKeepalivedFile } from "../keepalived/syntax.ts";
 import type { QuorumScripts, RealServerScripts } from "../keepalived/virtual-server.ts";
 
-export class ConfigError extends Error {
-  readonly problems: string[];
-  constructor(file: string, problems: string[]) {
-    super(`${file}: invalid configuration\n${problems.map((p) => `  ${p}`).join("\n")}`);
-    this.problems = problems;
-  }
-}
+export { ConfigError } from "../agent/config-error.ts";
+
+/**
+ * The YAML parser, loaded on the first YAML file: an agent on a keepalived.conf (and the cluster
+ * agent, which reads no file) never needs it, and it costs a process ~5 MB.
+ */
+const yaml = () => createRequire(import.meta.url)("yaml") as typeof Yaml;
 
 export interface AgentConfig {
   routers: VirtualRouter[];
@@ -45,7 +47,7 @@ interface Candidate {
 export function parseConfig(text: string, file = "config"): AgentConfig {
   const problems: string[] = [];
   const candidates: Candidate[] = [];
-  const docs = parseAllDocuments(text);
+  const docs = yaml().parseAllDocuments(text);
   if (Array.isArray(docs))
     docs.forEach((doc, i) => {
       const where = `document ${i + 1}`;
