@@ -10,8 +10,11 @@ import { HealthScheduler } from "../health/scheduler.ts";
 import { checkJobs, nftablesProblems, serviceKey, toVirtualServices } from "../lb/from-api.ts";
 import { chooseBackend, startDataplane, type BackendChoice } from "../lb/backend.ts";
 import { NftError } from "../lb/nft-apply.ts";
-import type { LoadBalancerHooks } from "../observe/lb-observer.ts";
+import { agentLoadBalancerHooks, type LoadBalancerHooks } from "../observe/lb-observer.ts";
 import type { Counters } from "../base/counters.ts";
+import type { VirtualRouter } from "../api/virtual-router.ts";
+import type { QuorumScripts, RealServerScripts } from "../keepalived/virtual-server.ts";
+import type { Registry } from "prom-client";
 
 export interface LoadBalancer {
   stop(): void;
@@ -120,6 +123,42 @@ export async function startLoadBalancer(
       dataplane.stop();
     },
   };
+}
+
+/**
+ * The node's load balancer as both modes start it: observed (metrics on the agent's endpoint, real
+ * server notifications through the routers' notify settings, keepalived.conf's scripts), and DR
+ * services forwarding on their router's interface. `onChange` hears each real server's change too.
+ */
+export async function startNodeLoadBalancer(opts: {
+  node: string;
+  log: Logger;
+  /** The routers whose notify settings the real servers' notifications follow. */
+  routers: readonly VirtualRouter[];
+  virtualServers: readonly VirtualServer[];
+  realServerScripts?: readonly RealServerScripts[];
+  quorumScripts?: readonly QuorumScripts[];
+  registry?: Registry;
+  backend?: BackendChoice;
+  deviceOf: (routerRef: string | undefined) => string | undefined;
+  onChange?: LoadBalancerHooks["changed"];
+}): Promise<{ lb: LoadBalancer; shutdown: () => Promise<void> }> {
+  const { onChange, deviceOf, backend, ...observed } = opts;
+  const { hooks, shutdown } = agentLoadBalancerHooks(observed);
+  const withChange: LoadBalancerHooks = onChange
+    ? {
+        ...hooks,
+        changed: (job, healthy, last) => {
+          hooks.changed?.(job, healthy, last);
+          onChange(job, healthy, last);
+        },
+      }
+    : hooks;
+  const lb = await startLoadBalancer(opts.virtualServers, opts.log, undefined, withChange, {
+    backend: backend ?? "auto",
+    deviceOf,
+  });
+  return { lb, shutdown };
 }
 
 function readSysctl(path: string): string | undefined {

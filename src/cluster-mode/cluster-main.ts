@@ -189,23 +189,20 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     onEngineMessage: (engine, msg) => metrics.onMessage(engine, msg),
     virtualServerStatus: vsStatus,
     startLoadBalancer: async (objects, deviceOf, onHealth) => {
-      const { startLoadBalancer } = await import("../agent/load-balancer.ts");
-      const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
+      const { startNodeLoadBalancer } = await import("../agent/load-balancer.ts");
       const { realServerEvent } = await import("../observe/real-server-notifier.ts");
-      const { hooks } = agentLoadBalancerHooks({
+      const { lb } = await startNodeLoadBalancer({
         node: args.node,
         log,
         routers: [],
         virtualServers: objects,
         registry: metrics.metrics.registry,
-      });
-      // The checks' health changes also feed the VirtualServers' status, and an Event on the
-      // VirtualServer from the master of its router only (every node checks; one Event per change,
-      // the view of the director that carries the traffic).
-      const withStatus: typeof hooks = {
-        ...hooks,
-        changed: (job, healthy, last) => {
-          hooks.changed?.(job, healthy, last);
+        ...(args.lbBackend ? { backend: args.lbBackend } : {}),
+        deviceOf,
+        // The checks' health changes also feed the VirtualServers' status, and an Event on the
+        // VirtualServer from the master of its router only (every node checks; one Event per
+        // change, the view of the director that carries the traffic).
+        onChange: (job, healthy, last) => {
           onHealth(job.service, job.server, healthy);
           const vs = vsStatus.masterObject(job.service);
           if (!vs) return;
@@ -229,11 +226,8 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
             e.message,
           );
         },
-      };
-      return startLoadBalancer(objects, log, undefined, withStatus, {
-        backend: args.lbBackend ?? "auto",
-        deviceOf,
       });
+      return lb;
     },
     // An Event per change of this node's state, on the router (kubectl describe vr shows them).
     onTransition: (router, from, to) =>

@@ -5,7 +5,8 @@
 // a moment later computes every status and writes the ones that differ from what was written, so
 // a burst of flips is one write per object. Failed writes are retried with backoff.
 // Nothing here is awaited by VRRP (its engines run in their own processes) or by the load balancer.
-import { API_WRITE_RETRY, Backoff } from "../base/backoff.ts";
+import { API_WRITE_RETRY } from "../base/backoff.ts";
+import { CoalescedPasses } from "../base/coalesced-passes.ts";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
@@ -72,11 +73,7 @@ export class VirtualServerStatusWriter {
   /** What this node last wrote per object, while it has been master of the object's router since. */
   private readonly written = new Map<string, { router: string; json: string; status: VirtualServerStatus }>();
   private readonly validated = new WeakMap<VirtualServer, FieldError[]>();
-  private timer: NodeJS.Timeout | undefined;
-  private backoffMs = 0;
-  private readonly retry = new Backoff(API_WRITE_RETRY);
-  private flushing: Promise<void> | undefined;
-  private again = false;
+  private readonly passes: CoalescedPasses;
   private stopped = false;
   /** Writes done, failed attempts, objects found gone, passes (for tests and logs). */
   readonly stats = { writes: 0, failures: 0, gone: 0, passes: 0 };
@@ -84,6 +81,10 @@ export class VirtualServerStatusWriter {
 
   constructor(opts: VirtualServerStatusWriterOptions) {
     this.o = { now: () => Date.now(), delayMs: 100, ...opts };
+    this.passes = new CoalescedPasses(() => this.pass(), {
+      delayMs: this.o.delayMs,
+      backoff: API_WRITE_RETRY,
+    });
   }
 
   /**
@@ -150,42 +151,22 @@ export class VirtualServerStatusWriter {
 
   /** Something else may have changed (objects in the cache): look again. */
   changed(): void {
-    // During a pass, one more follows it; otherwise one starts shortly (or after the backoff).
-    if (this.flushing) this.again = true;
-    else this.schedule(this.backoffMs || this.o.delayMs);
+    this.passes.request();
   }
 
   /** The API server answers again: a pass now rather than at the end of the backoff. */
   retryNow(): void {
-    if (this.backoffMs === 0 || this.stopped || this.flushing) return;
-    this.backoffMs = 0;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.schedule(this.o.delayMs);
+    this.passes.retryNow();
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.passes.stop();
   }
 
   /** Resolves when no pass is due or running (for tests). */
-  async idle(): Promise<void> {
-    while (this.timer || this.flushing) await (this.flushing ?? new Promise((r) => setTimeout(r, 10)));
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flushing ??= this.pass().finally(() => {
-        this.flushing = undefined;
-        if (this.again) {
-          this.again = false;
-          this.schedule(this.backoffMs || this.o.delayMs);
-        }
-      });
-    }, ms);
+  idle(): Promise<void> {
+    return this.passes.idle();
   }
 
   /** The statuses this node should write now, by service key. */
@@ -220,13 +201,13 @@ export class VirtualServerStatusWriter {
     return out;
   }
 
-  private async pass(): Promise<void> {
+  private async pass(): Promise<boolean> {
     this.stats.passes++;
     let failed = false;
     const desired = this.desired();
     for (const key of this.written.keys()) if (!desired.has(key)) this.written.delete(key);
     for (const [key, { vs, router, status }] of desired) {
-      if (this.stopped) return;
+      if (this.stopped) return true;
       const json = JSON.stringify(status);
       const last = this.written.get(key)?.json ?? JSON.stringify((vs as { status?: unknown }).status);
       if (json === last) {
@@ -251,8 +232,6 @@ export class VirtualServerStatusWriter {
         );
       }
     }
-    if (!failed) this.retry.reset();
-    this.backoffMs = failed ? this.retry.next() : 0;
-    if (failed) this.again = true;
+    return !failed;
   }
 }

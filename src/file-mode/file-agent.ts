@@ -202,9 +202,8 @@ export class FileAgent {
     const { routers, virtualServers, realServerScripts, quorumScripts } = config;
     if (virtualServers.length === 0) return undefined;
     // Loaded only where there are virtual servers: most agents run VRRP alone.
-    const { startLoadBalancer } = await import("../agent/load-balancer.ts");
-    const { agentLoadBalancerHooks } = await import("../observe/lb-observer.ts");
-    const { hooks, shutdown } = agentLoadBalancerHooks({
+    const { startNodeLoadBalancer } = await import("../agent/load-balancer.ts");
+    const { lb, shutdown } = await startNodeLoadBalancer({
       node,
       log,
       routers,
@@ -212,15 +211,12 @@ export class FileAgent {
       ...(realServerScripts ? { realServerScripts } : {}),
       ...(quorumScripts ? { quorumScripts } : {}),
       ...(registry ? { registry } : {}),
+      ...(lbBackend ? { backend: lbBackend } : {}),
+      // DR forwards on the interface of the service's VirtualRouter.
+      deviceOf: (routerRef) => routers.find((r) => r.metadata.name === routerRef)?.spec.interface,
     });
-    // DR forwards on the interface of the service's VirtualRouter.
-    const deviceOf = (routerRef: string | undefined) =>
-      routers.find((r) => r.metadata.name === routerRef)?.spec.interface;
     this.lbShutdown = shutdown;
-    return startLoadBalancer(virtualServers, log, undefined, hooks, {
-      backend: lbBackend ?? "auto",
-      deviceOf,
-    });
+    return lb;
   }
 }
 
