@@ -2,6 +2,7 @@
 import type { InstanceEntry, NodeEntry, NodeState } from "../cluster/status.ts";
 import type { VrrpState } from "../vrrp/instance.ts";
 import type { InstanceStatus } from "../observe/events.ts";
+import { kubeTime } from "../base/time.ts";
 
 const STATE: Record<VrrpState, NodeState> = {
   initialize: "Init",
@@ -10,7 +11,7 @@ const STATE: Record<VrrpState, NodeState> = {
   fault: "Fault",
 };
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+const iso = kubeTime;
 
 /** The entry the agent writes from its engine's report (times are epoch ms). */
 export function nodeEntry(node: string, instances: readonly InstanceStatus[], message?: string): NodeEntry {

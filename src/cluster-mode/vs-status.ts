@@ -10,6 +10,7 @@ import type { Refusal } from "../cluster/grants.ts";
 import { withTransitionTimes } from "../cluster/status.ts";
 import { toVirtualService } from "../lb/from-api.ts";
 import { serverKey, type RealServer, type VirtualService } from "../lb/model.ts";
+import { kubeTime } from "../base/time.ts";
 
 export type VirtualServerStatus = Type.Static<typeof VirtualServerStatusSchema>;
 type RealServerEntry = NonNullable<VirtualServerStatus["realServers"]>[number];
@@ -24,7 +25,7 @@ export interface ServerHealth {
 const MAX_MESSAGE = 2048;
 const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 3)}...` : text);
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+const iso = kubeTime;
 
 export const generationOf = (vs: VirtualServer): number | undefined =>
   (vs.metadata as { generation?: number }).generation;

@@ -13,6 +13,7 @@ import { providerPool, type PoolObject } from "../lbprovider/pools.ts";
 import { endpointNodes, LABEL_MANAGED, LABEL_POOL, MANAGER } from "../lbprovider/services.ts";
 import { exhaustion, poolVrids, type RouterSeen } from "../lbprovider/vrids.ts";
 import type { Cache } from "./controller.ts";
+import { kubeTime } from "../base/time.ts";
 
 export interface LbPorts {
   services: Cache<V1Service>;
@@ -102,7 +103,7 @@ export class LbProviderLoop {
       const c = counts.get(r.metadata.labels?.[LABEL_POOL] ?? "");
       if (c) for (const a of r.spec.addresses) c[a.address.includes(":") ? "ipv6" : "ipv4"]++;
     }
-    const now = new Date(this.ports.now?.() ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const now = kubeTime(this.ports.now?.() ?? Date.now());
     for (const p of poolObjects) {
       const name = p.metadata.name;
       const { segments, condition } = poolVrids(name, this.ports.routers.list());

@@ -14,6 +14,7 @@ import {
   type Condition,
   type NodeEntry,
 } from "../cluster/status.ts";
+import { kubeTime } from "../base/time.ts";
 
 export const FINALIZER = "vipkeeper.io/release";
 /** How long a deleted router waits for live agents to report that they released it. */
@@ -161,7 +162,7 @@ export function reconcileRouter(
   const vrid = allocation.vrids.get(name);
   const preferredMaster = allocation.masters.get(name);
   const old = router.status;
-  const now = new Date(world.now).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const now = kubeTime(world.now);
   const conditions = withTransitionTimes(
     summary.conditions,
     old?.conditions,

@@ -18,6 +18,7 @@ import { Notifier } from "../observe/notifier.ts";
 import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers, type ScriptTrackers } from "./script-tracker.ts";
 import type { EngineCommand, EngineMessage } from "./ipc.ts";
+import { epochOf } from "../base/time.ts";
 
 /** How long an ending engine waits for its last notifications: inside the supervisor's 5 s grace. */
 const NOTIFY_AT_EXIT_MS = 3000;
@@ -279,8 +280,7 @@ const FOREIGN_REFRESH_MS = 20_000;
  */
 function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) {
   let last = "";
-  const epoch = (t: number | undefined) =>
-    t === undefined ? undefined : Math.round(Date.now() - (performance.now() - t));
+  const epoch = (t: number | undefined) => (t === undefined ? undefined : epochOf(t));
   const report = (force = true) => {
     const instances = engine.status();
     const significant = JSON.stringify(
