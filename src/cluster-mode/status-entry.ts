@@ -11,8 +11,6 @@ const STATE: Record<VrrpState, NodeState> = {
   fault: "Fault",
 };
 
-const iso = kubeTime;
-
 /** The entry the agent writes from its engine's report (times are epoch ms). */
 export function nodeEntry(node: string, instances: readonly InstanceStatus[], message?: string): NodeEntry {
   if (instances.length === 0) return { name: node, state: "Stopped", ...(message ? { message } : {}) };
@@ -21,13 +19,13 @@ export function nodeEntry(node: string, instances: readonly InstanceStatus[], me
     family: i.key.endsWith("/ipv6") ? "IPv6" : "IPv4",
     state: STATE[i.state],
     effectivePriority: i.effectivePriority,
-    since: iso(i.since),
+    since: kubeTime(i.since),
     ...(i.lastAdvertFrom !== undefined && i.lastAdvertHeardAt !== undefined
       ? {
           lastAdvertHeard: {
             from: i.lastAdvertFrom,
             priority: i.lastAdvertPriority ?? 0,
-            at: iso(i.lastAdvertHeardAt),
+            at: kubeTime(i.lastAdvertHeardAt),
           },
         }
       : {}),
@@ -49,9 +47,9 @@ export function nodeEntry(node: string, instances: readonly InstanceStatus[], me
     since: lead.since,
     ...(lead.lastAdvertHeard ? { lastAdvertHeard: lead.lastAdvertHeard } : {}),
     ...(foreign
-      ? { lastForeignAdvert: { from: foreign.from, priority: foreign.priority, at: iso(foreign.at) } }
+      ? { lastForeignAdvert: { from: foreign.from, priority: foreign.priority, at: kubeTime(foreign.at) } }
       : {}),
-    ...(announced > 0 ? { lastGratuitousArp: iso(announced) } : {}),
+    ...(announced > 0 ? { lastGratuitousArp: kubeTime(announced) } : {}),
     ...(message ? { message } : {}),
     checks: checksOf(instances),
   };

@@ -25,8 +25,6 @@ export interface ServerHealth {
 const MAX_MESSAGE = 2048;
 const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 3)}...` : text);
 
-const iso = kubeTime;
-
 export const generationOf = (vs: VirtualServer): number | undefined =>
   (vs.metadata as { generation?: number }).generation;
 
@@ -131,7 +129,7 @@ export function virtualServerStatus(
   const generation = generationOf(vs);
   const finish = (status: VirtualServerStatus, conditions: Bare[]): VirtualServerStatus => ({
     ...status,
-    conditions: withTransitionTimes(conditions, previous?.conditions, iso(now), generation),
+    conditions: withTransitionTimes(conditions, previous?.conditions, kubeTime(now), generation),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
   });
   if (state.kind === "invalid") {
@@ -165,7 +163,7 @@ export function virtualServerStatus(
   };
   const realServers = health.list.map((h, i): RealServerEntry => {
     const old = priorOf(i, h);
-    const since = old?.healthy === h.healthy && old.since ? old.since : iso(h.since);
+    const since = old?.healthy === h.healthy && old.since ? old.since : kubeTime(h.since);
     return { address: h.address, port: h.port, healthy: h.healthy, since };
   });
   const { quorumUp, aliveWeight: weight } = health;
