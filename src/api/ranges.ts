@@ -1,6 +1,6 @@
 // IPPool address ranges: CIDRs ("198.18.10.0/24") and explicit ranges ("198.18.10.5-198.18.10.9"),
 // IPv4 and IPv6, as big integers so that an IPv6 /64 is walked lazily, never listed.
-import { addressToBytes, bytesToAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
+import { addressToBytes, bytesToAddress, familyOf, type IpFamily } from "../base/ip.ts";
 
 export interface AddressRange {
   family: IpFamily;

@@ -2,8 +2,8 @@
 // virtual_rules): their schema pieces and semantic checks. Only cluster-scoped objects carry them
 // (SECURITY.md): a route steers the node's traffic, which no namespace may do.
 import Type from "typebox";
-import { familyOf, type IpFamily } from "../vrrp/address.ts";
-import { parseCidr } from "./cidr.ts";
+import { familyOf, type IpFamily } from "../base/ip.ts";
+import { parseCidr } from "../base/ip.ts";
 
 const ADDRESS_MAX = 64;
 /** Linux routing table ids: 1..2^32-1; 255 (local) is the kernel's own. */
@@ -97,7 +97,7 @@ export const VirtualRule = Type.Object(
 export type VirtualRoute = Type.Static<typeof VirtualRoute>;
 export type VirtualRule = Type.Static<typeof VirtualRule>;
 
-export { ruleFamily } from "./cidr.ts";
+export { ruleFamily } from "./rule-family.ts";
 
 type Err = (field: string, message: string) => void;
 

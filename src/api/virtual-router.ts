@@ -1,10 +1,10 @@
 // The VirtualRouter object (vipkeeper.io/v1alpha1): one TypeScript source for its type, its
 // defaults, its structural schema (the CRD's openAPIV3Schema) and its semantic validation.
 import Type from "typebox";
-import { familyOf, type IpFamily } from "../vrrp/address.ts";
+import { familyOf, type IpFamily } from "../base/ip.ts";
 import { parseDuration } from "./duration.ts";
 import { schemaErrors, type FieldError } from "./field-errors.ts";
-import { parseCidr } from "./cidr.ts";
+import { parseCidr } from "../base/ip.ts";
 import { LabelSelectorSchema } from "./label-selector.ts";
 import { VirtualRoute, VirtualRule, validateRoutesAndRules } from "./routes.ts";
 

@@ -1,7 +1,7 @@
 // The VirtualServer object (vipkeeper.io/v1alpha1, namespaced): keepalived's virtual_server, one
 // TypeScript source for type, defaults, schema and validation, like VirtualRouter.
 import Type from "typebox";
-import { familyOf, type IpFamily } from "../vrrp/address.ts";
+import { familyOf, type IpFamily } from "../base/ip.ts";
 import { parseDuration } from "./duration.ts";
 import { fromBig, toBig } from "./ranges.ts";
 import { ADDRESS_MAX, API_VERSION, Duration, DURATION_PATTERN } from "./virtual-router.ts";

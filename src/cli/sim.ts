@@ -1,7 +1,7 @@
 // `vipkeeper sim`: a three-router VRRP group on a virtual clock, through the real codec and state
 // machine, with a printed timeline of a crash, a graceful stop and a preemption.
 import { parseArgs } from "node:util";
-import type { IpFamily } from "../vrrp/address.ts";
+import type { IpFamily } from "../base/ip.ts";
 import type { VrrpVersion } from "../vrrp/packet.ts";
 import { SimulatedLan, type SimEvent } from "../vrrp/simulation.ts";
 import { masterDownIntervalMs, skewTimeMs } from "../vrrp/timers.ts";

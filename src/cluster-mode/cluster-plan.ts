@@ -1,6 +1,5 @@
 // Cluster mode, pure part: from the routers, the Nodes, this host's interfaces and the agent's own
 // settings to the plan of each router this node runs (or why it does not run it).
-import { parseCidr } from "../api/cidr.ts";
 import { validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
 import {
   inMaintenance,
@@ -9,7 +8,7 @@ import {
   type ClusterNode,
   type RouterObject,
 } from "../cluster/routers.ts";
-import { addressToBytes, familyOf, type IpFamily } from "../vrrp/address.ts";
+import { familyOf, parseCidr, sameNetwork, type IpFamily } from "../base/ip.ts";
 import { planForNode, type NodePlan, type SourceFilter } from "../plan/plan.ts";
 
 export interface HostAddress {
@@ -133,15 +132,4 @@ export function interfaceFor(router: RouterObject, host: readonly HostAddress[])
     if (hit) return hit.interfaceName;
   }
   return undefined;
-}
-
-function sameNetwork(a: string, b: string, prefix: number): boolean {
-  const x = addressToBytes(a);
-  const y = addressToBytes(b);
-  for (let bit = 0; bit < prefix; bit++) {
-    const i = bit >> 3;
-    const m = 0x80 >> (bit & 7);
-    if ((x[i]! & m) !== (y[i]! & m)) return false;
-  }
-  return true;
 }

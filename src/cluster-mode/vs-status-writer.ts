@@ -15,7 +15,7 @@ import { validateVirtualServer, type VirtualServer } from "../api/virtual-server
 import type { FieldError } from "../api/field-errors.ts";
 import type { Refusal } from "../cluster/grants.ts";
 import { serviceKey } from "../lb/from-api.ts";
-import { familyOf } from "../vrrp/address.ts";
+import { familyOf } from "../base/ip.ts";
 import { ServiceHealth, virtualServerStatus, type VirtualServerStatus } from "./vs-status.ts";
 
 /** Server-side apply of one VirtualServer's status; throws VirtualServerGone on 404. */

@@ -3,8 +3,7 @@
 // that grants a namespace an address, a port, a firewall mark, an exec check, or real servers on
 // node-local addresses (spec.virtualServers.from). Nothing here applies to file mode: the file is
 // the admin's.
-import ipaddr from "ipaddr.js";
-import { parseCidr } from "../api/cidr.ts";
+import { effectiveAddress, inCidr, parseCidr, rangeOf } from "../base/ip.ts";
 import { selects } from "../api/label-selector.ts";
 import type { VirtualRouterSpec } from "../api/virtual-router.ts";
 import { servedEndpoints, type VirtualServer } from "../api/virtual-server.ts";
@@ -44,15 +43,11 @@ const NODE_LOCAL_RANGES = new Set(["loopback", "linkLocal", "unspecified", "mult
 
 /** Why an address is node-local, or undefined. IPv4-mapped IPv6 addresses count as their IPv4 one. */
 export function nodeLocalKind(address: string, nodeAddresses: ReadonlySet<string>): string | undefined {
-  let ip: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    ip = ipaddr.process(address);
-  } catch {
-    return undefined; // not an address: the validator says so
-  }
-  const range = ip.range();
+  const ip = effectiveAddress(address);
+  if (ip === undefined) return undefined; // not an address: the validator says so
+  const range = rangeOf(ip)!;
   if (NODE_LOCAL_RANGES.has(range)) return range === "linkLocal" ? "link-local" : range;
-  if (nodeAddresses.has(ip.toString())) return "an address of a node";
+  if (nodeAddresses.has(ip)) return "an address of a node";
   return undefined;
 }
 
@@ -70,18 +65,6 @@ const canonical = (text: string) => parseCidr(text)?.address ?? text;
 /** The router's own virtual addresses, canonical: what a grant without `addresses` allows. */
 const ownAddresses = (router: { spec: VirtualRouterSpec }) =>
   new Set(router.spec.addresses.map((a) => canonical(a.address)));
-
-const inCidr = (address: string, cidr: string): boolean => {
-  const c = parseCidr(cidr);
-  if (!c) return false;
-  try {
-    const ip = ipaddr.process(address);
-    const net = ipaddr.process(c.address);
-    return ip.kind() === net.kind() && ip.match(net, c.prefixLength);
-  } catch {
-    return false;
-  }
-};
 
 const portAllowed = (g: Grant, port: number, protocol: string) =>
   !g.ports ||
@@ -202,13 +185,8 @@ export function nodeAddressSet(lists: Iterable<readonly string[]>): Set<string> 
   const out = new Set<string>();
   for (const list of lists)
     for (const text of list) {
-      const c = parseCidr(text);
-      if (!c) continue;
-      try {
-        out.add(ipaddr.process(c.address).toString());
-      } catch {
-        /* not an address */
-      }
+      const a = effectiveAddress(parseCidr(text)?.address ?? "");
+      if (a !== undefined) out.add(a);
     }
   return out;
 }

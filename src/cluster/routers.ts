@@ -2,9 +2,9 @@
 // the controller allocates, the unicast peers taken from Nodes, and the conflicts between routers.
 // Pure: the controller plans with it, and each agent resolves its own share with the same rules.
 import type { V1Node } from "@kubernetes/client-node";
-import { parseCidr } from "../api/cidr.ts";
+import { parseCidr } from "../base/ip.ts";
 import type { VirtualRouter } from "../api/virtual-router.ts";
-import { familyOf, addressToBytes, bytesToAddress, type IpFamily } from "../vrrp/address.ts";
+import { familyOf, addressToBytes, bytesToAddress, type IpFamily } from "../base/ip.ts";
 
 /** The facts about a Node that planning needs. */
 export interface ClusterNode {

@@ -6,7 +6,7 @@ import { VrrpInstance, type Effect } from "../vrrp/instance.ts";
 import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
 import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
-import type { IpFamily } from "../vrrp/address.ts";
+import type { IpFamily } from "../base/ip.ts";
 import { sendAdvert } from "./adverts.ts";
 import { Counters } from "../base/counters.ts";
 import {

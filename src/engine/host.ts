@@ -1,7 +1,7 @@
 // The real network of this host for the engine: VRRP sockets per interface and family, addresses
 // through rtnetlink, announcements, and link state from kernel events.
 import type { Logger } from "pino";
-import type { IpFamily } from "../vrrp/address.ts";
+import type { IpFamily } from "../base/ip.ts";
 import type { ReceivedPacket } from "../vrrp/receive.ts";
 import { Announcer } from "../net/announce.ts";
 import { RtNetlink } from "../net/rtnetlink.ts";

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type * as Yaml from "yaml";
 import { ConfigError } from "../agent/config-error.ts";
-import { parseCidr } from "../api/cidr.ts";
+import { parseCidr } from "../base/ip.ts";
 import { type FieldError } from "../api/field-errors.ts";
 import { API_VERSION, validateVirtualRouter, type VirtualRouter } from "../api/virtual-router.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";

@@ -10,7 +10,7 @@ import { IFAPROT_VIPKEEPER } from "../net/netlink.ts";
 import { errnoCode } from "../net/native.ts";
 import { RtNetlink } from "../net/rtnetlink.ts";
 import { ROUTE_SCOPES } from "../net/routes.ts";
-import { parseCidr } from "../api/cidr.ts";
+import { parseCidr } from "../base/ip.ts";
 import type { HostStatics } from "../keepalived/convert.ts";
 import { ruleFamily } from "../api/routes.ts";
 import { plannedRoute, plannedRules, type PlannedRoute, type PlannedRule } from "../plan/plan.ts";

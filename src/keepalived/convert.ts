@@ -8,8 +8,8 @@ import {
   type VirtualRouter,
   type VirtualRouterSpec,
 } from "../api/virtual-router.ts";
-import { parseCidr } from "../api/cidr.ts";
-import { familyOf } from "../vrrp/address.ts";
+import { parseCidr } from "../base/ip.ts";
+import { familyOf } from "../base/ip.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Statement } from "./syntax.ts";
 import { convertRoute, convertRule } from "./routes.ts";

@@ -2,9 +2,9 @@
 // VirtualRouter's routes and rules. A line with anything vipkeeper cannot carry over (multipath
 // `or`, other options) is left out whole and reported: a route that differs from what the file
 // says would steer traffic elsewhere, which is worse than none.
-import { parseCidr } from "../api/cidr.ts";
+import { parseCidr } from "../base/ip.ts";
 import type { VirtualRoute, VirtualRule } from "../api/routes.ts";
-import { familyOf } from "../vrrp/address.ts";
+import { familyOf } from "../base/ip.ts";
 import type { Statement } from "./syntax.ts";
 
 export type Converted<T> = { value: T } | { problem: string };

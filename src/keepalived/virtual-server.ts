@@ -9,8 +9,8 @@ import {
   validateVirtualServer,
   type VirtualServer,
 } from "../api/virtual-server.ts";
-import { parseCidr } from "../api/cidr.ts";
-import { familyOf } from "../vrrp/address.ts";
+import { parseCidr } from "../base/ip.ts";
+import { familyOf } from "../base/ip.ts";
 import type { Statement } from "./syntax.ts";
 
 type Note = (s: Statement, kind: "unmapped" | "changed", message: string) => void;

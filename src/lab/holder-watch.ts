@@ -4,7 +4,7 @@
 // sampling `ip addr` every 10 ms would cost 400 processes a second and still miss what lasts
 // less than a sample.
 import type { ChildProcess } from "node:child_process";
-import { canonicalAddress } from "../vrrp/address.ts";
+import { canonicalAddress } from "../base/ip.ts";
 import type { HolderChange } from "./invariants.ts";
 import type { Lab } from "./lab.ts";
 

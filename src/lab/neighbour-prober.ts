@@ -6,7 +6,7 @@
 // address, so two holders give two answers and none gives silence.
 //   node src/lab/neighbour-prober.ts DEV MAC IPV4 IPV6 PERIOD_MS VIP...
 import { fileURLToPath } from "node:url";
-import { addressToBytes, bytesToAddress } from "../vrrp/address.ts";
+import { addressToBytes, bytesToAddress } from "../base/ip.ts";
 import { arpRequestFrame, neighbourMessage } from "../net/announce.ts";
 import {
   AF_INET6,

@@ -1,7 +1,7 @@
 // VirtualServer objects to the dataplane model and the health-check jobs (pure).
 import { parseDuration } from "../api/duration.ts";
 import { servedEndpoints, type VirtualServer } from "../api/virtual-server.ts";
-import { familyOf } from "../vrrp/address.ts";
+import { familyOf } from "../base/ip.ts";
 import type { CheckSpec } from "../health/checkers.ts";
 import type { CheckJob } from "../health/scheduler.ts";
 import { serverKey, type Forwarding, type Protocol, type VirtualService } from "./model.ts";

@@ -2,7 +2,7 @@
 // vipkeeper sends, decode the services and destinations of GET dumps. Pure; host byte order except
 // ports and the IPv4 netmask, which the kernel keeps in network order. Attribute order follows
 // keepalived's (checked byte for byte against test/vectors/golden-ipvs-netlink.pcap).
-import { addressToBytes, bytesToAddress, type IpFamily } from "../vrrp/address.ts";
+import { addressToBytes, bytesToAddress, type IpFamily } from "../base/ip.ts";
 import { AF_INET, AF_INET6 } from "../net/linux.ts";
 import { attr, encodeMessage, parseAttrs, type NetlinkMessage } from "../net/netlink.ts";
 import type { Forwarding, Protocol } from "./model.ts";

@@ -1,7 +1,7 @@
 // The desired state of virtual services, independent of the dataplane (IPVS or nftables): which
 // real servers take traffic now, after health, inhibit-on-failure, quorum with hysteresis, and the
 // sorry server. Pure.
-import type { IpFamily } from "../vrrp/address.ts";
+import type { IpFamily } from "../base/ip.ts";
 
 export type Protocol = "tcp" | "udp" | "sctp";
 export type Scheduler = "rr" | "wrr" | "lc" | "wlc" | "sh" | "mh";

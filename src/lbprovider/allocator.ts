@@ -1,7 +1,7 @@
 // Address allocation for LoadBalancer Services from IPPools. The allocator is the one place that
 // decides who holds which address; it is rebuilt from the Services' own status at every start, so
 // a restart, a leader change or a re-list never moves an address (adopt first, allocate after).
-import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
+import { canonicalAddress, familyOf, type IpFamily } from "../base/ip.ts";
 import { contains, fromBig, isBuggy, type AddressRange } from "../api/ranges.ts";
 
 export interface Pool {

@@ -5,7 +5,7 @@ import type { V1EndpointSlice, V1LoadBalancerIngress, V1Service } from "@kuberne
 import { API_VERSION, type VirtualRouterSpec } from "../api/virtual-router.ts";
 import { namespaceByName } from "../cluster/grants.ts";
 import { fnv1a, type RouterObject } from "../cluster/routers.ts";
-import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
+import { canonicalAddress, familyOf, type IpFamily } from "../base/ip.ts";
 import type { Assignment, ServiceRequest } from "./allocator.ts";
 
 export const LB_CLASS = "vipkeeper.io/vrrp";

@@ -1,6 +1,6 @@
 // Announcing a virtual address: gratuitous ARP (IPv4) and unsolicited neighbour advertisement
 // (IPv6), laid out like keepalived's (see test/vectors), so switches and neighbours move to us.
-import { addressToBytes } from "../vrrp/address.ts";
+import { addressToBytes } from "../base/ip.ts";
 import {
   AF_INET6,
   AF_PACKET,

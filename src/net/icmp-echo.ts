@@ -2,7 +2,7 @@
 // PING_CHECK. A socket per request, closed on the answer or the deadline; the reply must come
 // from the address asked, with our identifier and sequence number. Needs NET_RAW, which agents have.
 import { randomInt } from "node:crypto";
-import { familyOf } from "../vrrp/address.ts";
+import { familyOf } from "../base/ip.ts";
 import { internetChecksum } from "../vrrp/checksum.ts";
 import {
   AF_INET,

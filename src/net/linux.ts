@@ -1,6 +1,6 @@
 // Linux socket constants and the byte layouts of the structures the addon passes through
 // (x86_64 / little-endian: cmsg headers are 16 bytes, payloads 8-byte aligned).
-import { addressToBytes, bytesToAddress } from "../vrrp/address.ts";
+import { addressToBytes, bytesToAddress } from "../base/ip.ts";
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;

@@ -1,6 +1,6 @@
 // rtnetlink messages (NETLINK_ROUTE): the address and link requests and replies vipkeeper uses.
 // Pure encode/decode in host byte order (little-endian here); decoding never throws.
-import { addressToBytes, bytesToAddress, type IpFamily } from "../vrrp/address.ts";
+import { addressToBytes, bytesToAddress, type IpFamily } from "../base/ip.ts";
 import { AF_INET, AF_INET6 } from "./linux.ts";
 
 export const NLMSG_ERROR = 2;

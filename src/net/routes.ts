@@ -2,7 +2,7 @@
 // RTM_DELRULE): pure encoding and decoding. Every route and rule vipkeeper adds carries protocol
 // 112 (VRRP's IP protocol, as its addresses' IFA_PROTO), and removals name it: the kernel then
 // removes only a route or rule with that protocol, never an admin's that looks the same.
-import { addressToBytes, bytesToAddress, type IpFamily } from "../vrrp/address.ts";
+import { addressToBytes, bytesToAddress, type IpFamily } from "../base/ip.ts";
 import { AF_INET, AF_INET6 } from "./linux.ts";
 import { attr, parseAttrs, type NetlinkMessage } from "./netlink.ts";
 

@@ -1,6 +1,6 @@
 // One NETLINK_ROUTE socket (netlink-socket.ts): addresses, links, routes and rules, and (when
 // subscribed) link events. Errors reject with the errno name as `code` (EEXIST, ...).
-import type { IpFamily } from "../vrrp/address.ts";
+import type { IpFamily } from "../base/ip.ts";
 import { NETLINK_ROUTE } from "./linux.ts";
 import { NetlinkError, NetlinkSocket } from "./netlink-socket.ts";
 import {

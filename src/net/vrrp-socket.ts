@@ -2,7 +2,7 @@
 // the group joined on this interface only, bound to the device. Received packets come out with
 // source, destination and TTL / hop limit, so the receive checks can enforce 255; nothing the
 // network sends can make it throw.
-import type { IpFamily } from "../vrrp/address.ts";
+import type { IpFamily } from "../base/ip.ts";
 import { parseIpv4Packet } from "../vrrp/ip-header.ts";
 import { VRRP_MULTICAST_V4, VRRP_MULTICAST_V6, VRRP_PROTOCOL } from "../vrrp/packet.ts";
 import type { ReceivedPacket } from "../vrrp/receive.ts";
@@ -44,7 +44,7 @@ import {
   sockaddrIn6,
 } from "./linux.ts";
 import { nativeNet } from "./native.ts";
-import { bytesToAddress } from "../vrrp/address.ts";
+import { bytesToAddress } from "../base/ip.ts";
 
 const NETWORK_CONTROL = 0xc0;
 

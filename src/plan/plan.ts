@@ -1,10 +1,11 @@
 // From VirtualRouter objects to the VRRP instances one node runs: pure, so the same plan comes
 // from a file or from the API server.
-import { parseCidr, ruleFamily } from "../api/cidr.ts";
+import { parseCidr } from "../base/ip.ts";
+import { ruleFamily } from "../api/rule-family.ts";
 import { parseDuration } from "../api/duration.ts";
 import { KEEPALIVED_INSTANCE_ANNOTATION } from "../api/annotations.ts";
 import type { VirtualRouter } from "../api/virtual-router.ts";
-import { canonicalAddress, familyOf, type IpFamily } from "../vrrp/address.ts";
+import { canonicalAddress, familyOf, type IpFamily } from "../base/ip.ts";
 import type { ChecksumForm, V2Auth, VrrpVersion } from "../vrrp/packet.ts";
 import { RT_TABLE_MAIN, type RouteRequest, type RuleRequest } from "../net/routes.ts";
 import type { VirtualRoute, VirtualRule } from "../api/routes.ts";

@@ -2,7 +2,7 @@
 // for v2), plus the Fault state keepalived adds for failed tracking. Pure: time comes in as `now`
 // (milliseconds on any monotonic clock), packets come in already decoded and validated, and
 // everything the instance wants done comes out as effects for the caller to carry out.
-import { compareAddresses } from "./address.ts";
+import { compareAddresses } from "../base/ip.ts";
 import type { Advert, V2Auth, VrrpVersion } from "./packet.ts";
 import { masterDownIntervalMs, skewTimeMs } from "./timers.ts";
 

@@ -1,6 +1,6 @@
 // The IPv4 header that a raw IPv4 socket delivers in front of each VRRP message. (A raw IPv6
 // socket delivers no header: its hop limit and destination come from ancillary data, if at all.)
-import { bytesToAddress } from "./address.ts";
+import { bytesToAddress } from "../base/ip.ts";
 import { VRRP_PROTOCOL } from "./packet.ts";
 
 export interface Ipv4Packet {

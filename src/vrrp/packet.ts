@@ -1,7 +1,7 @@
 // VRRP advertisement codec: VRRPv3 (RFC 9568, formerly RFC 5798) over IPv4 and IPv6, and VRRPv2
 // (RFC 3768) over IPv4 with keepalived's simple-password authentication. Pure: buffers in and out.
 // Decoding never throws; it returns a typed reason so the agent can count drops by reason.
-import { addressToBytes, bytesToAddress, type IpFamily } from "./address.ts";
+import { addressToBytes, bytesToAddress, type IpFamily } from "../base/ip.ts";
 import { internetChecksum } from "./checksum.ts";
 
 export type VrrpVersion = 2 | 3;

@@ -1,6 +1,6 @@
 // The receive checks of RFC 9568 7.1 / RFC 3768 7.1 that sit between the codec and an instance:
 // they decide whether a decoded advert may reach the state machine, and name the reason when not.
-import { isLinkLocalV6, type IpFamily } from "./address.ts";
+import { isLinkLocalV6, type IpFamily } from "../base/ip.ts";
 import { OWNER_PRIORITY } from "./instance.ts";
 import {
   decodeAdvert,

@@ -1,7 +1,7 @@
 // A simulated LAN of VRRP routers on a virtual clock: every advert goes through the real codec and
 // receive checks, and the network can lose, delay and partition packets. Deterministic for a seed,
 // so tests can assert on exact behaviour and the CLI can show a failover without a network.
-import type { IpFamily } from "./address.ts";
+import type { IpFamily } from "../base/ip.ts";
 import { VrrpInstance, type Effect, type InstanceConfig, type VrrpState } from "./instance.ts";
 import { encodeAdvert, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6, type VrrpVersion } from "./packet.ts";
 import { checkReceived, type ReceivePolicy } from "./receive.ts";

@@ -1,7 +1,7 @@
 // A simulated LAN of VRRP routers on a virtual clock, with loss, delay and partitions: the
 // protocol's promises at group level, through the real codec, receive checks and state machine.
 import { describe, expect, it } from "vitest";
-import type { IpFamily } from "../../src/vrrp/address.ts";
+import type { IpFamily } from "../../src/base/ip.ts";
 import type { VrrpVersion } from "../../src/vrrp/packet.ts";
 import { SimulatedLan, type SimLanOptions, type SimRouterSpec } from "../../src/vrrp/simulation.ts";
 import { masterDownIntervalMs, skewTimeMs } from "../../src/vrrp/timers.ts";

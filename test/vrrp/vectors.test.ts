@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { canonicalAddress } from "../../src/vrrp/address.ts";
+import { canonicalAddress } from "../../src/base/ip.ts";
 import { parseIpv4Packet } from "../../src/vrrp/ip-header.ts";
 import { decodeAdvert, encodeAdvert, type Advert, type PacketPath } from "../../src/vrrp/packet.ts";
 import { parseEthernet, parseIpv6, readPcap } from "../support/pcap.ts";

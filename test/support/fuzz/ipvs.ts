@@ -3,8 +3,8 @@
 // decodeService / decodeDest. Inputs are valid dumps (IPv4 and IPv6 services by address or
 // fwmark, with statistics, and their destinations), then mostly mutated: blind byte changes, or an
 // attribute's length, type or payload changed inside an otherwise sound message.
-import type { IpFamily } from "../../../src/vrrp/address.ts";
-import { canonicalAddress } from "../../../src/vrrp/address.ts";
+import type { IpFamily } from "../../../src/base/ip.ts";
+import { canonicalAddress } from "../../../src/base/ip.ts";
 import {
   decodeDest,
   decodeService,

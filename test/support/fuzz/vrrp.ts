@@ -3,12 +3,7 @@
 // Inputs are valid adverts (v2 with and without a password, v3 over IPv4 and IPv6, both IPv4
 // checksum forms), then mostly mutated: blind byte changes, or a named field set to another value
 // with the checksum made right again, so the checks behind the checksum are reached too.
-import {
-  addressToBytes,
-  bytesToAddress,
-  canonicalAddress,
-  type IpFamily,
-} from "../../../src/vrrp/address.ts";
+import { addressToBytes, bytesToAddress, canonicalAddress, type IpFamily } from "../../../src/base/ip.ts";
 import { internetChecksum } from "../../../src/vrrp/checksum.ts";
 import { parseIpv4Packet } from "../../../src/vrrp/ip-header.ts";
 import {
