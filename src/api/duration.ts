@@ -15,8 +15,3 @@ export function parseDuration(text: string): number | undefined {
   }
   return text.length > 0 ? total : undefined;
 }
-
-export function formatDuration(ms: number): string {
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}

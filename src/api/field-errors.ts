@@ -51,7 +51,3 @@ export function schemaErrors(schema: TSchema, value: unknown): FieldError[] {
   // A union reports each branch; keep one message per field.
   return out.filter((e, i) => out.findIndex((x) => x.field === e.field) === i);
 }
-
-export function formatFieldErrors(errors: FieldError[]): string {
-  return errors.map((e) => `${e.field}: ${e.message}`).join("\n");
-}

@@ -5,7 +5,6 @@
 import type { V1EndpointSlice, V1Namespace, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { IPPoolStatus } from "../api/status.ts";
-import { GROUP, VERSION } from "../api/virtual-router.ts";
 import type { RouterObject } from "../cluster/routers.ts";
 import { withTransitionTimes } from "../cluster/status.ts";
 import { LbProvider } from "../lbprovider/provider.ts";
@@ -149,5 +148,3 @@ export class LbProviderLoop {
     this.toldExhausted = told;
   }
 }
-
-export const ROUTER_GVR = { group: GROUP, version: VERSION, plural: "virtualrouters" };

@@ -51,7 +51,6 @@ export const MACVLAN_MODE_PRIVATE = 1;
 const NLA_F_NESTED = 0x8000;
 export const IFF_UP = 0x1;
 export const IFF_RUNNING = 0x40;
-export const IFF_LOWER_UP = 0x10000;
 
 const HEADER = 16;
 const align4 = (n: number) => (n + 3) & ~3;
