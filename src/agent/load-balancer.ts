@@ -12,9 +12,6 @@ import { chooseBackend, startDataplane, type BackendChoice } from "../lb/backend
 import { NftError } from "../lb/nft-apply.ts";
 import { agentLoadBalancerHooks, type LoadBalancerHooks } from "../observe/lb-observer.ts";
 import type { Counters } from "../base/counters.ts";
-import type { VirtualRouter } from "../api/virtual-router.ts";
-import type { QuorumScripts, RealServerScripts } from "../keepalived/virtual-server.ts";
-import type { Registry } from "prom-client";
 
 export interface LoadBalancer {
   stop(): void;
@@ -130,19 +127,13 @@ export async function startLoadBalancer(
  * server notifications through the routers' notify settings, keepalived.conf's scripts), and DR
  * services forwarding on their router's interface. `onChange` hears each real server's change too.
  */
-export async function startNodeLoadBalancer(opts: {
-  node: string;
-  log: Logger;
-  /** The routers whose notify settings the real servers' notifications follow. */
-  routers: readonly VirtualRouter[];
-  virtualServers: readonly VirtualServer[];
-  realServerScripts?: readonly RealServerScripts[];
-  quorumScripts?: readonly QuorumScripts[];
-  registry?: Registry;
-  backend?: BackendChoice;
-  deviceOf: (routerRef: string | undefined) => string | undefined;
-  onChange?: LoadBalancerHooks["changed"];
-}): Promise<{ lb: LoadBalancer; shutdown: () => Promise<void> }> {
+export async function startNodeLoadBalancer(
+  opts: Parameters<typeof agentLoadBalancerHooks>[0] & {
+    backend?: BackendChoice;
+    deviceOf: (routerRef: string | undefined) => string | undefined;
+    onChange?: LoadBalancerHooks["changed"];
+  },
+): Promise<{ lb: LoadBalancer; shutdown: () => Promise<void> }> {
   const { onChange, deviceOf, backend, ...observed } = opts;
   const { hooks, shutdown } = agentLoadBalancerHooks(observed);
   const withChange: LoadBalancerHooks = onChange

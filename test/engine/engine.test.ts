@@ -26,6 +26,18 @@ spec:
   garp: {delay: 5s, repeat: 3, interval: 100ms}
 ${extra}`;
 
+/** web (CONFIG) and a second router, db, on the same interface. */
+const TWO_ROUTERS = `${CONFIG()}---
+apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: db}
+spec:
+  vrid: 52
+  interface: eth0
+  addresses: [{address: 198.18.0.60/24}]
+  priorities: [{node: n1, priority: 150}, {node: n2, priority: 100}]
+`;
+
 interface Node {
   name: string;
   engine: VrrpEngine;
@@ -455,17 +467,7 @@ spec:
 
   it("removes one router in place: it resigns and releases, the other router's instance runs on", async () => {
     const clock = new FakeClock();
-    const two = `${CONFIG()}---
-apiVersion: vipkeeper.io/v1alpha1
-kind: VirtualRouter
-metadata: {name: db}
-spec:
-  vrid: 52
-  interface: eth0
-  addresses: [{address: 198.18.0.60/24}]
-  priorities: [{node: n1, priority: 150}, {node: n2, priority: 100}]
-`;
-    const { make } = lan(clock, two);
+    const { make } = lan(clock, TWO_ROUTERS);
     const n1 = make("n1", "198.18.0.11");
     const n2 = make("n2", "198.18.0.12");
     await n1.engine.start();
@@ -491,16 +493,6 @@ spec:
 
   it("adds a router in place: it is elected while the running one's adverts keep their interval", async () => {
     const clock = new FakeClock();
-    const two = `${CONFIG()}---
-apiVersion: vipkeeper.io/v1alpha1
-kind: VirtualRouter
-metadata: {name: db}
-spec:
-  vrid: 52
-  interface: eth0
-  addresses: [{address: 198.18.0.60/24}]
-  priorities: [{node: n1, priority: 150}, {node: n2, priority: 100}]
-`;
     const { make } = lan(clock, CONFIG());
     const n1 = make("n1", "198.18.0.11");
     const n2 = make("n2", "198.18.0.12");
@@ -509,7 +501,7 @@ spec:
     await clock.advance(10_000);
     const before = n1.sent.length;
     const webTransitions = n1.engine.counters.total("transitions", { instance: "web/ipv4" });
-    const db = planForNode(parseConfig(two).routers, "n1").instances.filter((i) => i.router === "db");
+    const db = planForNode(parseConfig(TWO_ROUTERS).routers, "n1").instances.filter((i) => i.router === "db");
     await n1.engine.addInstances(db);
     await clock.advance(10_000);
     // db's own election (no peer speaks for it here), web's adverts every second throughout.

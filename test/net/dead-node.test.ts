@@ -95,8 +95,9 @@ nl.close();`,
       .split("\n")
       .sort();
 
-  const n1MasterOverN2 = async (file: string, extra: string[] = []) => {
-    start("n1", file, extra);
+  /** n1 master, n2 backup; n1's agent from dist/ when `n1FromDist`. */
+  const n1MasterOverN2 = async (file: string, extra: string[] = [], n1FromDist = false) => {
+    start("n1", file, extra, n1FromDist);
     start("n2", file, extra);
     await waitUntil(() => holdsBoth("n1"), 12_000, "n1 to hold both VIPs");
     await waitUntil(
@@ -155,17 +156,7 @@ nl.close();`,
     "SIGKILL of the agent's main process alone, running %s: its engine resigns (the peer is master within Skew_Time), releases and exits; a new agent runs exactly one engine",
     async (_, fromDist) => {
       const file = writeConfig(WEB);
-      start("n1", file, [], fromDist);
-      start("n2", file);
-      await waitUntil(() => holdsBoth("n1"), 12_000, "n1 to hold both VIPs");
-      await waitUntil(
-        async () =>
-          (await readStatus(agents[1]!.socket).catch(() => undefined))?.instances.every(
-            (i) => i.state === "backup",
-          ) ?? false,
-        10_000,
-        "n2 to be backup",
-      );
+      await n1MasterOverN2(file, [], fromDist);
       const [engine] = engines("n1");
       // The engine runs what the agent runs: engine-main.js from dist/, engine-main.ts from the sources.
       expect(readFileSync(`/proc/${engine}/cmdline`, "utf8")).toContain(
