@@ -7,7 +7,7 @@ import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/
 import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
-import { sendAdvert } from "./adverts.ts";
+import { sendAdvert, type EncodedAdverts } from "./adverts.ts";
 import { Counters } from "../base/counters.ts";
 import {
   vrrpDevice,
@@ -75,6 +75,13 @@ interface Running {
   policy: ReceivePolicy;
   tracked: TrackedState[];
   timer?: { cancel(): void };
+  /** When `timer` fires (it may fire before the instance's deadline: tick() then does nothing). */
+  timerAt?: number;
+  /** The adverts last encoded, sent again while priority and addresses stay (adverts.ts). */
+  encoded?: EncodedAdverts;
+  /** The counters every advert moves, their keys worked out once. */
+  advertsSent: (by?: number) => void;
+  advertsReceived: (by?: number) => void;
   announceTimers: { cancel(): void }[];
   /** Address changes in order: a release never overtakes the bind before it. */
   addressQueue: Promise<void>;
@@ -116,6 +123,8 @@ export class VrrpEngine {
   private readonly clusterHealth = new Map<string, boolean>();
   /** Instances made and not yet started (start() starts them). */
   private pending: Running[] = [];
+  /** The running instances by where their adverts arrive (receive()); made again when they change. */
+  private byDestination: Map<string, Running> | undefined;
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
@@ -188,8 +197,11 @@ export class VrrpEngine {
         since: opts.clock.now(),
         warnedSources: new Set(),
         splitBrain: new SplitBrainWatch(),
+        advertsSent: this.counters.adder("adverts_sent", { instance: plan.key }),
+        advertsReceived: this.counters.adder("adverts_received", { instance: plan.key }),
       };
       this.running.push(r);
+      this.byDestination = undefined;
       this.pending.push(r);
     }
   }
@@ -245,6 +257,7 @@ export class VrrpEngine {
     for (const r of gone) this.halt(r);
     const kept = this.running.filter((r) => !routers.has(r.plan.router));
     this.running.splice(0, this.running.length, ...kept);
+    this.byDestination = undefined;
     this.pending = this.pending.filter((r) => kept.includes(r));
     // A sync group whose members all left stops (keepalived's notify_stop); re-added, it starts anew.
     for (const group of new Set(gone.map((r) => r.plan.syncGroup)))
@@ -265,6 +278,7 @@ export class VrrpEngine {
     this.apply(r, r.instance.stop(this.opts.clock.now()));
     r.timer?.cancel();
     r.timer = undefined;
+    r.timerAt = undefined;
   }
 
   /**
@@ -273,9 +287,7 @@ export class VrrpEngine {
    */
   receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
     const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;
-    const r = this.running.find(
-      (x) => vrrpDevice(x.plan) === interfaceName && x.plan.family === family && x.plan.vrid === vrid,
-    );
+    const r = vrid === undefined ? undefined : this.destinations().get(`${interfaceName}/${family}/${vrid}`);
     if (!r) {
       this.counters.add("drops", { reason: vrid === undefined ? "too-short" : "unknown-vrid" });
       return;
@@ -291,12 +303,23 @@ export class VrrpEngine {
       return;
     }
     if (result.addressMismatch) this.counters.add("address_mismatch", { instance: r.plan.key });
-    this.counters.add("adverts_received", { instance: r.plan.key });
+    r.advertsReceived();
     r.lastAdvertHeardAt = this.opts.clock.now();
     r.lastAdvertFrom = packet.source;
     r.lastAdvertPriority = result.advert.priority;
     if (result.advert.priority > 0) this.heardMaster(r, packet.source);
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+  }
+
+  /** The first running instance for each interface, family and VRID (as a search in order finds). */
+  private destinations(): Map<string, Running> {
+    if (this.byDestination) return this.byDestination;
+    const map = new Map<string, Running>();
+    for (const x of this.running) {
+      const key = `${vrrpDevice(x.plan)}/${x.plan.family}/${x.plan.vrid}`;
+      if (!map.has(key)) map.set(key, x);
+    }
+    return (this.byDestination = map);
   }
 
   /** A master's advert, another's or our own: split brain is two of them alternating. */
@@ -476,15 +499,31 @@ export class VrrpEngine {
 
   private apply(r: Running, effects: Effect[]): void {
     for (const e of effects) this.carryOut(r, e);
+    const due = this.stopped ? undefined : r.instance.nextDeadline();
+    // A timer already set for the deadline or before it stays: a backup's Master_Down_Timer moves
+    // on with every advert heard, and setting it again for each would cost more than the advert.
+    // Fired early, tick() has nothing to do and the timer is set again for the deadline.
+    if (due !== undefined && r.timer && r.timerAt !== undefined && r.timerAt <= due) {
+      if (r.plan.syncGroup && !this.syncing) this.sync(r.plan.syncGroup);
+      return;
+    }
     r.timer?.cancel();
     r.timer = undefined;
-    const due = r.instance.nextDeadline();
-    if (due !== undefined && !this.stopped) {
+    r.timerAt = undefined;
+    if (due !== undefined) {
       const { clock } = this.opts;
-      r.timer = clock.setTimeout(
-        () => this.apply(r, r.instance.tick(clock.now())),
-        Math.max(0, due - clock.now()),
+      const now = clock.now();
+      const timer = clock.setTimeout(
+        () => {
+          if (r.timer !== timer) return;
+          r.timer = undefined;
+          r.timerAt = undefined;
+          this.apply(r, r.instance.tick(clock.now()));
+        },
+        Math.max(0, due - now),
       );
+      r.timer = timer;
+      r.timerAt = Math.max(now, due);
     }
     if (r.plan.syncGroup && !this.syncing && !this.stopped) this.sync(r.plan.syncGroup);
   }
@@ -560,9 +599,9 @@ export class VrrpEngine {
         return;
       }
       case "send-advert": {
-        const { sent, errors } = sendAdvert(r.port, r.plan, e.advert);
+        const { sent, errors } = sendAdvert(r.port, r.plan, e.advert, r);
         if (e.advert.priority > 0 && r.instance.state === "master") this.heardMaster(r, r.port.sourceAddress);
-        this.counters.add("adverts_sent", { instance: r.plan.key }, sent);
+        r.advertsSent(sent);
         for (const { destination, error } of errors) {
           this.counters.add("send_errors", { instance: r.plan.key });
           log.warn({ instance: r.plan.key, destination, err: error.message }, "advert not sent");

@@ -16,11 +16,27 @@ export function canonicalAddress(text: string): string {
   return ipaddr.parse(text).toString();
 }
 
+/** A dotted quad of decimal octets without leading zeros: read as ipaddr.js reads it. */
+const PLAIN_IPV4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 export function addressToBytes(text: string): Uint8Array {
+  // The fast path (every advert's pseudo-header names two addresses) gives what ipaddr.js would.
+  const m = PLAIN_IPV4.exec(text);
+  if (m) {
+    const b = new Uint8Array(4);
+    for (let i = 0; i < 4; i++) {
+      const octet = Number(m[i + 1]);
+      if (octet > 255) return Uint8Array.from(ipaddr.parse(text).toByteArray()); // it throws
+      b[i] = octet;
+    }
+    return b;
+  }
   return Uint8Array.from(ipaddr.parse(text).toByteArray());
 }
 
 export function bytesToAddress(bytes: Uint8Array): string {
+  // ipaddr.js's IPv4 text is the octets joined by dots.
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   return ipaddr.fromByteArray(Array.from(bytes)).toString();
 }
 

@@ -97,6 +97,17 @@ export function vrrpChecksum(
   return internetChecksum(pseudoHeader(path, message.length), message);
 }
 
+const CHECKSUM_FIELD = new Uint8Array(2);
+
+/** vrrpChecksum of a received message as if its checksum field were zero (without copying it). */
+function receivedChecksum(message: Uint8Array, version: VrrpVersion, path: PacketPath, form: ChecksumForm) {
+  const head = message.subarray(0, 6);
+  const rest = message.subarray(8);
+  if (version === 2 || (path.family === 4 && form === "plain"))
+    return internetChecksum(head, CHECKSUM_FIELD, rest);
+  return internetChecksum(pseudoHeader(path, message.length), head, CHECKSUM_FIELD, rest);
+}
+
 function passwordBytes(password: string): Uint8Array {
   // keepalived sends up to 8 bytes, NUL padded.
   const out = new Uint8Array(V2_AUTH_DATA_LENGTH);
@@ -199,12 +210,10 @@ export function decodeAdvert(msg: Uint8Array, path: PacketPath): DecodeResult {
   if (intervalCs === 0) return reject("bad-interval", "advertisement interval 0");
 
   const received = buf.readUInt16BE(6);
-  const zeroed = Buffer.from(buf);
-  zeroed.writeUInt16BE(0, 6);
   // v2 never has a pseudo-header; v3 over IPv4 may come in either form.
   let checksumForm: ChecksumForm = version === 2 ? "plain" : "pseudo-header";
-  if (vrrpChecksum(zeroed, version, path, checksumForm) !== received) {
-    if (version === 3 && path.family === 4 && vrrpChecksum(zeroed, version, path, "plain") === received)
+  if (receivedChecksum(buf, version, path, checksumForm) !== received) {
+    if (version === 3 && path.family === 4 && receivedChecksum(buf, version, path, "plain") === received)
       checksumForm = "plain";
     else return reject("bad-checksum", `checksum 0x${received.toString(16).padStart(4, "0")}`);
   }
