@@ -124,7 +124,7 @@ export class VrrpEngine {
   /** Instances made and not yet started (start() starts them). */
   private pending: Running[] = [];
   /** The running instances by where their adverts arrive (receive()); made again when they change. */
-  private byDestination: Map<string, Running> | undefined;
+  private byDestination: Map<string, Running[]> | undefined;
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
@@ -287,7 +287,7 @@ export class VrrpEngine {
    */
   receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
     const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;
-    const r = vrid === undefined ? undefined : this.destinations().get(`${interfaceName}/${family}/${vrid}`);
+    const r = vrid === undefined ? undefined : this.destinations().get(interfaceName)?.[family * 256 + vrid];
     if (!r) {
       this.counters.add("drops", { reason: vrid === undefined ? "too-short" : "unknown-vrid" });
       return;
@@ -312,12 +312,15 @@ export class VrrpEngine {
   }
 
   /** The first running instance for each interface, family and VRID (as a search in order finds). */
-  private destinations(): Map<string, Running> {
+  private destinations(): Map<string, Running[]> {
     if (this.byDestination) return this.byDestination;
-    const map = new Map<string, Running>();
+    // Per interface, indexed by family * 256 + VRID.
+    const map = new Map<string, Running[]>();
     for (const x of this.running) {
-      const key = `${vrrpDevice(x.plan)}/${x.plan.family}/${x.plan.vrid}`;
-      if (!map.has(key)) map.set(key, x);
+      const device = vrrpDevice(x.plan);
+      let slots = map.get(device);
+      if (!slots) map.set(device, (slots = []));
+      slots[x.plan.family * 256 + x.plan.vrid] ??= x;
     }
     return (this.byDestination = map);
   }

@@ -34,6 +34,22 @@ export function addressToBytes(text: string): Uint8Array {
   return Uint8Array.from(ipaddr.parse(text).toByteArray());
 }
 
+const knownBytes = new Map<string, Uint8Array>();
+
+/**
+ * addressToBytes, remembered (a few hundred addresses at most are seen: ours, the group, peers):
+ * for the checksum of every advert. The bytes returned are shared: read them, never write them.
+ */
+export function addressBytesShared(text: string): Uint8Array {
+  let bytes = knownBytes.get(text);
+  if (!bytes) {
+    bytes = addressToBytes(text);
+    if (knownBytes.size >= 1024) knownBytes.clear();
+    knownBytes.set(text, bytes);
+  }
+  return bytes;
+}
+
 export function bytesToAddress(bytes: Uint8Array): string {
   // ipaddr.js's IPv4 text is the octets joined by dots.
   if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;

@@ -1,7 +1,7 @@
 // VRRP advertisement codec: VRRPv3 (RFC 9568, formerly RFC 5798) over IPv4 and IPv6, and VRRPv2
 // (RFC 3768) over IPv4 with keepalived's simple-password authentication. Pure: buffers in and out.
 // Decoding never throws; it returns a typed reason so the agent can count drops by reason.
-import { addressToBytes, bytesToAddress, type IpFamily } from "./address.ts";
+import { addressBytesShared, addressToBytes, bytesToAddress, type IpFamily } from "./address.ts";
 import { internetChecksum } from "./checksum.ts";
 
 export type VrrpVersion = 2 | 3;
@@ -65,8 +65,8 @@ function addressLength(family: IpFamily): number {
 }
 
 function pseudoHeader(path: PacketPath, vrrpLength: number): Uint8Array {
-  const src = addressToBytes(path.source);
-  const dst = addressToBytes(path.destination);
+  const src = addressBytesShared(path.source);
+  const dst = addressBytesShared(path.destination);
   if (path.family === 4) {
     // RFC 768 form: source, destination, zero, protocol, length.
     const h = new Uint8Array(12);
@@ -97,15 +97,22 @@ export function vrrpChecksum(
   return internetChecksum(pseudoHeader(path, message.length), message);
 }
 
-const CHECKSUM_FIELD = new Uint8Array(2);
-
-/** vrrpChecksum of a received message as if its checksum field were zero (without copying it). */
+/**
+ * vrrpChecksum of a received message as if its checksum field were zero, without copying it: the
+ * same sum as internetChecksum over the pseudo-header (if any) and the zeroed message, since the
+ * pseudo-header and the 6 bytes before the field are of even length.
+ */
 function receivedChecksum(message: Uint8Array, version: VrrpVersion, path: PacketPath, form: ChecksumForm) {
-  const head = message.subarray(0, 6);
-  const rest = message.subarray(8);
-  if (version === 2 || (path.family === 4 && form === "plain"))
-    return internetChecksum(head, CHECKSUM_FIELD, rest);
-  return internetChecksum(pseudoHeader(path, message.length), head, CHECKSUM_FIELD, rest);
+  let sum = 0;
+  if (!(version === 2 || (path.family === 4 && form === "plain"))) {
+    const h = pseudoHeader(path, message.length);
+    for (let i = 0; i < h.length; i += 2) sum += (h[i]! << 8) | h[i + 1]!;
+  }
+  let i = 0;
+  for (; i + 1 < message.length; i += 2) if (i !== 6) sum += (message[i]! << 8) | message[i + 1]!;
+  if (i < message.length) sum += message[i]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
 }
 
 function passwordBytes(password: string): Uint8Array {
