@@ -138,6 +138,8 @@ export class VrrpSocket {
           65536,
           256,
           onError,
+          // An IPv4 datagram carries its IP header, which has all the receive checks need.
+          opts.family === 4,
         );
       }
     } catch (err) {
@@ -176,7 +178,12 @@ export class VrrpSocket {
     nativeNet().close(this.fd);
   }
 
-  private receive(opts: VrrpSocketOptions, data: Buffer, from: Buffer, control: Buffer): void {
+  private receive(
+    opts: VrrpSocketOptions,
+    data: Buffer,
+    from: Buffer | undefined,
+    control: Buffer | undefined,
+  ): void {
     if (this.family === 4) {
       const ip = parseIpv4Packet(data);
       if (!ip.ok) return opts.onDrop?.(ip.reason, ip.detail);
@@ -184,11 +191,11 @@ export class VrrpSocket {
       // The payload is a view of `data`, a buffer of this datagram alone (the addon copies each).
       return opts.onPacket({ payload, source, destination, ttl });
     }
-    const src = parseSockaddr(from);
+    const src = from && parseSockaddr(from);
     if (!src) return opts.onDrop?.("bad-source", "no IPv6 source address");
     let ttl: number | undefined;
     let destination = "::";
-    for (const c of parseCmsgs(control)) {
+    for (const c of control ? parseCmsgs(control) : []) {
       if (c.level !== IPPROTO_IPV6) continue;
       if (c.type === IPV6_HOPLIMIT && c.data.length >= 4) ttl = c.data.readInt32LE(0);
       if (c.type === IPV6_PKTINFO && c.data.length >= 16)

@@ -50,9 +50,21 @@ export function addressBytesShared(text: string): Uint8Array {
   return bytes;
 }
 
+/** IPv4 texts made, by address: every advert names the same few, compared and looked up after. */
+const ipv4Texts = new Map<number, string>();
+
 export function bytesToAddress(bytes: Uint8Array): string {
-  // ipaddr.js's IPv4 text is the octets joined by dots.
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  if (bytes.length === 4) {
+    const n = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+    let text = ipv4Texts.get(n);
+    if (text === undefined) {
+      // ipaddr.js's IPv4 text: the octets joined by dots.
+      text = `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+      if (ipv4Texts.size >= 4096) ipv4Texts.clear();
+      ipv4Texts.set(n, text);
+    }
+    return text;
+  }
   return ipaddr.fromByteArray(Array.from(bytes)).toString();
 }
 
