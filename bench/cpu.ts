@@ -192,8 +192,14 @@ async function measure(lab: Lab, impl: Impl, file: string): Promise<Record<strin
     Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once("exit", r))))),
     sleep(8000),
   ]);
-  for (const n of NODES) lab.killAll(n);
-  await sleep(500);
+  // Until nothing is left in either namespace (a process started meanwhile would run on into the
+  // next measurement).
+  for (let i = 0; i < 50 && NODES.some((n) => lab.pids(n).length > 0); i++) {
+    for (const n of NODES) lab.killAll(n);
+    await sleep(100);
+  }
+  const left = NODES.flatMap((n) => lab.pids(n));
+  if (left.length) throw new Error(`${impl}: processes ${left.join(", ")} would not die`);
   return out;
 }
 

@@ -8,6 +8,7 @@ import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../vrrp/address.ts";
 import { sendAdvert, type EncodedAdverts } from "./adverts.ts";
+import { Deadlines } from "./deadlines.ts";
 import { Counters } from "../base/counters.ts";
 import {
   vrrpDevice,
@@ -74,9 +75,6 @@ interface Running {
   port: VrrpPort;
   policy: ReceivePolicy;
   tracked: TrackedState[];
-  timer?: { cancel(): void };
-  /** When `timer` fires (it may fire before the instance's deadline: tick() then does nothing). */
-  timerAt?: number;
   /** The adverts last encoded, sent again while priority and addresses stay (adverts.ts). */
   encoded?: EncodedAdverts;
   /** The counters every advert moves, their keys worked out once. */
@@ -125,9 +123,12 @@ export class VrrpEngine {
   private pending: Running[] = [];
   /** The running instances by where their adverts arrive (receive()); made again when they change. */
   private byDestination: Map<string, Running[]> | undefined;
+  /** Every instance's next deadline (tick()), on one timer. */
+  private readonly deadlines: Deadlines<Running>;
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
+    this.deadlines = new Deadlines(opts.clock, (r) => this.apply(r, r.instance.tick(opts.clock.now())));
     this.add(opts.plans);
   }
 
@@ -276,9 +277,7 @@ export class VrrpEngine {
   /** One instance stopped: it resigns if master and releases (which ends its announcements too). */
   private halt(r: Running): void {
     this.apply(r, r.instance.stop(this.opts.clock.now()));
-    r.timer?.cancel();
-    r.timer = undefined;
-    r.timerAt = undefined;
+    this.deadlines.set(r, undefined);
   }
 
   /**
@@ -502,32 +501,7 @@ export class VrrpEngine {
 
   private apply(r: Running, effects: Effect[]): void {
     for (const e of effects) this.carryOut(r, e);
-    const due = this.stopped ? undefined : r.instance.nextDeadline();
-    // A timer already set for the deadline or before it stays: a backup's Master_Down_Timer moves
-    // on with every advert heard, and setting it again for each would cost more than the advert.
-    // Fired early, tick() has nothing to do and the timer is set again for the deadline.
-    if (due !== undefined && r.timer && r.timerAt !== undefined && r.timerAt <= due) {
-      if (r.plan.syncGroup && !this.syncing) this.sync(r.plan.syncGroup);
-      return;
-    }
-    r.timer?.cancel();
-    r.timer = undefined;
-    r.timerAt = undefined;
-    if (due !== undefined) {
-      const { clock } = this.opts;
-      const now = clock.now();
-      const timer = clock.setTimeout(
-        () => {
-          if (r.timer !== timer) return;
-          r.timer = undefined;
-          r.timerAt = undefined;
-          this.apply(r, r.instance.tick(clock.now()));
-        },
-        Math.max(0, due - now),
-      );
-      r.timer = timer;
-      r.timerAt = Math.max(now, due);
-    }
+    this.deadlines.set(r, this.stopped ? undefined : r.instance.nextDeadline());
     if (r.plan.syncGroup && !this.syncing && !this.stopped) this.sync(r.plan.syncGroup);
   }
 
