@@ -24,6 +24,8 @@ typedef struct Reader {
   char *buf;
   char *ctl;
   int stopped;
+  /* Only the datagram goes to onMessage: no sender address, ancillary data or flags. */
+  int data_only;
   struct Reader *next;
 } Reader;
 
@@ -256,6 +258,11 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       napi_value argv[4];
       size_t got = (size_t)n < r->buf_size ? (size_t)n : r->buf_size;
       napi_create_buffer_copy(r->env, got, r->buf, NULL, &argv[0]);
+      if (r->data_only) {
+        report(r, r->on_message, 1, argv);
+        napi_close_handle_scope(r->env, inner);
+        continue;
+      }
       napi_create_buffer_copy(r->env, msg.msg_namelen, &from, NULL, &argv[1]);
       napi_create_buffer_copy(r->env, msg.msg_controllen, r->ctl, NULL, &argv[2]);
       napi_create_int32(r->env, msg.msg_flags, &argv[3]);
@@ -266,10 +273,10 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(r->env, scope);
 }
 
-// startReading(fd, onMessage, bufferSize, controlSize, onError?)
+// startReading(fd, onMessage, bufferSize, controlSize, onError?, dataOnly?)
 static napi_value js_start_reading(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   int fd, buf_size, ctl_size;
   AddonData *data;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
@@ -279,7 +286,7 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
   if (argc < 4 || !arg_int(env, argv[0], &fd) || t0 != napi_function || !arg_int(env, argv[2], &buf_size) ||
       !arg_int(env, argv[3], &ctl_size) || buf_size <= 0 || ctl_size < 0 ||
       (argc >= 5 && t4 != napi_function && t4 != napi_undefined)) {
-    napi_throw_type_error(env, NULL, "startReading(fd, onMessage, bufferSize, controlSize, onError?)");
+    napi_throw_type_error(env, NULL, "startReading(fd, onMessage, bufferSize, controlSize, onError?, dataOnly?)");
     return NULL;
   }
   if (find_reader(data, fd)) {
@@ -299,6 +306,9 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
   r->env = env;
   r->buf_size = (size_t)buf_size;
   r->ctl_size = (size_t)ctl_size;
+  bool data_only = false;
+  if (argc >= 6 && !is_nullish(env, argv[5])) napi_get_value_bool(env, argv[5], &data_only);
+  r->data_only = data_only;
   napi_create_reference(env, argv[1], 1, &r->on_message);
   if (argc >= 5 && t4 == napi_function) napi_create_reference(env, argv[4], 1, &r->on_error);
   int rc = uv_poll_init(loop, &r->poll, fd);

@@ -25,6 +25,20 @@ export class Counters {
     else this.values.set(key, { name, labels, value: by });
   }
 
+  /**
+   * add() for one name and label set, with its key worked out once: for counters moved on every
+   * advert. The counter appears (in entries(), snapshot()) at its first add, as with add().
+   */
+  adder(name: string, labels: Labels = {}): (by?: number) => void {
+    const key = keyOf(name, labels);
+    let entry: { name: string; labels: Labels; value: number } | undefined;
+    return (by = 1) => {
+      entry ??= this.values.get(key);
+      if (entry) entry.value += by;
+      else this.values.set(key, (entry = { name, labels, value: by }));
+    };
+  }
+
   get(name: string, labels: Labels = {}): number {
     return this.values.get(keyOf(name, labels))?.value ?? 0;
   }

@@ -16,11 +16,55 @@ export function canonicalAddress(text: string): string {
   return ipaddr.parse(text).toString();
 }
 
+/** A dotted quad of decimal octets without leading zeros: read as ipaddr.js reads it. */
+const PLAIN_IPV4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 export function addressToBytes(text: string): Uint8Array {
+  // The fast path (every advert's pseudo-header names two addresses) gives what ipaddr.js would.
+  const m = PLAIN_IPV4.exec(text);
+  if (m) {
+    const b = new Uint8Array(4);
+    for (let i = 0; i < 4; i++) {
+      const octet = Number(m[i + 1]);
+      if (octet > 255) return Uint8Array.from(ipaddr.parse(text).toByteArray()); // it throws
+      b[i] = octet;
+    }
+    return b;
+  }
   return Uint8Array.from(ipaddr.parse(text).toByteArray());
 }
 
+const knownBytes = new Map<string, Uint8Array>();
+
+/**
+ * addressToBytes, remembered (a few hundred addresses at most are seen: ours, the group, peers):
+ * for the checksum of every advert. The bytes returned are shared: read them, never write them.
+ */
+export function addressBytesShared(text: string): Uint8Array {
+  let bytes = knownBytes.get(text);
+  if (!bytes) {
+    bytes = addressToBytes(text);
+    if (knownBytes.size >= 1024) knownBytes.clear();
+    knownBytes.set(text, bytes);
+  }
+  return bytes;
+}
+
+/** IPv4 texts made, by address: every advert names the same few, compared and looked up after. */
+const ipv4Texts = new Map<number, string>();
+
 export function bytesToAddress(bytes: Uint8Array): string {
+  if (bytes.length === 4) {
+    const n = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+    let text = ipv4Texts.get(n);
+    if (text === undefined) {
+      // ipaddr.js's IPv4 text: the octets joined by dots.
+      text = `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+      if (ipv4Texts.size >= 4096) ipv4Texts.clear();
+      ipv4Texts.set(n, text);
+    }
+    return text;
+  }
   return ipaddr.fromByteArray(Array.from(bytes)).toString();
 }
 

@@ -7,7 +7,8 @@ import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/
 import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../base/ip.ts";
-import { sendAdvert } from "./adverts.ts";
+import { sendAdvert, type EncodedAdverts } from "./adverts.ts";
+import { Deadlines } from "./deadlines.ts";
 import { Counters } from "../base/counters.ts";
 import {
   vrrpDevice,
@@ -75,7 +76,11 @@ interface Running {
   port: VrrpPort;
   policy: ReceivePolicy;
   tracked: TrackedState[];
-  timer?: { cancel(): void };
+  /** The adverts last encoded, sent again while priority and addresses stay (adverts.ts). */
+  encoded?: EncodedAdverts;
+  /** The counters every advert moves, their keys worked out once. */
+  advertsSent: (by?: number) => void;
+  advertsReceived: (by?: number) => void;
   announceTimers: { cancel(): void }[];
   /** Address changes in order: a release never overtakes the bind before it. */
   addressQueue: Promise<void>;
@@ -117,9 +122,14 @@ export class VrrpEngine {
   private readonly clusterHealth = new Map<string, boolean>();
   /** Instances made and not yet started (start() starts them). */
   private pending: Running[] = [];
+  /** The running instances by where their adverts arrive (receive()); made again when they change. */
+  private byDestination: Map<string, Running[]> | undefined;
+  /** Every instance's next deadline (tick()), on one timer. */
+  private readonly deadlines: Deadlines<Running>;
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
+    this.deadlines = new Deadlines(opts.clock, (r) => this.apply(r, r.instance.tick(opts.clock.now())));
     this.add(opts.plans);
   }
 
@@ -189,8 +199,11 @@ export class VrrpEngine {
         since: opts.clock.now(),
         warnedSources: new Set(),
         splitBrain: new SplitBrainWatch(),
+        advertsSent: this.counters.adder("adverts_sent", { instance: plan.key }),
+        advertsReceived: this.counters.adder("adverts_received", { instance: plan.key }),
       };
       this.running.push(r);
+      this.byDestination = undefined;
       this.pending.push(r);
     }
   }
@@ -246,6 +259,7 @@ export class VrrpEngine {
     for (const r of gone) this.halt(r);
     const kept = this.running.filter((r) => !routers.has(r.plan.router));
     this.running.splice(0, this.running.length, ...kept);
+    this.byDestination = undefined;
     this.pending = this.pending.filter((r) => kept.includes(r));
     // A sync group whose members all left stops (keepalived's notify_stop); re-added, it starts anew.
     for (const group of new Set(gone.map((r) => r.plan.syncGroup)))
@@ -264,8 +278,7 @@ export class VrrpEngine {
   /** One instance stopped: it resigns if master and releases (which ends its announcements too). */
   private halt(r: Running): void {
     this.apply(r, r.instance.stop(this.opts.clock.now()));
-    r.timer?.cancel();
-    r.timer = undefined;
+    this.deadlines.set(r, undefined);
   }
 
   /**
@@ -274,9 +287,7 @@ export class VrrpEngine {
    */
   receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
     const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;
-    const r = this.running.find(
-      (x) => vrrpDevice(x.plan) === interfaceName && x.plan.family === family && x.plan.vrid === vrid,
-    );
+    const r = vrid === undefined ? undefined : this.destinations().get(interfaceName)?.[family * 256 + vrid];
     if (!r) {
       this.counters.add("drops", { reason: vrid === undefined ? "too-short" : "unknown-vrid" });
       return;
@@ -292,12 +303,26 @@ export class VrrpEngine {
       return;
     }
     if (result.addressMismatch) this.counters.add("address_mismatch", { instance: r.plan.key });
-    this.counters.add("adverts_received", { instance: r.plan.key });
+    r.advertsReceived();
     r.lastAdvertHeardAt = this.opts.clock.now();
     r.lastAdvertFrom = packet.source;
     r.lastAdvertPriority = result.advert.priority;
     if (result.advert.priority > 0) this.heardMaster(r, packet.source);
     this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+  }
+
+  /** The first running instance for each interface, family and VRID (as a search in order finds). */
+  private destinations(): Map<string, Running[]> {
+    if (this.byDestination) return this.byDestination;
+    // Per interface, indexed by family * 256 + VRID.
+    const map = new Map<string, Running[]>();
+    for (const x of this.running) {
+      const device = vrrpDevice(x.plan);
+      let slots = map.get(device);
+      if (!slots) map.set(device, (slots = []));
+      slots[x.plan.family * 256 + x.plan.vrid] ??= x;
+    }
+    return (this.byDestination = map);
   }
 
   /** A master's advert, another's or our own: split brain is two of them alternating. */
@@ -477,16 +502,7 @@ export class VrrpEngine {
 
   private apply(r: Running, effects: Effect[]): void {
     for (const e of effects) this.carryOut(r, e);
-    r.timer?.cancel();
-    r.timer = undefined;
-    const due = r.instance.nextDeadline();
-    if (due !== undefined && !this.stopped) {
-      const { clock } = this.opts;
-      r.timer = clock.setTimeout(
-        () => this.apply(r, r.instance.tick(clock.now())),
-        Math.max(0, due - clock.now()),
-      );
-    }
+    this.deadlines.set(r, this.stopped ? undefined : r.instance.nextDeadline());
     if (r.plan.syncGroup && !this.syncing && !this.stopped) this.sync(r.plan.syncGroup);
   }
 
@@ -561,9 +577,9 @@ export class VrrpEngine {
         return;
       }
       case "send-advert": {
-        const { sent, errors } = sendAdvert(r.port, r.plan, e.advert);
+        const { sent, errors } = sendAdvert(r.port, r.plan, e.advert, r);
         if (e.advert.priority > 0 && r.instance.state === "master") this.heardMaster(r, r.port.sourceAddress);
-        this.counters.add("adverts_sent", { instance: r.plan.key }, sent);
+        r.advertsSent(sent);
         for (const { destination, error } of errors) {
           this.counters.add("send_errors", { instance: r.plan.key });
           log.warn({ instance: r.plan.key, destination, err: error.message }, "advert not sent");

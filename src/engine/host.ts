@@ -147,6 +147,8 @@ export async function openHostNetwork(
         interfaceName: device,
         sourceAddress: source,
         multicast: onPacket !== undefined && !unicastOnly,
+        // The supervisor's resign sockets only send.
+        receive: onPacket !== undefined,
         foreignSource: device !== plan.interfaceName,
         onPacket: (packet) => onPacket?.(device, plan.family, packet),
         onDrop: (reason, detail) => log.debug({ interface: device, reason, detail }, "packet dropped"),

@@ -9,6 +9,7 @@ export const AF_PACKET = 17;
 export const SOCK_RAW = 3;
 export const SOL_SOCKET = 1;
 export const SO_BINDTODEVICE = 25;
+export const SO_RCVBUF = 8;
 export const IPPROTO_IP = 0;
 export const IPPROTO_IPV6 = 41;
 export const IPPROTO_ICMPV6 = 58;

@@ -16,6 +16,8 @@ export interface NativeNet {
     bufferSize: number,
     controlSize: number,
     onError?: (err: Error) => void,
+    /** Only the datagram is passed: `from`, `control` and `flags` are undefined (fewer copies). */
+    dataOnly?: boolean,
   ): void;
   stopReading(fd: number): void;
   ifNameToIndex(name: string): number;

@@ -40,6 +40,7 @@ import {
   SO_BINDTODEVICE,
   SOCK_RAW,
   SOL_SOCKET,
+  SO_RCVBUF,
   sockaddrIn,
   sockaddrIn6,
 } from "./linux.ts";
@@ -66,6 +67,13 @@ export interface VrrpSocketOptions {
    * answer neighbour solicitations for it from the shared virtual MAC).
    */
   foreignSource?: boolean;
+  /**
+   * Receive (the default). A socket only sent from (the supervisor's resign sockets) reads
+   * nothing: every raw socket of protocol 112 on the host gets a copy of every advert the engine's
+   * group membership lets in, which would otherwise be read and thrown away in JavaScript. Its
+   * receive buffer is made as small as the kernel allows, so the copies are dropped in the kernel.
+   */
+  receive?: boolean;
 }
 
 export class VrrpSocket {
@@ -75,6 +83,8 @@ export class VrrpSocket {
   readonly ifindex: number;
   private readonly fd: number;
   private closed = false;
+  /** Per destination: its sockaddr and the packet info that sets our source (built once). */
+  private readonly headers = new Map<string, { to: Buffer; control: Buffer }>();
 
   constructor(opts: VrrpSocketOptions) {
     const net = nativeNet();
@@ -118,14 +128,20 @@ export class VrrpSocket {
             ipv6Mreq(VRRP_MULTICAST_V6, this.ifindex),
           );
       }
-      const onError = (err: Error) => opts.onDrop?.("socket-error", err.message);
-      net.startReading(
-        this.fd,
-        (data, from, control) => this.receive(opts, data, from, control),
-        65536,
-        256,
-        onError,
-      );
+      if (opts.receive === false) {
+        net.setsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, int32(0));
+      } else {
+        const onError = (err: Error) => opts.onDrop?.("socket-error", err.message);
+        net.startReading(
+          this.fd,
+          (data, from, control) => this.receive(opts, data, from, control),
+          65536,
+          256,
+          onError,
+          // An IPv4 datagram carries its IP header, which has all the receive checks need.
+          opts.family === 4,
+        );
+      }
     } catch (err) {
       net.close(this.fd);
       throw err;
@@ -134,20 +150,26 @@ export class VrrpSocket {
 
   /** Sends one VRRP message (already encoded, checksum included) to a group or unicast peer. */
   send(payload: Buffer, destination: string): void {
-    const net = nativeNet();
-    if (this.family === 4) {
+    let h = this.headers.get(destination);
+    if (!h) {
+      h = this.header(destination);
+      // A few destinations (the group, unicast peers): bounded all the same.
+      if (this.headers.size >= 64) this.headers.clear();
+      this.headers.set(destination, h);
+    }
+    nativeNet().sendmsg(this.fd, payload, h.to, h.control);
+  }
+
+  private header(destination: string): { to: Buffer; control: Buffer } {
+    if (this.family === 4)
       // No bind(): a raw socket bound to an address only receives packets sent to that address,
       // which would cut off the multicast group. The source is set per packet instead.
-      net.sendmsg(this.fd, payload, sockaddrIn(destination), ipPktinfo(this.sourceAddress));
-    } else {
-      const linkScoped = destination.startsWith("ff02:") || destination.startsWith("fe80:");
-      net.sendmsg(
-        this.fd,
-        payload,
-        sockaddrIn6(destination, linkScoped ? this.ifindex : 0),
-        ipv6Pktinfo(this.sourceAddress, this.ifindex),
-      );
-    }
+      return { to: sockaddrIn(destination), control: ipPktinfo(this.sourceAddress) };
+    const linkScoped = destination.startsWith("ff02:") || destination.startsWith("fe80:");
+    return {
+      to: sockaddrIn6(destination, linkScoped ? this.ifindex : 0),
+      control: ipv6Pktinfo(this.sourceAddress, this.ifindex),
+    };
   }
 
   close(): void {
@@ -156,18 +178,24 @@ export class VrrpSocket {
     nativeNet().close(this.fd);
   }
 
-  private receive(opts: VrrpSocketOptions, data: Buffer, from: Buffer, control: Buffer): void {
+  private receive(
+    opts: VrrpSocketOptions,
+    data: Buffer,
+    from: Buffer | undefined,
+    control: Buffer | undefined,
+  ): void {
     if (this.family === 4) {
       const ip = parseIpv4Packet(data);
       if (!ip.ok) return opts.onDrop?.(ip.reason, ip.detail);
       const { payload, source, destination, ttl } = ip.packet;
-      return opts.onPacket({ payload: Buffer.from(payload), source, destination, ttl });
+      // The payload is a view of `data`, a buffer of this datagram alone (the addon copies each).
+      return opts.onPacket({ payload, source, destination, ttl });
     }
-    const src = parseSockaddr(from);
+    const src = from && parseSockaddr(from);
     if (!src) return opts.onDrop?.("bad-source", "no IPv6 source address");
     let ttl: number | undefined;
     let destination = "::";
-    for (const c of parseCmsgs(control)) {
+    for (const c of control ? parseCmsgs(control) : []) {
       if (c.level !== IPPROTO_IPV6) continue;
       if (c.type === IPV6_HOPLIMIT && c.data.length >= 4) ttl = c.data.readInt32LE(0);
       if (c.type === IPV6_PKTINFO && c.data.length >= 16)

@@ -1,7 +1,7 @@
 // VRRP advertisement codec: VRRPv3 (RFC 9568, formerly RFC 5798) over IPv4 and IPv6, and VRRPv2
 // (RFC 3768) over IPv4 with keepalived's simple-password authentication. Pure: buffers in and out.
 // Decoding never throws; it returns a typed reason so the agent can count drops by reason.
-import { addressToBytes, bytesToAddress, type IpFamily } from "../base/ip.ts";
+import { addressBytesShared, addressToBytes, bytesToAddress, type IpFamily } from "../base/ip.ts";
 import { internetChecksum } from "./checksum.ts";
 
 export type VrrpVersion = 2 | 3;
@@ -65,8 +65,8 @@ function addressLength(family: IpFamily): number {
 }
 
 function pseudoHeader(path: PacketPath, vrrpLength: number): Uint8Array {
-  const src = addressToBytes(path.source);
-  const dst = addressToBytes(path.destination);
+  const src = addressBytesShared(path.source);
+  const dst = addressBytesShared(path.destination);
   if (path.family === 4) {
     // RFC 768 form: source, destination, zero, protocol, length.
     const h = new Uint8Array(12);
@@ -95,6 +95,24 @@ export function vrrpChecksum(
 ) {
   if (version === 2 || (path.family === 4 && form === "plain")) return internetChecksum(message);
   return internetChecksum(pseudoHeader(path, message.length), message);
+}
+
+/**
+ * vrrpChecksum of a received message as if its checksum field were zero, without copying it: the
+ * same sum as internetChecksum over the pseudo-header (if any) and the zeroed message, since the
+ * pseudo-header and the 6 bytes before the field are of even length.
+ */
+function receivedChecksum(message: Uint8Array, version: VrrpVersion, path: PacketPath, form: ChecksumForm) {
+  let sum = 0;
+  if (!(version === 2 || (path.family === 4 && form === "plain"))) {
+    const h = pseudoHeader(path, message.length);
+    for (let i = 0; i < h.length; i += 2) sum += (h[i]! << 8) | h[i + 1]!;
+  }
+  let i = 0;
+  for (; i + 1 < message.length; i += 2) if (i !== 6) sum += (message[i]! << 8) | message[i + 1]!;
+  if (i < message.length) sum += message[i]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
 }
 
 function passwordBytes(password: string): Uint8Array {
@@ -199,12 +217,10 @@ export function decodeAdvert(msg: Uint8Array, path: PacketPath): DecodeResult {
   if (intervalCs === 0) return reject("bad-interval", "advertisement interval 0");
 
   const received = buf.readUInt16BE(6);
-  const zeroed = Buffer.from(buf);
-  zeroed.writeUInt16BE(0, 6);
   // v2 never has a pseudo-header; v3 over IPv4 may come in either form.
   let checksumForm: ChecksumForm = version === 2 ? "plain" : "pseudo-header";
-  if (vrrpChecksum(zeroed, version, path, checksumForm) !== received) {
-    if (version === 3 && path.family === 4 && vrrpChecksum(zeroed, version, path, "plain") === received)
+  if (receivedChecksum(buf, version, path, checksumForm) !== received) {
+    if (version === 3 && path.family === 4 && receivedChecksum(buf, version, path, "plain") === received)
       checksumForm = "plain";
     else return reject("bad-checksum", `checksum 0x${received.toString(16).padStart(4, "0")}`);
   }

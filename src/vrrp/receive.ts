@@ -64,6 +64,9 @@ export type ReceiveResult =
 
 function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  if (i === a.length) return true; // the same order: every advert of a peer configured alike
   const set = new Set(a);
   return b.every((x) => set.has(x));
 }
