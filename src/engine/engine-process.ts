@@ -224,24 +224,39 @@ class RouterParts {
       ["keep", "in-place"].includes(steps.get(i.router)!),
     );
     const failed: string[] = [];
-    for (const r of of("start", "restart")) {
-      const mine = byRouter.get(r)!.instances;
+    // The virtual MACs' interfaces first: the instances' sockets are bound to them.
+    const made: string[] = [];
+    for (const r of of("start", "restart"))
       try {
-        // The virtual MACs' interfaces first: the instances' sockets are bound to them.
-        this.vmacs.set(r, await createVirtualMacs(mine, this.log));
-        await this.host.use([...runs, ...mine]);
-        runs = [...runs, ...mine];
+        this.vmacs.set(r, await createVirtualMacs(byRouter.get(r)!.instances, this.log));
+        made.push(r);
       } catch (err) {
         failed.push(r);
-        await this.vmacs
-          .get(r)
-          ?.remove()
-          .catch(() => undefined);
-        this.vmacs.delete(r);
         this.log.error({ router: r, err: (err as Error).message }, `router ${r} not started`);
       }
+    const instancesOf = (routers: string[]) => routers.flatMap((r) => byRouter.get(r)!.instances);
+    try {
+      // One look at the host for all of them (it lists links and addresses: not once per router);
+      // the sockets no router uses any more close.
+      await this.host.use([...runs, ...instancesOf(made)]);
+      runs = [...runs, ...instancesOf(made)];
+    } catch {
+      // One of them cannot start (its interface is missing): find which, and start the others.
+      for (const r of made)
+        try {
+          await this.host.use([...runs, ...instancesOf([r])]);
+          runs = [...runs, ...instancesOf([r])];
+        } catch (err) {
+          failed.push(r);
+          await this.vmacs
+            .get(r)
+            ?.remove()
+            .catch(() => undefined);
+          this.vmacs.delete(r);
+          this.log.error({ router: r, err: (err as Error).message }, `router ${r} not started`);
+        }
+      await this.host.use(runs);
     }
-    await this.host.use(runs);
     const starting = runs.filter((i) => ["start", "restart"].includes(steps.get(i.router)!));
     const plans = withoutOwnAddresses(starting, this.host.localAddresses);
     await this.engine.addInstances(plans, () => {
