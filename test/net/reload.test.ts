@@ -1,10 +1,10 @@
 // SIGHUP, as keepalived admins send it (`systemctl reload keepalived`): the agent reads its
 // keepalived.conf again and applies what changed, in a lab of two real agents. n1 runs VI_1 (with
-// n2) and VI_2 (alone) in one engine. A file that no longer loads changes nothing; a new virtual
-// address is bound in place without an election; a new real server reaches the dataplane; an
-// instance removed from the file stops in place while its engine's other instance runs on; one
-// added starts in an engine of its own; a changed priority restarts that instance alone; and a
-// hangup sent to an engine does not end it.
+// n2) and VI_2 (alone) in its one engine. A file that no longer loads changes nothing; a new
+// virtual address is bound in place without an election; a new real server reaches the dataplane;
+// an instance removed from the file stops in place while the other runs on; one added starts in
+// the running engine; a changed priority restarts that instance alone; and a hangup sent to the
+// engine does not end it.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
