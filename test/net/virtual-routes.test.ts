@@ -1,12 +1,14 @@
 // A VirtualRouter's routes and policy rules (keepalived's virtual_routes / virtual_rules) on real
 // agents in the lab: they are on the master only, follow mastership across a failover, leave with
 // a stopped or crashed master, never take away an admin's route that looks the same, and what an
-// agent killed outright left is removed at its next start. Lab prefix "vkvm-r".
+// agent killed outright left is removed at its next start; beside keepalived 2.2.7, one
+// keepalived.conf's virtual_routes / virtual_rules follow mastership between the two. Lab prefix "vkvm-r".
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
+import { keepalivedCommand } from "../interop/keepalived.ts";
 
 const ROOT = process.getuid?.() === 0;
 if (!ROOT) console.warn("test/net/virtual-routes.test.ts skipped: needs root for network namespaces");
@@ -191,5 +193,63 @@ describe.skipIf(!ROOT)("routes and rules while master", { timeout: 60_000 }, () 
       "the sweep",
     );
     await waitUntil(() => routes("n1").length === EXPECTED_ROUTES.length, 15_000, "master again");
+  });
+
+  it("beside keepalived: one keepalived.conf's virtual_routes and virtual_rules follow mastership between the two", async () => {
+    // The same file for both: vipkeeper on n1 (150), keepalived 2.2.7 on n2 (100).
+    const conf = (priority: number) => `global_defs {
+    router_id lab
+    vrrp_version 3
+}
+vrrp_instance GW {
+    interface eth0
+    state BACKUP
+    priority ${priority}
+    virtual_router_id 53
+    advert_int 0.1
+    virtual_ipaddress {
+        198.18.0.50/24
+    }
+    virtual_routes {
+        198.19.5.0/24 via 198.18.0.100
+    }
+    virtual_rules {
+        from 198.18.0.50 table 100 priority 100
+    }
+}
+`;
+    // keepalived marks what it adds with its own protocol (18, "keepalived"), vipkeeper with 112.
+    const has = (host: string) => {
+      const route = lab.exec(host, ["ip", "-4", "route", "show", "198.19.5.0/24"]).trim();
+      const rule = lab.exec(host, ["ip", "-4", "rule", "show", "priority", "100"]).trim();
+      return route.includes("via 198.18.0.100") && rule.includes("lookup 100");
+    };
+    const { argv } = keepalivedCommand(conf(100));
+    const keepalived = lab.spawn("n2", argv);
+    try {
+      agents.push(startAgent(lab, "n1", writeConfig(conf(150), "keepalived.conf")));
+      await waitUntil(
+        () => isMaster("n1") && has("n1") && !has("n2"),
+        15_000,
+        "vipkeeper master with them",
+      ).catch((e: Error) => {
+        throw new Error(
+          `${e.message}\n${["n1", "n2"].map((h) => `${h}: master ${isMaster(h)}\n${lab.exec(h, ["sh", "-c", "ip route; ip rule"])}`).join("\n")}\n${agents[0]!.log.slice(-15).join("\n")}`,
+        );
+      });
+      agents[0]!.child.kill("SIGTERM");
+      expect(await agents[0]!.exited).toBe(0);
+      await waitUntil(() => isMaster("n2") && has("n2") && !has("n1"), 5000, "keepalived master with them");
+      agents.splice(0);
+      agents.push(startAgent(lab, "n1", writeConfig(conf(150), "keepalived.conf")));
+      await waitUntil(
+        () => isMaster("n1") && has("n1") && !has("n2"),
+        15_000,
+        "vipkeeper preempts with them",
+      );
+    } finally {
+      keepalived.kill("SIGTERM");
+      await new Promise((r) => keepalived.once("exit", r));
+    }
   });
 });

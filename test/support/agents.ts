@@ -19,10 +19,11 @@ export interface RunningAgent {
   exited: Promise<number | null>;
 }
 
-export function writeConfig(yaml: string): string {
+/** Writes an agent's file: YAML objects, or a keepalived.conf with `name` "keepalived.conf". */
+export function writeConfig(text: string, name = "routers.yaml"): string {
   const dir = mkdtempSync(join(tmpdir(), "vk-cfg-"));
-  const file = join(dir, "routers.yaml");
-  writeFileSync(file, yaml);
+  const file = join(dir, name);
+  writeFileSync(file, text);
   return file;
 }
 
