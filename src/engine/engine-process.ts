@@ -5,7 +5,7 @@ import { existsSync, watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createLogger } from "../observe/log.ts";
-import { VrrpEngine, type Clock } from "./engine.ts";
+import { VrrpEngine, type Clock, type InstanceStatus } from "./engine.ts";
 import type { Logger } from "pino";
 import { openHostNetwork, type HostNetwork } from "./host.ts";
 import { createVirtualMacs, type VirtualMacs } from "./virtual-mac.ts";
@@ -19,6 +19,7 @@ import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scrip
 import { startScriptTrackers, type ScriptTrackers } from "./script-tracker.ts";
 import type { EngineCommand, EngineMessage } from "./ipc.ts";
 import { epochOf } from "../base/time.ts";
+import { instanceLabels } from "../plan/instance-key.ts";
 
 /** How long an ending engine waits for its last notifications: inside the supervisor's 5 s grace. */
 const NOTIFY_AT_EXIT_MS = 3000;
@@ -115,7 +116,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   process.on("message", onCommand);
   await routers.want(plan);
   tell({ type: "ready" });
-  reporter?.report();
+  reporter?.all();
 
   await stopAsked;
   process.off("disconnect", onDisconnect); // the engine disconnects by itself at the end
@@ -289,34 +290,47 @@ class RouterParts {
 const FOREIGN_REFRESH_MS = 20_000;
 
 /**
- * Status for the supervisor: at once on a transition, else when a check each second finds a change
- * worth a status write (priority, the master heard, addresses held, a foreign source, or the same
- * one FOREIGN_REFRESH_MS later) — never one per advert.
+ * Status for the supervisor, router by router: the routers whose status changed in a way worth a
+ * status write (state, priority, the master heard, addresses held, a foreign source, or the same
+ * one FOREIGN_REFRESH_MS later) — never one per advert. Soon after a transition (the transitions of
+ * one moment, such as 255 routers starting, go in one message), else from a check each second;
+ * `all()` sends every router (a new engine's first word).
  */
 function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) {
-  let last = "";
+  const last = new Map<string, string>();
+  let soon: NodeJS.Immediate | undefined;
   const epoch = (t: number | undefined) => (t === undefined ? undefined : epochOf(t));
-  const report = (force = true) => {
-    const instances = engine.status();
-    const significant = JSON.stringify(
-      instances.map((i) => [
-        i.state,
-        i.effectivePriority,
-        i.holdsAddresses,
-        i.splitBrain,
-        i.lastAdvertFrom,
-        i.lastAdvertPriority,
-        (i.lastAnnounceAt ?? -1) >= i.since, // announced since the last transition
-        i.tracked.filter((t) => !t.healthy).map((t) => t.name),
-        i.lastForeignAdvert?.from,
-        Math.floor((i.lastForeignAdvert?.at ?? 0) / FOREIGN_REFRESH_MS),
-      ]),
-    );
-    if (!force && significant === last) return;
-    last = significant;
+  const signature = (i: InstanceStatus) =>
+    JSON.stringify([
+      i.state,
+      i.effectivePriority,
+      i.holdsAddresses,
+      i.splitBrain,
+      i.lastAdvertFrom,
+      i.lastAdvertPriority,
+      (i.lastAnnounceAt ?? -1) >= i.since, // announced since the last transition
+      i.tracked.filter((t) => !t.healthy).map((t) => t.name),
+      i.lastForeignAdvert?.from,
+      Math.floor((i.lastForeignAdvert?.at ?? 0) / FOREIGN_REFRESH_MS),
+    ]);
+  const report = (all: boolean) => {
+    const byRouter = new Map<string, InstanceStatus[]>();
+    for (const i of engine.status()) {
+      const { router } = instanceLabels(i.key);
+      byRouter.set(router, [...(byRouter.get(router) ?? []), i]);
+    }
+    for (const router of last.keys()) if (!byRouter.has(router)) last.delete(router);
+    const changed: InstanceStatus[] = [];
+    for (const [router, instances] of byRouter) {
+      const sig = instances.map(signature).join();
+      if (!all && last.get(router) === sig) continue;
+      last.set(router, sig);
+      changed.push(...instances);
+    }
+    if (changed.length === 0) return;
     tell({
       type: "status",
-      instances: instances.map((i) => {
+      instances: changed.map((i) => {
         const { lastAdvertHeardAt, lastAnnounceAt, lastForeignAdvert, ...rest } = i;
         const heard = epoch(lastAdvertHeardAt);
         const announced = epoch(lastAnnounceAt);
@@ -334,7 +348,20 @@ function statusReporter(engine: VrrpEngine, tell: (msg: EngineMessage) => void) 
   };
   const timer = setInterval(() => report(false), 1000);
   timer.unref();
-  return { report: () => report(true), stop: () => clearInterval(timer) };
+  return {
+    /** Something changed: the changed routers' status, once this moment's events are done. */
+    report: () => {
+      soon ??= setImmediate(() => {
+        soon = undefined;
+        report(false);
+      });
+    },
+    all: () => report(true),
+    stop: () => {
+      clearInterval(timer);
+      if (soon) clearImmediate(soon);
+    },
+  };
 }
 
 /**
