@@ -8,6 +8,24 @@ import { parseCidr } from "../base/ip.ts";
 import { LabelSelectorSchema } from "./label-selector.ts";
 import { VirtualRoute, VirtualRule, validateRoutesAndRules } from "./routes.ts";
 
+/** keepalived's notify_master / _backup / _fault / _stop and notify: one shell command each. */
+function transitionScripts(
+  words: Record<"master" | "backup" | "fault" | "stop" | "any", string>,
+  description: string,
+) {
+  const one = (d: string) => Type.Optional(Type.String({ description: d }));
+  return Type.Object(
+    {
+      master: one(words.master),
+      backup: one(words.backup),
+      fault: one(words.fault),
+      stop: one(words.stop),
+      any: one(words.any),
+    },
+    { additionalProperties: false, description },
+  );
+}
+
 export const GROUP = "vipkeeper.io";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
@@ -364,45 +382,27 @@ export const VirtualRouterSpec = Type.Object(
       Type.Object(
         {
           scripts: Type.Optional(
-            Type.Object(
+            transitionScripts(
               {
-                master: Type.Optional(Type.String({ description: "Run on becoming master." })),
-                backup: Type.Optional(Type.String({ description: "Run on becoming backup." })),
-                fault: Type.Optional(Type.String({ description: "Run on entering Fault." })),
-                stop: Type.Optional(Type.String({ description: "Run when the instance stops." })),
-                any: Type.Optional(
-                  Type.String({
-                    description:
-                      "Run on every transition with keepalived's arguments appended: INSTANCE <name> MASTER|BACKUP|FAULT|STOP <priority>.",
-                  }),
-                ),
+                master: "Run on becoming master.",
+                backup: "Run on becoming backup.",
+                fault: "Run on entering Fault.",
+                stop: "Run when the instance stops.",
+                any: "Run on every transition with keepalived's arguments appended: INSTANCE <name> MASTER|BACKUP|FAULT|STOP <priority>.",
               },
-              {
-                additionalProperties: false,
-                description:
-                  "Shell commands (bash -c) run on transitions, as keepalived's notify_* do; never waited for by VRRP. Run only where the agent's own configuration allows scripts.",
-              },
+              "Shell commands (bash -c) run on transitions, as keepalived's notify_* do; never waited for by VRRP. Run only where the agent's own configuration allows scripts.",
             ),
           ),
           syncGroupScripts: Type.Optional(
-            Type.Object(
+            transitionScripts(
               {
-                master: Type.Optional(Type.String({ description: "Run when every member is master." })),
-                backup: Type.Optional(Type.String({ description: "Run when the group is backup." })),
-                fault: Type.Optional(Type.String({ description: "Run when a member is in Fault." })),
-                stop: Type.Optional(Type.String({ description: "Run when the group stops." })),
-                any: Type.Optional(
-                  Type.String({
-                    description:
-                      "Run on every change of the group's state with keepalived's arguments appended: GROUP <syncGroup> MASTER|BACKUP|FAULT|STOP.",
-                  }),
-                ),
+                master: "Run when every member is master.",
+                backup: "Run when the group is backup.",
+                fault: "Run when a member is in Fault.",
+                stop: "Run when the group stops.",
+                any: "Run on every change of the group's state with keepalived's arguments appended: GROUP <syncGroup> MASTER|BACKUP|FAULT|STOP.",
               },
-              {
-                additionalProperties: false,
-                description:
-                  "The sync group's own scripts (keepalived's vrrp_sync_group notify_*), run on the node once per change of the group's state (master: every member master; fault: any member in Fault; backup otherwise). Needs spec.syncGroup; set them on one member (where several do, the first by name is run). Run only where the agent's own configuration allows scripts.",
-              },
+              "The sync group's own scripts (keepalived's vrrp_sync_group notify_*), run on the node once per change of the group's state (master: every member master; fault: any member in Fault; backup otherwise). Needs spec.syncGroup; set them on one member (where several do, the first by name is run). Run only where the agent's own configuration allows scripts.",
             ),
           ),
           webhooks: Type.Optional(
