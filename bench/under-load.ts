@@ -93,6 +93,7 @@ async function main(): Promise<void> {
       seconds: { type: "string", default: "600" },
       impls: { type: "string", default: "vipkeeper,keepalived" },
       check: { type: "string", default: "tcp" },
+      "notrack-checks": { type: "boolean", default: false },
     },
   });
   const ROUTERS = Number(values.routers);
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
   const CHECKS = Number(values["checks-per-second"]);
   const SECONDS = Number(values.seconds);
   const CHECK = values.check === "http" ? "http" : "tcp";
+  const NOTRACK = values["notrack-checks"];
   const SERVERS = Math.round((CHECKS * CHECK_INTERVAL_MS) / 1000);
   if (!(ROUTERS >= 1 && ROUTERS <= 255)) throw new Error("--routers: 1..255");
   if (INTERVAL_MS < 10 || INTERVAL_MS % 10 !== 0) throw new Error("--interval-ms: centiseconds, >= 10");
@@ -184,7 +186,11 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
         node,
       ),
     );
-    const child = lab.spawn(node, argv);
+    // Without --log-detail: every gratuitous ARP of 255 routers on the console is load of its own.
+    const child = lab.spawn(
+      node,
+      argv.filter((a) => a !== "--log-detail"),
+    );
     const log: string[] = [];
     let buf = "";
     const collect = (d: Buffer) => {
@@ -297,7 +303,10 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
     for (const n of lab.nodes)
       for (let i = 1; i <= ROUTERS; i++)
         spawnSync("ip", ["-n", n.ns, "addr", "del", `${address(i)}/24`, "dev", "eth0"], { stdio: "ignore" });
-    const members = { n1: startMember(impl, "n1"), n2: startMember(impl, "n2") };
+    // n1 first, alone until it holds every address, then n2, which finds a master on every router
+    // (started together, 255 keepalived routers on a busy machine took minutes to settle: both
+    // nodes master, elections forced back and forth).
+    const n1 = startMember(impl, "n1");
     const checker =
       impl === "keepalived" && CHECKS > 0
         ? lab.spawn("n1", [
@@ -311,21 +320,29 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
         : undefined;
     checker?.stdout?.resume();
     checker?.stderr?.pipe(process.stderr);
-    // Settled: n1 holds every address, n2 none.
-    const end = Date.now() + 60_000;
-    for (;;) {
-      const a1 = new Set(lab.addresses("n1"));
-      const a2 = new Set(lab.addresses("n2"));
-      let ok = true;
-      for (let i = 1; i <= ROUTERS && ok; i++) ok = a1.has(address(i)) && !a2.has(address(i));
-      if (ok) break;
-      if (Date.now() > end) {
-        console.error(`n1 holds ${[...a1].join(" ")}; n2 holds ${[...a2].join(" ")}`);
-        console.error(members.n1.log.slice(-20).join("\n"), "\n--- n2", members.n2.log.slice(-20).join("\n"));
-        throw new Error(`${impl}: not settled (n1 master of all, n2 of none) in 60 s`);
+    let members = { n1, n2: n1 };
+    const settled = async (withN2: boolean) => {
+      const end = Date.now() + 90_000;
+      for (;;) {
+        const a1 = new Set(lab.addresses("n1"));
+        const a2 = new Set(lab.addresses("n2"));
+        let ok = true;
+        for (let i = 1; i <= ROUTERS && ok; i++) ok = a1.has(address(i)) && !a2.has(address(i));
+        if (ok) return;
+        if (Date.now() > end) {
+          console.error(`n1 holds ${[...a1].join(" ")}; n2 holds ${[...a2].join(" ")}`);
+          console.error(members.n1.log.slice(-20).join("\n"));
+          if (withN2) console.error("--- n2", members.n2.log.slice(-20).join("\n"));
+          throw new Error(`${impl}: not settled (n1 master of all, n2 of none) in 90 s`);
+        }
+        await sleep(200);
       }
-      await sleep(200);
-    }
+    };
+    await settled(false);
+    await sleep(2000);
+    members = { n1, n2: startMember(impl, "n2") };
+    await sleep(3 * 4 * INTERVAL_MS + 1000); // n2 past a Master_Down_Interval
+    await settled(true);
     await sleep(5000); // announcements done, checks at their pace
     const logFrom = { n1: members.n1.log.length, n2: members.n2.log.length };
     const dir = mkdtempSync(join(tmpdir(), "vkld-"));
@@ -374,6 +391,17 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
     const allTransitions =
       members.n1.transitions(logFrom.n1).length + members.n2.transitions(logFrom.n2).length;
     const held = lab.addresses("n1");
+    const conntrack =
+      spawnSync(
+        "ip",
+        ["netns", "exec", lab.node("n1").ns, "cat", "/proc/sys/net/netfilter/nf_conntrack_count"],
+        {
+          encoding: "utf8",
+        },
+      ).stdout.trim() || "–";
+    const windowLog = members.n1.log.slice(logFrom.n1);
+    const notSent = windowLog.filter((l) => l.includes('"advert not sent"')).length;
+    const serverDowns = windowLog.filter((l) => / of bench\/load is down"/.test(l)).length;
     const n1HoldsAll = Array.from({ length: ROUTERS }, (_, k) => address(k + 1)).every((a) =>
       held.includes(a),
     );
@@ -419,6 +447,9 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
       worst,
       over5: all.filter((d) => d > 5).length,
       silences: cap.silences,
+      conntrack,
+      notSent,
+      serverDowns,
       spurious,
       allTransitions,
       fromN2: cap.fromN2,
@@ -444,6 +475,24 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
           ["net.ipv4.tcp_tw_reuse", "1"],
         ])
           lab.exec(n, ["sysctl", "-qw", `${k}=${v}`]);
+      if (NOTRACK) {
+        // The checks' own connections (n1 <-> the backend's ports) untracked, as an operator
+        // would set it: the nftables backend's NAT puts conntrack on n1, and 10,000 checks a
+        // second leave ~1.2 M connections in TIME_WAIT's 120 s, over the table's 262,144; a
+        // full table drops new packets, the VRRP adverts too (sendmsg EPERM).
+        const ports = `${BASE_PORT}-${BASE_PORT + SERVERS - 1}`;
+        const n1 = lab.node("n1").ipv4;
+        const c = lab.client.ipv4;
+        lab.exec(
+          "n1",
+          ["nft", "-f", "-"],
+          `table inet vkld_notrack {
+  chain out { type filter hook output priority raw; ip saddr ${n1} ip daddr ${c} tcp dport ${ports} notrack; }
+  chain pre { type filter hook prerouting priority raw; ip saddr ${c} ip daddr ${n1} tcp sport ${ports} notrack; }
+}
+`,
+        );
+      }
       backend = await startBackend();
     }
     console.error(
@@ -465,7 +514,7 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
   const f = (x: number) => x.toFixed(2);
   const la = (l: number[]) => l.map((x) => x.toFixed(1)).join(" ");
   console.log(
-    `${new Date().toISOString()}: ${ROUTERS} routers at ${INTERVAL_MS} ms on n1 (150) and n2 (100); checks: ${CHECKS ? `${SERVERS} real servers, ${CHECK} every ${CHECK_INTERVAL_MS} ms on n1 (target ${CHECKS}/s)` : "none"}; ${SECONDS} s window each`,
+    `${new Date().toISOString()}: ${ROUTERS} routers at ${INTERVAL_MS} ms on n1 (150) and n2 (100); checks: ${CHECKS ? `${SERVERS} real servers, ${CHECK} every ${CHECK_INTERVAL_MS} ms on n1 (target ${CHECKS}/s)${NOTRACK ? ", their connections untracked (notrack)" : ""}` : "none"}; ${SECONDS} s window each`,
   );
   console.log(`|interval - ${INTERVAL_MS} ms| of n1's adverts at the client, ms`);
   console.log(
@@ -485,6 +534,9 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
         `${r.impl}: n1 silent on all routers for more than 1.5 intervals ${r.silences.length} times; longest: ${longest.map((x) => `${f(x.ms)} ms at ${new Date(x.at).toISOString().slice(11, 23)}`).join(", ")}`,
       );
     }
+    console.log(
+      `${r.impl}: n1's conntrack entries at the end ${r.conntrack}; adverts the kernel refused to send ${r.notSent}; real servers marked down ${r.serverDowns} (vipkeeper's log)`,
+    );
     if (!r.n1HoldsAll) console.log(`${r.impl}: n1 did not hold every address at the end`);
     if (r.dropped !== "0") console.log(`${r.impl}: tcpdump dropped ${r.dropped} packets`);
     if (r.spurious.length)
