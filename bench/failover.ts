@@ -9,8 +9,10 @@
 // vipkeeper_vrrp_failover_seconds histogram observed, to set beside the client's figure.
 // Each row's median is checked against keepalived's of the same run (ceiling()): the last line
 // says how many ceilings broke, and the exit status is 1 if any did.
+// --routers N: the pair runs N routers (VRIDs 51.., the first keeps 198.18.0.50, the others
+// 198.18.1.2..N), all failing over together; the client probes the first.
 // Run (root): . scripts/env.sh && node bench/failover.ts [--runs 5] [--intervals 1s,100ms]
-//   [--faults node-failure,graceful,crash]
+//   [--faults node-failure,graceful,crash] [--routers 1] [--prefix vkb-]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -33,9 +35,16 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     intervals: { type: "string", default: "1s,100ms" },
     faults: { type: "string", default: "node-failure,graceful,crash" },
+    routers: { type: "string", default: "1" },
+    prefix: { type: "string", default: "vkb-" },
   },
 });
 const RUNS = Number(values.runs);
+const ROUTERS = Number(values.routers);
+if (!(ROUTERS >= 1 && ROUTERS <= 200)) throw new Error("--routers: 1..200");
+/** Router k (0..N-1): VRID 51+k; the first is the one the client probes. */
+const ADDRESSES = Array.from({ length: ROUTERS }, (_, k) => (k === 0 ? VIP : `198.18.1.${k + 1}`));
+const routerName = (k: number) => (k === 0 ? "bench" : `bench${k + 1}`);
 const INTERVALS_MS = values.intervals
   .split(",")
   .map((s) => (s.endsWith("ms") ? Number(s.slice(0, -2)) : Number(s.slice(0, -1)) * 1000));
@@ -59,33 +68,35 @@ interface Member {
 
 function startMember(lab: Lab, impl: Impl, node: string, intervalMs: number): Member {
   if (impl === "vipkeeper") {
-    const file = writeConfig(`apiVersion: vipkeeper.io/v1alpha1
+    const file = writeConfig(
+      ADDRESSES.map(
+        (address, k) => `apiVersion: vipkeeper.io/v1alpha1
 kind: VirtualRouter
-metadata: {name: bench}
+metadata: {name: ${routerName(k)}}
 spec:
-  vrid: 51
+  vrid: ${51 + k}
   interface: eth0
   advertInterval: ${intervalMs}ms
-  addresses: [{address: ${VIP}/24}]
+  addresses: [{address: ${address}/24}]
   priorities: [{node: ${node}, priority: ${PRIORITIES[node]}}]
   garp: {delay: 1s, repeat: 5}
-`);
+`,
+      ).join("---\n"),
+    );
     const agent = startAgent(lab, node, file, node === "n2" ? ["--metrics", `:${METRICS_PORT}`] : []);
     return { node, process: agent.child, vrrpPid: () => enginePid(lab, node) };
   }
   const { argv, dir } = keepalivedCommand(
     keepalivedConfig(
-      [
-        {
-          name: "bench",
-          version: 3,
-          vrid: 51,
-          priority: PRIORITIES[node]!,
-          interfaceName: "eth0",
-          advertIntervalS: intervalMs / 1000,
-          addresses: [`${VIP}/24`],
-        },
-      ],
+      ADDRESSES.map((address, k) => ({
+        name: routerName(k),
+        version: 3 as const,
+        vrid: 51 + k,
+        priority: PRIORITIES[node]!,
+        interfaceName: "eth0",
+        advertIntervalS: intervalMs / 1000,
+        addresses: [`${address}/24`],
+      })),
       node,
     ),
   );
@@ -130,17 +141,19 @@ function clientTcpdump(lab: Lab, filter: string): ChildProcess {
 }
 
 /**
- * Resolves just after the client sees the next advert from `mac` (faults land at one phase), with
+ * Resolves just after the client sees the next advert of the first router (VRID 51) from `mac`
+ * (faults land at one phase of the router the client probes), with
  * the advert's tcpdump timestamp (epoch ms).
  */
 function nextAdvertFrom(lab: Lab, mac: string): Promise<number> {
   const child = clientTcpdump(lab, "vrrp");
+  let buf = ""; // whole lines only: with many routers a chunk often ends inside one
   return new Promise((resolve) => {
     child.stdout?.on("data", (d: Buffer) => {
-      const line = d
-        .toString()
-        .split("\n")
-        .find((l) => l.includes(mac));
+      buf += d.toString();
+      const lines = buf.split("\n");
+      buf = lines.pop() ?? "";
+      const line = lines.find((l) => l.includes(mac) && l.includes("vrid 51,")); // the probed router's
       if (line === undefined) return;
       child.kill();
       resolve(Number(line.split(" ")[0]) * 1000);
@@ -213,7 +226,8 @@ function reset(lab: Lab): void {
   for (const n of lab.nodes) {
     lab.killAll(n.name);
     lab.linkUp(n.name);
-    spawnSync("ip", ["-n", n.ns, "addr", "del", `${VIP}/24`, "dev", "eth0"]);
+    for (const address of ADDRESSES)
+      spawnSync("ip", ["-n", n.ns, "addr", "del", `${address}/24`, "dev", "eth0"]);
   }
   spawnSync("ip", ["-n", lab.node("client").ns, "neigh", "flush", "dev", "eth0"]);
 }
@@ -230,6 +244,16 @@ async function oneRun(lab: Lab, impl: Impl, fault: Fault, intervalMs: number): P
   const members = ["n1", "n2"].map((n) => startMember(lab, impl, n, intervalMs));
   const masterDownMs = 3 * intervalMs + ((256 - 100) / 256) * intervalMs;
   await waitFor(() => lab.holders(VIP).join() === "n1", 15_000 + 4 * masterDownMs, "n1 to hold the VIP");
+  // Every router's address on n1 alone (the first is waited for above).
+  await waitFor(
+    () => {
+      const n1 = lab.addresses("n1");
+      const n2 = lab.addresses("n2");
+      return ADDRESSES.every((a) => n1.includes(a) && !n2.includes(a));
+    },
+    15_000 + 4 * masterDownMs,
+    "n1 to hold every router's address",
+  );
   await sleep(Math.max(1500, 3 * intervalMs)); // n2 settled as backup; n1's announcements done
   if (lab.holders(VIP).join() !== "n1") throw new Error(`not settled: ${lab.holders(VIP).join()}`);
   const histogramBefore = impl === "vipkeeper" ? failoverHistogram(lab) : undefined;
@@ -337,7 +361,7 @@ function ceiling(fault: Fault, intervalMs: number, ours: number, theirs: number)
 }
 const checks: (string | undefined)[] = [];
 
-const lab = Lab.create({ prefix: "vkb-", nodes: 2 });
+const lab = Lab.create({ prefix: values.prefix, nodes: 2 });
 lab.destroyOnExit();
 const rows: string[] = [];
 const metricRows: string[] = [];
@@ -380,7 +404,9 @@ try {
   reset(lab);
   lab.destroy();
 }
-console.log(`${RUNS} runs each, median (min–max), ${new Date().toISOString()}`);
+console.log(
+  `${RUNS} runs each, ${ROUTERS} router${ROUTERS === 1 ? "" : "s"} (the client probes the first), median (min–max), ${new Date().toISOString()}`,
+);
 console.log("| fault | advert interval | vipkeeper | keepalived 2.2.7 | ratio |");
 console.log("|---|---|---|---|---|");
 for (const r of rows) console.log(r);
