@@ -11,7 +11,7 @@ import { openHostNetwork, type HostNetwork } from "./host.ts";
 import { createVirtualMacs, type VirtualMacs } from "./virtual-mac.ts";
 import { DEFAULT_ADDRESS_LIFETIME } from "./address-keeper.ts";
 import { removeEnginePidFile, writeEnginePidFile } from "./leftovers.ts";
-import { withoutOwnAddresses, type InstancePlan, type NodePlan } from "../plan/plan.ts";
+import { linksOf, withoutOwnAddresses, type InstancePlan, type NodePlan } from "../plan/plan.ts";
 import { plansByRouter, routerSteps } from "../plan/steps.ts";
 import { Backoff } from "../base/backoff.ts";
 import { Notifier } from "../observe/notifier.ts";
@@ -99,7 +99,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   deliver.to = engine;
   const notifier = new Notifier(args.node, log, engine.counters);
   const reporter = args.reportStatus ? statusReporter(engine, tell) : undefined;
-  await host.watchLinks((name, up) => engine.setLink(name, up));
+  host.watchLinks((name, up) => engine.setLink(name, up));
   const files = fileWatch((path, present) => engine.setFile(path, present));
   const routers = new RouterParts(engine, host, files, log);
   const onCommand = (msg: EngineCommand) => {
@@ -168,13 +168,10 @@ class RouterParts {
   want(plan: NodePlan): Promise<void> {
     this.wanted = plan;
     const done = this.queue.then(() => this.step());
-    this.queue = done.catch((err: unknown) => {
-      // What did apply stays; the whole plan is tried again with backoff.
-      const delayMs = this.backoff.next();
-      this.log.error({ err: (err as Error).message, delayMs }, "could not apply the plan; trying again");
-      clearTimeout(this.retry);
-      if (!this.stopped) this.retry = setTimeout(() => void this.want(this.wanted), delayMs);
-    });
+    // What did apply stays; the whole plan is tried again with backoff.
+    this.queue = done.catch((err: unknown) =>
+      this.retryLater("error", { err: (err as Error).message }, "could not apply the plan; trying again"),
+    );
     return this.queue;
   }
 
@@ -184,12 +181,26 @@ class RouterParts {
     await this.queue;
     for (const s of this.scripts.values()) s.stop();
     await this.engine.stop();
-    for (const v of this.vmacs.values())
-      await v
-        .remove()
-        .catch((err: unknown) =>
-          this.log.error({ err: (err as Error).message }, "could not remove virtual MACs"),
-        );
+    for (const r of [...this.vmacs.keys()]) await this.dropVirtualMacs(r);
+  }
+
+  /** A router's virtual MACs' interfaces go (their addresses with them). */
+  private async dropVirtualMacs(router: string): Promise<void> {
+    await this.vmacs
+      .get(router)
+      ?.remove()
+      .catch((err: unknown) =>
+        this.log.error({ router, err: (err as Error).message }, "could not remove a virtual MAC"),
+      );
+    this.vmacs.delete(router);
+  }
+
+  /** The wanted plan again after the backoff (a failure, or routers that did not start). */
+  private retryLater(level: "error" | "warn", what: Record<string, unknown>, message: string): void {
+    const delayMs = this.backoff.next();
+    this.log[level]({ ...what, delayMs }, message);
+    clearTimeout(this.retry);
+    if (!this.stopped) this.retry = setTimeout(() => void this.want(this.wanted), delayMs);
   }
 
   private async step(): Promise<void> {
@@ -205,13 +216,7 @@ class RouterParts {
       await this.engine.removeRouters(new Set(going));
       for (const r of going) {
         this.scripts.delete(r);
-        await this.vmacs
-          .get(r)
-          ?.remove()
-          .catch((err: unknown) =>
-            this.log.error({ router: r, err: (err as Error).message }, "could not remove a virtual MAC"),
-          );
-        this.vmacs.delete(r);
+        await this.dropVirtualMacs(r);
       }
     }
     for (const r of of("in-place"))
@@ -249,11 +254,7 @@ class RouterParts {
           runs = [...runs, ...instancesOf([r])];
         } catch (err) {
           failed.push(r);
-          await this.vmacs
-            .get(r)
-            ?.remove()
-            .catch(() => undefined);
-          this.vmacs.delete(r);
+          await this.dropVirtualMacs(r);
           this.log.error({ router: r, err: (err as Error).message }, `router ${r} not started`);
         }
       await this.host.use(runs);
@@ -262,13 +263,7 @@ class RouterParts {
     const plans = withoutOwnAddresses(starting, this.host.localAddresses);
     await this.engine.addInstances(plans, () => {
       // What is known already of their tracked objects, before they start.
-      for (const p of plans)
-        for (const name of [
-          p.interfaceName,
-          ...(p.vmac ? [p.vmac.name] : []),
-          ...p.track.interfaces.map((t) => t.name),
-        ])
-          this.engine.setLink(name, this.host.linkUp(name));
+      for (const p of plans) for (const name of linksOf(p)) this.engine.setLink(name, this.host.linkUp(name));
       this.files.add(plans.flatMap((p) => p.track.files.map((f) => f.path)));
     });
     for (const [router, mine] of plansByRouter({ instances: plans, skipped: [] }))
@@ -278,11 +273,7 @@ class RouterParts {
       );
     this.running = { instances: runs, skipped: [] };
     if (failed.length === 0) this.backoff.reset();
-    else {
-      const delayMs = this.backoff.next();
-      this.log.warn({ routers: failed, delayMs }, "trying the routers that did not start again");
-      this.retry = setTimeout(() => void this.want(this.wanted), delayMs);
-    }
+    else this.retryLater("warn", { routers: failed }, "trying the routers that did not start again");
   }
 }
 

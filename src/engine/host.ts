@@ -16,7 +16,7 @@ import { VrrpSocket } from "../net/vrrp-socket.ts";
 import { errnoCode } from "../net/native.ts";
 import type { AddressPort, AnnouncePort, RoutePort, VrrpPort } from "./engine.ts";
 import { hostRoutes } from "./routes.ts";
-import { vrrpDevice, type InstancePlan, type PlannedAddress } from "../plan/plan.ts";
+import { linksOf, vrrpDevice, type InstancePlan, type PlannedAddress } from "../plan/plan.ts";
 import { AddressKeeper, type AddressLifetime } from "./address-keeper.ts";
 
 export interface HostNetwork {
@@ -33,8 +33,11 @@ export interface HostNetwork {
   use(plans: readonly InstancePlan[]): Promise<void>;
   /** Whether the interface was up at the last use() or link event. */
   linkUp(name: string): boolean;
-  /** Calls back with the state of every interface the plans use, then on each change. */
-  watchLinks(onLink: (name: string, up: boolean) => void): Promise<void>;
+  /**
+   * Calls back on each change of an interface the plans in use follow (the state when an instance
+   * starts is linkUp()'s: subscribe before the first use()).
+   */
+  watchLinks(onLink: (name: string, up: boolean) => void): void;
   close(): void;
 }
 
@@ -241,37 +244,20 @@ export async function openHostNetwork(
       },
       use,
       linkUp: (name) => linkState.get(name) ?? false,
-      async watchLinks(onLink) {
-        // The interfaces of the plans in use at each event: routers come and go.
-        const used = (name: string) =>
-          current.some(
-            (p) =>
-              p.interfaceName === name ||
-              p.vmac?.name === name ||
-              p.track.interfaces.some((t) => t.name === name),
-          );
+      watchLinks(onLink) {
         const reported = new Map<string, boolean>();
         const events = new RtNetlink(RTMGRP_LINK);
         closers.push(() => events.close());
-        const report = (name: string, up: boolean) => {
-          linkState.set(name, up);
-          if (!used(name) || reported.get(name) === up) return;
-          reported.set(name, up);
-          onLink(name, up);
-        };
         events.onEvent = (msg) => {
           const link = parseLink(msg);
-          if (link) report(link.name, link.up);
+          if (!link) return;
+          linkState.set(link.name, link.up);
+          // Only the interfaces of the plans in use at each event: routers come and go.
+          if (!current.some((p) => linksOf(p).includes(link.name)) || reported.get(link.name) === link.up)
+            return;
+          reported.set(link.name, link.up);
+          onLink(link.name, link.up);
         };
-        const now = new Map((await events.links()).map((l) => [l.name, l.up]));
-        const names = new Set(
-          current.flatMap((p) => [
-            p.interfaceName,
-            ...(p.vmac ? [p.vmac.name] : []),
-            ...p.track.interfaces.map((t) => t.name),
-          ]),
-        );
-        for (const name of names) report(name, now.get(name) ?? false);
       },
       close,
     };

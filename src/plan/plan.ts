@@ -92,6 +92,15 @@ export function vrrpDevice(plan: InstancePlan): string {
   return plan.vmac && !plan.vmac.advertsOnParent ? plan.vmac.name : plan.interfaceName;
 }
 
+/** The interfaces whose link state an instance follows: its own, its virtual MAC's, those it tracks. */
+export function linksOf(plan: InstancePlan): string[] {
+  return [
+    plan.interfaceName,
+    ...(plan.vmac ? [plan.vmac.name] : []),
+    ...plan.track.interfaces.map((t) => t.name),
+  ];
+}
+
 /** A route the master adds (VirtualRouter spec.routes); `dev` is resolved to its index on the host. */
 export type PlannedRoute = Omit<RouteRequest, "ifindex"> & { dev?: string };
 export type PlannedRule = RuleRequest;
