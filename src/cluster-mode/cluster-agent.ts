@@ -13,6 +13,8 @@ import { endpointsKey, podsKey } from "../plan/tracked-names.ts";
 import type { EngineArgs } from "../engine/engine-process.ts";
 import type { NodeEngine } from "../agent/engines.ts";
 import type { NodePlan } from "../plan/plan.ts";
+import { instanceLabels } from "../plan/instance-key.ts";
+import type { RouterStep } from "../plan/steps.ts";
 import type { StatusWriter } from "./status-writer.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { serviceKey } from "../lb/from-api.ts";
@@ -88,8 +90,6 @@ export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
   /** The node's engine, started with the first router. */
   private engine: NodeEngine | undefined;
-  /** Router of each running instance key (the engine's status comes by instance). */
-  private routerOf = new Map<string, string>();
   /** What the engine was last told of tracked cluster objects. */
   private tracked = "";
   private readonly states = new Map<string, NodeState>();
@@ -192,16 +192,13 @@ export class ClusterAgent {
       instances: running.flatMap((d) => d.plan.instances),
       skipped: running.flatMap((d) => d.plan.skipped),
     };
-    const gone = [...this.runners.keys()].filter((r) => !running.some((d) => d.router === r));
-    const before = new Map([...this.runners].map(([r, x]) => [r, JSON.stringify(x.plan)]));
-    for (const d of running) {
-      if (before.get(d.router) !== JSON.stringify(d.plan))
-        for (const note of d.notes) log.warn({ router: d.router }, note);
-      this.runners.set(d.router, { notes: d.notes, plan: d.plan });
-    }
+    const runningNames = new Set(running.map((d) => d.router));
+    const gone = [...this.runners.keys()].filter((r) => !runningNames.has(r));
+    for (const d of running) this.runners.set(d.router, { notes: d.notes, plan: d.plan });
     for (const router of gone) this.runners.delete(router);
-    this.routerOf = new Map(plan.instances.map((i) => [i.key, i.router]));
-    if (!this.engine && plan.instances.length > 0) {
+    let steps: Map<string, RouterStep>;
+    if (this.engine) steps = await this.engine.apply(plan);
+    else if (plan.instances.length > 0) {
       this.engine = await this.opts.startEngine(
         plan,
         { ...this.opts.engineArgs, reportStatus: true },
@@ -209,21 +206,22 @@ export class ClusterAgent {
         (instances) => this.engineStatus(instances),
         (msg) => this.opts.onEngineMessage?.(ENGINE_NAME, msg),
       );
-      for (const d of running)
-        log.info({ router: d.router, instances: d.plan.instances.map((i) => i.key) }, "router started");
-    } else if (this.engine) {
-      const steps = await this.engine.apply(plan);
-      for (const [router, step] of steps) {
-        if (step === "keep") continue;
-        const instances = plan.instances.filter((i) => i.router === router).map((i) => i.key);
-        if (step === "in-place")
-          log.info(
-            { router },
-            "router updated in place (virtual addresses, sources it obeys, tracked objects)",
-          );
-        else if (step === "start") log.info({ router, instances }, "router started");
-        else if (step === "restart") log.info({ router, instances }, "router restarted with a changed spec");
-      }
+      steps = new Map(running.map((d) => [d.router, "start"]));
+    } else steps = new Map();
+    for (const d of running) {
+      const step = steps.get(d.router);
+      if (step === undefined || step === "keep") continue;
+      // A router's notes are told when its plan changes, not on every pass.
+      for (const note of d.notes) log.warn({ router: d.router }, note);
+      const instances = d.plan.instances.map((i) => i.key);
+      if (step === "in-place")
+        log.info(
+          { router: d.router },
+          "router updated in place (virtual addresses, sources it obeys, tracked objects)",
+        );
+      else if (step === "start") log.info({ router: d.router, instances }, "router started");
+      else if (step === "restart")
+        log.info({ router: d.router, instances }, "router restarted with a changed spec");
     }
     // Routers that stopped here: no longer selected, gone, or not run for a reason.
     const reasons = new Map(decisions.filter((d) => !d.run).map((d) => [d.router, d.reason]));
@@ -239,9 +237,9 @@ export class ClusterAgent {
   private engineStatus(instances: InstanceStatus[]): void {
     const byRouter = new Map<string, InstanceStatus[]>();
     for (const i of instances) {
-      const router = this.routerOf.get(i.key);
+      const { router } = instanceLabels(i.key);
       // An instance of a router stopped meanwhile (the engine had not heard yet): not told.
-      if (router === undefined || !this.runners.has(router)) continue;
+      if (!this.runners.has(router)) continue;
       byRouter.set(router, [...(byRouter.get(router) ?? []), i]);
     }
     for (const [router, mine] of byRouter) {
