@@ -24,11 +24,30 @@ import { instanceLabels } from "../plan/instance-key.ts";
 /** How long an ending engine waits for its last notifications: inside the supervisor's 5 s grace. */
 const NOTIFY_AT_EXIT_MS = 3000;
 
+/** How late a timer may fire before the input that came meanwhile is read first. */
+const LATE_MS = 2;
+
+/**
+ * Node's clock. A timer that fires late (the engine was held up: a busy host, a pause) runs after
+ * the next poll of the sockets, not before it: Node runs due timers before it reads input, so a
+ * backup's Master_Down_Timer would otherwise expire on adverts that came in time and wait unread
+ * in the socket, and the backup would take over from a live master.
+ */
 export const realClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, delayMs) => {
-    const t = setTimeout(fn, delayMs);
-    return { cancel: () => clearTimeout(t) };
+    const due = performance.now() + delayMs;
+    let after: NodeJS.Immediate | undefined;
+    const t = setTimeout(() => {
+      if (performance.now() - due > LATE_MS) after = setImmediate(fn);
+      else fn();
+    }, delayMs);
+    return {
+      cancel: () => {
+        clearTimeout(t);
+        clearImmediate(after);
+      },
+    };
   },
 };
 

@@ -1,6 +1,6 @@
 // Health checks against real servers on this host's loopback: HTTP status and digest, TCP, UDP,
 // DNS (a small responder), exec; and the scheduler's retries, rise / fall and concurrency.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { createServer as createHttpServer } from "node:http";
@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Counters } from "../../src/base/counters.ts";
 import { runCheck } from "../../src/health/checkers.ts";
 import { HealthScheduler, type CheckJob } from "../../src/health/scheduler.ts";
+import { waitUntil } from "../../src/lab/wait.ts";
 
 const closers: (() => void)[] = [];
 afterAll(() => closers.forEach((c) => c()));
@@ -109,14 +110,38 @@ describe("checkers", () => {
     expect(slow.ok).toBe(false);
   });
 
+  it("TCP and HTTP checks end their connection with a reset, leaving no TIME_WAIT behind", async () => {
+    // How each connection ended, as the server saw it: a reset (ECONNRESET) or a FIN ("end").
+    const endings: string[] = [];
+    const server = createTcpServer((c) => {
+      c.on("data", () => c.write("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+      c.on("end", () => endings.push("fin"));
+      c.on("error", (e: NodeJS.ErrnoException) => endings.push(e.code === "ECONNRESET" ? "reset" : e.message));
+    });
+    const p = await new Promise<number>((r) => server.listen(0, LO, () => r((server.address() as AddressInfo).port)));
+    closers.push(() => server.close());
+    const t = { address: LO, port: p };
+    const md5 = createHash("md5").update("hello").digest("hex");
+    expect((await runCheck({ type: "tcp" }, t, 1000)).ok).toBe(true);
+    expect((await runCheck({ type: "http", path: "/", statusCodes: [200] }, t, 1000)).ok).toBe(true);
+    expect((await runCheck({ type: "http", path: "/", statusCodes: [200], digest: md5 }, t, 1000)).ok).toBe(true);
+    await waitUntil(() => endings.length === 3, 2000, "the server to see three endings");
+    expect(endings).toEqual(["reset", "reset", "reset"]);
+    // The checker's side of each connection is gone, not waiting 60 s in TIME_WAIT.
+    const ss = spawnSync("ss", ["-Htan", "state", "time-wait", "dst", `${LO}:${p}`], { encoding: "utf8" });
+    expect(ss.status).toBe(0);
+    expect(ss.stdout.trim()).toBe("");
+  });
+
   it("an answer that arrived while the agent's event loop was late passes: the limit waits for it to be read", async () => {
     // A server in another process: it tells when a request came, and answers 20 ms later, while
-    // this process is kept busy past the checks' 50 ms limit (a loaded host's agent).
+    // this process is kept busy past the checks' 50 ms limit (a loaded host's agent). The checks
+    // end with a reset, so the server handles its sockets' errors, as any server must.
     const server = spawn(
       process.execPath,
       [
         "-e",
-        `require("net").createServer((c) => c.once("data", () => { console.log("request"); setTimeout(() => c.end("HTTP/1.0 200 OK\\r\\n\\r\\n"), 20); })).listen(0, "${LO}", function () { console.log(this.address().port); });`,
+        `require("net").createServer((c) => c.on("error", () => {}).once("data", () => { console.log("request"); setTimeout(() => c.end("HTTP/1.0 200 OK\\r\\n\\r\\n"), 20); })).listen(0, "${LO}", function () { console.log(this.address().port); });`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
