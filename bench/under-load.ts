@@ -6,7 +6,9 @@
 //     on the wire, adverts from n2 in the client's capture.
 //   - Advert timing: |interval - advert interval| of each router's adverts from n1, from the
 //     client's tcpdump timestamps (a pcap written during the window, read afterwards), over all
-//     routers (p50, p99, max) and the worst router's p99.
+//     routers (p50, p99, max) and the worst router's p99. n1 pings the client every 10 ms in the
+//     same capture: a silence of n1's adverts that its pings share was the node held up (CPU
+//     starvation, the VM paused), not the VRRP process alone.
 //   - Checks (--checks-per-second > 0): a backend in the client namespace listens on S ports
 //     (S = checks/s x the check interval, 100 ms) and counts the connections it accepts. vipkeeper:
 //     n1's agent has a VirtualServer (nftables backend) with those S real servers and a TCP (or
@@ -270,7 +272,17 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
     // n1 silent on every router at once: the engine (or the whole node) stalled.
     let lastN1: number | undefined;
     const silences: { at: number; ms: number }[] = [];
+    /** Gaps of over 50 ms between n1's pings (sent every 10 ms). */
+    const pingGaps: { at: number; ms: number }[] = [];
+    let lastPing: number | undefined;
     for await (const line of createInterface({ input: r.stdout })) {
+      const ping = /^(\d+\.\d+) IP (\S+) > \S+ ICMP echo request/.exec(line);
+      if (ping && ping[2] === n1) {
+        const t = Number(ping[1]) * 1000;
+        if (lastPing !== undefined && t - lastPing > 50) pingGaps.push({ at: lastPing, ms: t - lastPing });
+        lastPing = t;
+        continue;
+      }
       const m = /^(\d+\.\d+) IP (\S+) > \S+ VRRPv\d, Advertisement, vrid (\d+),/.exec(line);
       if (!m) continue;
       if (m[2] === n2) {
@@ -294,7 +306,11 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
       }
       last.set(vrid, t);
     }
-    return { byRouter, fromN2, others, silences };
+    // A silence shared: a ping gap overlapping at least half of it.
+    const overlap = (a: { at: number; ms: number }, b: { at: number; ms: number }) =>
+      Math.max(0, Math.min(a.at + a.ms, b.at + b.ms) - Math.max(a.at, b.at));
+    const shared = silences.filter((x) => pingGaps.some((g) => overlap(x, g) >= x.ms / 2)).length;
+    return { byRouter, fromN2, others, silences, pingGaps, shared };
   }
 
   async function measure(impl: Impl) {
@@ -369,12 +385,20 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
       "eth0",
       "-w",
       pcap,
-      "vrrp",
+      "vrrp or icmp",
     ]);
+    // The control: ping from n1 every 10 ms, in the same capture. A silence of n1's adverts that
+    // its pings share was the node (or the machine) held up, not the VRRP process alone.
+    const pinger = spawn(
+      "ip",
+      ["netns", "exec", lab.node("n1").ns, "ping", "-q", "-i", "0.01", "-w", String(SECONDS), lab.client.ipv4],
+      { stdio: "ignore" },
+    );
     dumper.stdout.resume();
     let dumpErr = "";
     dumper.stderr.on("data", (d: Buffer) => (dumpErr += d.toString()));
     await new Promise((r) => dumper.once("exit", r));
+    pinger.kill();
     const elapsed = Date.now() - t0;
     const cpu = {
       n1: cpuShare(cpu0.n1, cpuTicks("n1"), elapsed),
@@ -447,6 +471,8 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
       worst,
       over5: all.filter((d) => d > 5).length,
       silences: cap.silences,
+      pingGaps: cap.pingGaps,
+      sharedSilences: cap.shared,
       conntrack,
       notSent,
       serverDowns,
@@ -534,6 +560,10 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
         `${r.impl}: n1 silent on all routers for more than 1.5 intervals ${r.silences.length} times; longest: ${longest.map((x) => `${f(x.ms)} ms at ${new Date(x.at).toISOString().slice(11, 23)}`).join(", ")}`,
       );
     }
+    const longestGap = Math.max(0, ...r.pingGaps.map((g) => g.ms));
+    console.log(
+      `${r.impl}: n1's pings (every 10 ms) paused over 50 ms ${r.pingGaps.length} times (longest ${f(longestGap)} ms); n1's advert silences the pings shared (the node held up, not the VRRP process alone): ${r.sharedSilences} of ${r.silences.length}`,
+    );
     console.log(
       `${r.impl}: n1's conntrack entries at the end ${r.conntrack}; adverts the kernel refused to send ${r.notSent}; real servers marked down ${r.serverDowns} (vipkeeper's log)`,
     );
