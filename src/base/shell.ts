@@ -2,6 +2,7 @@
 // never waited for synchronously, killed with its process group when it overruns.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { getPriority } from "node:os";
 
 export interface ShellResult {
   /** Exit status; undefined when killed by a signal (a timeout included). */
@@ -21,7 +22,12 @@ export function runShell(
 ): Promise<ShellResult> {
   return new Promise((resolve) => {
     // Extra arguments become $1.. of the command line (`$0` is a name for error messages).
-    const child = spawn(SHELL, ["-c", command, "vipkeeper", ...(opts.args ?? [])], {
+    const shell = [SHELL, "-c", command, "vipkeeper", ...(opts.args ?? [])];
+    // An admin's script runs at the default priority, not the VRRP engine's raised one (nice(1)
+    // sets it before the shell starts, so nothing the script forks inherits the engine's).
+    const raised = getPriority();
+    const argv = raised < 0 ? ["nice", "-n", String(-raised), ...shell] : shell;
+    const child = spawn(argv[0]!, argv.slice(1), {
       stdio: "ignore",
       detached: true, // its own process group, so a timeout kills what it started too
     });

@@ -44,6 +44,11 @@ Options:
                          them for 2 s and renews them every 500 ms, so that when every vipkeeper
                          process on the node dies the kernel removes them by itself; with this
                          flag the node keeps them until something removes them (keepalived's way)
+  --engine-nice N        the VRRP engine process's priority, -20..19 (default -10: ahead of
+                         the health checks and the rest of the agent, so a busy node's adverts
+                         go out on time; keepalived's vrrp_priority). Needs CAP_SYS_NICE below
+                         0; without it the engine runs at the agent's own and logs so. Its
+                         scripts run at 0. A negative value goes with "=": --engine-nice=-5
   -h, --help             show this help
 `;
 
@@ -59,7 +64,12 @@ export interface AgentArgs {
   lbBackend?: "auto" | "ipvs" | "nftables";
   /** The dead man's switch off: virtual addresses bound without a lifetime. */
   permanentAddresses?: boolean;
+  /** The engine process's nice value. */
+  engineNice: number;
 }
+
+/** The engine's default priority: see --engine-nice. */
+export const ENGINE_NICE = -10;
 
 export function parseAgentArgs(argv: string[]): AgentArgs | string {
   let values;
@@ -79,6 +89,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
         metrics: { type: "string" },
         "lb-backend": { type: "string" },
         "permanent-addresses": { type: "boolean" },
+        "engine-nice": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -89,7 +100,13 @@ export function parseAgentArgs(argv: string[]): AgentArgs | string {
   if (!values.config && !values.cluster) return "--config FILE or --cluster is required";
   if (values.config && values.cluster) return "--config and --cluster exclude each other";
   if (!values.node) return "--node NAME is required";
-  const args: AgentArgs = { node: values.node };
+  const args: AgentArgs = { node: values.node, engineNice: ENGINE_NICE };
+  const nice = values["engine-nice"];
+  if (nice !== undefined) {
+    if (!/^-?\d+$/.test(nice) || Number(nice) < -20 || Number(nice) > 19)
+      return `--engine-nice: '${nice}' is not a whole number from -20 to 19`;
+    args.engineNice = Number(nice);
+  }
   const lbBackend = values["lb-backend"];
   if (lbBackend !== undefined) {
     if (lbBackend !== "auto" && lbBackend !== "ipvs" && lbBackend !== "nftables")
@@ -131,6 +148,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   const engineArgs: EngineArgs = {
     node: args.node,
+    nice: args.engineNice,
     ...(args.permanentAddresses ? { permanentAddresses: true } : {}),
   };
   // Before anything is bound: engines an earlier run left (their agent killed, and they could not

@@ -2,6 +2,7 @@
 // link and file tracking, reports its masters to the supervisor, and on SIGTERM/SIGINT resigns and
 // releases everything before exiting 0.
 import { existsSync, watch, type FSWatcher } from "node:fs";
+import { getPriority, setPriority } from "node:os";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createLogger } from "../observe/log.ts";
@@ -60,10 +61,30 @@ export interface EngineArgs {
    * whose every vipkeeper process died keeps its addresses, as keepalived's does).
    */
   permanentAddresses?: boolean;
+  /**
+   * The engine's scheduling priority (nice, -20..19; keepalived's vrrp_priority). Above the rest of
+   * the agent, whose health checks can keep a small node's cores busy: a master whose adverts wait
+   * for a core past Master_Down_Interval loses its routers to a backup.
+   */
+  nice?: number;
+}
+
+/** Sets the engine's priority; without CAP_SYS_NICE it runs on at the one it has, and says so. */
+function setEnginePriority(nice: number | undefined, log: Logger): void {
+  if (nice === undefined || nice === getPriority()) return;
+  try {
+    setPriority(nice);
+  } catch (err) {
+    log.warn(
+      { nice, running: getPriority(), err: (err as Error).message },
+      "could not set the engine's priority (it needs CAP_SYS_NICE); running at the one it has",
+    );
+  }
 }
 
 export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promise<number> {
   const log = createLogger("engine", { node: args.node });
+  setEnginePriority(args.nice, log);
   const tell = (msg: EngineMessage) => {
     if (process.connected) process.send?.(msg);
   };

@@ -1,6 +1,6 @@
 // The agents' DaemonSet, as the controller keeps it: on exactly the nodes some VirtualRouter
-// selects (a node affinity on their hostnames), host network, NET_ADMIN and NET_RAW and nothing
-// else, a read-only root filesystem.
+// selects (a node affinity on their hostnames), host network, NET_ADMIN, NET_RAW and SYS_NICE (the
+// VRRP engine's priority) and nothing else, a read-only root filesystem.
 import type { V1DaemonSet } from "@kubernetes/client-node";
 import type { AgentSettings } from "./agent-settings.ts";
 
@@ -94,7 +94,8 @@ export function agentDaemonSet({ settings, namespace, image, nodeNames }: AgentD
                 privileged: false,
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
-                capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+                // SYS_NICE: the VRRP engine raises its own priority (agent --engine-nice).
+                capabilities: { add: ["NET_ADMIN", "NET_RAW", "SYS_NICE"], drop: ["ALL"] },
               },
               // No /lib/modules: the dataplane is nftables (nf_tables is loaded by the node's own
               // firewall and kube-proxy), so nothing here needs to load kernel modules.

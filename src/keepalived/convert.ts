@@ -102,6 +102,9 @@ const GLOBAL_NOTES: Record<string, string> = {
   enable_script_security: "vipkeeper runs scripts only from the agent's own configuration",
   script_user: "scripts run as the agent's user",
   max_auto_priority: "not needed: the VRRP engine is a process of its own",
+  vrrp_priority:
+    "the VRRP engine's priority is the agent's --engine-nice (default -10); vrrp_rt_priority has no equivalent",
+  checker_priority: "the health checks run in the agent's main process, at the priority it is started with",
   vrrp_strict:
     "out of scope: vipkeeper follows the RFC without a strict mode (no firewall rules for the addresses; unicast and PASS stay allowed)",
   lvs_sync_daemon:

@@ -4,7 +4,7 @@ import { agentDaemonSet } from "../../src/install/agent-daemonset.ts";
 import { parseAgentSettings } from "../../src/install/agent-settings.ts";
 
 describe("the agents' DaemonSet", () => {
-  it("is a valid DaemonSet on exactly the selected nodes, with NET_ADMIN and NET_RAW only", () => {
+  it("is a valid DaemonSet on exactly the selected nodes, with NET_ADMIN, NET_RAW and SYS_NICE only", () => {
     const ds = agentDaemonSet({
       settings: parseAgentSettings("allowScripts: true\nmetricsPort: 9700\n"),
       namespace: "vipkeeper",
@@ -18,7 +18,7 @@ describe("the agents' DaemonSet", () => {
     expect(c.securityContext).toMatchObject({
       privileged: false,
       readOnlyRootFilesystem: true,
-      capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+      capabilities: { add: ["NET_ADMIN", "NET_RAW", "SYS_NICE"], drop: ["ALL"] },
     });
     expect(c.args).toEqual([
       "agent",

@@ -265,6 +265,24 @@ describe("keyword mapping", () => {
     ]);
   });
 
+  it("vrrp_priority and checker_priority point to where the priorities are set", () => {
+    const { findings } = convertText(`global_defs {
+  vrrp_priority -5
+  checker_priority 5
+}
+vrrp_instance X {
+  virtual_router_id 3
+  virtual_ipaddress {
+    198.18.0.9/24
+  }
+}`);
+    expect(findings.map((f) => [f.line, f.keyword, f.kind])).toEqual([
+      [2, "vrrp_priority", "unmapped"],
+      [3, "checker_priority", "unmapped"],
+    ]);
+    expect(findings[0]!.message).toContain("--engine-nice");
+  });
+
   it("smtp_alert with global mail settings becomes mail notification; router_id names the sender", () => {
     const { routers, findings } = convertText(`global_defs {
   notification_email {

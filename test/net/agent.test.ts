@@ -1,9 +1,11 @@
 // Real agents on a real (namespaced) network: raw VRRP sockets, addresses bound by netlink,
 // gratuitous ARP, link tracking from kernel events, the supervisor's crash handover.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Lab } from "../../src/lab/lab.ts";
 import { Probe } from "../../src/lab/probe.ts";
+import { ENGINE_NICE } from "../../src/cli/agent.ts";
 import {
   enginePid,
   readStatus,
@@ -78,6 +80,11 @@ describe.skipIf(!ROOT)("agents in the lab", { timeout: 30_000 }, () => {
     expect(backup.instances.every((i) => i.state === "backup")).toBe(true);
     expect(backup.counters['adverts_received{instance="web/ipv4"}']).toBeGreaterThan(0);
     expect(backup.counters['adverts_received{instance="web/ipv6"}']).toBeGreaterThan(0);
+    // The engine runs ahead of the rest of the agent (--engine-nice, default -10); the agent's
+    // main process, which runs the health checks, at the default.
+    const nice = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
+    expect(nice(enginePid(lab, "n1")!)).toBe(ENGINE_NICE);
+    expect(nice(agents[0]!.child.pid!)).toBe(0);
     expect(lab.exec("client", ["ping", "-c", "1", "-W", "1", VIP4])).toContain("1 received");
     expect(lab.exec("client", ["ping", "-6", "-c", "1", "-W", "1", VIP6])).toContain("1 received");
     // tcpdump on the backup n2: what arrives there from the master. `timeout` ends it (exit 124).
