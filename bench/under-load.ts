@@ -19,7 +19,7 @@
 //     comparison is of VRRP timing beside it, not of the checkers.
 // Run (root): . scripts/env.sh && npm run build && node bench/under-load.ts [--routers 20]
 //   [--interval-ms 100] [--checks-per-second 0] [--seconds 600] [--impls vipkeeper,keepalived]
-//   [--check tcp|http]
+//   [--check tcp|http] [--vrrp-nice N (both VRRP processes' priority; default vipkeeper's -10)]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
@@ -33,6 +33,7 @@ import { HealthScheduler } from "../src/health/scheduler.ts";
 import { Lab } from "../src/lab/lab.ts";
 import { startAgent, writeConfig } from "../test/support/agents.ts";
 import { keepalivedCommand, keepalivedConfig } from "../test/interop/keepalived.ts";
+import { ENGINE_NICE } from "../src/cli/agent.ts";
 
 const BASE_PORT = 20_000;
 const CHECK_INTERVAL_MS = 100;
@@ -96,8 +97,13 @@ async function main(): Promise<void> {
       impls: { type: "string", default: "vipkeeper,keepalived" },
       check: { type: "string", default: "tcp" },
       "notrack-checks": { type: "boolean", default: false },
+      // Both VRRP processes' nice value: vipkeeper's --engine-nice, keepalived's vrrp_priority.
+      "vrrp-nice": { type: "string", default: String(ENGINE_NICE) },
     },
   });
+  const NICE = Number(values["vrrp-nice"]);
+  const withVrrpPriority = (conf: string) =>
+    conf.replace("global_defs {\n", `global_defs {\n  vrrp_priority ${NICE}\n`);
   const ROUTERS = Number(values.routers);
   const INTERVAL_MS = Number(values["interval-ms"]);
   const CHECKS = Number(values["checks-per-second"]);
@@ -162,7 +168,7 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
         lab,
         node,
         writeConfig(vipkeeperConfig(withServer)),
-        withServer ? ["--lb-backend", "nftables"] : [],
+        [`--engine-nice=${NICE}`, ...(withServer ? ["--lb-backend", "nftables"] : [])],
         { fromDist: true },
       );
       return {
@@ -175,17 +181,20 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
       };
     }
     const { argv } = keepalivedCommand(
-      keepalivedConfig(
-        Array.from({ length: ROUTERS }, (_, k) => ({
-          name: `r${k + 1}`,
-          version: 3 as const,
-          vrid: k + 1,
-          priority: PRIORITY[node]!,
-          interfaceName: "eth0",
-          advertIntervalS: INTERVAL_MS / 1000,
-          addresses: [`${address(k + 1)}/24`],
-        })),
-        node,
+      // The VRRP process at the same priority as vipkeeper's engine (keepalived's vrrp_priority).
+      withVrrpPriority(
+        keepalivedConfig(
+          Array.from({ length: ROUTERS }, (_, k) => ({
+            name: `r${k + 1}`,
+            version: 3 as const,
+            vrid: k + 1,
+            priority: PRIORITY[node]!,
+            interfaceName: "eth0",
+            advertIntervalS: INTERVAL_MS / 1000,
+            addresses: [`${address(k + 1)}/24`],
+          })),
+          node,
+        ),
       ),
     );
     // Without --log-detail: every gratuitous ARP of 255 routers on the console is load of its own.
@@ -391,7 +400,18 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
     // its pings share was the node (or the machine) held up, not the VRRP process alone.
     const pinger = spawn(
       "ip",
-      ["netns", "exec", lab.node("n1").ns, "ping", "-q", "-i", "0.01", "-w", String(SECONDS), lab.client.ipv4],
+      [
+        "netns",
+        "exec",
+        lab.node("n1").ns,
+        "ping",
+        "-q",
+        "-i",
+        "0.01",
+        "-w",
+        String(SECONDS),
+        lab.client.ipv4,
+      ],
       { stdio: "ignore" },
     );
     dumper.stdout.resume();
@@ -522,7 +542,7 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
       backend = await startBackend();
     }
     console.error(
-      `${new Date().toISOString()}: ${ROUTERS} routers at ${INTERVAL_MS} ms, ${CHECKS ? `${SERVERS} ${CHECK} checks every ${CHECK_INTERVAL_MS} ms on n1` : "no checks"}, ${SECONDS} s per implementation; load ${loadavg()
+      `${new Date().toISOString()}: ${ROUTERS} routers at ${INTERVAL_MS} ms, ${CHECKS ? `${SERVERS} ${CHECK} checks every ${CHECK_INTERVAL_MS} ms on n1` : "no checks"}, ${SECONDS} s per implementation; VRRP processes at nice ${NICE}; load ${loadavg()
         .map((x) => x.toFixed(2))
         .join(" ")}`,
     );
