@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IpFamily } from "../../src/base/ip.ts";
 import { Lab } from "../../src/lab/lab.ts";
+import { readStatus, startAgent, waitUntil, writeConfig, type RunningAgent } from "../support/agents.ts";
 import { encodeAdvert, VRRP_MULTICAST_V4, VRRP_MULTICAST_V6 } from "../../src/vrrp/packet.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -39,7 +40,12 @@ describe.skipIf(!ROOT)("VrrpSocket reads batches of datagrams", () => {
     lab = Lab.create({ prefix: "vkmm-rx", nodes: 2 });
     dir = mkdtempSync(join(tmpdir(), "vk-rx-"));
   });
-  afterAll(() => lab?.destroy());
+  let agent: RunningAgent | undefined;
+  afterAll(async () => {
+    agent?.child.kill("SIGTERM");
+    await agent?.exited;
+    lab?.destroy();
+  });
 
   /** Adverts of several sizes, with a 3-byte, an oversize and an empty payload among them. */
   const payloads = (family: IpFamily, source: string): string[] =>
@@ -110,4 +116,29 @@ describe.skipIf(!ROOT)("VrrpSocket reads batches of datagrams", () => {
       }
     }, 60_000);
   }
+
+  it("the engine counts what its socket drops, with the drops of its own checks", async () => {
+    agent = startAgent(
+      lab,
+      "n2",
+      writeConfig(`apiVersion: vipkeeper.io/v1alpha1
+kind: VirtualRouter
+metadata: {name: web}
+spec:
+  vrid: 61
+  interface: eth0
+  addresses: [{address: 198.18.0.61/24}]
+  priorities: [{node: n2, priority: 150}]
+`),
+    );
+    await waitUntil(() => lab.holds("n2", "198.18.0.61"), 15_000, "n2 to be master");
+    const source = lab.node("n1").ipv4;
+    // An oversize datagram (cut to its slot) and an advert too short for a VRID.
+    const input = ["ab".repeat(5000), "31"].join("\n");
+    expect(lab.exec("n1", [process.execPath, SENDER, "4", source], input)).toBe("sent 2\n");
+    const drops = async (reason: string) =>
+      (await readStatus(agent!.socket)).counters[`drops{reason="${reason}"}`] ?? 0;
+    await waitUntil(async () => (await drops("truncated")) === 1, 5000, "the truncated datagram counted");
+    expect(await drops("too-short")).toBe(1);
+  }, 60_000);
 });
