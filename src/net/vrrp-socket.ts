@@ -78,6 +78,7 @@ export interface VrrpSocketOptions {
   sourceAddress: string;
   /** Join the VRRP multicast group (not needed when every instance on it is unicast). */
   multicast: boolean;
+  /** `packet.payload` is a view of the socket's read buffer: valid during the call only. */
   onPacket(packet: ReceivedPacket): void;
   /** A packet that never reached VRRP decoding (bad IP header, fragment, ...), for counting. */
   onDrop?(reason: string, detail: string): void;
@@ -107,6 +108,8 @@ export class VrrpSocket {
   private closed = false;
   /** Per destination: its sockaddr and the packet info that sets our source (built once). */
   private readonly headers = new Map<string, { to: Buffer; control: Buffer }>();
+  /** Datagrams read so far, and the drains that read them (one JavaScript call each). */
+  readonly reads = { datagrams: 0, drains: 0 };
 
   constructor(opts: VrrpSocketOptions) {
     const net = nativeNet();
@@ -200,9 +203,6 @@ export class VrrpSocket {
     this.closed = true;
     nativeNet().close(this.fd);
   }
-
-  /** Datagrams read so far, and the drains that read them (one JavaScript call each). */
-  readonly reads = { datagrams: 0, drains: 0 };
 
   /**
    * One drain's datagrams, in order of arrival. Each packet's payload is a view of the batch's
