@@ -9,7 +9,7 @@
 // did the same work. Exits 1 when a node's ratio (vipkeeper / keepalived, medians over the runs)
 // is over --ceiling (1.5, issue #17).
 // Run (root): . scripts/env.sh && npm run build && node bench/cpu.ts [--routers 255] [--seconds 60]
-//   [--settle 10] [--runs 1] [--ceiling 1.5]
+//   [--settle 10] [--runs 1] [--ceiling 1.5] [--prefix vkcpu-]
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +26,9 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     ceiling: { type: "string", default: "1.5" },
     only: { type: "string" }, // vipkeeper | keepalived (a profiling aid)
+    // The lab's namespace prefix: a lab removes stale namespaces of its prefix when it starts, so
+    // two people benching on one machine need two prefixes.
+    prefix: { type: "string", default: "vkcpu-" },
   },
 });
 const ROUTERS = Number(values.routers);
@@ -211,7 +214,7 @@ const median = (xs: number[]) => {
 const dir = mkdtempSync(join(tmpdir(), "vk-cpu-"));
 const file = join(dir, "keepalived.conf");
 writeFileSync(file, conf());
-const lab = Lab.create({ prefix: "vkcpu-", nodes: 2 });
+const lab = Lab.create({ prefix: values.prefix, nodes: 2 });
 lab.destroyOnExit();
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 console.log(

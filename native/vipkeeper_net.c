@@ -1,7 +1,8 @@
 // vipkeeper's socket syscalls for Node (N-API, context-aware so it also loads in worker threads).
-// Deliberately generic and thin: socket, bind, setsockopt, sendmsg and a libuv-polled recvmsg loop
-// that hands each datagram (data, source address, ancillary data) to JavaScript. Every protocol
-// (VRRP, ARP, ICMPv6, rtnetlink, generic netlink) is built and parsed in TypeScript.
+// Deliberately generic and thin: socket, bind, setsockopt, sendmsg and a libuv-polled recvmmsg
+// loop that hands the datagrams of each drain (data, source addresses, ancillary data, flags) to
+// JavaScript in one call. Every protocol (VRRP, ARP, ICMPv6, rtnetlink, generic netlink) is built
+// and parsed in TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <net/if.h>
@@ -13,21 +14,36 @@
 #include <unistd.h>
 #include <uv.h>
 
+// The buffers of one socket's reads: JavaScript Buffers made once at startReading, which the
+// kernel fills in place (recvmmsg) and JavaScript reads after each drain, so a drain costs one
+// call into JavaScript and no allocation. Slot i of data, names and ctl belongs to datagram i.
 typedef struct Reader {
   uv_poll_t poll;
   int fd;
   napi_env env;
-  napi_ref on_message;
+  napi_ref on_batch;
   napi_ref on_error;
+  /* The object returned to JavaScript that holds the buffers: its memory is V8's, so a view that
+     JavaScript keeps stays valid after the reader stops. */
+  napi_ref batch;
+  unsigned slots;
   size_t buf_size;
   size_t ctl_size;
-  char *buf;
+  int32_t *info;
+  char *names;
   char *ctl;
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
   int stopped;
-  /* Only the datagram goes to onMessage: no sender address, ancillary data or flags. */
-  int data_only;
   struct Reader *next;
 } Reader;
+
+/* Per datagram in `info`: bytes received (what fit its slot), msg_flags (MSG_TRUNC when it did
+   not fit), source address length, ancillary data length. */
+#define INFO_FIELDS 4
+/* The most datagrams one readable event takes before the loop serves others. */
+#define MAX_PER_WAKE 1024
+#define MAX_SLOTS 1024
 
 typedef struct {
   Reader *readers;
@@ -106,8 +122,8 @@ static Reader **find_reader(AddonData *data, int fd) {
 
 static void free_reader(uv_handle_t *handle) {
   Reader *r = (Reader *)handle->data;
-  free(r->buf);
-  free(r->ctl);
+  free(r->msgs);
+  free(r->iovs);
   free(r);
 }
 
@@ -119,8 +135,9 @@ static void stop_reader(AddonData *data, int fd) {
   *link = r->next;
   r->stopped = 1;
   uv_poll_stop(&r->poll);
-  napi_delete_reference(r->env, r->on_message);
+  napi_delete_reference(r->env, r->on_batch);
   if (r->on_error) napi_delete_reference(r->env, r->on_error);
+  napi_delete_reference(r->env, r->batch);
   uv_close((uv_handle_t *)&r->poll, free_reader);
 }
 
@@ -223,7 +240,7 @@ static void report(Reader *r, napi_ref ref, size_t argc, napi_value *argv) {
   }
 }
 
-// Readable: drain the socket, one JavaScript call per datagram.
+// Readable: drain the socket with recvmmsg, one JavaScript call per batch of up to `slots`.
 static void on_readable(uv_poll_t *handle, int status, int events) {
   Reader *r = (Reader *)handle->data;
   (void)events;
@@ -235,88 +252,136 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
       report(r, r->on_error, 1, &err);
     }
   } else {
-    for (int i = 0; i < 1024 && !r->stopped; i++) {
-      struct sockaddr_storage from;
-      struct iovec iov = {.iov_base = r->buf, .iov_len = r->buf_size};
-      struct msghdr msg = {.msg_name = &from,
-                           .msg_namelen = sizeof from,
-                           .msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = r->ctl,
-                           .msg_controllen = r->ctl_size};
-      ssize_t n = recvmsg(r->fd, &msg, MSG_DONTWAIT);
+    for (unsigned total = 0; total < MAX_PER_WAKE && !r->stopped;) {
+      // The kernel writes each datagram's lengths back: reset them to the slots' sizes.
+      for (unsigned i = 0; i < r->slots; i++) {
+        r->msgs[i].msg_hdr.msg_namelen = r->names ? sizeof(struct sockaddr_storage) : 0;
+        r->msgs[i].msg_hdr.msg_controllen = r->ctl ? r->ctl_size : 0;
+      }
+      int n = recvmmsg(r->fd, r->msgs, r->slots, MSG_DONTWAIT, NULL);
       if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && r->on_error) {
-          napi_value err = errno_error(r->env, "recvmsg", errno);
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && r->on_error) {
+          napi_value err = errno_error(r->env, "recvmmsg", errno);
           report(r, r->on_error, 1, &err);
         }
-        if (errno != EINTR) break;
-        continue;
+        break;
+      }
+      if (n == 0) break;
+      for (int i = 0; i < n; i++) {
+        struct msghdr *m = &r->msgs[i].msg_hdr;
+        size_t got = r->msgs[i].msg_len < r->buf_size ? r->msgs[i].msg_len : r->buf_size;
+        int32_t *f = r->info + (size_t)i * INFO_FIELDS;
+        f[0] = (int32_t)got;
+        f[1] = m->msg_flags;
+        f[2] = r->names ? (int32_t)m->msg_namelen : 0;
+        f[3] = r->ctl ? (int32_t)m->msg_controllen : 0;
       }
       napi_handle_scope inner;
       napi_open_handle_scope(r->env, &inner);
-      napi_value argv[4];
-      size_t got = (size_t)n < r->buf_size ? (size_t)n : r->buf_size;
-      napi_create_buffer_copy(r->env, got, r->buf, NULL, &argv[0]);
-      if (r->data_only) {
-        report(r, r->on_message, 1, argv);
-        napi_close_handle_scope(r->env, inner);
-        continue;
-      }
-      napi_create_buffer_copy(r->env, msg.msg_namelen, &from, NULL, &argv[1]);
-      napi_create_buffer_copy(r->env, msg.msg_controllen, r->ctl, NULL, &argv[2]);
-      napi_create_int32(r->env, msg.msg_flags, &argv[3]);
-      report(r, r->on_message, 4, argv);
+      napi_value count;
+      napi_create_int32(r->env, n, &count);
+      report(r, r->on_batch, 1, &count);
       napi_close_handle_scope(r->env, inner);
+      total += (unsigned)n;
+      // Fewer than asked: the queue was empty, and the poll fires again when more comes. Saves
+      // the recvmmsg that would only say EAGAIN.
+      if ((unsigned)n < r->slots) break;
     }
   }
   napi_close_handle_scope(r->env, scope);
 }
 
-// startReading(fd, onMessage, bufferSize, controlSize, onError?, dataOnly?)
+// A Buffer of `size` bytes (at least 1) whose memory is V8's, set as `name` on `obj`.
+static char *batch_buffer(napi_env env, napi_value obj, const char *name, size_t size) {
+  void *mem = NULL;
+  napi_value buf;
+  if (napi_create_buffer(env, size > 0 ? size : 1, &mem, &buf) != napi_ok) return NULL;
+  if (napi_set_named_property(env, obj, name, buf) != napi_ok) return NULL;
+  return mem;
+}
+
+// startReading(fd, onBatch, bufferSize, controlSize, batchSize, onError?, dataOnly?): the batch
+// object { data, info, names, control } that each onBatch(count) call refers to.
 static napi_value js_start_reading(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  int fd, buf_size, ctl_size;
+  size_t argc = 7;
+  napi_value argv[7];
+  int fd, buf_size, ctl_size, slots;
   AddonData *data;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
-  napi_valuetype t0 = napi_undefined, t4 = napi_undefined;
-  if (argc >= 2) napi_typeof(env, argv[1], &t0);
-  if (argc >= 5) napi_typeof(env, argv[4], &t4);
-  if (argc < 4 || !arg_int(env, argv[0], &fd) || t0 != napi_function || !arg_int(env, argv[2], &buf_size) ||
-      !arg_int(env, argv[3], &ctl_size) || buf_size <= 0 || ctl_size < 0 ||
-      (argc >= 5 && t4 != napi_function && t4 != napi_undefined)) {
-    napi_throw_type_error(env, NULL, "startReading(fd, onMessage, bufferSize, controlSize, onError?, dataOnly?)");
+  napi_valuetype t1 = napi_undefined, t5 = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &t1);
+  if (argc >= 6) napi_typeof(env, argv[5], &t5);
+  if (argc < 5 || !arg_int(env, argv[0], &fd) || t1 != napi_function || !arg_int(env, argv[2], &buf_size) ||
+      !arg_int(env, argv[3], &ctl_size) || !arg_int(env, argv[4], &slots) || buf_size <= 0 || ctl_size < 0 ||
+      slots <= 0 || slots > MAX_SLOTS || (argc >= 6 && t5 != napi_function && t5 != napi_undefined)) {
+    napi_throw_type_error(env, NULL,
+                          "startReading(fd, onBatch, bufferSize, controlSize, batchSize (1-1024), onError?, dataOnly?)");
     return NULL;
   }
   if (find_reader(data, fd)) {
     napi_throw_error(env, "EBUSY", "startReading: already reading this fd");
     return NULL;
   }
+  bool data_only = false;
+  if (argc >= 7 && !is_nullish(env, argv[6])) napi_get_value_bool(env, argv[6], &data_only);
+  if (data_only) ctl_size = 0;
   uv_loop_t *loop;
   CHECK(env, napi_get_uv_event_loop(env, &loop));
+
+  // The buffers, V8's memory: made before anything is allocated here, so a failure leaks nothing.
+  napi_value batch, info_ab, info_arr;
+  void *info_mem = NULL;
+  CHECK(env, napi_create_object(env, &batch));
+  char *buf = batch_buffer(env, batch, "data", (size_t)slots * (size_t)buf_size);
+  char *names = data_only ? NULL : batch_buffer(env, batch, "names", (size_t)slots * sizeof(struct sockaddr_storage));
+  char *ctl = ctl_size > 0 ? batch_buffer(env, batch, "control", (size_t)slots * (size_t)ctl_size) : NULL;
+  if (!buf || (!data_only && !names) || (ctl_size > 0 && !ctl) ||
+      napi_create_arraybuffer(env, (size_t)slots * INFO_FIELDS * sizeof(int32_t), &info_mem, &info_ab) != napi_ok ||
+      napi_create_typedarray(env, napi_int32_array, (size_t)slots * INFO_FIELDS, info_ab, 0, &info_arr) != napi_ok ||
+      napi_set_named_property(env, batch, "info", info_arr) != napi_ok) {
+    napi_throw_error(env, "ENOMEM", "startReading: could not make the batch buffers");
+    return NULL;
+  }
+
   Reader *r = calloc(1, sizeof *r);
-  r->buf = malloc((size_t)buf_size);
-  r->ctl = malloc(ctl_size > 0 ? (size_t)ctl_size : 1);
-  if (!r || !r->buf || !r->ctl) {
+  struct mmsghdr *msgs = calloc((size_t)slots, sizeof *msgs);
+  struct iovec *iovs = calloc((size_t)slots, sizeof *iovs);
+  if (!r || !msgs || !iovs) {
+    free(r);
+    free(msgs);
+    free(iovs);
     napi_throw_error(env, "ENOMEM", "startReading: out of memory");
     return NULL;
   }
   r->fd = fd;
   r->env = env;
+  r->slots = (unsigned)slots;
   r->buf_size = (size_t)buf_size;
   r->ctl_size = (size_t)ctl_size;
-  bool data_only = false;
-  if (argc >= 6 && !is_nullish(env, argv[5])) napi_get_value_bool(env, argv[5], &data_only);
-  r->data_only = data_only;
-  napi_create_reference(env, argv[1], 1, &r->on_message);
-  if (argc >= 5 && t4 == napi_function) napi_create_reference(env, argv[4], 1, &r->on_error);
+  r->info = info_mem;
+  r->names = names;
+  r->ctl = ctl;
+  r->msgs = msgs;
+  r->iovs = iovs;
+  for (int i = 0; i < slots; i++) {
+    iovs[i].iov_base = buf + (size_t)i * r->buf_size;
+    iovs[i].iov_len = r->buf_size;
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = names ? names + (size_t)i * sizeof(struct sockaddr_storage) : NULL;
+    msgs[i].msg_hdr.msg_control = ctl ? ctl + (size_t)i * r->ctl_size : NULL;
+  }
+  napi_create_reference(env, argv[1], 1, &r->on_batch);
+  if (argc >= 6 && t5 == napi_function) napi_create_reference(env, argv[5], 1, &r->on_error);
+  napi_create_reference(env, batch, 1, &r->batch);
   int rc = uv_poll_init(loop, &r->poll, fd);
   if (rc < 0) {
-    napi_delete_reference(env, r->on_message);
+    napi_delete_reference(env, r->on_batch);
     if (r->on_error) napi_delete_reference(env, r->on_error);
-    free(r->buf);
-    free(r->ctl);
+    napi_delete_reference(env, r->batch);
+    free(msgs);
+    free(iovs);
     free(r);
     return throw_errno(env, "uv_poll_init", -rc);
   }
@@ -328,7 +393,7 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
     stop_reader(data, fd);
     return throw_errno(env, "uv_poll_start", -rc);
   }
-  return NULL;
+  return batch;
 }
 
 static napi_value js_stop_reading(napi_env env, napi_callback_info info) {

@@ -113,7 +113,10 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     [],
     log,
     (ifname, family, packet) => deliver.to?.receive(ifname, family, packet),
-    args.permanentAddresses ? {} : { addressLifetime: DEFAULT_ADDRESS_LIFETIME },
+    {
+      ...(args.permanentAddresses ? {} : { addressLifetime: DEFAULT_ADDRESS_LIFETIME }),
+      onDrop: (reason) => deliver.to?.counters.add("drops", { reason }),
+    },
   );
   const engine = new VrrpEngine({
     plans: [],

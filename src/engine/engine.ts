@@ -283,7 +283,9 @@ export class VrrpEngine {
 
   /**
    * A VRRP message that arrived on `interfaceName` (an instance's vrrpDevice: its virtual MAC's
-   * interface where it speaks from there). Never throws: bad input is counted and dropped.
+   * interface where it speaks from there). Never throws: bad input is counted and dropped. The
+   * payload is a view of the socket's read buffer, overwritten by its next read: nothing here keeps
+   * it (only what decoding made of it).
    */
   receive(interfaceName: string, family: IpFamily, packet: ReceivedPacket): void {
     const vrid = packet.payload.length >= 2 ? packet.payload[1] : undefined;

@@ -70,6 +70,11 @@ export interface HostNetworkOptions {
    * permanent addresses (the supervisor's resign path only releases, and the switch can be off).
    */
   addressLifetime?: AddressLifetime;
+  /**
+   * A datagram the VRRP socket dropped before decoding (truncated, bad IP header, fragment, no
+   * source): the engine counts it with the drops of its own checks.
+   */
+  onDrop?(reason: string): void;
 }
 
 export async function openHostNetwork(
@@ -154,7 +159,10 @@ export async function openHostNetwork(
         receive: onPacket !== undefined,
         foreignSource: device !== plan.interfaceName,
         onPacket: (packet) => onPacket?.(device, plan.family, packet),
-        onDrop: (reason, detail) => log.debug({ interface: device, reason, detail }, "packet dropped"),
+        onDrop: (reason, detail) => {
+          options.onDrop?.(reason);
+          log.debug({ interface: device, reason, detail }, "packet dropped");
+        },
       });
       sockets.set(key, { socket, ifindex: dev.ifindex, unicastOnly });
     }

@@ -23,7 +23,7 @@ import {
   sockaddrIn6,
   sockaddrLl,
 } from "../net/linux.ts";
-import { nativeNet } from "../net/native.ts";
+import { nativeNet, readDatagrams } from "../net/native.ts";
 
 const NEIGHBOUR_SOLICITATION = 135;
 const NEIGHBOUR_ADVERTISEMENT = 136;
@@ -82,14 +82,13 @@ function main(argv: string[]): void {
   // ARP: an AF_PACKET socket bound to ARP frames of the device (protocol in network order).
   const arp = net.socket(AF_PACKET, SOCK_RAW, ((ETH_P_ARP & 0xff) << 8) | (ETH_P_ARP >> 8));
   net.bind(arp, sockaddrLl(ifindex, ETH_P_ARP));
-  net.startReading(
+  readDatagrams(
     arp,
     (frame) => {
       const a = parseArpReply(frame, mac);
       if (a) print(a);
     },
-    128,
-    0,
+    { bufferSize: 128, batchSize: 16, dataOnly: true },
   );
 
   // ND: a raw ICMPv6 socket that lets only neighbour advertisements in.
@@ -101,14 +100,13 @@ function main(argv: string[]): void {
   net.setsockopt(nd, IPPROTO_ICMPV6, ICMP6_FILTER, filter);
   net.setsockopt(nd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, int32(255));
   net.setsockopt(nd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, int32(255));
-  net.startReading(
+  readDatagrams(
     nd,
     (icmp) => {
       const a = parseSolicitedAdvert(icmp);
       if (a) print(a);
     },
-    256,
-    0,
+    { bufferSize: 256, batchSize: 16, dataOnly: true },
   );
 
   const ask = () => {

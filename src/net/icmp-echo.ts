@@ -13,7 +13,7 @@ import {
   sockaddrIn,
   sockaddrIn6,
 } from "./linux.ts";
-import { nativeNet } from "./native.ts";
+import { nativeNet, readDatagrams } from "./native.ts";
 
 const IPPROTO_ICMP = 1;
 const ECHO_REQUEST = { 4: 8, 6: 128 } as const;
@@ -69,7 +69,7 @@ export function icmpEcho(address: string, timeoutMs: number): Promise<EchoResult
       timeoutMs,
     );
     try {
-      net.startReading(
+      readDatagrams(
         fd,
         (data, from) => {
           if (parseSockaddr(from)?.address !== toAddress) return;
@@ -79,9 +79,7 @@ export function icmpEcho(address: string, timeoutMs: number): Promise<EchoResult
           if (icmp.readUInt16BE(4) !== id || icmp.readUInt16BE(6) !== seq) return;
           finish(true, "echo reply");
         },
-        2048,
-        64,
-        (err) => finish(false, err.message),
+        { bufferSize: 2048, controlSize: 64, onError: (err) => finish(false, err.message) },
       );
       net.sendmsg(fd, packet, to, null);
     } catch (err) {

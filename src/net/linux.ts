@@ -10,6 +10,8 @@ export const SOCK_RAW = 3;
 export const SOL_SOCKET = 1;
 export const SO_BINDTODEVICE = 25;
 export const SO_RCVBUF = 8;
+/** recvmsg's msg_flags: the datagram was longer than the buffer given (and was cut). */
+export const MSG_TRUNC = 0x20;
 export const IPPROTO_IP = 0;
 export const IPPROTO_IPV6 = 41;
 export const IPPROTO_ICMPV6 = 58;

@@ -2,7 +2,7 @@
 // their ACK or dump, and (when subscribed to groups) kernel events. Errors reject with the errno
 // name as `code` (EEXIST, ENOENT, ...). RtNetlink and IPVS's generic netlink socket build on it.
 import { AF_NETLINK, SOCK_RAW, sockaddrNl } from "./linux.ts";
-import { nativeNet } from "./native.ts";
+import { nativeNet, readDatagrams } from "./native.ts";
 import { decodeMessages, errorCode, NLMSG_DONE, NLMSG_ERROR, type NetlinkMessage } from "./netlink.ts";
 import { errnoName } from "./errno.ts";
 
@@ -40,13 +40,13 @@ export class NetlinkSocket {
     this.fd = net.socket(AF_NETLINK, SOCK_RAW, protocol);
     try {
       net.bind(this.fd, sockaddrNl(groups));
-      net.startReading(
-        this.fd,
-        (data) => this.onData(data),
-        1 << 18,
-        0,
-        (err) => this.failAll(err),
-      );
+      // A copy of each datagram: its messages' payloads are views of it, and a dump's replies
+      // are kept until its end, past the next read into the same buffer.
+      readDatagrams(this.fd, (data) => this.onData(Buffer.from(data)), {
+        bufferSize: 1 << 18,
+        dataOnly: true,
+        onError: (err) => this.failAll(err),
+      });
     } catch (err) {
       net.close(this.fd);
       throw err;
