@@ -10,7 +10,9 @@ describe("agent --engine-nice", () => {
   it("defaults to a raised priority, takes -20..19, and names the flag when wrong", () => {
     expect(parseAgentArgs(["--config", "f.yaml", "--node", "n1"])).toMatchObject({ engineNice: ENGINE_NICE });
     expect(ENGINE_NICE).toBeLessThan(0);
-    expect(parseAgentArgs(["--cluster", "--node", "n1", "--engine-nice", "0"])).toMatchObject({ engineNice: 0 });
+    expect(parseAgentArgs(["--cluster", "--node", "n1", "--engine-nice", "0"])).toMatchObject({
+      engineNice: 0,
+    });
     // A negative value goes with "=", as for any option of Node's parseArgs.
     expect(parseAgentArgs(["--cluster", "--node", "n1", "--engine-nice=-20"])).toMatchObject({
       engineNice: -20,

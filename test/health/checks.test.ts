@@ -116,15 +116,21 @@ describe("checkers", () => {
     const server = createTcpServer((c) => {
       c.on("data", () => c.write("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
       c.on("end", () => endings.push("fin"));
-      c.on("error", (e: NodeJS.ErrnoException) => endings.push(e.code === "ECONNRESET" ? "reset" : e.message));
+      c.on("error", (e: NodeJS.ErrnoException) =>
+        endings.push(e.code === "ECONNRESET" ? "reset" : e.message),
+      );
     });
-    const p = await new Promise<number>((r) => server.listen(0, LO, () => r((server.address() as AddressInfo).port)));
+    const p = await new Promise<number>((r) =>
+      server.listen(0, LO, () => r((server.address() as AddressInfo).port)),
+    );
     closers.push(() => server.close());
     const t = { address: LO, port: p };
     const md5 = createHash("md5").update("hello").digest("hex");
     expect((await runCheck({ type: "tcp" }, t, 1000)).ok).toBe(true);
     expect((await runCheck({ type: "http", path: "/", statusCodes: [200] }, t, 1000)).ok).toBe(true);
-    expect((await runCheck({ type: "http", path: "/", statusCodes: [200], digest: md5 }, t, 1000)).ok).toBe(true);
+    expect((await runCheck({ type: "http", path: "/", statusCodes: [200], digest: md5 }, t, 1000)).ok).toBe(
+      true,
+    );
     await waitUntil(() => endings.length === 3, 2000, "the server to see three endings");
     expect(endings).toEqual(["reset", "reset", "reset"]);
     // The checker's side of each connection is gone, not waiting 60 s in TIME_WAIT.

@@ -82,7 +82,8 @@ describe.skipIf(!ROOT)("agents in the lab", { timeout: 30_000 }, () => {
     expect(backup.counters['adverts_received{instance="web/ipv6"}']).toBeGreaterThan(0);
     // The engine runs ahead of the rest of the agent (--engine-nice, default -10); the agent's
     // main process, which runs the health checks, at the default.
-    const nice = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
+    const nice = (pid: number) =>
+      Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
     expect(nice(enginePid(lab, "n1")!)).toBe(ENGINE_NICE);
     expect(nice(agents[0]!.child.pid!)).toBe(0);
     expect(lab.exec("client", ["ping", "-c", "1", "-W", "1", VIP4])).toContain("1 received");

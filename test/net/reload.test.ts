@@ -144,7 +144,10 @@ describe.skipIf(!ROOT)("reloading the configuration on SIGHUP", { timeout: 60_00
     // The engine (a child process) logs its in-place change on its own stream: it may come after
     // the main process's "configuration reloaded".
     await waitUntil(
-      () => n1().log.slice(n1Mark).some((l) => l.includes("virtual addresses changed")),
+      () =>
+        n1()
+          .log.slice(n1Mark)
+          .some((l) => l.includes("virtual addresses changed")),
       5000,
       "the engine's in-place change",
     );
