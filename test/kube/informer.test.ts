@@ -1,6 +1,6 @@
-// The supervised informer through client-node's real ListWatch and Watch against the in-process API
-// server: selectors and namespace, handlers, 410 Gone → relist, errors → restarts with backoff,
-// bookmarks asked for and used.
+// The supervised informer on kube/rest.ts against the in-process API server: selectors and
+// namespace, handlers, 410 Gone → relist, errors → restarts with backoff, bookmarks asked for and
+// used. (client-node's CoreV1Api only makes the changes it follows.)
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -35,12 +35,10 @@ async function setup(
   opts: { bookmarkIntervalMs?: number; labelSelector?: string; logger?: typeof log } = {},
 ) {
   api = await startApiServer(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {});
-  const kc = api.kubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
-  const inf = new SupervisedInformer<V1ConfigMap>(kc, {
+  const core = api.kubeConfig().makeApiClient(CoreV1Api);
+  const inf = new SupervisedInformer<V1ConfigMap>(api.rest(), {
     resource: { group: "", version: "v1", plural: "configmaps" },
     namespace: NS,
-    list: (sel) => core.listNamespacedConfigMap({ namespace: NS, ...sel }),
     ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
     log: opts.logger ?? log,
     restartDelayMs: 50,
