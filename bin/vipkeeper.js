@@ -12,6 +12,22 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
+// The agent's main process runs with 1 MB semi-spaces, as its engine does (agent/engines.ts): V8
+// grows the young generation to 32 MB semi-spaces in a burst of allocation (255 routers starting)
+// and keeps the pages, ~35 MB of the cluster agent (BENCHMARKS.md). The flag is set here, for every
+// way of starting the agent (the image's ENTRYPOINT, the shebang, the lab), by replacing this
+// process with itself: execve keeps the pid, so no second process.
+const AGENT_FLAGS = ["--max-semi-space-size=1"];
+if (
+  process.argv[2] === "agent" &&
+  typeof process.execve === "function" &&
+  !AGENT_FLAGS.every((f) => process.execArgv.includes(f))
+)
+  process.execve(
+    process.execPath,
+    [process.execPath, ...AGENT_FLAGS, ...process.execArgv, ...process.argv.slice(1)],
+    process.env,
+  );
 const dist = new URL("../dist/cli/main.js", import.meta.url);
 if (process.env.VIPKEEPER_FROM_SOURCE === "1") await import("../src/cli/main.ts");
 else if (existsSync(dist)) await import(dist.href);

@@ -272,11 +272,15 @@ export class ClusterAgent {
       .sort((a, b) => serviceKey(a).localeCompare(serviceKey(b)));
     // What the VirtualServers' namespaces were granted by their routers (the admin's objects).
     const routers = view.routers();
-    const nodeAddresses = nodeAddressSet([
-      this.host.map((h) => h.address),
-      ...view.nodes().map((n) => n.addresses),
-      ...routers.map((r) => r.spec.addresses.map((a) => a.address)),
-    ]);
+    // Parsed only when some VirtualServer asks for it (every address of 255 routers, each pass).
+    const nodeAddresses =
+      valid.length === 0
+        ? new Set<string>()
+        : nodeAddressSet([
+            this.host.map((h) => h.address),
+            ...view.nodes().map((n) => n.addresses),
+            ...routers.map((r) => r.spec.addresses.map((a) => a.address)),
+          ]);
     const refused = new Map<string, Refusal>();
     const granted = valid.filter((vs) => {
       const r = refusal(vs, {

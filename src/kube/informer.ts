@@ -58,6 +58,16 @@ interface Meta {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
 }
 
+/**
+ * managedFields go: nothing in vipkeeper reads them from a cache, and a router carries one entry
+ * per agent that writes its status (client-go's informers offer the same trim as a transform).
+ */
+function strip<O extends Meta>(o: O): O {
+  const m = o?.metadata as { managedFields?: unknown } | undefined;
+  if (m?.managedFields !== undefined) delete m.managedFields;
+  return o;
+}
+
 const keyOf = (o: Meta) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 
 /** T is the object as the API sends it (JSON: times are strings, whatever client-node's types say). */
@@ -195,7 +205,8 @@ export class SupervisedInformer<T> {
     this.lists++;
     this.healthy();
     const seen = new Set<string>();
-    for (const item of list.items ?? []) {
+    for (const raw of list.items ?? []) {
+      const item = strip(raw);
       const key = keyOf(item);
       seen.add(key);
       this.upsert(key, item);
@@ -214,7 +225,7 @@ export class SupervisedInformer<T> {
 
   private event(e: WatchEvent<T & Meta>): void {
     this.healthy();
-    const obj = e.object;
+    const obj = strip(e.object);
     const rv = obj?.metadata?.resourceVersion;
     if (e.type === "ADDED" || e.type === "MODIFIED") this.upsert(keyOf(obj), obj);
     else if (e.type === "DELETED") {
@@ -286,4 +297,31 @@ export class SupervisedInformer<T> {
     );
     await this.sleep(delay);
   }
+}
+
+/**
+ * Calls `changed` on adds, deletes, and those updates that change `project(object)` (compared as
+ * JSON): what a consumer reads of an object, where most updates change something else (status
+ * written by others, heartbeats).
+ */
+export function onChangeOf<T extends Meta>(
+  informer: SupervisedInformer<T>,
+  project: (o: T) => unknown,
+  changed: () => void,
+): void {
+  const seen = new Map<string, string>();
+  informer.on("add", (o) => {
+    seen.set(keyOf(o), JSON.stringify(project(o)));
+    changed();
+  });
+  informer.on("update", (o) => {
+    const json = JSON.stringify(project(o));
+    if (seen.get(keyOf(o)) === json) return;
+    seen.set(keyOf(o), json);
+    changed();
+  });
+  informer.on("delete", (o) => {
+    seen.delete(keyOf(o));
+    changed();
+  });
 }

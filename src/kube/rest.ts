@@ -16,6 +16,13 @@ export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccoun
 /** A bound service-account token rotates (the kubelet rewrites the file): read it again this often at least. */
 export const TOKEN_REREAD_MS = 60_000;
 
+/**
+ * Requests (not watches) in flight at once; the rest wait their turn. 255 routers going master
+ * make 510 Events and 255 status writes in a moment: unbounded, each would open its own
+ * connection (client-go bounds the same burst with its QPS 5 / burst 10 limiter).
+ */
+export const MAX_IN_FLIGHT = 8;
+
 /** How a request that is not a watch may take before it fails (a dead connection must not hang a writer). */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -125,6 +132,8 @@ export class KubeRest {
   private readonly basePath: string;
   private readonly tlsServerName: string | undefined;
   private readonly timeoutMs: number;
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(config: RestConfig, opts: { timeoutMs?: number } = {}) {
     let url: URL;
@@ -205,8 +214,19 @@ export class KubeRest {
     path: string,
     opts: { query?: Query | undefined; body?: unknown; contentType?: string } = {},
   ): Promise<T> {
-    const res = await this.send(method, path, opts, this.timeoutMs);
-    const text = await readBody(res, this.timeoutMs);
+    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight++;
+    let res: IncomingMessage;
+    let text: string;
+    try {
+      res = await this.send(method, path, opts, this.timeoutMs);
+      text = await readBody(res, this.timeoutMs);
+    } finally {
+      // The slot passes to the next waiting request, or is freed.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
     if (res.statusCode! >= 400) throw this.failure(method, path, res, text);
     if (!text) return undefined as T;
     try {

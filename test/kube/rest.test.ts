@@ -23,6 +23,7 @@ import {
   KubeRest,
   LineSplitter,
   loadRestClient,
+  MAX_IN_FLIGHT,
   type WatchEvent,
 } from "../../src/kube/rest.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
@@ -494,6 +495,41 @@ describe("watch streams", () => {
       /connection lost|aborted|socket hang up/,
     );
     for (const r of open) r.destroy();
+    rest.close();
+  });
+
+  it("at most MAX_IN_FLIGHT requests at once, the others queued; watches take no turn", async () => {
+    const rest = new KubeRest({ server: url });
+    let open = 0;
+    let most = 0;
+    const watches: ServerResponse[] = [];
+    answer = (req, res) => {
+      if (req.url?.includes("watch=true")) {
+        res.writeHead(200).flushHeaders();
+        watches.push(res);
+        return;
+      }
+      most = Math.max(most, ++open);
+      setTimeout(() => {
+        open--;
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      }, 20);
+    };
+    const ws = Array.from({ length: MAX_IN_FLIGHT + 2 }, () =>
+      rest.watch("/w", {}, () => {}, { inactivityMs: 5000 }),
+    );
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => rest.get(`/r${i}`)));
+    expect(answers).toHaveLength(30);
+    expect(most).toBe(MAX_IN_FLIGHT);
+    // A failing request gives its turn back too.
+    answer = (_req, res) => res.writeHead(500).end("no");
+    await Promise.all(
+      Array.from({ length: 20 }, () => expect(rest.get("/f")).rejects.toMatchObject({ code: 500 })),
+    );
+    answer = (_req, res) => res.writeHead(200).end("{}");
+    await rest.get("/after");
+    for (const w of ws) w.abort();
+    for (const w of watches) w.destroy();
     rest.close();
   });
 
