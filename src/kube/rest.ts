@@ -381,8 +381,7 @@ export class KubeRest {
     } catch {
       // not a Status: the text is the message
     }
-    const err = statusError(`${method} ${path}`, body, res.statusCode);
-    return err;
+    return statusError(`${method} ${path}`, body, res.statusCode);
   }
 }
 
