@@ -258,6 +258,8 @@ export class KubeRest {
         ended = true;
         clearTimeout(timer);
         res?.destroy();
+        // Silent before it even answered, aborted or failed: the request goes too.
+        if (outcome !== "closed") req?.destroy();
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };

@@ -486,6 +486,12 @@ describe("watch streams", () => {
     expect(state).toBe("open");
     w.abort();
     expect(await w.done).toBe("aborted");
+    // No answer at all: inactive too, and the request is dropped (the server sees it close).
+    let closed = false;
+    answer = (req) => req.socket.on("close", () => (closed = true));
+    expect(await rest.watch("/w", {}, () => {}, { inactivityMs: 100 }).done).toBe("inactive");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(closed).toBe(true);
     // The connection broken mid-stream is a failure, not an end.
     answer = (_req, res) => {
       res.writeHead(200).write(JSON.stringify(events[0]) + "\n");
