@@ -45,7 +45,8 @@ const ROUTERS = { group: GROUP, version: VERSION, plural: "virtualrouters" };
 
 export async function runControllerProcess(args: ControllerArgs): Promise<number> {
   const log = createLogger("controller", { identity: args.identity });
-  const rest = await loadRestClient(args.kubeconfig);
+  // Its status writes go out 16 at a time (lb-loop.ts), beside Events and the router writes.
+  const rest = await loadRestClient(args.kubeconfig, { maxInFlight: 32 });
   const settings: AgentSettings = parseAgentSettings(
     args.agentConfig ? readFileSync(args.agentConfig, "utf8") : "{}",
   );

@@ -17,9 +17,10 @@ export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccoun
 export const TOKEN_REREAD_MS = 60_000;
 
 /**
- * Requests (not watches) in flight at once; the rest wait their turn. 255 routers going master
- * make 510 Events and 255 status writes in a moment: unbounded, each would open its own
- * connection (client-go bounds the same burst with its QPS 5 / burst 10 limiter).
+ * Requests (not watches) in flight at once by default; the rest wait their turn. 255 routers going
+ * master make 510 Events and 255 status writes in a moment: unbounded, each would open its own
+ * connection (client-go bounds the same burst with its QPS 5 / burst 10 limiter). The controller,
+ * which writes 16 Services' status at a time in a cold start, asks for more (controller/main.ts).
  */
 export const MAX_IN_FLIGHT = 8;
 
@@ -63,6 +64,13 @@ export class KubeApiError extends Error {
 /** The kubeconfig could not be used: the message names the file and what is wrong. */
 export class KubeConfigError extends Error {
   override name = "KubeConfigError";
+}
+
+export interface RestOptions {
+  /** A request that is not a watch fails after this long (REQUEST_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** Requests (not watches) in flight at once (MAX_IN_FLIGHT). */
+  maxInFlight?: number;
 }
 
 export type PatchType = "merge" | "json" | "strategic";
@@ -135,7 +143,9 @@ export class KubeRest {
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(config: RestConfig, opts: { timeoutMs?: number } = {}) {
+  private readonly maxInFlight: number;
+
+  constructor(config: RestConfig, opts: RestOptions = {}) {
     let url: URL;
     try {
       url = new URL(config.server);
@@ -155,6 +165,9 @@ export class KubeRest {
     this.tokenFile = config.tokenFile ? new TokenFile(config.tokenFile) : undefined;
     this.tlsServerName = config.tlsServerName;
     this.timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
+    if (!(this.maxInFlight >= 1))
+      throw new KubeConfigError(`maxInFlight must be 1 or more, not ${opts.maxInFlight}`);
     // One Agent: connections are kept alive and shared by every request and watch.
     this.agent = this.secure
       ? new HttpsAgent({
@@ -214,7 +227,7 @@ export class KubeRest {
     path: string,
     opts: { query?: Query | undefined; body?: unknown; contentType?: string } = {},
   ): Promise<T> {
-    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.inFlight >= this.maxInFlight) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.inFlight++;
     let res: IncomingMessage;
     let text: string;
@@ -597,10 +610,14 @@ export async function kubeconfigFile(file: string): Promise<RestConfig> {
  */
 export async function loadRestClient(
   file?: string,
-  { env = process.env, serviceAccountDir = SERVICE_ACCOUNT_DIR } = {},
+  {
+    env = process.env,
+    serviceAccountDir = SERVICE_ACCOUNT_DIR,
+    ...opts
+  }: RestOptions & { env?: NodeJS.ProcessEnv; serviceAccountDir?: string } = {},
 ): Promise<KubeRest> {
-  if (file) return new KubeRest(await kubeconfigFile(file));
-  if (env.KUBERNETES_SERVICE_HOST) return new KubeRest(inClusterConfig(env, serviceAccountDir));
+  if (file) return new KubeRest(await kubeconfigFile(file), opts);
+  if (env.KUBERNETES_SERVICE_HOST) return new KubeRest(inClusterConfig(env, serviceAccountDir), opts);
   const fromEnv = env.KUBECONFIG?.split(":").find((f) => f !== "");
-  return new KubeRest(await kubeconfigFile(fromEnv ?? join(homedir(), ".kube", "config")));
+  return new KubeRest(await kubeconfigFile(fromEnv ?? join(homedir(), ".kube", "config")), opts);
 }

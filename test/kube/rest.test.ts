@@ -534,6 +534,20 @@ describe("watch streams", () => {
     );
     answer = (_req, res) => res.writeHead(200).end("{}");
     await rest.get("/after");
+    // A client may ask for another bound.
+    const wider = new KubeRest({ server: url }, { maxInFlight: 12 });
+    most = 0;
+    answer = (_req, res) => {
+      most = Math.max(most, ++open);
+      setTimeout(() => {
+        open--;
+        res.writeHead(200).end("{}");
+      }, 20);
+    };
+    await Promise.all(Array.from({ length: 30 }, () => wider.get("/x")));
+    expect(most).toBe(12);
+    wider.close();
+    expect(() => new KubeRest({ server: url }, { maxInFlight: 0 })).toThrow(/maxInFlight/);
     for (const w of ws) w.abort();
     for (const w of watches) w.destroy();
     rest.close();
