@@ -46,6 +46,17 @@ describe("vipkeeper CLI", () => {
     expect(JSON.parse(other[0]![2]!)).not.toContain("--max-semi-space-size=1");
   });
 
+  it("a kubeconfig the client cannot use is one line naming what is not supported, exit 2", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "vk-cli-")), "kubeconfig");
+    writeFileSync(
+      file,
+      'clusters: [{name: c, cluster: {server: "https://198.18.0.1:6443"}}]\nusers: [{name: u, user: {exec: {command: aws}}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
+    const r = run("controller", "--kubeconfig", file, "--no-leader-elect", "--no-agents");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`vipkeeper controller: kubeconfig ${file}: user "u": exec is not supported\n`);
+  });
+
   it("an unknown command fails with usage", () => {
     const r = run("frobnicate");
     expect(r.status).toBe(2);
