@@ -19,8 +19,8 @@ export const TOKEN_REREAD_MS = 60_000;
 /**
  * Requests (not watches) in flight at once by default; the rest wait their turn. 255 routers going
  * master make 510 Events and 255 status writes in a moment: unbounded, each would open its own
- * connection (client-go bounds the same burst with its QPS 5 / burst 10 limiter). The controller,
- * which writes 16 Services' status at a time in a cold start, asks for more (controller/main.ts).
+ * connection (client-go bounds the same burst with its QPS 5 / burst 10 limiter). The controller
+ * asks for no bound (controller/main.ts).
  */
 export const MAX_IN_FLIGHT = 8;
 
