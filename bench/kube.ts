@@ -9,10 +9,11 @@
 //
 //   node bench/kube.ts [--creates 500] [--runs 5] [--expiry]
 import { parseArgs } from "node:util";
-import { CoordinationV1Api, CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { SupervisedInformer } from "../src/kube/informer.ts";
 import { LeaderElector } from "../src/kube/leader-election.ts";
+import { LeaseApi } from "../src/kube/leases.ts";
 import { WorkQueue } from "../src/kube/work-queue.ts";
 import { startApiServer } from "../test/kubeapi/server.ts";
 
@@ -47,9 +48,8 @@ async function queue(): Promise<{ addsPerS: number; callsPerS: number; calls: nu
 async function informer(n: number): Promise<{ p50: number; p99: number }> {
   const api = await startApiServer();
   const core = api.kubeConfig().makeApiClient(CoreV1Api);
-  const inf = new SupervisedInformer<V1ConfigMap>(api.kubeConfig(), {
+  const inf = new SupervisedInformer<V1ConfigMap>(api.rest(), {
     path: "/api/v1/namespaces/vkku-bench/configmaps",
-    list: () => core.listNamespacedConfigMap({ namespace: "vkku-bench" }),
     log,
   });
   const seen = new Map<string, number>();
@@ -70,7 +70,7 @@ async function informer(n: number): Promise<{ p50: number; p99: number }> {
 
 async function failover(release: boolean): Promise<number> {
   const api = await startApiServer();
-  const coordination = api.kubeConfig().makeApiClient(CoordinationV1Api);
+  const coordination = new LeaseApi(api.rest());
   let tookOver = 0;
   const make = (identity: string, onStart: () => void) =>
     new LeaderElector(coordination, {

@@ -12,6 +12,24 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
+// The agent's main process runs with 1 MB semi-spaces, as its engine does (agent/engines.ts): V8
+// grows the young generation to 32 MB semi-spaces in a burst of allocation (255 routers starting)
+// and keeps the pages, ~35 MB of the cluster agent (BENCHMARKS.md). And with at most 2 malloc
+// arenas (glibc makes one per thread that contends, up to 8 per core, and keeps what each grew
+// to: V8's compiler and GC threads in the same burst; -6 MB). Set here, for every way of starting
+// the agent (the image's ENTRYPOINT, the shebang, the lab), by replacing this process with itself
+// with them: execve keeps the pid, so no second process; the engine inherits both.
+const AGENT_FLAGS = ["--max-semi-space-size=1"];
+if (
+  process.argv[2] === "agent" &&
+  typeof process.execve === "function" &&
+  !AGENT_FLAGS.every((f) => process.execArgv.includes(f))
+)
+  process.execve(
+    process.execPath,
+    [process.execPath, ...AGENT_FLAGS, ...process.execArgv, ...process.argv.slice(1)],
+    { MALLOC_ARENA_MAX: "2", ...process.env },
+  );
 const dist = new URL("../dist/cli/main.js", import.meta.url);
 if (process.env.VIPKEEPER_FROM_SOURCE === "1") await import("../src/cli/main.ts");
 else if (existsSync(dist)) await import(dist.href);

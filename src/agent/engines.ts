@@ -36,7 +36,8 @@ export interface NodeEngine {
 }
 
 /**
- * V8 flags of the engine process, after the agent's own. A young generation of 1 MB semi-spaces
+ * V8 flags of the engine process, after the agent's own (the agent's main process has the same,
+ * set by bin/vipkeeper.js). A young generation of 1 MB semi-spaces
  * (default: growing to 16 MB, and kept): the engine's garbage is short-lived packets and timers, so
  * the larger young generation only held pages. Measured (bench/agent-memory.ts, file mode, 255 routers,
  * adverts every 100 ms): engine PSS 71 -> 37 MB, the agent's CPU 6.9 -> 7.7 %. It caps no heap:
@@ -48,7 +49,8 @@ export const ENGINE_NODE_FLAGS = ["--max-semi-space-size=1"];
 export function forkEngine(): ChildProcess {
   return fork(ENGINE_MAIN, [], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: [...process.execArgv, ...ENGINE_NODE_FLAGS],
+    // The main process has them too (bin/vipkeeper.js): once each.
+    execArgv: [...new Set([...process.execArgv, ...ENGINE_NODE_FLAGS])],
   });
 }
 

@@ -163,14 +163,22 @@ export async function runAgent(argv: string[]): Promise<number> {
       createLogger("agent", { node: args.node }).info("SIGHUP: nothing to reload in cluster mode"),
     );
     const { runClusterAgent } = await import("../cluster-mode/cluster-main.ts");
-    return runClusterAgent({
-      node: args.node,
-      ...args.cluster,
-      engineArgs,
-      ...(args.metricsAddress ? { metricsAddress: args.metricsAddress } : {}),
-      ...(args.statusSocket ? { statusSocket: args.statusSocket } : {}),
-      ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
-    });
+    const { KubeConfigError } = await import("../kube/rest.ts");
+    try {
+      return await runClusterAgent({
+        node: args.node,
+        ...args.cluster,
+        engineArgs,
+        ...(args.metricsAddress ? { metricsAddress: args.metricsAddress } : {}),
+        ...(args.statusSocket ? { statusSocket: args.statusSocket } : {}),
+        ...(args.lbBackend ? { lbBackend: args.lbBackend } : {}),
+      });
+    } catch (err) {
+      // A kubeconfig it cannot use: said in one line, not as a crash.
+      if (!(err instanceof KubeConfigError)) throw err;
+      process.stderr.write(`vipkeeper agent: ${err.message}\n`);
+      return 2;
+    }
   }
   const log = createLogger("agent", { node: args.node });
   // Metrics and the status document are served by this process, for the engines (asked over IPC at

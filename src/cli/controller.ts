@@ -73,5 +73,13 @@ export async function runController(argv: string[]): Promise<number> {
     return 2;
   }
   const { runControllerProcess } = await import("../controller/main.ts");
-  return runControllerProcess(args);
+  const { KubeConfigError } = await import("../kube/rest.ts");
+  try {
+    return await runControllerProcess(args);
+  } catch (err) {
+    // A kubeconfig it cannot use: said in one line, not as a crash.
+    if (!(err instanceof KubeConfigError)) throw err;
+    process.stderr.write(`vipkeeper controller: ${err.message}\n`);
+    return 2;
+  }
 }

@@ -1,7 +1,8 @@
 // The agent's heartbeat: a coordination.k8s.io Lease per node, renewed every few seconds, as the
 // kubelet's node lease is. The controller tells a live agent's stale status entry ("Master" from an
 // agent that was killed) from a real claim by it. One small write per period, never per advert.
-import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
+import { microTime, type Leases } from "../kube/leases.ts";
 import type { Logger } from "pino";
 import { AGENT_LEASE_LABEL, AGENT_LEASE_SECONDS } from "../cluster/agent-lease.ts";
 
@@ -18,14 +19,13 @@ export function agentLease(node: string, namespace: string, now: Date): V1Lease 
     spec: {
       holderIdentity: node,
       leaseDurationSeconds: AGENT_LEASE_SECONDS,
-      // MicroTime: kube-apiserver refuses a Date's 3-digit fraction (V1MicroTime writes 6).
-      renewTime: new V1MicroTime(now),
+      renewTime: microTime(now),
     },
   };
 }
 
 export function keepAgentLease(
-  api: CoordinationV1Api,
+  api: Leases,
   namespace: string,
   node: string,
   log: Logger,

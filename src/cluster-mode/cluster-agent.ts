@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { ClusterNode, RouterObject } from "../cluster/routers.ts";
 import { nodeEntry } from "./status-entry.ts";
 import type { NodeEntry, NodeState } from "../cluster/status.ts";
-import { decideRouters, type HostAddress } from "./cluster-plan.ts";
+import { decideRouters, PlanCache, type HostAddress } from "./cluster-plan.ts";
 import { endpointConflicts, nodeAddressSet, refusal, type Refusal } from "../cluster/grants.ts";
 import type { InstanceStatus } from "../engine/engine.ts";
 import { endpointsKey, podsKey } from "../plan/tracked-names.ts";
@@ -88,6 +88,7 @@ const RESYNC_MS = 5 * 60_000;
 
 export class ClusterAgent {
   private readonly runners = new Map<string, Runner>();
+  private readonly plans = new PlanCache();
   /** The node's engine, started with the first router. */
   private engine: NodeEngine | undefined;
   /** What the engine was last told of tracked cluster objects. */
@@ -177,14 +178,17 @@ export class ClusterAgent {
     const { node, view, log } = this.opts;
     if (this.stopped) return;
     this.host = await this.opts.hostAddresses();
-    const decisions = decideRouters({
-      node,
-      routers: view.routers(),
-      nodes: view.nodes(),
-      host: this.host,
-      allowScripts: this.opts.allowScripts,
-      secret: (n, k) => view.secret(n, k),
-    });
+    const decisions = decideRouters(
+      {
+        node,
+        routers: view.routers(),
+        nodes: view.nodes(),
+        host: this.host,
+        allowScripts: this.opts.allowScripts,
+        secret: (n, k) => view.secret(n, k),
+      },
+      this.plans,
+    );
     const existing = new Set(view.routers().map((r) => r.metadata.name));
     const running = decisions.filter((d) => d.run);
     // The node's plan: every router that runs here, in a stable order.
@@ -272,11 +276,15 @@ export class ClusterAgent {
       .sort((a, b) => serviceKey(a).localeCompare(serviceKey(b)));
     // What the VirtualServers' namespaces were granted by their routers (the admin's objects).
     const routers = view.routers();
-    const nodeAddresses = nodeAddressSet([
-      this.host.map((h) => h.address),
-      ...view.nodes().map((n) => n.addresses),
-      ...routers.map((r) => r.spec.addresses.map((a) => a.address)),
-    ]);
+    // Parsed only when some VirtualServer asks for it (every address of 255 routers, each pass).
+    const nodeAddresses =
+      valid.length === 0
+        ? new Set<string>()
+        : nodeAddressSet([
+            this.host.map((h) => h.address),
+            ...view.nodes().map((n) => n.addresses),
+            ...routers.map((r) => r.spec.addresses.map((a) => a.address)),
+          ]);
     const refused = new Map<string, Refusal>();
     const granted = valid.filter((vs) => {
       const r = refusal(vs, {

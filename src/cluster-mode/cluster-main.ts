@@ -1,22 +1,15 @@
 // `vipkeeper agent --cluster`: caches of the routers, the Nodes and the Secrets of the agent's
 // namespace feed the ClusterAgent; this node's Lease says the agent is alive; status entries go
 // out by server-side apply under this node's own field manager.
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  type V1EndpointSlice,
-  type V1Namespace,
-  type V1Node,
-  type V1Pod,
-  type V1Secret,
-} from "@kubernetes/client-node";
+// The API through kube/rest.ts: client-node would cost this process ~65 MB (BENCHMARKS.md).
+import type { V1EndpointSlice, V1Namespace, V1Node, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
 import { toClusterNode, type RouterObject } from "../cluster/routers.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
-import { loadKubeConfig, applyStatus, EventRecorder } from "../kube/client.ts";
-import { SupervisedInformer } from "../kube/informer.ts";
+import { applyStatus, EventRecorder } from "../kube/client.ts";
+import { onChangeOf, SupervisedInformer } from "../kube/informer.ts";
+import { LeaseApi } from "../kube/leases.ts";
+import { loadRestClient } from "../kube/rest.ts";
 import { RtNetlink } from "../net/rtnetlink.ts";
 import { createLogger } from "../observe/log.ts";
 import { keepAgentLease } from "./agent-lease.ts";
@@ -28,7 +21,7 @@ import type { EngineArgs } from "../engine/engine-process.ts";
 import { startEngine } from "../agent/engines.ts";
 import { RouterGone, StatusWriter } from "./status-writer.ts";
 import { applyVirtualServerStatus, VirtualServerStatusWriter } from "./vs-status-writer.ts";
-import { snapshotOf, viewOf, ViewStore } from "./saved-view.ts";
+import { plannedRouter, plannedVirtualServer, snapshotOf, viewOf, ViewStore } from "./saved-view.ts";
 import { join } from "node:path";
 
 export interface ClusterAgentArgs {
@@ -46,66 +39,48 @@ export interface ClusterAgentArgs {
   stateDir: string;
 }
 
+/** How long changes from the API gather before a pass over the routers. */
+const SYNC_DELAY_MS = 100;
+
 /** How long a starting agent waits for the API server before it runs its saved plan. */
 const SAVED_PLAN_AFTER_MS = 5000;
 
 export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   const log = createLogger("agent", { node: args.node });
-  const kc = loadKubeConfig(args.kubeconfig);
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const routers = new SupervisedInformer<RouterObject>(kc, {
+  const rest = await loadRestClient(args.kubeconfig);
+  const routers = new SupervisedInformer<RouterObject>(rest, {
     path: `/apis/${GROUP}/${VERSION}/virtualrouters`,
-    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: "virtualrouters" }),
     log,
   });
-  const nodes = new SupervisedInformer<V1Node>(kc, {
-    path: "/api/v1/nodes",
-    list: () => core.listNode(),
-    log,
-  });
+  const nodes = new SupervisedInformer<V1Node>(rest, { path: "/api/v1/nodes", log });
   // VRRP passwords live in the agent's own namespace: the agent reads no other Secrets.
-  const secrets = new SupervisedInformer<V1Secret>(kc, {
+  const secrets = new SupervisedInformer<V1Secret>(rest, {
     path: `/api/v1/namespaces/${args.namespace}/secrets`,
-    list: () => core.listNamespacedSecret({ namespace: args.namespace }),
     log,
   });
   // Services' endpoints, for routers that track them (externalTrafficPolicy: Local).
-  const discovery = kc.makeApiClient(DiscoveryV1Api);
-  const slices = new SupervisedInformer<V1EndpointSlice>(kc, {
+  const slices = new SupervisedInformer<V1EndpointSlice>(rest, {
     path: "/apis/discovery.k8s.io/v1/endpointslices",
-    list: () => discovery.listEndpointSliceForAllNamespaces(),
     log,
   });
-  const virtualServers = new SupervisedInformer<VirtualServer>(kc, {
+  const virtualServers = new SupervisedInformer<VirtualServer>(rest, {
     path: `/apis/${GROUP}/${VERSION}/virtualservers`,
-    list: () =>
-      custom.listCustomObjectForAllNamespaces({
-        group: GROUP,
-        version: VERSION,
-        resourcePlural: "virtualservers",
-      }),
     log,
   });
   // Pods on this node only, for routers that track them.
-  const pods = new SupervisedInformer<V1Pod>(kc, {
+  const pods = new SupervisedInformer<V1Pod>(rest, {
     path: "/api/v1/pods",
-    list: () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${args.node}` }),
     fieldSelector: `spec.nodeName=${args.node}`,
     log,
   });
   // Namespaces' labels: a router grants VirtualServers to namespaces by label selector.
-  const namespaces = new SupervisedInformer<V1Namespace>(kc, {
-    path: "/api/v1/namespaces",
-    list: () => core.listNamespace(),
-    log,
-  });
+  const namespaces = new SupervisedInformer<V1Namespace>(rest, { path: "/api/v1/namespaces", log });
   const manager = `vipkeeper-agent/${args.node}`;
-  const events = new EventRecorder(kc, { component: "vipkeeper-agent", host: args.node, log });
+  const events = new EventRecorder(rest, { component: "vipkeeper-agent", host: args.node, log });
   const status = new StatusWriter(async (router, entry) => {
     try {
       await applyStatus(
-        kc,
+        rest,
         { group: GROUP, version: VERSION, plural: "virtualrouters", name: router },
         {
           apiVersion: `${GROUP}/${VERSION}`,
@@ -126,7 +101,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   const vsStatus = new VirtualServerStatusWriter({
     log,
     virtualServers: () => virtualServers.list(),
-    apply: applyVirtualServerStatus(kc, "vipkeeper-agent"),
+    apply: applyVirtualServerStatus(rest, "vipkeeper-agent"),
   });
   const liveView: ClusterView = {
     routers: () => routers.list(),
@@ -259,20 +234,22 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     agent.sync().then(() => {
       if (current === liveView) store.save(snapshotOf(liveView, new Date()));
     });
+  // Changes from the API start a pass a moment later, so a burst is one pass: routers starting get
+  // their VRIDs from the controller one write at a time (255 writes in a few seconds, each a pass
+  // over every router otherwise: ~230 passes and 1.4 GB allocated at start, BENCHMARKS.md).
+  let later: NodeJS.Timeout | undefined;
+  const syncSoon = () =>
+    (later ??= setTimeout(() => {
+      later = undefined;
+      void sync();
+    }, SYNC_DELAY_MS));
   const informers = [routers, nodes, secrets, slices, pods, virtualServers, namespaces];
   // The Lease is renewed every 5 s whatever happens: once it goes through again after an outage,
   // pending status goes out at once rather than at the writers' next retry.
-  const lease = keepAgentLease(
-    kc.makeApiClient(CoordinationV1Api),
-    args.namespace,
-    args.node,
-    log,
-    5000,
-    () => {
-      status.retryNow();
-      vsStatus.retryNow();
-    },
-  );
+  const lease = keepAgentLease(new LeaseApi(rest), args.namespace, args.node, log, 5000, () => {
+    status.retryNow();
+    vsStatus.retryNow();
+  });
   const synced = Promise.all(informers.map((i) => i.start()));
   const saved = store.load();
   if (saved) {
@@ -292,7 +269,14 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   await synced;
   if (current !== liveView) log.info("API server reachable: back to the live cluster view");
   current = liveView;
-  for (const i of informers) i.on("change", () => void sync());
+  // Routers, VirtualServers and Nodes start a pass only when what planning reads of them changed:
+  // every status write (this agent's, the other agents', the controller's; 255 routers starting
+  // make a burst of them) and every kubelet heartbeat is a MODIFIED event, and a pass over 255
+  // routers allocates megabytes, which the heap kept after the start-up burst.
+  onChangeOf(routers, plannedRouter, syncSoon);
+  onChangeOf(virtualServers, plannedVirtualServer, syncSoon);
+  onChangeOf(nodes, toClusterNode, syncSoon);
+  for (const i of [secrets, slices, pods, namespaces]) i.on("change", syncSoon);
   await sync();
   log.info("agent started (cluster mode)");
   await new Promise<void>((resolve) => {
@@ -300,6 +284,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
     process.once("SIGINT", () => resolve());
   });
   log.info("stopping: resigning every router");
+  clearTimeout(later);
   lease.stop();
   for (const i of informers) i.stop();
   await agent.stop();
@@ -308,6 +293,7 @@ export async function runClusterAgent(args: ClusterAgentArgs): Promise<number> {
   metricsServer?.close();
   statusServer?.close();
   nl.close();
+  rest.close();
   log.info("agent stopped");
   return 0;
 }

@@ -31,26 +31,41 @@ export interface ViewSnapshot {
   pods: Record<string, number>;
 }
 
+/**
+ * A router as planning reads it: of its status only the controller's share (vrid, preferredMaster),
+ * none of the agents' entries; no resourceVersion (every status write moves it).
+ */
+export function plannedRouter(r: RouterObject): RouterObject {
+  const { status, ...rest } = r;
+  const { resourceVersion: _rv, ...metadata } = rest.metadata as RouterObject["metadata"] & {
+    resourceVersion?: string;
+  };
+  const kept = {
+    ...(status?.vrid !== undefined ? { vrid: status.vrid } : {}),
+    ...(status?.preferredMaster !== undefined ? { preferredMaster: status.preferredMaster } : {}),
+  };
+  return { ...rest, metadata, ...(Object.keys(kept).length ? { status: kept } : {}) };
+}
+
+/** A VirtualServer as planning reads it: no status (the masters write it), no resourceVersion. */
+export function plannedVirtualServer(vs: VirtualServer): VirtualServer {
+  const { status: _status, ...rest } = vs as VirtualServer & { status?: unknown };
+  const { resourceVersion: _rv, ...metadata } = rest.metadata as VirtualServer["metadata"] & {
+    resourceVersion?: string;
+  };
+  return { ...rest, metadata };
+}
+
 /** The snapshot of a view: what planning reads, without the status the agents write. */
 export function snapshotOf(view: ClusterView, now: Date): ViewSnapshot {
-  const routers = view.routers().map((r): RouterObject => {
-    const { status, ...rest } = r;
-    const kept = {
-      ...(status?.vrid !== undefined ? { vrid: status.vrid } : {}),
-      ...(status?.preferredMaster !== undefined ? { preferredMaster: status.preferredMaster } : {}),
-    };
-    return { ...rest, metadata: { ...rest.metadata }, ...(Object.keys(kept).length ? { status: kept } : {}) };
-  });
+  const routers = view.routers().map(plannedRouter);
   const snap: ViewSnapshot = {
     version: 1,
     savedAt: now.toISOString(),
     routers,
     nodes: [...view.nodes()],
     secrets: {},
-    virtualServers: view.virtualServers().map((vs) => {
-      const { status: _status, ...rest } = vs as VirtualServer & { status?: unknown };
-      return rest;
-    }),
+    virtualServers: view.virtualServers().map(plannedVirtualServer),
     namespaces: {},
     endpoints: {},
     pods: {},

@@ -7,10 +7,10 @@
 // Nothing here is awaited by VRRP (its engines run in their own processes) or by the load balancer.
 import { API_WRITE_RETRY } from "../base/backoff.ts";
 import { CoalescedPasses } from "../base/coalesced-passes.ts";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, VERSION } from "../api/virtual-router.ts";
 import { applyStatus } from "../kube/client.ts";
+import type { KubeRest } from "../kube/rest.ts";
 import { validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import type { FieldError } from "../api/field-errors.ts";
 import type { Refusal } from "../cluster/grants.ts";
@@ -31,11 +31,11 @@ export class VirtualServerGone extends Error {}
  * Server-side apply of the status subresource. Every agent applies under the same field manager,
  * forced: the fields belong to whichever node is master now, and its apply replaces the last one's.
  */
-export function applyVirtualServerStatus(kc: KubeConfig, fieldManager: string): ApplyVirtualServerStatus {
+export function applyVirtualServerStatus(rest: KubeRest, fieldManager: string): ApplyVirtualServerStatus {
   return async ({ namespace, name }, status) => {
     try {
       await applyStatus(
-        kc,
+        rest,
         { group: GROUP, version: VERSION, plural: "virtualservers", namespace, name },
         { apiVersion: `${GROUP}/${VERSION}`, kind: "VirtualServer", metadata: { name, namespace }, status },
         fieldManager,

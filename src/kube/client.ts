@@ -1,57 +1,8 @@
-// The KubeConfig, and the few writes vipkeeper makes, with the content types set explicitly:
-// client-node's custom-object patches default to JSON patch unless the header says otherwise.
-import { createHash } from "node:crypto";
-import type { AgentOptions } from "node:https";
-import {
-  type Cluster,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type CoreV1Event,
-} from "@kubernetes/client-node";
+// The few writes vipkeeper makes to objects (server-side apply, merge patch) and its Event
+// recorder, on the REST client (rest.ts), for the agent and the controller alike.
+import type { CoreV1Event } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-
-/**
- * A KubeConfig whose requests share connections. client-node 2.0.1 builds a new undici Agent for
- * every request (applySecurityAuthentication calls its private createDispatcher each time), so
- * every request opened a TLS connection of its own: against kube-apiserver, half of the
- * controller's CPU in a cold start went to TLS set-up and handshakes. One Agent per distinct TLS
- * set-up (server, CA, client certificate, proxy) keeps connections alive between requests, as
- * client-go's transport cache does; a rotated certificate makes a new one.
- */
-export class PooledKubeConfig extends KubeConfig {
-  constructor() {
-    super();
-    type Make = (cluster: Cluster | null, agentOptions: AgentOptions) => unknown;
-    const self = this as unknown as { createDispatcher: Make };
-    const make = self.createDispatcher.bind(this);
-    const pool = new Map<string, unknown>();
-    self.createDispatcher = (cluster, agentOptions) => {
-      const key = createHash("sha256")
-        .update(
-          JSON.stringify([
-            cluster?.server,
-            cluster?.proxyUrl,
-            this.createDispatcherOptions(cluster, agentOptions),
-          ]),
-        )
-        .digest("hex");
-      if (!pool.has(key)) pool.set(key, make(cluster, agentOptions));
-      return pool.get(key);
-    };
-  }
-}
-
-/** In-cluster when running in a pod, else the given file, else KUBECONFIG / ~/.kube/config. */
-export function loadKubeConfig(file?: string): KubeConfig {
-  const kc = new PooledKubeConfig();
-  if (file) kc.loadFromFile(file);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
-}
+import type { KubeRest } from "./rest.ts";
 
 export interface ObjectRef {
   group: string;
@@ -59,64 +10,42 @@ export interface ObjectRef {
   plural: string;
   name: string;
   namespace?: string;
+  /** e.g. "status" */
+  subresource?: string;
 }
 
-/** Server-side apply of `body` under `fieldManager`, to the object or its status subresource. */
-async function serverSideApply(
-  kc: KubeConfig,
-  ref: ObjectRef,
-  body: object,
-  fieldManager: string,
-  { status, force }: { status: boolean; force: boolean },
-): Promise<void> {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const opts = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
-  const req = {
-    group: ref.group,
-    version: ref.version,
-    plural: ref.plural,
-    name: ref.name,
-    body,
-    fieldManager,
-    force,
-  };
-  if (ref.namespace) {
-    const namespaced = { ...req, namespace: ref.namespace };
-    await (status
-      ? api.patchNamespacedCustomObjectStatus(namespaced, opts)
-      : api.patchNamespacedCustomObject(namespaced, opts));
-  } else
-    await (status ? api.patchClusterCustomObjectStatus(req, opts) : api.patchClusterCustomObject(req, opts));
+/** The object's path: /apis/GROUP/VERSION[/namespaces/NS]/PLURAL/NAME (group "" is the core API). */
+export function objectPath(ref: ObjectRef): string {
+  const base = ref.group ? `/apis/${ref.group}/${ref.version}` : `/api/${ref.version}`;
+  const ns = ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : "";
+  const sub = ref.subresource ? `/${ref.subresource}` : "";
+  return `${base}${ns}/${ref.plural}/${encodeURIComponent(ref.name)}${sub}`;
 }
 
 /** Server-side apply of `body` to the object's status subresource, under `fieldManager`. */
-export function applyStatus(
-  kc: KubeConfig,
+export async function applyStatus(
+  rest: KubeRest,
   ref: ObjectRef,
   body: object,
   fieldManager: string,
   force: boolean,
 ): Promise<void> {
-  return serverSideApply(kc, ref, body, fieldManager, { status: true, force });
+  await rest.apply(objectPath({ ...ref, subresource: "status" }), body, { fieldManager, force });
 }
 
 /** Server-side apply of a whole custom object (created when absent), under `fieldManager`, forced. */
-export function applyObject(
-  kc: KubeConfig,
+export async function applyObject(
+  rest: KubeRest,
   ref: ObjectRef,
   body: object,
   fieldManager: string,
 ): Promise<void> {
-  return serverSideApply(kc, ref, body, fieldManager, { status: false, force: true });
+  await rest.apply(objectPath(ref), body, { fieldManager, force: true });
 }
 
 /** JSON merge patch (RFC 7386) of the object itself; a resourceVersion in the patch makes it conditional. */
-export async function mergePatch(kc: KubeConfig, ref: ObjectRef, body: object): Promise<void> {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const opts = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-  const common = { group: ref.group, version: ref.version, plural: ref.plural, name: ref.name, body };
-  if (ref.namespace) await api.patchNamespacedCustomObject({ ...common, namespace: ref.namespace }, opts);
-  else await api.patchClusterCustomObject(common, opts);
+export async function mergePatch(rest: KubeRest, ref: ObjectRef, body: object): Promise<void> {
+  await rest.patch(objectPath(ref), body, "merge");
 }
 
 export interface InvolvedObject {
@@ -160,14 +89,14 @@ const MAX_MESSAGE = 1024;
  * client-go's recorder does. Never throws: a bad or failed Event is logged and counted.
  */
 export class EventRecorder {
-  private readonly api: CoreV1Api;
+  private readonly rest: KubeRest;
   private readonly seen = new Map<string, SeenEvent>();
   private readonly pending = new Set<Promise<void>>();
   readonly stats = { recorded: 0, aggregated: 0, failed: 0, invalid: 0 };
   private readonly o: Required<Omit<EventRecorderOptions, "host">> & { host: string | undefined };
 
-  constructor(kc: KubeConfig, opts: EventRecorderOptions) {
-    this.api = kc.makeApiClient(CoreV1Api);
+  constructor(rest: KubeRest, opts: EventRecorderOptions) {
+    this.rest = rest;
     this.o = {
       namespace: "default",
       aggregateWindowMs: 600_000,
@@ -248,6 +177,7 @@ export class EventRecorder {
     message: string,
     now: number,
   ): Promise<void> {
+    // Sent as JSON: the Date fields go as ISO strings, which core/v1 Event times are.
     const at = new Date(now);
     const body: CoreV1Event = {
       metadata: { name: entry.name, namespace: entry.namespace },
@@ -262,7 +192,7 @@ export class EventRecorder {
       reportingComponent: this.o.component,
       reportingInstance: this.o.host ?? this.o.component,
     };
-    await this.api.createNamespacedEvent({ namespace: entry.namespace, body });
+    await this.rest.create(eventsPath(entry.namespace), body);
   }
 
   private async bump(
@@ -275,13 +205,10 @@ export class EventRecorder {
   ): Promise<void> {
     entry.count++;
     try {
-      await this.api.patchNamespacedEvent(
-        {
-          name: entry.name,
-          namespace: entry.namespace,
-          body: { count: entry.count, lastTimestamp: new Date(now) },
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      await this.rest.patch(
+        `${eventsPath(entry.namespace)}/${encodeURIComponent(entry.name)}`,
+        { count: entry.count, lastTimestamp: new Date(now) },
+        "merge",
       );
       this.stats.aggregated++;
     } catch (err) {
@@ -301,3 +228,5 @@ function eventName(object: string, now: number): string {
     .padStart(4, "0")}`;
   return `${object.slice(0, 253 - suffix.length - 1)}.${suffix}`;
 }
+
+const eventsPath = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`;

@@ -1,33 +1,15 @@
-// An informer that does not die. client-node 2.0.1's ListWatch handles two endings itself: 410 Gone
-// (it relists) and its own client-side TimeoutError (it re-watches from the last resourceVersion at
-// once). Any other error (a 5xx, a refused connection, a failed list) makes it stop for good after
-// calling its error handlers (cache.js doneHandler), so it is supervised here: restarted with
-// capped, jittered backoff, each restart logged and counted.
-//
-// What 2.0.1 does with time (checked in dist/watch.js and kubernetes-client/javascript#3020/#3022):
-// 2.0.0 aborted every watch 30 s after it started, even a busy one; 2.0.1 turned requestTimeoutMs
-// (30 s) into an inactivity timeout, re-armed on every chunk of data, after which ListWatch
-// reconnects from the last resourceVersion without backoff. ListWatch has no option for
-// allowWatchBookmarks or timeoutSeconds, so the Watch it is given adds both to each watch request
-// and stretches the inactivity timeout past the server's bookmark cadence (WATCH_INACTIVITY_MS):
-// BOOKMARK events move the resourceVersion forward on quiet resources (a re-watch after
+// An informer that does not die: list, then watch from the list's resourceVersion, on our own REST
+// client (rest.ts). A watch the server ends (its timeoutSeconds, a restart) or that goes silent is
+// opened again from the last resourceVersion at once; 410 Gone (the version was compacted away)
+// lists again; any other failure (a 5xx, a refused connection, a failed list) restarts the same
+// way after a capped, jittered backoff, each restart logged and counted. The watch asks for
+// BOOKMARK events, which move the resourceVersion forward on quiet resources (a re-watch after
 // compaction needs no relist as often) and keep a quiet watch open until the server ends it.
 import { Backoff, WATCH_RETRY } from "../base/backoff.ts";
-import {
-  ListWatch,
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { KubeApiError, type KubeRest, type WatchEvent } from "./rest.ts";
 
-export interface ListOptions {
-  labelSelector?: string;
-  fieldSelector?: string;
-}
-
-export interface InformerOptions<T> {
+export interface InformerOptions {
   /**
    * The collection's path, e.g. /api/v1/nodes or /apis/vipkeeper.io/v1alpha1/virtualrouters;
    * or give `resource` (and `namespace`) and it is built.
@@ -36,8 +18,6 @@ export interface InformerOptions<T> {
   resource?: { group: string; version: string; plural: string };
   /** Only this namespace's objects (with `resource`). */
   namespace?: string;
-  /** Lists the collection; it is given the informer's selectors and must apply them. */
-  list(opts: ListOptions): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
   labelSelector?: string;
   fieldSelector?: string;
   log: Logger;
@@ -61,8 +41,8 @@ type Verb = "add" | "update" | "delete";
 /**
  * How long a watch may stay silent before it is re-opened. kube-apiserver 1.37 sends a BOOKMARK on
  * a quiet watch that asks for them 2 minutes after it opens, then every minute (seen here), so a
- * live watch is never cut; a dead connection is noticed within this time. client-node's own 30 s re-opened every quiet watch twice
- * a minute: most of an idle agent's requests.
+ * live watch is never cut; a dead connection is noticed within this time. (client-node's 30 s
+ * re-opened every quiet watch twice a minute: most of an idle agent's requests.)
  */
 export const WATCH_INACTIVITY_MS = 180_000;
 
@@ -71,95 +51,61 @@ export function watchTimeoutSeconds(random = Math.random()): number {
   return Math.floor(300 * (1 + random));
 }
 
-/**
- * A Watch that asks for BOOKMARK events (ListWatch never does) and a server-side timeout, and
- * tells when a watch opens.
- */
-class BookmarkWatch extends Watch {
-  private readonly opening: () => void;
-  constructor(kc: KubeConfig, opening: () => void) {
-    super(kc);
-    this.opening = opening;
-    // A plain field in client-node 2.0.1's Watch (dist/watch.js), private only in its types.
-    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_INACTIVITY_MS;
-  }
+/** A watch that ends this soon with nothing received waits a backoff delay before the next. */
+const QUICK_END_MS = 1000;
 
-  override watch(
-    path: string,
-    queryParams: Parameters<Watch["watch"]>[1],
-    callback: Parameters<Watch["watch"]>[2],
-    done: Parameters<Watch["watch"]>[3],
-  ): Promise<AbortController> {
-    this.opening();
-    return super.watch(
-      path,
-      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds() },
-      callback,
-      done,
-    );
-  }
+interface Meta {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
 }
 
-/** T is the object as the API sends it (custom objects are plain JSON, so not KubernetesObject). */
+/**
+ * managedFields go: nothing in vipkeeper reads them from a cache, and a router carries one entry
+ * per agent that writes its status (client-go's informers offer the same trim as a transform).
+ */
+function strip<O extends Meta>(o: O): O {
+  const m = o?.metadata as { managedFields?: unknown } | undefined;
+  if (m?.managedFields !== undefined) delete m.managedFields;
+  return o;
+}
+
+const keyOf = (o: Meta) => `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+
+/** T is the object as the API sends it (JSON: times are strings, whatever client-node's types say). */
 export class SupervisedInformer<T> {
-  private readonly lw: ListWatch<KubernetesObject>;
+  private readonly rest: KubeRest;
+  private readonly cache = new Map<string, T>();
   private readonly handlers: Record<Verb, Handler<T>[]> = { add: [], update: [], delete: [] };
   private readonly retry: Backoff;
   private readonly retryCapMs: number;
-  private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly selectors: Record<string, string>;
+  private stopped = true;
+  private running = false;
+  private rv = "";
+  private watch: { abort(): void } | undefined;
+  private sleeping: { timer: NodeJS.Timeout; wake(): void } | undefined;
   private lastFailureAt = 0;
   private readonly syncedOnce: Promise<void>;
   private markSynced!: () => void;
   private isSynced = false;
-  private readonly opts: InformerOptions<T>;
+  private readonly opts: InformerOptions;
   readonly path: string;
   /** Restarts after errors; full lists (the first, after 410 Gone, after restarts without a version). */
   restarts = 0;
   lists = 0;
   handlerErrors = 0;
 
-  constructor(kc: KubeConfig, opts: InformerOptions<T>) {
+  constructor(rest: KubeRest, opts: InformerOptions) {
+    this.rest = rest;
     this.opts = opts;
     this.retryCapMs = opts.maxRestartDelayMs ?? WATCH_RETRY.maxMs;
     this.retry = new Backoff({ firstMs: opts.restartDelayMs ?? WATCH_RETRY.firstMs, maxMs: this.retryCapMs });
     if (!opts.path && !opts.resource) throw new Error("informer: give path or resource");
     this.path = opts.path ?? collectionPath(opts.resource!, opts.namespace);
     this.syncedOnce = new Promise((resolve) => (this.markSynced = resolve));
-    const selectors: ListOptions = {
+    this.selectors = {
       ...(opts.labelSelector !== undefined ? { labelSelector: opts.labelSelector } : {}),
       ...(opts.fieldSelector !== undefined ? { fieldSelector: opts.fieldSelector } : {}),
     };
-    this.lw = new ListWatch<KubernetesObject>(
-      this.path,
-      // ListWatch fills its cache from a list, then opens the watch: from then on it is synced.
-      new BookmarkWatch(kc, () => {
-        if (this.lists > 0 && !this.isSynced) this.markSyncedNow();
-      }),
-      async () => {
-        const list = await opts.list(selectors);
-        this.lists++;
-        this.healthy();
-        return list as unknown as KubernetesListObject<KubernetesObject>;
-      },
-      false,
-      opts.labelSelector,
-      opts.fieldSelector,
-    );
-    for (const verb of ["add", "update", "delete"] as const)
-      this.lw.on(verb, (obj) => {
-        this.healthy();
-        for (const h of this.handlers[verb]) {
-          // A throwing handler would become an unhandled rejection inside ListWatch.
-          try {
-            h(obj as T);
-          } catch (err) {
-            this.handlerErrors++;
-            opts.log.error({ path: this.path, verb, err: (err as Error)?.message }, "informer handler threw");
-          }
-        }
-      });
-    this.lw.on("error", (err) => this.restart(err));
   }
 
   /** True once the first list is in the cache. */
@@ -175,15 +121,17 @@ export class SupervisedInformer<T> {
   /** Starts, and resolves once the first list is in the cache. */
   async start(): Promise<void> {
     this.stopped = false;
-    void this.lw.start().catch((err: unknown) => this.restart(err));
+    if (!this.running) void this.run();
     await this.syncedOnce;
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    void this.lw.stop();
+    this.watch?.abort();
+    if (this.sleeping) {
+      clearTimeout(this.sleeping.timer);
+      this.sleeping.wake();
+    }
   }
 
   /** "change" is any of add, update and delete; a deleted object is passed as last seen. */
@@ -193,29 +141,145 @@ export class SupervisedInformer<T> {
   }
 
   list(namespace?: string): T[] {
-    return this.lw.list(namespace) as T[];
+    const all = [...this.cache.values()];
+    return namespace === undefined ? all : all.filter((o) => (o as Meta).metadata?.namespace === namespace);
   }
 
   get(name: string, namespace?: string): T | undefined {
-    return this.lw.get(name, namespace) as T | undefined;
+    return this.cache.get(`${namespace ?? ""}/${name}`);
   }
 
   /** The resourceVersion the cache is at (moved by events and bookmarks). */
   get resourceVersion(): string {
-    return this.lw.latestResourceVersion();
+    return this.rv;
   }
 
-  private markSyncedNow(): void {
-    this.isSynced = true;
-    this.markSynced();
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (!this.stopped) {
+        try {
+          if (!this.rv) await this.relist();
+          if (this.stopped) break;
+          const opened = performance.now();
+          let received = false;
+          const handle = this.rest.watch<T & Meta>(
+            this.path,
+            {
+              ...this.selectors,
+              resourceVersion: this.rv,
+              allowWatchBookmarks: true,
+              timeoutSeconds: watchTimeoutSeconds(),
+            },
+            (e) => {
+              received = true;
+              this.event(e);
+            },
+            { inactivityMs: WATCH_INACTIVITY_MS },
+          );
+          this.watch = handle;
+          await handle.done;
+          // Ended by the server or gone quiet: open it again from where it was, at once unless it
+          // ended as soon as it opened (a server that closes every watch must not make a busy loop).
+          if (!received && performance.now() - opened < QUICK_END_MS && !this.stopped)
+            await this.sleep(this.retry.next());
+        } catch (err) {
+          if (this.stopped) break;
+          if (err instanceof KubeApiError && err.code === 410) {
+            // The version is compacted away: list again (expected, not a failure).
+            this.rv = "";
+            continue;
+          }
+          await this.restart(err);
+        } finally {
+          this.watch = undefined;
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const list = await this.rest.list<T & Meta>(this.path, this.selectors);
+    this.lists++;
+    this.healthy();
+    const seen = new Set<string>();
+    for (const raw of list.items ?? []) {
+      const item = strip(raw);
+      const key = keyOf(item);
+      seen.add(key);
+      this.upsert(key, item);
+    }
+    for (const [key, old] of [...this.cache])
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.emit("delete", old);
+      }
+    this.rv = list.metadata?.resourceVersion ?? "";
+    if (!this.isSynced) {
+      this.isSynced = true;
+      this.markSynced();
+    }
+  }
+
+  private event(e: WatchEvent<T & Meta>): void {
+    this.healthy();
+    const obj = strip(e.object);
+    const rv = obj?.metadata?.resourceVersion;
+    if (e.type === "ADDED" || e.type === "MODIFIED") this.upsert(keyOf(obj), obj);
+    else if (e.type === "DELETED") {
+      const key = keyOf(obj);
+      if (this.cache.delete(key)) this.emit("delete", obj);
+    }
+    // BOOKMARK: only its version, which is the point of it.
+    if (rv) this.rv = rv;
+  }
+
+  /** Add, or update when the version differs (a relist that finds it unchanged says nothing). */
+  private upsert(key: string, obj: T & Meta): void {
+    const old = this.cache.get(key) as Meta | undefined;
+    this.cache.set(key, obj);
+    if (!old) this.emit("add", obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit("update", obj);
+  }
+
+  private emit(verb: Verb, obj: T): void {
+    for (const h of this.handlers[verb]) {
+      // A throwing handler must not end the watch: it is logged and counted.
+      try {
+        h(obj);
+      } catch (err) {
+        this.handlerErrors++;
+        this.opts.log.error(
+          { path: this.path, verb, err: (err as Error)?.message },
+          "informer handler threw",
+        );
+      }
+    }
   }
 
   private healthy(): void {
     this.retry.reset();
   }
 
-  private restart(err: unknown): void {
-    if (this.stopped || this.timer) return;
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleeping = undefined;
+        resolve();
+      }, ms);
+      this.sleeping = {
+        timer,
+        wake: () => {
+          this.sleeping = undefined;
+          resolve();
+        },
+      };
+    });
+  }
+
+  private async restart(err: unknown): Promise<void> {
     this.restarts++;
     // A failure long after the last one starts the backoff over (quiet resources send no events).
     const now = performance.now();
@@ -231,9 +295,33 @@ export class SupervisedInformer<T> {
       },
       "list/watch failed; restarting",
     );
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (!this.stopped) void this.lw.start().catch((e: unknown) => this.restart(e));
-    }, delay);
+    await this.sleep(delay);
   }
+}
+
+/**
+ * Calls `changed` on adds, deletes, and those updates that change `project(object)` (compared as
+ * JSON): what a consumer reads of an object, where most updates change something else (status
+ * written by others, heartbeats).
+ */
+export function onChangeOf<T extends Meta>(
+  informer: SupervisedInformer<T>,
+  project: (o: T) => unknown,
+  changed: () => void,
+): void {
+  const seen = new Map<string, string>();
+  informer.on("add", (o) => {
+    seen.set(keyOf(o), JSON.stringify(project(o)));
+    changed();
+  });
+  informer.on("update", (o) => {
+    const json = JSON.stringify(project(o));
+    if (seen.get(keyOf(o)) === json) return;
+    seen.set(keyOf(o), json);
+    changed();
+  });
+  informer.on("delete", (o) => {
+    seen.delete(keyOf(o));
+    changed();
+  });
 }

@@ -4,7 +4,8 @@
 // a 409 Conflict means someone else won the round; a leader that cannot renew within renewDeadline
 // stops leading (and the process should exit); on stop it releases the lease (empty holder, 1 s
 // duration) so a successor takes over at its next try.
-import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
+import { microTime, type Leases } from "./leases.ts";
 import type { Logger } from "pino";
 
 export interface LeaderElectionOptions {
@@ -61,9 +62,8 @@ export function nextSpec(
   return {
     holderIdentity: identity,
     leaseDurationSeconds: Math.max(1, Math.round(leaseDurationMs / 1000)),
-    // MicroTime: kube-apiserver refuses a Date's 3-digit fraction (client-node's V1MicroTime writes 6).
-    renewTime: new V1MicroTime(now),
-    acquireTime: new V1MicroTime(action === "renew" ? (prior?.acquireTime ?? now) : now),
+    renewTime: microTime(now),
+    acquireTime: microTime(action === "renew" ? (prior?.acquireTime ?? now) : now),
     leaseTransitions: (prior?.leaseTransitions ?? 0) + (action === "take" ? 1 : 0),
   };
 }
@@ -100,13 +100,13 @@ export class LeaderElector {
   private started = false;
   private finished!: () => void;
   private readonly ended: Promise<void>;
-  private readonly api: CoordinationV1Api;
+  private readonly api: Leases;
   private readonly o: Required<Omit<LeaderElectionOptions, "onNewLeader">> &
     Pick<LeaderElectionOptions, "onNewLeader">;
   /** Tries so far (each reads the lease once), and failed requests among them. */
   readonly stats = { rounds: 0, errors: 0, conflicts: 0 };
 
-  constructor(api: CoordinationV1Api, opts: LeaderElectionOptions) {
+  constructor(api: Leases, opts: LeaderElectionOptions) {
     this.api = api;
     this.o = {
       leaseDurationMs: 15_000,
@@ -299,8 +299,8 @@ export class LeaderElector {
         ...lease.spec,
         holderIdentity: "",
         leaseDurationSeconds: 1,
-        renewTime: new V1MicroTime(),
-        acquireTime: new V1MicroTime(),
+        renewTime: microTime(),
+        acquireTime: microTime(),
       };
       await this.api.replaceNamespacedLease({
         name: this.o.name,

@@ -1,5 +1,8 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const MAIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
@@ -17,6 +20,41 @@ describe("vipkeeper CLI", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("Usage: vipkeeper <command>");
     expect(r.stdout).toContain("sim");
+  });
+
+  it("the agent's main process runs with 1 MB semi-spaces (bin/vipkeeper.js replaces itself, same pid); other commands do not", () => {
+    // A preload that prints each process image's pid and V8 flags: the agent's twice, one pid.
+    const preload = join(mkdtempSync(join(tmpdir(), "vk-cli-")), "flags.mjs");
+    writeFileSync(
+      preload,
+      'process.stderr.write("flags " + process.pid + " " + JSON.stringify(process.execArgv) + "\\n");\n',
+    );
+    const flags = (...args: string[]) =>
+      spawnSync(process.execPath, [MAIN, ...args], {
+        encoding: "utf8",
+        env: { ...process.env, NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` },
+      })
+        .stderr.split("\n")
+        .filter((l) => l.startsWith("flags "))
+        .map((l) => l.split(" "));
+    const agent = flags("agent", "--help");
+    expect(agent).toHaveLength(2);
+    expect(agent[0]![1]).toBe(agent[1]![1]);
+    expect(JSON.parse(agent[1]![2]!)).toContain("--max-semi-space-size=1");
+    const other = flags("--version");
+    expect(other).toHaveLength(1);
+    expect(JSON.parse(other[0]![2]!)).not.toContain("--max-semi-space-size=1");
+  });
+
+  it("a kubeconfig the client cannot use is one line naming what is not supported, exit 2", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "vk-cli-")), "kubeconfig");
+    writeFileSync(
+      file,
+      'clusters: [{name: c, cluster: {server: "https://198.18.0.1:6443"}}]\nusers: [{name: u, user: {exec: {command: aws}}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
+    const r = run("controller", "--kubeconfig", file, "--no-leader-elect", "--no-agents");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`vipkeeper controller: kubeconfig ${file}: user "u": exec is not supported\n`);
   });
 
   it("an unknown command fails with usage", () => {

@@ -1,10 +1,10 @@
 // The agent's heartbeat Lease against the in-process API server: a renewal is one conditional
 // update; a lease someone else wrote is read and renewed in the same round; a deleted one is made
 // again.
-import { CoordinationV1Api } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentLeaseName, keepAgentLease } from "../../src/cluster-mode/agent-lease.ts";
+import { LeaseApi } from "../../src/kube/leases.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 import { waitUntil } from "../support/agents.ts";
 import { countCalls } from "../support/count-calls.ts";
@@ -14,10 +14,10 @@ const log = pino({ level: "silent" });
 
 describe("agent lease", () => {
   let api: ApiServer;
-  let coordination: CoordinationV1Api;
+  let coordination: LeaseApi;
   beforeAll(async () => {
     api = await startApiServer();
-    coordination = api.kubeConfig().makeApiClient(CoordinationV1Api);
+    coordination = new LeaseApi(api.rest());
   });
   afterAll(() => api.close());
 
@@ -52,7 +52,7 @@ describe("agent lease", () => {
         "a renewal after the conflict",
       );
 
-      await coordination.deleteNamespacedLease({ name, namespace: NS });
+      await api.rest().delete(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${name}`);
       mark = calls.length;
       await waitUntil(
         () => calls.slice(mark).includes("createNamespacedLease"),

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   decideRouters,
   interfaceFor,
+  PlanCache,
   type ClusterInputs,
   type HostAddress,
 } from "../../src/cluster-mode/cluster-plan.ts";
@@ -44,6 +45,45 @@ function inputs(over: Partial<ClusterInputs> = {}): ClusterInputs {
 }
 
 describe("cluster mode: what this node runs", () => {
+  it("a PlanCache gives the same decisions as none, with instances of their own; it keeps only the last pass's plans", () => {
+    const cache = new PlanCache();
+    const many = inputs({
+      routers: [
+        router(),
+        { ...router({ addresses: [{ address: "198.18.0.101/24" }] }), metadata: { name: "db" } },
+      ],
+    });
+    const fresh = decideRouters(many);
+    const first = decideRouters(many, cache);
+    const second = decideRouters(many, cache);
+    expect(first).toEqual(fresh);
+    expect(second).toEqual(fresh);
+    expect(cache.size).toBe(2);
+    const [a, b] = [first[0], second[0]];
+    if (!a?.run || !b?.run) throw new Error("both run");
+    expect(b.plan.instances[0]).not.toBe(a.plan.instances[0]);
+    // Sources are each pass's own: a Node more is in the next pass's plan, from the same cache.
+    const more = decideRouters(
+      { ...many, nodes: [...nodes, { name: "n3", labels: {}, addresses: ["198.18.0.3"] }] },
+      cache,
+    )[0];
+    if (!more?.run) throw new Error("runs");
+    expect(more.plan.instances[0]?.sources).toEqual({
+      kind: "nodes",
+      addresses: ["198.18.0.1", "198.18.0.2", "198.18.0.3"],
+    });
+    expect(b.plan.instances[0]?.sources).toEqual({ kind: "nodes", addresses: ["198.18.0.1", "198.18.0.2"] });
+    // A changed router is planned again; the old plan is gone after the pass.
+    const changed = decideRouters(
+      inputs({ routers: [router({ priority: 120 } as Partial<RouterObject["spec"]>)] }),
+      cache,
+    );
+    expect(changed[0]).toEqual(
+      decideRouters(inputs({ routers: [router({ priority: 120 } as Partial<RouterObject["spec"]>)] }))[0],
+    );
+    expect(cache.size).toBe(1);
+  });
+
   it("runs a router once the controller gave it a VRID, on the interface of the VIP's subnet", () => {
     const [d] = decideRouters(inputs());
     expect(d?.run).toBe(true);

@@ -51,7 +51,7 @@ describe("VirtualServerStatusWriter", () => {
     names.map((n) => stored(n)).filter((v): v is NonNullable<typeof v> => v !== undefined);
   const writer = (names: string[]) => {
     const w = new VirtualServerStatusWriter({
-      apply: applyVirtualServerStatus(api.kubeConfig(), "vipkeeper-agent"),
+      apply: applyVirtualServerStatus(api.rest(), "vipkeeper-agent"),
       log,
       virtualServers: cache(names),
       delayMs: 20,
@@ -271,7 +271,7 @@ describe("VirtualServerStatusWriter", () => {
     await create("g");
     const obj = stored("g")!;
     const w = new VirtualServerStatusWriter({
-      apply: applyVirtualServerStatus(api.kubeConfig(), "vipkeeper-agent"),
+      apply: applyVirtualServerStatus(api.rest(), "vipkeeper-agent"),
       log,
       virtualServers: () => [obj], // the cache has not heard of the delete yet
       delayMs: 20,

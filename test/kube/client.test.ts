@@ -1,13 +1,10 @@
-// client.ts through client-node's real API classes against the in-process API server: the
-// KubeConfig sources, server-side apply of status by two field managers, merge patches of
-// finalizers, and the Event recorder's aggregation and failure handling.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// client.ts on kube/rest.ts against the in-process API server: server-side apply of status by two
+// field managers, merge patches of finalizers, and the Event recorder's aggregation and failure
+// handling. (client-node's API classes only set up and read back.)
 import { CoreV1Api, CustomObjectsApi, type CoreV1Event } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { applyStatus, EventRecorder, loadKubeConfig, mergePatch } from "../../src/kube/client.ts";
+import { applyStatus, EventRecorder, mergePatch, objectPath } from "../../src/kube/client.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
 
 const log = pino({ level: "silent" });
@@ -67,49 +64,6 @@ const NS_CRD = {
   },
 };
 
-describe("loadKubeConfig", () => {
-  const saved = { ...process.env };
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vkku-kc-"));
-  });
-  afterEach(() => {
-    for (const k of ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBECONFIG"]) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  const file = (server: string) => {
-    const p = join(dir, `${Math.random().toString(16).slice(2)}.yaml`);
-    writeFileSync(
-      p,
-      `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${server}"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
-    );
-    return p;
-  };
-
-  it("an explicit file wins, even in a pod", () => {
-    process.env.KUBERNETES_SERVICE_HOST = "198.18.0.1";
-    process.env.KUBERNETES_SERVICE_PORT = "443";
-    expect(loadKubeConfig(file("https://198.18.0.9:6443")).getCurrentCluster()?.server).toBe(
-      "https://198.18.0.9:6443",
-    );
-  });
-  it("in a pod (KUBERNETES_SERVICE_HOST set): the in-cluster service address", () => {
-    process.env.KUBERNETES_SERVICE_HOST = "2001:db8::1";
-    process.env.KUBERNETES_SERVICE_PORT = "443";
-    process.env.KUBECONFIG = file("https://198.18.0.7:6443");
-    expect(loadKubeConfig().getCurrentCluster()?.server).toBe("https://[2001:db8::1]:443");
-  });
-  it("elsewhere: KUBECONFIG", () => {
-    delete process.env.KUBERNETES_SERVICE_HOST;
-    process.env.KUBECONFIG = file("https://198.18.0.8:6443");
-    expect(loadKubeConfig().getCurrentCluster()?.server).toBe("https://198.18.0.8:6443");
-  });
-});
-
 describe("writes against an API server", () => {
   let api: ApiServer;
   let custom: CustomObjectsApi;
@@ -146,7 +100,7 @@ describe("writes against an API server", () => {
 
   it("applyStatus: two field managers each own their entry of a list-map", async () => {
     const name = await gadget();
-    const kc = api.kubeConfig();
+    const kc = api.rest();
     await applyStatus(
       kc,
       { ...REF, name },
@@ -195,7 +149,7 @@ describe("writes against an API server", () => {
   });
 
   it("applyStatus and mergePatch on a namespaced object", async () => {
-    const kc = api.kubeConfig();
+    const kc = api.rest();
     const ref = { group: GROUP, version: "v1", plural: "nsgadgets", namespace: "vkku-ns", name: "ng" };
     await custom.createNamespacedCustomObject({
       ...ref,
@@ -224,7 +178,7 @@ describe("writes against an API server", () => {
 
   it("applyStatus: without force, taking another manager's field is a 409 conflict; with force it is taken", async () => {
     const name = await gadget();
-    const kc = api.kubeConfig();
+    const kc = api.rest();
     await applyStatus(
       kc,
       { ...REF, name },
@@ -240,23 +194,37 @@ describe("writes against an API server", () => {
     expect((await get(name)).status?.nodes).toEqual([{ name: "n1", state: "FAULT" }]);
   });
 
-  it("the content type matters: the same patch without it is sent as JSON patch and refused", async () => {
+  it("the content type matters: the same body sent as JSON patch is refused", async () => {
     const name = await gadget();
+    const rest = api.rest();
     await expect(
-      custom.patchClusterCustomObjectStatus({
-        ...REF,
-        name,
-        body: statusOf(name, [{ name: "n1", state: "MASTER" }]),
-        fieldManager: "x",
-      }),
+      rest.patch(
+        `${objectPath({ ...REF, name })}/status`,
+        statusOf(name, [{ name: "n1", state: "MASTER" }]),
+        "json",
+      ),
       // JSON patch wants an array of operations: the object is refused as the real server does.
-    ).rejects.toMatchObject({ code: 400, body: expect.stringContaining("jsonpatch.Patch") as string });
+    ).rejects.toMatchObject({ code: 400, message: expect.stringContaining("jsonpatch.Patch") as string });
     expect((await get(name)).status?.nodes).toBeUndefined();
+  });
+
+  it("objectPath: core and grouped, cluster and namespaced, with a subresource", () => {
+    expect(
+      objectPath({
+        group: "",
+        version: "v1",
+        plural: "services",
+        namespace: "ns",
+        name: "web",
+        subresource: "status",
+      }),
+    ).toBe("/api/v1/namespaces/ns/services/web/status");
+    expect(objectPath({ ...REF, name: "g" })).toBe(`/apis/${GROUP}/v1/gadgets/g`);
   });
 
   it("mergePatch: finalizers added and removed; a stale resourceVersion in the patch is a 409", async () => {
     const name = await gadget();
-    const kc = api.kubeConfig();
+    const kc = api.rest();
     await mergePatch(kc, { ...REF, name }, { metadata: { finalizers: ["vipkeeper.io/release"] } });
     const g = await get(name);
     expect(g.metadata.finalizers).toEqual(["vipkeeper.io/release"]);
@@ -280,7 +248,7 @@ describe("writes against an API server", () => {
 
     it("repeats bump one Event's count; another message is another Event; cluster objects go to default", async () => {
       let now = 1_000_000;
-      const rec = new EventRecorder(api.kubeConfig(), {
+      const rec = new EventRecorder(api.rest(), {
         component: "vipkeeper-controller",
         host: "node-a",
         log,
@@ -316,7 +284,7 @@ describe("writes against an API server", () => {
     });
 
     it("namespaced objects' Events go to their namespace; a deleted Event is recreated on repeat", async () => {
-      const rec = new EventRecorder(api.kubeConfig(), { component: "vipkeeper-controller", log });
+      const rec = new EventRecorder(api.rest(), { component: "vipkeeper-controller", log });
       const svc = { apiVersion: "v1", kind: "Service", name: "web", namespace: "vkku-ev" };
       rec.record(svc, "Normal", "IPAllocated", "198.18.0.10");
       await rec.flush();
@@ -332,7 +300,7 @@ describe("writes against an API server", () => {
     });
 
     it("never throws: failures while the API server is away and bad input are logged and counted", async () => {
-      const rec = new EventRecorder(api.kubeConfig(), { component: "vipkeeper-controller", log });
+      const rec = new EventRecorder(api.rest(), { component: "vipkeeper-controller", log });
       api.setUnavailable(true);
       expect(() =>
         rec.record({ apiVersion: "v1", kind: "Node", name: "n1" }, "Normal", "R", "m"),
@@ -353,7 +321,7 @@ describe("writes against an API server", () => {
     });
 
     it("long messages are cut to 1 kB", async () => {
-      const rec = new EventRecorder(api.kubeConfig(), { component: "c", log });
+      const rec = new EventRecorder(api.rest(), { component: "c", log });
       rec.record({ apiVersion: "v1", kind: "Node", name: "long" }, "Warning", "R", "x".repeat(5000));
       await rec.flush();
       const [e] = await events("default", "long");

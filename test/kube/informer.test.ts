@@ -1,11 +1,12 @@
-// The supervised informer through client-node's real ListWatch and Watch against the in-process API
-// server: selectors and namespace, handlers, 410 Gone → relist, errors → restarts with backoff,
-// bookmarks asked for and used.
+// The supervised informer on kube/rest.ts against the in-process API server: selectors and
+// namespace, handlers, 410 Gone → relist, errors → restarts with backoff, bookmarks asked for and
+// used. (client-node's CoreV1Api only makes the changes it follows.)
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   collectionPath,
+  onChangeOf,
   SupervisedInformer,
   WATCH_INACTIVITY_MS,
   watchTimeoutSeconds,
@@ -35,12 +36,10 @@ async function setup(
   opts: { bookmarkIntervalMs?: number; labelSelector?: string; logger?: typeof log } = {},
 ) {
   api = await startApiServer(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {});
-  const kc = api.kubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
-  const inf = new SupervisedInformer<V1ConfigMap>(kc, {
+  const core = api.kubeConfig().makeApiClient(CoreV1Api);
+  const inf = new SupervisedInformer<V1ConfigMap>(api.rest(), {
     resource: { group: "", version: "v1", plural: "configmaps" },
     namespace: NS,
-    list: (sel) => core.listNamespacedConfigMap({ namespace: NS, ...sel }),
     ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
     log: opts.logger ?? log,
     restartDelayMs: 50,
@@ -271,5 +270,56 @@ describe("supervised informer", { timeout: 30_000 }, () => {
     await until(() => inf.get("b", NS) !== undefined, "b");
     expect(inf.handlerErrors).toBe(2);
     expect(inf.restarts).toBe(0);
+  });
+
+  it("drops managedFields from what it caches", async () => {
+    const { inf } = await setup();
+    await inf.start();
+    const rest = api!.rest();
+    const path = `/api/v1/namespaces/${NS}/configmaps/applied`;
+    const body = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "applied", namespace: NS },
+      data: { k: "v" },
+    };
+    await rest.apply(path, body, { fieldManager: "m" });
+    await until(() => inf.get("applied", NS) !== undefined, "the applied object");
+    const server = await rest.get<V1ConfigMap>(path);
+    expect(server.metadata?.managedFields?.length).toBe(1);
+    expect(inf.get("applied", NS)?.metadata?.managedFields).toBeUndefined();
+    inf.stop();
+    // After a relist too.
+    const again = new SupervisedInformer<V1ConfigMap>(rest, {
+      path: `/api/v1/namespaces/${NS}/configmaps`,
+      log,
+    });
+    informers.push(again);
+    await again.start();
+    expect(again.get("applied", NS)?.metadata?.managedFields).toBeUndefined();
+  });
+
+  it("onChangeOf: adds and deletes count, updates only when the projection changes", async () => {
+    const { inf, put, patch, del, core } = await setup();
+    let changes = 0;
+    onChangeOf(
+      inf,
+      (o) => o.data?.v,
+      () => changes++,
+    );
+    await inf.start();
+    await put("p", "1");
+    await until(() => changes === 1, "the add");
+    // A label changes, the projection (data.v) does not: no call.
+    await core.replaceNamespacedConfigMap({
+      name: "p",
+      namespace: NS,
+      body: { metadata: { name: "p", namespace: NS, labels: { other: "x" } }, data: { v: "1" } },
+    });
+    await patch("p", "2");
+    await until(() => inf.get("p", NS)?.data?.v === "2", "the second update");
+    expect(changes).toBe(2);
+    await del("p");
+    await until(() => changes === 3, "the delete");
   });
 });

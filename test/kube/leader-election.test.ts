@@ -1,6 +1,7 @@
-// Leader election: the rules as pure functions, then electors through client-node's real
-// CoordinationV1Api against the in-process API server (test/kubeapi).
-import { CoordinationV1Api, V1MicroTime, type V1Lease } from "@kubernetes/client-node";
+// Leader election: the rules as pure functions, then electors through the
+// Leases API (kube/leases.ts on kube/rest.ts) against the in-process API server (test/kubeapi).
+import type { V1Lease } from "@kubernetes/client-node";
+import { LeaseApi, microTime, type Leases } from "../../src/kube/leases.ts";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -32,7 +33,7 @@ describe("leader election rules (pure)", () => {
     old.spec!.renewTime = new Date(0);
     expect(decide(old, "me", undefined, 1e12, 15_000)).toBe("wait");
   });
-  it("counts transitions on takeover only, keeps acquireTime on renewal", () => {
+  it("counts transitions on takeover only, keeps acquireTime on renewal; times as MicroTime (6 digits)", () => {
     const t0 = new Date(1000);
     const t1 = new Date(2000);
     const held: V1Lease = { spec: { holderIdentity: "me", acquireTime: t0, leaseTransitions: 4 } };
@@ -40,14 +41,20 @@ describe("leader election rules (pure)", () => {
       holderIdentity: "me",
       leaseDurationSeconds: 15,
       leaseTransitions: 0,
-      acquireTime: t1,
+      acquireTime: "1970-01-01T00:00:02.000000Z",
     });
-    expect(nextSpec(held, "renew", "me", t1, 15_000)).toMatchObject({ leaseTransitions: 4, acquireTime: t0 });
+    expect(nextSpec(held, "renew", "me", t1, 15_000)).toMatchObject({
+      leaseTransitions: 4,
+      acquireTime: "1970-01-01T00:00:01.000000Z",
+    });
+    // As read back from the server: kept as it is.
+    const read: V1Lease = { spec: { ...held.spec, acquireTime: microTime("2026-12-05T10:00:00.123456Z") } };
+    expect(nextSpec(read, "renew", "me", t1, 15_000).acquireTime).toBe("2026-12-05T10:00:00.123456Z");
     expect(nextSpec(held, "take", "you", t1, 15_000)).toMatchObject({
       holderIdentity: "you",
       leaseTransitions: 5,
-      acquireTime: t1,
-      renewTime: t1,
+      acquireTime: "1970-01-01T00:00:02.000000Z",
+      renewTime: "1970-01-01T00:00:02.000000Z",
     });
   });
   it("refuses timings where a leader could outlive its lease", () => {
@@ -59,7 +66,7 @@ describe("leader election rules (pure)", () => {
       onStartedLeading() {},
       onStoppedLeading() {},
     };
-    const api = {} as CoordinationV1Api;
+    const api = {} as Leases;
     expect(() => new LeaderElector(api, { ...base, leaseDurationMs: 10_000 })).toThrow(/leaseDurationMs/);
     expect(() => new LeaderElector(api, { ...base, retryPeriodMs: 10_000 })).toThrow(/renewDeadlineMs/);
   });
@@ -75,14 +82,14 @@ const until = async (cond: () => boolean, what: string, ms = 20_000) => {
 
 describe("leader election against an API server", () => {
   let api: ApiServer;
-  let coordination: CoordinationV1Api;
+  let coordination: Leases;
   const electors: LeaderElector[] = [];
   const NS = "vkku-le";
   let n = 0;
 
   beforeAll(async () => {
     api = await startApiServer();
-    coordination = api.kubeConfig().makeApiClient(CoordinationV1Api);
+    coordination = new LeaseApi(api.rest());
   });
   afterAll(() => api.close());
   afterEach(async () => {
@@ -94,7 +101,7 @@ describe("leader election against an API server", () => {
     identity: string,
     name: string,
     extra: Partial<LeaderElectionOptions> = {},
-    client: CoordinationV1Api = coordination,
+    client: Leases = coordination,
   ) {
     const seen = { started: 0, stopped: 0, leaders: [] as string[], why: [] as string[] };
     const e = new LeaderElector(client, {
@@ -159,7 +166,7 @@ describe("leader election against an API server", () => {
       namespace: NS,
       body: {
         metadata: { name, namespace: NS },
-        spec: { holderIdentity: "ghost", leaseDurationSeconds: 2, renewTime: new V1MicroTime(0) },
+        spec: { holderIdentity: "ghost", leaseDurationSeconds: 2, renewTime: microTime(new Date(0)) },
       },
     });
     const c = elector("c", name);

@@ -16,6 +16,7 @@
 import { strategicMergePatch } from "./strategic-merge.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
+import { KubeRest } from "../../src/kube/rest.ts";
 import { parse as parseYaml } from "yaml";
 import { fieldsOf, matches, parseSelector, SelectorError } from "./selectors.ts";
 import { applyDefaults, prune, validate, type Cause, type Schema } from "./schema.ts";
@@ -111,6 +112,7 @@ export class ApiServer {
   /** Warnings of the request being handled (Warning headers, RFC 7234 form as the server sends). */
   private warnings: string[] = [];
   private readonly opts: ApiServerOptions;
+  private readonly clients: KubeRest[] = [];
   url = "";
 
   constructor(opts: ApiServerOptions = {}) {
@@ -134,6 +136,7 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
+    for (const c of this.clients.splice(0)) c.close();
     this.cutWatches();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
@@ -148,6 +151,13 @@ export class ApiServer {
       currentContext: "test",
     });
     return kc;
+  }
+
+  /** vipkeeper's own REST client for this server (closed with the server). */
+  rest(): KubeRest {
+    const rest = new KubeRest({ server: this.url });
+    this.clients.push(rest);
+    return rest;
   }
 
   /** The kubeconfig file content, for processes (agents) that read one. */
