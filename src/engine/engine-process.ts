@@ -15,6 +15,7 @@ import { removeEnginePidFile, writeEnginePidFile } from "./leftovers.ts";
 import { linksOf, withoutOwnAddresses, type InstancePlan, type NodePlan } from "../plan/plan.ts";
 import { plansByRouter, routerSteps } from "../plan/steps.ts";
 import { Backoff } from "../base/backoff.ts";
+import { watchStalls } from "./stall-watch.ts";
 import { Notifier } from "../observe/notifier.ts";
 import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers, type ScriptTrackers } from "./script-tracker.ts";
@@ -107,6 +108,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     if (!process.connected) onDisconnect();
   });
   const pidFile = writeEnginePidFile();
+  const stalls = watchStalls(log);
   // Packets may arrive before the engine exists; they are dropped until it does.
   const deliver: { to?: VrrpEngine } = {};
   const host = await openHostNetwork(
@@ -171,6 +173,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
   files.close();
   host.close();
   removeEnginePidFile(pidFile);
+  stalls.stop();
   // What the stop told (scripts, webhooks, mail) may finish, within the supervisor's stop grace:
   // the addresses are released already, and a receiver that hangs must not keep the engine.
   if (!(await notifier.idleWithin(NOTIFY_AT_EXIT_MS)))
