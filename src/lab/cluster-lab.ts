@@ -199,17 +199,29 @@ export class ClusterLab<A extends LabApi = LabApi> {
     return !!this.controller && this.controller.exitCode === null && this.controller.signalCode === null;
   }
 
-  /** SIGKILL of the node's agent processes (supervisor and engines), as when its pod is killed. */
+  /**
+   * SIGKILL of the node's agent processes (supervisor and engines) at one instant, as when its pod
+   * is killed: all are stopped first, so none sees another die and acts on it (an engine whose
+   * agent is gone resigns and releases; a supervisor whose engine died resigns for it), which a
+   * loaded machine could otherwise let happen between two kills.
+   */
   killAgent(node: string): void {
-    for (const pid of this.lab.pids(node)) {
-      let cmd = "";
+    const agent = this.lab.pids(node).filter((pid) => {
       try {
-        cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmd.includes("agent\0--cluster") || cmd.includes("engine-main");
       } catch {
-        continue;
+        return false;
       }
-      if (cmd.includes("agent\0--cluster") || cmd.includes("engine-main")) process.kill(pid, "SIGKILL");
-    }
+    });
+    for (const signal of ["SIGSTOP", "SIGKILL"] as const)
+      for (const pid of agent) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // already gone
+        }
+      }
   }
 
   /**

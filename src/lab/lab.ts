@@ -200,13 +200,16 @@ export class Lab {
 
   /** Kills every process in a host's namespace at once, as a power cut would. */
   killAll(host: string): void {
-    for (const pid of this.pids(host)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
+    // Stopped first, then killed: all at one instant, so none sees another die and acts on it.
+    const pids = this.pids(host);
+    for (const signal of ["SIGSTOP", "SIGKILL"] as const)
+      for (const pid of pids) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // already gone
+        }
       }
-    }
   }
 
   /** Takes a host's cable out: its bridge port goes down, so its eth0 loses carrier. */
