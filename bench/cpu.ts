@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import type { ChildProcess } from "node:child_process";
 import { Lab } from "../src/lab/lab.ts";
 import { startAgent, waitUntil } from "../test/support/agents.ts";
+import { keepalivedCommand } from "../test/interop/keepalived.ts";
 
 const { values } = parseArgs({
   options: {
@@ -97,21 +98,8 @@ function netStats(lab: Lab, node: string): { tx: number; rx: number } {
 
 function start(lab: Lab, impl: Impl, file: string, node: string): ChildProcess {
   if (impl === "vipkeeper") return startAgent(lab, node, file).child;
-  const dir = mkdtempSync(join(tmpdir(), "vk-cpu-ka-"));
-  const child = lab.spawn(node, [
-    "keepalived",
-    "--dont-fork",
-    "--log-console",
-    "--vrrp",
-    "-i",
-    node,
-    "-f",
-    file,
-    "-p",
-    join(dir, "keepalived.pid"),
-    "-r",
-    join(dir, "vrrp.pid"),
-  ]);
+  const { argv } = keepalivedCommand(readFileSync(file, "utf8"), { configId: node, logDetail: false });
+  const child = lab.spawn(node, argv);
   child.stdout?.resume();
   child.stderr?.resume();
   return child;

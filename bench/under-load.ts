@@ -196,12 +196,10 @@ ${Array.from({ length: SERVERS }, (_, i) => `    - {address: ${lab.client.ipv4},
           node,
         ),
       ),
+      // Without --log-detail: every gratuitous ARP of 255 routers on the console is load of its own.
+      { logDetail: false },
     );
-    // Without --log-detail: every gratuitous ARP of 255 routers on the console is load of its own.
-    const child = lab.spawn(
-      node,
-      argv.filter((a) => a !== "--log-detail"),
-    );
+    const child = lab.spawn(node, argv);
     const log: string[] = [];
     let buf = "";
     const collect = (d: Buffer) => {

@@ -74,8 +74,15 @@ export function keepalivedConfig(instances: KeepalivedInstance[], routerId = "la
   return `${lines.join("\n")}\n`;
 }
 
-/** Writes the configuration and returns the argv that runs keepalived's VRRP in the foreground. */
-export function keepalivedCommand(config: string): { argv: string[]; dir: string } {
+/**
+ * Writes the configuration and returns the argv that runs keepalived's VRRP in the foreground.
+ * `configId`: keepalived's -i, for a file whose @ID lines differ by node; `logDetail: false` leaves
+ * out --log-detail (with hundreds of routers, its console lines are load of their own).
+ */
+export function keepalivedCommand(
+  config: string,
+  opts: { configId?: string; logDetail?: boolean } = {},
+): { argv: string[]; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), "vk-keepalived-"));
   const file = join(dir, "keepalived.conf");
   writeFileSync(file, config);
@@ -85,8 +92,9 @@ export function keepalivedCommand(config: string): { argv: string[]; dir: string
       "keepalived",
       "--dont-fork",
       "--log-console",
-      "--log-detail",
+      ...(opts.logDetail === false ? [] : ["--log-detail"]),
       "--vrrp",
+      ...(opts.configId ? ["-i", opts.configId] : []),
       "-f",
       file,
       "-p",
