@@ -201,9 +201,8 @@ export class ClusterLab<A extends LabApi = LabApi> {
 
   /**
    * SIGKILL of the node's agent processes (supervisor and engines) at one instant, as when its pod
-   * is killed: all are stopped first, so none sees another die and acts on it (an engine whose
-   * agent is gone resigns and releases; a supervisor whose engine died resigns for it), which a
-   * loaded machine could otherwise let happen between two kills.
+   * is killed: otherwise, on a loaded machine, an engine whose agent is gone could resign and
+   * release, or a supervisor whose engine died resign for it, between two kills.
    */
   killAgent(node: string): void {
     const agent = this.lab.pids(node).filter((pid) => {
@@ -214,14 +213,7 @@ export class ClusterLab<A extends LabApi = LabApi> {
         return false;
       }
     });
-    for (const signal of ["SIGSTOP", "SIGKILL"] as const)
-      for (const pid of agent) {
-        try {
-          process.kill(pid, signal);
-        } catch {
-          // already gone
-        }
-      }
+    this.lab.killAtOnce(agent);
   }
 
   /**

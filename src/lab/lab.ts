@@ -200,8 +200,11 @@ export class Lab {
 
   /** Kills every process in a host's namespace at once, as a power cut would. */
   killAll(host: string): void {
-    // Stopped first, then killed: all at one instant, so none sees another die and acts on it.
-    const pids = this.pids(host);
+    this.killAtOnce(this.pids(host));
+  }
+
+  /** SIGKILL of these processes at one instant: stopped first, so none sees another die and acts on it. */
+  killAtOnce(pids: readonly number[]): void {
     for (const signal of ["SIGSTOP", "SIGKILL"] as const)
       for (const pid of pids) {
         try {
