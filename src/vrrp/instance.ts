@@ -196,7 +196,11 @@ export class VrrpInstance {
     const effects: Effect[] = [];
     if (this.current === "master" && this.adverTimer !== undefined && this.adverTimer <= now) {
       effects.push(this.advert(this.effective));
-      this.adverTimer = now + this.config.advertIntervalMs;
+      // From when it was due, not when it fired: timers fire late (Node's by up to a millisecond),
+      // and counting from the firing stretched every interval by that (10 ms adverts came every
+      // ~10.7 ms). Late by a whole interval (a stall): from now, with no burst to catch up.
+      const next = this.adverTimer + this.config.advertIntervalMs;
+      this.adverTimer = next > now ? next : now + this.config.advertIntervalMs;
     }
     if (this.current === "backup" && this.masterDownTimer !== undefined && this.masterDownTimer <= now) {
       if (this.syncHeld) {

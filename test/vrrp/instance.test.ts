@@ -167,6 +167,16 @@ describe("Master", () => {
     expect(vr.nextDeadline()).toBe(now + 2000);
   });
 
+  it("counts the next advert from when the last was due, so a late timer does not stretch the interval", () => {
+    const { vr, now } = master();
+    // Fired 0.7 ms late: the next is still due one interval after the last was due.
+    expect(sentPriorities(vr.tick(now + 1000.7))).toEqual([100]);
+    expect(vr.nextDeadline()).toBe(now + 2000);
+    // Held up for over an interval: one advert now, the next an interval on (no burst).
+    expect(sentPriorities(vr.tick(now + 3500))).toEqual([100]);
+    expect(vr.nextDeadline()).toBe(now + 4500);
+  });
+
   it("steps down to a higher priority, releasing its addresses and learning the interval", () => {
     const { vr, now } = master();
     const effects = vr.receive(advert(150, 50), HIGHER_PEER, now + 10);
