@@ -10,13 +10,25 @@
 //                 agent (its main process and engine). The API server (in this process) and the
 //                 controller run outside the node's namespace and are not counted; nor is the lab's
 //                 forwarder to the API server in the namespace (a stand-in for the node's network).
+// The agent runs from a private copy of the Node binary, so that no other process here shares its
+// pages, as on a node (see AGENT_NODE); the bench also measures two idle Node processes from that
+// copy, the floor of any agent made of two Node processes.
 // Runs dist/ (bin/vipkeeper.js; `npm run build` first). Exits 1 when an agent runs other than one
 // engine process. `--cpu S` also measures CPU (utime + stime from /proc/PID/stat) over S seconds
 // after the settle, and `--advert-ms` sets the advert interval (keepalived: vrrp_version 3 below 1 s).
 // Run (root): . scripts/env.sh && node bench/agent-memory.ts [--routers 1,16,255] [--mode file,cluster]
-import { existsSync, readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  mkdtempSync,
+} from "node:fs";
 import { tmpdir, loadavg } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { Lab } from "../src/lab/lab.ts";
@@ -48,6 +60,14 @@ if (!existsSync(join(import.meta.dirname, "../dist/cli/main.js")))
   throw new Error("run `npm run build` first");
 
 const PREFIX = "vkmem-";
+// The agent runs from a copy of the Node binary of its own, as it does from its image on a node:
+// a PSS splits a shared page among every process that maps it, and this bench, the controller,
+// the lab's forwarder and any other Node process here map the same binary, which took 6-20 MB
+// (more the busier the machine) off the agent's figure.
+const AGENT_NODE = join(mkdtempSync(join(tmpdir(), "vk-mem-node-")), "node");
+copyFileSync(process.execPath, AGENT_NODE);
+chmodSync(AGENT_NODE, 0o755);
+process.on("exit", () => rmSync(dirname(AGENT_NODE), { recursive: true, force: true }));
 /** Router i (1-based): VRID i, address 198.18.1.i up to 128, then 198.18.2.(i - 128). */
 const address = (i: number) => (i <= 128 ? `198.18.1.${i}` : `198.18.2.${i - 128}`);
 const addresses = (n: number) => Array.from({ length: n }, (_, i) => address(i + 1));
@@ -184,7 +204,7 @@ async function fileMode(n: number) {
   try {
     lab.exec("n1", ["ip", "addr", "add", "198.18.1.250/24", "dev", "eth0"]);
     lab.exec("n1", ["ip", "addr", "add", "198.18.2.250/24", "dev", "eth0"]);
-    const agent = startAgent(lab, "n1", writeConf(n));
+    const agent = startAgent(lab, "n1", writeConf(n), [], { nodeBinary: AGENT_NODE });
     const v = await measure(lab, n, ["agent", "engine"], "vipkeeper file mode").catch((err: Error) => {
       throw new Error(`${err.message}\n${agent.log.slice(-30).join("\n")}`);
     });
@@ -219,7 +239,7 @@ async function clusterMode(n: number) {
           },
         },
       });
-    c.startAgent("n1");
+    c.startAgent("n1", [], AGENT_NODE);
     const v = await measure(c.lab, n, ["agent", "engine"], "vipkeeper cluster mode").catch((err: Error) => {
       throw new Error(`${err.message}\n${c.dump(30)}`);
     });
@@ -258,8 +278,24 @@ for (const mode of modes)
       } |${cpu}`,
     );
   }
+// The floor under any agent of two Node processes: two idle ones (`setInterval` and nothing else)
+// from the same binary copy, measured the same way.
+async function idleNodePair(): Promise<number> {
+  const idle = [0, 1].map(() =>
+    spawn(AGENT_NODE, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" }),
+  );
+  try {
+    await sleep(3000);
+    return round1(idle.reduce((sum, c) => sum + smaps(c.pid!).pss, 0));
+  } finally {
+    for (const c of idle) c.kill("SIGKILL");
+  }
+}
+const floorMb = await idleNodePair();
+process.stdout.write(`${JSON.stringify({ idleNodePairMb: floorMb })}\n`);
 process.stdout.write(
-  `\nCounted: the agent's processes in the node's network namespace (main + engine). Not counted: the API server (in this process), the controller (outside the namespace) and the lab's forwarder to the API server (in cluster mode's namespace).\n\n` +
+  `\nTwo idle Node processes from the same binary: ${Math.round(floorMb)} MB PSS together.` +
+    `\nCounted: the agent's processes in the node's network namespace (main + engine). Not counted: the API server (in this process), the controller (outside the namespace) and the lab's forwarder to the API server (in cluster mode's namespace).\n\n` +
     `| mode | routers | processes | engines | vipkeeper PSS | engine PSS | keepalived PSS | ratio |${
       cpuSeconds > 0 ? " vipkeeper CPU | keepalived CPU |" : ""
     }\n| --- | --- | --- | --- | --- | --- | --- | --- |${cpuSeconds > 0 ? " --- | --- |" : ""}\n${rows.join("\n")}\n`,

@@ -174,9 +174,10 @@ export class ClusterLab<A extends LabApi = LabApi> {
     });
   }
 
-  startAgent(node: string, extra: string[] = []): void {
+  /** `nodeBinary`: another Node binary than this process's. */
+  startAgent(node: string, extra: string[] = [], nodeBinary = process.execPath): void {
     const child = this.lab.spawn(node, [
-      process.execPath,
+      nodeBinary,
       BIN,
       "agent",
       "--cluster",

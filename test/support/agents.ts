@@ -29,20 +29,21 @@ export function writeConfig(text: string, name = "routers.yaml"): string {
 
 /**
  * Starts `vipkeeper agent` on a lab node, from the sources as every test does, or with `fromDist`
- * from the compiled dist/ as in production (`npm test` builds it first).
+ * from the compiled dist/ as in production (`npm test` builds it first); `nodeBinary` runs it
+ * under another Node binary than this process's.
  */
 export function startAgent(
   lab: Lab,
   node: string,
   config: string,
   extra: string[] = [],
-  opts: { fromDist?: boolean } = {},
+  opts: { fromDist?: boolean; nodeBinary?: string } = {},
 ): RunningAgent {
   const socket = join(mkdtempSync(join(tmpdir(), "vk-sock-")), `${node}.sock`);
   const env = opts.fromDist ? { ...process.env, VIPKEEPER_FROM_SOURCE: "" } : process.env;
   const child = lab.spawn(
     node,
-    [process.execPath, BIN, "agent", "--config", config, "--node", node, "--status-socket", socket, ...extra],
+    [opts.nodeBinary ?? process.execPath, BIN, "agent", "--config", config, "--node", node, "--status-socket", socket, ...extra],
     { env },
   );
   const log: string[] = [];
