@@ -331,12 +331,16 @@ export class VrrpEngine {
   private heardMaster(r: Running, source: string): void {
     const state = r.instance.state;
     if (state !== "master" && state !== "backup") return;
-    const before = r.splitBrain.episodes;
-    r.splitBrain.heard(source, this.opts.clock.now(), r.instance.learnedMasterAdverIntervalMs);
-    if (r.splitBrain.episodes > before) {
+    const masters = r.splitBrain.heard(
+      source,
+      this.opts.clock.now(),
+      r.instance.learnedMasterAdverIntervalMs,
+    );
+    if (masters) {
       this.counters.add("split_brains", { instance: r.plan.key });
+      // Both: the advert that completed the alternation can be our own.
       this.opts.log.warn(
-        { instance: r.plan.key, vrid: r.plan.vrid, heard: source },
+        { instance: r.plan.key, vrid: r.plan.vrid, masters },
         `${r.plan.key}: two masters are advertising (split brain)`,
       );
     }

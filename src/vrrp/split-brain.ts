@@ -17,9 +17,9 @@ export class SplitBrainWatch {
 
   /**
    * A non-zero-priority advert from `source` (our own primary address for one we sent as master),
-   * with the current Master_Adver_Interval.
+   * with the current Master_Adver_Interval. Returns the two masters when this begins an episode.
    */
-  heard(source: string, now: number, intervalMs: number): void {
+  heard(source: string, now: number, intervalMs: number): [string, string] | undefined {
     const windowMs = SPLIT_BRAIN_WINDOW_INTERVALS * intervalMs;
     const last = this.recent.at(-1);
     if (last?.source === source) {
@@ -27,12 +27,18 @@ export class SplitBrainWatch {
     } else {
       const before = this.recent.at(-2);
       // X (before), then Y (last), now X again: both spoke inside the window.
+      let began: [string, string] | undefined;
       if (before?.source === source && last && now - before.at <= windowMs) {
-        if (!this.active(now, intervalMs)) this.episodes++;
+        if (!this.active(now, intervalMs)) {
+          this.episodes++;
+          began = [source, last.source];
+        }
         this.evidenceAt = now;
       }
       this.recent = [...(last ? [last] : []), { source, at: now }];
+      return began;
     }
+    return undefined;
   }
 
   /** Two masters were seen alternating within the last window. */

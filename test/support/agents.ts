@@ -43,7 +43,18 @@ export function startAgent(
   const env = opts.fromDist ? { ...process.env, VIPKEEPER_FROM_SOURCE: "" } : process.env;
   const child = lab.spawn(
     node,
-    [opts.nodeBinary ?? process.execPath, BIN, "agent", "--config", config, "--node", node, "--status-socket", socket, ...extra],
+    [
+      opts.nodeBinary ?? process.execPath,
+      BIN,
+      "agent",
+      "--config",
+      config,
+      "--node",
+      node,
+      "--status-socket",
+      socket,
+      ...extra,
+    ],
     { env },
   );
   const log: string[] = [];

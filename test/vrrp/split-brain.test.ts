@@ -6,13 +6,14 @@ const I = 100;
 describe("SplitBrainWatch", () => {
   it("two masters advertising every interval: active from the first return to a speaker, one episode", () => {
     const w = new SplitBrainWatch();
-    w.heard("a", 0, I);
-    w.heard("b", 40, I);
+    expect(w.heard("a", 0, I)).toBeUndefined();
+    expect(w.heard("b", 40, I)).toBeUndefined();
     expect(w.active(40, I)).toBe(false);
-    w.heard("a", 100, I);
+    // The episode begins: both masters named (the one heard last may be this router itself).
+    expect(w.heard("a", 100, I)).toEqual(["a", "b"]);
     expect(w.active(100, I)).toBe(true);
     for (let t = 140; t < 1000; t += 100) {
-      w.heard("b", t, I);
+      expect(w.heard("b", t, I)).toBeUndefined(); // the same episode
       w.heard("a", t + 60, I);
     }
     expect(w.active(1000, I)).toBe(true);
