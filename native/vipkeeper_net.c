@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
@@ -46,19 +45,8 @@ typedef struct Reader {
 #define MAX_PER_WAKE 1024
 #define MAX_SLOTS 1024
 
-// A timerfd on the event loop: the engine's deadlines to the microsecond, where libuv's timers
-// count whole milliseconds (and fire up to one late).
-typedef struct Timer {
-  uv_poll_t poll;
-  int fd;
-  napi_env env;
-  napi_ref on_fire;
-  struct Timer *next;
-} Timer;
-
 typedef struct {
   Reader *readers;
-  Timer *timers;
 } AddonData;
 
 #define CHECK(env, call)                                                                            \
@@ -437,142 +425,10 @@ static napi_value js_if_name_to_index(napi_env env, napi_callback_info info) {
   return make_int(env, idx);
 }
 
-static Timer **find_timer(AddonData *data, int fd) {
-  for (Timer **t = &data->timers; *t; t = &(*t)->next)
-    if ((*t)->fd == fd) return t;
-  return NULL;
-}
-
-static void free_timer(uv_handle_t *handle) { free(handle->data); }
-
-static void on_timer(uv_poll_t *handle, int status, int events) {
-  Timer *t = (Timer *)handle->data;
-  (void)status;
-  (void)events;
-  uint64_t expirations;
-  ssize_t n;
-  while ((n = read(t->fd, &expirations, sizeof expirations)) < 0 && errno == EINTR) {
-  }
-  // Nothing expired: it was set again or disarmed after the poll saw it readable.
-  if (n < 0) return;
-  // Disarmed until set again: an idle timer does not keep the loop alive (as setTimeout's).
-  uv_unref((uv_handle_t *)&t->poll);
-  napi_handle_scope scope;
-  napi_open_handle_scope(t->env, &scope);
-  napi_value fn, global, result;
-  if (napi_get_reference_value(t->env, t->on_fire, &fn) == napi_ok && fn != NULL) {
-    napi_get_global(t->env, &global);
-    if (napi_make_callback(t->env, NULL, global, fn, 0, NULL, &result) == napi_pending_exception) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(t->env, &exc);
-      napi_fatal_exception(t->env, exc);
-    }
-  }
-  napi_close_handle_scope(t->env, scope);
-}
-
-// timerCreate(onFire): a disarmed one-shot timer (a timerfd on CLOCK_MONOTONIC); its fd.
-static napi_value js_timer_create(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  AddonData *data;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
-  napi_valuetype t0 = napi_undefined;
-  if (argc >= 1) napi_typeof(env, argv[0], &t0);
-  if (t0 != napi_function) {
-    napi_throw_type_error(env, NULL, "timerCreate(onFire)");
-    return NULL;
-  }
-  uv_loop_t *loop;
-  CHECK(env, napi_get_uv_event_loop(env, &loop));
-  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (fd < 0) return throw_errno(env, "timerfd_create", errno);
-  Timer *t = calloc(1, sizeof *t);
-  if (!t) {
-    close(fd);
-    napi_throw_error(env, "ENOMEM", "timerCreate: out of memory");
-    return NULL;
-  }
-  int rc = uv_poll_init(loop, &t->poll, fd);
-  if (rc < 0) {
-    free(t);
-    close(fd);
-    return throw_errno(env, "uv_poll_init", -rc);
-  }
-  t->fd = fd;
-  t->env = env;
-  t->poll.data = t;
-  napi_create_reference(env, argv[0], 1, &t->on_fire);
-  t->next = data->timers;
-  data->timers = t;
-  uv_poll_start(&t->poll, UV_READABLE, on_timer);
-  uv_unref((uv_handle_t *)&t->poll);
-  return make_int(env, fd);
-}
-
-// timerSet(fd, delayMs): fires once after delayMs (fractions kept to the nanosecond); a negative
-// delay disarms it.
-static napi_value js_timer_set(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  int fd;
-  double delay;
-  AddonData *data;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
-  if (argc < 2 || !arg_int(env, argv[0], &fd) || napi_get_value_double(env, argv[1], &delay) != napi_ok) {
-    napi_throw_type_error(env, NULL, "timerSet(fd, delayMs)");
-    return NULL;
-  }
-  Timer **link = find_timer(data, fd);
-  if (!link) {
-    napi_throw_error(env, "EBADF", "timerSet: not a timer of timerCreate");
-    return NULL;
-  }
-  struct itimerspec spec = {0};
-  if (delay >= 0) {
-    int64_t ns = (int64_t)(delay * 1e6);
-    if (ns < 1) ns = 1; // zero would disarm it
-    spec.it_value.tv_sec = ns / 1000000000;
-    spec.it_value.tv_nsec = ns % 1000000000;
-  }
-  if (timerfd_settime(fd, 0, &spec, NULL) < 0) return throw_errno(env, "timerfd_settime", errno);
-  if (delay >= 0)
-    uv_ref((uv_handle_t *)&(*link)->poll);
-  else
-    uv_unref((uv_handle_t *)&(*link)->poll);
-  return NULL;
-}
-
-static void close_timer(AddonData *data, Timer **link) {
-  Timer *t = *link;
-  *link = t->next;
-  uv_poll_stop(&t->poll);
-  napi_delete_reference(t->env, t->on_fire);
-  close(t->fd);
-  uv_close((uv_handle_t *)&t->poll, free_timer);
-}
-
-// timerClose(fd)
-static napi_value js_timer_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int fd;
-  AddonData *data;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
-  if (argc < 1 || !arg_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "timerClose(fd)");
-    return NULL;
-  }
-  Timer **link = find_timer(data, fd);
-  if (link) close_timer(data, link);
-  return NULL;
-}
-
 // A worker's environment going away: stop its polls before its loop does.
 static void cleanup(void *arg) {
   AddonData *data = arg;
   while (data->readers) stop_reader(data, data->readers->fd);
-  while (data->timers) close_timer(data, &data->timers);
 }
 
 static void free_data(napi_env env, void *arg, void *hint) {
@@ -595,9 +451,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"startReading", NULL, js_start_reading, NULL, NULL, NULL, napi_enumerable, data},
       {"stopReading", NULL, js_stop_reading, NULL, NULL, NULL, napi_enumerable, data},
       {"ifNameToIndex", NULL, js_if_name_to_index, NULL, NULL, NULL, napi_enumerable, data},
-      {"timerCreate", NULL, js_timer_create, NULL, NULL, NULL, napi_enumerable, data},
-      {"timerSet", NULL, js_timer_set, NULL, NULL, NULL, napi_enumerable, data},
-      {"timerClose", NULL, js_timer_close, NULL, NULL, NULL, napi_enumerable, data},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

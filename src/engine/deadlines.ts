@@ -3,7 +3,7 @@
 // costs far less than a timer of its own set again for every advert (or woken every Master_Down
 // interval to find it moved), and a master's next advert needs no timer object of its own.
 // Entries due at the same instant come out in the order their deadlines were set, as timers do.
-import type { Clock, ReusableTimer } from "./engine.ts";
+import type { Clock } from "./engine.ts";
 
 interface Entry<T> {
   item: T;
@@ -22,13 +22,10 @@ export class Deadlines<T> {
 
   private readonly clock: Clock;
   private readonly onDue: (item: T) => void;
-  /** The clock's own reusable timer, where it has one (finer than setTimeout). */
-  private readonly reusable: ReusableTimer | undefined;
 
   constructor(clock: Clock, onDue: (item: T) => void) {
     this.clock = clock;
     this.onDue = onDue;
-    this.reusable = clock.timer?.();
   }
 
   /** The item's deadline from now on (undefined: none). */
@@ -80,16 +77,10 @@ export class Deadlines<T> {
       return;
     }
     if (this.timer && this.timerAt <= first.due) return;
+    this.timer?.cancel();
     const now = this.clock.now();
     this.timerAt = Math.max(now, first.due);
-    const delay = Math.max(0, first.due - now);
-    if (this.reusable) {
-      this.reusable.set(() => this.fire(), delay); // replaces the earlier setting
-      this.timer = this.reusable;
-    } else {
-      this.timer?.cancel();
-      this.timer = this.clock.setTimeout(() => this.fire(), delay);
-    }
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, first.due - now));
   }
 
   private remove(e: Entry<T>): void {

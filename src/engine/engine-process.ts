@@ -16,7 +16,6 @@ import { linksOf, withoutOwnAddresses, type InstancePlan, type NodePlan } from "
 import { plansByRouter, routerSteps } from "../plan/steps.ts";
 import { Backoff } from "../base/backoff.ts";
 import { watchStalls } from "./stall-watch.ts";
-import { nativeNet } from "../net/native.ts";
 import { Notifier } from "../observe/notifier.ts";
 import { runGroupNotifyScripts, runNotifyScripts } from "../observe/notify-scripts.ts";
 import { startScriptTrackers, type ScriptTrackers } from "./script-tracker.ts";
@@ -49,35 +48,6 @@ export const realClock: Clock = {
       cancel: () => {
         clearTimeout(t);
         clearImmediate(after);
-      },
-    };
-  },
-  // The deadlines' timer: a timerfd (the addon), to the microsecond where setTimeout counts whole
-  // milliseconds and fires up to one late (adverts every 10 ms left every ~10.5 ms). The same rule
-  // for a late firing.
-  timer: () => {
-    const native = nativeNet();
-    let pending: (() => void) | undefined;
-    let due = 0;
-    let after: NodeJS.Immediate | undefined;
-    const fd = native.timerCreate(() => {
-      const fn = pending;
-      pending = undefined;
-      if (!fn) return;
-      if (performance.now() - due > LATE_MS) after = setImmediate(fn);
-      else fn();
-    });
-    return {
-      set: (fn, delayMs) => {
-        clearImmediate(after);
-        pending = fn;
-        due = performance.now() + delayMs;
-        native.timerSet(fd, delayMs);
-      },
-      cancel: () => {
-        clearImmediate(after);
-        pending = undefined;
-        native.timerSet(fd, -1);
       },
     };
   },

@@ -26,14 +26,6 @@ export interface Clock {
   /** Milliseconds on a monotonic clock. */
   now(): number;
   setTimeout(fn: () => void, delayMs: number): { cancel(): void };
-  /** One timer set again and again (the engine's deadlines), where the clock has a finer one than setTimeout. */
-  timer?(): ReusableTimer;
-}
-
-export interface ReusableTimer {
-  /** Replaces any earlier setting. */
-  set(fn: () => void, delayMs: number): void;
-  cancel(): void;
 }
 
 /** Sends VRRP messages on one interface for one family. */

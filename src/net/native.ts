@@ -28,14 +28,6 @@ export interface NativeNet {
   ): ReadBatch;
   stopReading(fd: number): void;
   ifNameToIndex(name: string): number;
-  /**
-   * A one-shot timer on the event loop (a timerfd on CLOCK_MONOTONIC), disarmed: its fd. libuv's
-   * timers count whole milliseconds and fire up to one late; this one keeps fractions.
-   */
-  timerCreate(onFire: () => void): number;
-  /** Fires once after delayMs (fractions kept); a negative delay disarms. Armed, it keeps the loop alive. */
-  timerSet(fd: number, delayMs: number): void;
-  timerClose(fd: number): void;
 }
 
 /**

@@ -4,7 +4,6 @@
 import { spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { describe, expect, it } from "vitest";
-import { join } from "node:path";
 import { realClock } from "../../src/engine/engine-process.ts";
 
 describe("the engine's real clock", () => {
@@ -49,60 +48,5 @@ describe("the engine's real clock", () => {
     while (performance.now() < until);
     await new Promise((r) => setTimeout(r, 5));
     expect(fired).toBe(1);
-  });
-
-  it("the deadlines' timer (a timerfd) fires once, at its latest setting; a cancelled one never", async () => {
-    const timer = realClock.timer!();
-    const fired: string[] = [];
-    timer.set(() => fired.push("first"), 1000);
-    timer.set(() => fired.push("second"), 2); // replaces the first
-    await new Promise((r) => setTimeout(r, 30));
-    expect(fired).toEqual(["second"]);
-    timer.set(() => fired.push("cancelled"), 1);
-    timer.cancel();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(fired).toEqual(["second"]);
-    // Fractions of a millisecond are kept: set again from its own firing, it fires again.
-    await new Promise<void>((resolve) => timer.set(() => timer.set(resolve, 0.25), 0.5));
-  });
-
-  it("the deadlines' timer runs late after the input that came while the loop was held up", async () => {
-    const sock = createSocket("udp4");
-    await new Promise<void>((r) => sock.bind(0, "127.0.0.1", r));
-    const order: string[] = [];
-    sock.on("message", () => order.push("datagram"));
-    const ran = new Promise<void>((resolve) =>
-      realClock.timer!().set(() => {
-        order.push("timer");
-        resolve();
-      }, 5),
-    );
-    const r = spawnSync(process.execPath, [
-      "-e",
-      `const s = require("node:dgram").createSocket("udp4");
-       s.send("advert", ${sock.address().port}, "127.0.0.1", () => { s.close(); setTimeout(() => {}, 30); });`,
-    ]);
-    expect(r.status).toBe(0);
-    await ran;
-    sock.close();
-    expect(order).toEqual(["datagram", "timer"]);
-  });
-
-  it("an armed timer keeps the process alive until it fires; a disarmed one does not", () => {
-    const addon = join(import.meta.dirname, "../../build/Release/vipkeeper_net.node");
-    const run = (code: string) =>
-      spawnSync(process.execPath, ["-e", `const n = require(${JSON.stringify(addon)}); ${code}`], {
-        encoding: "utf8",
-        timeout: 20_000,
-      });
-    const armed = run(`const fd = n.timerCreate(() => console.log("fired")); n.timerSet(fd, 50);`);
-    expect(armed.stdout.trim()).toBe("fired");
-    expect(armed.status).toBe(0);
-    const idle = run(
-      `const fd = n.timerCreate(() => console.log("fired")); n.timerSet(fd, 60000); n.timerSet(fd, -1);`,
-    );
-    expect(idle.signal).toBeNull(); // it exited by itself, not killed by the 20 s timeout
-    expect(idle.stdout).toBe("");
-    expect(idle.status).toBe(0);
   });
 });
