@@ -60,10 +60,9 @@ if (!existsSync(join(import.meta.dirname, "../dist/cli/main.js")))
   throw new Error("run `npm run build` first");
 
 const PREFIX = "vkmem-";
-// The agent runs from a copy of the Node binary of its own, as it does from its image on a node:
-// a PSS splits a shared page among every process that maps it, and this bench, the controller,
-// the lab's forwarder and any other Node process here map the same binary, which took 6-20 MB
-// (more the busier the machine) off the agent's figure.
+// A PSS splits a shared page among every process that maps it: from the same binary as this
+// bench, the controller, the lab's forwarder and any other Node process here, the agent's figure
+// lost 30-45 MB of the binary's pages to them (BENCHMARKS.md).
 const AGENT_NODE = join(mkdtempSync(join(tmpdir(), "vk-mem-node-")), "node");
 copyFileSync(process.execPath, AGENT_NODE);
 chmodSync(AGENT_NODE, 0o755);

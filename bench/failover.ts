@@ -40,10 +40,12 @@ const { values } = parseArgs({
     impls: { type: "string", default: "vipkeeper,keepalived" },
   },
 });
-const IMPLS = values.impls.split(",") as Impl[];
+const IMPLS = [...new Set(values.impls.split(","))] as Impl[];
 for (const i of IMPLS)
   if (i !== "vipkeeper" && i !== "keepalived")
     throw new Error(`--impls: vipkeeper and/or keepalived, not ${String(i)}`);
+/** Ratios and ceilings are against keepalived: only when both ran. */
+const BOTH = IMPLS.length === 2;
 const RUNS = Number(values.runs);
 const ROUTERS = Number(values.routers);
 if (!(ROUTERS >= 1 && ROUTERS <= 200)) throw new Error("--routers: 1..200");
@@ -400,11 +402,10 @@ try {
         `| ${fault} | ${fmt(intervalMs)} | ${observed.length ? cell(observed) : "missing"} | ${cell(figures.vipkeeper)} | ${diffCell} | ${paired.length} of ${RUNS} |`,
       );
       const ratio = median(figures.vipkeeper) / median(figures.keepalived);
-      // The ceilings are against keepalived: checked only when both ran.
-      if (IMPLS.length === 2)
+      if (BOTH)
         checks.push(ceiling(fault, intervalMs, median(figures.vipkeeper), median(figures.keepalived)));
       rows.push(
-        `| ${fault} | ${fmt(intervalMs)} | ${cell(figures.vipkeeper)} | ${cell(figures.keepalived)} | ${IMPLS.length < 2 ? "-" : Number.isFinite(ratio) ? ratio.toFixed(2) : "0 (keepalived never)"} |`,
+        `| ${fault} | ${fmt(intervalMs)} | ${cell(figures.vipkeeper)} | ${cell(figures.keepalived)} | ${!BOTH ? "-" : Number.isFinite(ratio) ? ratio.toFixed(2) : "0 (keepalived never)"} |`,
       );
     }
   }
