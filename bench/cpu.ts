@@ -9,8 +9,9 @@
 // did the same work. Exits 1 when a node's ratio (vipkeeper / keepalived, medians over the runs)
 // is over --ceiling (1.5, issue #17).
 // Run (root): . scripts/env.sh && npm run build && node bench/cpu.ts [--routers 255] [--seconds 60]
-//   [--settle 10] [--runs 1] [--ceiling 1.5] [--prefix vkcpu-]
-import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+//   [--settle 10] [--runs 1] [--ceiling 1.5] [--prefix vkcpu-] [--pin]
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -30,6 +31,9 @@ const { values } = parseArgs({
     // The lab's namespace prefix: a lab removes stale namespaces of its prefix when it starts, so
     // two people benching on one machine need two prefixes.
     prefix: { type: "string", default: "vkcpu-" },
+    // Each node's processes on a CPU of their own for the measurement (n1 on CPU 0, n2 on CPU 1),
+    // as two hosts are: see BENCHMARKS.md for why and for both figures.
+    pin: { type: "boolean", default: false },
   },
 });
 const ROUTERS = Number(values.routers);
@@ -79,6 +83,22 @@ function cpuTimes(pid: number): { user: number; system: number } {
   } catch {
     return { user: 0, system: 0 };
   }
+}
+
+/** Context switches of a process, all its threads: voluntary (it slept: a wakeup each) and not. */
+function switches(pid: number): { voluntary: number; involuntary: number } {
+  let voluntary = 0;
+  let involuntary = 0;
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${t}/status`, "utf8");
+      voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    }
+  } catch {
+    // gone: counts as none
+  }
+  return { voluntary, involuntary };
 }
 
 const comm = (pid: number) => {
@@ -151,7 +171,13 @@ async function measure(lab: Lab, impl: Impl, file: string): Promise<Record<strin
   const n2Held = lab.addresses("n2").filter((a) => a.startsWith("198.19."));
   if (n2Held.length) throw new Error(`${impl}: n2 holds ${n2Held.length} virtual addresses`);
   const pids = Object.fromEntries(NODES.map((n) => [n, lab.pids(n)]));
+  if (values.pin)
+    NODES.forEach((n, cpu) => {
+      for (const p of pids[n]!)
+        execFileSync("taskset", ["-a", "-p", String(1 << cpu), String(p)], { stdio: "ignore" });
+    });
   const before = Object.fromEntries(NODES.map((n) => [n, pids[n]!.map(cpuTimes)]));
+  const switchesBefore = Object.fromEntries(NODES.map((n) => [n, pids[n]!.map(switches)]));
   const netBefore = Object.fromEntries(NODES.map((n) => [n, netStats(lab, n)]));
   const t0 = performance.now();
   await sleep(SECONDS * 1000);
@@ -160,7 +186,14 @@ async function measure(lab: Lab, impl: Impl, file: string): Promise<Record<strin
   for (const n of NODES) {
     const per = pids[n]!.map((p, i) => {
       const [t, b] = [cpuTimes(p), before[n]![i]!];
-      return { p, user: t.user - b.user, system: t.system - b.system };
+      const [w, v] = [switches(p), switchesBefore[n]![i]!];
+      return {
+        p,
+        user: t.user - b.user,
+        system: t.system - b.system,
+        wakeups: (w.voluntary - v.voluntary) / elapsedS,
+        preempted: (w.involuntary - v.involuntary) / elapsedS,
+      };
     });
     const total = per.reduce((s, x) => s + x.user + x.system, 0);
     const perMin = (x: number) => ((x * 60) / elapsedS).toFixed(2);
@@ -170,7 +203,7 @@ async function measure(lab: Lab, impl: Impl, file: string): Promise<Record<strin
       processes: per
         .map(
           (x) =>
-            `${comm(x.p)} ${perMin(x.user + x.system)} = user ${perMin(x.user)} + sys ${perMin(x.system)}`,
+            `${comm(x.p)} ${perMin(x.user + x.system)} = user ${perMin(x.user)} + sys ${perMin(x.system)}, ${Math.round(x.wakeups)} wakeups/s, ${Math.round(x.preempted)} preempted/s`,
         )
         .join(", "),
       txPerS: Math.round((net.tx - netBefore[n]!.tx) / elapsedS),
@@ -206,7 +239,7 @@ const lab = Lab.create({ prefix: values.prefix, nodes: 2 });
 lab.destroyOnExit();
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 console.log(
-  `${ROUTERS} routers at 100 ms (VRRPv3), n1 master (priority 150), n2 backup (100); ${SECONDS} s measured after ${SETTLE_S} s settled; ${RUNS} run(s); load average ${load()}`,
+  `${ROUTERS} routers at 100 ms (VRRPv3), n1 master (priority 150), n2 backup (100); ${SECONDS} s measured after ${SETTLE_S} s settled; ${RUNS} run(s); ${values.pin ? "n1 on CPU 0, n2 on CPU 1" : "not pinned"}; load average ${load()}`,
 );
 const impls: Impl[] = values.only ? [values.only as Impl] : ["vipkeeper", "keepalived"];
 const results: Record<Impl, Record<string, NodeResult>[]> = { vipkeeper: [], keepalived: [] };

@@ -1,7 +1,8 @@
 // vipkeeper's socket syscalls for Node (N-API, context-aware so it also loads in worker threads).
 // Deliberately generic and thin: socket, bind, setsockopt, sendmsg and a libuv-polled recvmmsg
 // loop that hands the datagrams of each drain (data, source addresses, ancillary data, flags) to
-// JavaScript in one call. Every protocol (VRRP, ARP, ICMPv6, rtnetlink, generic netlink) is built
+// JavaScript in one call (optionally waiting a while after each drain before polling again, so
+// that datagrams arriving close together are read in one wakeup). Every protocol (VRRP, ARP, ICMPv6, rtnetlink, generic netlink) is built
 // and parsed in TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +20,11 @@
 // call into JavaScript and no allocation. Slot i of data, names and ctl belongs to datagram i.
 typedef struct Reader {
   uv_poll_t poll;
+  // Coalescing: after a drain, polling stops for pause_ms (0: never), and `resume` starts it again.
+  uv_timer_t resume;
+  unsigned pause_ms;
+  // Handles not closed yet: the memory goes with the last.
+  int open_handles;
   int fd;
   napi_env env;
   napi_ref on_batch;
@@ -35,6 +41,8 @@ typedef struct Reader {
   struct mmsghdr *msgs;
   struct iovec *iovs;
   int stopped;
+  // In a drain: a drain asked for from inside one (its onBatch) would overwrite the batch it reads.
+  int draining;
   struct Reader *next;
 } Reader;
 
@@ -122,6 +130,7 @@ static Reader **find_reader(AddonData *data, int fd) {
 
 static void free_reader(uv_handle_t *handle) {
   Reader *r = (Reader *)handle->data;
+  if (--r->open_handles > 0) return;
   free(r->msgs);
   free(r->iovs);
   free(r);
@@ -135,10 +144,12 @@ static void stop_reader(AddonData *data, int fd) {
   *link = r->next;
   r->stopped = 1;
   uv_poll_stop(&r->poll);
+  uv_timer_stop(&r->resume);
   napi_delete_reference(r->env, r->on_batch);
   if (r->on_error) napi_delete_reference(r->env, r->on_error);
   napi_delete_reference(r->env, r->batch);
   uv_close((uv_handle_t *)&r->poll, free_reader);
+  uv_close((uv_handle_t *)&r->resume, free_reader);
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
@@ -240,10 +251,17 @@ static void report(Reader *r, napi_ref ref, size_t argc, napi_value *argv) {
   }
 }
 
-// Readable: drain the socket with recvmmsg, one JavaScript call per batch of up to `slots`.
-static void on_readable(uv_poll_t *handle, int status, int events) {
-  Reader *r = (Reader *)handle->data;
-  (void)events;
+static void on_readable(uv_poll_t *handle, int status, int events);
+
+static void on_resume(uv_timer_t *timer) {
+  Reader *r = (Reader *)timer->data;
+  if (!r->stopped) uv_poll_start(&r->poll, UV_READABLE, on_readable);
+}
+
+// Drains the socket with recvmmsg, one JavaScript call per batch of up to `slots`.
+static void drain(Reader *r, int status) {
+  if (r->draining) return;
+  r->draining = 1;
   napi_handle_scope scope;
   napi_open_handle_scope(r->env, &scope);
   if (status < 0) {
@@ -290,6 +308,18 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     }
   }
   napi_close_handle_scope(r->env, scope);
+  r->draining = 0;
+}
+
+// Readable: drain, then (coalescing) stop polling for pause_ms.
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  Reader *r = (Reader *)handle->data;
+  (void)events;
+  drain(r, status);
+  if (r->pause_ms > 0 && !r->stopped && status >= 0) {
+    uv_poll_stop(&r->poll);
+    uv_timer_start(&r->resume, on_resume, r->pause_ms, 0);
+  }
 }
 
 // A Buffer of `size` bytes (at least 1) whose memory is V8's, set as `name` on `obj`.
@@ -386,6 +416,9 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
     return throw_errno(env, "uv_poll_init", -rc);
   }
   r->poll.data = r;
+  r->resume.data = r;
+  r->open_handles = 2;
+  uv_timer_init(loop, &r->resume);
   r->next = data->readers;
   data->readers = r;
   rc = uv_poll_start(&r->poll, UV_READABLE, on_readable);
@@ -407,6 +440,41 @@ static napi_value js_stop_reading(napi_env env, napi_callback_info info) {
     return NULL;
   }
   stop_reader(data, fd);
+  return NULL;
+}
+
+// setReadPause(fd, ms): after each drain, wait `ms` (0: not at all) before polling the socket
+// again: what arrives meanwhile is read in one wakeup, at most `ms` late.
+static napi_value js_set_read_pause(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int fd, ms;
+  AddonData *data;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
+  if (argc < 2 || !arg_int(env, argv[0], &fd) || !arg_int(env, argv[1], &ms) || ms < 0) {
+    napi_throw_type_error(env, NULL, "setReadPause(fd, ms >= 0)");
+    return NULL;
+  }
+  Reader **link = find_reader(data, fd);
+  if (!link) return throw_errno(env, "setReadPause", EBADF);
+  (*link)->pause_ms = (unsigned)ms;
+  return NULL;
+}
+
+// drainNow(fd): reads what is waiting now, paused or not (onBatch runs before this returns).
+static napi_value js_drain_now(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int fd;
+  AddonData *data;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
+  if (argc < 1 || !arg_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "drainNow(fd)");
+    return NULL;
+  }
+  Reader **link = find_reader(data, fd);
+  if (!link) return throw_errno(env, "drainNow", EBADF);
+  drain(*link, 0);
   return NULL;
 }
 
@@ -450,6 +518,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"sendmsg", NULL, js_sendmsg, NULL, NULL, NULL, napi_enumerable, data},
       {"startReading", NULL, js_start_reading, NULL, NULL, NULL, napi_enumerable, data},
       {"stopReading", NULL, js_stop_reading, NULL, NULL, NULL, napi_enumerable, data},
+      {"setReadPause", NULL, js_set_read_pause, NULL, NULL, NULL, napi_enumerable, data},
+      {"drainNow", NULL, js_drain_now, NULL, NULL, NULL, napi_enumerable, data},
       {"ifNameToIndex", NULL, js_if_name_to_index, NULL, NULL, NULL, napi_enumerable, data},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

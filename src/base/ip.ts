@@ -53,18 +53,23 @@ export function addressBytesShared(text: string): Uint8Array {
 /** IPv4 texts made, by address: every advert names the same few, compared and looked up after. */
 const ipv4Texts = new Map<number, string>();
 
-export function bytesToAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) {
-    const n = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
-    let text = ipv4Texts.get(n);
-    if (text === undefined) {
-      // ipaddr.js's IPv4 text: the octets joined by dots.
-      text = `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-      if (ipv4Texts.size >= 4096) ipv4Texts.clear();
-      ipv4Texts.set(n, text);
-    }
-    return text;
+/** The text of the IPv4 address at `offset` in `bytes` (no view of it made). */
+export function ipv4AddressAt(bytes: Uint8Array, offset: number): string {
+  const n =
+    ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>>
+    0;
+  let text = ipv4Texts.get(n);
+  if (text === undefined) {
+    // ipaddr.js's IPv4 text: the octets joined by dots.
+    text = `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+    if (ipv4Texts.size >= 4096) ipv4Texts.clear();
+    ipv4Texts.set(n, text);
   }
+  return text;
+}
+
+export function bytesToAddress(bytes: Uint8Array): string {
+  if (bytes.length === 4) return ipv4AddressAt(bytes, 0);
   return ipaddr.fromByteArray(Array.from(bytes)).toString();
 }
 

@@ -5,6 +5,14 @@
 // Entries due at the same instant come out in the order their deadlines were set, as timers do.
 import type { Clock } from "./engine.ts";
 
+/**
+ * What is due this soon after the timer fires is done at once. Node's timers count whole
+ * milliseconds on the event loop's clock, which runs up to a millisecond behind `clock.now()`: a
+ * timer set for a deadline can fire just before it, and waking again within the millisecond
+ * would cost a second wakeup for every round (measured: twice the master's wakeups at 255 routers).
+ */
+export const TIMER_SLACK_MS = 1;
+
 interface Entry<T> {
   item: T;
   due: number;
@@ -21,11 +29,18 @@ export class Deadlines<T> {
   private firing = false;
 
   private readonly clock: Clock;
-  private readonly onDue: (item: T) => void;
+  private readonly onDue: (item: T, due: number) => void;
+  private readonly beforeDue: (() => void) | undefined;
 
-  constructor(clock: Clock, onDue: (item: T) => void) {
+  /**
+   * onDue gets each item with its deadline, which can be up to TIMER_SLACK_MS after now.
+   * beforeDue runs when the timer fires, before what is due is taken: the engine reads its
+   * sockets there, so that an advert that came in time moves its deadline before it is acted on.
+   */
+  constructor(clock: Clock, onDue: (item: T, due: number) => void, beforeDue?: () => void) {
     this.clock = clock;
     this.onDue = onDue;
+    this.beforeDue = beforeDue;
   }
 
   /** The item's deadline from now on (undefined: none). */
@@ -53,15 +68,16 @@ export class Deadlines<T> {
     this.timer = undefined;
     this.firing = true;
     try {
+      this.beforeDue?.();
       // Taken out first: an item whose deadline is set again for now waits for the next round.
-      const due: T[] = [];
-      const now = this.clock.now();
-      while (this.heap.length > 0 && this.heap[0]!.due <= now) {
+      const due: Entry<T>[] = [];
+      const until = this.clock.now() + TIMER_SLACK_MS;
+      while (this.heap.length > 0 && this.heap[0]!.due <= until) {
         const e = this.heap[0]!;
-        due.push(e.item);
+        due.push(e);
         this.remove(e);
       }
-      for (const item of due) this.onDue(item);
+      for (const e of due) this.onDue(e.item, e.due);
     } finally {
       this.firing = false;
       this.arm();

@@ -127,6 +127,7 @@ export async function runEngineProcess(plan: NodePlan, args: EngineArgs): Promis
     announcer: host.announcer,
     routes: host.routes,
     clock: realClock,
+    readInput: () => host.drain(),
     log,
     // keepalived sends IPv6 unicast adverts with hop limit 64: for unicast IPv6 the peer list
     // (sources are checked against it) and the interface binding stand in for the 255 check.

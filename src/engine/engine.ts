@@ -3,7 +3,7 @@
 // ports (raw socket, addresses, announcements) so that it is tested with fakes as well as for real.
 import type { Logger } from "pino";
 import { VrrpInstance, type Effect } from "../vrrp/instance.ts";
-import { checkReceived, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
+import { ReceiveCheck, type ReceivedPacket, type ReceivePolicy } from "../vrrp/receive.ts";
 import { SplitBrainWatch } from "../vrrp/split-brain.ts";
 import { effectivePriority, type TrackedState } from "../vrrp/tracking.ts";
 import type { IpFamily } from "../base/ip.ts";
@@ -68,6 +68,11 @@ export interface EngineOptions {
   onGroupTransition?(event: GroupTransitionEvent): void;
   /** Require TTL / hop limit 255 on received adverts (see the agent for keepalived's IPv6 unicast). */
   requireMaxTtl?(plan: InstancePlan): boolean;
+  /**
+   * Reads the sockets' waiting input (receive() runs for each packet) before any deadline is
+   * acted on: sockets read at intervals (host.ts, readPauseMs) may hold adverts that came in time.
+   */
+  readInput?(): void;
 }
 
 interface Running {
@@ -75,6 +80,8 @@ interface Running {
   instance: VrrpInstance;
   port: VrrpPort;
   policy: ReceivePolicy;
+  /** The receive checks, with the last accepted advert remembered. */
+  check: ReceiveCheck;
   tracked: TrackedState[];
   /** The adverts last encoded, sent again while priority and addresses stay (adverts.ts). */
   encoded?: EncodedAdverts;
@@ -129,7 +136,12 @@ export class VrrpEngine {
 
   constructor(opts: EngineOptions) {
     this.opts = opts;
-    this.deadlines = new Deadlines(opts.clock, (r) => this.apply(r, r.instance.tick(opts.clock.now())));
+    // A deadline fired within the timer's slack ticks at its own time, so the instance does it.
+    this.deadlines = new Deadlines(
+      opts.clock,
+      (r, due) => this.apply(r, r.instance.tick(Math.max(opts.clock.now(), due))),
+      () => opts.readInput?.(),
+    );
     this.add(opts.plans);
   }
 
@@ -192,6 +204,7 @@ export class VrrpEngine {
         instance,
         port,
         policy,
+        check: new ReceiveCheck(),
         tracked,
         announceTimers: [],
         addressQueue: Promise.resolve(),
@@ -294,7 +307,7 @@ export class VrrpEngine {
       this.counters.add("drops", { reason: vrid === undefined ? "too-short" : "unknown-vrid" });
       return;
     }
-    const result = checkReceived(packet, r.policy);
+    const result = r.check.check(packet, r.policy);
     if (!result.ok) {
       this.counters.add("drops", { instance: r.plan.key, reason: result.reason });
       if (result.reason === "source-not-allowed") this.foreign(r, packet, result.detail);
@@ -306,11 +319,12 @@ export class VrrpEngine {
     }
     if (result.addressMismatch) this.counters.add("address_mismatch", { instance: r.plan.key });
     r.advertsReceived();
-    r.lastAdvertHeardAt = this.opts.clock.now();
+    const now = this.opts.clock.now();
+    r.lastAdvertHeardAt = now;
     r.lastAdvertFrom = packet.source;
     r.lastAdvertPriority = result.advert.priority;
-    if (result.advert.priority > 0) this.heardMaster(r, packet.source);
-    this.apply(r, r.instance.receive(result.advert, packet.source, this.opts.clock.now()));
+    if (result.advert.priority > 0) this.heardMaster(r, packet.source, now);
+    this.apply(r, r.instance.receive(result.advert, packet.source, now));
   }
 
   /** The first running instance for each interface, family and VRID (as a search in order finds). */
@@ -328,14 +342,10 @@ export class VrrpEngine {
   }
 
   /** A master's advert, another's or our own: split brain is two of them alternating. */
-  private heardMaster(r: Running, source: string): void {
+  private heardMaster(r: Running, source: string, now: number): void {
     const state = r.instance.state;
     if (state !== "master" && state !== "backup") return;
-    const masters = r.splitBrain.heard(
-      source,
-      this.opts.clock.now(),
-      r.instance.learnedMasterAdverIntervalMs,
-    );
+    const masters = r.splitBrain.heard(source, now, r.instance.learnedMasterAdverIntervalMs);
     if (masters) {
       this.counters.add("split_brains", { instance: r.plan.key });
       // Both: the advert that completed the alternation can be our own.
@@ -584,7 +594,8 @@ export class VrrpEngine {
       }
       case "send-advert": {
         const { sent, errors } = sendAdvert(r.port, r.plan, e.advert, r);
-        if (e.advert.priority > 0 && r.instance.state === "master") this.heardMaster(r, r.port.sourceAddress);
+        if (e.advert.priority > 0 && r.instance.state === "master")
+          this.heardMaster(r, r.port.sourceAddress, this.opts.clock.now());
         r.advertsSent(sent);
         for (const { destination, error } of errors) {
           this.counters.add("send_errors", { instance: r.plan.key });

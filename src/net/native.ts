@@ -27,6 +27,13 @@ export interface NativeNet {
     dataOnly?: boolean,
   ): ReadBatch;
   stopReading(fd: number): void;
+  /**
+   * After each drain, wait `ms` (0: not at all) before polling the socket again: what arrives
+   * meanwhile is read in one wakeup, at most `ms` late.
+   */
+  setReadPause(fd: number, ms: number): void;
+  /** Reads what is waiting now, paused or not: onBatch runs before this returns. */
+  drainNow(fd: number): void;
   ifNameToIndex(name: string): number;
 }
 

@@ -106,6 +106,7 @@ export class VrrpSocket {
   readonly ifindex: number;
   private readonly fd: number;
   private closed = false;
+  private readonly receiving: boolean;
   /** Per destination: its sockaddr and the packet info that sets our source (built once). */
   private readonly headers = new Map<string, { to: Buffer; control: Buffer }>();
   /** Datagrams read so far, and the drains that read them (one JavaScript call each). */
@@ -117,6 +118,7 @@ export class VrrpSocket {
     this.interfaceName = opts.interfaceName;
     this.sourceAddress = opts.sourceAddress;
     this.ifindex = net.ifNameToIndex(opts.interfaceName);
+    this.receiving = opts.receive !== false;
     const hops = int32(opts.hopLimit ?? 255);
     this.fd = net.socket(opts.family === 4 ? AF_INET : AF_INET6, SOCK_RAW, VRRP_PROTOCOL);
     try {
@@ -198,6 +200,19 @@ export class VrrpSocket {
     };
   }
 
+  /**
+   * Coalescing: after each read, wait `ms` before the next (0: none), so that adverts arriving
+   * close together are read in one wakeup; drain() reads what waits at once.
+   */
+  setReadPause(ms: number): void {
+    if (!this.closed && this.receiving) nativeNet().setReadPause(this.fd, ms);
+  }
+
+  /** Reads (onPacket) what has arrived and not been read yet, before this returns. */
+  drain(): void {
+    if (!this.closed && this.receiving) nativeNet().drainNow(this.fd);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -235,8 +250,7 @@ export class VrrpSocket {
   private receive4(opts: VrrpSocketOptions, data: Buffer): void {
     const ip = parseIpv4Packet(data);
     if (!ip.ok) return opts.onDrop?.(ip.reason, ip.detail);
-    const { payload, source, destination, ttl } = ip.packet;
-    opts.onPacket({ payload, source, destination, ttl });
+    opts.onPacket(ip.packet);
   }
 
   private receive6(opts: VrrpSocketOptions, data: Buffer, from: Buffer, control: Buffer): void {

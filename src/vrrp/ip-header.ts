@@ -1,6 +1,6 @@
 // The IPv4 header that a raw IPv4 socket delivers in front of each VRRP message. (A raw IPv6
 // socket delivers no header: its hop limit and destination come from ancillary data, if at all.)
-import { bytesToAddress } from "../base/ip.ts";
+import { ipv4AddressAt } from "../base/ip.ts";
 import { VRRP_PROTOCOL } from "./packet.ts";
 
 export interface Ipv4Packet {
@@ -30,8 +30,8 @@ export function parseIpv4Packet(buf: Uint8Array): Ipv4Result {
     ok: true,
     packet: {
       ttl: buf[8]!,
-      source: bytesToAddress(buf.subarray(12, 16)),
-      destination: bytesToAddress(buf.subarray(16, 20)),
+      source: ipv4AddressAt(buf, 12),
+      destination: ipv4AddressAt(buf, 16),
       payload: buf.subarray(headerLength, totalLength),
     },
   };

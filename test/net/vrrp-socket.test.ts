@@ -2,7 +2,7 @@
 // come out in drains of up to 64 (one JavaScript call each), every one whole and in order, with
 // its own source, destination and TTL / hop limit; one longer than its slot is dropped as
 // truncated and the others still arrive; a short or empty one is passed on for the engine's
-// checks to drop.
+// checks to drop. A socket told to wait between reads holds what comes meanwhile until drain().
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ if (!ROOT) console.warn("test/net/vrrp-socket.test.ts skipped: needs root for ne
 
 const RECEIVER = new URL("../support/vrrp-receiver.ts", import.meta.url).pathname;
 const SENDER = new URL("../support/send-payloads.ts", import.meta.url).pathname;
+const PAUSED_RECEIVER = new URL("../support/vrrp-paused-receiver.ts", import.meta.url).pathname;
 const COUNT = 150; // over two batches of 64
 const SHORT = 10;
 const OVERSIZE = 70;
@@ -30,6 +31,8 @@ type Line = {
   ttl?: number;
   drop?: string;
   reads?: { datagrams: number; drains: number };
+  drain?: number;
+  drained?: number;
 };
 
 describe.skipIf(!ROOT)("VrrpSocket reads batches of datagrams", () => {
@@ -116,6 +119,45 @@ describe.skipIf(!ROOT)("VrrpSocket reads batches of datagrams", () => {
       }
     }, 60_000);
   }
+
+  it("a socket that waits between reads holds what arrives meanwhile, and drain() reads it at once", async () => {
+    const [n1, n2] = [lab.node("n1"), lab.node("n2")];
+    const go = join(dir, "go-paused");
+    // Long enough that nothing but drain() can read the second lot within the test.
+    const receiver = lab.spawn("n2", [process.execPath, PAUSED_RECEIVER, "4", n2.ipv4, "60000", go]);
+    const lines: Line[] = [];
+    let buffered = "";
+    let err = "";
+    receiver.stdout!.on("data", (d: Buffer) => {
+      buffered += d.toString();
+      const parts = buffered.split("\n");
+      buffered = parts.pop()!;
+      for (const p of parts) lines.push(JSON.parse(p) as Line);
+    });
+    receiver.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => receiver.once("exit", resolve));
+    await waitUntil(() => lines.some((l) => l.ready), 15_000, "the receiver to be ready");
+    const advert = (vrid: number) =>
+      encodeAdvert(
+        { version: 3, vrid, priority: 100, intervalCs: 100, addresses: ["198.18.0.9"] },
+        { family: 4, source: n1.ipv4, destination: VRRP_MULTICAST_V4 },
+      ).toString("hex");
+    const send = (vrids: number[]) =>
+      expect(lab.exec("n1", [process.execPath, SENDER, "4", n1.ipv4], vrids.map(advert).join("\n"))).toBe(
+        `sent ${vrids.length}\n`,
+      );
+    send([1]);
+    await waitUntil(() => lines.some((l) => l.drain !== undefined), 15_000, "the first read");
+    // The read paused the socket: these wait in its queue.
+    send([2, 3, 4]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lines.filter((l) => l.drain !== undefined).map((l) => l.drain)).toEqual([1]);
+    writeFileSync(go, "");
+    expect(await exited, err).toBe(0);
+    const last = lines.at(-1)!;
+    expect(last.drained).toBe(3);
+    expect(last.reads).toEqual({ datagrams: 4, drains: 2 });
+  }, 60_000);
 
   it("the engine counts what its socket drops, with the drops of its own checks", async () => {
     agent = startAgent(

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { encodeAdvert, type Advert } from "../../src/vrrp/packet.ts";
-import { checkReceived, type ReceivePolicy, type ReceivedPacket } from "../../src/vrrp/receive.ts";
+import {
+  checkReceived,
+  ReceiveCheck,
+  type ReceivePolicy,
+  type ReceivedPacket,
+} from "../../src/vrrp/receive.ts";
 
 const policy3: ReceivePolicy = {
   version: 3,
@@ -133,5 +138,43 @@ describe("receive checks", () => {
     expect(checkReceived(packet({ ...advert2, auth: { type: "pass", password: "12345678" } }), long).ok).toBe(
       true,
     );
+  });
+});
+
+describe("ReceiveCheck (the last accepted advert remembered)", () => {
+  it("answers a repeat of the accepted advert as checkReceived did, without checking it again", () => {
+    const check = new ReceiveCheck();
+    const first = packet(advert3);
+    const accepted = check.check(first, policy3);
+    expect(accepted).toEqual(checkReceived(first, policy3));
+    // The same bytes in another buffer (the read buffer is reused): the same result object.
+    const again = { ...first, payload: Uint8Array.from(first.payload) };
+    expect(check.check(again, policy3)).toBe(accepted);
+    // The remembered bytes are a copy: overwriting the buffer read from changes nothing.
+    first.payload.fill(0);
+    expect(check.check(again, policy3)).toBe(accepted);
+  });
+
+  it("checks anew whatever differs: a byte, the source, the destination, the TTL or the policy", () => {
+    const check = new ReceiveCheck();
+    const good = packet(advert3);
+    expect(check.check(good, policy3).ok).toBe(true);
+    const flipped = Uint8Array.from(good.payload);
+    flipped[2] = 200; // priority, without the checksum made again
+    expect(check.check({ ...good, payload: flipped }, policy3)).toMatchObject({ reason: "bad-checksum" });
+    expect(check.check(good, policy3).ok).toBe(true);
+    expect(check.check({ ...good, ttl: 254 }, policy3)).toMatchObject({ reason: "bad-ttl" });
+    expect(check.check(good, policy3).ok).toBe(true);
+    expect(check.check({ ...good, source: "198.18.0.12" }, policy3)).toMatchObject({
+      reason: "bad-checksum",
+    });
+    expect(check.check({ ...good, destination: "224.0.0.19" }, policy3)).toMatchObject({
+      reason: "bad-checksum",
+    });
+    expect(check.check(good, policy3).ok).toBe(true);
+    // A new policy (a node left the cluster: its adverts are no longer obeyed).
+    const narrowed = { ...policy3, allowedSources: new Set(["198.18.0.13"]) };
+    expect(check.check(good, narrowed)).toMatchObject({ reason: "source-not-allowed" });
+    expect(check.check(good, policy3).ok).toBe(true);
   });
 });
