@@ -107,6 +107,19 @@ static napi_value make_int(napi_env env, int64_t n) {
   return v;
 }
 
+// The call's one argument, a file descriptor, and the addon's data; 0 (a TypeError thrown) if the
+// argument is no integer.
+static int fd_arg(napi_env env, napi_callback_info info, const char *usage, AddonData **data, int *fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)data) != napi_ok || argc < 1 ||
+      !arg_int(env, argv[0], fd)) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  return 1;
+}
+
 // socket(domain, type, protocol): non-blocking, close-on-exec.
 static napi_value js_socket(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -153,15 +166,9 @@ static void stop_reader(AddonData *data, int fd) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
   AddonData *data;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
-  if (argc < 1 || !arg_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "close(fd)");
-    return NULL;
-  }
+  if (!fd_arg(env, info, "close(fd)", &data, &fd)) return NULL;
   stop_reader(data, fd);
   if (close(fd) < 0) return throw_errno(env, "close", errno);
   return NULL;
@@ -430,16 +437,9 @@ static napi_value js_start_reading(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_stop_reading(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
   AddonData *data;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
-  if (argc < 1 || !arg_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "stopReading(fd)");
-    return NULL;
-  }
-  stop_reader(data, fd);
+  if (fd_arg(env, info, "stopReading(fd)", &data, &fd)) stop_reader(data, fd);
   return NULL;
 }
 
@@ -463,15 +463,9 @@ static napi_value js_set_read_pause(napi_env env, napi_callback_info info) {
 
 // drainNow(fd): reads what is waiting now, paused or not (onBatch runs before this returns).
 static napi_value js_drain_now(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int fd;
   AddonData *data;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&data));
-  if (argc < 1 || !arg_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "drainNow(fd)");
-    return NULL;
-  }
+  if (!fd_arg(env, info, "drainNow(fd)", &data, &fd)) return NULL;
   Reader **link = find_reader(data, fd);
   if (!link) return throw_errno(env, "drainNow", EBADF);
   drain(*link, 0);
