@@ -60,10 +60,17 @@ describe.skipIf(!ROOT || !HAVE_KEEPALIVED)(
     afterAll(() => lab?.destroy());
     afterEach(async ({ task }) => {
       // On failure, both sides' logs explain more than a timeout does.
-      if (task.result?.state === "fail")
-        console.log(
-          `vipkeeper:\n${agents.flatMap((a) => a.log.slice(-15)).join("\n")}\nkeepalived:\n${keepalivedLog.join("").split("\n").slice(-30).join("\n")}`,
+      if (task.result?.state === "fail") {
+        // What each agent heard and dropped tells a deaf vipkeeper from a silent keepalived.
+        const counters = await Promise.all(
+          agents.map(async (a) =>
+            JSON.stringify((await readStatus(a.socket).catch(() => undefined))?.counters),
+          ),
         );
+        console.log(
+          `vipkeeper:\n${agents.flatMap((a) => a.log.slice(-15)).join("\n")}\ncounters: ${counters.join("\n")}\nkeepalived:\n${keepalivedLog.join("").split("\n").slice(-30).join("\n")}`,
+        );
+      }
       keepalivedLog.length = 0;
       for (const n of lab.nodes) lab.killAll(n.name);
       await Promise.all(agents.map((a) => a.exited));
