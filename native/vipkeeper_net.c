@@ -2,8 +2,8 @@
 // Deliberately generic and thin: socket, bind, setsockopt, sendmsg and a libuv-polled recvmmsg
 // loop that hands the datagrams of each drain (data, source addresses, ancillary data, flags) to
 // JavaScript in one call (optionally waiting a while after each drain before polling again, so
-// that datagrams arriving close together are read in one wakeup). Every protocol (VRRP, ARP, ICMPv6, rtnetlink, generic netlink) is built
-// and parsed in TypeScript.
+// that datagrams arriving close together are read in one wakeup). Every protocol (VRRP, ARP,
+// ICMPv6, rtnetlink, generic netlink) is built and parsed in TypeScript.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <net/if.h>

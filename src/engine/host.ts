@@ -158,10 +158,7 @@ export async function openHostNetwork(
       // speaks from the link-local address.
       const unicastOnly = sameSocket.every((p) => p.unicastPeers.length > 0);
       const open = sockets.get(key);
-      if (open && open.unicastOnly === unicastOnly) {
-        open.socket.setReadPause(readPauseMs(sameSocket));
-        continue;
-      }
+      if (open && open.unicastOnly === unicastOnly) continue;
       // The source is the interface's address even when the macvlan sends: it has none of its own.
       const link = linkOf(plan.interfaceName);
       const dev = linkOf(device);
@@ -187,9 +184,11 @@ export async function openHostNetwork(
           log.debug({ interface: device, reason, detail }, "packet dropped");
         },
       });
-      socket.setReadPause(readPauseMs(sameSocket));
       sockets.set(key, { socket, ifindex: dev.ifindex, unicastOnly });
     }
+    // Each socket, new or kept, waits as its instances now ask.
+    for (const [key, s] of sockets)
+      s.socket.setReadPause(readPauseMs(plans.filter((p) => socketKey(p) === key)));
     current = plans;
     localAddresses = new Set(addresses.filter((a) => !virtual.has(a.address)).map((a) => a.address));
   };
