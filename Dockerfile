@@ -1,5 +1,5 @@
-# One image for the controller and the agent. The builder stage compiles the TypeScript into dist/
-# and the native addon; the runtime stage runs the compiled JavaScript (no type stripping, no
+# One image for the controller and the agent. The builder stage bundles the TypeScript into dist/
+# (scripts/build.ts, esbuild) and builds the native addon; the runtime stage runs the compiled JavaScript (no type stripping, no
 # compiler). No Docker engine runs in this project's CI: the image is not built there, but every
 # file it copies and every command it runs are what the set-up and the tests run.
 #   docker build -t vipkeeper .
@@ -10,7 +10,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json binding.gyp tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json binding.gyp ./
+COPY scripts/build.ts scripts/
 COPY native/ native/
 COPY src/ src/
 # `npm ci` builds the addon: package.json's install script points node-gyp at the running Node's

@@ -1,7 +1,7 @@
 // The controller's Prometheus metrics: reconciles by kind and result, their duration, leadership.
 import type { Server } from "node:http";
 import { serveMetrics } from "../observe/http-endpoint.ts";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "../observe/prom.ts";
 import { collectProcessMetrics } from "../observe/metrics.ts";
 
 export class ControllerMetrics {

@@ -5,7 +5,7 @@
 // stopped and started again in the running engine, and a removed one stopped; a file that no
 // longer loads changes nothing.
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import type { Registry } from "../observe/prom.ts";
 import { loadConfig, type AgentConfig } from "./config-file.ts";
 import { HostStaticsKeeper } from "./statics.ts";
 import type { EngineArgs } from "../engine/engine-process.ts";

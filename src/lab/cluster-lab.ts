@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import type { Server } from "node:net";
 import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
 import { extname, join } from "node:path";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { Lab, tiedToParent } from "./lab.ts";
@@ -14,8 +15,9 @@ import { unixToTcp } from "./unix-forward.ts";
 import { waitUntil } from "./wait.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
-// unix-forward beside this module: .ts when running the sources, .js when running dist/.
-const FORWARD = join(import.meta.dirname, `unix-forward${extname(import.meta.filename)}`);
+// unix-forward beside this module: .ts when running the sources, .js when running dist/ (from
+// dist/chunks/ when bundled, hence the path through lab/).
+const FORWARD = fileURLToPath(new URL(`../lab/unix-forward${extname(import.meta.url)}`, import.meta.url));
 export const AGENT_NAMESPACE = "vipkeeper";
 
 /** What the lab needs of an API server. */

@@ -1,7 +1,7 @@
 // The agent's and the controller's small HTTP endpoints (metrics, health), on HOST:PORT as the
 // command lines take it (an empty host or [v6] allowed).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Registry } from "prom-client";
+import type { Registry } from "./prom.ts";
 
 /** What --metrics and --health accept. */
 export const LISTEN_ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[^:]*):\d{1,5}$/;

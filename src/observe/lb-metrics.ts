@@ -1,7 +1,7 @@
 // Prometheus metrics of the node's load balancer (prom-client), registered into the registry the
 // agent already serves (VrrpMetrics.registry), so one /metrics shows VRRP and load balancing.
 // Observations are plain in-memory updates: health checks and dataplane updates never wait on them.
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "./prom.ts";
 
 /** Check latencies from sub-millisecond loopback answers up to keepalived's default 5 s timeout. */
 const CHECK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -2,7 +2,7 @@
 // updates. One set of hooks feeds metrics and real server notifications, so the load balancer
 // stays free of both; every hook returns at once and never throws into the dataplane path.
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import type { Registry } from "./prom.ts";
 import type { Counters } from "../base/counters.ts";
 import { planForNode } from "../plan/plan.ts";
 import type { VirtualRouter } from "../api/virtual-router.ts";

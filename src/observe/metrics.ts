@@ -1,7 +1,7 @@
 // Prometheus metrics of the agent's VRRP engines (prom-client): read at scrape time from what the
 // engines report (agent/agent-metrics.ts), so the VRRP path only bumps its own counters and never
 // waits on an exporter.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "./prom.ts";
 import type { InstanceStatus, TransitionEvent } from "./events.ts";
 import type { CounterEntry } from "../base/counters.ts";
 import { instanceLabels } from "../plan/instance-key.ts";

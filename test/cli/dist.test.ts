@@ -1,8 +1,8 @@
-// Production runs the compiled JavaScript: dist/ is current (every source compiled, none newer than
-// its output; `npm test` builds first), and bin/vipkeeper.js runs it even where Node cannot strip
-// types at all (so nothing is loaded from src/).
+// Production runs the bundled JavaScript: dist/ is current (built after every source; `npm test`
+// builds first), requires Node's own modules instead of importing them (scripts/build.ts), and
+// bin/vipkeeper.js runs it even where Node cannot strip types at all (so nothing is loaded from src/).
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -13,19 +13,48 @@ const files = (dir: string): string[] =>
   );
 
 describe("the compiled CLI (dist/)", () => {
-  it("has a current .js for every source file (run `npm run build`)", () => {
-    const stale: string[] = [];
-    for (const src of files(join(ROOT, "src")).filter((f) => f.endsWith(".ts"))) {
-      const out = join(ROOT, "dist", relative(join(ROOT, "src"), src)).replace(/\.ts$/, ".js");
-      let built = 0;
-      try {
-        built = statSync(out).mtimeMs;
-      } catch {
-        /* missing */
-      }
-      if (built < statSync(src).mtimeMs) stale.push(relative(ROOT, src));
-    }
-    expect(stale, "sources newer than dist/ (run `npm run build`)").toEqual([]);
+  it("is current: built after every source, with each program's entry (run `npm run build`)", () => {
+    const built = files(join(ROOT, "dist")).filter((f) => f.endsWith(".js"));
+    const oldest = Math.min(...built.map((f) => statSync(f).mtimeMs));
+    const sources = [...files(join(ROOT, "src")), join(ROOT, "scripts/build.ts")];
+    const newer = sources.filter((f) => statSync(f).mtimeMs > oldest).map((f) => relative(ROOT, f));
+    expect(newer, "sources newer than dist/ (run `npm run build`)").toEqual([]);
+    for (const entry of [
+      "cli/main.js",
+      "engine/engine-main.js",
+      "lab/http-backend.js",
+      "lab/unix-forward.js",
+    ])
+      expect(built).toContain(join(ROOT, "dist", entry));
+  });
+
+  it("requires Node's modules, never imports them (an import of node:http loads TLS; scripts/build.ts)", () => {
+    const imports = files(join(ROOT, "dist"))
+      .filter((f) => f.endsWith(".js"))
+      .flatMap((f) =>
+        [...readFileSync(f, "utf8").matchAll(/^import .* from "(node:[^"]+)";/gm)].map((m) => m[1]),
+      );
+    // Each file's one import: createRequire, for the requires.
+    expect(new Set(imports)).toEqual(new Set(["node:module"]));
+    // A program that serves HTTP, from dist/: node:http loaded, and none of what its ESM
+    // namespace would load (undici's TLS, HTTP/2, zlib). Its port is bad, so it ends at once.
+    const atExit = `import { writeSync } from "node:fs"; process.on("exit", () => writeSync(1, JSON.stringify(process.moduleLoadList)));`;
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        `data:text/javascript,${encodeURIComponent(atExit)}`,
+        join(ROOT, "dist/lab/http-backend.js"),
+        "no-port",
+        "x",
+      ],
+      { encoding: "utf8" },
+    );
+    const builtins = (JSON.parse(r.stdout.slice(r.stdout.indexOf("["))) as string[]).map((m) =>
+      m.replace(/^NativeModule /, ""),
+    );
+    expect(builtins).toContain("http");
+    for (const heavy of ["tls", "http2", "zlib"]) expect(builtins).not.toContain(heavy);
   });
 
   it("bin/vipkeeper.js runs dist/ without type stripping (its version, a simulation)", () => {
