@@ -55,8 +55,11 @@ await build({
   platform: "node",
   target: "node22",
   chunkNames: "chunks/[name]-[hash]",
-  // The addon is loaded by path at run time (net/native.ts), never bundled.
-  external: ["*.node"],
+  // The addon is loaded by path at run time (net/native.ts). The packages imported only lazily
+  // are left to Node, loaded when first used as from the sources: a bundled CommonJS package that
+  // is imported with import() shows only its default export (`const { parse } = await
+  // import("yaml")` finds no parse).
+  external: ["*.node", "yaml", "nodemailer"],
   // Bundled CommonJS packages (pino, prom-client) call require: ESM has none, so each file makes one.
   banner: {
     js: 'import { createRequire as __vipkeeperRequire } from "node:module"; const require = __vipkeeperRequire(import.meta.url);',

@@ -3,8 +3,9 @@
 // agents in lab network namespaces registered as Node objects, each with its own service
 // account's token (never admin), reaching the server through a UNIX socket forward. The agents
 // elect and bind, the status and `kubectl get vr` show the master, killing the master's agent
-// moves both, and each component may do exactly what deploy/'s RBAC grants it. The in-process
-// server runs the same scenarios, and more, in test/net/cluster.test.ts.
+// moves both, and each component may do exactly what deploy/'s RBAC grants it; all of it from the
+// production build. The in-process server runs the same scenarios, and more, from the sources, in
+// test/net/cluster.test.ts.
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +13,10 @@ import { failure } from "../kubeapi/failure.ts";
 import { waitUntil } from "../support/agents.ts";
 import { AGENT_NAMESPACE, ClusterLab, serviceAccountCredentials } from "../../src/lab/cluster-lab.ts";
 import { RealKube } from "../../src/lab/real-kube.ts";
+
+// The controller and the agents run the production build, as a cluster runs them: dist/ through
+// bin/vipkeeper.js (`npm test` builds it first; test/cli/dist.test.ts checks it is current).
+process.env.VIPKEEPER_FROM_SOURCE = "";
 
 const IS_ROOT = process.getuid?.() === 0;
 if (!IS_ROOT) console.warn("test/e2e/cluster.test.ts skipped: needs root for network namespaces");
