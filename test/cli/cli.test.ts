@@ -22,7 +22,7 @@ describe("vipkeeper CLI", () => {
     expect(r.stdout).toContain("sim");
   });
 
-  it("the agent's main process runs with 1 MB semi-spaces (bin/vipkeeper.js replaces itself, same pid); other commands do not", () => {
+  it("the agent's main process runs with 1 MB semi-spaces in memory saver mode (bin/vipkeeper.js replaces itself, same pid); other commands do not", () => {
     // A preload that prints each process image's pid and V8 flags: the agent's twice, one pid.
     const preload = join(mkdtempSync(join(tmpdir(), "vk-cli-")), "flags.mjs");
     writeFileSync(
@@ -41,6 +41,7 @@ describe("vipkeeper CLI", () => {
     expect(agent).toHaveLength(2);
     expect(agent[0]![1]).toBe(agent[1]![1]);
     expect(JSON.parse(agent[1]![2]!)).toContain("--max-semi-space-size=1");
+    expect(JSON.parse(agent[1]![2]!)).toContain("--memory-saver-mode");
     const other = flags("--version");
     expect(other).toHaveLength(1);
     expect(JSON.parse(other[0]![2]!)).not.toContain("--max-semi-space-size=1");
