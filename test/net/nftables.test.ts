@@ -124,7 +124,9 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     await applyNft(plan.initial(), lb());
     const client = lab.spawn("client", [process.execPath, HTTP_LOAD, `http://${VIP}/`, "1500"]);
     let out = "";
+    let err = "";
     client.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    client.stderr?.on("data", (d: Buffer) => (err += d.toString()));
     // Listen now: the client may be done before the replacements are.
     const exited = new Promise((r) => client.once("exit", r));
     // Replace the table again and again for as long as the client runs.
@@ -139,7 +141,7 @@ describe.skipIf(!ROOT)("the nftables dataplane in the lab", { timeout: 60_000 },
     expect(restarts).toBeGreaterThan(4);
     await exited;
     const counts = JSON.parse(out) as Record<string, number>;
-    expect(counts.error ?? 0).toBe(0);
+    expect(counts.error ?? 0, `${err} over ${restarts} replacements`).toBe(0);
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(1500);
   });
 });
