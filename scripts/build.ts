@@ -19,7 +19,7 @@ const ENTRIES = [
   "src/cli/main.ts",
   "src/engine/engine-main.ts",
   "src/lab/http-backend.ts",
-  "src/lab/unix-forward.ts",
+  "src/lab/unix-forward-main.ts",
 ];
 
 // Node's own modules are required, not imported: an ESM import of a built-in makes its namespace,

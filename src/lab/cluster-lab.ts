@@ -15,9 +15,11 @@ import { unixToTcp } from "./unix-forward.ts";
 import { waitUntil } from "./wait.ts";
 
 const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
-// unix-forward beside this module: .ts when running the sources, .js when running dist/ (from
-// dist/chunks/ when bundled, hence the path through lab/).
-const FORWARD = fileURLToPath(new URL(`../lab/unix-forward${extname(import.meta.url)}`, import.meta.url));
+// The forwarder's program beside this module: .ts when running the sources, .js when running dist/
+// (from dist/chunks/ when bundled, hence the path through lab/).
+const FORWARD = fileURLToPath(
+  new URL(`../lab/unix-forward-main${extname(import.meta.url)}`, import.meta.url),
+);
 export const AGENT_NAMESPACE = "vipkeeper";
 
 /** What the lab needs of an API server. */

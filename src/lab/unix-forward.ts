@@ -3,7 +3,7 @@
 // at 127.0.0.1 inside their own namespace, and no packet leaves the namespaces the test made.
 //
 //   test process:  unixToTcp(sock, apiPort)      (sock -> 127.0.0.1:apiPort)
-//   in a node ns:  node unix-forward.ts PORT SOCK (127.0.0.1:PORT -> sock)
+//   in a node ns:  node unix-forward-main.ts PORT SOCK (127.0.0.1:PORT -> sock)
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { rmSync } from "node:fs";
 
@@ -35,14 +35,4 @@ export function tcpToUnix(port: number, socketPath: string): Promise<Server> {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", () => resolve(server));
   });
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const [port, path] = process.argv.slice(2);
-  if (!port || !path) {
-    process.stderr.write("usage: unix-forward.ts PORT SOCKET\n");
-    process.exit(2);
-  }
-  await tcpToUnix(Number(port), path);
-  process.stdout.write("ready\n");
 }

@@ -23,9 +23,17 @@ describe("the compiled CLI (dist/)", () => {
       "cli/main.js",
       "engine/engine-main.js",
       "lab/http-backend.js",
-      "lab/unix-forward.js",
+      "lab/unix-forward-main.js",
     ])
       expect(built).toContain(join(ROOT, "dist", entry));
+  });
+
+  it("runs each program from its entry: the lab's forwarder (its code in a shared chunk) says its usage", () => {
+    const r = spawnSync(process.execPath, [join(ROOT, "dist/lab/unix-forward-main.js")], {
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^usage: unix-forward-main/);
   });
 
   it("requires Node's modules, never imports them (an import of node:http loads TLS; scripts/build.ts)", () => {
