@@ -1,6 +1,7 @@
 // `vipkeeper lab --cluster`, the newcomer's demo, run as a newcomer runs it: its own real
 // kube-apiserver, examples/ applied with kubectl, `kubectl get vr` showing the master, the master's
-// agent killed and its node failed, the status following and the client's outage printed.
+// agent killed and its node failed, the status following and the client's outage printed. From
+// dist/, as `npx vipkeeper lab --cluster` runs (`npm test` builds it first).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,7 +13,10 @@ const BIN = join(import.meta.dirname, "../../bin/vipkeeper.js");
 
 function runDemo(): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, "lab", "--cluster"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "lab", "--cluster"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, VIPKEEPER_FROM_SOURCE: "" },
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
