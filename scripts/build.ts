@@ -60,7 +60,7 @@ await build({
   // is imported with import() shows only its default export (`const { parse } = await
   // import("yaml")` finds no parse).
   external: ["*.node", "yaml", "nodemailer"],
-  // Bundled CommonJS packages (pino, prom-client) call require: ESM has none, so each file makes one.
+  // Bundled CommonJS packages (pino, ipaddr.js) call require: ESM has none, so each file makes one.
   banner: {
     js: 'import { createRequire as __vipkeeperRequire } from "node:module"; const require = __vipkeeperRequire(import.meta.url);',
   },

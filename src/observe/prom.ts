@@ -1,7 +1,8 @@
 // prom-client's parts the metrics use, each from its own module: the package's index also loads
 // its Pushgateway, and with it node:https and node:zlib, ~6 MB in a process that otherwise speaks
 // no TLS (the file agent's main process; BENCHMARKS.md, "Agent memory against keepalived").
-// test/observe/prom.test.ts checks these are the package's own classes.
+// test/observe/prom.test.ts checks these are the package's own; test/file-mode/agent-imports.test.ts
+// that the index stays out.
 import { createRequire } from "node:module";
 import type * as Prom from "prom-client";
 
