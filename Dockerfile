@@ -1,6 +1,6 @@
 # One image for the controller and the agent. The builder stage bundles the TypeScript into dist/
-# (scripts/build.ts, esbuild) and builds the native addon; the runtime stage runs the compiled JavaScript (no type stripping, no
-# compiler). No Docker engine runs in this project's CI: the image is not built there, but every
+# (scripts/build.ts, esbuild) and builds the native addon; the runtime stage runs the bundled
+# JavaScript (no type stripping, no compiler). No Docker engine runs in this project's CI: the image is not built there, but every
 # file it copies and every command it runs are what the set-up and the tests run.
 #   docker build -t vipkeeper .
 #   controller: vipkeeper controller ...   agent: vipkeeper agent --cluster --node $(NODE_NAME)

@@ -18,10 +18,6 @@ export function loadedBy(...files: string[]): Loaded {
     const seen = new Set();
     registerHooks({ load(url, context, next) { seen.add(url); return next(url, context); } });
     for (const f of ${JSON.stringify(files.map((f) => pathToFileURL(f).href))}) await import(f);
-    const packages = [...seen].flatMap((u) => {
-      const m = /\\/node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(u);
-      return m ? [m[1]] : [];
-    });
     const packageFiles = [...seen].flatMap((u) => {
       const m = /\\/node_modules\\/(.+)$/.exec(u);
       return m ? [m[1]] : [];
@@ -31,7 +27,6 @@ export function loadedBy(...files: string[]): Loaded {
       return b && !b[1].startsWith("internal") ? [b[1]] : [];
     });
     process.stdout.write(JSON.stringify({
-      packages: [...new Set(packages)].sort(),
       packageFiles: [...new Set(packageFiles)].sort(),
       builtins: [...new Set(builtins)].sort(),
     }));
@@ -39,7 +34,10 @@ export function loadedBy(...files: string[]): Loaded {
   `;
   const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as Loaded;
+  const { packageFiles, builtins } = JSON.parse(r.stdout) as Omit<Loaded, "packages">;
+  // A package's name: its file's first path segment, or two for a scope.
+  const packages = packageFiles.map((f) => /^((?:@[^/]+\/)?[^/]+)\//.exec(f)![1]!);
+  return { packages: [...new Set(packages)].sort(), packageFiles, builtins };
 }
 
 export const packagesLoadedBy = (...files: string[]): string[] => loadedBy(...files).packages;
