@@ -16,6 +16,7 @@
 // Runs dist/ (bin/vipkeeper.js; `npm run build` first). Exits 1 when an agent runs other than one
 // engine process. `--cpu S` also measures CPU (utime + stime from /proc/PID/stat) over S seconds
 // after the settle, and `--advert-ms` sets the advert interval (keepalived: vrrp_version 3 below 1 s).
+// `--breakdown` prints each counted process's PSS by kind of mapping (binary, files, [heap], ...).
 // Run (root): . scripts/env.sh && node bench/agent-memory.ts [--routers 1,16,255] [--mode file,cluster]
 import {
   chmodSync,
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     cpu: { type: "string", default: "0" },
     settle: { type: "string", default: "5" },
     "no-keepalived": { type: "boolean", default: false },
+    breakdown: { type: "boolean", default: false },
   },
 });
 const sizes = values.routers.split(",").map(Number);
@@ -98,6 +100,19 @@ const smaps = (pid: number) => {
   const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0);
   return { pss: kb("Pss") / 1024, rss: kb("Rss") / 1024, anon: kb("Pss_Anon") / 1024 };
+};
+/** PSS in MB by kind of mapping: the Node binary, other files, malloc's brk heap, anonymous maps. */
+const breakdown = (pid: number) => {
+  const out: Record<string, number> = {};
+  let kind = "";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1]!;
+      kind = name === AGENT_NODE ? "binary" : name.startsWith("/") ? "files" : name || "anonymous";
+    } else if (line.startsWith("Pss:")) out[kind] = (out[kind] ?? 0) + Number(line.split(/\s+/)[1]) / 1024;
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round1(v)]));
 };
 const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
 /** utime + stime in clock ticks (100 per second). */
@@ -155,6 +170,9 @@ async function measure(lab: Lab, n: number, counted: Kind[], what: string): Prom
     cpuPercent = round1((t1 - t0) / cpuSeconds); // ticks are 10 ms: ticks / s = percent
   }
   const mem = mine.map((p) => ({ ...p, ...smaps(p.pid) }));
+  if (values.breakdown)
+    for (const p of mine)
+      process.stdout.write(`${JSON.stringify({ what, kind: p.kind, pss: breakdown(p.pid) })}\n`);
   const sum = (ps: typeof mem, k: "pss" | "rss" | "anon") => ps.reduce((s, p) => s + p[k], 0);
   const engines = mem.filter((p) => p.kind === "engine");
   return {

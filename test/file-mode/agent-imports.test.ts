@@ -1,7 +1,8 @@
 // What the file agent's main process loads (`vipkeeper agent --config`: cli/agent.ts, then what it
 // imports for file mode). It speaks no TLS: prom-client's index loads its Pushgateway, and with it
 // node:https and node:zlib (~6 MB a process; BENCHMARKS.md, "Agent memory against keepalived"), so
-// the metrics take prom-client's parts from their own modules (observe/prom.ts). The load balancer
+// the metrics take prom-client's parts from their own modules (observe/prom.ts), all but the one
+// that loads OpenTelemetry. The load balancer
 // (HTTPS checks) loads on the first VirtualServer, not here. (That Node's own modules are required,
 // not imported, is the build's: test/cli/dist.test.ts.)
 import { join } from "node:path";
@@ -20,7 +21,10 @@ describe("the file agent's main process", () => {
       src("agent/status-server.ts"),
     );
     expect(packageFiles).toContain("prom-client/lib/registry.js");
-    expect(packageFiles).toContain("prom-client/lib/defaultMetrics.js");
+    expect(packageFiles).toContain("prom-client/lib/metrics/eventLoopLag.js");
+    // Its process CPU counters' module loads OpenTelemetry's API for exemplars (never on), ~4 MB.
+    expect(packageFiles).not.toContain("prom-client/lib/metrics/processCpuTotal.js");
+    expect(packageFiles.filter((f) => f.startsWith("@opentelemetry/"))).toEqual([]);
     expect(packageFiles).not.toContain("prom-client/lib/pushgateway.js");
     expect(packageFiles).not.toContain("prom-client/index.js");
   });
