@@ -4,10 +4,11 @@
 // fields are pruned), with CEL rules for what a schema can say and printer columns.
 // `vipkeeper crds` prints them; crds/ holds them, and a test fails when it is out of date.
 import { stringify } from "yaml";
-import { IPPoolSpec } from "./ip-pool.ts";
-import { IPPoolStatus, VirtualRouterStatus, VirtualServerStatus } from "./status.ts";
-import { GROUP, VERSION, VirtualRouterSpec } from "./virtual-router.ts";
-import { VirtualServerSpec } from "./virtual-server.ts";
+import { GROUP, VERSION } from "./constants.ts";
+import { IPPoolSpec } from "./schema/ip-pool.ts";
+import { IPPoolStatus, VirtualRouterStatus, VirtualServerStatus } from "./schema/status.ts";
+import { VirtualRouterSpec } from "./schema/virtual-router.ts";
+import { VirtualServerSpec } from "./schema/virtual-server.ts";
 
 type Json = Record<string, unknown>;
 

@@ -1,12 +1,23 @@
-// Defaults live once, as `default:` keywords in the typebox schemas: the API server applies them from
-// the CRDs in cluster mode, and this applies the same keywords to objects read from a file.
-import type { TSchema } from "typebox";
-import Value from "typebox/value";
-import { IPPool } from "./ip-pool.ts";
-import { VirtualRouter } from "./virtual-router.ts";
-import { VirtualServer } from "./virtual-server.ts";
+// Defaults live once, as `default:` keywords in the schemas (src/api/schema/): the API server applies
+// them from the CRDs in cluster mode, and this applies the same keywords to objects read from a
+// file, as typebox's Value.Default does (test/api/defaults.test.ts holds the two side by side),
+// without loading typebox into the agent (api/structural.ts says why).
+import { schemaOf, type JsonSchema, type Kind } from "./structural.ts";
 
-const SCHEMAS: Record<string, TSchema> = { VirtualRouter, VirtualServer, IPPool };
+const KINDS = new Set<string>(["VirtualRouter", "VirtualServer", "IPPool"]);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Fills `value`'s absent defaulted properties, at every depth the schema describes. */
+function fill(schema: JsonSchema, value: unknown): void {
+  if (Array.isArray(value) && isObject(schema.items)) for (const item of value) fill(schema.items, item);
+  if (!isObject(value) || !isObject(schema.properties)) return;
+  for (const [key, property] of Object.entries(schema.properties as Record<string, JsonSchema>)) {
+    if (value[key] === undefined && property.default !== undefined)
+      value[key] = structuredClone(property.default);
+    if (value[key] !== undefined) fill(property, value[key]);
+  }
+}
 
 /**
  * A copy of a valid object with every absent defaulted field filled, as the API server would fill
@@ -14,6 +25,8 @@ const SCHEMAS: Record<string, TSchema> = { VirtualRouter, VirtualServer, IPPool 
  * are returned as they are.
  */
 export function withDefaults<T extends { kind: string }>(obj: T): T {
-  const schema = SCHEMAS[obj.kind];
-  return schema ? (Value.Default(schema, structuredClone(obj)) as T) : obj;
+  if (!KINDS.has(obj.kind)) return obj;
+  const copy = structuredClone(obj);
+  fill(schemaOf(obj.kind as Kind), copy);
+  return copy;
 }

@@ -1,38 +1,7 @@
-// metav1.LabelSelector: its schema piece (for the CRDs) and its meaning, in one place.
-import Type from "typebox";
+// metav1.LabelSelector's meaning (its schema piece: schema/label-selector.ts).
+import type { LabelSelector } from "./schema/label-selector.ts";
 
-export const LabelSelectorSchema = (description: string) =>
-  Type.Object(
-    {
-      matchLabels: Type.Optional(
-        Type.Record(Type.String(), Type.String(), { description: "Labels that must all match." }),
-      ),
-      matchExpressions: Type.Optional(
-        Type.Array(
-          Type.Object(
-            {
-              key: Type.String({ description: "Label key." }),
-              operator: Type.Union(
-                [
-                  Type.Literal("In"),
-                  Type.Literal("NotIn"),
-                  Type.Literal("Exists"),
-                  Type.Literal("DoesNotExist"),
-                ],
-                { description: "In, NotIn, Exists or DoesNotExist." },
-              ),
-              values: Type.Optional(Type.Array(Type.String(), { description: "Values for In and NotIn." })),
-            },
-            { additionalProperties: false },
-          ),
-          { description: "Requirements that must all hold." },
-        ),
-      ),
-    },
-    { additionalProperties: false, description },
-  );
-
-export type LabelSelector = Type.Static<ReturnType<typeof LabelSelectorSchema>>;
+export type { LabelSelector } from "./schema/label-selector.ts";
 
 /** metav1.LabelSelector semantics: all of matchLabels and matchExpressions; empty (or none) selects all. */
 export function selects(

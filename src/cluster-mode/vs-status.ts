@@ -4,7 +4,8 @@
 // the two agree), and the Ready / Invalid conditions.
 import type Type from "typebox";
 import type { FieldError } from "../api/field-errors.ts";
-import type { Condition, VirtualServerStatus as VirtualServerStatusSchema } from "../api/status.ts";
+import type { Condition } from "../api/status.ts";
+import type { VirtualServerStatus as VirtualServerStatusSchema } from "../api/schema/status.ts";
 import type { VirtualServer } from "../api/virtual-server.ts";
 import type { Refusal } from "../cluster/grants.ts";
 import { withTransitionTimes } from "../cluster/status.ts";

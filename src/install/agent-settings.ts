@@ -2,7 +2,7 @@
 // what the controller puts in the agent DaemonSet it keeps.
 import Type from "typebox";
 import { parse as parseYaml } from "yaml";
-import { schemaErrors } from "../api/field-errors.ts";
+import { schemaErrors } from "../api/schema/errors.ts";
 
 export const AgentSettingsSchema = Type.Object(
   {

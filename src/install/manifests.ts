@@ -3,7 +3,7 @@
 // goes). A value is read through `v(path)`: deploy/ gets the default, the chart gets a marker that
 // becomes `{{ .Values.path }}` (or a toYaml block for objects).
 import { stringify } from "yaml";
-import { schemaErrors } from "../api/field-errors.ts";
+import { schemaErrors } from "../api/schema/errors.ts";
 import { AGENT_NAME, AGENT_SERVICE_ACCOUNT } from "./agent-daemonset.ts";
 import { AgentSettingsSchema } from "./agent-settings.ts";
 
@@ -540,14 +540,6 @@ export function resolveValues(overrides: unknown): Values {
   const values = merge(DEFAULT_VALUES, overrides ?? {});
   const errors = schemaErrors(valuesSchema(), values);
   if (errors.length > 0)
-    throw new ValuesError(
-      errors
-        // additionalProperties: false on a plain JSON schema reports each extra key as "schema is false".
-        .map(
-          (e) =>
-            `values: ${e.field}: ${e.message === "schema is false" ? "is not a known field" : e.message}`,
-        )
-        .join("\n"),
-    );
+    throw new ValuesError(errors.map((e) => `values: ${e.field}: ${e.message}`).join("\n"));
   return values as Values;
 }

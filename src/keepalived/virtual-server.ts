@@ -3,12 +3,7 @@
 // checker is taken and every real server whose checker differs is reported. Every keyword maps or
 // is reported with file, line and why.
 import { API_VERSION, type VirtualRouter } from "../api/virtual-router.ts";
-import {
-  VirtualServerSpec,
-  servedEndpoints,
-  validateVirtualServer,
-  type VirtualServer,
-} from "../api/virtual-server.ts";
+import { servedEndpoints, validateVirtualServer, type VirtualServer } from "../api/virtual-server.ts";
 import { parseCidr } from "../base/ip.ts";
 import { familyOf } from "../base/ip.ts";
 import type { Statement } from "./syntax.ts";
@@ -319,10 +314,6 @@ const sameCheck = (a: Check, b: Check) =>
   JSON.stringify([a.check, a.timeout, a.retries, a.delayBeforeRetry, a.interval]) ===
   JSON.stringify([b.check, b.timeout, b.retries, b.delayBeforeRetry, b.interval]);
 
-/** The spec has `persistence` once the API carries it (another part of the tree adds it). */
-const API_HAS_PERSISTENCE = "persistence" in VirtualServerSpec.properties;
-const API_HAS_FWMARK = "fwmark" in VirtualServerSpec.properties;
-
 /**
  * One entry of a virtual_server_group: `ADDR PORT`, `ADDR-LAST PORT` (keepalived's range: the last
  * octet, or the last group of an IPv6 address in hex, runs up to LAST), or `fwmark N`.
@@ -362,18 +353,13 @@ export function convertVirtualServer(
 ): { server?: VirtualServer; scripts: RealServerScripts[]; quorum?: QuorumScripts } {
   const scripts: RealServerScripts[] = [];
   const quorumScripts: Omit<QuorumScripts, "service"> = {};
-  // Traffic by address and port, or by firewall mark once the API has fwmark (another part of the
-  // tree adds it).
+  // Traffic by address and port, or by firewall mark.
   let address: string | undefined;
   let port: number | undefined;
   let fwmark: number | undefined;
   let group: Spec["group"];
   if (s.args[0] === "fwmark") {
     fwmark = int(s.args[1]);
-    if (!API_HAS_FWMARK) {
-      note(s, "unmapped", "virtual_server fwmark: VirtualServer selects traffic by address and port only");
-      return { scripts };
-    }
     if (fwmark === undefined || fwmark < 1) {
       note(s, "unmapped", `'${s.args[1] ?? ""}' is not a firewall mark`);
       return { scripts };
@@ -536,16 +522,8 @@ export function convertVirtualServer(
       "no protocol: keepalived 2.2.7 defaults to UDP ('no protocol set - defaulting to UDP'); vipkeeper takes TCP. Write the protocol line",
     );
   if (persistence.at) {
-    if (!API_HAS_PERSISTENCE)
-      note(
-        persistence.at,
-        "unmapped",
-        "persistence (client affinity) is not in the VirtualServer API in this version: connections are scheduled independently",
-      );
-    else {
-      const { at: _at, ...p } = persistence;
-      (spec as Record<string, unknown>).persistence = { timeout: p.timeout ?? "360s", ...p };
-    }
+    const { at: _at, ...p } = persistence;
+    (spec as Record<string, unknown>).persistence = { timeout: p.timeout ?? "360s", ...p };
   }
 
   const selector = group

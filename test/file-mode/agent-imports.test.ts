@@ -29,6 +29,13 @@ describe("the file agent's main process", () => {
     expect(packageFiles).not.toContain("prom-client/index.js");
   });
 
+  it("loads none of typebox but the guard its generated checks call (api/structural.ts)", () => {
+    const { packageFiles } = loadedBy(src("cli/agent.ts"), src("file-mode/file-agent.ts"));
+    const typebox = packageFiles.filter((f) => f.startsWith("typebox/"));
+    expect(typebox).toContain("typebox/build/guard/guard.mjs"); // the check sees typebox at all
+    expect(typebox.filter((f) => !f.startsWith("typebox/build/guard/"))).toEqual([]);
+  });
+
   it("the check would see it: prom-client's index loads the Pushgateway, and it TLS", () => {
     const { packageFiles, builtins } = loadedBy(require.resolve("prom-client"));
     expect(packageFiles).toContain("prom-client/lib/pushgateway.js");

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/file-mode/config-file.ts";
-import { VirtualServerSpec, validateVirtualServer } from "../../src/api/virtual-server.ts";
+import { validateVirtualServer } from "../../src/api/virtual-server.ts";
 import { checkJobs } from "../../src/lb/from-api.ts";
 import { convertKeepalived } from "../../src/keepalived/convert.ts";
 import { parseKeepalived, parseKeepalivedFile } from "../../src/keepalived/syntax.ts";
@@ -233,22 +233,18 @@ virtual_server 10.0.0.200 80 {
   }
 }
 `);
-    // fwmark maps once the API carries it; until then it is reported.
-    const apiHasFwmark = "fwmark" in VirtualServerSpec.properties;
     expect(virtualServers.map((v) => v.metadata.name)).toEqual([
       "vs-10-0-0-100-80",
       "vs-2001-db8-100-53-udp",
       "vs-2001-db8-100-5000-udp",
-      ...(apiHasFwmark ? ["vs-fwmark-7"] : []),
+      "vs-fwmark-7",
       "vs-10-0-0-200-80",
     ]);
     for (const v of virtualServers) expect(validateVirtualServer(v)).toEqual([]);
     const [misc, dns, udp] = virtualServers;
     const unrouted = virtualServers.at(-1);
-    if (apiHasFwmark) {
-      expect(virtualServers[3]!.spec).toMatchObject({ fwmark: 7, realServers: [{ address: "10.0.0.11" }] });
-      expect(virtualServers[3]!.spec.routerRef).toBeUndefined();
-    }
+    expect(virtualServers[3]!.spec).toMatchObject({ fwmark: 7, realServers: [{ address: "10.0.0.11" }] });
+    expect(virtualServers[3]!.spec.routerRef).toBeUndefined();
     expect(misc!.spec.scheduler).toBeUndefined();
     expect(misc!.spec.healthCheck).toMatchObject({
       exec: { command: "/usr/local/bin/check 10.0.0.11" },
@@ -276,7 +272,7 @@ virtual_server 10.0.0.200 80 {
       "24 uthreshold unmapped",
       "27 MISC_CHECK changed", // a different command than the first server's
       "40 SMTP_CHECK unmapped",
-      apiHasFwmark ? "52 virtual_server changed" : "52 virtual_server unmapped", // fwmark
+      "52 virtual_server changed", // fwmark
       "56 virtual_server unmapped", // group: no real servers
       "10 virtual_server changed", // no protocol line: keepalived would take UDP
       "61 virtual_server changed", // no routerRef

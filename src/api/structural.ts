@@ -1,0 +1,32 @@
+// The structural check of the three API objects, as the CRDs' schemas say (src/api/schema/), by
+// the code typebox generates from those schemas at build time (generated/structural.ts, `npm run
+// generate`): the agent checks each object it reads without loading typebox, whose modules and
+// compiled checks cost a process ~8 MB (BENCHMARKS.md, "Agent memory against keepalived"). Only an
+// invalid object loads it, to word the errors.
+import { createRequire } from "node:module";
+import type ValueModule from "typebox/value";
+import { fieldErrors, type FieldError } from "./field-errors.ts";
+import { checkIPPool, checkVirtualRouter, checkVirtualServer, SCHEMAS } from "./generated/structural.ts";
+
+export type Kind = "VirtualRouter" | "VirtualServer" | "IPPool";
+export type JsonSchema = { [keyword: string]: unknown };
+
+const CHECKS: Record<Kind, (value: unknown) => boolean> = {
+  VirtualRouter: checkVirtualRouter,
+  VirtualServer: checkVirtualServer,
+  IPPool: checkIPPool,
+};
+
+/** The kind's schema as JSON Schema (the CRD's, less what only Kubernetes reads), a fresh copy. */
+export function schemaOf(kind: Kind): JsonSchema {
+  return (JSON.parse(SCHEMAS) as Record<Kind, JsonSchema>)[kind];
+}
+
+/** [] when `value` has the kind's structure, else an error for each field that has not. */
+export function structuralErrors(kind: Kind, value: unknown): FieldError[] {
+  if (CHECKS[kind](value)) return [];
+  const { default: Value } = createRequire(import.meta.url)("typebox/value") as {
+    default: typeof ValueModule;
+  };
+  return fieldErrors(Value.Errors(schemaOf(kind), value));
+}
