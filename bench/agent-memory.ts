@@ -5,11 +5,13 @@
 // on a keepalived.conf with the same routers), in a lab namespace (prefix vkmem-).
 //   file mode:    `vipkeeper agent --config keepalived.conf` (that same file);
 //   cluster mode: `vipkeeper agent --cluster` with N VirtualRouters (spec.vrid and the address
-//                 as in the file) on the in-process API server (test/kubeapi), the controller as a
-//                 process. Counted: only the processes in the node's network namespace that are the
-//                 agent (its main process and engine). The API server (in this process) and the
-//                 controller run outside the node's namespace and are not counted; nor is the lab's
-//                 forwarder to the API server in the namespace (a stand-in for the node's network).
+//                 as in the file) on a real kube-apiserver (the set-up's build), reached over TLS
+//                 with a service account token, as a DaemonSet's pod does (`--api fake`: on the
+//                 in-process API server of the tests, plain HTTP), the controller as a process.
+//                 Counted: only the processes in the node's network namespace that are the agent
+//                 (its main process and engine). The API server and the controller run outside the
+//                 node's namespace and are not counted; nor is the lab's forwarder to the API
+//                 server in the namespace (a stand-in for the node's network).
 // The agent runs from a private copy of the Node binary, so that no other process here shares its
 // pages, as on a node (see AGENT_NODE); the bench also measures two idle Node processes from that
 // copy, the floor of any agent made of two Node processes.
@@ -32,7 +34,9 @@ import { dirname, join } from "node:path";
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
+import { ClusterLab, serviceAccountCredentials, type LabApi } from "../src/lab/cluster-lab.ts";
 import { Lab } from "../src/lab/lab.ts";
+import { RealKube } from "../src/lab/real-kube.ts";
 import { isEngineCommand } from "../src/engine/leftovers.ts";
 import { startAgent, waitUntil } from "../test/support/agents.ts";
 import { inProcessCluster } from "../test/support/cluster-lab.ts";
@@ -46,6 +50,7 @@ const { values } = parseArgs({
     settle: { type: "string", default: "5" },
     "no-keepalived": { type: "boolean", default: false },
     breakdown: { type: "boolean", default: false },
+    api: { type: "string", default: "real" },
   },
 });
 const sizes = values.routers.split(",").map(Number);
@@ -54,6 +59,7 @@ const advertMs = Number(values["advert-ms"]);
 const cpuSeconds = Number(values.cpu);
 const settleMs = Number(values.settle) * 1000;
 for (const n of sizes) if (!(n >= 1 && n <= 255)) throw new Error(`--routers: 1..255, not ${n}`);
+if (values.api !== "real" && values.api !== "fake") throw new Error(`--api: real or fake, not ${values.api}`);
 for (const m of modes as string[])
   if (m !== "file" && m !== "cluster") throw new Error(`--mode: file or cluster, not ${m}`);
 if (process.env.VIPKEEPER_FROM_SOURCE === "1")
@@ -236,10 +242,26 @@ async function fileMode(n: number) {
 }
 
 const VR = { group: "vipkeeper.io", version: "v1alpha1", plural: "virtualrouters" };
-async function clusterMode(n: number) {
-  const c = await inProcessCluster(PREFIX, 1);
+/** A one-node cluster lab on the real API server (the agent's credentials are its pod's) or the fake one. */
+async function clusterLab(): Promise<{ c: ClusterLab<LabApi>; custom: CustomObjectsApi }> {
+  if (values.api === "fake") {
+    const c = await inProcessCluster(PREFIX, 1);
+    return { c, custom: c.api.kubeConfig().makeApiClient(CustomObjectsApi) };
+  }
+  const kube = await RealKube.start();
   try {
-    const custom = c.api.kubeConfig().makeApiClient(CustomObjectsApi);
+    await kube.installCrds();
+    await kube.installRbac();
+    const c = await ClusterLab.createWith(PREFIX, 1, kube, serviceAccountCredentials(kube));
+    return { c, custom: kube.kubeConfig().makeApiClient(CustomObjectsApi) };
+  } catch (err) {
+    await kube.stop();
+    throw err;
+  }
+}
+async function clusterMode(n: number) {
+  const { c, custom } = await clusterLab();
+  try {
     c.startController();
     for (let i = 1; i <= n; i++)
       await custom.createClusterCustomObject({

@@ -592,13 +592,25 @@ export function kubeconfigFromText(text: string, file: string, parse: (t: string
   };
 }
 
-/** A kubeconfig file's current context (the yaml package is loaded only here). */
+/**
+ * A kubeconfig file's current context. A JSON one (`kubectl config view -o json`; JSON is YAML) is
+ * read without the yaml package, ~70 modules a process otherwise keeps; only a YAML one loads it.
+ */
 export async function kubeconfigFile(file: string): Promise<RestConfig> {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     throw new KubeConfigError(`kubeconfig ${file}: ${(err as Error).message}`);
+  }
+  if (text.trimStart().startsWith("{")) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined; // YAML's flow style, not JSON: the yaml package reads it below
+    }
+    if (json !== undefined) return kubeconfigFromText(text, file, () => json);
   }
   const { parse } = await import("yaml");
   return kubeconfigFromText(text, file, parse);

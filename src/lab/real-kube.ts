@@ -156,15 +156,16 @@ export class RealKube {
       await this.kubectlOk(["create", "token", name, "-n", namespace, "--duration=6h", ...bound])
     ).trim();
     const ca = readFileSync(join(this.dir, "pki/ca.crt")).toString("base64");
-    return [
-      "apiVersion: v1",
-      "kind: Config",
-      `clusters: [{name: c, cluster: {server: "https://${hostPort}", certificate-authority-data: "${ca}"}}]`,
-      `users: [{name: ${name}, user: {token: "${token}"}}]`,
-      `contexts: [{name: c, context: {cluster: c, user: ${name}}}]`,
-      "current-context: c",
-      "",
-    ].join("\n");
+    // JSON (which kubectl reads too): a client reads it without a YAML parser, as a pod reads its
+    // in-cluster credentials, so an agent here loads what the DaemonSet's do.
+    return JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: `https://${hostPort}`, "certificate-authority-data": ca } }],
+      users: [{ name, user: { token } }],
+      contexts: [{ name: "c", context: { cluster: "c", user: name } }],
+      "current-context": "c",
+    });
   }
 
   /** Stops kube-apiserver only (etcd runs on): an API server outage, until startApiServer(). */

@@ -351,6 +351,35 @@ describe("kubeconfig and configuration errors", () => {
       rmSync(d, { recursive: true, force: true });
     }
   });
+  it("reads a JSON kubeconfig without the yaml package, and YAML's block and flow styles with it", () => {
+    const d = mkdtempSync(join(tmpdir(), "vkku-kc-"));
+    try {
+      const json = doc({ server: "https://198.18.0.5:6443" }, { token: "T" });
+      const block = `clusters:\n- name: c\n  cluster: {server: "https://198.18.0.5:6443"}\nusers:\n- {name: u, user: {token: T}}\ncontexts:\n- {name: x, context: {cluster: c, user: u}}\ncurrent-context: x\n`;
+      const flow = `{clusters: [{name: c, cluster: {server: "https://198.18.0.5:6443"}}], users: [{name: u, user: {token: T}}], contexts: [{name: x, context: {cluster: c, user: u}}], current-context: x}`;
+      // Each in a process of its own, which says whether the yaml package was loaded.
+      const read = (text: string) => {
+        const file = join(d, `${Math.random().toString(16).slice(2)}.kubeconfig`);
+        writeFileSync(file, text);
+        const script = `
+          import { registerHooks } from "node:module";
+          let yaml = false;
+          registerHooks({ resolve(s, c, next) { const r = next(s, c); if (r.url.includes("/node_modules/yaml/")) yaml = true; return r; } });
+          const { kubeconfigFile } = await import(${JSON.stringify(join(import.meta.dirname, "../../src/kube/rest.ts"))});
+          const config = await kubeconfigFile(${JSON.stringify(file)});
+          process.stdout.write(JSON.stringify({ server: config.server, token: config.token, yaml }));`;
+        return JSON.parse(
+          execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }),
+        ) as unknown;
+      };
+      const config = { server: "https://198.18.0.5:6443", token: "T" };
+      expect(read(json)).toEqual({ ...config, yaml: false });
+      expect(read(block)).toEqual({ ...config, yaml: true });
+      expect(read(flow)).toEqual({ ...config, yaml: true });
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("watch streams", () => {
