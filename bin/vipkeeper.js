@@ -12,17 +12,21 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
-// The agent's main process runs with 1 MB semi-spaces, as its engine does (agent/engines.ts): V8
-// grows the young generation to 32 MB semi-spaces in a burst of allocation (255 routers starting)
-// and keeps the pages, ~35 MB of the cluster agent (BENCHMARKS.md). And with at most 2 malloc
-// arenas (glibc makes one per thread that contends, up to 8 per core, and keeps what each grew
-// to: V8's compiler and GC threads in the same burst; -6 MB). And in V8's memory saver mode
-// (slower heap growth, free pages given back): the old generation of the cluster agent kept ~26 MB
-// of pages for ~10 MB of live objects after the start of 255 routers (-14 MB; 10,000 checks a
-// second still done, on 0.66 of a core against 0.58 before: bench/under-load.ts). Set here, for every way of starting the agent (the image's
-// ENTRYPOINT, the shebang, the lab), by replacing this process with itself with them: execve
-// keeps the pid, so no second process; the engine inherits them but memory saver mode
-// (agent/engines.ts).
+// The agent's processes run with the settings below, set here for every way of starting the agent
+// (the image's ENTRYPOINT, the shebang, the lab): this process replaces itself with execve, same
+// pid, and the engine inherits them all but memory saver mode (agent/engines.ts). BENCHMARKS.md
+// has the figures.
+// - 1 MB semi-spaces: V8 grows the young generation to 32 MB semi-spaces in a burst of allocation
+//   (255 routers starting) and keeps the pages, ~35 MB of the cluster agent.
+// - At most 2 malloc arenas: glibc makes one per thread that contends, up to 8 per core, and keeps
+//   what each grew to (V8's compiler and GC threads in the same burst; -6 MB).
+// - glibc's thresholds for giving memory back held at their defaults (128 KiB): each large block
+//   freed raises them, up to 32 MiB, and the start's burst then stays in the process (cluster
+//   mode, 255 routers: -4 to -8 MB).
+// - V8's memory saver mode (slower heap growth, free pages given back), the main process only:
+//   the cluster agent's old generation kept ~26 MB of pages for ~10 MB of live objects after 255
+//   routers started (-14 MB); 10,000 checks a second still done, on 0.66 of a core against 0.58
+//   (bench/under-load.ts).
 const AGENT_FLAGS = ["--max-semi-space-size=1", "--memory-saver-mode"];
 if (
   process.argv[2] === "agent" &&
@@ -32,7 +36,12 @@ if (
   process.execve(
     process.execPath,
     [process.execPath, ...AGENT_FLAGS, ...process.execArgv, ...process.argv.slice(1)],
-    { MALLOC_ARENA_MAX: "2", ...process.env },
+    {
+      MALLOC_ARENA_MAX: "2",
+      MALLOC_TRIM_THRESHOLD_: "131072",
+      MALLOC_MMAP_THRESHOLD_: "131072",
+      ...process.env,
+    },
   );
 const dist = new URL("../dist/cli/main.js", import.meta.url);
 if (process.env.VIPKEEPER_FROM_SOURCE === "1") await import("../src/cli/main.ts");

@@ -22,12 +22,14 @@ describe("vipkeeper CLI", () => {
     expect(r.stdout).toContain("sim");
   });
 
-  it("the agent's main process runs with 1 MB semi-spaces in memory saver mode (bin/vipkeeper.js replaces itself, same pid); other commands do not", () => {
-    // A preload that prints each process image's pid and V8 flags: the agent's twice, one pid.
+  it("the agent's main process runs with 1 MB semi-spaces in memory saver mode and glibc's malloc held small (bin/vipkeeper.js replaces itself, same pid); other commands do not", () => {
+    // A preload that prints each process image's pid, V8 flags and malloc settings: the agent's
+    // twice, one pid.
     const preload = join(mkdtempSync(join(tmpdir(), "vk-cli-")), "flags.mjs");
     writeFileSync(
       preload,
-      'process.stderr.write("flags " + process.pid + " " + JSON.stringify(process.execArgv) + "\\n");\n',
+      'const malloc = Object.entries(process.env).filter(([k]) => k.startsWith("MALLOC_")).sort().map(([k, v]) => `${k}=${v}`);\n' +
+        'process.stderr.write("flags " + process.pid + " " + JSON.stringify(process.execArgv) + " " + JSON.stringify(malloc) + "\\n");\n',
     );
     const flags = (...args: string[]) =>
       spawnSync(process.execPath, [MAIN, ...args], {
@@ -42,6 +44,11 @@ describe("vipkeeper CLI", () => {
     expect(agent[0]![1]).toBe(agent[1]![1]);
     expect(JSON.parse(agent[1]![2]!)).toContain("--max-semi-space-size=1");
     expect(JSON.parse(agent[1]![2]!)).toContain("--memory-saver-mode");
+    expect(JSON.parse(agent[1]![3]!)).toEqual([
+      "MALLOC_ARENA_MAX=2",
+      "MALLOC_MMAP_THRESHOLD_=131072",
+      "MALLOC_TRIM_THRESHOLD_=131072",
+    ]);
     const other = flags("--version");
     expect(other).toHaveLength(1);
     expect(JSON.parse(other[0]![2]!)).not.toContain("--max-semi-space-size=1");

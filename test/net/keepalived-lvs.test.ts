@@ -61,8 +61,13 @@ describe.skipIf(!ROOT)("the tutorial's LVS configuration in the lab", { timeout:
   const serve = async (n: string) => {
     servers.set(n, await startBackend(lab, n, 80));
   };
+  // A wait that fails says what the directors logged last (a real server not taken back in time
+  // was seen once in CI, with nothing to tell why).
   const answeredBy = (who: string, what: string, ms: number) =>
-    waitAnsweredBy(lab, `http://${VIP}/`, who, what, ms);
+    waitAnsweredBy(lab, `http://${VIP}/`, who, what, ms).catch((err: Error) => {
+      const logs = agents.map((a) => `--- ${a.node}'s agent, last lines:\n${a.log.slice(-25).join("\n")}`);
+      throw new Error([err.message, ...logs].join("\n"));
+    });
   const logged = (text: string) => agents.some((a) => a.log.some((l) => l.includes(text)));
 
   beforeAll(async () => {
