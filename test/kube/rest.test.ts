@@ -13,6 +13,7 @@ import {
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { tmpdir } from "node:os";
+import { PassThrough } from "node:stream";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -24,6 +25,7 @@ import {
   LineSplitter,
   loadRestClient,
   MAX_IN_FLIGHT,
+  readBody,
   type WatchEvent,
 } from "../../src/kube/rest.ts";
 import { startApiServer, type ApiServer } from "../kubeapi/server.ts";
@@ -259,6 +261,32 @@ describe("KubeRest over TLS", () => {
     await both.get("/api/v1/namespaces");
     expect(last().authorization).toBe("Bearer inline");
     both.close();
+  });
+});
+
+describe("reading a response's body", () => {
+  // A keep-alive TLS socket keeps the first request made on it, and its response, for the socket's
+  // life: a response's listeners must not keep the body (a 0.5 MB list of 255 routers was, seen in
+  // a heap snapshot of the cluster agent).
+  it("lets go of the response once read: no listener of its own is left on it, an error after is harmless", async () => {
+    const res = new PassThrough() as unknown as IncomingMessage;
+    const body = readBody(res, 5000);
+    res.emit("data", Buffer.from('{"items":'));
+    res.emit("data", Buffer.from("[]}"));
+    res.emit("end");
+    expect(await body).toBe('{"items":[]}');
+    expect(res.listenerCount("data")).toBe(0);
+    expect(res.listenerCount("end")).toBe(0);
+    expect(res.listenerCount("error")).toBe(1); // one shared no-op, holding nothing of this read
+    expect(() => res.emit("error", new Error("late"))).not.toThrow();
+  });
+
+  it("lets go of it after an error too, and says what failed", async () => {
+    const res = new PassThrough() as unknown as IncomingMessage;
+    const body = readBody(res, 5000);
+    res.emit("error", new Error("socket hang up"));
+    await expect(body).rejects.toThrow("socket hang up");
+    expect(res.listenerCount("data") + res.listenerCount("end")).toBe(0);
   });
 });
 
