@@ -1,10 +1,9 @@
 // Defaults live once, as `default:` keywords in the schemas (src/api/schema/): the API server applies
 // them from the CRDs in cluster mode, and this applies the same keywords to objects read from a
-// file, as typebox's Value.Default does (test/api/defaults.test.ts holds the two side by side),
+// file, as typebox's Value.Default does (test/api/structural.test.ts holds the two side by side),
 // without loading typebox into the agent (api/structural.ts says why).
-import { schemaOf, type JsonSchema, type Kind } from "./structural.ts";
+import { isKind, schemaOf, type JsonSchema } from "./structural.ts";
 
-const KINDS = new Set<string>(["VirtualRouter", "VirtualServer", "IPPool"]);
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -25,8 +24,8 @@ function fill(schema: JsonSchema, value: unknown): void {
  * are returned as they are.
  */
 export function withDefaults<T extends { kind: string }>(obj: T): T {
-  if (!KINDS.has(obj.kind)) return obj;
+  if (!isKind(obj.kind)) return obj;
   const copy = structuredClone(obj);
-  fill(schemaOf(obj.kind as Kind), copy);
+  fill(schemaOf(obj.kind), copy);
   return copy;
 }

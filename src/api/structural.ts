@@ -1,8 +1,8 @@
 // The structural check of the three API objects, as the CRDs' schemas say (src/api/schema/), by
-// the code typebox generates from those schemas at build time (generated/structural.ts, `npm run
-// generate`): the agent checks each object it reads without loading typebox, whose modules and
-// compiled checks cost a process ~8 MB (BENCHMARKS.md, "Agent memory against keepalived"). Only an
-// invalid object loads it, to word the errors.
+// the code typebox compiles from those schemas, generated ahead of time (generated/structural.ts,
+// `node scripts/gen-structural.ts`): the agent checks each object it reads without loading typebox,
+// whose modules and compiled checks cost a process ~8 MB (BENCHMARKS.md, "Agent memory against
+// keepalived"). Only an invalid object loads it, to word the errors.
 import { createRequire } from "node:module";
 import type ValueModule from "typebox/value";
 import { fieldErrors, type FieldError } from "./field-errors.ts";
@@ -17,7 +17,9 @@ const CHECKS: Record<Kind, (value: unknown) => boolean> = {
   IPPool: checkIPPool,
 };
 
-/** The kind's schema as JSON Schema (the CRD's, less what only Kubernetes reads), a fresh copy. */
+export const isKind = (kind: string): kind is Kind => Object.hasOwn(CHECKS, kind);
+
+/** The kind's schema as JSON Schema, without descriptions, a fresh copy. */
 export function schemaOf(kind: Kind): JsonSchema {
   return (JSON.parse(SCHEMAS) as Record<Kind, JsonSchema>)[kind];
 }
