@@ -43,6 +43,16 @@ export function persistMapName(svc: Pick<VirtualService, "key">): string {
   return `persist_${hash(svc.key)}`;
 }
 
+/**
+ * A persistent service's live destinations (address . port of each server in its slots): only a
+ * packet to one of them renews its client's persistence entry, so that a connection still open to
+ * a server that left (the sorry server once real servers are back) cannot put its client back
+ * there after the eviction, as IPVS drops a template whose destination is gone.
+ */
+export function liveSetName(svc: Pick<VirtualService, "key">): string {
+  return `live_${hash(svc.key)}`;
+}
+
 /** The client address as persistence keys it: masked to the prefix length. */
 export function clientKey(svc: VirtualService): string {
   const p = svc.persistence!;
@@ -86,15 +96,22 @@ export function serviceRules(svc: VirtualService): string[] {
 
 /**
  * The rule that remembers where a persistent service's client went: in postrouting, after the
- * DNAT, where the packet's destination is the real server chosen. Every packet of the client's
- * connections refreshes the timeout, so it runs from the client's last packet.
+ * DNAT, where the packet's destination is the real server chosen, if that server is still live.
+ * Every packet of the client's connections refreshes the timeout, so it runs from the client's
+ * last packet.
  */
 export function persistRule(svc: VirtualService): string {
   const f = ipf(svc);
   return (
     `ct direction original ct status dnat ct original ${f} daddr ${svc.address} meta l4proto ${svc.protocol} ` +
-    `ct original proto-dst ${svc.port} update @${persistMapName(svc)} { ${clientKey(svc)} : ${f} daddr . th dport }`
+    `ct original proto-dst ${svc.port} ${f} daddr . th dport @${liveSetName(svc)} ` +
+    `update @${persistMapName(svc)} { ${clientKey(svc)} : ${f} daddr . th dport }`
   );
+}
+
+/** A persistent service's live destinations as set elements, each once. */
+function liveElements(svc: VirtualService, slots: readonly (Destination | undefined)[]): string[] {
+  return [...new Set(slots.flatMap((d) => (d ? [`${addr(svc.family, d.address)} . ${d.port}`] : [])))];
 }
 
 function mapDefinitions(svc: VirtualService): string[] {
@@ -103,6 +120,7 @@ function mapDefinitions(svc: VirtualService): string[] {
     maps.push(
       `map ${persistMapName(svc)} { typeof ${ipf(svc)} saddr : ${ipf(svc)} daddr . th dport; ` +
         `flags dynamic, timeout; timeout ${Math.max(1000, Math.round(svc.persistence.timeoutMs))}ms; }`,
+      `set ${liveSetName(svc)} { typeof ${ipf(svc)} daddr . th dport; }`,
     );
   return maps;
 }
@@ -212,6 +230,8 @@ export function renderTable(
     const elements = slotElements(svc, slots(svc));
     if (elements.length)
       lines.push(`add element inet ${TABLE} ${slotMapName(svc)} { ${elements.join(", ")} }`);
+    const live = svc.persistence ? liveElements(svc, slots(svc)) : [];
+    if (live.length) lines.push(`add element inet ${TABLE} ${liveSetName(svc)} { ${live.join(", ")} }`);
   }
   lines.push(...renderDrTable(all.filter(isDr), slots));
   return `${lines.join("\n")}\n`;
@@ -239,6 +259,15 @@ export function renderSlotChange(
   if (removed.length)
     lines.push(`delete element ${tableOf(svc)} ${slotMapName(svc)} { ${removed.join(", ")} }`);
   if (added.length) lines.push(`add element ${tableOf(svc)} ${slotMapName(svc)} { ${added.join(", ")} }`);
+  if (svc.persistence && !isDr(svc)) {
+    // The live destinations follow the slots in the same transaction.
+    const was = new Set(liveElements(svc, before));
+    const is = new Set(liveElements(svc, after));
+    const gone = [...was].filter((e) => !is.has(e));
+    const come = [...is].filter((e) => !was.has(e));
+    if (gone.length) lines.push(`delete element inet ${TABLE} ${liveSetName(svc)} { ${gone.join(", ")} }`);
+    if (come.length) lines.push(`add element inet ${TABLE} ${liveSetName(svc)} { ${come.join(", ")} }`);
+  }
   return lines.length ? `${lines.join("\n")}\n` : "";
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { VirtualService } from "../../src/lb/model.ts";
 import {
   clientKey,
+  liveSetName,
   NftablesPlan,
   persistMapName,
   renderEvictions,
@@ -51,6 +52,21 @@ describe("persistence rendering", () => {
     expect(table).toContain(`flags dynamic, timeout; timeout 300000ms;`);
     expect(table).toMatch(/type filter hook postrouting priority srcnat - 10;[^}]*update @persist_/);
     expect(new NftablesPlan([svc({ persistence: undefined })]).initial()).not.toContain("persist_");
+  });
+
+  it("renews an entry only toward a live server: the live set follows the slots", () => {
+    const plan = new NftablesPlan([svc()]);
+    const table = plan.initial();
+    expect(table).toContain(`ip daddr . th dport @${liveSetName(svc())} update @${persistMapName(svc())}`);
+    expect(table).toContain(
+      `add element inet vipkeeper_lb ${liveSetName(svc())} { 198.18.0.12 . 8080, 198.18.0.13 . 8080 }`,
+    );
+    const down = plan.setHealth("default/sticky", "198.18.0.13:8080", false);
+    expect(down).toContain(`delete element inet vipkeeper_lb ${liveSetName(svc())} { 198.18.0.13 . 8080 }`);
+    expect(down).not.toContain(`add element inet vipkeeper_lb ${liveSetName(svc())}`);
+    const up = plan.setHealth("default/sticky", "198.18.0.13:8080", true);
+    expect(up).toContain(`add element inet vipkeeper_lb ${liveSetName(svc())} { 198.18.0.13 . 8080 }`);
+    expect(new NftablesPlan([svc({ persistence: undefined })]).initial()).not.toContain("live_");
   });
 
   it("evicts the entries that point at a server the service no longer uses, and only those", () => {

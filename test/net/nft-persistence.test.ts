@@ -120,6 +120,34 @@ describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_00
     session.close();
   });
 
+  it("a connection still open to a server that left does not send its client back there", async () => {
+    const svc = service({
+      realServers: [{ address: "198.18.0.12", port: 8080, weight: 1 }],
+      sorryServer: { address: "198.18.0.14", port: 8080, weight: 1 },
+    });
+    const plan = new NftablesPlan([svc]);
+    await applyNft(plan.initial(), lb());
+    const session = new NftSession(TABLE, lb());
+    const health = (healthy: boolean) =>
+      applyHealth(session, plan, { service: svc.key, server: "198.18.0.12:8080", healthy }, lb());
+    await health(false);
+    expect(load(5)).toEqual({ n4: 5 });
+    // The client keeps a connection open to the sorry server, and sends on it after the real
+    // server is back and its entry was evicted: that packet must not write the entry again.
+    const held = lab.spawn("client", [
+      "bash",
+      "-c",
+      `exec 3<>/dev/tcp/${VIP}/80; sleep 1.5; printf 'GET' >&3; sleep 0.5; printf ' /' >&3; sleep 30`,
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    await health(true);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(persisted(svc)).not.toMatch(/198\.18\.0\.14/);
+    expect(load(5)).toEqual({ n2: 5 });
+    held.kill("SIGKILL");
+    session.close();
+  });
+
   it("a client subnet shares one server; an entry ends after the timeout since the last packet", async () => {
     const svc = service({ persistence: { timeoutMs: 2000, ipv4PrefixLength: 24, ipv6PrefixLength: 128 } });
     await applyNft(new NftablesPlan([svc]).initial(), lb());
