@@ -52,6 +52,20 @@ describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_00
       persistMapName(svc),
     ]).stdout.toString();
 
+  /** One real server (n2) and a sorry server (n4), the table applied; `health` flips the real one. */
+  const sorryServed = async () => {
+    const svc = service({
+      realServers: [{ address: "198.18.0.12", port: 8080, weight: 1 }],
+      sorryServer: { address: "198.18.0.14", port: 8080, weight: 1 },
+    });
+    const plan = new NftablesPlan([svc]);
+    await applyNft(plan.initial(), lb());
+    const session = new NftSession(TABLE, lb());
+    const health = (healthy: boolean) =>
+      applyHealth(session, plan, { service: svc.key, server: "198.18.0.12:8080", healthy }, lb());
+    return { svc, session, health };
+  };
+
   beforeAll(async () => {
     lab = Lab.create({ prefix: "vknf-", nodes: 4 });
     lab.exec("n1", ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
@@ -101,16 +115,8 @@ describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_00
   });
 
   it("clients held by the sorry server move to a real server as soon as one is back", async () => {
-    const svc = service({
-      realServers: [{ address: "198.18.0.12", port: 8080, weight: 1 }],
-      sorryServer: { address: "198.18.0.14", port: 8080, weight: 1 },
-    });
-    const plan = new NftablesPlan([svc]);
-    await applyNft(plan.initial(), lb());
+    const { svc, session, health } = await sorryServed();
     expect(load(5)).toEqual({ n2: 5 });
-    const session = new NftSession(TABLE, lb());
-    const health = (healthy: boolean) =>
-      applyHealth(session, plan, { service: svc.key, server: "198.18.0.12:8080", healthy }, lb());
     await health(false);
     expect(load(5)).toEqual({ n4: 5 });
     expect(persisted(svc)).toMatch(/: 198\.18\.0\.14 \. 8080/);
@@ -121,15 +127,7 @@ describe.skipIf(!ROOT)("persistence in the nftables dataplane", { timeout: 60_00
   });
 
   it("a connection still open to a server that left does not send its client back there", async () => {
-    const svc = service({
-      realServers: [{ address: "198.18.0.12", port: 8080, weight: 1 }],
-      sorryServer: { address: "198.18.0.14", port: 8080, weight: 1 },
-    });
-    const plan = new NftablesPlan([svc]);
-    await applyNft(plan.initial(), lb());
-    const session = new NftSession(TABLE, lb());
-    const health = (healthy: boolean) =>
-      applyHealth(session, plan, { service: svc.key, server: "198.18.0.12:8080", healthy }, lb());
+    const { svc, session, health } = await sorryServed();
     await health(false);
     expect(load(5)).toEqual({ n4: 5 });
     // The client keeps a connection open to the sorry server, and sends on it after the real
