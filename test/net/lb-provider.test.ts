@@ -86,6 +86,9 @@ describe.skipIf(!ROOT)("LoadBalancer Services in the lab", () => {
   }, 60_000);
 
   it("keeps answering through the failure of the node that holds the address", async () => {
+    // The controller spreads masters once it has seen the router: the first master may hand over
+    // (a moment with no holder, seen once in CI right after the test above). Wait for one.
+    await waitUntil(() => c.lab.holders("198.18.0.200").length === 1, 15_000, `one holder\n${c.dump()}`);
     const holder = c.lab.holders("198.18.0.200")[0]!;
     const other = c.lab.nodes.find((n) => n.name !== holder)!.name;
     c.lab.killAll(holder);
