@@ -8,7 +8,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Fills `value`'s absent defaulted properties, at every depth the schema describes. */
-function fill(schema: JsonSchema, value: unknown): void {
+function fill(schema: Readonly<JsonSchema>, value: unknown): void {
   if (Array.isArray(value) && isObject(schema.items)) for (const item of value) fill(schema.items, item);
   if (!isObject(value) || !isObject(schema.properties)) return;
   for (const [key, property] of Object.entries(schema.properties as Record<string, JsonSchema>)) {

@@ -19,9 +19,13 @@ const CHECKS: Record<Kind, (value: unknown) => boolean> = {
 
 export const isKind = (kind: string): kind is Kind => Object.hasOwn(CHECKS, kind);
 
-/** The kind's schema as JSON Schema, without descriptions, a fresh copy. */
-export function schemaOf(kind: Kind): JsonSchema {
-  return (JSON.parse(SCHEMAS) as Record<Kind, JsonSchema>)[kind];
+/** The three schemas, parsed on first need (a file's defaults, an invalid object): ~50 KB then. */
+let schemas: Record<Kind, Readonly<JsonSchema>> | undefined;
+
+/** The kind's schema as JSON Schema, without descriptions; shared, so read only. */
+export function schemaOf(kind: Kind): Readonly<JsonSchema> {
+  schemas ??= JSON.parse(SCHEMAS) as Record<Kind, Readonly<JsonSchema>>;
+  return schemas[kind];
 }
 
 /** [] when `value` has the kind's structure, else an error for each field that has not. */
