@@ -334,7 +334,7 @@ const floorMb = await idleNodePair();
 process.stdout.write(`${JSON.stringify({ idleNodePairMb: floorMb })}\n`);
 process.stdout.write(
   `\nTwo idle Node processes from the same binary: ${Math.round(floorMb)} MB PSS together.` +
-    `\nCounted: the agent's processes in the node's network namespace (main + engine). Not counted: the API server (in this process), the controller (outside the namespace) and the lab's forwarder to the API server (in cluster mode's namespace).\n\n` +
+    `\nCounted: the agent's processes in the node's network namespace (main + engine). Not counted: the API server and the controller (outside the namespace) and the lab's forwarder to the API server (in cluster mode's namespace).\n\n` +
     `| mode | routers | processes | engines | vipkeeper PSS | engine PSS | keepalived PSS | ratio |${
       cpuSeconds > 0 ? " vipkeeper CPU | keepalived CPU |" : ""
     }\n| --- | --- | --- | --- | --- | --- | --- | --- |${cpuSeconds > 0 ? " --- | --- |" : ""}\n${rows.join("\n")}\n`,
