@@ -13,8 +13,9 @@
 //                 node's namespace and are not counted; nor is the lab's forwarder to the API
 //                 server in the namespace (a stand-in for the node's network).
 // The agent runs from a private copy of the Node binary, so that no other process here shares its
-// pages, as on a node (see AGENT_NODE); the bench also measures two idle Node processes from that
-// copy, the floor of any agent made of two Node processes.
+// pages, as on a node (see AGENT_NODE); the bench also measures reference processes from that copy
+// (idle ones, one with a worker thread, one holding an HTTPS connection: referenceFloors), the
+// floor of any agent made of Node processes.
 // Runs dist/ (bin/vipkeeper.js; `npm run build` first). Exits 1 when an agent runs other than one
 // engine process. `--cpu S` also measures CPU (utime + stime from /proc/PID/stat) over S seconds
 // after the settle, and `--advert-ms` sets the advert interval (keepalived: vrrp_version 3 below 1 s).
@@ -31,7 +32,8 @@ import {
 } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { dirname, join } from "node:path";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createServer as createHttpsServer } from "node:https";
 import { parseArgs } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { ClusterLab, serviceAccountCredentials, type LabApi } from "../src/lab/cluster-lab.ts";
@@ -317,23 +319,78 @@ for (const mode of modes)
       } |${cpu}`,
     );
   }
-// The floor under any agent of two Node processes: two idle ones (`setInterval` and nothing else)
-// from the same binary copy, measured the same way.
-async function idleNodePair(): Promise<number> {
-  const idle = [0, 1].map(() =>
-    spawn(AGENT_NODE, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" }),
+// What any agent made of Node processes starts from: reference processes from the same binary
+// copy, measured the same way (3 s after start). One idle process; two (the floor of a main process
+// and an engine); one with an idle worker thread (the engine as a thread instead of a process); two,
+// one of which made an HTTPS request and keeps the connection (cluster mode's floor: the API is
+// HTTPS). The TLS server is this bench's process, on a unix socket (no traffic on any address).
+const IDLE = "setInterval(() => {}, 1000)";
+async function referencePss(scripts: string[], ready = 0): Promise<number> {
+  const procs = scripts.map((script) =>
+    spawn(AGENT_NODE, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] }),
   );
   try {
+    // A script that prints "ready" has done its work (the TLS request) before the 3 s start.
+    await Promise.all(
+      procs.slice(0, ready).map(
+        (c) =>
+          new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error("reference process: not ready in 10 s")), 10_000);
+            c.stdout.on("data", (d: Buffer) => {
+              if (!d.toString().includes("ready")) return;
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
     await sleep(3000);
-    return round1(idle.reduce((sum, c) => sum + smaps(c.pid!).pss, 0));
+    return round1(procs.reduce((sum, c) => sum + smaps(c.pid!).pss, 0));
   } finally {
-    for (const c of idle) c.kill("SIGKILL");
+    for (const c of procs) c.kill("SIGKILL");
   }
 }
-const floorMb = await idleNodePair();
-process.stdout.write(`${JSON.stringify({ idleNodePairMb: floorMb })}\n`);
+async function referenceFloors() {
+  const dir = mkdtempSync(join(tmpdir(), "vk-mem-tls-"));
+  try {
+    const [key, cert] = [join(dir, "key.pem"), join(dir, "cert.pem")];
+    // RSA 2048, as the lab's kube-apiserver serves (scripts/kube-up.sh).
+    const req =
+      "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost";
+    execFileSync("openssl", [...req.split(" "), "-keyout", key, "-out", cert], { stdio: "ignore" });
+    const socket = join(dir, "tls.sock");
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_q, r) =>
+      r.end("{}"),
+    );
+    await new Promise<void>((r) => server.listen(socket, r));
+    const tlsClient =
+      `const https = require("node:https");` +
+      `https.get({ socketPath: ${JSON.stringify(socket)}, servername: "localhost", ca: ${JSON.stringify(readFileSync(cert, "utf8"))},` +
+      ` agent: new https.Agent({ keepAlive: true }) }, (r) => { r.resume(); r.on("end", () => console.log("ready")); });` +
+      IDLE;
+    try {
+      return {
+        oneIdle: await referencePss([IDLE]),
+        twoIdle: await referencePss([IDLE, IDLE]),
+        oneWithWorker: await referencePss([
+          `new (require("node:worker_threads").Worker)(${JSON.stringify(IDLE)}, { eval: true }); ${IDLE}`,
+        ]),
+        twoIdleOneTls: await referencePss([tlsClient, IDLE], 1),
+      };
+    } finally {
+      server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const floors = await referenceFloors();
+const floorMb = floors.twoIdle;
+process.stdout.write(`${JSON.stringify({ floorsMb: floors })}\n`);
 process.stdout.write(
-  `\nTwo idle Node processes from the same binary: ${Math.round(floorMb)} MB PSS together.` +
+  `\nReference processes from the agent's binary copy (PSS together): one idle Node process ${Math.round(floors.oneIdle)} MB;` +
+    ` two ${Math.round(floorMb)} MB (the floor of a main process and an engine); one with an idle worker thread ${Math.round(floors.oneWithWorker)} MB;` +
+    ` two, one of them holding an HTTPS connection ${Math.round(floors.twoIdleOneTls)} MB (cluster mode's floor).` +
     `\nCounted: the agent's processes in the node's network namespace (main + engine). Not counted: the API server and the controller (outside the namespace) and the lab's forwarder to the API server (in cluster mode's namespace).\n\n` +
     `| mode | routers | processes | engines | vipkeeper PSS | engine PSS | keepalived PSS | ratio |${
       cpuSeconds > 0 ? " vipkeeper CPU | keepalived CPU |" : ""
