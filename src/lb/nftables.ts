@@ -109,9 +109,16 @@ export function persistRule(svc: VirtualService): string {
   );
 }
 
-/** A persistent service's live destinations as set elements, each once. */
+/** The real servers a service sends to: those in its slots, each once. */
+function liveDestinations(slots: readonly (Destination | undefined)[]): Destination[] {
+  const byKey = new Map<string, Destination>();
+  for (const d of slots) if (d) byKey.set(`${d.address}|${d.port}`, d);
+  return [...byKey.values()];
+}
+
+/** A persistent service's live destinations as elements of its live set. */
 function liveElements(svc: VirtualService, slots: readonly (Destination | undefined)[]): string[] {
-  return [...new Set(slots.flatMap((d) => (d ? [`${addr(svc.family, d.address)} . ${d.port}`] : [])))];
+  return liveDestinations(slots).map((d) => `${addr(svc.family, d.address)} . ${d.port}`);
 }
 
 function mapDefinitions(svc: VirtualService): string[] {
@@ -280,7 +287,8 @@ export function renderEvictions(
   listing: string,
   slots: readonly (Destination | undefined)[],
 ): string {
-  const live = new Set(slots.flatMap((d) => (d ? [`${d.address}|${d.port}`] : [])));
+  // nft lists addresses unbracketed, as the slots hold them.
+  const live = new Set(liveDestinations(slots).map((d) => `${d.address}|${d.port}`));
   const elements = /elements = \{([^}]*)\}/.exec(listing)?.[1] ?? "";
   const stale: string[] = [];
   for (const m of elements.matchAll(
