@@ -3,8 +3,8 @@
 // exists), nftables otherwise; the agent's --lb-backend forces either.
 import { existsSync } from "node:fs";
 import type { VirtualService } from "./model.ts";
-import { applyNft, NftSession } from "./nft-apply.ts";
-import { NftablesPlan, TABLE } from "./nftables.ts";
+import { applyNft, listTable, NftSession } from "./nft-apply.ts";
+import { NftablesPlan, TABLE, tableObjects } from "./nftables.ts";
 import { applyHealth } from "./nft-persist.ts";
 import { IpvsDataplane } from "./ipvs.ts";
 import { IpvsNetlink } from "./ipvs-socket.ts";
@@ -72,6 +72,6 @@ export async function startDataplane(
     return { dataplane, detail: report };
   }
   const plan = new NftablesPlan(services);
-  await applyNft(plan.initial());
+  await applyNft(plan.initial(tableObjects(await listTable(TABLE))));
   return { dataplane: new NftablesDataplane(plan) };
 }

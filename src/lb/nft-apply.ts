@@ -4,6 +4,32 @@ import { spawn } from "node:child_process";
 
 export class NftError extends Error {}
 
+/** What `nft ARGS` prints (in the network namespace, if given); NftError if it fails. */
+export function nftOutput(args: readonly string[], netns?: string): Promise<string> {
+  const argv = netns ? ["ip", "netns", "exec", netns, "nft", ...args] : ["nft", ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("error", (e) => reject(new NftError(`nft: ${e.message}`)));
+    child.once("exit", (code) =>
+      code === 0 ? resolve(out) : reject(new NftError(`nft ${args.join(" ")}: ${err.trim().split("\n")[0]}`)),
+    );
+  });
+}
+
+/** The names of what our table holds now ("terse": without set contents); none if it is absent. */
+export async function listTable(table: string, netns?: string): Promise<string> {
+  try {
+    return await nftOutput(["-t", "list", "table", "inet", table], netns);
+  } catch (err) {
+    if (err instanceof NftError && /No such file or directory/.test(err.message)) return "";
+    throw err;
+  }
+}
+
 export function applyNft(script: string, netns?: string): Promise<void> {
   if (!script) return Promise.resolve();
   const argv = netns ? ["ip", "netns", "exec", netns, "nft", "-f", "-"] : ["nft", "-f", "-"];

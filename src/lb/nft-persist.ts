@@ -4,25 +4,10 @@
 // (new clients stop going there at once); the eviction follows as a transaction of its own, read
 // from a listing of the one map (nft loads only that set). An entry may expire between listing and
 // delete, which fails the delete as a whole: then it lists again.
-import { spawn } from "node:child_process";
-import { NftError, type NftSession } from "./nft-apply.ts";
+import { nftOutput, type NftSession } from "./nft-apply.ts";
 import { persistMapName, renderEvictions, TABLE, type NftablesPlan } from "./nftables.ts";
 
-function listMap(name: string, netns?: string): Promise<string> {
-  const nft = ["nft", "list", "map", "inet", TABLE, name];
-  const argv = netns ? ["ip", "netns", "exec", netns, ...nft] : nft;
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("error", (e) => reject(new NftError(`nft: ${e.message}`)));
-    child.once("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new NftError(`nft list map ${name}: ${err.trim().split("\n")[0]}`)),
-    );
-  });
-}
+const listMap = (name: string, netns?: string) => nftOutput(["list", "map", "inet", TABLE, name], netns);
 
 /** Deletes the service's persistence entries that point at servers it no longer uses. */
 export async function evictPersisted(

@@ -33,14 +33,19 @@ export function chainName(svc: Pick<VirtualService, "key">): string {
   return `svc_${hash(svc.key)}`;
 }
 
+// A map's name hashes what its definition depends on as well as the service: a replacement keeps
+// a map whose definition is the same (renderTable) and makes a new one where it changed.
+
 /** The service's named map of slots (slot number : destination address . port). */
-export function slotMapName(svc: Pick<VirtualService, "key">): string {
-  return `slots_${hash(svc.key)}`;
+export function slotMapName(svc: Pick<VirtualService, "key" | "family" | "protocol">): string {
+  return `slots_${hash(`${svc.key} ${svc.family} ${svc.protocol}`)}`;
 }
 
 /** The service's persistence map (client address, masked : the real server it was sent to). */
-export function persistMapName(svc: Pick<VirtualService, "key">): string {
-  return `persist_${hash(svc.key)}`;
+export function persistMapName(
+  svc: Pick<VirtualService, "key" | "family" | "protocol" | "persistence">,
+): string {
+  return `persist_${hash(`${svc.key} ${svc.family} ${svc.protocol} ${svc.persistence?.timeoutMs}`)}`;
 }
 
 /**
@@ -49,8 +54,8 @@ export function persistMapName(svc: Pick<VirtualService, "key">): string {
  * a server that left (the sorry server once real servers are back) cannot put its client back
  * there after the eviction, as IPVS drops a template whose destination is gone.
  */
-export function liveSetName(svc: Pick<VirtualService, "key">): string {
-  return `live_${hash(svc.key)}`;
+export function liveSetName(svc: Pick<VirtualService, "key" | "family" | "protocol">): string {
+  return `live_${hash(`${svc.key} ${svc.family} ${svc.protocol}`)}`;
 }
 
 /** The client address as persistence keys it: masked to the prefix length. */
@@ -121,13 +126,31 @@ function liveElements(svc: VirtualService, slots: readonly (Destination | undefi
   return liveDestinations(slots).map((d) => `${addr(svc.family, d.address)} . ${d.port}`);
 }
 
-function mapDefinitions(svc: VirtualService): string[] {
-  const maps = [`map ${slotMapName(svc)} { typeof numgen inc mod 2 : ${ipf(svc)} daddr . th dport; }`];
+interface NamedSet {
+  kind: "map" | "set";
+  name: string;
+  definition: string;
+}
+
+// The transport port is named by the service's protocol (tcp dport), not th: nft 1.0.6 refuses a
+// rule after `meta l4proto tcp` naming a map already in the kernel whose typeof says th dport
+// ("conflicting protocols specified: tcp vs. th"), and renderTable keeps the maps.
+function mapDefinitions(svc: VirtualService): NamedSet[] {
+  const f = ipf(svc);
+  const port = `${svc.protocol} dport`;
+  const maps: NamedSet[] = [
+    { kind: "map", name: slotMapName(svc), definition: `typeof numgen inc mod 2 : ${f} daddr . ${port};` },
+  ];
   if (svc.persistence)
     maps.push(
-      `map ${persistMapName(svc)} { typeof ${ipf(svc)} saddr : ${ipf(svc)} daddr . th dport; ` +
-        `flags dynamic, timeout; timeout ${Math.max(1000, Math.round(svc.persistence.timeoutMs))}ms; }`,
-      `set ${liveSetName(svc)} { typeof ${ipf(svc)} daddr . th dport; }`,
+      {
+        kind: "map",
+        name: persistMapName(svc),
+        definition:
+          `typeof ${f} saddr : ${f} daddr . ${port}; ` +
+          `flags dynamic, timeout; timeout ${Math.max(1000, Math.round(svc.persistence.timeoutMs))}ms;`,
+      },
+      { kind: "set", name: liveSetName(svc), definition: `typeof ${f} daddr . ${port};` },
     );
   return maps;
 }
@@ -189,10 +212,48 @@ function element(svc: VirtualService): string {
 
 const mapOf = (svc: VirtualService) => (svc.family === 6 ? "services6" : "services4");
 
-/** The whole table, replacing any earlier one of ours in the same transaction. */
+/** The chains, maps and sets a listing of our table shows, by name (`listTable`). */
+export interface TableObjects {
+  chains: string[];
+  maps: string[];
+  sets: string[];
+}
+const NONE: TableObjects = { chains: [], maps: [], sets: [] };
+
+/** The names in `nft -t list table` output ("" when there is no table). */
+export function tableObjects(listing: string): TableObjects {
+  const names = (kind: string) =>
+    [...listing.matchAll(new RegExp(`^\\s*${kind} (\\S+) \\{`, "gm"))].map((m) => m[1]!);
+  return { chains: names("chain"), maps: names("map"), sets: names("set") };
+}
+
+const BASE_CHAINS: Record<string, string> = {
+  prerouting: "type nat hook prerouting priority dstnat; policy accept;",
+  // dstnat names prerouting only.
+  output: "type nat hook output priority -100; policy accept;",
+  persist: "type filter hook postrouting priority srcnat - 10; policy accept;",
+};
+const SERVICE_MAPS: NamedSet[] = [
+  { kind: "map", name: "services4", definition: "type ipv4_addr . inet_proto . inet_service : verdict;" },
+  { kind: "map", name: "services6", definition: "type ipv6_addr . inet_proto . inet_service : verdict;" },
+];
+const VMAP_RULES = [
+  "ip daddr . meta l4proto . th dport vmap @services4",
+  "ip6 daddr . meta l4proto . th dport vmap @services6",
+];
+
+/**
+ * The whole table in one transaction, whatever was there before (`existing`: what a listing of it
+ * holds). The base chains and the maps and sets still wanted are kept, emptied and filled again,
+ * never deleted and made anew: a packet the kernel is walking through the old rules as the
+ * transaction commits looks their maps up in the new generation, where a deleted map holds nothing,
+ * and the packet went on un-NATed (refused) or was dropped (~1 new connection in 500 replacements
+ * under load). What the services gone left (chains, maps, sets) is emptied, then deleted.
+ */
 export function renderTable(
   all: readonly VirtualService[],
   slots: (svc: VirtualService) => readonly (Destination | undefined)[],
+  existing: TableObjects = NONE,
 ): string {
   for (const svc of all)
     if (isDr(svc) && !svc.device)
@@ -200,38 +261,32 @@ export function renderTable(
         `${svc.key}: spec.forwarding: DR needs the device (the VIP's interface) in the model`,
       );
   const services = all.filter((s) => !isDr(s));
-  const lines = [
-    `add table inet ${TABLE}`,
-    `delete table inet ${TABLE}`,
-    `table inet ${TABLE} {`,
-    `  comment "vipkeeper virtual services: managed by the agent, replaced on start"`,
-    "  map services4 { type ipv4_addr . inet_proto . inet_service : verdict; }",
-    "  map services6 { type ipv6_addr . inet_proto . inet_service : verdict; }",
-  ];
+  const t = `inet ${TABLE}`;
+  const sets = [...SERVICE_MAPS, ...services.flatMap(mapDefinitions)];
+  const chains = [...Object.keys(BASE_CHAINS), ...services.map(chainName)];
+  const staleChains = existing.chains.filter((c) => !chains.includes(c));
+  const stale = [
+    ...existing.maps.map((name) => ({ kind: "map", name })),
+    ...existing.sets.map((name) => ({ kind: "set", name })),
+  ].filter((o) => !sets.some((w) => w.name === o.name));
+  const lines = [`add table ${t} { comment "vipkeeper virtual services: managed by the agent"; }`];
+  for (const [name, hook] of Object.entries(BASE_CHAINS))
+    lines.push(`add chain ${t} ${name} { ${hook} }`, `flush chain ${t} ${name}`);
   for (const svc of services)
-    lines.push(
-      ...mapDefinitions(svc).map((m) => `  ${m}`),
-      `  chain ${chainName(svc)} {`,
-      ...serviceRules(svc).map((r) => `    ${r}`),
-      "  }",
-    );
-  lines.push(
-    "  chain prerouting {",
-    "    type nat hook prerouting priority dstnat; policy accept;",
-    "    ip daddr . meta l4proto . th dport vmap @services4",
-    "    ip6 daddr . meta l4proto . th dport vmap @services6",
-    "  }",
-    "  chain output {",
-    "    type nat hook output priority -100; policy accept; # dstnat names prerouting only",
-    "    ip daddr . meta l4proto . th dport vmap @services4",
-    "    ip6 daddr . meta l4proto . th dport vmap @services6",
-    "  }",
-    "  chain persist {",
-    "    type filter hook postrouting priority srcnat - 10; policy accept;",
-    ...services.filter((svc) => svc.persistence).map((svc) => `    ${persistRule(svc)}`),
-    "  }",
-    "}",
-  );
+    lines.push(`add chain ${t} ${chainName(svc)}`, `flush chain ${t} ${chainName(svc)}`);
+  for (const m of sets)
+    lines.push(`add ${m.kind} ${t} ${m.name} { ${m.definition} }`, `flush ${m.kind} ${t} ${m.name}`);
+  // Emptied first, as rules name maps and the services maps name chains: then nothing uses them.
+  for (const c of staleChains) lines.push(`flush chain ${t} ${c}`);
+  for (const o of stale) lines.push(`flush ${o.kind} ${t} ${o.name}`);
+  for (const c of staleChains) lines.push(`delete chain ${t} ${c}`);
+  for (const o of stale) lines.push(`delete ${o.kind} ${t} ${o.name}`);
+  for (const svc of services)
+    for (const rule of serviceRules(svc)) lines.push(`add rule ${t} ${chainName(svc)} ${rule}`);
+  for (const chain of ["prerouting", "output"])
+    for (const rule of VMAP_RULES) lines.push(`add rule ${t} ${chain} ${rule}`);
+  for (const svc of services.filter((s) => s.persistence))
+    lines.push(`add rule ${t} persist ${persistRule(svc)}`);
   for (const svc of services) {
     lines.push(`add element inet ${TABLE} ${mapOf(svc)} { ${element(svc)} }`);
     const elements = slotElements(svc, slots(svc));
@@ -317,14 +372,14 @@ export class NftablesPlan {
     for (const s of services) this.services.set(s.key, s);
   }
 
-  /** The whole table for start-up. */
-  initial(): string {
+  /** The whole table for start-up, given what the table holds now (`listTable`). */
+  initial(existing?: TableObjects): string {
     const list = [...this.services.values()];
     for (const s of list) {
       const d = desiredDestinations(s, this.health);
       this.current.set(s.key, { ...d, slots: stableSlots(slotsOf(s), d.destinations) });
     }
-    return renderTable(list, (s) => this.current.get(s.key)!.slots);
+    return renderTable(list, (s) => this.current.get(s.key)!.slots, existing);
   }
 
   /** One real server's health (server as serverKey gives it): the transaction to apply, or "". */

@@ -1,7 +1,14 @@
 // The virtual-service model and its nftables rendering, without a kernel.
 import { describe, expect, it } from "vitest";
 import { desiredDestinations, serverKey, type VirtualService } from "../../src/lb/model.ts";
-import { chainName, NftablesPlan, renderTable, serviceRules, slotMapName } from "../../src/lb/nftables.ts";
+import {
+  chainName,
+  NftablesPlan,
+  renderTable,
+  serviceRules,
+  slotMapName,
+  tableObjects,
+} from "../../src/lb/nftables.ts";
 import { MAX_SLOTS, weightedSlots } from "../../src/lb/slots.ts";
 
 const svc = (over: Partial<VirtualService> = {}): VirtualService => ({
@@ -113,13 +120,44 @@ describe("nftables rendering", () => {
     );
   });
 
-  it("the table is replaced as a whole in one transaction and touches no other table", () => {
+  it("the table is replaced as a whole in one transaction, keeping what stays and touching no other table", () => {
     const text = renderTable([svc()], (s) => s.realServers);
-    expect(text.startsWith("add table inet vipkeeper_lb\ndelete table inet vipkeeper_lb\n")).toBe(true);
     expect(text).toContain(
       `add element inet vipkeeper_lb services4 { 198.18.0.50 . tcp . 80 : jump ${chainName(svc())} }`,
     );
-    expect(text.match(/ table inet (\S+)/g)?.every((m) => m.endsWith("vipkeeper_lb"))).toBe(true);
+    expect(text.match(/ inet (\S+)/g)?.every((m) => m.endsWith("vipkeeper_lb"))).toBe(true);
+    // Nothing of the inet table is deleted when nothing was there, and what stays is never deleted:
+    // its base chains, maps and chains are kept and emptied (see renderTable for why).
+    expect(text).not.toMatch(/^delete .* inet /m);
+    for (const name of ["prerouting", "output", "persist", chainName(svc())])
+      expect(text).toContain(`flush chain inet vipkeeper_lb ${name}\n`);
+    for (const name of ["services4", "services6", slotMapName(svc())])
+      expect(text).toContain(`flush map inet vipkeeper_lb ${name}\n`);
+    // What a listing shows that the services no longer need goes: emptied, then deleted.
+    const existing = tableObjects(
+      `table inet vipkeeper_lb {\n\tmap services4 {\n\t}\n\tmap slots_gone {\n\t}\n\tset live_gone {\n\t}\n` +
+        `\tchain svc_gone {\n\t}\n\tchain prerouting {\n\t}\n\tchain ${chainName(svc())} {\n\t}\n}\n`,
+    );
+    expect(existing).toEqual({
+      chains: ["svc_gone", "prerouting", chainName(svc())],
+      maps: ["services4", "slots_gone"],
+      sets: ["live_gone"],
+    });
+    const again = renderTable([svc()], (s) => s.realServers, existing).split("\n");
+    const at = (line: string) => again.indexOf(line);
+    const deletes = again.filter((l) => l.startsWith("delete ") && l.includes(" inet "));
+    expect(deletes).toEqual([
+      "delete chain inet vipkeeper_lb svc_gone",
+      "delete map inet vipkeeper_lb slots_gone",
+      "delete set inet vipkeeper_lb live_gone",
+    ]);
+    // Emptied before any delete, since the services map jumps to the chain and rules name the maps.
+    expect(at("flush map inet vipkeeper_lb services4")).toBeLessThan(
+      at("delete chain inet vipkeeper_lb svc_gone"),
+    );
+    expect(at("flush chain inet vipkeeper_lb svc_gone")).toBeLessThan(
+      at("delete map inet vipkeeper_lb slots_gone"),
+    );
   });
 
   it("a health change replaces only the failed server's slots of that service, and nothing when it changes nothing", () => {

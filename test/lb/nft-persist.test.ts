@@ -50,7 +50,10 @@ describe("persistence rendering", () => {
     expect(serviceRules(svc())).toHaveLength(3);
     const table = new NftablesPlan([svc()]).initial();
     expect(table).toContain(`flags dynamic, timeout; timeout 300000ms;`);
-    expect(table).toMatch(/type filter hook postrouting priority srcnat - 10;[^}]*update @persist_/);
+    expect(table).toContain(
+      "add chain inet vipkeeper_lb persist { type filter hook postrouting priority srcnat - 10;",
+    );
+    expect(table).toMatch(/^add rule inet vipkeeper_lb persist .* update @persist_/m);
     expect(new NftablesPlan([svc({ persistence: undefined })]).initial()).not.toContain("persist_");
   });
 
