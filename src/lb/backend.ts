@@ -3,7 +3,7 @@
 // exists), nftables otherwise; the agent's --lb-backend forces either.
 import { existsSync } from "node:fs";
 import type { VirtualService } from "./model.ts";
-import { applyNft, listTable, NftSession } from "./nft-apply.ts";
+import { applyNft, listTable, NftError, NftSession } from "./nft-apply.ts";
 import { NftablesPlan, TABLE, tableObjects } from "./nftables.ts";
 import { applyHealth } from "./nft-persist.ts";
 import { IpvsDataplane } from "./ipvs.ts";
@@ -72,6 +72,25 @@ export async function startDataplane(
     return { dataplane, detail: report };
   }
   const plan = new NftablesPlan(services);
-  await applyNft(plan.initial(tableObjects(await listTable(TABLE))));
-  return { dataplane: new NftablesDataplane(plan) };
+  const { madeAnew } = await replaceTable(plan);
+  return {
+    dataplane: new NftablesDataplane(plan),
+    ...(madeAnew ? { detail: { tableMadeAnew: madeAnew } } : {}),
+  };
+}
+
+/**
+ * Puts the plan's whole table in place of what is there (renderTable), from a listing of it. When
+ * what is there cannot be kept (a base chain defined otherwise, as by another version) the failed
+ * transaction changed nothing, and the table is deleted and made anew instead: `madeAnew` says why.
+ */
+export async function replaceTable(plan: NftablesPlan, netns?: string): Promise<{ madeAnew?: string }> {
+  try {
+    await applyNft(plan.initial(tableObjects(await listTable(TABLE, netns))), netns);
+    return {};
+  } catch (err) {
+    if (!(err instanceof NftError)) throw err;
+    await applyNft(plan.initial(), netns);
+    return { madeAnew: err.message };
+  }
 }

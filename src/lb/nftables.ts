@@ -248,12 +248,13 @@ const VMAP_RULES = [
  * never deleted and made anew: a packet the kernel is walking through the old rules as the
  * transaction commits looks their maps up in the new generation, where a deleted map holds nothing,
  * and the packet went on un-NATed (refused) or was dropped (~1 new connection in 500 replacements
- * under load). What the services gone left (chains, maps, sets) is emptied, then deleted.
+ * under load). What the services gone left (chains, maps, sets) is emptied, then deleted. Without
+ * a listing the table is deleted and made anew, in the same transaction.
  */
 export function renderTable(
   all: readonly VirtualService[],
   slots: (svc: VirtualService) => readonly (Destination | undefined)[],
-  existing: TableObjects = NONE,
+  existing?: TableObjects,
 ): string {
   for (const svc of all)
     if (isDr(svc) && !svc.device)
@@ -264,12 +265,14 @@ export function renderTable(
   const t = `inet ${TABLE}`;
   const sets = [...SERVICE_MAPS, ...services.flatMap(mapDefinitions)];
   const chains = [...Object.keys(BASE_CHAINS), ...services.map(chainName)];
-  const staleChains = existing.chains.filter((c) => !chains.includes(c));
+  const there = existing ?? NONE;
+  const staleChains = there.chains.filter((c) => !chains.includes(c));
   const stale = [
-    ...existing.maps.map((name) => ({ kind: "map", name })),
-    ...existing.sets.map((name) => ({ kind: "set", name })),
+    ...there.maps.map((name) => ({ kind: "map", name })),
+    ...there.sets.map((name) => ({ kind: "set", name })),
   ].filter((o) => !sets.some((w) => w.name === o.name));
-  const lines = [`add table ${t} { comment "vipkeeper virtual services: managed by the agent"; }`];
+  const lines = existing ? [] : [`add table ${t}`, `delete table ${t}`];
+  lines.push(`add table ${t} { comment "vipkeeper virtual services: managed by the agent"; }`);
   for (const [name, hook] of Object.entries(BASE_CHAINS))
     lines.push(`add chain ${t} ${name} { ${hook} }`, `flush chain ${t} ${name}`);
   for (const svc of services)
@@ -372,7 +375,7 @@ export class NftablesPlan {
     for (const s of services) this.services.set(s.key, s);
   }
 
-  /** The whole table for start-up, given what the table holds now (`listTable`). */
+  /** The whole table for start-up, given what the table holds now (`listTable`; see renderTable). */
   initial(existing?: TableObjects): string {
     const list = [...this.services.values()];
     for (const s of list) {

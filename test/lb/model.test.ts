@@ -121,7 +121,11 @@ describe("nftables rendering", () => {
   });
 
   it("the table is replaced as a whole in one transaction, keeping what stays and touching no other table", () => {
-    const text = renderTable([svc()], (s) => s.realServers);
+    // Without a listing of what is there, the table is deleted and made anew in the transaction.
+    expect(renderTable([svc()], (s) => s.realServers)).toMatch(
+      /^add table inet vipkeeper_lb\ndelete table inet vipkeeper_lb\n/,
+    );
+    const text = renderTable([svc()], (s) => s.realServers, tableObjects(""));
     expect(text).toContain(
       `add element inet vipkeeper_lb services4 { 198.18.0.50 . tcp . 80 : jump ${chainName(svc())} }`,
     );
