@@ -4,19 +4,26 @@ import { spawn } from "node:child_process";
 
 export class NftError extends Error {}
 
-/** What `nft ARGS` prints (in the network namespace, if given); NftError if it fails. */
-export function nftOutput(args: readonly string[], netns?: string): Promise<string> {
-  const argv = netns ? ["ip", "netns", "exec", netns, "nft", ...args] : ["nft", ...args];
+/** nft's command line, in the network namespace if one is given. */
+const nftArgv = (args: readonly string[], netns?: string) =>
+  netns ? ["ip", "netns", "exec", netns, "nft", ...args] : ["nft", ...args];
+
+/** What `nft ARGS` prints (given `input` on its standard input); NftError if it fails. */
+export function nftOutput(args: readonly string[], netns?: string, input?: string): Promise<string> {
+  const [cmd, ...rest] = nftArgv(args, netns);
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd!, rest, { stdio: "pipe" });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     child.once("error", (e) => reject(new NftError(`nft: ${e.message}`)));
     child.once("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new NftError(`nft ${args.join(" ")}: ${err.trim().split("\n")[0]}`)),
+      code === 0
+        ? resolve(out)
+        : reject(new NftError(`nft ${args.join(" ")} failed (${code}): ${err.trim().split("\n")[0] ?? ""}`)),
     );
+    child.stdin.end(input);
   });
 }
 
@@ -30,21 +37,9 @@ export async function listTable(table: string, netns?: string): Promise<string> 
   }
 }
 
-export function applyNft(script: string, netns?: string): Promise<void> {
-  if (!script) return Promise.resolve();
-  const argv = netns ? ["ip", "netns", "exec", netns, "nft", "-f", "-"] : ["nft", "-f", "-"];
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("error", (e) => reject(new NftError(`nft: ${e.message}`)));
-    child.once("exit", (code) =>
-      code === 0
-        ? resolve()
-        : reject(new NftError(`nft -f failed (${code}): ${err.trim().split("\n")[0] ?? ""}`)),
-    );
-    child.stdin.end(script);
-  });
+/** Runs a script (`nft -f -`) as one transaction: all of it, or nothing and NftError. */
+export async function applyNft(script: string, netns?: string): Promise<void> {
+  if (script) await nftOutput(["-f", "-"], netns, script);
 }
 
 /**
@@ -65,8 +60,8 @@ export class NftSession {
   /** `table`: the one table this session changes, named in its errors. */
   constructor(table: string, netns?: string) {
     this.table = table;
-    const argv = netns ? ["ip", "netns", "exec", netns, "nft", "-i"] : ["nft", "-i"];
-    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "ignore", "pipe"] });
+    const [cmd, ...args] = nftArgv(["-i"], netns);
+    this.child = spawn(cmd!, args, { stdio: ["pipe", "ignore", "pipe"] });
     this.child.stderr.on("data", (d: Buffer) => (this.err += d.toString()));
     this.child.on("error", (e) => (this.err += `Error: ${e.message}`));
   }
